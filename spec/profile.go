@@ -1,0 +1,135 @@
+package spec
+
+// APIVersion is the only profile format version this package reads.
+const APIVersion = "cell/v1"
+
+// Profile is a decoded, expanded and validated sandbox profile. The zero
+// values of its fields are the secure defaults: every namespace new, no
+// network, a read-only view of nothing.
+type Profile struct {
+	APIVersion  string     `yaml:"apiVersion" json:"apiVersion" validate:"required,apiversion"`
+	Name        string     `yaml:"name" json:"name" validate:"required,profilename"`
+	Description string     `yaml:"description" json:"description,omitempty"`
+	Namespaces  Namespaces `yaml:"namespaces" json:"namespaces"`
+	IDs         IDs        `yaml:"ids" json:"ids"`
+	Hostname    string     `yaml:"hostname" json:"hostname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
+	Domainname  string     `yaml:"domainname" json:"domainname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
+	Filesystem  Filesystem `yaml:"filesystem" json:"filesystem"`
+	Process     Process    `yaml:"process" json:"process"`
+	Network     Network    `yaml:"network" json:"network"`
+
+	// File is the name the profile was read from; every Pos refers to it
+	// (or to a --set override, which carries its own pseudo file name).
+	File string `yaml:"-" json:"-"`
+	// positions maps a field path ("filesystem.mounts[2].target") to where
+	// its value was written.
+	positions map[string]Pos
+	// keys maps the field path of a mapping entry to where its key was
+	// written, including entries whose value is null.
+	keys map[string]Pos
+}
+
+// Namespaces says, for each kind of namespace, whether the sandbox gets a new
+// one or shares the host's. Absent fields mean New.
+type Namespaces struct {
+	User   Share `yaml:"user" json:"user"`
+	Mount  Share `yaml:"mount" json:"mount"`
+	PID    Share `yaml:"pid" json:"pid"`
+	Net    Share `yaml:"net" json:"net"`
+	UTS    Share `yaml:"uts" json:"uts"`
+	IPC    Share `yaml:"ipc" json:"ipc"`
+	Cgroup Share `yaml:"cgroup" json:"cgroup"`
+	Time   Share `yaml:"time" json:"time"`
+}
+
+// IDs describes the user namespace's ID maps and the credentials the
+// command runs with inside it.
+type IDs struct {
+	// UIDMap and GIDMap are written to /proc/PID/{uid,gid}_map. Empty means
+	// one range mapping the inside UID (GID) to the caller's.
+	UIDMap []IDRange `yaml:"uidMap" json:"uidMap,omitempty" validate:"max=340,dive"`
+	GIDMap []IDRange `yaml:"gidMap" json:"gidMap,omitempty" validate:"max=340,dive"`
+	// UID and GID are the command's IDs inside the sandbox (default 0).
+	UID uint32 `yaml:"uid" json:"uid"`
+	GID uint32 `yaml:"gid" json:"gid"`
+	// Groups are the supplementary groups inside; each must be mapped.
+	Groups []uint32 `yaml:"groups" json:"groups,omitempty"`
+}
+
+// IDRange maps Count consecutive IDs starting at Inside to IDs starting at
+// Outside in the parent user namespace.
+type IDRange struct {
+	Inside  uint32 `yaml:"inside" json:"inside"`
+	Outside uint32 `yaml:"outside" json:"outside"`
+	Count   uint32 `yaml:"count" json:"count" validate:"required,min=1"`
+}
+
+// Filesystem describes the sandbox's root: a fresh tmpfs into which Mounts
+// are made in order.
+type Filesystem struct {
+	Root   Root    `yaml:"root" json:"root"`
+	Mounts []Mount `yaml:"mounts" json:"mounts,omitempty" validate:"dive"`
+}
+
+// Root configures the tmpfs that becomes the sandbox's "/".
+type Root struct {
+	// Size caps the root tmpfs; zero means the kernel default.
+	Size Size `yaml:"size" json:"size,omitempty"`
+	// Mode is the permission of "/" (default 0755).
+	Mode *FileMode `yaml:"mode" json:"mode,omitempty" validate:"omitempty,max=07777"`
+	// ReadOnly remounts "/" read-only once every mount is made. Mounts
+	// under it keep their own access mode.
+	ReadOnly bool `yaml:"readOnly" json:"readOnly,omitempty"`
+}
+
+// Mount is one entry of filesystem.mounts. Which fields apply depends on
+// Type; validation rejects a field that does not apply.
+type Mount struct {
+	Type   MountType `yaml:"type" json:"type" validate:"required"`
+	Target string    `yaml:"target" json:"target" validate:"required,abspath"`
+	// Source is the host path of a bind mount.
+	Source string `yaml:"source" json:"source,omitempty" validate:"omitempty,abspath"`
+	// Writable makes a bind mount read-write; binds are read-only unless
+	// it is set. For tmpfs it is always true.
+	Writable bool `yaml:"writable" json:"writable,omitempty"`
+	// Recursive binds the submounts of Source too (default true). Read-only
+	// applies to every submount.
+	Recursive *bool `yaml:"recursive" json:"recursive,omitempty"`
+	// Optional skips a bind whose source does not exist.
+	Optional bool `yaml:"optional" json:"optional,omitempty"`
+	// NoExec forbids executing files from the mount.
+	NoExec bool `yaml:"noexec" json:"noexec,omitempty"`
+	// Size caps a tmpfs.
+	Size Size `yaml:"size" json:"size,omitempty"`
+	// Mode is the permission of a tmpfs root, dir or file.
+	Mode *FileMode `yaml:"mode" json:"mode,omitempty" validate:"omitempty,max=07777"`
+	// Content is the text of a file.
+	Content string `yaml:"content" json:"content,omitempty"`
+	// LinkTo is where a symlink points.
+	LinkTo string `yaml:"linkTo" json:"linkTo,omitempty" validate:"nonul"`
+}
+
+// IsRecursive reports whether a bind includes submounts.
+func (m *Mount) IsRecursive() bool { return m.Recursive == nil || *m.Recursive }
+
+// Process describes the command's execution environment.
+type Process struct {
+	// Args is the command run when none is given on the command line.
+	Args []string `yaml:"args" json:"args,omitempty" validate:"dive,nonul"`
+	// Env sets variables; the environment is otherwise empty.
+	Env map[string]string `yaml:"env" json:"env,omitempty" validate:"dive,keys,envname,endkeys,nonul"`
+	// PassEnv names variables copied from the caller when set there.
+	PassEnv []string `yaml:"passEnv" json:"passEnv,omitempty" validate:"dive,envname"`
+	// Cwd is the working directory inside (default "/").
+	Cwd string `yaml:"cwd" json:"cwd,omitempty" validate:"omitempty,abspath"`
+	// Umask is the file mode creation mask (default 0022).
+	Umask *FileMode `yaml:"umask" json:"umask,omitempty" validate:"omitempty,max=0777"`
+	// InheritFDs are descriptors of the caller, beyond 0, 1 and 2, that the
+	// command receives at the same numbers.
+	InheritFDs []int `yaml:"inheritFds" json:"inheritFds,omitempty" validate:"dive,min=3,max=1023"`
+}
+
+// Network selects what network the sandbox sees.
+type Network struct {
+	Mode NetMode `yaml:"mode" json:"mode"`
+}

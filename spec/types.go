@@ -1,0 +1,241 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Share says whether a namespace is new or the host's.
+type Share uint8
+
+// The two kinds of Share. New is the zero value: an absent field is new.
+const (
+	New Share = iota
+	Host
+)
+
+func (s Share) String() string {
+	switch s {
+	case New:
+		return "new"
+	case Host:
+		return "host"
+	}
+	return fmt.Sprintf("Share(%d)", uint8(s))
+}
+
+// UnmarshalYAML accepts "new" or "host".
+func (s *Share) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "new":
+		*s = New
+	case "host":
+		*s = Host
+	default:
+		return fmt.Errorf("must be new or host, not %q", n.Value)
+	}
+	return nil
+}
+
+// MarshalText prints the name, so JSON output reads like the YAML.
+func (s Share) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MountType is the kind of a filesystem.mounts entry.
+type MountType uint8
+
+// The mount types. Zero is invalid so that a missing type is caught.
+const (
+	MountInvalid MountType = iota
+	MountBind
+	MountTmpfs
+	MountProc
+	MountDev
+	MountDir
+	MountFile
+	MountSymlink
+)
+
+// MountTypes lists every valid MountType, in documentation order.
+var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink}
+
+func (t MountType) String() string {
+	switch t {
+	case MountInvalid:
+		return ""
+	case MountBind:
+		return "bind"
+	case MountTmpfs:
+		return "tmpfs"
+	case MountProc:
+		return "proc"
+	case MountDev:
+		return "dev"
+	case MountDir:
+		return "dir"
+	case MountFile:
+		return "file"
+	case MountSymlink:
+		return "symlink"
+	}
+	return fmt.Sprintf("MountType(%d)", uint8(t))
+}
+
+// UnmarshalYAML accepts the name of one of MountTypes.
+func (t *MountType) UnmarshalYAML(n *yaml.Node) error {
+	for _, c := range MountTypes {
+		if c.String() == n.Value {
+			*t = c
+			return nil
+		}
+	}
+	names := make([]string, len(MountTypes))
+	for i, c := range MountTypes {
+		names[i] = c.String()
+	}
+	return fmt.Errorf("must be one of %s, not %q", strings.Join(names, ", "), n.Value)
+}
+
+// MarshalText prints the name.
+func (t MountType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// NetMode is the network a sandbox sees.
+type NetMode uint8
+
+// The network modes. NetNone is the zero value and the default.
+const (
+	// NetNone is a new network namespace with only loopback, which is up.
+	NetNone NetMode = iota
+	// NetHost shares the host's network namespace.
+	NetHost
+)
+
+func (m NetMode) String() string {
+	switch m {
+	case NetNone:
+		return "none"
+	case NetHost:
+		return "host"
+	}
+	return fmt.Sprintf("NetMode(%d)", uint8(m))
+}
+
+// UnmarshalYAML accepts "none" or "host".
+func (m *NetMode) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "none":
+		*m = NetNone
+	case "host":
+		*m = NetHost
+	default:
+		return fmt.Errorf("must be none or host, not %q", n.Value)
+	}
+	return nil
+}
+
+// MarshalText prints the name.
+func (m NetMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Size is a byte count written as a plain number or with a unit: k, M, G, T
+// (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024).
+type Size uint64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+}
+
+// ParseSize parses the Size syntax.
+func ParseSize(s string) (Size, error) {
+	num, mult := s, uint64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || num == "" || num[0] == '+' {
+		return 0, fmt.Errorf("must be a size such as 65536, 64Mi or 2G, not %q", s)
+	}
+	if v > math.MaxUint64/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return Size(v * mult), nil
+}
+
+// String prints the size with the largest binary unit that divides it.
+func (s Size) String() string {
+	for i := 3; i >= 0; i-- {
+		u := sizeUnits[i]
+		if s != 0 && uint64(s)%u.mult == 0 {
+			return strconv.FormatUint(uint64(s)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(uint64(s), 10)
+}
+
+// UnmarshalYAML parses the Size syntax.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// MarshalText prints the size.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// FileMode is a permission mode written in octal, such as "0755" or 0o1777.
+type FileMode uint32
+
+// ParseFileMode parses an octal mode of at most 07777.
+func ParseFileMode(s string) (FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	v, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || t == "" || v > 0o7777 {
+		return 0, fmt.Errorf("must be an octal mode such as \"0755\", not %q", s)
+	}
+	return FileMode(v), nil
+}
+
+func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// UnmarshalYAML parses an octal mode. The literal text is used, so that
+// 0755 written without quotes means what it looks like.
+func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseFileMode(n.Value)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// MarshalText prints the mode in octal.
+func (m FileMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Pos is a position in a profile: file, 1-based line and column.
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return "-"
+	case p.Line == 0:
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}

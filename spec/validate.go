@@ -1,0 +1,459 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+)
+
+var (
+	// envNameRE matches a valid environment variable name.
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// profileNameRE matches a valid profile name.
+	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+)
+
+// newValidator returns a validator that knows the profile's custom tags and
+// cross-field rules and names fields by their yaml keys.
+func newValidator() *validator.Validate {
+	v := validator.New()
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" {
+			return f.Name
+		}
+		return name // "-" makes the validator skip the field
+	})
+	for tag, f := range map[string]func(string) bool{
+		"apiversion":  func(s string) bool { return s == APIVersion },
+		"profilename": profileNameRE.MatchString,
+		"abspath":     func(s string) bool { return absPathProblem(s) == "" },
+		"envname":     envNameRE.MatchString,
+		"nonul":       func(s string) bool { return !strings.ContainsRune(s, 0) },
+	} {
+		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return f(fl.Field().String()) }); err != nil {
+			panic(err) // only a bad tag name can fail
+		}
+	}
+	v.RegisterStructValidation(validateProfile, Profile{})
+	v.RegisterStructValidation(validateFilesystem, Filesystem{})
+	v.RegisterStructValidation(validateIDs, IDs{})
+	v.RegisterStructValidation(validateIDRange, IDRange{})
+	v.RegisterStructValidation(validateProcess, Process{})
+	return v
+}
+
+// validate checks p against its validate tags and cross-field rules and
+// returns an Error for each violation, placed with p.At.
+func validate(p *Profile) ErrorList {
+	err := newValidator().Struct(p)
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) {
+		if err != nil { // a bug: Struct got something other than a struct
+			return ErrorList{{Pos: p.At(""), Msg: "internal error: " + err.Error()}}
+		}
+		return nil
+	}
+	var out ErrorList
+	for _, fe := range ves {
+		path, isKey := fieldPath(fe.Namespace())
+		pos := p.At(path)
+		if kp, ok := p.keys[path]; ok && isKey && fe.Tag() == "envname" {
+			pos = kp // the key is wrong, not the value
+		}
+		out = append(out, &Error{Pos: pos, Path: path, Msg: message(fe, p.given(path))})
+	}
+	return out
+}
+
+// message says what fe's tag demands. given tells whether the value was
+// written, so that an explicit zero is not called missing.
+func message(fe validator.FieldError, given bool) string {
+	param := fe.Param()
+	switch fe.Tag() {
+	case "required":
+		switch {
+		case !given:
+			return "is required"
+		case fe.Kind() == reflect.String:
+			return "must not be empty"
+		}
+		return "must not be 0"
+	case "min", "max":
+		limit := "at least"
+		if fe.Tag() == "max" {
+			limit = "at most"
+		}
+		switch fe.Kind() {
+		case reflect.String:
+			return fmt.Sprintf("must be %s %s characters long", limit, param)
+		case reflect.Slice, reflect.Map:
+			return fmt.Sprintf("must have %s %s entries", limit, param)
+		}
+		return fmt.Sprintf("must be %s %s, not %v", limit, param, fe.Value())
+	case "gt":
+		return fmt.Sprintf("must be greater than %s", param)
+	case "apiversion":
+		return fmt.Sprintf("must be %q, not %q", APIVersion, shorten(fmt.Sprint(fe.Value())))
+	case "profilename":
+		return `must be 1 to 63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit`
+	case "hostname_rfc1123":
+		return `must be a host name (RFC 1123): labels of letters, digits and "-" joined by "."`
+	case "abspath":
+		return absPathProblem(fmt.Sprint(fe.Value()))
+	case "envname":
+		return `must be a variable name: a letter or "_", then letters, digits or "_"`
+	case "nonul":
+		return "must not contain a NUL byte"
+	case "onlyfor":
+		return "only applies to " + param
+	case "requiredfor":
+		return fmt.Sprintf("is required for %s mounts", param)
+	case "notroot":
+		return `must not be "/": the root is set up by filesystem.root`
+	case "sametarget":
+		return "has the same target as " + param
+	case "undernondir":
+		return "is under " + param
+	case "shadows":
+		return "shadows " + param
+	case "rangeend":
+		return fmt.Sprintf("%s + count must be at most %d", param, uint32(math.MaxUint32))
+	case "overlaps":
+		return "overlaps " + param
+	case "unmapped":
+		return fmt.Sprintf("%v is not in any inside range of %s", fe.Value(), param)
+	case "duplicate":
+		return "duplicates " + param
+	case "needs":
+		return "needs " + param
+	case "netneeds":
+		return fmt.Sprintf("%v needs %s", fe.Value(), param)
+	}
+	return fmt.Sprintf("fails the %q check", fe.Tag())
+}
+
+// absPathProblem says what keeps s from being an absolute, clean path
+// without "..", or returns "" if nothing does.
+func absPathProblem(s string) string {
+	switch {
+	case strings.ContainsRune(s, 0):
+		return "must not contain a NUL byte"
+	case !path.IsAbs(s):
+		return fmt.Sprintf("must be an absolute path, not %q", shorten(s))
+	case strings.Contains("/"+s+"/", "/../"):
+		return `must not contain ".."`
+	case path.Clean(s) != s:
+		return fmt.Sprintf("must be a clean path: write %q", shorten(path.Clean(s)))
+	}
+	return ""
+}
+
+// fieldPath turns a validator namespace ("Profile.process.env[FOO]") into a
+// field path ("process.env.FOO") by walking Profile's type, and reports
+// whether the last element is a map key.
+func fieldPath(ns string) (string, bool) {
+	_, rest, _ := strings.Cut(ns, ".")
+	t := reflect.TypeFor[Profile]()
+	p := ""
+	isKey := false
+	for rest != "" {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		isKey = false
+		switch {
+		case rest[0] == '.':
+			rest = rest[1:]
+		case rest[0] == '[' && t.Kind() == reflect.Map:
+			// Map values here are scalars, so the key runs to the last "]".
+			end := strings.LastIndexByte(rest, ']')
+			p, rest, t, isKey = joinKey(p, rest[1:end]), rest[end+1:], t.Elem(), true
+		case rest[0] == '[' && t.Kind() == reflect.Slice:
+			end := strings.IndexByte(rest, ']')
+			p, rest, t = p+rest[:end+1], rest[end+1:], t.Elem()
+		case t.Kind() == reflect.Struct:
+			end := strings.IndexAny(rest, ".[")
+			if end < 0 {
+				end = len(rest)
+			}
+			name := rest[:end]
+			f, ok := fieldByKey(t, name)
+			if !ok {
+				return joinKey(p, rest), false
+			}
+			p, rest, t = joinKey(p, name), rest[end:], f.Type
+		default:
+			return p + rest, false
+		}
+	}
+	return p, isKey
+}
+
+// fieldByKey returns the field of the struct type t whose yaml key is name.
+func fieldByKey(t reflect.Type, name string) (reflect.StructField, bool) {
+	for _, f := range yamlFields(t) {
+		if f.name == name {
+			return t.FieldByIndex(f.index), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// mountField is a Mount field that applies to some mount types only.
+type mountField struct {
+	name  string
+	types []MountType
+	// required says the field must be set for the first of types.
+	required bool
+	// value returns the field's value and whether it is not zero.
+	value func(m *Mount) (any, bool)
+}
+
+// mountFields lists the type-specific fields of Mount.
+var mountFields = []mountField{
+	{"source", []MountType{MountBind}, true, func(m *Mount) (any, bool) { return m.Source, m.Source != "" }},
+	{"writable", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Writable, m.Writable }},
+	{"recursive", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Recursive, m.Recursive != nil }},
+	{"optional", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Optional, m.Optional }},
+	{"noexec", []MountType{MountBind, MountTmpfs}, false, func(m *Mount) (any, bool) { return m.NoExec, m.NoExec }},
+	{"size", []MountType{MountTmpfs}, false, func(m *Mount) (any, bool) { return m.Size, m.Size != 0 }},
+	{"mode", []MountType{MountTmpfs, MountDir, MountFile}, false, func(m *Mount) (any, bool) { return m.Mode, m.Mode != nil }},
+	{"content", []MountType{MountFile}, false, func(m *Mount) (any, bool) { return m.Content, m.Content != "" }},
+	{"linkTo", []MountType{MountSymlink}, true, func(m *Mount) (any, bool) { return m.LinkTo, m.LinkTo != "" }},
+}
+
+// typeList names types in a message: "bind", "bind and tmpfs", "a, b and c".
+func typeList(types []MountType) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = t.String()
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// validateProfile checks the rules that need the positions of the values
+// (was a field written at all?) or span several parts of the profile.
+func validateProfile(sl validator.StructLevel) {
+	p := sl.Current().Addr().Interface().(*Profile)
+	// given reports whether the field at path was written or is not zero;
+	// positions are absent from a Profile not made by Parse.
+	given := func(path string, nonZero bool) bool { return nonZero || p.given(path) }
+
+	for i := range p.Filesystem.Mounts {
+		m := &p.Filesystem.Mounts[i]
+		mp := joinIndex("filesystem.mounts", i)
+		if m.Type == MountInvalid {
+			continue // "type: is required" says enough
+		}
+		for _, f := range mountFields {
+			fp := joinKey(mp, f.name)
+			v, nonZero := f.value(m)
+			switch applies := contains(f.types, m.Type); {
+			case applies && f.required && !nonZero && f.types[0] == m.Type:
+				sl.ReportError(v, fp, f.name, "requiredfor", m.Type.String())
+			case !applies && given(fp, nonZero):
+				sl.ReportError(v, fp, f.name, "onlyfor", fmt.Sprintf("%s mounts, not %s", typeList(f.types), m.Type))
+			}
+		}
+		if fp := joinKey(mp, "size"); m.Type == MountTmpfs && m.Size == 0 && p.given(fp) {
+			sl.ReportError(m.Size, fp, "size", "gt", "0")
+		}
+	}
+	if fp := "filesystem.root.size"; p.Filesystem.Root.Size == 0 && p.given(fp) {
+		sl.ReportError(p.Filesystem.Root.Size, fp, "size", "gt", "0")
+	}
+
+	ns := p.Namespaces
+	if ns.User == Host {
+		for _, f := range []struct {
+			path string
+			m    []IDRange
+		}{{"ids.uidMap", p.IDs.UIDMap}, {"ids.gidMap", p.IDs.GIDMap}} {
+			if len(f.m) > 0 {
+				sl.ReportError(f.m, f.path, f.path, "needs", "namespaces.user: new")
+			}
+		}
+	}
+	if ns.UTS == Host {
+		for _, f := range []struct{ path, v string }{{"hostname", p.Hostname}, {"domainname", p.Domainname}} {
+			if given(f.path, f.v != "") {
+				sl.ReportError(f.v, f.path, f.path, "needs", "namespaces.uts: new")
+			}
+		}
+	}
+	switch mode := p.Network.Mode; {
+	case mode == NetNone && ns.Net == Host && p.given("network.mode"):
+		sl.ReportError(mode, "network.mode", "mode", "netneeds", "namespaces.net: new")
+	case mode == NetNone && ns.Net == Host:
+		sl.ReportError(ns.Net, "namespaces.net", "net", "netneeds", "network.mode: host (the default network.mode is none)")
+	case mode == NetHost && ns.Net == New:
+		sl.ReportError(mode, "network.mode", "mode", "netneeds", "namespaces.net: host")
+	}
+	if ns.Mount == Host {
+		r := p.Filesystem.Root
+		for _, f := range []struct {
+			path    string
+			v       any
+			nonZero bool
+		}{
+			{"filesystem.root.size", r.Size, r.Size != 0},
+			{"filesystem.root.mode", r.Mode, r.Mode != nil},
+			{"filesystem.root.readOnly", r.ReadOnly, r.ReadOnly},
+			{"filesystem.mounts", p.Filesystem.Mounts, len(p.Filesystem.Mounts) > 0},
+		} {
+			if f.nonZero {
+				sl.ReportError(f.v, f.path, f.path, "needs", "namespaces.mount: new")
+			}
+		}
+	}
+}
+
+// validateFilesystem checks that mount targets are unique, not "/", not
+// under a file or symlink, and listed parents first.
+func validateFilesystem(sl validator.StructLevel) {
+	fs := sl.Current().Interface().(Filesystem)
+	first := make(map[string]int)
+	for i, m := range fs.Mounts {
+		t := m.Target
+		if absPathProblem(t) != "" || m.Type == MountInvalid {
+			continue // reported by the target's or type's own tags
+		}
+		fp := joinKey(joinIndex("mounts", i), "target")
+		if t == "/" {
+			sl.ReportError(t, fp, "target", "notroot", "")
+			continue
+		}
+		if j, ok := first[t]; ok {
+			sl.ReportError(t, fp, "target", "sametarget", joinIndex("mounts", j))
+			continue
+		}
+		first[t] = i
+		for j, o := range fs.Mounts[:i] {
+			if (o.Type == MountFile || o.Type == MountSymlink) && under(t, o.Target) {
+				sl.ReportError(t, fp, "target", "undernondir",
+					fmt.Sprintf("mounts[%d] (%s), which is a %s, not a directory", j, o.Target, o.Type))
+				break
+			}
+			if under(o.Target, t) && absPathProblem(o.Target) == "" {
+				sl.ReportError(t, fp, "target", "shadows",
+					fmt.Sprintf("mounts[%d] (%s): list %s before it", j, o.Target, t))
+				break
+			}
+		}
+	}
+}
+
+// under reports whether the clean absolute path p is strictly under dir.
+func under(p, dir string) bool {
+	if dir == "/" {
+		return p != "/"
+	}
+	rest, ok := strings.CutPrefix(p, dir)
+	return ok && strings.HasPrefix(rest, "/")
+}
+
+// validateIDRange checks that a range ends within the 32-bit ID space.
+func validateIDRange(sl validator.StructLevel) {
+	r := sl.Current().Interface().(IDRange)
+	if uint64(r.Inside)+uint64(r.Count) > math.MaxUint32 {
+		sl.ReportError(r.Count, "count", "Count", "rangeend", "inside")
+	}
+	if uint64(r.Outside)+uint64(r.Count) > math.MaxUint32 {
+		sl.ReportError(r.Count, "count", "Count", "rangeend", "outside")
+	}
+}
+
+// validateIDs checks that the ranges of each map do not overlap and that
+// the uid, gid and groups are mapped and groups unique.
+func validateIDs(sl validator.StructLevel) {
+	ids := sl.Current().Interface().(IDs)
+	overlaps(sl, "uidMap", ids.UIDMap)
+	overlaps(sl, "gidMap", ids.GIDMap)
+	if len(ids.UIDMap) > 0 && !mapped(ids.UIDMap, ids.UID) {
+		sl.ReportError(ids.UID, "uid", "UID", "unmapped", "uidMap")
+	}
+	if len(ids.GIDMap) > 0 && !mapped(ids.GIDMap, ids.GID) {
+		sl.ReportError(ids.GID, "gid", "GID", "unmapped", "gidMap")
+	}
+	first := make(map[uint32]int)
+	for i, g := range ids.Groups {
+		fp := joinIndex("groups", i)
+		if j, ok := first[g]; ok {
+			sl.ReportError(g, fp, fp, "duplicate", joinIndex("groups", j))
+			continue
+		}
+		first[g] = i
+		if len(ids.GIDMap) > 0 && !mapped(ids.GIDMap, g) {
+			sl.ReportError(g, fp, fp, "unmapped", "gidMap")
+		}
+	}
+}
+
+// overlaps reports ranges of m whose inside or outside IDs overlap an
+// earlier range's.
+func overlaps(sl validator.StructLevel, name string, m []IDRange) {
+	for i, r := range m {
+		for _, side := range []struct {
+			name  string
+			start func(IDRange) uint32
+		}{
+			{"inside", func(r IDRange) uint32 { return r.Inside }},
+			{"outside", func(r IDRange) uint32 { return r.Outside }},
+		} {
+			lo, hi := uint64(side.start(r)), uint64(side.start(r))+uint64(r.Count)
+			for j, o := range m[:i] {
+				olo, ohi := uint64(side.start(o)), uint64(side.start(o))+uint64(o.Count)
+				if lo < ohi && olo < hi {
+					fp := joinKey(joinIndex(name, i), side.name)
+					sl.ReportError(side.start(r), fp, side.name, "overlaps",
+						fmt.Sprintf("%s[%d] (%s %d-%d)", name, j, side.name, olo, ohi-1))
+					break
+				}
+			}
+		}
+	}
+}
+
+// mapped reports whether id is in an inside range of m.
+func mapped(m []IDRange, id uint32) bool {
+	for _, r := range m {
+		if id >= r.Inside && uint64(id) < uint64(r.Inside)+uint64(r.Count) {
+			return true
+		}
+	}
+	return false
+}
+
+// validateProcess checks that inherited descriptors are unique.
+func validateProcess(sl validator.StructLevel) {
+	pr := sl.Current().Interface().(Process)
+	first := make(map[int]int)
+	for i, fd := range pr.InheritFDs {
+		if j, ok := first[fd]; ok {
+			fp := joinIndex("inheritFds", i)
+			sl.ReportError(fd, fp, fp, "duplicate", joinIndex("inheritFds", j))
+			continue
+		}
+		first[fd] = i
+	}
+}
+
+// contains reports whether ts holds t.
+func contains(ts []MountType, t MountType) bool {
+	for _, c := range ts {
+		if c == t {
+			return true
+		}
+	}
+	return false
+}
