@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/profiles"
+	"github.com/cellsandbox/cell/spec"
+)
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	profileFlag := &cli.StringFlag{
+		Name:    "profile",
+		Aliases: []string{"p"},
+		Usage:   "profile `FILE`, or the name of a built-in profile (a name has no slash and no .yaml)",
+		Value:   profiles.Default,
+	}
+	setFlag := &cli.StringSliceFlag{
+		Name:  "set",
+		Usage: "override a profile field: `KEY=VALUE`, e.g. namespaces.net=host or process.args=[sh, -c, 'id']",
+	}
+	return &cli.App{
+		Name:                      "cell",
+		Usage:                     "run a command in a sandbox described by a YAML profile",
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			{
+				Name:      "run",
+				Usage:     "run a command in the sandbox",
+				ArgsUsage: "[-- CMD [ARGS...]]",
+				Flags:     []cli.Flag{profileFlag, setFlag},
+				Action: func(c *cli.Context) error {
+					pl, _, err := load(c)
+					if err != nil {
+						return err
+					}
+					return runPlan(pl)
+				},
+			},
+			{
+				Name:      "plan",
+				Usage:     "print the plan of syscalls that run would execute",
+				ArgsUsage: "[-- CMD [ARGS...]]",
+				Flags:     []cli.Flag{profileFlag, setFlag, &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}},
+				Action: func(c *cli.Context) error {
+					pl, _, err := load(c)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						enc := json.NewEncoder(c.App.Writer)
+						enc.SetIndent("", "  ")
+						return enc.Encode(pl)
+					}
+					_, err = io.WriteString(c.App.Writer, pl.String())
+					return err
+				},
+			},
+			{
+				Name:      "validate",
+				Usage:     "check profiles without running anything",
+				ArgsUsage: "[PROFILE...]",
+				Flags: []cli.Flag{
+					&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `FILE` or built-in name (repeatable)"},
+					setFlag,
+				},
+				Action: validate,
+			},
+			{
+				Name:  "profiles",
+				Usage: "list the built-in profiles",
+				Action: func(c *cli.Context) error {
+					for _, n := range profiles.Names() {
+						fmt.Fprintln(c.App.Writer, n)
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// isBuiltin tells a built-in profile's name from a file name.
+func isBuiltin(name string) bool {
+	return !strings.Contains(name, "/") && !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")
+}
+
+// readProfile returns the YAML of a profile and the name its positions
+// are reported under.
+func readProfile(name string) ([]byte, string, error) {
+	if isBuiltin(name) {
+		b, err := profiles.Get(name)
+		return b, "builtin:" + name, err
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("read profile: %w", err)
+	}
+	return b, name, nil
+}
+
+func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile, error) {
+	data, file, err := readProfile(name)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Parse(file, data, spec.Options{
+		Vars: spec.Vars{
+			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
+			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
+		},
+		Sets: sets,
+	})
+}
+
+// load validates the profile of a run or plan and compiles it.
+func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
+	facts, err := host.Probe()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := parseProfile(c.String("profile"), c.StringSlice("set"), facts)
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice()})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pl, p, nil
+}
+
+func validate(c *cli.Context) error {
+	names := append(c.StringSlice("profile"), c.Args().Slice()...)
+	if len(names) == 0 {
+		return errors.New("validate: name at least one profile (-p FILE or a built-in name)")
+	}
+	facts, err := host.Probe()
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, n := range names {
+		if _, err := parseProfile(n, c.StringSlice("set"), facts); err != nil {
+			report(c.App.ErrWriter, err)
+			bad++
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "%s: ok\n", n)
+	}
+	if bad > 0 {
+		return exitStatus(1)
+	}
+	return nil
+}
+
+// ttySignals are the signals a terminal sends to its whole foreground
+// process group, which includes the sandbox: relaying them too would
+// deliver them twice.
+var ttySignals = map[os.Signal]bool{unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGWINCH: true}
+
+var relayed = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// foreground reports whether cell is in the foreground process group of
+// the terminal on stdin.
+func foreground() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// runPlan executes a plan and returns the command's exit status.
+func runPlan(pl *plan.Plan) error {
+	// The sandbox's parent-death signal is bound to the thread that
+	// cloned it; keep that thread until the sandbox has ended.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, relayed...)
+	defer signal.Stop(sigs)
+
+	var inherit []int
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpCloseFDs {
+			for _, fd := range s.IDs {
+				inherit = append(inherit, int(fd))
+			}
+		}
+	}
+	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, inherit)
+	if err != nil {
+		return explain(err)
+	}
+	fg := foreground()
+	go func() {
+		for s := range sigs {
+			if fg && ttySignals[s] {
+				continue
+			}
+			_ = sb.Signal(s.(syscall.Signal))
+		}
+	}()
+	st, err := sb.Wait()
+	if err != nil {
+		return explain(err)
+	}
+	return exitStatus(st.ExitCode())
+}
+
+// explain adds what would help to the failures people meet most.
+func explain(err error) error {
+	var ee *sandbox.ExecError
+	if errors.As(err, &ee) {
+		if ee.ExitCode() == 127 {
+			return &codedErr{fmt.Errorf("%s: %s: command not found", ee.Pos, ee.Step.Path), 127}
+		}
+		return &codedErr{err, ee.ExitCode()}
+	}
+	var se *sandbox.StepError
+	if errors.As(err, &se) && se.Step.Op == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
+		return &hinted{err, "the kernel refused to create the namespaces; check that unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns)"}
+	}
+	if errors.As(err, &se) && se.Step.Op == plan.OpBind && se.Errno == unix.ENOENT {
+		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Source))}
+	}
+	return err
+}
+
+// codedErr is an error that ends cell with a given status.
+type codedErr struct {
+	err  error
+	code int
+}
+
+func (e *codedErr) Error() string { return e.err.Error() }
+func (e *codedErr) Unwrap() error { return e.err }
+
+// ExitCode is the status cell ends with.
+func (e *codedErr) ExitCode() int { return e.code }

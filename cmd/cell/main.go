@@ -1,0 +1,77 @@
+// Command cell runs a command in a Linux sandbox described by a YAML
+// profile: it validates the profile, compiles it into a plan of syscalls,
+// and executes that plan.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/spec"
+)
+
+func main() {
+	// The sandbox's init is this binary re-executed; it must not go
+	// through the CLI, and must start as early as possible.
+	if len(os.Args) > 0 && os.Args[0] == compile.InitArg0 {
+		os.Exit(sandbox.Init())
+	}
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return int(st)
+	}
+	report(stderr, err)
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
+	return 1
+}
+
+// exitStatus ends cell with a status and no message: the command's own.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// hinted is an error with advice on what would make it work.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+func report(w io.Writer, err error) {
+	var list spec.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintf(w, "%s\n", e)
+		}
+		noun := "errors"
+		if len(list) == 1 {
+			noun = "error"
+		}
+		fmt.Fprintf(w, "cell: error: %d %s in %s\n", len(list), noun, list[0].Pos.File)
+		return
+	}
+	fmt.Fprintf(w, "cell: error: %v\n", err)
+	var h *hinted
+	if errors.As(err, &h) {
+		fmt.Fprintf(w, "cell: hint: %s\n", h.hint)
+	}
+}

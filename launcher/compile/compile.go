@@ -1,0 +1,388 @@
+// Package compile turns a validated profile, the host's facts and an
+// invocation into a plan. It is a pure, deterministic function: the same
+// inputs give the same plan, byte for byte, which is what lets golden files
+// pin down what `cell run` executes.
+package compile
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// Invocation is what the caller asked for on the command line.
+type Invocation struct {
+	// Args is the command; empty means the profile's process.args.
+	Args []string
+	// Self is the path init is re-executed from (default /proc/self/exe).
+	Self string
+}
+
+// The places where init builds the new root. After the first pivot_root
+// the staging tmpfs is "/", the host's root is at oldRoot and the sandbox's
+// future root at newRoot.
+const (
+	stageDir = "/tmp"
+	newRoot  = "/newroot"
+	oldRoot  = "/oldroot"
+)
+
+// Error is a compile failure at a profile position.
+type Error struct {
+	Pos  spec.Pos
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg) }
+
+type compiler struct {
+	p     *spec.Profile
+	host  *host.Facts
+	steps []plan.Step
+}
+
+// Profile compiles p for the host described by h and the invocation inv.
+func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
+	c := &compiler{p: p, host: h}
+	if err := c.compile(inv); err != nil {
+		return nil, err
+	}
+	pl := &plan.Plan{Profile: p.Name, Rootless: h.Rootless(), Steps: c.steps}
+	if err := pl.Check(); err != nil {
+		return nil, fmt.Errorf("compile %s: internal error: %w", p.Name, err)
+	}
+	return pl, nil
+}
+
+func (c *compiler) pos(path string) plan.Pos {
+	sp := c.p.At(path)
+	return plan.Pos{File: sp.File, Line: sp.Line, Col: sp.Col}
+}
+
+func (c *compiler) add(path string, s plan.Step) {
+	s.Pos = c.pos(path)
+	c.steps = append(c.steps, s)
+}
+
+func (c *compiler) errorf(path, format string, args ...any) error {
+	return &Error{Pos: c.p.At(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *compiler) compile(inv Invocation) error {
+	p := c.p
+	ns := &p.Namespaces
+	if ns.Time == spec.New && !c.host.TimeNamespace {
+		return c.errorf("namespaces.time", "this kernel has no time namespaces (Linux 5.6 or later has them); set namespaces.time: host")
+	}
+	args := inv.Args
+	argsPath := "process.args"
+	if len(args) == 0 {
+		args = p.Process.Args
+	}
+	if len(args) == 0 {
+		return c.errorf(argsPath, "no command: give one after -- or set process.args")
+	}
+	if err := c.identity(); err != nil {
+		return err
+	}
+
+	var clone uint64
+	for _, n := range []struct {
+		s    spec.Share
+		flag uint64
+	}{
+		{ns.User, unix.CLONE_NEWUSER}, {ns.Mount, unix.CLONE_NEWNS}, {ns.PID, unix.CLONE_NEWPID},
+		{ns.Net, unix.CLONE_NEWNET}, {ns.UTS, unix.CLONE_NEWUTS}, {ns.IPC, unix.CLONE_NEWIPC},
+		{ns.Cgroup, unix.CLONE_NEWCGROUP},
+	} {
+		if n.s == spec.New {
+			clone |= n.flag
+		}
+	}
+	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone)})
+	if ns.User == spec.New {
+		c.idMaps()
+	}
+	if ns.Time == spec.New {
+		c.add("namespaces.time", plan.Step{Side: plan.Init, Op: plan.OpUnshare, Flags: unix.CLONE_NEWTIME})
+	}
+	// Init dies with cell, and with it (as pid 1) the whole sandbox.
+	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
+	self := inv.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: []string{InitArg0, strconv.Itoa(socketFD(p.Process.InheritFDs))}})
+
+	if ns.Mount == spec.New {
+		c.filesystem()
+	}
+	if ns.UTS == spec.New {
+		if p.Hostname != "" {
+			c.add("hostname", plan.Step{Side: plan.Init, Op: plan.OpSethostname, Path: p.Hostname})
+		}
+		if p.Domainname != "" {
+			c.add("domainname", plan.Step{Side: plan.Init, Op: plan.OpSetdomainname, Path: p.Domainname})
+		}
+	}
+	if p.Network.Mode == spec.NetNone {
+		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpLinkUp, Path: "lo"})
+	}
+	c.process(args)
+	return nil
+}
+
+// socketFD is the lowest descriptor from 3 up that the command does not
+// inherit: init's socket to cell, which init closes before the command runs.
+func socketFD(inherit []int) int {
+	fd := 3
+	for slices.Contains(inherit, fd) {
+		fd++
+	}
+	return fd
+}
+
+// InitArg0 is the argv[0] that tells the cell binary it is a sandbox's init.
+const InitArg0 = "cell-init"
+
+// identity checks that the command's credentials can be had here.
+func (c *compiler) identity() error {
+	ids := &c.p.IDs
+	if c.p.Namespaces.User == spec.Host {
+		if c.host.Rootless() && (ids.UID != c.host.UID || ids.GID != c.host.GID || len(ids.Groups) > 0) {
+			return c.errorf("ids", "an unprivileged caller (uid %d) sharing the host's user namespace runs as itself; remove ids.uid, ids.gid and ids.groups or set namespaces.user: new", c.host.UID)
+		}
+		return nil
+	}
+	if c.host.Rootless() {
+		if len(ids.UIDMap) > 1 || len(ids.GIDMap) > 1 || len(ids.UIDMap) == 1 && (ids.UIDMap[0].Count != 1 || ids.UIDMap[0].Outside != c.host.UID) || len(ids.GIDMap) == 1 && (ids.GIDMap[0].Count != 1 || ids.GIDMap[0].Outside != c.host.GID) {
+			return c.errorf("ids", "an unprivileged caller (uid %d, gid %d) can map only its own uid and gid, one id each; run as root", c.host.UID, c.host.GID)
+		}
+		if len(ids.Groups) > 0 {
+			return c.errorf("ids.groups", "an unprivileged caller cannot set supplementary groups (setgroups is denied in its user namespace); remove ids.groups or run as root")
+		}
+	}
+	return nil
+}
+
+// idMaps writes the maps in the order Go's os/exec writes them: uid_map,
+// setgroups, gid_map.
+func (c *compiler) idMaps() {
+	ids := &c.p.IDs
+	uidMap := ids.UIDMap
+	if len(uidMap) == 0 {
+		uidMap = []spec.IDRange{{Inside: ids.UID, Outside: c.host.UID, Count: 1}}
+	}
+	gidMap := ids.GIDMap
+	if len(gidMap) == 0 {
+		gidMap = []spec.IDRange{{Inside: ids.GID, Outside: c.host.GID, Count: 1}}
+	}
+	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "uid_map", Data: formatMap(uidMap)})
+	if c.host.Rootless() {
+		// The kernel lets an unprivileged process write a gid_map only
+		// after it gave up setgroups for good.
+		c.add("ids", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
+	}
+	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "gid_map", Data: formatMap(gidMap)})
+}
+
+func formatMap(m []spec.IDRange) string {
+	var b strings.Builder
+	for _, r := range m {
+		fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Count)
+	}
+	return b.String()
+}
+
+const (
+	attrSafe = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	msSafe   = unix.MS_NOSUID | unix.MS_NODEV
+)
+
+// filesystem builds the new root the way bubblewrap does: a staging tmpfs
+// becomes "/" first, so that host paths are reached under /oldroot and
+// an absolute symlink met while building resolves inside the staging
+// tmpfs, never on the host; targets are resolved inside /newroot.
+func (c *compiler) filesystem() {
+	fs := &c.p.Filesystem
+	const at = "filesystem"
+	init := func(s plan.Step) { s.Side = plan.Init; c.add(at, s) }
+	init(plan.Step{Op: plan.OpMount, Path: "/", Flags: unix.MS_REC | unix.MS_PRIVATE})
+	init(plan.Step{Op: plan.OpMount, Source: "tmpfs", Path: stageDir, FSType: "tmpfs", Flags: msSafe, Data: "mode=0700"})
+	init(plan.Step{Op: plan.OpMkdir, Path: stageDir + newRoot, Mode: 0o700})
+	init(plan.Step{Op: plan.OpMkdir, Path: stageDir + oldRoot, Mode: 0o700})
+	init(plan.Step{Op: plan.OpPivotRoot, Path: stageDir, Source: stageDir + oldRoot})
+	init(plan.Step{Op: plan.OpChdir, Path: "/"})
+
+	mode := spec.FileMode(0o755)
+	if fs.Root.Mode != nil {
+		mode = *fs.Root.Mode
+	}
+	data := "mode=" + mode.String()
+	if fs.Root.Size != 0 {
+		data += fmt.Sprintf(",size=%d", fs.Root.Size)
+	}
+	c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: msSafe, Data: data})
+
+	for i := range fs.Mounts {
+		c.mount(fmt.Sprintf("filesystem.mounts[%d]", i), &fs.Mounts[i])
+	}
+
+	init(plan.Step{Op: plan.OpUmount, Path: oldRoot, Flags: unix.MNT_DETACH})
+	init(plan.Step{Op: plan.OpChdir, Path: newRoot})
+	init(plan.Step{Op: plan.OpPivotRoot, Path: ".", Source: "."})
+	init(plan.Step{Op: plan.OpUmount, Path: ".", Flags: unix.MNT_DETACH})
+	init(plan.Step{Op: plan.OpChdir, Path: "/"})
+	if fs.Root.ReadOnly {
+		c.add("filesystem.root.readOnly", plan.Step{Side: plan.Init, Op: plan.OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_RDONLY})
+	}
+}
+
+func (c *compiler) mount(at string, m *spec.Mount) {
+	in := func(s plan.Step) {
+		s.Side, s.Root = plan.Init, newRoot
+		c.add(at, s)
+	}
+	switch m.Type {
+	case spec.MountBind:
+		attr := uint64(attrSafe)
+		if !m.Writable {
+			attr |= unix.MOUNT_ATTR_RDONLY
+		}
+		if m.NoExec {
+			attr |= unix.MOUNT_ATTR_NOEXEC
+		}
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional})
+	case spec.MountTmpfs:
+		attr := uint64(attrSafe)
+		if m.NoExec {
+			attr |= unix.MOUNT_ATTR_NOEXEC
+		}
+		mode := spec.FileMode(0o755)
+		if m.Mode != nil {
+			mode = *m.Mode
+		}
+		opts := []string{"mode=" + mode.String()}
+		if m.Size != 0 {
+			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
+		}
+		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
+	case spec.MountProc:
+		in(plan.Step{Op: plan.OpMountFS, FSType: "proc", Path: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+	case spec.MountDev:
+		c.dev(at, m.Target)
+	case spec.MountDir:
+		mode := spec.FileMode(0o755)
+		if m.Mode != nil {
+			mode = *m.Mode
+		}
+		in(plan.Step{Op: plan.OpMkdir, Path: m.Target, Mode: uint32(mode)})
+	case spec.MountFile:
+		mode := spec.FileMode(0o644)
+		if m.Mode != nil {
+			mode = *m.Mode
+		}
+		in(plan.Step{Op: plan.OpWriteFile, Path: m.Target, Mode: uint32(mode), Data: m.Content})
+	case spec.MountSymlink:
+		in(plan.Step{Op: plan.OpSymlink, Source: m.LinkTo, Path: m.Target})
+	case spec.MountInvalid:
+		panic("compile: mount without a type passed validation")
+	}
+}
+
+// devNodes are bound from the host's /dev: an unprivileged owner of a user
+// namespace cannot mknod, and a bind works for root too.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// dev builds a minimal /dev at target.
+func (c *compiler) dev(at, target string) {
+	in := func(s plan.Step) {
+		s.Side, s.Root = plan.Init, newRoot
+		c.add(at, s)
+	}
+	j := func(name string) string { return path.Join(target, name) }
+	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	for _, n := range devNodes {
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: "/dev/" + n, Path: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	}
+	in(plan.Step{Op: plan.OpMountFS, FSType: "devpts", Path: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(plan.Step{Op: plan.OpSymlink, Source: "pts/ptmx", Path: j("ptmx")})
+	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"mode=1777"}, Attr: attrSafe})
+	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
+		in(plan.Step{Op: plan.OpSymlink, Source: l[1], Path: j(l[0])})
+	}
+}
+
+// process sets up what the command inherits from init, then the command's
+// own credentials, directory and execve.
+func (c *compiler) process(args []string) {
+	p := c.p
+	initStep := func(at string, s plan.Step) { s.Side = plan.Init; c.add(at, s) }
+	cmd := func(at string, s plan.Step) { s.Side = plan.Command; c.add(at, s) }
+
+	initStep("process", plan.Step{Op: plan.OpSetDumpable})
+	if p.Namespaces.PID == spec.Host {
+		initStep("namespaces.pid", plan.Step{Op: plan.OpSubreaper})
+	}
+	umask := spec.FileMode(0o022)
+	if p.Process.Umask != nil {
+		umask = *p.Process.Umask
+	}
+	initStep("process.umask", plan.Step{Op: plan.OpUmask, Mode: uint32(umask)})
+	initStep("process", plan.Step{Op: plan.OpCapBSetDrop})
+	initStep("process", plan.Step{Op: plan.OpNoNewPrivs})
+	keep := make([]uint32, 0, len(p.Process.InheritFDs))
+	for _, fd := range p.Process.InheritFDs {
+		keep = append(keep, uint32(fd))
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i] < keep[j] })
+	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: keep})
+
+	ids := &p.IDs
+	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
+		if !c.host.Rootless() || p.Namespaces.User == spec.Host {
+			groups := append([]uint32{}, ids.Groups...)
+			cmd("ids.groups", plan.Step{Op: plan.OpSetgroups, IDs: groups})
+		}
+		cmd("ids.gid", plan.Step{Op: plan.OpSetgid, ID: ids.GID})
+		cmd("ids.uid", plan.Step{Op: plan.OpSetuid, ID: ids.UID})
+	}
+	cwd := p.Process.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	cmd("process.cwd", plan.Step{Op: plan.OpChdir, Path: cwd})
+	// A uid change clears the parent-death signal; arm it again.
+	cmd("process", plan.Step{Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
+	cmd("process.args", plan.Step{Op: plan.OpExec, Path: args[0], Args: args, Env: c.env()})
+}
+
+// env is the command's environment: passEnv values present in the caller,
+// then env, which wins; sorted by name.
+func (c *compiler) env() []string {
+	vals := map[string]string{}
+	for _, name := range c.p.Process.PassEnv {
+		if v, ok := c.host.LookupEnv(name); ok {
+			vals[name] = v
+		}
+	}
+	for k, v := range c.p.Process.Env {
+		vals[k] = v
+	}
+	env := make([]string, 0, len(vals))
+	for k, v := range vals {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}

@@ -1,0 +1,230 @@
+package compile_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/profiles"
+	"github.com/cellsandbox/cell/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// Fixed facts, so that golden plans do not depend on who runs the tests.
+var (
+	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
+		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"}}
+	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
+		TimeNamespace: true, Env: []string{"TERM=xterm-256color"}}
+)
+
+func parse(t *testing.T, file string, data []byte, f *host.Facts, sets ...string) *spec.Profile {
+	t.Helper()
+	p, err := spec.Parse(file, data, spec.Options{
+		Vars: spec.Vars{Home: f.Home, User: f.User, PWD: f.Cwd, UID: f.UID, GID: f.GID, LookupEnv: f.LookupEnv},
+		Sets: sets,
+	})
+	if err != nil {
+		t.Fatalf("parse %s: %v", file, err)
+	}
+	return p
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./launcher/compile -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s is stale (-want +got); if the change is intended, run make golden:\n%s", path, diff)
+	}
+}
+
+// TestGolden pins the plan of every built-in profile, for root and for an
+// unprivileged caller: a change in what cell executes shows up as a diff.
+func TestGolden(t *testing.T) {
+	for _, name := range profiles.Names() {
+		for _, who := range []struct {
+			suffix string
+			facts  *host.Facts
+		}{{"root", &rootFacts}, {"user", &userFacts}} {
+			t.Run(name+"/"+who.suffix, func(t *testing.T) {
+				data, err := profiles.Get(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := parse(t, "builtin:"+name, data, who.facts)
+				pl, err := compile.Profile(p, who.facts, compile.Invocation{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, name+"."+who.suffix+".plan", []byte(pl.String()))
+				js, err := json.MarshalIndent(pl, "", "  ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, name+"."+who.suffix+".json", append(js, '\n'))
+			})
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	data, _ := profiles.Get(profiles.Default)
+	first := ""
+	for i := range 20 {
+		p := parse(t, "d.yaml", data, &rootFacts)
+		pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"env"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = pl.String()
+		} else if s := pl.String(); s != first {
+			t.Fatalf("run %d compiled a different plan:\n%s", i, cmp.Diff(first, s))
+		}
+	}
+}
+
+const minimal = `apiVersion: cell/v1
+name: t
+`
+
+func compileErr(t *testing.T, f *host.Facts, doc string, inv compile.Invocation, sets ...string) error {
+	t.Helper()
+	p := parse(t, "t.yaml", []byte(doc), f, sets...)
+	_, err := compile.Profile(p, f, inv)
+	return err
+}
+
+func TestErrors(t *testing.T) {
+	noTime := rootFacts
+	noTime.TimeNamespace = false
+	tests := []struct {
+		name  string
+		facts *host.Facts
+		doc   string
+		args  []string
+		want  string
+	}{
+		{"no command", &rootFacts, minimal, nil, "t.yaml: process.args: no command: give one after -- or set process.args"},
+		{"no time namespace", &noTime, minimal, []string{"true"}, "t.yaml: namespaces.time: this kernel has no time namespaces"},
+		{"rootless range", &userFacts, minimal + "ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n", []string{"true"},
+			"t.yaml:3:3: ids: an unprivileged caller (uid 1000, gid 1000) can map only its own uid and gid"},
+		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
+			"t.yaml:5:3: ids.groups: an unprivileged caller cannot set supplementary groups"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := compileErr(t, tt.facts, tt.doc, compile.Invocation{Args: tt.args})
+			var ce *compile.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a *compile.Error", err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got  %q\nwant %q...", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSteps checks what particular profile fields turn into.
+func TestSteps(t *testing.T) {
+	find := func(pl *plan.Plan, op plan.Op) []plan.Step {
+		var out []plan.Step
+		for _, s := range pl.Steps {
+			if s.Op == op {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	compileOK := func(t *testing.T, f *host.Facts, doc string, args ...string) *plan.Plan {
+		t.Helper()
+		p := parse(t, "t.yaml", []byte(doc), f)
+		pl, err := compile.Profile(p, f, compile.Invocation{Args: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pl
+	}
+	t.Run("shared namespaces are not cloned", func(t *testing.T) {
+		pl := compileOK(t, &rootFacts, minimal+"namespaces: {net: host, pid: host, time: host}\nnetwork: {mode: host}\n", "true")
+		got := plan.CloneFlags(pl.Steps[0].Flags).String()
+		if want := "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP"; got != want {
+			t.Errorf("clone flags %s, want %s", got, want)
+		}
+		if len(find(pl, plan.OpLinkUp)) != 0 || len(find(pl, plan.OpUnshare)) != 0 {
+			t.Error("host net/time still brings up lo or unshares time")
+		}
+		if len(find(pl, plan.OpSubreaper)) != 1 {
+			t.Error("a shared pid namespace needs init to be a subreaper")
+		}
+	})
+	t.Run("default id maps", func(t *testing.T) {
+		pl := compileOK(t, &userFacts, minimal+"ids: {uid: 1000, gid: 1000}\n", "true")
+		var got []string
+		for _, s := range find(pl, plan.OpWriteIDMap) {
+			got = append(got, s.Path+"="+s.Data)
+		}
+		want := []string{"uid_map=1000 1000 1\n", "setgroups=deny", "gid_map=1000 1000 1\n"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("id maps (-want +got):\n%s", diff)
+		}
+		if len(find(pl, plan.OpSetgroups)) != 0 {
+			t.Error("rootless plan calls setgroups, which the kernel denies")
+		}
+	})
+	t.Run("env", func(t *testing.T) {
+		pl := compileOK(t, &rootFacts, minimal+"process:\n  env: {B: b, TERM: dumb}\n  passEnv: [TERM, LANG, NOPE]\n", "true")
+		got := find(pl, plan.OpExec)[0].Env
+		// SECRET is not passed; env wins over passEnv; sorted.
+		if diff := cmp.Diff([]string{"B=b", "LANG=C.UTF-8", "TERM=dumb"}, got); diff != "" {
+			t.Errorf("env (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("bind attributes", func(t *testing.T) {
+		pl := compileOK(t, &rootFacts, minimal+`filesystem:
+  mounts:
+    - {type: bind, source: /usr, target: /usr}
+    - {type: bind, source: /srv, target: /srv, writable: true, recursive: false, noexec: true}
+`, "true")
+		b := find(pl, plan.OpBind)
+		if got := plan.AttrFlags(b[0].Attr).String(); got != "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV" || !b[0].Recursive {
+			t.Errorf("read-only bind: %s recursive=%v", got, b[0].Recursive)
+		}
+		if got := plan.AttrFlags(b[1].Attr).String(); got != "MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV|MOUNT_ATTR_NOEXEC" || b[1].Recursive {
+			t.Errorf("writable bind: %s recursive=%v", got, b[1].Recursive)
+		}
+		if b[0].Pos.Line != 5 || b[1].Pos.Line != 6 {
+			t.Errorf("positions %v %v, want lines 5 and 6", b[0].Pos, b[1].Pos)
+		}
+	})
+	t.Run("inherited fds move the socket", func(t *testing.T) {
+		pl := compileOK(t, &rootFacts, minimal+"process: {inheritFds: [4, 3]}\n", "true")
+		if got := find(pl, plan.OpExecInit)[0].Args; !cmp.Equal(got, []string{compile.InitArg0, "5"}) {
+			t.Errorf("exec-init args %q", got)
+		}
+		if got := find(pl, plan.OpCloseFDs)[0].IDs; !cmp.Equal(got, []uint32{3, 4}) {
+			t.Errorf("kept fds %v", got)
+		}
+	})
+}

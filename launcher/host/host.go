@@ -1,0 +1,81 @@
+// Package host gathers the facts about the running system that compiling
+// a plan depends on, once, into one value. Compilation itself reads
+// nothing from the host.
+package host
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+)
+
+// Facts are the properties of the host and the caller that a plan depends
+// on.
+type Facts struct {
+	// UID and GID are the caller's real IDs; EUID its effective UID.
+	UID, GID, EUID uint32
+	// User and Home are the caller's login name and home directory.
+	User, Home string
+	// Cwd is the caller's working directory.
+	Cwd string
+	// TimeNamespace reports whether the kernel has time namespaces.
+	TimeNamespace bool
+	// Env is the caller's environment, for passEnv and ${env:NAME}.
+	Env []string
+}
+
+// Rootless reports whether the caller is an unprivileged user.
+func (f *Facts) Rootless() bool { return f.EUID != 0 }
+
+// LookupEnv finds name in f.Env.
+func (f *Facts) LookupEnv(name string) (string, bool) {
+	for i := len(f.Env) - 1; i >= 0; i-- {
+		kv := f.Env[i]
+		if len(kv) > len(name) && kv[len(name)] == '=' && kv[:len(name)] == name {
+			return kv[len(name)+1:], true
+		}
+	}
+	return "", false
+}
+
+// Probe reads the facts of the running process and system.
+func Probe() (*Facts, error) {
+	f := &Facts{
+		UID:  uint32(os.Getuid()),
+		GID:  uint32(os.Getgid()),
+		EUID: uint32(os.Geteuid()),
+		Env:  os.Environ(),
+	}
+	var err error
+	if f.Cwd, err = os.Getwd(); err != nil {
+		return nil, fmt.Errorf("probe host: working directory: %w", err)
+	}
+	// $USER and $HOME are what the caller means by "me" in a shell; the
+	// password database is the fallback (e.g. under a service manager).
+	f.User, _ = f.LookupEnv("USER")
+	f.Home, _ = f.LookupEnv("HOME")
+	if f.User == "" || f.Home == "" {
+		if u, err := user.LookupId(strconv.Itoa(int(f.UID))); err == nil {
+			if f.User == "" {
+				f.User = u.Username
+			}
+			if f.Home == "" {
+				f.Home = u.HomeDir
+			}
+		}
+	}
+	if f.User == "" {
+		f.User = strconv.Itoa(int(f.UID))
+	}
+	if f.Home == "" {
+		f.Home = "/"
+	}
+	if _, err := os.Stat("/proc/self/ns/time"); err == nil {
+		f.TimeNamespace = true
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("probe host: %w", err)
+	}
+	return f, nil
+}

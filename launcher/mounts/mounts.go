@@ -1,0 +1,357 @@
+// Package mounts makes the mounts, directories, files and symlinks of a
+// sandbox's new root. Every target is resolved inside the root it belongs
+// to (openat2 with RESOLVE_IN_ROOT), so a symlink placed in a bound
+// directory cannot redirect a mount onto the host; mounts are made with
+// the new mount API on descriptors, never on re-resolved paths.
+//
+// The functions must run in the sandbox's mount namespace, in init.
+package mounts
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// SyscallError wraps an errno with the syscall that returned it and the
+// object it acted on, so a failure names all three.
+type SyscallError struct {
+	Syscall string
+	Object  string
+	Err     error
+}
+
+func (e *SyscallError) Error() string {
+	if e.Object == "" {
+		return e.Syscall + ": " + errText(e.Err)
+	}
+	return fmt.Sprintf("%s %s: %s", e.Syscall, e.Object, errText(e.Err))
+}
+
+func (e *SyscallError) Unwrap() error { return e.Err }
+
+// errText prints an errno by name and meaning: "ENOENT (no such file or
+// directory)".
+func errText(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if name := unix.ErrnoName(errno); name != "" {
+			return fmt.Sprintf("%s (%s)", name, errno.Error())
+		}
+	}
+	return err.Error()
+}
+
+func fail(call, obj string, err error) error {
+	return &SyscallError{Syscall: call, Object: obj, Err: err}
+}
+
+// Kind is what a mount point is created as.
+type Kind uint8
+
+// The kinds of mount point.
+const (
+	Dir Kind = iota
+	File
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Dir:
+		return "directory"
+	case File:
+		return "file"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// resolveHow resolves inside a root and refuses magic links (such as
+// /proc/self/fd/N) that could point anywhere.
+func resolveHow(flags uint64) *unix.OpenHow {
+	return &unix.OpenHow{
+		Flags:   flags | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+}
+
+// Root is an open directory that paths are resolved in.
+type Root struct {
+	fd   int
+	name string
+}
+
+// OpenRoot opens dir for resolving paths inside it.
+func OpenRoot(dir string) (*Root, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fail("open", dir, err)
+	}
+	return &Root{fd: fd, name: dir}, nil
+}
+
+// Close releases the root's descriptor.
+func (r *Root) Close() error { return unix.Close(r.fd) }
+
+func (r *Root) show(p string) string {
+	if p == "/" {
+		return r.name
+	}
+	return r.name + p
+}
+
+// open resolves p (absolute, inside r) to an O_PATH descriptor.
+func (r *Root) open(p string, flags uint64) (int, error) {
+	rel := strings.TrimPrefix(p, "/")
+	if rel == "" {
+		rel = "."
+	}
+	return unix.Openat2(r.fd, rel, resolveHow(unix.O_PATH|flags))
+}
+
+// Mkdir creates the directory p with mode, and its missing parents with
+// mode 0755, and returns an O_PATH descriptor of it. An existing directory
+// is kept as it is.
+func (r *Root) Mkdir(p string, mode uint32) (int, error) {
+	fd, err := r.open(p, unix.O_DIRECTORY)
+	if err == nil || !errors.Is(err, unix.ENOENT) {
+		if err != nil {
+			return -1, fail("openat2", r.show(p), err)
+		}
+		return fd, nil
+	}
+	if p == "/" {
+		return -1, fail("openat2", r.show(p), err)
+	}
+	parent, err := r.Mkdir(path.Dir(p), 0o755)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(parent)
+	name := path.Base(p)
+	if err := unix.Mkdirat(parent, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, fail("mkdirat", r.show(p), err)
+	}
+	// A real (not O_PATH) descriptor, because fchmod needs one.
+	fd, err = unix.Openat2(r.fd, strings.TrimPrefix(p, "/"), resolveHow(unix.O_RDONLY|unix.O_DIRECTORY))
+	if err != nil {
+		return -1, fail("openat2", r.show(p), err)
+	}
+	// The umask of init must not change the mode the plan shows.
+	if err := unix.Fchmod(fd, mode); err != nil {
+		unix.Close(fd)
+		return -1, fail("fchmod", r.show(p), err)
+	}
+	return fd, nil
+}
+
+// create makes an empty file at p (or opens the one there) and returns an
+// O_PATH descriptor of it.
+func (r *Root) create(p string, mode uint32, excl bool) (int, error) {
+	if !excl {
+		if fd, err := r.open(p, 0); err == nil {
+			return fd, nil
+		}
+	}
+	parent, err := r.Mkdir(path.Dir(p), 0o755)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(parent)
+	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(parent, path.Base(p), flags, 0)
+	if err != nil {
+		return -1, fail("openat", r.show(p), err)
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		unix.Close(fd)
+		return -1, fail("fchmod", r.show(p), err)
+	}
+	return fd, nil
+}
+
+// WriteFile creates the file p, which must not exist, with mode and data.
+func (r *Root) WriteFile(p string, mode uint32, data string) error {
+	fd, err := r.create(p, mode, true)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), r.show(p))
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		return fail("write", r.show(p), err)
+	}
+	return nil
+}
+
+// Symlink creates p as a symlink to target.
+func (r *Root) Symlink(target, p string) error {
+	parent, err := r.Mkdir(path.Dir(p), 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
+	if err := unix.Symlinkat(target, parent, path.Base(p)); err != nil {
+		return fail("symlinkat", r.show(p), err)
+	}
+	return nil
+}
+
+// mountpoint returns a descriptor of p, created as kind if missing.
+func (r *Root) mountpoint(p string, kind Kind) (int, error) {
+	if kind == Dir {
+		return r.Mkdir(p, 0o755)
+	}
+	return r.create(p, 0o444, false)
+}
+
+func (r *Root) attach(mnt int, p string, kind Kind) error {
+	target, err := r.mountpoint(p, kind)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	err = unix.MoveMount(mnt, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	if err != nil {
+		return fail("move_mount", r.show(p), err)
+	}
+	return nil
+}
+
+// ErrSkipped reports that an optional bind was not made because its source
+// does not exist.
+var ErrSkipped = errors.New("source does not exist; skipped")
+
+// Bind clones the tree at source (resolved inside srcRoot), sets attr on it
+// (on every submount when recursive) and attaches it at p. The attributes
+// are set before the tree is attached, so there is no moment at which the
+// sandbox's tree holds a writable submount of a read-only bind.
+func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, optional bool) error {
+	src, err := srcRoot.open(source, 0)
+	if err != nil {
+		if optional && errors.Is(err, unix.ENOENT) {
+			return ErrSkipped
+		}
+		return fail("openat2", srcRoot.show(source), err)
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return fail("fstat", srcRoot.show(source), err)
+	}
+	kind := File
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		kind = Dir
+	}
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)
+	setFlags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+		setFlags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(src, "", flags)
+	if err != nil {
+		return fail("open_tree", srcRoot.show(source), err)
+	}
+	defer unix.Close(tree)
+	if attr != 0 {
+		if err := unix.MountSetattr(tree, "", setFlags, &unix.MountAttr{Attr_set: attr}); err != nil {
+			return fail("mount_setattr", srcRoot.show(source), err)
+		}
+	}
+	return r.attach(tree, p, kind)
+}
+
+// MountFS creates a filesystem of type fstype configured by options
+// ("key=value" or "flag") and attaches it at p with attr.
+func (r *Root) MountFS(fstype string, options []string, attr uint64, p string) error {
+	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fail("fsopen", fstype, err)
+	}
+	defer unix.Close(fsfd)
+	for _, o := range options {
+		k, v, hasValue := strings.Cut(o, "=")
+		if hasValue {
+			err = unix.FsconfigSetString(fsfd, k, v)
+		} else {
+			err = unix.FsconfigSetFlag(fsfd, k)
+		}
+		if err != nil {
+			return fail("fsconfig", fmt.Sprintf("%s %s%s", fstype, o, fsLog(fsfd)), err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fail("fsconfig", fstype+" create"+fsLog(fsfd), err)
+	}
+	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(attr))
+	if err != nil {
+		return fail("fsmount", fstype, err)
+	}
+	defer unix.Close(mnt)
+	return r.attach(mnt, p, Dir)
+}
+
+// fsLog reads the messages the kernel left on a filesystem context, which
+// often say what was wrong with an option.
+func fsLog(fsfd int) string {
+	var msgs []string
+	buf := make([]byte, 512)
+	for range 8 {
+		n, err := unix.Read(fsfd, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		msgs = append(msgs, strings.TrimSpace(string(buf[:n])))
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(msgs, "; ") + ")"
+}
+
+// Setattr sets attr on the mount at p (not on its submounts).
+func Setattr(p string, attr uint64) error {
+	if err := unix.MountSetattr(unix.AT_FDCWD, p, 0, &unix.MountAttr{Attr_set: attr}); err != nil {
+		return fail("mount_setattr", p, err)
+	}
+	return nil
+}
+
+// Mount is mount(2).
+func Mount(source, target, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		return fail("mount", target, err)
+	}
+	return nil
+}
+
+// Mkdir is mkdir(2) followed by chmod, so the umask does not apply.
+func Mkdir(p string, mode uint32) error {
+	if err := unix.Mkdir(p, mode); err != nil {
+		return fail("mkdir", p, err)
+	}
+	if err := unix.Chmod(p, mode); err != nil {
+		return fail("chmod", p, err)
+	}
+	return nil
+}
+
+// PivotRoot is pivot_root(2).
+func PivotRoot(newRoot, putOld string) error {
+	if err := unix.PivotRoot(newRoot, putOld); err != nil {
+		return fail("pivot_root", newRoot, err)
+	}
+	return nil
+}
+
+// Unmount is umount2(2).
+func Unmount(p string, flags int) error {
+	if err := unix.Unmount(p, flags); err != nil {
+		return fail("umount2", p, err)
+	}
+	return nil
+}

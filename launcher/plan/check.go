@@ -1,0 +1,161 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Phases of a sandbox's setup. Each op may appear only within its window
+// of phases, and the steps of a plan must visit phases in order; Check
+// enforces this, so the order of setup is a checked rule and not only a
+// convention of the compiler.
+const (
+	phaseStart     = iota // clone, id maps, the pre-exec part of init
+	phasePrivate          // make "/" private before any mount is made
+	phaseStage            // staging tmpfs and the first pivot_root
+	phaseMounts           // the new root and the profile's mounts
+	phasePivot            // detach the host's root, pivot into the new one
+	phaseReadOnly         // read-only remount of the root
+	phaseUTS              // hostname and domainname
+	phaseNet              // loopback and in-namespace network
+	phaseProcess          // umask, dumpable, subreaper
+	phasePrivilege        // capabilities and no_new_privs
+	phaseFDs              // close inherited descriptors
+	phaseCreds            // setgroups, setgid, setuid in the command
+	phaseCwd              // chdir in the command
+	phaseRearm            // parent-death signal again after the uid change
+	phaseExec             // execve
+)
+
+// window returns the first and last phase in which the step may run.
+func (s *Step) window() (first, last int) {
+	switch s.Op {
+	case OpClone, OpWriteIDMap, OpUnshare, OpExecInit:
+		return phaseStart, phaseStart
+	case OpPdeathsig:
+		if s.Side == Command {
+			return phaseRearm, phaseRearm
+		}
+		return phaseStart, phaseStart
+	case OpMount:
+		return phasePrivate, phaseStage
+	case OpChdir:
+		if s.Side == Command {
+			return phaseCwd, phaseCwd
+		}
+		return phaseStage, phasePivot
+	case OpMkdir:
+		return phaseStage, phaseMounts
+	case OpPivotRoot:
+		return phaseStage, phasePivot
+	case OpUmount:
+		return phasePivot, phasePivot
+	case OpMountFS, OpBind, OpWriteFile, OpSymlink:
+		return phaseMounts, phaseMounts
+	case OpSetattr:
+		return phaseReadOnly, phaseReadOnly
+	case OpSethostname, OpSetdomainname:
+		return phaseUTS, phaseUTS
+	case OpLinkUp:
+		return phaseNet, phaseNet
+	case OpSetDumpable, OpSubreaper, OpUmask:
+		return phaseProcess, phaseProcess
+	case OpCapBSetDrop, OpNoNewPrivs:
+		return phasePrivilege, phasePrivilege
+	case OpCloseFDs:
+		return phaseFDs, phaseFDs
+	case OpSetgroups, OpSetgid, OpSetuid:
+		return phaseCreds, phaseCreds
+	case OpExec:
+		return phaseExec, phaseExec
+	case OpInvalid, opCount:
+	}
+	return -1, -1
+}
+
+// side returns the side that may run op.
+func (o Op) side() (Side, bool) {
+	switch o {
+	case OpClone, OpWriteIDMap:
+		return Parent, true
+	case OpUnshare, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
+		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
+		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
+		return Init, true
+	case OpSetgroups, OpSetgid, OpSetuid, OpExec:
+		return Command, true
+	case OpPdeathsig, OpChdir:
+		return 0, false // init and command both use these
+	case OpInvalid, opCount:
+	}
+	return 0, false
+}
+
+// Check verifies the rules every plan obeys: it starts with a clone and an
+// exec of init, ends with one execve of the command, every op runs on its
+// side and the steps follow the order of phases.
+func (p *Plan) Check() error {
+	n := len(p.Steps)
+	if n < 3 {
+		return fmt.Errorf("plan has %d steps; it needs at least clone, exec-init and exec", n)
+	}
+	if p.Steps[0].Op != OpClone {
+		return fmt.Errorf("step 1 is %s; a plan starts with clone", p.Steps[0].Op)
+	}
+	if p.Steps[n-1].Op != OpExec {
+		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
+	}
+	phase, side, execInit := phaseStart, Parent, false
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		first, last := s.window()
+		if first < 0 {
+			return fmt.Errorf("step %d: invalid op %s", i+1, s.Op)
+		}
+		if want, ok := s.Op.side(); ok && s.Side != want {
+			return fmt.Errorf("step %d (%s) runs in %s; it belongs in %s", i+1, s.Op, s.Side, want)
+		}
+		if i > 0 && (s.Op == OpClone || s.Op == OpExec && i != n-1) {
+			return fmt.Errorf("step %d: a plan has one %s", i+1, s.Op)
+		}
+		if s.Op == OpExecInit {
+			if execInit {
+				return fmt.Errorf("step %d: a plan has one exec-init", i+1)
+			}
+			execInit = true
+		} else if execInit && s.Side == Parent {
+			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
+		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig {
+			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)
+		}
+		if s.Side < side && s.Side != Parent {
+			return fmt.Errorf("step %d (%s) runs in %s after %s steps", i+1, s.Op, s.Side, side)
+		}
+		if s.Side > side {
+			side = s.Side
+		}
+		if last < phase {
+			return fmt.Errorf("step %d (%s) comes too late: it must come before step %d's phase", i+1, s.Op, i)
+		}
+		phase = max(phase, first)
+	}
+	if !execInit {
+		return fmt.Errorf("plan has no exec-init step")
+	}
+	return nil
+}
+
+// Encode returns the plan as JSON, the form in which it reaches init.
+func (p *Plan) Encode() ([]byte, error) { return json.Marshal(p) }
+
+// Decode parses a plan encoded by Encode and checks it.
+func Decode(b []byte) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode plan: %w", err)
+	}
+	if err := p.Check(); err != nil {
+		return nil, fmt.Errorf("decode plan: %w", err)
+	}
+	return &p, nil
+}

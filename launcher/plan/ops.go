@@ -1,0 +1,289 @@
+package plan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Op is the operation of a step. Every switch over Op names every case, so
+// that a new Op cannot be forgotten by the printer, the checker or the
+// executor.
+type Op uint8
+
+// The operations. The comment of each gives the syscalls it makes.
+const (
+	OpInvalid Op = iota
+	// OpClone starts init: clone(Flags|SIGCHLD) of a copy of cell.
+	OpClone
+	// OpWriteIDMap writes Data to /proc/INIT/Path (uid_map, setgroups,
+	// gid_map) before init runs.
+	OpWriteIDMap
+	// OpUnshare is unshare(Flags) in init before it execs (time namespace).
+	OpUnshare
+	// OpPdeathsig is prctl(PR_SET_PDEATHSIG, ID).
+	OpPdeathsig
+	// OpExecInit is init's execve of the cell binary, which then reads the
+	// plan and runs the remaining init steps.
+	OpExecInit
+	// OpMount is mount(Source, Path, FSType, Flags, Data).
+	OpMount
+	// OpChdir is chdir(Path).
+	OpChdir
+	// OpMkdir is mkdir(Path, Mode) under Root, creating missing parents
+	// with mode 0755.
+	OpMkdir
+	// OpPivotRoot is pivot_root(Path, Source).
+	OpPivotRoot
+	// OpUmount is umount2(Path, Flags).
+	OpUmount
+	// OpMountFS is fsopen(FSType), fsconfig(Options...), fsmount(Attr)
+	// and move_mount onto Path under Root, creating it as a directory.
+	OpMountFS
+	// OpBind is open_tree(Source, OPEN_TREE_CLONE[|AT_RECURSIVE]),
+	// mount_setattr(Attr[, AT_RECURSIVE]) and move_mount onto Path under
+	// Root, creating it like the source (directory or empty file).
+	OpBind
+	// OpWriteFile creates the file Path under Root with Mode and writes
+	// Data; it must not exist.
+	OpWriteFile
+	// OpSymlink is symlink(Source, Path) under Root.
+	OpSymlink
+	// OpSetattr is mount_setattr(Path, Attr) on one mount.
+	OpSetattr
+	// OpSethostname is sethostname(Path).
+	OpSethostname
+	// OpSetdomainname is setdomainname(Path).
+	OpSetdomainname
+	// OpLinkUp is ioctl(SIOCSIFFLAGS, Path, IFF_UP) on a network interface.
+	OpLinkUp
+	// OpSetDumpable is prctl(PR_SET_DUMPABLE, 0): init's memory and
+	// /proc/1 files become inaccessible to the command.
+	OpSetDumpable
+	// OpSubreaper is prctl(PR_SET_CHILD_SUBREAPER, 1), for a shared pid
+	// namespace where init is not pid 1.
+	OpSubreaper
+	// OpUmask is umask(Mode).
+	OpUmask
+	// OpCapBSetDrop is prctl(PR_CAPBSET_DROP) of every capability, so the
+	// command cannot hold one even as uid 0.
+	OpCapBSetDrop
+	// OpNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1).
+	OpNoNewPrivs
+	// OpCloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the
+	// descriptors IDs, which the command inherits.
+	OpCloseFDs
+	// OpSetgroups is setgroups(IDs) in the command.
+	OpSetgroups
+	// OpSetgid is setresgid(ID) in the command.
+	OpSetgid
+	// OpSetuid is setresuid(ID) in the command.
+	OpSetuid
+	// OpExec is execve of Path, looked up in the PATH of Env when it has
+	// no slash, with Args and Env.
+	OpExec
+	opCount
+)
+
+var opNames = [...]string{
+	OpInvalid:       "invalid",
+	OpClone:         "clone",
+	OpWriteIDMap:    "write-id-map",
+	OpUnshare:       "unshare",
+	OpPdeathsig:     "pdeathsig",
+	OpExecInit:      "exec-init",
+	OpMount:         "mount",
+	OpChdir:         "chdir",
+	OpMkdir:         "mkdir",
+	OpPivotRoot:     "pivot-root",
+	OpUmount:        "umount",
+	OpMountFS:       "mount-fs",
+	OpBind:          "bind",
+	OpWriteFile:     "write-file",
+	OpSymlink:       "symlink",
+	OpSetattr:       "setattr",
+	OpSethostname:   "sethostname",
+	OpSetdomainname: "setdomainname",
+	OpLinkUp:        "link-up",
+	OpSetDumpable:   "set-dumpable",
+	OpSubreaper:     "subreaper",
+	OpUmask:         "umask",
+	OpCapBSetDrop:   "capbset-drop",
+	OpNoNewPrivs:    "no-new-privs",
+	OpCloseFDs:      "close-fds",
+	OpSetgroups:     "setgroups",
+	OpSetgid:        "setgid",
+	OpSetuid:        "setuid",
+	OpExec:          "exec",
+}
+
+func (o Op) String() string {
+	if o < opCount {
+		return opNames[o]
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// MarshalText prints the op's name.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText parses an op's name.
+func (o *Op) UnmarshalText(b []byte) error {
+	for c := OpClone; c < opCount; c++ {
+		if opNames[c] == string(b) {
+			*o = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown op %q", b)
+}
+
+// Call prints the step as the syscalls it makes, strace-like.
+func (s *Step) Call() string {
+	p := s.full()
+	switch s.Op {
+	case OpInvalid:
+		return "invalid()"
+	case OpClone:
+		return fmt.Sprintf("clone(%s|SIGCHLD) = INIT", CloneFlags(s.Flags))
+	case OpWriteIDMap:
+		return fmt.Sprintf("write(\"/proc/INIT/%s\", %q)", s.Path, s.Data)
+	case OpUnshare:
+		return fmt.Sprintf("unshare(%s)", CloneFlags(s.Flags))
+	case OpPdeathsig:
+		return fmt.Sprintf("prctl(PR_SET_PDEATHSIG, %s)", unix.SignalName(sig(s.ID)))
+	case OpExecInit:
+		return fmt.Sprintf("execve(%q, %s)", s.Path, quoteList(s.Args))
+	case OpMount:
+		return fmt.Sprintf("mount(%s, %q, %s, %s, %s)", quoteOrNull(s.Source), s.Path,
+			quoteOrNull(s.FSType), MountFlags(s.Flags), quoteOrNull(s.Data))
+	case OpChdir:
+		return fmt.Sprintf("chdir(%q)", p)
+	case OpMkdir:
+		return fmt.Sprintf("mkdir(%q, %04o)", p, s.Mode)
+	case OpPivotRoot:
+		return fmt.Sprintf("pivot_root(%q, %q)", s.Path, s.Source)
+	case OpUmount:
+		return fmt.Sprintf("umount2(%q, %s)", s.Path, UmountFlags(s.Flags))
+	case OpMountFS:
+		return fmt.Sprintf("fsopen(%q) fsconfig(%s) fsmount(%s) move_mount(-> %q)",
+			s.FSType, strings.Join(s.Options, ", "), AttrFlags(s.Attr), p)
+	case OpBind:
+		rec, open := "", "OPEN_TREE_CLONE"
+		if s.Recursive {
+			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
+		}
+		opt := ""
+		if s.Optional {
+			opt = " if it exists"
+		}
+		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s) move_mount(-> %q)%s",
+			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, p, opt)
+	case OpWriteFile:
+		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
+	case OpSymlink:
+		return fmt.Sprintf("symlink(%q, %q)", s.Source, p)
+	case OpSetattr:
+		return fmt.Sprintf("mount_setattr(%q, %s)", p, AttrFlags(s.Attr))
+	case OpSethostname:
+		return fmt.Sprintf("sethostname(%q)", s.Path)
+	case OpSetdomainname:
+		return fmt.Sprintf("setdomainname(%q)", s.Path)
+	case OpLinkUp:
+		return fmt.Sprintf("ioctl(SIOCSIFFLAGS, %q, IFF_UP)", s.Path)
+	case OpSetDumpable:
+		return "prctl(PR_SET_DUMPABLE, 0)"
+	case OpSubreaper:
+		return "prctl(PR_SET_CHILD_SUBREAPER, 1)"
+	case OpUmask:
+		return fmt.Sprintf("umask(%04o)", s.Mode)
+	case OpCapBSetDrop:
+		return "prctl(PR_CAPBSET_DROP, every capability)"
+	case OpNoNewPrivs:
+		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
+	case OpCloseFDs:
+		if len(s.IDs) == 0 {
+			return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
+		}
+		return fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
+	case OpSetgroups:
+		return fmt.Sprintf("setgroups(%v)", s.IDs)
+	case OpSetgid:
+		return fmt.Sprintf("setresgid(%d, %d, %d)", s.ID, s.ID, s.ID)
+	case OpSetuid:
+		return fmt.Sprintf("setresuid(%d, %d, %d)", s.ID, s.ID, s.ID)
+	case OpExec:
+		name := "execve"
+		if !strings.Contains(s.Path, "/") {
+			name = "execvpe"
+		}
+		return fmt.Sprintf("%s(%q, %s, %s)", name, s.Path, quoteList(s.Args), quoteList(s.Env))
+	case opCount:
+	}
+	return s.Op.String() + "()"
+}
+
+// full is Path as seen before the step runs: joined to Root.
+func (s *Step) full() string { return join(s.Root, s.Path) }
+
+func join(root, p string) string {
+	if root == "" || root == "/" {
+		return p
+	}
+	if p == "/" {
+		return root
+	}
+	return root + p
+}
+
+func sig(n uint32) unix.Signal { return unix.Signal(n) }
+
+func quoteOrNull(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return strconv.Quote(s)
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// shorten prints file content so that a long file does not swamp the plan.
+func shorten(s string) string {
+	const max = 48
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:max]), len(s))
+}
+
+// Summary is a short description of the step for error messages: "bind
+// /home/u/src -> /src", "mount proc -> /proc", "exec sh".
+func (s *Step) Summary() string {
+	switch s.Op {
+	case OpBind:
+		return fmt.Sprintf("bind %s -> %s", s.Source, s.Path)
+	case OpMountFS:
+		return fmt.Sprintf("mount %s -> %s", s.FSType, s.Path)
+	case OpMkdir:
+		return "mkdir " + s.full()
+	case OpWriteFile:
+		return "file " + s.Path
+	case OpSymlink:
+		return fmt.Sprintf("symlink %s -> %s", s.Path, s.Source)
+	case OpExec:
+		return "exec " + s.Path
+	case OpInvalid, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpExecInit, OpMount,
+		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
+		OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
+		OpSetgroups, OpSetgid, OpSetuid, opCount:
+	}
+	return s.Call()
+}

@@ -1,0 +1,137 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Plan is the ordered list of steps that set up one sandbox and start its
+// command. The same value is printed by `cell plan` and executed by `cell
+// run`; the executor does nothing that is not a step.
+type Plan struct {
+	// Profile names the profile the plan was compiled from.
+	Profile string `json:"profile"`
+	// Rootless records whether the plan was compiled for an unprivileged
+	// caller.
+	Rootless bool `json:"rootless"`
+	// Steps run in order; each step's Side says which process runs it.
+	Steps []Step `json:"steps"`
+}
+
+// DefaultPath is where an exec step looks for a command without a slash
+// when its environment has no PATH, as execvp(3) does.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Side is the process that executes a step.
+type Side uint8
+
+// The three processes of a sandbox: the cell process on the host, the
+// sandbox's init (pid 1 of a new pid namespace), and the command that init
+// forks and which ends in execve.
+const (
+	Parent Side = iota
+	Init
+	Command
+)
+
+func (s Side) String() string {
+	switch s {
+	case Parent:
+		return "parent"
+	case Init:
+		return "init"
+	case Command:
+		return "command"
+	}
+	return fmt.Sprintf("Side(%d)", uint8(s))
+}
+
+// MarshalText prints the name.
+func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a name printed by MarshalText.
+func (s *Side) UnmarshalText(b []byte) error {
+	for c := Parent; c <= Command; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown side %q", b)
+}
+
+// Pos is the profile position that produced a step. It mirrors spec.Pos so
+// that launcher packages need not import spec.
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return "-"
+	case p.Line == 0:
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Step is one operation of a plan. Which argument fields are meaningful
+// depends on Op; String prints exactly those.
+type Step struct {
+	Side Side `json:"side"`
+	Op   Op   `json:"op"`
+	Pos  Pos  `json:"pos"`
+
+	// Path is the object the step acts on: a mount target, a directory, a
+	// file, a proc file, a hostname, an interface or the command's name.
+	Path string `json:"path,omitempty"`
+	// Root, when set, is the directory that Path is resolved in, without
+	// leaving it (openat2 RESOLVE_IN_ROOT).
+	Root string `json:"root,omitempty"`
+	// Source is a mount source or a symlink's content.
+	Source string `json:"source,omitempty"`
+	// SourceRoot, when set, is the directory that Source is resolved in,
+	// without leaving it: the host's root seen from the staging root.
+	SourceRoot string `json:"sourceRoot,omitempty"`
+	// FSType is a filesystem type for mount and fsopen.
+	FSType string `json:"fstype,omitempty"`
+	// Flags holds the op's flag word; its name space depends on Op.
+	Flags Flags `json:"flags,omitempty"`
+	// Attr holds MOUNT_ATTR_* bits for new-API mounts.
+	Attr Flags `json:"attr,omitempty"`
+	// Data is mount data, file content, or a map written to a proc file.
+	Data string `json:"data,omitempty"`
+	// Options are fsconfig key=value pairs, in order.
+	Options []string `json:"options,omitempty"`
+	// Mode is a permission mode or umask.
+	Mode uint32 `json:"mode,omitempty"`
+	// ID is a uid, gid, signal or descriptor number.
+	ID uint32 `json:"id,omitempty"`
+	// IDs is a list of gids or descriptors.
+	IDs []uint32 `json:"ids,omitempty"`
+	// Args is an argument vector; Env an environment.
+	Args []string `json:"args,omitempty"`
+	Env  []string `json:"env,omitempty"`
+	// Recursive applies the step to submounts too.
+	Recursive bool `json:"recursive,omitempty"`
+	// Optional lets a bind whose source is missing be skipped.
+	Optional bool `json:"optional,omitempty"`
+}
+
+// Flags is a word of flag bits; how it prints depends on the step's Op.
+type Flags uint64
+
+// String prints the plan one step per line, numbered from 1, with the side
+// and the profile position of each step.
+func (p *Plan) String() string {
+	var b strings.Builder
+	w := len(fmt.Sprint(len(p.Steps)))
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)
+	}
+	return b.String()
+}

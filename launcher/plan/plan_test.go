@@ -1,0 +1,162 @@
+package plan
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func valid() *Plan {
+	return &Plan{Profile: "t", Steps: []Step{
+		{Side: Parent, Op: OpClone, Flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS},
+		{Side: Parent, Op: OpWriteIDMap, Path: "uid_map", Data: "0 0 1\n"},
+		{Side: Init, Op: OpPdeathsig, ID: 9},
+		{Side: Init, Op: OpExecInit, Path: "/proc/self/exe", Args: []string{"cell-init", "3"}},
+		{Side: Init, Op: OpMount, Path: "/", Flags: unix.MS_REC | unix.MS_PRIVATE},
+		{Side: Init, Op: OpMount, Source: "tmpfs", Path: "/tmp", FSType: "tmpfs"},
+		{Side: Init, Op: OpPivotRoot, Path: "/tmp", Source: "/tmp/oldroot"},
+		{Side: Init, Op: OpBind, Root: "/newroot", SourceRoot: "/oldroot", Source: "/usr", Path: "/usr", Attr: unix.MOUNT_ATTR_RDONLY, Recursive: true},
+		{Side: Init, Op: OpUmount, Path: "/oldroot", Flags: unix.MNT_DETACH},
+		{Side: Init, Op: OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_RDONLY},
+		{Side: Init, Op: OpSethostname, Path: "cell"},
+		{Side: Init, Op: OpLinkUp, Path: "lo"},
+		{Side: Init, Op: OpUmask, Mode: 0o22},
+		{Side: Init, Op: OpNoNewPrivs},
+		{Side: Init, Op: OpCloseFDs},
+		{Side: Command, Op: OpSetuid, ID: 1000},
+		{Side: Command, Op: OpChdir, Path: "/"},
+		{Side: Command, Op: OpPdeathsig, ID: 9},
+		{Side: Command, Op: OpExec, Path: "sh", Args: []string{"sh"}},
+	}}
+}
+
+func TestCheckValid(t *testing.T) {
+	if err := valid().Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckRules breaks each ordering rule once; every broken plan must be
+// refused with a message naming the problem.
+func TestCheckRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(p *Plan)
+		want   string
+	}{
+		{"no clone first", func(p *Plan) { p.Steps = p.Steps[1:] }, "starts with clone"},
+		{"no exec last", func(p *Plan) { p.Steps = p.Steps[:len(p.Steps)-1] }, "ends with exec"},
+		{"two clones", func(p *Plan) { p.Steps[1] = p.Steps[0] }, "one clone"},
+		{"wrong side", func(p *Plan) { p.Steps[10].Side = Command }, "belongs in init"},
+		{"mount after pivot", func(p *Plan) { p.Steps[8], p.Steps[7] = p.Steps[7], p.Steps[8] }, "too late"},
+		{"hostname before read-only remount", func(p *Plan) { p.Steps[9], p.Steps[10] = p.Steps[10], p.Steps[9] }, "too late"},
+		{"privileges after closing fds", func(p *Plan) { p.Steps[13], p.Steps[14] = p.Steps[14], p.Steps[13] }, "too late"},
+		{"setuid after chdir", func(p *Plan) { p.Steps[15], p.Steps[16] = p.Steps[16], p.Steps[15] }, "too late"},
+		{"init step after command steps", func(p *Plan) {
+			p.Steps = append(p.Steps[:16], append([]Step{{Side: Init, Op: OpUmask}}, p.Steps[16:]...)...)
+		}, "after command steps"},
+		{"parent step after exec-init", func(p *Plan) {
+			p.Steps = append(p.Steps[:5], append([]Step{{Side: Parent, Op: OpWriteIDMap}}, p.Steps[5:]...)...)
+		}, "before exec-init"},
+		{"init step before exec-init", func(p *Plan) { p.Steps[2] = Step{Side: Init, Op: OpSethostname} }, "needs init to have exec'd"},
+		{"no exec-init", func(p *Plan) { p.Steps = append(p.Steps[:3], p.Steps[4:]...) }, "exec'd"},
+		{"invalid op", func(p *Plan) { p.Steps[5].Op = OpInvalid }, "invalid op"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := valid()
+			tt.mutate(p)
+			err := p.Check()
+			if err == nil {
+				t.Fatalf("Check accepted a plan with %s", tt.name)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestJSONRoundTrip encodes one step of every op and decodes it back.
+func TestJSONRoundTrip(t *testing.T) {
+	for op := OpClone; op < opCount; op++ {
+		t.Run(op.String(), func(t *testing.T) {
+			s := Step{Side: Init, Op: op, Pos: Pos{File: "f.yaml", Line: 3, Col: 7},
+				Path: "/p", Root: "/newroot", Source: "/s", SourceRoot: "/oldroot", FSType: "tmpfs",
+				Flags: 6, Attr: 1, Data: "d", Options: []string{"mode=0755"}, Mode: 0o755, ID: 9,
+				IDs: []uint32{1, 2}, Args: []string{"a"}, Env: []string{"A=1"}, Recursive: true, Optional: true}
+			b, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), `"op":"`+op.String()+`"`) {
+				t.Errorf("op not by name in %s", b)
+			}
+			var got Step
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(s, got); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			if strings.HasSuffix(s.Call(), "()") && op != OpInvalid {
+				t.Errorf("Call of %s prints nothing useful: %s", op, s.Call())
+			}
+		})
+	}
+	var o Op
+	if err := o.UnmarshalText([]byte("nope")); err == nil {
+		t.Error("unknown op name accepted")
+	}
+}
+
+func TestDecodeChecks(t *testing.T) {
+	b, err := valid().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	bad := valid()
+	bad.Steps = bad.Steps[1:]
+	b, _ = json.Marshal(bad)
+	if _, err := Decode(b); err == nil {
+		t.Error("Decode accepted a plan that fails Check")
+	}
+}
+
+func TestString(t *testing.T) {
+	p := &Plan{Steps: []Step{
+		{Side: Parent, Op: OpClone, Flags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pos: Pos{File: "d.yaml", Line: 2, Col: 3}},
+		{Side: Init, Op: OpBind, Root: "/newroot", SourceRoot: "/oldroot", Source: "/home/u/src", Path: "/src",
+			Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, Recursive: true, Optional: true},
+		{Side: Init, Op: OpMount, Path: "/", Flags: unix.MS_REC | unix.MS_PRIVATE},
+		{Side: Init, Op: OpMountFS, Root: "/newroot", FSType: "tmpfs", Path: "/tmp", Options: []string{"mode=1777", "size=1024"}, Attr: unix.MOUNT_ATTR_NODEV},
+		{Side: Command, Op: OpExec, Path: "sh", Args: []string{"sh", "-c", "echo \"hi\""}, Env: []string{"A=1"}},
+	}}
+	want := `1 parent  clone(CLONE_NEWUSER|CLONE_NEWPID|SIGCHLD) = INIT  # d.yaml:2:3
+2 init    open_tree("/oldroot/home/u/src", OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID, AT_RECURSIVE) move_mount(-> "/newroot/src") if it exists  # -
+3 init    mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)  # -
+4 init    fsopen("tmpfs") fsconfig(mode=1777, size=1024) fsmount(MOUNT_ATTR_NODEV) move_mount(-> "/newroot/tmp")  # -
+5 command execvpe("sh", ["sh", "-c", "echo \"hi\""], ["A=1"])  # -
+`
+	if diff := cmp.Diff(want, p.String()); diff != "" {
+		t.Errorf("String (-want +got):\n%s", diff)
+	}
+	if got := (&p.Steps[1]).Summary(); got != "bind /home/u/src -> /src" {
+		t.Errorf("Summary = %q", got)
+	}
+}
+
+func TestFlagNames(t *testing.T) {
+	if got := MountFlags(unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | 1<<40).String(); got != "MS_RDONLY|MS_BIND|MS_REC|0x10000000000" {
+		t.Errorf("got %s", got)
+	}
+	if got := UmountFlags(0).String(); got != "0" {
+		t.Errorf("got %s", got)
+	}
+}

@@ -1,0 +1,380 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/mounts"
+	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/plan"
+)
+
+// forwarded are the signals cell relays to the command. Init handles them
+// itself only to discard them: as pid 1 it must not die of them, and a
+// handled (not ignored) signal is reset to its default in the command.
+var forwarded = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// Init is the main function of a sandbox's init. It returns the exit
+// status for the process; the command's status reaches cell separately.
+// It must be called before anything else in the process, on the main
+// goroutine.
+func Init() int {
+	// Capabilities, no_new_privs and the parent-death signal are per
+	// thread, and the command is forked from this one.
+	runtime.LockOSThread()
+	fd := -1
+	if len(os.Args) == 2 {
+		fd, _ = strconv.Atoi(os.Args[1])
+	}
+	var st unix.Stat_t
+	if fd < 3 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		fmt.Fprintln(os.Stderr, "cell-init: no socket to cell; cell-init is started by cell run")
+		return 125
+	}
+	unix.CloseOnExec(fd)
+	conn := os.NewFile(uintptr(fd), "cell")
+	enc := json.NewEncoder(conn)
+	dec := json.NewDecoder(conn)
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, forwarded...)
+	go func() {
+		for range signals {
+		}
+	}()
+
+	var p plan.Plan
+	if err := dec.Decode(&p); err != nil {
+		fmt.Fprintf(os.Stderr, "cell-init: read plan: %v\n", err)
+		return 125
+	}
+	if err := p.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
+		return 125
+	}
+	ex := &initExec{}
+	report := func(i int, err error) int {
+		f := &failure{Step: i, Err: err.Error()}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			f.Errno = int(errno)
+		}
+		if werr := enc.Encode(message{Failure: f}); werr != nil {
+			fmt.Fprintf(os.Stderr, "cell-init: step %d: %v\n", i+1, err)
+		}
+		return 125
+	}
+	start := 0
+	for i := range p.Steps {
+		if p.Steps[i].Op == plan.OpExecInit {
+			start = i + 1
+		}
+	}
+	for i := start; i < len(p.Steps); i++ {
+		if err := ex.step(&p.Steps[i]); err != nil {
+			return report(i, err)
+		}
+	}
+	pid, err := ex.forkCommand()
+	if err != nil {
+		return report(len(p.Steps)-1, err)
+	}
+	go func() {
+		for {
+			var m message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			if m.Signal > 0 {
+				_ = unix.Kill(pid, unix.Signal(m.Signal))
+			}
+		}
+	}()
+	status := reap(pid)
+	if err := enc.Encode(message{Exit: &status}); err != nil {
+		fmt.Fprintf(os.Stderr, "cell-init: report exit: %v\n", err)
+	}
+	return status.ExitCode()
+}
+
+// reap waits for every child until the command ends, so that orphans
+// reparented to init do not stay zombies, and returns the command's status.
+func reap(pid int) Status {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			// ECHILD: the command is gone without a status we saw.
+			return Status{Pid: pid, Code: 125}
+		}
+		if got != pid || !(ws.Exited() || ws.Signaled()) {
+			continue
+		}
+		if ws.Signaled() {
+			return Status{Pid: pid, Signal: int(ws.Signal())}
+		}
+		return Status{Pid: pid, Code: ws.ExitStatus()}
+	}
+}
+
+// initExec holds what init's steps build up: the open roots and the
+// command's process attributes.
+type initExec struct {
+	newRoot, oldRoot *mounts.Root
+	attr             syscall.ProcAttr
+	sys              syscall.SysProcAttr
+	cred             *syscall.Credential
+	keepFDs          []uint32
+	exec             *plan.Step
+}
+
+func (e *initExec) root(dir string) (*mounts.Root, error) {
+	r := &e.newRoot
+	if dir != "/newroot" {
+		r = &e.oldRoot
+	}
+	if *r == nil {
+		var err error
+		if *r, err = mounts.OpenRoot(dir); err != nil {
+			return nil, err
+		}
+	}
+	return *r, nil
+}
+
+// step runs one init step, or records a command step for the fork.
+func (e *initExec) step(s *plan.Step) error {
+	switch s.Op {
+	case plan.OpMount:
+		return mounts.Mount(s.Source, s.Path, s.FSType, uintptr(s.Flags), s.Data)
+	case plan.OpChdir:
+		if s.Side == plan.Command {
+			e.attr.Dir = s.Path
+			return nil
+		}
+		return os.Chdir(s.Path)
+	case plan.OpMkdir:
+		if s.Root == "" {
+			return mounts.Mkdir(s.Path, s.Mode)
+		}
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		fd, err := r.Mkdir(s.Path, s.Mode)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	case plan.OpPivotRoot:
+		// Descriptors of the roots would pin them; they belong to the
+		// tree being left.
+		e.closeRoots()
+		return mounts.PivotRoot(s.Path, s.Source)
+	case plan.OpUmount:
+		e.closeRoots()
+		return mounts.Unmount(s.Path, int(s.Flags))
+	case plan.OpMountFS:
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		return r.MountFS(s.FSType, s.Options, uint64(s.Attr), s.Path)
+	case plan.OpBind:
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		src, err := e.root(s.SourceRoot)
+		if err != nil {
+			return err
+		}
+		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, s.Optional)
+		if errors.Is(err, mounts.ErrSkipped) {
+			return nil
+		}
+		return err
+	case plan.OpWriteFile:
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		return r.WriteFile(s.Path, s.Mode, s.Data)
+	case plan.OpSymlink:
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		return r.Symlink(s.Source, s.Path)
+	case plan.OpSetattr:
+		return mounts.Setattr(s.Path, uint64(s.Attr))
+	case plan.OpSethostname:
+		return wrap("sethostname", unix.Sethostname([]byte(s.Path)))
+	case plan.OpSetdomainname:
+		return wrap("setdomainname", unix.Setdomainname([]byte(s.Path)))
+	case plan.OpLinkUp:
+		return network.LinkUp(s.Path)
+	case plan.OpSetDumpable:
+		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
+	case plan.OpSubreaper:
+		return wrap("prctl PR_SET_CHILD_SUBREAPER", unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	case plan.OpUmask:
+		unix.Umask(int(s.Mode))
+		return nil
+	case plan.OpCapBSetDrop:
+		return dropBoundingSet()
+	case plan.OpNoNewPrivs:
+		return wrap("prctl PR_SET_NO_NEW_PRIVS", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+	case plan.OpCloseFDs:
+		e.keepFDs = s.IDs
+		return closeFDs(s.IDs)
+	case plan.OpSetgroups:
+		c := e.credential()
+		c.Groups, c.NoSetGroups = s.IDs, false
+		return nil
+	case plan.OpSetgid:
+		e.credential().Gid = s.ID
+		return nil
+	case plan.OpSetuid:
+		e.credential().Uid = s.ID
+		return nil
+	case plan.OpPdeathsig:
+		e.sys.Pdeathsig = syscall.Signal(s.ID)
+		return nil
+	case plan.OpExec:
+		e.exec = s
+		return nil
+	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpExecInit:
+	}
+	return fmt.Errorf("%s is not a step init can run", s.Op)
+}
+
+// credential starts the command's credentials. Without a setgroups step
+// the supplementary groups are left alone (setgroups is denied in a user
+// namespace that an unprivileged caller made).
+func (e *initExec) credential() *syscall.Credential {
+	if e.cred == nil {
+		e.cred = &syscall.Credential{NoSetGroups: true}
+	}
+	return e.cred
+}
+
+func (e *initExec) closeRoots() {
+	for _, r := range []**mounts.Root{&e.newRoot, &e.oldRoot} {
+		if *r != nil {
+			(*r).Close()
+			*r = nil
+		}
+	}
+}
+
+func wrap(call string, err error) error {
+	if err != nil {
+		return &mounts.SyscallError{Syscall: call, Err: err}
+	}
+	return nil
+}
+
+// dropBoundingSet drops every capability the kernel knows from the
+// bounding set; the loop ends at the first number the kernel rejects.
+func dropBoundingSet() error {
+	for c := 0; ; c++ {
+		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
+		if err == unix.EINVAL && c > 0 {
+			return nil
+		}
+		if err != nil {
+			return &mounts.SyscallError{Syscall: "prctl PR_CAPBSET_DROP", Object: fmt.Sprint(c), Err: err}
+		}
+	}
+}
+
+// closeFDs marks every descriptor from 3 up close-on-exec, except keep
+// (sorted), so that nothing of cell's or init's reaches the command.
+func closeFDs(keep []uint32) error {
+	first := uint(3)
+	for _, k := range keep {
+		if uint(k) > first {
+			if err := unix.CloseRange(first, uint(k)-1, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+				return &mounts.SyscallError{Syscall: "close_range", Err: err}
+			}
+		}
+		first = uint(k) + 1
+	}
+	if err := unix.CloseRange(first, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return &mounts.SyscallError{Syscall: "close_range", Err: err}
+	}
+	return nil
+}
+
+// forkCommand starts the command as recorded by the command steps.
+func (e *initExec) forkCommand() (int, error) {
+	s := e.exec
+	path, err := lookPath(s.Path, s.Env)
+	if err != nil {
+		return 0, err
+	}
+	files := []uintptr{0, 1, 2}
+	for _, fd := range e.keepFDs {
+		for uint32(len(files)) <= fd {
+			files = append(files, ^uintptr(0)) // closed in the command
+		}
+		files[fd] = uintptr(fd)
+	}
+	e.attr.Env = s.Env
+	e.attr.Files = files
+	e.sys.Credential = e.cred
+	e.attr.Sys = &e.sys
+	pid, err := syscall.ForkExec(path, s.Args, &e.attr)
+	if err != nil {
+		return 0, &mounts.SyscallError{Syscall: "execve", Object: path, Err: err}
+	}
+	return pid, nil
+}
+
+// lookPath finds name as execvp does, in the PATH of env or the default.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathList := plan.DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v
+		}
+	}
+	denied := false
+	for _, dir := range strings.Split(pathList, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			continue
+		}
+		if st.Mode&0o111 == 0 {
+			denied = true
+			continue
+		}
+		return p, nil
+	}
+	if denied {
+		return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.EACCES}
+	}
+	return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.ENOENT}
+}

@@ -1,0 +1,95 @@
+// Package sandbox executes a plan. Start, in the cell process, runs the
+// parent's steps (the clone of init and its ID maps), sends the whole plan
+// to init over a socket on fd 3 and waits for init's report. Init, the
+// re-executed cell binary, runs its own steps in order, forks the command
+// with the command's steps and execve, then reaps zombies, forwards the
+// signals cell relays to it, and reports how the command ended.
+//
+// The wire protocol is a stream of JSON messages in both directions: the
+// plan first, then signals from cell; a step failure or the command's exit
+// from init. EOF from init without an exit report means init died.
+package sandbox
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/plan"
+)
+
+// message is one record on the socket between cell and init.
+type message struct {
+	// Signal, from cell, is a signal to deliver to the command.
+	Signal int `json:"signal,omitempty"`
+	// Failure, from init, says a step failed; init then exits.
+	Failure *failure `json:"failure,omitempty"`
+	// Exit, from init, says how the command ended.
+	Exit *Status `json:"exit,omitempty"`
+}
+
+type failure struct {
+	Step  int    `json:"step"`            // index into Plan.Steps
+	Errno int    `json:"errno,omitempty"` // 0 when the cause is not a syscall
+	Err   string `json:"err"`
+}
+
+// Status is how the command ended: its exit code, or the signal that
+// killed it.
+type Status struct {
+	Pid    int `json:"pid"` // the command's pid inside the sandbox
+	Code   int `json:"code"`
+	Signal int `json:"signal,omitempty"`
+}
+
+// ExitCode is the status a shell would report: the code, or 128+signal.
+func (s Status) ExitCode() int {
+	if s.Signal != 0 {
+		return 128 + s.Signal
+	}
+	return s.Code
+}
+
+func (s Status) String() string {
+	if s.Signal != 0 {
+		return fmt.Sprintf("killed by %s", unix.SignalName(unix.Signal(s.Signal)))
+	}
+	return fmt.Sprintf("exit status %d", s.Code)
+}
+
+// StepError is a step that failed at run time. It prints as the profile
+// position, the step number and what the step did, then the cause:
+// "dev.yaml:14:7: step 9 bind /home/u/src -> /src: openat2 ...: ENOENT (...)".
+type StepError struct {
+	Pos   plan.Pos
+	Index int // 1-based step number, as `cell plan` prints it
+	Step  plan.Step
+	Errno unix.Errno
+	Err   string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("%s: step %d %s: %s", e.Pos, e.Index, e.Step.Summary(), e.Err)
+}
+
+// Unwrap exposes the errno, so errors.Is(err, unix.ENOENT) works.
+func (e *StepError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// ExecError is the command's execve failing: exit status 127 when it was
+// not found, 126 when it could not be run, as in a shell.
+type ExecError struct {
+	*StepError
+}
+
+// ExitCode is the shell's status for the failure.
+func (e *ExecError) ExitCode() int {
+	if e.Errno == unix.ENOENT || e.Errno == unix.ENOTDIR {
+		return 127
+	}
+	return 126
+}

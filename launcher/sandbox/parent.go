@@ -1,0 +1,249 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/plan"
+)
+
+// Stdio are the command's standard descriptors; nil means /dev/null.
+type Stdio struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Sandbox is a running sandbox seen from cell.
+type Sandbox struct {
+	plan *plan.Plan
+	cmd  *exec.Cmd
+	conn *os.File
+	enc  *json.Encoder
+	mu   sync.Mutex // serialises writes to conn
+
+	done   chan struct{}
+	result message // the last report of init: exit or failure
+}
+
+// Start runs the parent's steps of p: it clones init into the namespaces,
+// writes its ID maps and sends it the plan, then returns while init runs
+// the rest. Inherited lists the caller's descriptors that the command
+// receives at the same numbers.
+//
+// The parent-death signal that ties the sandbox to cell fires when the
+// thread that started it exits, so the caller must hold its goroutine
+// locked to its thread (runtime.LockOSThread) until Wait returns.
+func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
+	var initStep *plan.Step
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if err := parentStep(s, sys); err != nil {
+			return nil, &StepError{Pos: s.Pos, Index: i + 1, Step: *s, Err: err.Error()}
+		}
+		if s.Op == plan.OpExecInit {
+			initStep = s
+			break
+		}
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	conn := os.NewFile(uintptr(fds[0]), "cell-init")
+	initEnd := os.NewFile(uintptr(fds[1]), "cell-init")
+	defer initEnd.Close()
+
+	sockFD, err := initSocketFD(initStep)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// ExtraFiles[i] becomes descriptor 3+i in init; nil entries are closed.
+	var extra []*os.File
+	place := func(fd int, f *os.File) {
+		for len(extra) <= fd-3 {
+			extra = append(extra, nil)
+		}
+		extra[fd-3] = f
+	}
+	place(sockFD, initEnd)
+	for _, fd := range inherited {
+		f := os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
+		if _, err := f.Stat(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("process.inheritFds: descriptor %d is not open in cell: %w", fd, err)
+		}
+		place(fd, f)
+	}
+	cmd := &exec.Cmd{
+		Path:        initStep.Path,
+		Args:        initStep.Args,
+		Env:         []string{},
+		ExtraFiles:  extra,
+		SysProcAttr: sys,
+	}
+	// A nil *os.File must stay a nil interface: exec.Cmd then uses /dev/null.
+	if stdio.Stdin != nil {
+		cmd.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		cmd.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		cmd.Stderr = stdio.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		s := &p.Steps[0]
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		return nil, &StepError{Pos: s.Pos, Index: 1, Step: *s, Errno: unix.Errno(errno), Err: err.Error()}
+	}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{})}
+	// The plan goes whole, as one JSON value; init checks it again.
+	if err := sb.enc.Encode(p); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		conn.Close()
+		return nil, fmt.Errorf("send plan to init: %w", err)
+	}
+	go sb.read()
+	return sb, nil
+}
+
+// initSocketFD is the descriptor on which init expects its socket: the
+// second argument of the exec-init step.
+func initSocketFD(s *plan.Step) (int, error) {
+	if len(s.Args) != 2 {
+		return 0, fmt.Errorf("exec-init step: want arguments [%s FD], have %q", s.Args, s.Args)
+	}
+	fd, err := strconv.Atoi(s.Args[1])
+	if err != nil || fd < 3 {
+		return 0, fmt.Errorf("exec-init step: bad socket descriptor %q", s.Args[1])
+	}
+	return fd, nil
+}
+
+// parentStep records the effect of a parent-side step in the attributes
+// of init's clone. Go's os/exec performs them in the forked child and in
+// the parent in plan order (clone, uid_map, setgroups, gid_map, unshare,
+// pdeathsig, execve).
+func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
+	switch s.Op {
+	case plan.OpClone:
+		sys.Cloneflags = uintptr(s.Flags)
+	case plan.OpWriteIDMap:
+		switch s.Path {
+		case "uid_map", "gid_map":
+			m, err := parseMap(s.Data)
+			if err != nil {
+				return err
+			}
+			if s.Path == "uid_map" {
+				sys.UidMappings = m
+			} else {
+				sys.GidMappings = m
+			}
+		case "setgroups":
+			if s.Data != "deny" {
+				return fmt.Errorf("setgroups %q: only deny is written", s.Data)
+			}
+			sys.GidMappingsEnableSetgroups = false
+		default:
+			return fmt.Errorf("unknown id map file %q", s.Path)
+		}
+	case plan.OpUnshare:
+		sys.Unshareflags = uintptr(s.Flags)
+	case plan.OpPdeathsig:
+		sys.Pdeathsig = syscall.Signal(s.ID)
+	case plan.OpExecInit:
+	case plan.OpInvalid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
+		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
+		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
+		plan.OpSubreaper, plan.OpUmask, plan.OpCapBSetDrop, plan.OpNoNewPrivs, plan.OpCloseFDs,
+		plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec:
+		return fmt.Errorf("%s is not a step that runs before init", s.Op)
+	}
+	return nil
+}
+
+func parseMap(data string) ([]syscall.SysProcIDMap, error) {
+	var m []syscall.SysProcIDMap
+	for _, line := range strings.Split(strings.TrimSpace(data), "\n") {
+		var r syscall.SysProcIDMap
+		var in, out, n uint32
+		if _, err := fmt.Sscanf(line, "%d %d %d", &in, &out, &n); err != nil {
+			return nil, fmt.Errorf("id map line %q: %w", line, err)
+		}
+		// SysProcIDMap holds ints; on 64-bit Linux they keep every uint32.
+		r.ContainerID, r.HostID, r.Size = int(in), int(out), int(n)
+		m = append(m, r)
+	}
+	return m, nil
+}
+
+// read takes init's reports until init closes the socket.
+func (sb *Sandbox) read() {
+	defer close(sb.done)
+	dec := json.NewDecoder(sb.conn)
+	for {
+		var m message
+		if err := dec.Decode(&m); err != nil {
+			return
+		}
+		if m.Exit != nil || m.Failure != nil {
+			sb.result = m
+		}
+	}
+}
+
+// Pid is init's pid on the host.
+func (sb *Sandbox) Pid() int { return sb.cmd.Process.Pid }
+
+// Signal asks init to deliver sig to the command.
+func (sb *Sandbox) Signal(sig syscall.Signal) error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if err := sb.enc.Encode(message{Signal: int(sig)}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		return fmt.Errorf("signal sandbox: %w", err)
+	}
+	return nil
+}
+
+// Wait waits for init to end and returns how the command ended. A step
+// that failed in init is a *StepError; a command that could not be
+// executed an *ExecError.
+func (sb *Sandbox) Wait() (Status, error) {
+	werr := sb.cmd.Wait()
+	<-sb.done
+	sb.conn.Close()
+	switch m := sb.result; {
+	case m.Exit != nil:
+		return *m.Exit, nil
+	case m.Failure != nil:
+		f := m.Failure
+		if f.Step < 0 || f.Step >= len(sb.plan.Steps) {
+			return Status{}, fmt.Errorf("init reported step %d of %d: %s", f.Step+1, len(sb.plan.Steps), f.Err)
+		}
+		s := sb.plan.Steps[f.Step]
+		se := &StepError{Pos: s.Pos, Index: f.Step + 1, Step: s, Errno: unix.Errno(f.Errno), Err: f.Err}
+		if s.Op == plan.OpExec {
+			return Status{}, &ExecError{se}
+		}
+		return Status{}, se
+	}
+	return Status{}, fmt.Errorf("sandbox init ended without a report: %v", werr)
+}
