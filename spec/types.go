@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -18,6 +19,7 @@ const (
 	Host
 )
 
+// String returns "new" or "host".
 func (s Share) String() string {
 	switch s {
 	case New:
@@ -30,6 +32,9 @@ func (s Share) String() string {
 
 // UnmarshalYAML accepts "new" or "host".
 func (s *Share) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be new or host")
+	}
 	switch n.Value {
 	case "new":
 		*s = New
@@ -62,6 +67,8 @@ const (
 // MountTypes lists every valid MountType, in documentation order.
 var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink}
 
+// String returns the type's name as written in a profile, or "" for
+// MountInvalid.
 func (t MountType) String() string {
 	switch t {
 	case MountInvalid:
@@ -86,6 +93,9 @@ func (t MountType) String() string {
 
 // UnmarshalYAML accepts the name of one of MountTypes.
 func (t *MountType) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a mount type")
+	}
 	for _, c := range MountTypes {
 		if c.String() == n.Value {
 			*t = c
@@ -113,6 +123,7 @@ const (
 	NetHost
 )
 
+// String returns "none" or "host".
 func (m NetMode) String() string {
 	switch m {
 	case NetNone:
@@ -125,6 +136,9 @@ func (m NetMode) String() string {
 
 // UnmarshalYAML accepts "none" or "host".
 func (m *NetMode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be none or host")
+	}
 	switch n.Value {
 	case "none":
 		*m = NetNone
@@ -151,7 +165,8 @@ var sizeUnits = []struct {
 	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
 }
 
-// ParseSize parses the Size syntax.
+// ParseSize parses the Size syntax. The error message is lower case and has
+// no prefix, so that it reads well after a field path.
 func ParseSize(s string) (Size, error) {
 	num, mult := s, uint64(1)
 	for _, u := range sizeUnits {
@@ -183,6 +198,9 @@ func (s Size) String() string {
 
 // UnmarshalYAML parses the Size syntax.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a size such as 65536, 64Mi or 2G")
+	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
 		return err
@@ -199,7 +217,10 @@ type FileMode uint32
 
 // ParseFileMode parses an octal mode of at most 07777.
 func ParseFileMode(s string) (FileMode, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	t := s
+	if strings.HasPrefix(t, "0o") || strings.HasPrefix(t, "0O") {
+		t = t[2:]
+	}
 	v, err := strconv.ParseUint(t, 8, 32)
 	if err != nil || t == "" || v > 0o7777 {
 		return 0, fmt.Errorf("must be an octal mode such as \"0755\", not %q", s)
@@ -207,11 +228,15 @@ func ParseFileMode(s string) (FileMode, error) {
 	return FileMode(v), nil
 }
 
+// String returns the mode as four octal digits, such as "0755".
 func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
 // UnmarshalYAML parses an octal mode. The literal text is used, so that
 // 0755 written without quotes means what it looks like.
 func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be an octal mode such as \"0755\"")
+	}
 	v, err := ParseFileMode(n.Value)
 	if err != nil {
 		return err
@@ -230,6 +255,8 @@ type Pos struct {
 	Col  int    `json:"col,omitempty"`
 }
 
+// String returns "file:line:col", or the file alone when there is no
+// line, or "-" for the zero Pos.
 func (p Pos) String() string {
 	switch {
 	case p.File == "" && p.Line == 0:

@@ -1,0 +1,300 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// schema is a JSON Schema (draft 2020-12) object, with the keywords this
+// package uses in the order they read best.
+type schema struct {
+	Schema               string             `json:"$schema,omitempty"`
+	Title                string             `json:"title,omitempty"`
+	Description          string             `json:"description,omitempty"`
+	Ref                  string             `json:"$ref,omitempty"`
+	Type                 string             `json:"type,omitempty"`
+	Const                string             `json:"const,omitempty"`
+	Enum                 []string           `json:"enum,omitempty"`
+	Pattern              string             `json:"pattern,omitempty"`
+	MaxLength            *int               `json:"maxLength,omitempty"`
+	Minimum              *int64             `json:"minimum,omitempty"`
+	Maximum              *uint64            `json:"maximum,omitempty"`
+	MaxItems             *int               `json:"maxItems,omitempty"`
+	Items                *schema            `json:"items,omitempty"`
+	Required             []string           `json:"required,omitempty"`
+	Properties           map[string]*schema `json:"properties,omitempty"`
+	PropertyNames        *schema            `json:"propertyNames,omitempty"`
+	AdditionalProperties any                `json:"additionalProperties,omitempty"`
+	AnyOf                []*schema          `json:"anyOf,omitempty"`
+	Defs                 map[string]*schema `json:"$defs,omitempty"`
+}
+
+// schemaer is implemented by the scalar types that give their own schema.
+type schemaer interface{ jsonSchema() *schema }
+
+var schemaerType = reflect.TypeFor[schemaer]()
+
+// variableRef allows a ${...} reference where a typed scalar is expected:
+// such a string is only typed after expansion.
+const variableRef = "#/$defs/variable"
+
+// descriptions are the schema's descriptions of fields, by field path with
+// list indexes left out.
+var descriptions = map[string]string{
+	"apiVersion":           "Version of the profile format.",
+	"name":                 "Name of the profile.",
+	"description":          "What the sandbox is for.",
+	"namespaces":           "For each namespace, new (the default) or the host's.",
+	"ids":                  "User namespace ID maps and the command's credentials.",
+	"ids.uidMap":           "UID ranges written to uid_map; empty maps ids.uid to the caller's UID.",
+	"ids.gidMap":           "GID ranges written to gid_map; empty maps ids.gid to the caller's GID.",
+	"hostname":             "Host name in the new UTS namespace.",
+	"domainname":           "NIS domain name in the new UTS namespace.",
+	"filesystem":           "The root tmpfs and the mounts made in it, in order.",
+	"filesystem.mounts":    "Mounts made in the new root, parents before children.",
+	"process":              "The command and its environment.",
+	"process.env":          "Variables of the command's environment, which is otherwise empty.",
+	"process.passEnv":      "Variables copied from the caller's environment when set there.",
+	"process.inheritFds":   "Descriptors of the caller passed to the command at the same numbers.",
+	"network":              "The network the sandbox sees.",
+	"network.mode":         "none: a new namespace with only loopback; host: the host's.",
+	"filesystem.root":      "The tmpfs that becomes the sandbox's /.",
+	"filesystem.root.size": "Size limit of the root tmpfs.",
+}
+
+// JSONSchema returns the JSON Schema (draft 2020-12) of a profile, derived
+// from Profile's fields, yaml keys and validate tags. Every object forbids
+// keys it does not list. A string containing a ${...} reference is allowed
+// wherever a number, boolean or constrained string is, since only Parse can
+// tell what it expands to. The rules that span several fields (mount types'
+// fields, ID map overlaps, namespace consistency) are left to Parse.
+func JSONSchema() ([]byte, error) {
+	root, err := typeSchema(reflect.TypeFor[Profile](), "")
+	if err != nil {
+		return nil, err
+	}
+	root.Schema = "https://json-schema.org/draft/2020-12/schema"
+	root.Title = "cell profile " + APIVersion
+	root.Defs = map[string]*schema{
+		"variable": {
+			Description: "A string with a ${...} variable, typed after expansion.",
+			Type:        "string",
+			Pattern:     `\$\{[^}]+\}`,
+		},
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(root); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// typeSchema returns the schema of the Go type t at the field path path.
+func typeSchema(t reflect.Type, path string) (*schema, error) {
+	if t.Kind() != reflect.Pointer && t.Implements(schemaerType) {
+		return reflect.Zero(t).Interface().(schemaer).jsonSchema(), nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return typeSchema(t.Elem(), path)
+	case reflect.Struct:
+		s := &schema{Type: "object", Properties: make(map[string]*schema), AdditionalProperties: false}
+		for _, f := range yamlFields(t) {
+			sf := t.FieldByIndex(f.index)
+			fp := joinKey(path, f.name)
+			fs, err := typeSchema(sf.Type, fp)
+			if err != nil {
+				return nil, err
+			}
+			required, err := applyTags(fs, sf.Tag.Get("validate"))
+			if err != nil {
+				return nil, fmt.Errorf("field %s: %w", fp, err)
+			}
+			if required {
+				s.Required = append(s.Required, f.name)
+			}
+			fs.Description = descriptions[fp]
+			s.Properties[f.name] = fs
+		}
+		return s, nil
+	case reflect.Slice:
+		items, err := typeSchema(t.Elem(), path)
+		if err != nil {
+			return nil, err
+		}
+		return &schema{Type: "array", Items: items}, nil
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("%s: map keys must be strings, not %s", path, t.Key())
+		}
+		v, err := typeSchema(t.Elem(), path)
+		if err != nil {
+			return nil, err
+		}
+		return &schema{Type: "object", PropertyNames: &schema{Type: "string"}, AdditionalProperties: v}, nil
+	case reflect.String:
+		return &schema{Type: "string"}, nil
+	case reflect.Bool:
+		return &schema{Type: "boolean"}, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		bits := t.Bits()
+		lo, hi := int64(-1)<<(bits-1), uint64(1)<<(bits-1)-1
+		return &schema{Type: "integer", Minimum: &lo, Maximum: &hi}, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		lo, hi := int64(0), uint64(math.MaxUint64)>>(64-t.Bits())
+		return &schema{Type: "integer", Minimum: &lo, Maximum: &hi}, nil
+	}
+	return nil, fmt.Errorf("%s: no JSON Schema for Go type %s", path, t)
+}
+
+// applyTags adds to s what the validate tag says, descending into the
+// items or values at "dive" and into the keys between "keys" and
+// "endkeys". It reports whether the field is required, and fails on a tag
+// it does not know, so that a new rule gets a decision here.
+func applyTags(s *schema, tag string) (required bool, err error) {
+	cur := s
+	for _, t := range strings.Split(tag, ",") {
+		name, param, _ := strings.Cut(t, "=")
+		switch name {
+		case "":
+		case "required":
+			required = cur == s
+		case "omitempty", "endkeys":
+			if name == "endkeys" {
+				cur = s.AdditionalProperties.(*schema)
+			}
+		case "dive":
+			switch {
+			case cur.Items != nil:
+				cur = cur.Items
+			case cur.PropertyNames != nil:
+				cur = cur.AdditionalProperties.(*schema)
+			default:
+				return false, fmt.Errorf("dive on a non-container")
+			}
+		case "keys":
+			cur = s.PropertyNames
+		case "min", "max":
+			n, err := strconv.ParseUint(param, 0, 64)
+			if err != nil {
+				return false, fmt.Errorf("tag %s: %w", t, err)
+			}
+			limit(cur, name, n)
+		case "apiversion":
+			cur.Const = APIVersion
+		case "profilename":
+			cur.Pattern = profileNameRE.String()
+		case "envname":
+			cur.Pattern = envNameRE.String()
+		case "abspath":
+			cur.Pattern = "^/"
+		case "hostname_rfc1123":
+			cur.Pattern = `^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}(\.[a-zA-Z0-9][a-zA-Z0-9-]{0,62})*$`
+		case "nonul":
+			// Not expressible in a form editors handle well; Parse checks it.
+		default:
+			return false, fmt.Errorf("no JSON Schema for validate tag %q", name)
+		}
+	}
+	allowVariables(s)
+	return required, nil
+}
+
+// limit applies a min or max tag to s by its type. A scalar type with its
+// own schema (an anyOf) is left alone: for FileMode the limit is on the
+// octal value, which a JSON number read from YAML does not show.
+func limit(core *schema, tag string, n uint64) {
+	switch core.Type {
+	case "string":
+		if tag == "max" {
+			v := int(n)
+			core.MaxLength = &v
+		}
+	case "array":
+		if tag == "max" {
+			v := int(n)
+			core.MaxItems = &v
+		}
+	case "integer":
+		if tag == "min" {
+			v := int64(n)
+			core.Minimum = &v
+		} else {
+			core.Maximum = &n
+		}
+	}
+}
+
+// allowVariables lets every scalar under s that is not a plain string be a
+// string with a ${...} reference instead.
+func allowVariables(s *schema) {
+	switch {
+	case s == nil:
+	case s.Items != nil:
+		allowVariables(s.Items)
+	case s.Type == "object":
+		if v, ok := s.AdditionalProperties.(*schema); ok {
+			allowVariables(v)
+		}
+	case len(s.AnyOf) > 0:
+		// Already allows them, or is a scalar type's own choice.
+	case s.Type == "string" && s.Pattern == "" && s.Const == "" && s.Enum == nil && s.MaxLength == nil:
+	default:
+		core := *s
+		core.Description = ""
+		*s = schema{Description: s.Description, AnyOf: []*schema{&core, {Ref: variableRef}}}
+	}
+}
+
+// jsonSchema is the schema of a Share.
+func (Share) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{New.String(), Host.String()}}
+}
+
+// jsonSchema is the schema of a MountType.
+func (MountType) jsonSchema() *schema {
+	s := &schema{Type: "string"}
+	for _, t := range MountTypes {
+		s.Enum = append(s.Enum, t.String())
+	}
+	return s
+}
+
+// jsonSchema is the schema of a NetMode.
+func (NetMode) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{NetNone.String(), NetHost.String()}}
+}
+
+// jsonSchema is the schema of a Size: a number of bytes, or digits and a
+// unit.
+func (Size) jsonSchema() *schema {
+	var units []string
+	for _, u := range sizeUnits {
+		units = append(units, u.suffix)
+	}
+	zero := int64(0)
+	return &schema{AnyOf: []*schema{
+		{Type: "integer", Minimum: &zero},
+		{Type: "string", Pattern: `^[0-9]+(` + strings.Join(units, "|") + `)?$`},
+		{Ref: variableRef},
+	}}
+}
+
+// jsonSchema is the schema of a FileMode: octal digits, which YAML may
+// read as a number.
+func (FileMode) jsonSchema() *schema {
+	zero, most := int64(0), uint64(7777)
+	return &schema{AnyOf: []*schema{
+		{Type: "integer", Minimum: &zero, Maximum: &most},
+		{Type: "string", Pattern: `^(0[oO])?[0-7]{1,4}$`},
+		{Ref: variableRef},
+	}}
+}

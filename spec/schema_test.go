@@ -1,0 +1,144 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+)
+
+var update = flag.Bool("update", false, "rewrite generated files (schemas/profile-v1.json)")
+
+const schemaFile = "../schemas/profile-v1.json"
+
+// TestSchemaUpToDate fails when the checked-in schema is not what
+// JSONSchema generates; -update rewrites it.
+func TestSchemaUpToDate(t *testing.T) {
+	got, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(schemaFile, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(schemaFile)
+	if err != nil {
+		t.Fatalf("%v (run go test ./spec -run Schema -update)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s is stale; run go test ./spec -run Schema -update (-want +got):\n%s", schemaFile, diff)
+	}
+}
+
+// compileSchema compiles the checked-in schema.
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("profile-v1.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("profile-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// yamlToJSON reads YAML the way an editor's YAML plugin does and returns
+// the value as the schema validator wants it.
+func yamlToJSON(t *testing.T, data []byte) any {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst
+}
+
+func TestSchemaValidates(t *testing.T) {
+	s := compileSchema(t)
+	files, err := filepath.Glob("testdata/valid/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no valid profiles: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(yamlToJSON(t, data)); err != nil {
+				t.Errorf("schema rejects a valid profile: %v", err)
+			}
+		})
+	}
+}
+
+func TestSchemaRejects(t *testing.T) {
+	s := compileSchema(t)
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"unknown top-level key", "apiVersion: cell/v1\nname: x\nhostnme: y\n", "hostnme"},
+		{"unknown mount key", "apiVersion: cell/v1\nname: x\nfilesystem:\n  mounts:\n    - {type: tmpfs, target: /t, sise: 1}\n", "sise"},
+		{"missing name", "apiVersion: cell/v1\n", "name"},
+		{"wrong apiVersion", "apiVersion: cell/v2\nname: x\n", "cell/v1"},
+		{"bad mount type", "apiVersion: cell/v1\nname: x\nfilesystem:\n  mounts:\n    - {type: nfs, target: /t}\n", "nfs"},
+		{"uid too large", "apiVersion: cell/v1\nname: x\nids: {uid: 4294967296}\n", "maximum"},
+		{"relative target", "apiVersion: cell/v1\nname: x\nfilesystem:\n  mounts:\n    - {type: tmpfs, target: t}\n", "/target"},
+		{"bad env name", "apiVersion: cell/v1\nname: x\nprocess: {env: {1A: x}}\n", "1A"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Validate(yamlToJSON(t, []byte(tc.src)))
+			if err == nil {
+				t.Fatal("schema accepts an invalid profile")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not mention %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
+// TestValidProfilesParse checks that the schema's positive examples are
+// valid profiles for Parse too.
+func TestValidProfilesParse(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid/*.yaml")
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse(file, data, Options{Vars: testVars}); err != nil {
+				t.Errorf("Parse:\n%v", err)
+			}
+		})
+	}
+}
