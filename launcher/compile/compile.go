@@ -111,10 +111,26 @@ func (c *compiler) compile(inv Invocation) error {
 	}
 	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone)})
 	if ns.User == spec.New {
-		c.idMaps()
+		uidMap, gidMap := c.idMaps()
+		uid, uerr := initID(uidMap, c.host.UID, "ids.uidMap", "uid")
+		gid, gerr := initID(gidMap, c.host.GID, "ids.gidMap", "gid")
+		if uerr != nil {
+			return c.errorf("ids.uidMap", "%s", uerr)
+		}
+		if gerr != nil {
+			return c.errorf("ids.gidMap", "%s", gerr)
+		}
+		if int64(uid) != inside(uidMap, c.host.UID) || int64(gid) != inside(gidMap, c.host.GID) {
+			c.add("ids", plan.Step{Side: plan.Init, Op: plan.OpInitIDs, IDs: []uint32{uid, gid}})
+		}
 	}
 	if ns.Time == spec.New {
 		c.add("namespaces.time", plan.Step{Side: plan.Init, Op: plan.OpUnshare, Flags: unix.CLONE_NEWTIME})
+	}
+	if ns.User == spec.New {
+		// Init's uid inside need not be 0 (an unprivileged caller maps
+		// itself to its own uid); ambient capabilities survive its execve.
+		c.add("namespaces.user", plan.Step{Side: plan.Init, Op: plan.OpAmbientCaps, IDs: initCaps})
 	}
 	// Init dies with cell, and with it (as pid 1) the whole sandbox.
 	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
@@ -152,6 +168,14 @@ func socketFD(inherit []int) int {
 	return fd
 }
 
+// initCaps are what init needs to build the sandbox: mounts, hostname and
+// loopback, mount points in directories it does not own, and the
+// command's credentials.
+var initCaps = []uint32{
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_KILL, unix.CAP_SETGID,
+	unix.CAP_SETUID, unix.CAP_SETPCAP, unix.CAP_NET_ADMIN, unix.CAP_SYS_ADMIN,
+}
+
 // InitArg0 is the argv[0] that tells the cell binary it is a sandbox's init.
 const InitArg0 = "cell-init"
 
@@ -175,15 +199,41 @@ func (c *compiler) identity() error {
 	return nil
 }
 
+// inside returns the ID inside that maps to host ID id, or -1.
+func inside(m []spec.IDRange, id uint32) int64 {
+	for _, r := range m {
+		if id >= r.Outside && uint64(id) < uint64(r.Outside)+uint64(r.Count) {
+			return int64(r.Inside) + int64(id-r.Outside)
+		}
+	}
+	return -1
+}
+
+// initID is the ID init works as inside the user namespace: the caller's
+// own if the map has it, so that host files are reached as the caller
+// could; else root of the namespace. An ID outside every range would make
+// the kernel refuse to create files (EOVERFLOW).
+func initID(m []spec.IDRange, caller uint32, field, kind string) (uint32, error) {
+	if in := inside(m, caller); in >= 0 {
+		return uint32(in), nil
+	}
+	for _, r := range m {
+		if r.Inside == 0 {
+			return 0, nil
+		}
+	}
+	return 0, fmt.Errorf("maps neither the caller's %s %d nor inside %s 0; init needs one of them to build the sandbox", kind, caller, kind)
+}
+
 // idMaps writes the maps in the order Go's os/exec writes them: uid_map,
 // setgroups, gid_map.
-func (c *compiler) idMaps() {
+func (c *compiler) idMaps() (uidMap, gidMap []spec.IDRange) {
 	ids := &c.p.IDs
-	uidMap := ids.UIDMap
+	uidMap = ids.UIDMap
 	if len(uidMap) == 0 {
 		uidMap = []spec.IDRange{{Inside: ids.UID, Outside: c.host.UID, Count: 1}}
 	}
-	gidMap := ids.GIDMap
+	gidMap = ids.GIDMap
 	if len(gidMap) == 0 {
 		gidMap = []spec.IDRange{{Inside: ids.GID, Outside: c.host.GID, Count: 1}}
 	}
@@ -194,6 +244,7 @@ func (c *compiler) idMaps() {
 		c.add("ids", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
 	}
 	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "gid_map", Data: formatMap(gidMap)})
+	return uidMap, gidMap
 }
 
 func formatMap(m []spec.IDRange) string {

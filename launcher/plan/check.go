@@ -30,7 +30,7 @@ const (
 // window returns the first and last phase in which the step may run.
 func (s *Step) window() (first, last int) {
 	switch s.Op {
-	case OpClone, OpWriteIDMap, OpUnshare, OpExecInit:
+	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit:
 		return phaseStart, phaseStart
 	case OpPdeathsig:
 		if s.Side == Command {
@@ -78,7 +78,7 @@ func (o Op) side() (Side, bool) {
 	switch o {
 	case OpClone, OpWriteIDMap:
 		return Parent, true
-	case OpUnshare, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
+	case OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
@@ -125,7 +125,7 @@ func (p *Plan) Check() error {
 			execInit = true
 		} else if execInit && s.Side == Parent {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
-		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig {
+		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)
 		}
 		if s.Side < side && s.Side != Parent {

@@ -84,3 +84,23 @@ func (f CloneFlags) String() string  { return names(uint64(f), cloneNames) }
 func (f MountFlags) String() string  { return names(uint64(f), mountNames) }
 func (f AttrFlags) String() string   { return names(uint64(f), attrNames) }
 func (f UmountFlags) String() string { return names(uint64(f), umountNames) }
+
+var capabilityNames = map[uint32]string{
+	unix.CAP_CHOWN: "CAP_CHOWN", unix.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE",
+	unix.CAP_FOWNER: "CAP_FOWNER", unix.CAP_KILL: "CAP_KILL", unix.CAP_SETGID: "CAP_SETGID",
+	unix.CAP_SETUID: "CAP_SETUID", unix.CAP_SETPCAP: "CAP_SETPCAP",
+	unix.CAP_NET_ADMIN: "CAP_NET_ADMIN", unix.CAP_SYS_ADMIN: "CAP_SYS_ADMIN",
+}
+
+// capNames prints capability numbers by name.
+func capNames(caps []uint32) string {
+	parts := make([]string, len(caps))
+	for i, c := range caps {
+		if n, ok := capabilityNames[c]; ok {
+			parts[i] = n
+		} else {
+			parts[i] = fmt.Sprintf("CAP_%d", c)
+		}
+	}
+	return strings.Join(parts, "|")
+}

@@ -25,6 +25,14 @@ const (
 	OpUnshare
 	// OpPdeathsig is prctl(PR_SET_PDEATHSIG, ID).
 	OpPdeathsig
+	// OpInitIDs is setresgid(IDs[1]) and setresuid(IDs[0]) in init before
+	// it execs: the IDs inside the user namespace that init works as,
+	// when the caller's own are not mapped.
+	OpInitIDs
+	// OpAmbientCaps raises the capabilities IDs into init's ambient set
+	// before it execs, so that init keeps them although its uid inside
+	// the user namespace need not be 0.
+	OpAmbientCaps
 	// OpExecInit is init's execve of the cell binary, which then reads the
 	// plan and runs the remaining init steps.
 	OpExecInit
@@ -67,8 +75,9 @@ const (
 	OpSubreaper
 	// OpUmask is umask(Mode).
 	OpUmask
-	// OpCapBSetDrop is prctl(PR_CAPBSET_DROP) of every capability, so the
-	// command cannot hold one even as uid 0.
+	// OpCapBSetDrop is prctl(PR_CAPBSET_DROP) of every capability and the
+	// clearing of the ambient and inheritable sets, so the command cannot
+	// hold a capability even as uid 0.
 	OpCapBSetDrop
 	// OpNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1).
 	OpNoNewPrivs
@@ -93,6 +102,8 @@ var opNames = [...]string{
 	OpWriteIDMap:    "write-id-map",
 	OpUnshare:       "unshare",
 	OpPdeathsig:     "pdeathsig",
+	OpInitIDs:       "init-ids",
+	OpAmbientCaps:   "ambient-caps",
 	OpExecInit:      "exec-init",
 	OpMount:         "mount",
 	OpChdir:         "chdir",
@@ -154,6 +165,13 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("unshare(%s)", CloneFlags(s.Flags))
 	case OpPdeathsig:
 		return fmt.Sprintf("prctl(PR_SET_PDEATHSIG, %s)", unix.SignalName(sig(s.ID)))
+	case OpInitIDs:
+		if len(s.IDs) != 2 {
+			return "init-ids(?)"
+		}
+		return fmt.Sprintf("setresgid(%d, %d, %d) setresuid(%d, %d, %d)", s.IDs[1], s.IDs[1], s.IDs[1], s.IDs[0], s.IDs[0], s.IDs[0])
+	case OpAmbientCaps:
+		return fmt.Sprintf("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capNames(s.IDs))
 	case OpExecInit:
 		return fmt.Sprintf("execve(%q, %s)", s.Path, quoteList(s.Args))
 	case OpMount:
@@ -200,7 +218,7 @@ func (s *Step) Call() string {
 	case OpUmask:
 		return fmt.Sprintf("umask(%04o)", s.Mode)
 	case OpCapBSetDrop:
-		return "prctl(PR_CAPBSET_DROP, every capability)"
+		return "prctl(PR_CAPBSET_DROP, every capability) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)"
 	case OpNoNewPrivs:
 		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
 	case OpCloseFDs:
@@ -280,7 +298,7 @@ func (s *Step) Summary() string {
 		return fmt.Sprintf("symlink %s -> %s", s.Path, s.Source)
 	case OpExec:
 		return "exec " + s.Path
-	case OpInvalid, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpExecInit, OpMount,
+	case OpInvalid, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
 		OpSetgroups, OpSetgid, OpSetuid, opCount:

@@ -258,7 +258,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpExec:
 		e.exec = s
 		return nil
-	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpExecInit:
+	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpAmbientCaps, plan.OpExecInit:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }
@@ -290,17 +290,32 @@ func wrap(call string, err error) error {
 }
 
 // dropBoundingSet drops every capability the kernel knows from the
-// bounding set; the loop ends at the first number the kernel rejects.
+// bounding set (the loop ends at the first number the kernel rejects),
+// then empties the ambient and inheritable sets, which a fork keeps and
+// the bounding set does not limit.
 func dropBoundingSet() error {
 	for c := 0; ; c++ {
 		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
 		if err == unix.EINVAL && c > 0 {
-			return nil
+			break
 		}
 		if err != nil {
 			return &mounts.SyscallError{Syscall: "prctl PR_CAPBSET_DROP", Object: fmt.Sprint(c), Err: err}
 		}
 	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return &mounts.SyscallError{Syscall: "prctl PR_CAP_AMBIENT_CLEAR_ALL", Err: err}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return &mounts.SyscallError{Syscall: "capget", Err: err}
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return &mounts.SyscallError{Syscall: "capset", Err: err}
+	}
+	return nil
 }
 
 // closeFDs marks every descriptor from 3 up close-on-exec, except keep

@@ -169,6 +169,15 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		sys.Unshareflags = uintptr(s.Flags)
 	case plan.OpPdeathsig:
 		sys.Pdeathsig = syscall.Signal(s.ID)
+	case plan.OpInitIDs:
+		if len(s.IDs) != 2 {
+			return fmt.Errorf("init-ids step needs a uid and a gid, has %v", s.IDs)
+		}
+		sys.Credential = &syscall.Credential{Uid: s.IDs[0], Gid: s.IDs[1], NoSetGroups: true}
+	case plan.OpAmbientCaps:
+		for _, c := range s.IDs {
+			sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
+		}
 	case plan.OpExecInit:
 	case plan.OpInvalid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,

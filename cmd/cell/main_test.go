@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+)
+
+// The test binary doubles as cell (CELL_TEST_MAIN=1), as cell's init
+// (argv[0] cell-init) and as a probe run inside sandboxes (CELL_PROBE),
+// so integration tests launch real sandboxes without a separate build.
+func TestMain(m *testing.M) {
+	switch {
+	case len(os.Args) > 0 && os.Args[0] == compile.InitArg0:
+		os.Exit(sandbox.Init())
+	case os.Getenv("CELL_PROBE") != "":
+		os.Exit(probe(os.Getenv("CELL_PROBE"), os.Args[1:]))
+	case os.Getenv("CELL_TEST_MAIN") == "1":
+		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// probe runs a check inside a sandbox and prints what it found.
+func probe(name string, args []string) int {
+	switch name {
+	case "netifs":
+		ifs, err := net.Interfaces()
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		for _, i := range ifs {
+			fmt.Printf("%s %s\n", i.Name, i.Flags)
+		}
+		// A listener on loopback that accepts a connection from itself
+		// proves lo is up and has its address.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		defer l.Close()
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				c.Write([]byte("pong"))
+				c.Close()
+			}
+		}()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			fmt.Println("dial:", err)
+			return 1
+		}
+		b, _ := io.ReadAll(c)
+		fmt.Printf("loopback %s\n", b)
+		return 0
+	case "fds":
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		var fds []string
+		for _, e := range entries {
+			// The directory being read was the probe's own descriptor,
+			// closed by now.
+			if _, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
+				fds = append(fds, e.Name())
+			}
+		}
+		sort.Strings(fds)
+		fmt.Println(strings.Join(fds, " "))
+		return 0
+	case "ns":
+		for _, n := range args {
+			l, err := os.Readlink("/proc/self/ns/" + n)
+			if err != nil {
+				fmt.Println("error:", err)
+				return 1
+			}
+			fmt.Printf("%s %s\n", n, l)
+		}
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "unknown probe %q\n", name)
+	return 2
+}
+
+// cellResult is what one run of cell did.
+type cellResult struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r cellResult) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// cellCmd prepares cell (this test binary as main) with args.
+func cellCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Args[0] = "cell"
+	cmd.Env = append(os.Environ(), "CELL_TEST_MAIN=1")
+	return cmd
+}
+
+func runCellCmd(t *testing.T, cmd *exec.Cmd) cellResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run cell: %v", err)
+	}
+	return cellResult{out.String(), errb.String(), code}
+}
+
+// cell runs cell with args and returns what it did.
+func cell(t *testing.T, args ...string) cellResult {
+	t.Helper()
+	return runCellCmd(t, cellCmd(t, args...))
+}

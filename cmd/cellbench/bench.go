@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// latencyResult is every measured launch of one command.
+type latencyResult struct {
+	Name string   `json:"name"`
+	Argv []string `json:"argv"`
+	// WallNS is each run's wall time in nanoseconds, in run order.
+	WallNS []int64 `json:"wall_ns"`
+	// MaxRSSKiB is each run's ru_maxrss in KiB, in run order.
+	MaxRSSKiB []int64 `json:"max_rss_kib"`
+	// WallMS summarizes WallNS in milliseconds.
+	WallMS summary `json:"wall_ms"`
+	// MedianMaxRSSKiB is the median of MaxRSSKiB.
+	MedianMaxRSSKiB float64 `json:"median_max_rss_kib"`
+}
+
+// latency is the result of latency mode.
+type latency struct {
+	Env     environment     `json:"environment"`
+	Runs    int             `json:"runs"`
+	Warmup  int             `json:"warmup"`
+	Order   string          `json:"order"`
+	Results []latencyResult `json:"results"`
+}
+
+// latencyReport warms every launcher up, then runs them round-robin
+// cfg.runs times each, rotating which goes first in each round so that
+// every launcher is measured equally often in every position.
+func latencyReport(ctx context.Context, r runner, cfg config, env environment, ls []launcher) (*latency, error) {
+	rep := &latency{
+		Env: env, Runs: cfg.runs, Warmup: cfg.warmup,
+		Order:   "round-robin, the first command rotating each round",
+		Results: make([]latencyResult, len(ls)),
+	}
+	for i, l := range ls {
+		rep.Results[i] = latencyResult{
+			Name: l.name, Argv: l.argv,
+			WallNS:    make([]int64, 0, cfg.runs),
+			MaxRSSKiB: make([]int64, 0, cfg.runs),
+		}
+	}
+	for round := range cfg.warmup + cfg.runs {
+		for k := range ls {
+			i := (round + k) % len(ls)
+			s, err := r.once(ctx, ls[i])
+			if err != nil {
+				return nil, err
+			}
+			if round < cfg.warmup {
+				continue
+			}
+			res := &rep.Results[i]
+			res.WallNS = append(res.WallNS, s.wall.Nanoseconds())
+			res.MaxRSSKiB = append(res.MaxRSSKiB, s.maxRSS)
+		}
+	}
+	for i := range rep.Results {
+		res := &rep.Results[i]
+		ms := make([]float64, len(res.WallNS))
+		for j, ns := range res.WallNS {
+			ms[j] = float64(ns) / 1e6
+		}
+		res.WallMS = summarize(ms)
+		rss := make([]float64, len(res.MaxRSSKiB))
+		for j, kib := range res.MaxRSSKiB {
+			rss[j] = float64(kib)
+		}
+		res.MedianMaxRSSKiB = summarize(rss).Median
+	}
+	return rep, nil
+}
+
+// throughputResult is how many launches of one command completed.
+type throughputResult struct {
+	Name     string   `json:"name"`
+	Argv     []string `json:"argv"`
+	Launches int64    `json:"launches"`
+	// Seconds is the wall time from the start of the first launch to the
+	// end of the last.
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+}
+
+// throughput is the result of throughput mode.
+type throughput struct {
+	Env     environment `json:"environment"`
+	Workers int         `json:"workers"`
+	Seconds float64     `json:"seconds"`
+	Warmup  int         `json:"warmup"`
+	// Results are cell's, then bwrap's.
+	Results [2]throughputResult `json:"results"`
+}
+
+// throughputReport measures cell, then bwrap, with cfg.workers concurrent
+// workers for cfg.duration each, after cfg.warmup sequential runs.
+func throughputReport(ctx context.Context, r runner, cfg config, env environment, cell, bwrap launcher) (*throughput, error) {
+	rep := &throughput{Env: env, Workers: cfg.workers, Seconds: cfg.duration.Seconds(), Warmup: cfg.warmup}
+	for i, l := range []launcher{cell, bwrap} {
+		for range cfg.warmup {
+			if _, err := r.once(ctx, l); err != nil {
+				return nil, err
+			}
+		}
+		n, elapsed, err := flood(ctx, r, l, cfg.workers, cfg.duration)
+		if err != nil {
+			return nil, err
+		}
+		rep.Results[i] = throughputResult{
+			Name: l.name, Argv: l.argv, Launches: n,
+			Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
+		}
+	}
+	return rep, nil
+}
+
+// flood launches l back to back from workers goroutines until d has
+// passed, and returns how many launches completed and how long that took.
+// The first failed launch stops every worker.
+func flood(ctx context.Context, r runner, l launcher, workers int, d time.Duration) (int64, time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		launches atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				if _, err := r.once(ctx, l); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				launches.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return launches.Load(), elapsed, firstErr
+}

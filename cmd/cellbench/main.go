@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // the flag package printed the usage
+	}
+	fmt.Fprintf(os.Stderr, "cellbench: error: %v\n", err)
+	var h *hinted
+	if errors.As(err, &h) {
+		fmt.Fprintf(os.Stderr, "cellbench: hint: %s\n", h.hint)
+	}
+	os.Exit(1)
+}
+
+// hinted is an error with advice on what would make it work.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+// config is what the command line asks for.
+type config struct {
+	cell       string
+	runs       int
+	warmup     int
+	json       bool
+	throughput bool
+	workers    int
+	duration   time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	var seconds float64
+	fs := flag.NewFlagSet("cellbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.cell, "cell", "./cell", "the cell `binary` to measure")
+	fs.IntVar(&c.runs, "n", 200, "measured runs of each command (latency mode)")
+	fs.IntVar(&c.warmup, "warmup", 10, "unmeasured warm-up runs of each command")
+	fs.BoolVar(&c.json, "json", false, "print the raw results as JSON instead of a markdown table")
+	fs.BoolVar(&c.throughput, "throughput", false, "measure launches per second instead of latency")
+	fs.IntVar(&c.workers, "c", 2, "concurrent workers (throughput mode)")
+	fs.Float64Var(&seconds, "d", 5, "`seconds` each command is launched for (throughput mode)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.runs < 1:
+		return c, fmt.Errorf("-n %d: must be at least 1", c.runs)
+	case c.warmup < 0:
+		return c, fmt.Errorf("-warmup %d: must not be negative", c.warmup)
+	case c.workers < 1:
+		return c, fmt.Errorf("-c %d: must be at least 1", c.workers)
+	case !(seconds > 0):
+		return c, fmt.Errorf("-d %v: must be a positive number of seconds", seconds)
+	}
+	c.duration = time.Duration(seconds * float64(time.Second))
+	return c, nil
+}
+
+// run is main without the exit. The scratch directory it creates is
+// removed before it returns, whatever happens.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	tools, err := findTools(cfg.cell)
+	if err != nil {
+		return err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+
+	scratch, err := os.MkdirTemp("/var/tmp", "cellbench-")
+	if err != nil {
+		return fmt.Errorf("create scratch directory: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(scratch); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove scratch directory: %w", rmErr))
+		}
+	}()
+	// bwrap's --bind and --chdir get this path; it must be the one the
+	// kernel reports as the cwd, as it is for cell's ${PWD}.
+	if scratch, err = filepath.EvalSymlinks(scratch); err != nil {
+		return err
+	}
+
+	ns, err := planNamespaces(ctx, tools.cell, scratch)
+	if err != nil {
+		return err
+	}
+	ls := launchers(tools, ns, scratch)
+	env := describe(tools, scratch)
+	r := runner{dir: scratch, stdio: devnull}
+
+	if cfg.throughput {
+		rep, err := throughputReport(ctx, r, cfg, env, ls[cellIdx], ls[bwrapIdx])
+		if err != nil {
+			return err
+		}
+		if cfg.json {
+			return writeJSON(stdout, rep)
+		}
+		return rep.markdown(stdout)
+	}
+	rep, err := latencyReport(ctx, r, cfg, env, ls)
+	if err != nil {
+		return err
+	}
+	if cfg.json {
+		return writeJSON(stdout, rep)
+	}
+	return rep.markdown(stdout)
+}
+
+// tools holds the absolute paths of the programs that are measured.
+type tools struct {
+	cell, unshare, bwrap, true string
+}
+
+func findTools(cell string) (tools, error) {
+	var t tools
+	var err error
+	if t.cell, err = filepath.Abs(cell); err != nil {
+		return t, err
+	}
+	if _, err = exec.LookPath(t.cell); err != nil {
+		return t, &hinted{fmt.Errorf("cell binary: %w", err), "build it first: go build -o cell ./cmd/cell (or make build)"}
+	}
+	if t.unshare, err = exec.LookPath("unshare"); err != nil {
+		return t, &hinted{err, "install util-linux"}
+	}
+	if t.bwrap, err = exec.LookPath("bwrap"); err != nil {
+		return t, &hinted{err, "install bubblewrap: apt-get install -y --no-install-recommends bubblewrap"}
+	}
+	t.true = "/bin/true"
+	if _, err = exec.LookPath(t.true); err != nil {
+		return t, err
+	}
+	return t, nil
+}

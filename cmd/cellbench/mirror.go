@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// nsFlags is a set of CLONE_NEW* bits.
+type nsFlags uint64
+
+// allNS is every namespace bit a plan can ask for.
+const allNS = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
+	unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+func (f nsFlags) has(bit int) bool { return f&nsFlags(bit) != 0 }
+
+// String names the bits the way `cell plan` prints them.
+func (f nsFlags) String() string {
+	names := []struct {
+		bit  int
+		name string
+	}{
+		{unix.CLONE_NEWUSER, "CLONE_NEWUSER"}, {unix.CLONE_NEWNS, "CLONE_NEWNS"},
+		{unix.CLONE_NEWPID, "CLONE_NEWPID"}, {unix.CLONE_NEWNET, "CLONE_NEWNET"},
+		{unix.CLONE_NEWUTS, "CLONE_NEWUTS"}, {unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
+		{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
+	}
+	var out []string
+	for _, n := range names {
+		if f.has(n.bit) {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "0"
+	}
+	return strings.Join(out, "|")
+}
+
+// planNamespaces runs `cell plan --json -- /bin/true` in dir and returns
+// the namespaces of its clone and unshare steps.
+func planNamespaces(ctx context.Context, cell, dir string) (nsFlags, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, cell, "plan", "--json", "--", "/bin/true")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return parsePlan(stdout.Bytes())
+}
+
+// parsePlan reads the namespace bits out of the JSON of a plan.
+func parsePlan(data []byte) (nsFlags, error) {
+	var p struct {
+		Steps []struct {
+			Op    string `json:"op"`
+			Flags uint64 `json:"flags"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return 0, fmt.Errorf("decode cell plan: %w", err)
+	}
+	var ns nsFlags
+	clones := 0
+	for _, s := range p.Steps {
+		switch s.Op {
+		case "clone":
+			clones++
+			ns |= nsFlags(s.Flags) & allNS
+		case "unshare":
+			ns |= nsFlags(s.Flags) & allNS
+		}
+	}
+	if clones != 1 {
+		return 0, fmt.Errorf("cell plan has %d clone steps, want 1: has the plan format changed?", clones)
+	}
+	return ns, nil
+}
+
+// unshareArgs is the util-linux unshare command line that creates the
+// namespaces ns and nothing else: root mapped to the caller (as cell's
+// default ids do when run as root), a fork so that the command is PID 1
+// of the new PID namespace, and a fresh /proc for it.
+func unshareArgs(unshare string, ns nsFlags, argv ...string) []string {
+	args := []string{unshare}
+	if ns.has(unix.CLONE_NEWUSER) {
+		args = append(args, "--user", "--map-root-user")
+	}
+	if ns.has(unix.CLONE_NEWNS) {
+		args = append(args, "--mount")
+	}
+	if ns.has(unix.CLONE_NEWPID) {
+		args = append(args, "--pid", "--fork")
+	}
+	for _, o := range []struct {
+		bit  int
+		flag string
+	}{
+		{unix.CLONE_NEWNET, "--net"}, {unix.CLONE_NEWUTS, "--uts"}, {unix.CLONE_NEWIPC, "--ipc"},
+		{unix.CLONE_NEWCGROUP, "--cgroup"}, {unix.CLONE_NEWTIME, "--time"},
+	} {
+		if ns.has(o.bit) {
+			args = append(args, o.flag)
+		}
+	}
+	if ns.has(unix.CLONE_NEWNS) && ns.has(unix.CLONE_NEWPID) {
+		args = append(args, "--mount-proc")
+	}
+	return append(args, argv...)
+}
+
+// bwrapArgs is the bubblewrap command line equivalent to cell's default
+// profile (profiles/default.yaml) run from dir: the namespaces of ns
+// (bubblewrap always makes a mount namespace and has no option for a time
+// namespace), the host's /usr, /bin, /sbin, /lib, /lib64 and /etc read-only,
+// a new /proc, a minimal /dev, a private /tmp and dir writable.
+func bwrapArgs(bwrap string, ns nsFlags, dir string, argv ...string) []string {
+	args := []string{bwrap}
+	for _, o := range []struct {
+		bit  int
+		flag string
+	}{
+		{unix.CLONE_NEWUSER, "--unshare-user"}, {unix.CLONE_NEWPID, "--unshare-pid"},
+		{unix.CLONE_NEWNET, "--unshare-net"}, {unix.CLONE_NEWUTS, "--unshare-uts"},
+		{unix.CLONE_NEWIPC, "--unshare-ipc"}, {unix.CLONE_NEWCGROUP, "--unshare-cgroup"},
+	} {
+		if ns.has(o.bit) {
+			args = append(args, o.flag)
+		}
+	}
+	args = append(args,
+		"--ro-bind", "/usr", "/usr",
+		"--ro-bind-try", "/bin", "/bin",
+		"--ro-bind-try", "/sbin", "/sbin",
+		"--ro-bind-try", "/lib", "/lib",
+		"--ro-bind-try", "/lib64", "/lib64",
+		"--ro-bind", "/etc", "/etc",
+		"--proc", "/proc",
+		"--dev", "/dev",
+		"--tmpfs", "/tmp",
+		"--bind", dir, dir,
+	)
+	if ns.has(unix.CLONE_NEWUTS) {
+		args = append(args, "--hostname", "cell")
+	}
+	args = append(args, "--chdir", dir, "--clearenv", "--die-with-parent")
+	return append(args, argv...)
+}
+
+// Indexes of the launchers returned by launchers.
+const (
+	cellIdx = iota
+	unshareIdx
+	bwrapIdx
+	trueIdx
+)
+
+// launchers returns the four commands that are compared, in the order of
+// the *Idx constants.
+func launchers(t tools, ns nsFlags, dir string) []launcher {
+	return []launcher{
+		cellIdx:    {name: "cell run", argv: []string{t.cell, "run", "--", t.true}},
+		unshareIdx: {name: "unshare (kernel floor)", argv: unshareArgs(t.unshare, ns, t.true)},
+		bwrapIdx:   {name: "bwrap", argv: bwrapArgs(t.bwrap, ns, dir, t.true)},
+		trueIdx:    {name: "/bin/true (fork+exec)", argv: []string{t.true}},
+	}
+}

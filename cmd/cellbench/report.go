@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"debug/buildinfo"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// environment is what the numbers were measured on and with.
+type environment struct {
+	Kernel  string `json:"kernel"`
+	CPU     string `json:"cpu"`
+	CPUs    int    `json:"cpus"`
+	Cell    string `json:"cell"`
+	Bwrap   string `json:"bwrap"`
+	Unshare string `json:"unshare"`
+	True    string `json:"true"`
+	Go      string `json:"cellbench_go"`
+	Dir     string `json:"dir"`
+	Time    string `json:"time"`
+}
+
+// describe gathers the versions of the tools and facts about the host.
+func describe(t tools, dir string) environment {
+	return environment{
+		Kernel:  kernel(),
+		CPU:     cpuModel(),
+		CPUs:    runtime.NumCPU(),
+		Cell:    cellVersion(t.cell),
+		Bwrap:   toolVersion(t.bwrap),
+		Unshare: toolVersion(t.unshare),
+		True:    toolVersion(t.true),
+		Go:      runtime.Version(),
+		Dir:     dir,
+		Time:    time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// cellVersion reads the commit cell was built from out of its build info.
+func cellVersion(path string) string {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	rev, dirty := "unknown commit", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = " with uncommitted changes"
+			}
+		}
+	}
+	return fmt.Sprintf("cell %s%s, built with %s", rev, dirty, bi.GoVersion)
+}
+
+// toolVersion is the first line of `path --version`.
+func toolVersion(path string) string {
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// ms formats milliseconds with two decimals.
+func ms(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+// ratio formats a/b as a multiple.
+func ratio(a, b float64) string { return fmt.Sprintf("%.2f×", a/b) }
+
+// mib formats KiB as MiB with one decimal.
+func mib(kib float64) string { return fmt.Sprintf("%.1f MiB", kib/1024) }
+
+func (e environment) markdown(b *bytes.Buffer) {
+	fmt.Fprintf(b, "Host: %s, %s, %d CPUs. Versions: %s; %s; %s; %s; cellbench %s.\n",
+		e.Kernel, e.CPU, e.CPUs, e.Cell, e.Bwrap, e.Unshare, e.True, e.Go)
+}
+
+// commands lists the exact command lines and where they ran.
+func commands(b *bytes.Buffer, dir string, names []string, argvs [][]string) {
+	fmt.Fprintf(b, "Command lines (all run in %s, stdin, stdout and stderr on /dev/null):\n\n", dir)
+	for i, n := range names {
+		fmt.Fprintf(b, "- %s: `%s`\n", n, strings.Join(argvs[i], " "))
+	}
+}
+
+// markdown prints the latency table, its notes and a one-line summary.
+func (rep *latency) markdown(w io.Writer) error {
+	var b bytes.Buffer
+	bw := rep.Results[bwrapIdx].WallMS.Median
+	un := rep.Results[unshareIdx].WallMS.Median
+	fmt.Fprintf(&b, "Launch latency of /bin/true: %d runs of each command, interleaved (%s) after %d warm-up runs each; wall time of exec.Cmd.Run in ms.\n\n",
+		rep.Runs, rep.Order, rep.Warmup)
+	b.WriteString("| Command | median | p90 | p99 | min | max | median max RSS | vs bwrap | vs unshare |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	var names []string
+	var argvs [][]string
+	for _, r := range rep.Results {
+		s := r.WallMS
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Name, ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max),
+			mib(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(s.Median, un))
+		names = append(names, r.Name)
+		argvs = append(argvs, r.Argv)
+	}
+	b.WriteString("\nMax RSS is ru_maxrss from wait4(2): the largest resident set among the launched process and the descendants it waited for. " +
+		"For cell it is the max over cell's own process tree (cell, its re-executed init, /bin/true); for unshare and bwrap, likewise over theirs.\n\n")
+	rep.Env.markdown(&b)
+	b.WriteString("\n")
+	commands(&b, rep.Env.Dir, names, argvs)
+	c, t := rep.Results[cellIdx].WallMS.Median, rep.Results[trueIdx].WallMS.Median
+	fmt.Fprintf(&b, "\nSummary: `cell run -- /bin/true` takes %s ms (median): %s bwrap (%s ms), %s the unshare kernel floor (%s ms), %s ms over a plain fork+exec (%s ms).\n",
+		ms(c), ratio(c, bw), ms(bw), ratio(c, un), ms(un), ms(c-t), ms(t))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// markdown prints the throughput table and a one-line summary.
+func (rep *throughput) markdown(w io.Writer) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Launches of /bin/true per second: %d concurrent workers for %g s per command, one command after the other, after %d warm-up runs each.\n\n",
+		rep.Workers, rep.Seconds, rep.Warmup)
+	b.WriteString("| Command | workers | seconds | launches | launches/s | vs bwrap |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|\n")
+	c, bw := rep.Results[0].PerSecond, rep.Results[1].PerSecond
+	var names []string
+	var argvs [][]string
+	for _, r := range rep.Results {
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %d | %.1f | %s |\n",
+			r.Name, rep.Workers, r.Seconds, r.Launches, r.PerSecond, ratio(r.PerSecond, bw))
+		names = append(names, r.Name)
+		argvs = append(argvs, r.Argv)
+	}
+	b.WriteString("\n")
+	rep.Env.markdown(&b)
+	b.WriteString("\n")
+	commands(&b, rep.Env.Dir, names, argvs)
+	fmt.Fprintf(&b, "\nSummary: with %d workers, `cell run -- /bin/true` completes %.1f launches/s, %s bwrap (%.1f/s).\n",
+		rep.Workers, c, ratio(c, bw), bw)
+	_, err := w.Write(b.Bytes())
+	return err
+}
