@@ -125,12 +125,12 @@ func TestErrors(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		{"no command", &rootFacts, minimal, nil, "t.yaml: process.args: no command: give one after -- or set process.args"},
-		{"no time namespace", &noTime, minimal, []string{"true"}, "t.yaml: namespaces.time: this kernel has no time namespaces"},
+		{"no command", &rootFacts, minimal, nil, "t.yaml:1:1: process.args: no command: give one after -- or set process.args"},
+		{"no time namespace", &noTime, minimal, []string{"true"}, "t.yaml:1:1: namespaces.time: this kernel has no time namespaces"},
 		{"rootless range", &userFacts, minimal + "ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n", []string{"true"},
-			"t.yaml:3:3: ids: an unprivileged caller (uid 1000, gid 1000) can map only its own uid and gid"},
+			"t.yaml:4:3: ids: an unprivileged caller (uid 1000, gid 1000) can map only its own uid and gid"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
-			"t.yaml:5:3: ids.groups: an unprivileged caller cannot set supplementary groups"},
+			"t.yaml:5:11: ids.groups: an unprivileged caller cannot set supplementary groups"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
