@@ -6,18 +6,23 @@ import (
 )
 
 // At returns the position of the value at path ("filesystem.mounts[2].target"),
-// or, when that value was not written, of its mapping entry's key, or else of
-// its nearest ancestor that has a position. It returns Pos{File: p.File} when
-// nothing has one, as for a Profile that was not made by Parse.
+// or, when that value was not written (or was null), of its mapping entry's
+// key. Failing both it returns the position of the nearest ancestor: of
+// its key if it has one, as in "ids:", else of its value, as for a list
+// element. It returns Pos{File: p.File} when nothing has a position, as
+// for a Profile that was not made by Parse.
 func (p *Profile) At(path string) Pos {
 	if p == nil {
 		return Pos{}
 	}
+	if pos, ok := p.positions[path]; ok {
+		return pos
+	}
 	for {
-		if pos, ok := p.positions[path]; ok {
+		if pos, ok := p.keys[path]; ok {
 			return pos
 		}
-		if pos, ok := p.keys[path]; ok {
+		if pos, ok := p.positions[path]; ok {
 			return pos
 		}
 		if path == "" {
@@ -59,13 +64,4 @@ func parentPath(path string) string {
 		return path[:i]
 	}
 	return ""
-}
-
-// within reports whether path is ancestor or equal to path.
-func within(path, ancestor string) bool {
-	if ancestor == "" || path == ancestor {
-		return true
-	}
-	rest, ok := strings.CutPrefix(path, ancestor)
-	return ok && (rest[0] == '.' || rest[0] == '[')
 }

@@ -1,0 +1,439 @@
+package spec
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// mounts returns a profile whose filesystem.mounts are the given flow
+// mappings; mount i is on line 5+i, its "{" at column 7.
+func mounts(ms ...string) string {
+	var b strings.Builder
+	b.WriteString(hdr + "filesystem:\n  mounts:\n")
+	for _, m := range ms {
+		b.WriteString("    - " + m + "\n")
+	}
+	return b.String()
+}
+
+// uidMap returns a profile whose ids.uidMap ranges are the given flow
+// mappings; range i is on line 5+i, its "{" at column 7.
+func uidMap(rs ...string) string {
+	var b strings.Builder
+	b.WriteString(hdr + "ids:\n  uidMap:\n")
+	for _, r := range rs {
+		b.WriteString("    - " + r + "\n")
+	}
+	return b.String()
+}
+
+const (
+	nameRule     = `must be 1 to 63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit`
+	hostnameRule = `must be a host name (RFC 1123): labels of letters, digits and "-" joined by "."`
+	envNameRule  = `must be a variable name: a letter or "_", then letters, digits or "_"`
+)
+
+func TestValidationErrors(t *testing.T) {
+	ranges341 := make([]string, 341)
+	for i := range ranges341 {
+		ranges341[i] = fmt.Sprintf("{inside: %d, outside: %d, count: 1}", i, i)
+	}
+	runErrorCases(t, []errorCase{
+		// apiVersion, name, hostname, domainname.
+		{
+			name: "wrong apiVersion",
+			src:  "apiVersion: cell/v2\nname: t\n",
+			want: []string{`p.yaml:1:13: apiVersion: must be "cell/v1", not "cell/v2"`},
+		},
+		{
+			name: "missing apiVersion",
+			src:  "name: t\n",
+			want: []string{`p.yaml:1:1: apiVersion: is required`},
+		},
+		{
+			name: "empty name",
+			src:  "apiVersion: cell/v1\nname: \"\"\n",
+			want: []string{`p.yaml:2:7: name: must not be empty`},
+		},
+		{
+			name: "name with capitals and underscore",
+			src:  "apiVersion: cell/v1\nname: Web_App\n",
+			want: []string{`p.yaml:2:7: name: ` + nameRule},
+		},
+		{
+			name: "name starting with a dash",
+			src:  "apiVersion: cell/v1\nname: -x\n",
+			want: []string{`p.yaml:2:7: name: ` + nameRule},
+		},
+		{
+			name: "name of 64 characters",
+			src:  "apiVersion: cell/v1\nname: " + strings.Repeat("a", 64) + "\n",
+			want: []string{`p.yaml:2:7: name: ` + nameRule},
+		},
+		{
+			name: "name of 63 characters",
+			src:  "apiVersion: cell/v1\nname: " + strings.Repeat("a", 63) + "\n",
+		},
+		{
+			name: "hostname starting with a dash",
+			src:  hdr + "hostname: -bad\n",
+			want: []string{`p.yaml:3:11: hostname: ` + hostnameRule},
+		},
+		{
+			name: "hostname with an underscore",
+			src:  hdr + "hostname: a_b\n",
+			want: []string{`p.yaml:3:11: hostname: ` + hostnameRule},
+		},
+		{
+			name: "domainname of 65 characters",
+			src:  hdr + "domainname: " + strings.Repeat("a.", 32) + "a\n",
+			want: []string{`p.yaml:3:13: domainname: must be at most 64 characters long`},
+		},
+		{
+			name: "hostname of 64 characters",
+			src:  hdr + "hostname: " + strings.Repeat("a.", 31) + "ab\n",
+		},
+
+		// abspath.
+		{
+			name: "relative cwd",
+			src:  hdr + "process:\n  cwd: work\n",
+			want: []string{`p.yaml:4:8: process.cwd: must be an absolute path, not "work"`},
+		},
+		{
+			name: "double slash",
+			src:  mounts("{type: tmpfs, target: /a//b}"),
+			want: []string{`p.yaml:5:29: filesystem.mounts[0].target: must be a clean path: write "/a/b"`},
+		},
+		{
+			name: "trailing slash",
+			src:  mounts("{type: tmpfs, target: /a/}"),
+			want: []string{`p.yaml:5:29: filesystem.mounts[0].target: must be a clean path: write "/a"`},
+		},
+		{
+			name: "dot dot",
+			src:  mounts("{type: tmpfs, target: /a/../b}"),
+			want: []string{`p.yaml:5:29: filesystem.mounts[0].target: must not contain ".."`},
+		},
+		{
+			name: "NUL in a target",
+			src:  mounts(`{type: tmpfs, target: "/a\0b"}`),
+			want: []string{`p.yaml:5:29: filesystem.mounts[0].target: must not contain a NUL byte`},
+		},
+		{
+			name: "relative bind source",
+			src:  mounts("{type: bind, target: /x, source: x}"),
+			want: []string{`p.yaml:5:40: filesystem.mounts[0].source: must be an absolute path, not "x"`},
+		},
+
+		// Fields that apply to some mount types only.
+		{
+			name: "source on tmpfs",
+			src:  mounts("{type: tmpfs, target: /x, source: /y}"),
+			want: []string{`p.yaml:5:41: filesystem.mounts[0].source: only applies to bind mounts, not tmpfs`},
+		},
+		{
+			name: "writable false on tmpfs",
+			src:  mounts("{type: tmpfs, target: /x, writable: false}"),
+			want: []string{`p.yaml:5:43: filesystem.mounts[0].writable: only applies to bind mounts, not tmpfs`},
+		},
+		{
+			name: "recursive on proc",
+			src:  mounts("{type: proc, target: /x, recursive: true}"),
+			want: []string{`p.yaml:5:43: filesystem.mounts[0].recursive: only applies to bind mounts, not proc`},
+		},
+		{
+			name: "optional on dir",
+			src:  mounts("{type: dir, target: /x, optional: true}"),
+			want: []string{`p.yaml:5:41: filesystem.mounts[0].optional: only applies to bind mounts, not dir`},
+		},
+		{
+			name: "noexec on proc",
+			src:  mounts("{type: proc, target: /x, noexec: true}"),
+			want: []string{`p.yaml:5:40: filesystem.mounts[0].noexec: only applies to bind and tmpfs mounts, not proc`},
+		},
+		{
+			name: "size on bind",
+			src:  mounts("{type: bind, target: /x, source: /x, size: 1M}"),
+			want: []string{`p.yaml:5:50: filesystem.mounts[0].size: only applies to tmpfs mounts, not bind`},
+		},
+		{
+			name: "mode on symlink",
+			src:  mounts("{type: symlink, target: /x, linkTo: y, mode: 0755}"),
+			want: []string{`p.yaml:5:52: filesystem.mounts[0].mode: only applies to tmpfs, dir and file mounts, not symlink`},
+		},
+		{
+			name: "content on dir",
+			src:  mounts("{type: dir, target: /x, content: hi}"),
+			want: []string{`p.yaml:5:40: filesystem.mounts[0].content: only applies to file mounts, not dir`},
+		},
+		{
+			name: "linkTo on file",
+			src:  mounts("{type: file, target: /x, linkTo: /y}"),
+			want: []string{`p.yaml:5:40: filesystem.mounts[0].linkTo: only applies to symlink mounts, not file`},
+		},
+		{
+			name: "bind without source",
+			src:  mounts("{type: bind, target: /x}"),
+			want: []string{`p.yaml:5:7: filesystem.mounts[0].source: is required for bind mounts`},
+		},
+		{
+			name: "symlink without linkTo",
+			src:  mounts("{type: symlink, target: /x}"),
+			want: []string{`p.yaml:5:7: filesystem.mounts[0].linkTo: is required for symlink mounts`},
+		},
+		{
+			name: "NUL in linkTo",
+			src:  mounts(`{type: symlink, target: /x, linkTo: "a\0"}`),
+			want: []string{`p.yaml:5:43: filesystem.mounts[0].linkTo: must not contain a NUL byte`},
+		},
+		{
+			name: "missing type and target",
+			src:  mounts("{}"),
+			want: []string{
+				`p.yaml:5:7: filesystem.mounts[0].type: is required`,
+				`p.yaml:5:7: filesystem.mounts[0].target: is required`,
+			},
+		},
+		{
+			name: "tmpfs size 0",
+			src:  mounts("{type: tmpfs, target: /x, size: 0}"),
+			want: []string{`p.yaml:5:39: filesystem.mounts[0].size: must be greater than 0`},
+		},
+		{
+			name: "root size 0",
+			src:  hdr + "filesystem:\n  root:\n    size: 0\n",
+			want: []string{`p.yaml:5:11: filesystem.root.size: must be greater than 0`},
+		},
+		{
+			name: "every field where it applies",
+			src: mounts(
+				"{type: bind, target: /b, source: /b, writable: true, recursive: false, optional: true, noexec: true}",
+				"{type: tmpfs, target: /t, size: 1Mi, mode: 01777, noexec: true}",
+				"{type: proc, target: /proc}",
+				"{type: dev, target: /dev}",
+				"{type: dir, target: /d, mode: 0700}",
+				"{type: file, target: /f, mode: 0600, content: hi}",
+				"{type: symlink, target: /s, linkTo: /b}",
+			),
+		},
+
+		// Mount targets.
+		{
+			name: "duplicate target",
+			src:  mounts("{type: tmpfs, target: /x}", "{type: dir, target: /x}"),
+			want: []string{`p.yaml:6:27: filesystem.mounts[1].target: has the same target as mounts[0]`},
+		},
+		{
+			name: "target /",
+			src:  mounts("{type: tmpfs, target: /}"),
+			want: []string{`p.yaml:5:29: filesystem.mounts[0].target: must not be "/": the root is set up by filesystem.root`},
+		},
+		{
+			name: "under a file",
+			src:  mounts("{type: file, target: /etc/hosts}", "{type: dir, target: /etc/hosts/x}"),
+			want: []string{`p.yaml:6:27: filesystem.mounts[1].target: is under mounts[0] (/etc/hosts), which is a file, not a directory`},
+		},
+		{
+			name: "under a symlink",
+			src:  mounts("{type: symlink, target: /lib, linkTo: usr/lib}", "{type: tmpfs, target: /lib/x}"),
+			want: []string{`p.yaml:6:29: filesystem.mounts[1].target: is under mounts[0] (/lib), which is a symlink, not a directory`},
+		},
+		{
+			name: "shadows an earlier mount",
+			src:  mounts("{type: bind, target: /usr/lib, source: /usr/lib}", "{type: tmpfs, target: /usr}"),
+			want: []string{`p.yaml:6:29: filesystem.mounts[1].target: shadows mounts[0] (/usr/lib): list /usr before it`},
+		},
+		{
+			name: "parents first and shared prefixes",
+			src:  mounts("{type: tmpfs, target: /usr}", "{type: dir, target: /usr/lib}", "{type: dir, target: /usrx}", "{type: file, target: /usrx2}"),
+		},
+
+		// ID maps.
+		{
+			name: "count 0",
+			src:  uidMap("{inside: 0, outside: 0, count: 0}"),
+			want: []string{
+				`p.yaml:3:1: ids.uid: 0 is not in any inside range of uidMap`,
+				`p.yaml:5:38: ids.uidMap[0].count: must not be 0`,
+			},
+		},
+		{
+			name: "count missing",
+			src:  uidMap("{inside: 0, outside: 0}"),
+			want: []string{
+				`p.yaml:3:1: ids.uid: 0 is not in any inside range of uidMap`,
+				`p.yaml:5:7: ids.uidMap[0].count: is required`,
+			},
+		},
+		{
+			name: "inside range past the last ID",
+			src:  uidMap("{inside: 4294967295, outside: 0, count: 1}", "{inside: 0, outside: 1, count: 1}"),
+			want: []string{`p.yaml:5:47: ids.uidMap[0].count: inside + count must be at most 4294967295`},
+		},
+		{
+			name: "outside range past the last ID",
+			src:  uidMap("{inside: 0, outside: 4294967295, count: 1}"),
+			want: []string{`p.yaml:5:47: ids.uidMap[0].count: outside + count must be at most 4294967295`},
+		},
+		{
+			name: "ranges up to the last ID",
+			src:  uidMap("{inside: 0, outside: 1, count: 4294967294}"),
+		},
+		{
+			name: "inside ranges overlap",
+			src:  uidMap("{inside: 0, outside: 1000, count: 10}", "{inside: 5, outside: 2000, count: 10}"),
+			want: []string{`p.yaml:6:16: ids.uidMap[1].inside: overlaps uidMap[0] (inside 0-9)`},
+		},
+		{
+			name: "outside ranges overlap",
+			src:  uidMap("{inside: 0, outside: 1000, count: 10}", "{inside: 100, outside: 1009, count: 1}"),
+			want: []string{`p.yaml:6:30: ids.uidMap[1].outside: overlaps uidMap[0] (outside 1000-1009)`},
+		},
+		{
+			name: "adjacent ranges",
+			src:  uidMap("{inside: 0, outside: 1000, count: 10}", "{inside: 10, outside: 1010, count: 10}"),
+		},
+		{
+			name: "gidMap ranges overlap",
+			src:  hdr + "ids:\n  gidMap:\n    - {inside: 0, outside: 0, count: 2}\n    - {inside: 1, outside: 9, count: 1}\n",
+			want: []string{`p.yaml:6:16: ids.gidMap[1].inside: overlaps gidMap[0] (inside 0-1)`},
+		},
+		{
+			name: "uidMap and gidMap are separate",
+			src: hdr + "ids:\n  uidMap: [{inside: 0, outside: 1000, count: 1}]\n" +
+				"  gidMap: [{inside: 0, outside: 1000, count: 1}]\n",
+		},
+		{
+			name: "too many ranges",
+			src:  uidMap(ranges341...),
+			want: []string{`p.yaml:5:5: ids.uidMap: must have at most 340 entries`},
+		},
+		{
+			name: "uid not mapped",
+			src:  hdr + "ids:\n  uid: 5000\n  uidMap:\n    - {inside: 0, outside: 1000, count: 1}\n",
+			want: []string{`p.yaml:4:8: ids.uid: 5000 is not in any inside range of uidMap`},
+		},
+		{
+			name: "default uid not mapped",
+			src:  uidMap("{inside: 1, outside: 1000, count: 1}"),
+			want: []string{`p.yaml:3:1: ids.uid: 0 is not in any inside range of uidMap`},
+		},
+		{
+			name: "gid and groups not mapped, groups repeated",
+			src:  hdr + "ids:\n  gid: 7\n  groups: [0, 8, 0]\n  gidMap:\n    - {inside: 0, outside: 1000, count: 1}\n",
+			want: []string{
+				`p.yaml:4:8: ids.gid: 7 is not in any inside range of gidMap`,
+				`p.yaml:5:15: ids.groups[1]: 8 is not in any inside range of gidMap`,
+				`p.yaml:5:18: ids.groups[2]: duplicates groups[0]`,
+			},
+		},
+		{
+			name: "uid not checked without a map",
+			src:  hdr + "ids:\n  uid: 5000\n  gid: 5000\n  groups: [1, 2]\n",
+		},
+
+		// Namespaces.
+		{
+			name: "uidMap without a new user namespace",
+			src:  hdr + "namespaces:\n  user: host\nids:\n  uidMap:\n    - {inside: 0, outside: 0, count: 1}\n",
+			want: []string{`p.yaml:7:5: ids.uidMap: needs namespaces.user: new`},
+		},
+		{
+			name: "gidMap without a new user namespace",
+			src:  hdr + "namespaces: {user: host}\nids:\n  gidMap: [{inside: 0, outside: 0, count: 1}]\n",
+			want: []string{`p.yaml:5:11: ids.gidMap: needs namespaces.user: new`},
+		},
+		{
+			name: "hostname without a new UTS namespace",
+			src:  hdr + "namespaces: {uts: host}\nhostname: box\ndomainname: lan\n",
+			want: []string{
+				`p.yaml:4:11: hostname: needs namespaces.uts: new`,
+				`p.yaml:5:13: domainname: needs namespaces.uts: new`,
+			},
+		},
+		{
+			name: "network none with the host's net namespace",
+			src:  hdr + "namespaces: {net: host}\nnetwork: {mode: none}\n",
+			want: []string{`p.yaml:4:17: network.mode: none needs namespaces.net: new`},
+		},
+		{
+			name: "default network with the host's net namespace",
+			src:  hdr + "namespaces: {net: host}\n",
+			want: []string{`p.yaml:3:19: namespaces.net: host needs network.mode: host (the default network.mode is none)`},
+		},
+		{
+			name: "host network with a new net namespace",
+			src:  hdr + "network: {mode: host}\n",
+			want: []string{`p.yaml:3:17: network.mode: host needs namespaces.net: host`},
+		},
+		{
+			name: "host network",
+			src:  hdr + "namespaces: {net: host}\nnetwork: {mode: host}\n",
+		},
+		{
+			name: "filesystem without a new mount namespace",
+			src: hdr + "namespaces: {mount: host}\nfilesystem:\n  root: {readOnly: true, size: 1M, mode: 0700}\n" +
+				"  mounts:\n    - {type: proc, target: /proc}\n",
+			want: []string{
+				`p.yaml:5:20: filesystem.root.readOnly: needs namespaces.mount: new`,
+				`p.yaml:5:32: filesystem.root.size: needs namespaces.mount: new`,
+				`p.yaml:5:42: filesystem.root.mode: needs namespaces.mount: new`,
+				`p.yaml:7:5: filesystem.mounts: needs namespaces.mount: new`,
+			},
+		},
+
+		// Process.
+		{
+			name: "bad env name",
+			src:  hdr + "process:\n  env:\n    1A: x\n",
+			want: []string{`p.yaml:5:5: process.env.1A: ` + envNameRule},
+		},
+		{
+			name: "NUL in an env value",
+			src:  hdr + "process:\n  env:\n    A: \"a\\0\"\n",
+			want: []string{`p.yaml:5:8: process.env.A: must not contain a NUL byte`},
+		},
+		{
+			name: "bad passEnv name",
+			src:  hdr + "process:\n  passEnv: [OK, bad-name]\n",
+			want: []string{`p.yaml:4:17: process.passEnv[1]: ` + envNameRule},
+		},
+		{
+			name: "NUL in an argument",
+			src:  hdr + "process:\n  args: [\"a\\0\"]\n",
+			want: []string{`p.yaml:4:10: process.args[0]: must not contain a NUL byte`},
+		},
+		{
+			name: "umask above 0777",
+			src:  hdr + "process:\n  umask: 1777\n",
+			want: []string{`p.yaml:4:10: process.umask: must be at most 0777, not 1777`},
+		},
+		{
+			name: "inheritFds out of range and repeated",
+			src:  hdr + "process:\n  inheritFds: [2, 3, 1024, 3, 1023]\n",
+			want: []string{
+				`p.yaml:4:16: process.inheritFds[0]: must be at least 3, not 2`,
+				`p.yaml:4:22: process.inheritFds[2]: must be at most 1023, not 1024`,
+				`p.yaml:4:28: process.inheritFds[3]: duplicates inheritFds[1]`,
+			},
+		},
+
+		// Validation after decode errors.
+		{
+			name: "no validation of a value that failed to decode",
+			src:  hdr + "ids:\n  uid: x\n  uidMap:\n    - {inside: 5, outside: 0, count: 1}\n",
+			want: []string{`p.yaml:4:8: ids.uid: must be an integer, not "x"`},
+		},
+		{
+			name: "no validation under a value that failed to decode",
+			src:  mounts("{type: bogus, target: rel}", "[]"),
+			want: []string{
+				`p.yaml:5:14: filesystem.mounts[0].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, not "bogus"`,
+				`p.yaml:5:29: filesystem.mounts[0].target: must be an absolute path, not "rel"`,
+				`p.yaml:6:7: filesystem.mounts[1]: must be a mapping`,
+			},
+		},
+	})
+}
