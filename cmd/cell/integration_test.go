@@ -472,4 +472,3 @@ func TestPlanIsWhatRuns(t *testing.T) {
 		t.Errorf("step %s of the plan is %q, not the bind that failed", m[1], line)
 	}
 }
-

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
@@ -28,7 +30,9 @@ func TestMain(m *testing.M) {
 	case os.Getenv("CELL_TEST_MAIN") == "1":
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	testscript.Main(m, map[string]func(){
+		"cell": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+	})
 }
 
 // probe runs a check inside a sandbox and prints what it found.
