@@ -2,10 +2,12 @@ package spec
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // hdr is the two lines every valid profile starts with; cases' own lines
@@ -249,4 +251,147 @@ func TestDecodeErrors(t *testing.T) {
 			},
 		},
 	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestParseFull(t *testing.T) {
+	const file = "testdata/valid/full.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(file, data, Options{Vars: testVars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Profile{
+		APIVersion:  "cell/v1",
+		Name:        "full-example",
+		Description: "Every field of a profile.",
+		Namespaces:  Namespaces{Cgroup: Host},
+		IDs: IDs{
+			UIDMap: []IDRange{{Inside: 0, Outside: 100000, Count: 65536}, {Inside: 65536, Outside: 1000, Count: 1}},
+			GIDMap: []IDRange{{Inside: 0, Outside: 100000, Count: 65536}},
+			UID:    1000,
+			GID:    1000,
+			Groups: []uint32{1000, 27},
+		},
+		Hostname:   "sandbox",
+		Domainname: "cell.internal",
+		Filesystem: Filesystem{
+			Root: Root{Size: 64 << 20, Mode: ptr[FileMode](0o755), ReadOnly: true},
+			Mounts: []Mount{
+				{Type: MountBind, Source: "/usr", Target: "/usr", Recursive: ptr(false)},
+				{Type: MountBind, Source: "/home/alice/work", Target: "/work", Writable: true, Optional: true, NoExec: true},
+				{Type: MountTmpfs, Target: "/tmp", Size: 1e9, Mode: ptr[FileMode](0o1777), NoExec: true},
+				{Type: MountProc, Target: "/proc"},
+				{Type: MountDev, Target: "/dev"},
+				{Type: MountDir, Target: "/home/user", Mode: ptr[FileMode](0o700)},
+				{Type: MountFile, Target: "/etc/hosts", Mode: ptr[FileMode](0o644), Content: "127.0.0.1 localhost sandbox\n"},
+				{Type: MountSymlink, Target: "/bin", LinkTo: "usr/bin"},
+			},
+		},
+		Process: Process{
+			Args:       []string{"/bin/sh", "-c", "echo $HOME"},
+			Env:        map[string]string{"PATH": "/usr/bin:/bin", "HOME": "/home/user", "LANG": "C.UTF-8"},
+			PassEnv:    []string{"TERM"},
+			Cwd:        "/work",
+			Umask:      ptr[FileMode](0o022),
+			InheritFDs: []int{3, 4},
+		},
+		Network: Network{Mode: NetNone},
+		File:    file,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Profile{})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	for path, want := range map[string]Pos{
+		"":                             {file, 2, 1},
+		"apiVersion":                   {file, 2, 13},
+		"namespaces.cgroup":            {file, 12, 11},
+		"ids.uidMap[1]":                {file, 17, 7},
+		"ids.uidMap[1].outside":        {file, 17, 32},
+		"filesystem.root.mode":         {file, 30, 11},
+		"filesystem.mounts[2].size":    {file, 35, 41},
+		"filesystem.mounts[6]":         {file, 39, 7},
+		"filesystem.mounts[6].content": {file, 42, 16},
+		"process.env.LANG":             {file, 50, 11},
+		"process.inheritFds[1]":        {file, 54, 19},
+		// Absent values: the key of their nearest ancestor.
+		"filesystem.mounts[3].size": {file, 36, 7},
+		"network.mode.x":            {file, 56, 3},
+		"nothing.here":              {file, 2, 1},
+	} {
+		if got := got.At(path); got != want {
+			t.Errorf("At(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestAtWithoutPositions(t *testing.T) {
+	if got, want := (&Profile{File: "x.yaml"}).At("name"), (Pos{File: "x.yaml"}); got != want {
+		t.Errorf("At = %v, want %v", got, want)
+	}
+	if got := (*Profile)(nil).At("name"); got != (Pos{}) {
+		t.Errorf("nil At = %v, want zero", got)
+	}
+}
+
+// TestAllErrors checks that a file with many errors reports each, in
+// position order, whatever the order the steps found them in.
+func TestAllErrors(t *testing.T) {
+	src := `apiVersion: cell/v2
+name: Bad
+hostnme: x
+ids:
+  uid: -1
+  uidMap:
+    - {inside: 0, outside: 0, count: 0}
+filesystem:
+  mounts:
+    - {type: tmpfs, target: /usr, source: /x}
+    - {type: bogus, target: usr}
+process:
+  env: {1A: "${HOEM}"}
+  inheritFds: [1]
+network:
+  mode: host
+`
+	_, err := Parse("p.yaml", []byte(src), Options{Vars: testVars, Sets: []string{"filesystem.mounts[0].size=0"}})
+	want := []string{
+		`p.yaml:1:13: apiVersion: must be "cell/v1", not "cell/v2"`,
+		`p.yaml:2:7: name: ` + nameRule,
+		`p.yaml:3:1: hostnme: unknown key "hostnme" (did you mean "hostname"?)`,
+		`p.yaml:5:8: ids.uid: must be an integer from 0 to 4294967295, not -1`,
+		`p.yaml:7:38: ids.uidMap[0].count: must not be 0`,
+		`p.yaml:10:43: filesystem.mounts[0].source: only applies to bind mounts, not tmpfs`,
+		`p.yaml:11:14: filesystem.mounts[1].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, not "bogus"`,
+		`p.yaml:11:29: filesystem.mounts[1].target: must be an absolute path, not "usr"`,
+		// The bad name is not reported: validation skips a value that
+		// failed to decode.
+		`p.yaml:13:14: process.env.1A: unknown variable ${HOEM} (did you mean ${HOME}?)`,
+		`p.yaml:14:16: process.inheritFds[0]: must be at least 3, not 1`,
+		`p.yaml:16:9: network.mode: host needs namespaces.net: host`,
+		`--set:1:27: filesystem.mounts[0].size: must be greater than 0`,
+	}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	l := ErrorList{
+		{Pos: Pos{"p.yaml", 3, 5}, Path: "process.cwd", Msg: "must be an absolute path"},
+		{Pos: Pos{"p.yaml", 1, 1}, Msg: "the profile is empty"},
+	}
+	want := "p.yaml:3:5: process.cwd: must be an absolute path\np.yaml:1:1: the profile is empty"
+	if got := l.Error(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	set := &Error{Pos: Pos{File: "--set", Line: 2, Col: 9}, Path: "ids.uid", Msg: "must be an integer"}
+	if got, want := set.Error(), "--set:2:9: ids.uid: must be an integer"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
