@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -470,5 +471,62 @@ func TestPlanIsWhatRuns(t *testing.T) {
 	}
 	if !strings.Contains(line, `open_tree("/oldroot/no/such"`) {
 		t.Errorf("step %s of the plan is %q, not the bind that failed", m[1], line)
+	}
+}
+
+// TestDiesWithParent kills cell with SIGKILL, which it cannot relay, and
+// checks that its init, and so the whole sandbox, goes with it.
+func TestDiesWithParent(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	cmd := cellCmd(t, "run", "-p", profile(t, ""), "--", "sh", "-c", "echo ready; sleep 100")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("sandbox did not start: %q", sc.Text())
+	}
+	children := func(pid int) []int {
+		var out []int
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			for _, w := range strings.Fields(string(b)) {
+				var c int
+				fmt.Sscan(w, &c)
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	inits := children(cmd.Process.Pid)
+	if len(inits) != 1 {
+		t.Fatalf("cell has children %v, want its init", inits)
+	}
+	cmds := children(inits[0])
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	// The kernel delivers the parent-death signal at once; the wait is
+	// only for the exit to be visible, and generous for a loaded machine.
+	for _, pid := range append(inits, cmds...) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d of the sandbox outlived cell", pid)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
