@@ -13,10 +13,20 @@ type latencyResult struct {
 	Argv []string `json:"argv"`
 	// WallNS is each run's wall time in nanoseconds, in run order.
 	WallNS []int64 `json:"wall_ns"`
-	// MaxRSSKiB is each run's ru_maxrss in KiB, in run order.
+	// TreeNS is each run's time until every process it started had
+	// exited, in nanoseconds, in run order.
+	TreeNS []int64 `json:"tree_ns"`
+	// Orphans is each run's count of processes that were still there
+	// when the launched process had been reaped, in run order.
+	Orphans []int `json:"orphans"`
+	// MaxRSSKiB is each run's largest ru_maxrss in KiB, in run order.
 	MaxRSSKiB []int64 `json:"max_rss_kib"`
 	// WallMS summarizes WallNS in milliseconds.
 	WallMS summary `json:"wall_ms"`
+	// TreeMS summarizes TreeNS in milliseconds.
+	TreeMS summary `json:"tree_ms"`
+	// RunsWithOrphans counts the runs with orphans.
+	RunsWithOrphans int `json:"runs_with_orphans"`
 	// MedianMaxRSSKiB is the median of MaxRSSKiB.
 	MedianMaxRSSKiB float64 `json:"median_max_rss_kib"`
 }
@@ -43,6 +53,8 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 		rep.Results[i] = latencyResult{
 			Name: l.name, Argv: l.argv,
 			WallNS:    make([]int64, 0, cfg.runs),
+			TreeNS:    make([]int64, 0, cfg.runs),
+			Orphans:   make([]int, 0, cfg.runs),
 			MaxRSSKiB: make([]int64, 0, cfg.runs),
 		}
 	}
@@ -58,16 +70,18 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 			}
 			res := &rep.Results[i]
 			res.WallNS = append(res.WallNS, s.wall.Nanoseconds())
+			res.TreeNS = append(res.TreeNS, s.tree.Nanoseconds())
+			res.Orphans = append(res.Orphans, s.orphans)
+			if s.orphans > 0 {
+				res.RunsWithOrphans++
+			}
 			res.MaxRSSKiB = append(res.MaxRSSKiB, s.maxRSS)
 		}
 	}
 	for i := range rep.Results {
 		res := &rep.Results[i]
-		ms := make([]float64, len(res.WallNS))
-		for j, ns := range res.WallNS {
-			ms[j] = float64(ns) / 1e6
-		}
-		res.WallMS = summarize(ms)
+		res.WallMS = summarize(millis(res.WallNS))
+		res.TreeMS = summarize(millis(res.TreeNS))
 		rss := make([]float64, len(res.MaxRSSKiB))
 		for j, kib := range res.MaxRSSKiB {
 			rss[j] = float64(kib)
@@ -75,6 +89,15 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 		res.MedianMaxRSSKiB = summarize(rss).Median
 	}
 	return rep, nil
+}
+
+// millis converts nanoseconds to milliseconds.
+func millis(ns []int64) []float64 {
+	ms := make([]float64, len(ns))
+	for i, v := range ns {
+		ms[i] = float64(v) / 1e6
+	}
+	return ms
 }
 
 // throughputResult is how many launches of one command completed.
@@ -122,23 +145,35 @@ func throughputReport(ctx context.Context, r runner, cfg config, env environment
 
 // flood launches l back to back from workers goroutines until d has
 // passed, and returns how many launches completed and how long that took.
-// The first failed launch stops every worker.
+// What a launch leaves behind is reaped in the background, as it would
+// be by init, and all of it before flood returns. The first failed
+// launch stops every worker.
 func flood(ctx context.Context, r runner, l launcher, workers int, d time.Duration) (int64, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		launches atomic.Int64
 		wg       sync.WaitGroup
+		reapers  sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
+	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
 	start := time.Now()
 	deadline := start.Add(d)
 	for range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				if _, err := r.once(ctx, l); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
+				_, pgid, err := r.launch(ctx, l)
+				if pgid != 0 {
+					reapers.Go(func() {
+						if _, _, err := reapGroup(ctx, pgid); err != nil {
+							fail(err)
+						}
+					})
+				}
+				if err != nil {
+					fail(err)
 					return
 				}
 				launches.Add(1)
@@ -147,5 +182,6 @@ func flood(ctx context.Context, r runner, l launcher, workers int, d time.Durati
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	reapers.Wait()
 	return launches.Load(), elapsed, firstErr
 }

@@ -33,4 +33,12 @@
 // named /var/tmp/cellbench-*). Each child runs in its own process group,
 // which is killed if cellbench is interrupted; the sandboxes' mounts live
 // in their own mount namespaces and go away with them.
+//
+// A launcher may return before every process it started has exited:
+// bwrap's monitor exits once its PID 1 in the sandbox has reported the
+// command's status, and that PID 1 is then orphaned. cellbench is a child
+// subreaper, so such orphans become its children; it reaps them (by
+// process group) before the next run, folds their max RSS into the run's,
+// and records the time until the whole tree was gone next to the wall
+// time, which stays the headline number.
 package main

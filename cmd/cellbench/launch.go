@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // launcher is one of the commands being compared.
@@ -23,14 +25,38 @@ func (l launcher) String() string { return strings.Join(l.argv, " ") }
 
 // sample is the cost of one launch.
 type sample struct {
-	wall   time.Duration // time.Now around exec.Cmd.Run
-	maxRSS int64         // ru_maxrss of the child, KiB
+	// wall is time.Now around exec.Cmd.Run: until the launched process
+	// has exited and been reaped.
+	wall time.Duration
+	// tree is until every process of the launch had exited and been
+	// reaped, including those the launched process left behind; only
+	// once measures it, flood leaves it 0.
+	tree time.Duration
+	// orphans counts the processes of the launch that were still there
+	// when the launched process had been reaped: cellbench, a child
+	// subreaper, reaps them.
+	orphans int
+	// maxRSS is the largest ru_maxrss, in KiB, among the launched
+	// process and its orphans, each of which covers the descendants it
+	// reaped itself.
+	maxRSS int64
 }
 
 // runner starts launchers in dir with stdio on every standard stream.
+// The process that uses it must be a child subreaper (see subreap), so
+// that what a launch leaves behind is reparented to it, and reaped.
 type runner struct {
 	dir   string
 	stdio *os.File // /dev/null
+}
+
+// subreap makes this process a child subreaper: orphans of its
+// descendants become its children instead of init's.
+func subreap() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
+	}
+	return nil
 }
 
 // command is l as an exec.Cmd in its own process group, which is killed
@@ -45,25 +71,93 @@ func (r runner) command(ctx context.Context, l launcher) *exec.Cmd {
 	return cmd
 }
 
-// once launches l and waits for it. Anything but exit status 0 is an
-// error, which carries the stderr of one rerun of l so that the reason
-// can be read.
+// once launches l, waits for it, then waits for whatever it left behind
+// in its process group. Anything but exit status 0 is an error, which
+// carries the stderr of one rerun of l so that the reason can be read.
 func (r runner) once(ctx context.Context, l launcher) (sample, error) {
+	s, pgid, err := r.launch(ctx, l)
+	if pgid == 0 {
+		return s, err
+	}
+	reapStart := time.Now()
+	n, rss, rerr := reapGroup(ctx, pgid)
+	s.tree = s.wall + time.Since(reapStart)
+	s.orphans, s.maxRSS = n, max(s.maxRSS, rss)
+	if err != nil {
+		return s, err
+	}
+	return s, rerr
+}
+
+// launch runs l and measures it, but leaves the processes it left behind
+// in process group pgid (0 if l did not start) to the caller to reap.
+func (r runner) launch(ctx context.Context, l launcher) (s sample, pgid int, err error) {
 	cmd := r.command(ctx, l)
 	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	err = cmd.Run()
+	s.wall = time.Since(start)
+	if cmd.Process != nil {
+		pgid = cmd.Process.Pid
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return sample{}, ctx.Err()
+			return s, pgid, ctx.Err()
 		}
-		return sample{}, fmt.Errorf("launch %s: %w%s", l, err, r.rerun(ctx, l))
+		return s, pgid, fmt.Errorf("launch %s: %w%s", l, err, r.rerun(ctx, l))
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
-		return sample{}, errors.New("no rusage from wait4")
+		return s, pgid, errors.New("no rusage from wait4")
 	}
-	return sample{wall: wall, maxRSS: ru.Maxrss}, nil
+	s.maxRSS = ru.Maxrss
+	return s, pgid, nil
+}
+
+// reapGroup waits for every child of this process in process group pgid
+// to exit, and returns how many there were and their largest max RSS.
+// If they have not all gone after orphanTimeout, or when ctx is done, it
+// kills the group.
+func reapGroup(ctx context.Context, pgid int) (n int, maxRSS int64, err error) {
+	kill := func() { _ = unix.Kill(-pgid, unix.SIGKILL) }
+	timer := time.AfterFunc(orphanTimeout, kill)
+	defer timer.Stop()
+	defer context.AfterFunc(ctx, kill)()
+	for {
+		var ws unix.WaitStatus
+		var ru unix.Rusage
+		_, err := unix.Wait4(-pgid, &ws, 0, &ru)
+		switch err {
+		case nil:
+			n++
+			maxRSS = max(maxRSS, ru.Maxrss)
+		case unix.EINTR:
+		case unix.ECHILD:
+			return n, maxRSS, nil
+		default:
+			return n, maxRSS, os.NewSyscallError("wait4", err)
+		}
+	}
+}
+
+// orphanTimeout is how long reapGroup lets a launch's orphans take to exit.
+const orphanTimeout = 10 * time.Second
+
+// reapAll reaps, without waiting, every child of this process that has
+// exited, and returns how many there were. Only call it when no launch is
+// running: it would steal their exit statuses from exec.
+func reapAll() int {
+	n := 0
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return n
+		}
+		n++
+	}
 }
 
 // rerun runs l once more with stderr captured and describes the outcome.

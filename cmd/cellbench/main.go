@@ -24,6 +24,9 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		return // the flag package printed the usage
 	}
+	if err == context.Canceled && ctx.Err() != nil {
+		err = errors.New("interrupted by a signal")
+	}
 	fmt.Fprintf(os.Stderr, "cellbench: error: %v\n", err)
 	var h *hinted
 	if errors.As(err, &h) {
@@ -95,6 +98,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	// Some launchers return before all of their processes have exited
+	// (bwrap's PID 1 in the sandbox outlives it); as a subreaper,
+	// cellbench reaps those and leaves no zombie to init.
+	if err := subreap(); err != nil {
+		return err
+	}
+	defer func() {
+		if n := reapAll(); n > 0 {
+			fmt.Fprintf(stderr, "cellbench: reaped %d stray processes at exit\n", n)
+		}
+	}()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err

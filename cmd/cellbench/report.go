@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,27 +71,38 @@ func cpuModel() string {
 	return "unknown"
 }
 
-// cellVersion reads the commit cell was built from out of its build info.
+// cellVersion reads the commit cell was built from out of its build info
+// or, when it was built without VCS stamping (-buildvcs=false), from the
+// git checkout the binary sits in, and says which.
 func cellVersion(path string) string {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return "unknown (" + err.Error() + ")"
+		return "cell of unknown version (" + err.Error() + ")"
 	}
-	rev, dirty := "unknown commit", ""
+	rev, dirty := "", ""
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
 			rev = s.Value
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
 		case "vcs.modified":
 			if s.Value == "true" {
 				dirty = " with uncommitted changes"
 			}
 		}
 	}
-	return fmt.Sprintf("cell %s%s, built with %s", rev, dirty, bi.GoVersion)
+	if rev != "" {
+		return fmt.Sprintf("cell %.12s%s, built with %s", rev, dirty, bi.GoVersion)
+	}
+	dir := filepath.Dir(path)
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return fmt.Sprintf("cell of unknown commit, built with %s", bi.GoVersion)
+	}
+	rev = strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err != nil || len(st) > 0 {
+		dirty = " with uncommitted changes"
+	}
+	return fmt.Sprintf("cell built with %s, not VCS-stamped; its checkout is at %s%s", bi.GoVersion, rev, dirty)
 }
 
 // toolVersion is the first line of `path --version`.
@@ -149,8 +162,24 @@ func (rep *latency) markdown(w io.Writer) error {
 		names = append(names, r.Name)
 		argvs = append(argvs, r.Argv)
 	}
-	b.WriteString("\nMax RSS is ru_maxrss from wait4(2): the largest resident set among the launched process and the descendants it waited for. " +
-		"For cell it is the max over cell's own process tree (cell, its re-executed init, /bin/true); for unshare and bwrap, likewise over theirs.\n\n")
+	b.WriteString("\nMax RSS is the largest ru_maxrss that wait4(2) reported for the launched process and for any process of its tree that outlived it; " +
+		"each covers the descendants that process reaped itself. For cell it is the max over cell's own process tree " +
+		"(cell, its re-executed init, /bin/true), not cell's process alone; for unshare and bwrap, likewise over theirs.\n\n")
+	cell := rep.Results[cellIdx]
+	for i, r := range rep.Results {
+		if r.RunsWithOrphans == 0 {
+			continue
+		}
+		why := ""
+		if i == bwrapIdx {
+			why = " (bwrap's monitor exits as soon as its PID 1 in the sandbox reports the command's status, without waiting for that PID 1 to exit)"
+		}
+		fmt.Fprintf(&b, "In %d of %d runs, %s returned while %s it had started had yet to exit%s; "+
+			"cellbench, a child subreaper, reaps them before the next run. Counted until its whole process tree is gone, %s's median is %s ms "+
+			"(cell's, for comparison: %s ms, wall time %s ms).\n\n",
+			r.RunsWithOrphans, rep.Runs, r.Name, orphanWord(r.Orphans), why, r.Name, ms(r.TreeMS.Median),
+			ms(cell.TreeMS.Median), ms(cell.WallMS.Median))
+	}
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
 	commands(&b, rep.Env.Dir, names, argvs)
@@ -159,6 +188,15 @@ func (rep *latency) markdown(w io.Writer) error {
 		ms(c), ratio(c, bw), ms(bw), ratio(c, un), ms(un), ms(c-t), ms(t))
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// orphanWord says how many processes the runs left behind at most.
+func orphanWord(orphans []int) string {
+	most := slices.Max(orphans)
+	if most == 1 {
+		return "a process"
+	}
+	return fmt.Sprintf("up to %d processes", most)
 }
 
 // markdown prints the throughput table and a one-line summary.
