@@ -134,11 +134,13 @@ func shorten(s string) string {
 }
 
 // closest returns the candidate nearest to name, if one is within edit
-// distance 2 (ignoring case) and closer than name is long.
+// distance 2 ignoring case, and the edits change less than half of the
+// longer word: "nmae" suggests "name", but "base" does not.
 func closest(name string, candidates []string) (string, bool) {
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestD && d < len(name) {
+		d := editDistance(strings.ToLower(name), strings.ToLower(c))
+		if d < bestD && 2*d < max(len(name), len(c)) {
 			best, bestD = c, d
 		}
 	}
