@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,11 +37,14 @@ type latencyResult struct {
 
 // latency is the result of latency mode.
 type latency struct {
-	Env     environment     `json:"environment"`
-	Runs    int             `json:"runs"`
-	Warmup  int             `json:"warmup"`
-	Order   string          `json:"order"`
-	Results []latencyResult `json:"results"`
+	Env    environment `json:"environment"`
+	Runs   int         `json:"runs"`
+	Warmup int         `json:"warmup"`
+	Order  string      `json:"order"`
+	// SpawnerPeakRSSKiB is cellbench's own peak RSS at the end, the floor
+	// under every max RSS it records (see spawnerPeakRSS); 0 if unknown.
+	SpawnerPeakRSSKiB int64           `json:"spawner_peak_rss_kib"`
+	Results           []latencyResult `json:"results"`
 }
 
 // latencyReport warms every launcher up, then runs them round-robin
@@ -59,6 +66,10 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 		}
 	}
 	for round := range cfg.warmup + cfg.runs {
+		// Collect this round's garbage now, outside any timed region, so
+		// that no collection runs during a launch and the heap, whose peak
+		// every child is charged with (see spawnerPeakRSS), stays small.
+		runtime.GC()
 		for k := range ls {
 			i := (round + k) % len(ls)
 			s, err := r.once(ctx, ls[i])
@@ -88,7 +99,30 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 		}
 		res.MedianMaxRSSKiB = summarize(rss).Median
 	}
+	rep.SpawnerPeakRSSKiB = spawnerPeakRSS()
 	return rep, nil
+}
+
+// spawnerPeakRSS is this process's peak RSS in KiB (VmHWM), or 0 if it
+// cannot be read. It is a floor under the ru_maxrss of every child:
+// os/exec starts children with vfork, and when a child execs, Linux
+// charges it the peak RSS of the memory it leaves, which is this
+// process's. A child's own peak shows only where it is above the floor.
+func spawnerPeakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kib
+		}
+	}
+	return 0
 }
 
 // millis converts nanoseconds to milliseconds.

@@ -17,6 +17,12 @@
 // max, median max RSS, ratios to bwrap and unshare) and a one-line summary,
 // or with -json every sample.
 //
+// Max RSS is ru_maxrss from wait4, which has a floor: os/exec starts
+// children with vfork, and Linux charges a child that execs the peak RSS
+// of the memory it leaves, cellbench's own. The table marks medians at
+// that floor with ≤. cellbench collects its garbage between rounds, so
+// that its heap stays small and no collection runs during a launch.
+//
 // Throughput mode runs -c workers that launch `cell run -- /bin/true` back
 // to back for -d seconds, then does the same for bwrap, and reports
 // launches per second.

@@ -143,6 +143,15 @@ func commands(b *bytes.Buffer, dir string, names []string, argvs [][]string) {
 	}
 }
 
+// rss formats a median max RSS, marking one that is not above the floor
+// that cellbench's own memory puts under it.
+func (rep *latency) rss(kib float64) string {
+	if kib <= float64(rep.SpawnerPeakRSSKiB) {
+		return "≤ " + mib(kib)
+	}
+	return mib(kib)
+}
+
 // markdown prints the latency table, its notes and a one-line summary.
 func (rep *latency) markdown(w io.Writer) error {
 	var b bytes.Buffer
@@ -158,13 +167,19 @@ func (rep *latency) markdown(w io.Writer) error {
 		s := r.WallMS
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Name, ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max),
-			mib(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(s.Median, un))
+			rep.rss(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(s.Median, un))
 		names = append(names, r.Name)
 		argvs = append(argvs, r.Argv)
 	}
 	b.WriteString("\nMax RSS is the largest ru_maxrss that wait4(2) reported for the launched process and for any process of its tree that outlived it; " +
 		"each covers the descendants that process reaped itself. For cell it is the max over cell's own process tree " +
-		"(cell, its re-executed init, /bin/true), not cell's process alone; for unshare and bwrap, likewise over theirs.\n\n")
+		"(cell, its re-executed init, /bin/true), not cell's process alone; for unshare and bwrap, likewise over theirs.")
+	if rep.SpawnerPeakRSSKiB > 0 {
+		fmt.Fprintf(&b, " Every value is at least cellbench's own peak RSS at the time (%s at the end): Go's os/exec starts children with vfork, "+
+			"and when a child execs, Linux charges it the peak RSS of the memory it leaves, which is the parent's. "+
+			"A value marked ≤ is at that floor, so the command's own peak is at most that.", mib(float64(rep.SpawnerPeakRSSKiB)))
+	}
+	b.WriteString("\n\n")
 	cell := rep.Results[cellIdx]
 	for i, r := range rep.Results {
 		if r.RunsWithOrphans == 0 {
