@@ -152,8 +152,10 @@ func (d *decoder) typed(n *yaml.Node, path string, v reflect.Value) {
 	}
 }
 
-// unmarshaler calls u with n, its text expanded if it is a scalar.
+// unmarshaler calls u with n, its text expanded if it is a scalar. An error
+// u returns is placed at n.
 func (d *decoder) unmarshaler(n *yaml.Node, path string, u yaml.Unmarshaler) {
+	arg := n
 	if n.Kind == yaml.ScalarNode {
 		s, ok := d.expand(n, path)
 		if !ok {
@@ -161,9 +163,9 @@ func (d *decoder) unmarshaler(n *yaml.Node, path string, u yaml.Unmarshaler) {
 		}
 		c := *n
 		c.Value = s
-		n = &c
+		arg = &c
 	}
-	if err := u.UnmarshalYAML(n); err != nil {
+	if err := u.UnmarshalYAML(arg); err != nil {
 		d.errorf(n, path, "%s", err)
 	}
 }

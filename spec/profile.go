@@ -7,16 +7,24 @@ const APIVersion = "cell/v1"
 // values of its fields are the secure defaults: every namespace new, no
 // network, a read-only view of nothing.
 type Profile struct {
-	APIVersion  string     `yaml:"apiVersion" json:"apiVersion" validate:"required,apiversion"`
-	Name        string     `yaml:"name" json:"name" validate:"required,profilename"`
-	Description string     `yaml:"description" json:"description,omitempty"`
-	Namespaces  Namespaces `yaml:"namespaces" json:"namespaces"`
-	IDs         IDs        `yaml:"ids" json:"ids"`
-	Hostname    string     `yaml:"hostname" json:"hostname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
-	Domainname  string     `yaml:"domainname" json:"domainname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
-	Filesystem  Filesystem `yaml:"filesystem" json:"filesystem"`
-	Process     Process    `yaml:"process" json:"process"`
-	Network     Network    `yaml:"network" json:"network"`
+	// APIVersion is the format's version; it must be APIVersion.
+	APIVersion string `yaml:"apiVersion" json:"apiVersion" validate:"required,apiversion"`
+	// Name names the profile: 1 to 63 of [a-z0-9._-], starting with a
+	// letter or digit.
+	Name string `yaml:"name" json:"name" validate:"required,profilename"`
+	// Description says what the sandbox is for.
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Namespaces, IDs, Filesystem, Process and Network are the profile's
+	// sections; their types say what each holds.
+	Namespaces Namespaces `yaml:"namespaces" json:"namespaces"`
+	IDs        IDs        `yaml:"ids" json:"ids"`
+	// Hostname and Domainname are set in the new UTS namespace; they need
+	// Namespaces.UTS to be New.
+	Hostname   string     `yaml:"hostname" json:"hostname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
+	Domainname string     `yaml:"domainname" json:"domainname,omitempty" validate:"omitempty,hostname_rfc1123,max=64"`
+	Filesystem Filesystem `yaml:"filesystem" json:"filesystem"`
+	Process    Process    `yaml:"process" json:"process"`
+	Network    Network    `yaml:"network" json:"network"`
 
 	// File is the name the profile was read from; every Pos refers to it
 	// (or to a --set override, which carries its own pseudo file name).
@@ -59,15 +67,21 @@ type IDs struct {
 // IDRange maps Count consecutive IDs starting at Inside to IDs starting at
 // Outside in the parent user namespace.
 type IDRange struct {
-	Inside  uint32 `yaml:"inside" json:"inside"`
+	// Inside is the first ID of the range in the sandbox.
+	Inside uint32 `yaml:"inside" json:"inside"`
+	// Outside is the first ID of the range in the parent namespace.
 	Outside uint32 `yaml:"outside" json:"outside"`
-	Count   uint32 `yaml:"count" json:"count" validate:"required,min=1"`
+	// Count is the number of IDs, at least 1; neither end may pass
+	// 4294967295.
+	Count uint32 `yaml:"count" json:"count" validate:"required,min=1"`
 }
 
 // Filesystem describes the sandbox's root: a fresh tmpfs into which Mounts
 // are made in order.
 type Filesystem struct {
-	Root   Root    `yaml:"root" json:"root"`
+	// Root is the tmpfs that becomes "/".
+	Root Root `yaml:"root" json:"root"`
+	// Mounts are made in order inside Root.
 	Mounts []Mount `yaml:"mounts" json:"mounts,omitempty" validate:"dive"`
 }
 
@@ -85,12 +99,15 @@ type Root struct {
 // Mount is one entry of filesystem.mounts. Which fields apply depends on
 // Type; validation rejects a field that does not apply.
 type Mount struct {
-	Type   MountType `yaml:"type" json:"type" validate:"required"`
-	Target string    `yaml:"target" json:"target" validate:"required,abspath"`
+	// Type is the kind of mount; it decides which other fields apply.
+	Type MountType `yaml:"type" json:"type" validate:"required"`
+	// Target is the absolute path in the sandbox. Targets are unique, not
+	// "/", and listed parents first.
+	Target string `yaml:"target" json:"target" validate:"required,abspath"`
 	// Source is the host path of a bind mount.
 	Source string `yaml:"source" json:"source,omitempty" validate:"omitempty,abspath"`
 	// Writable makes a bind mount read-write; binds are read-only unless
-	// it is set. For tmpfs it is always true.
+	// it is set. A tmpfs is always writable and takes no such field.
 	Writable bool `yaml:"writable" json:"writable,omitempty"`
 	// Recursive binds the submounts of Source too (default true). Read-only
 	// applies to every submount.
@@ -131,5 +148,7 @@ type Process struct {
 
 // Network selects what network the sandbox sees.
 type Network struct {
+	// Mode is the network; NetNone needs Namespaces.Net New, NetHost needs
+	// it Host.
 	Mode NetMode `yaml:"mode" json:"mode"`
 }

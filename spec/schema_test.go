@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,42 @@ func TestValidProfilesParse(t *testing.T) {
 				t.Errorf("Parse:\n%v", err)
 			}
 		})
+	}
+}
+
+// TestSchemaClosed checks that every object in the schema that lists its
+// properties forbids others.
+func TestSchemaClosed(t *testing.T) {
+	data, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root any
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	objects := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if _, ok := v["properties"]; ok {
+				objects++
+				if v["additionalProperties"] != false {
+					t.Errorf("%s: additionalProperties is %v, not false", path, v["additionalProperties"])
+				}
+			}
+			for k, c := range v {
+				walk(path+"/"+k, c)
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), c)
+			}
+		}
+	}
+	walk("#", root)
+	if objects < 9 {
+		t.Errorf("found %d objects with properties, want at least 9", objects)
 	}
 }

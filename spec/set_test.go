@@ -275,6 +275,12 @@ func TestSetErrors(t *testing.T) {
 			want: []string{`--set:1:44: filesystem.mounts[2].target: must be an absolute path, not "rel"`},
 		},
 		{
+			name: "enum error inside a flow value",
+			src:  setBase,
+			sets: []string{"filesystem.mounts[+]={type: nfs, target: /n}"},
+			want: []string{`--set:1:29: filesystem.mounts[2].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, not "nfs"`},
+		},
+		{
 			name: "validation error of a set value",
 			src:  setBase,
 			sets: []string{"name=ok", "network.mode=host"},

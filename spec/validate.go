@@ -67,46 +67,47 @@ func validate(p *Profile) ErrorList {
 		if kp, ok := p.keys[path]; ok && isKey && fe.Tag() == "envname" {
 			pos = kp // the key is wrong, not the value
 		}
-		out = append(out, &Error{Pos: pos, Path: path, Msg: message(fe, p.given(path))})
+		msg := message(fe.Tag(), fe.Param(), fe.Kind(), fe.Value(), p.given(path))
+		out = append(out, &Error{Pos: pos, Path: path, Msg: msg})
 	}
 	return out
 }
 
-// message says what fe's tag demands. given tells whether the value was
-// written, so that an explicit zero is not called missing.
-func message(fe validator.FieldError, given bool) string {
-	param := fe.Param()
-	switch fe.Tag() {
+// message says what the validate tag demands of value, of the given kind,
+// with the tag's param. given tells whether the value was written, so that
+// an explicit zero is not called missing.
+func message(tag, param string, kind reflect.Kind, value any, given bool) string {
+	switch tag {
 	case "required":
 		switch {
 		case !given:
 			return "is required"
-		case fe.Kind() == reflect.String:
+		case kind == reflect.String:
 			return "must not be empty"
 		}
 		return "must not be 0"
 	case "min", "max":
 		limit := "at least"
-		if fe.Tag() == "max" {
+		if tag == "max" {
 			limit = "at most"
 		}
-		switch fe.Kind() {
+		switch kind {
 		case reflect.String:
 			return fmt.Sprintf("must be %s %s characters long", limit, param)
 		case reflect.Slice, reflect.Map:
 			return fmt.Sprintf("must have %s %s entries", limit, param)
 		}
-		return fmt.Sprintf("must be %s %s, not %v", limit, param, fe.Value())
+		return fmt.Sprintf("must be %s %s, not %v", limit, param, value)
 	case "gt":
 		return fmt.Sprintf("must be greater than %s", param)
 	case "apiversion":
-		return fmt.Sprintf("must be %q, not %q", APIVersion, shorten(fmt.Sprint(fe.Value())))
+		return fmt.Sprintf("must be %q, not %q", APIVersion, shorten(fmt.Sprint(value)))
 	case "profilename":
 		return `must be 1 to 63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit`
 	case "hostname_rfc1123":
 		return `must be a host name (RFC 1123): labels of letters, digits and "-" joined by "."`
 	case "abspath":
-		return absPathProblem(fmt.Sprint(fe.Value()))
+		return absPathProblem(fmt.Sprint(value))
 	case "envname":
 		return `must be a variable name: a letter or "_", then letters, digits or "_"`
 	case "nonul":
@@ -128,15 +129,15 @@ func message(fe validator.FieldError, given bool) string {
 	case "overlaps":
 		return "overlaps " + param
 	case "unmapped":
-		return fmt.Sprintf("%v is not in any inside range of %s", fe.Value(), param)
+		return fmt.Sprintf("%v is not in any inside range of %s", value, param)
 	case "duplicate":
 		return "duplicates " + param
 	case "needs":
 		return "needs " + param
 	case "netneeds":
-		return fmt.Sprintf("%v needs %s", fe.Value(), param)
+		return fmt.Sprintf("%v needs %s", value, param)
 	}
-	return fmt.Sprintf("fails the %q check", fe.Tag())
+	return fmt.Sprintf("fails the %q check", tag)
 }
 
 // absPathProblem says what keeps s from being an absolute, clean path

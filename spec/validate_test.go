@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -436,4 +437,47 @@ func TestValidationErrors(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestEveryTagHasAMessage checks that each validate tag on Profile's
+// fields, and each tag the struct-level rules report, has its own message.
+func TestEveryTagHasAMessage(t *testing.T) {
+	tags := map[string]bool{}
+	var walk func(reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for _, f := range yamlFields(t) {
+			sf := t.FieldByIndex(f.index)
+			for _, tag := range strings.Split(sf.Tag.Get("validate"), ",") {
+				name, _, _ := strings.Cut(tag, "=")
+				switch name {
+				case "", "dive", "keys", "endkeys", "omitempty":
+				default:
+					tags[name] = true
+				}
+			}
+			walk(sf.Type)
+		}
+	}
+	walk(reflect.TypeFor[Profile]())
+	if len(tags) < 5 {
+		t.Fatalf("found only tags %v", tags)
+	}
+	for _, tag := range []string{"gt", "onlyfor", "requiredfor", "notroot", "sametarget", "undernondir",
+		"shadows", "rangeend", "overlaps", "unmapped", "duplicate", "needs", "netneeds"} {
+		tags[tag] = true
+	}
+	fallback := message("no-such-tag", "", reflect.String, "", true)
+	for tag := range tags {
+		if got := message(tag, "1", reflect.String, "x", true); got == strings.ReplaceAll(fallback, "no-such-tag", tag) {
+			t.Errorf("tag %q has no message", tag)
+		}
+	}
 }
