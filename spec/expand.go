@@ -74,7 +74,7 @@ func (v *Vars) lookup(ref string) (string, string) {
 	if rest, ok := strings.CutPrefix(ref, "env:"); ok {
 		name, def, hasDef := strings.Cut(rest, ":-")
 		if !envNameRE.MatchString(name) {
-			return "", fmt.Sprintf("${%s}: %q is not a valid environment variable name", ref, name)
+			return "", fmt.Sprintf("${%s}: %q is not a valid environment variable name", shorten(ref), shorten(name))
 		}
 		var val string
 		var set bool
@@ -88,6 +88,9 @@ func (v *Vars) lookup(ref string) (string, string) {
 			return def, ""
 		case set:
 			return "", ""
+		}
+		if len(ref) > 64 {
+			return "", fmt.Sprintf("environment variable %s is not set", shorten(name))
 		}
 		return "", fmt.Sprintf("${%s}: environment variable %s is not set (write ${env:%s:-default} to give a default)", ref, name, name)
 	}
@@ -104,10 +107,10 @@ func (v *Vars) lookup(ref string) (string, string) {
 	case "GID":
 		return strconv.FormatUint(uint64(v.GID), 10), ""
 	default:
-		msg := fmt.Sprintf("unknown variable ${%s}", ref)
+		msg := fmt.Sprintf("unknown variable ${%s}", shorten(ref))
 		if s, ok := closest(ref, varNames); ok {
 			msg += fmt.Sprintf(" (did you mean ${%s}?)", s)
-		} else if envNameRE.MatchString(ref) {
+		} else if envNameRE.MatchString(ref) && len(ref) <= 64 {
 			msg += fmt.Sprintf(" (did you mean ${env:%s}?)", ref)
 		} else {
 			msg += " (known: ${HOME}, ${USER}, ${UID}, ${GID}, ${PWD}, ${env:NAME})"

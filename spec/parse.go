@@ -113,7 +113,7 @@ func readDocument(data []byte, at func(line, col int) Pos) (root *yaml.Node, err
 	case err != nil:
 		return nil, ErrorList{yamlError(err, at)}
 	}
-	return nil, ErrorList{{Pos: at(max(next.Line, 1), 1), Msg: "more than one YAML document: a profile is one document"}}
+	return nil, ErrorList{{Pos: at(max(next.Line, 1), 1), Msg: "more than one YAML document"}}
 }
 
 // yamlError converts a yaml.v3 syntax error, which has a line at best, into

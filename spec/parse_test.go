@@ -189,7 +189,7 @@ func TestDecodeErrors(t *testing.T) {
 		{
 			name: "two documents",
 			src:  hdr + "---\nname: u\n",
-			want: []string{`p.yaml:3:1: more than one YAML document: a profile is one document`},
+			want: []string{`p.yaml:3:1: more than one YAML document`},
 		},
 		{
 			name: "empty file",

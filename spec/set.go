@@ -22,19 +22,18 @@ type setArg struct {
 	value *yaml.Node
 }
 
-// setSeg is one element of a --set path: a key, an index [N] or [+].
+// setSeg is one element of a --set path: a key, or (isList) an index [N]
+// or [+].
 type setSeg struct {
 	key    string
-	index  int // -1 for a key, -2 for [+]
+	isList bool
+	index  int // segAppend for [+]
 	col    int // column of the element in the argument
 	path   string
-	isList bool
 }
 
-const (
-	segKey    = -1
-	segAppend = -2
-)
+// segAppend is the index of [+].
+const segAppend = -1
 
 // parseSets parses the --set arguments. A malformed one is an error and is
 // left out of the result.
@@ -108,7 +107,7 @@ func parseSetPath(key string) ([]setSeg, int, string) {
 			return nil, col, "empty name"
 		}
 		path = joinKey(path, name)
-		segs = append(segs, setSeg{key: name, index: segKey, col: col, path: path})
+		segs = append(segs, setSeg{key: name, col: col, path: path})
 		i += end
 		col += utf8.RuneCountInString(name)
 		for i < len(key) && key[i] == '[' {

@@ -248,7 +248,7 @@ func TestSetErrors(t *testing.T) {
 			name: "two documents in a value",
 			src:  setBase,
 			sets: []string{"name=a\n---\nb"},
-			want: []string{`--set:1:1: name: more than one YAML document: a profile is one document`},
+			want: []string{`--set:1:1: name: more than one YAML document`},
 		},
 		{
 			name: "unknown key",
