@@ -147,7 +147,7 @@ func (d *decoder) typed(n *yaml.Node, path string, v reflect.Value) {
 		}
 	default:
 		// Only reachable if a field of an unsupported type is added to
-		// Profile; TestDecodeEveryField catches that.
+		// Profile; TestParseFull, which sets every field, catches that.
 		d.errorf(n, path, "cannot decode into a Go %s", v.Type())
 	}
 }
