@@ -25,6 +25,8 @@ type Profile struct {
 	Filesystem Filesystem `yaml:"filesystem" json:"filesystem"`
 	Process    Process    `yaml:"process" json:"process"`
 	Network    Network    `yaml:"network" json:"network"`
+	// Resources are the cgroup limits; any limit gives the sandbox a cgroup.
+	Resources Resources `yaml:"resources" json:"resources"`
 
 	// File is the name the profile was read from; every Pos refers to it
 	// (or to a --set override, which carries its own pseudo file name).

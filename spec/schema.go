@@ -198,6 +198,10 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 			cur.Pattern = "^/"
 		case "hostname_rfc1123":
 			cur.Pattern = `^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}(\.[a-zA-Z0-9][a-zA-Z0-9-]{0,62})*$`
+		case "cpulist":
+			cur.Pattern = `^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`
+		case "cgroupname":
+			cur.Pattern = `^/?[^/]+(/[^/]+)*$`
 		case "nonul":
 			// Not expressible in a form editors handle well; Parse checks it.
 		default:

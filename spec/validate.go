@@ -36,6 +36,8 @@ func newValidator() *validator.Validate {
 		"abspath":     func(s string) bool { return absPathProblem(s) == "" },
 		"envname":     envNameRE.MatchString,
 		"nonul":       func(s string) bool { return !strings.ContainsRune(s, 0) },
+		"cpulist":     validCPUList,
+		"cgroupname":  validCgroupName,
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return f(fl.Field().String()) }); err != nil {
 			panic(err) // only a bad tag name can fail
@@ -46,6 +48,7 @@ func newValidator() *validator.Validate {
 	v.RegisterStructValidation(validateIDs, IDs{})
 	v.RegisterStructValidation(validateIDRange, IDRange{})
 	v.RegisterStructValidation(validateProcess, Process{})
+	v.RegisterStructValidation(validateResources, Resources{})
 	return v
 }
 
@@ -112,6 +115,14 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return `must be a variable name: a letter or "_", then letters, digits or "_"`
 	case "nonul":
 		return "must not contain a NUL byte"
+	case "cpulist":
+		return fmt.Sprintf(`must be a list of CPU or memory node numbers and ranges such as "0-3,6", not %q`, shorten(fmt.Sprint(value)))
+	case "cgroupname":
+		return fmt.Sprintf(`must be a relative cgroup path such as "cell" or "ci/workers", not %q`, shorten(fmt.Sprint(value)))
+	case "nonzero":
+		return "must be more than 0 (" + param + ")"
+	case "above":
+		return "must not be above " + param
 	case "onlyfor":
 		return "only applies to " + param
 	case "requiredfor":

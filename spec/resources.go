@@ -1,0 +1,255 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"gopkg.in/yaml.v3"
+)
+
+// Resources are the sandbox's cgroup limits. A sandbox with any limit gets
+// a cgroup of its own, removed when it ends; absent fields set no limit.
+type Resources struct {
+	// Parent is the cgroup, relative to the hierarchy's root, under which
+	// the sandbox's cgroup is made (default "cell"; an unprivileged caller's
+	// default is its own delegated cgroup).
+	Parent string       `yaml:"parent" json:"parent,omitempty" validate:"omitempty,cgroupname"`
+	Memory MemoryLimits `yaml:"memory" json:"memory"`
+	CPU    CPULimits    `yaml:"cpu" json:"cpu"`
+	Pids   PidsLimits   `yaml:"pids" json:"pids"`
+	IO     IOLimits     `yaml:"io" json:"io"`
+}
+
+// MemoryLimits are the memory controller's limits.
+type MemoryLimits struct {
+	// Max is the hard limit; above it the OOM killer runs.
+	Max *Limit `yaml:"max" json:"max,omitempty"`
+	// High throttles and reclaims above it.
+	High *Limit `yaml:"high" json:"high,omitempty"`
+	// Swap caps swap use (0 forbids swap).
+	Swap *Limit `yaml:"swap" json:"swap,omitempty"`
+	// OOMGroup makes an OOM kill end every process of the sandbox.
+	OOMGroup bool `yaml:"oomGroup" json:"oomGroup,omitempty"`
+}
+
+// CPULimits are the cpu and cpuset controllers' limits.
+type CPULimits struct {
+	// Max is a number of CPUs: 1.5 means 150 ms of CPU time per 100 ms.
+	Max *CPUs `yaml:"max" json:"max,omitempty"`
+	// Weight is the relative share under contention, 1 to 10000 (100 is
+	// the default of every cgroup).
+	Weight uint64 `yaml:"weight" json:"weight,omitempty" validate:"omitempty,min=1,max=10000"`
+	// Cpus and Mems are cpuset lists such as "0-3,6".
+	Cpus string `yaml:"cpus" json:"cpus,omitempty" validate:"omitempty,cpulist"`
+	Mems string `yaml:"mems" json:"mems,omitempty" validate:"omitempty,cpulist"`
+}
+
+// PidsLimits are the pids controller's limits.
+type PidsLimits struct {
+	// Max is the most tasks (processes and threads) the sandbox may have.
+	Max *Limit `yaml:"max" json:"max,omitempty"`
+}
+
+// IOLimits are the io (v1: blkio) controller's limits.
+type IOLimits struct {
+	// Weight is the relative share under contention, 1 to 10000.
+	Weight  uint64     `yaml:"weight" json:"weight,omitempty" validate:"omitempty,min=1,max=10000"`
+	Devices []IODevice `yaml:"devices" json:"devices,omitempty" validate:"dive"`
+}
+
+// IODevice throttles one block device, named by its path.
+type IODevice struct {
+	Path  string `yaml:"path" json:"path" validate:"required,abspath"`
+	RBPS  Size   `yaml:"rbps" json:"rbps,omitempty"`
+	WBPS  Size   `yaml:"wbps" json:"wbps,omitempty"`
+	RIOPS uint64 `yaml:"riops" json:"riops,omitempty"`
+	WIOPS uint64 `yaml:"wiops" json:"wiops,omitempty"`
+}
+
+// Any reports whether r sets any limit, that is, whether the sandbox needs
+// a cgroup.
+func (r *Resources) Any() bool {
+	m, c, io := &r.Memory, &r.CPU, &r.IO
+	return m.Max != nil || m.High != nil || m.Swap != nil || m.OOMGroup ||
+		c.Max != nil || c.Weight != 0 || c.Cpus != "" || c.Mems != "" ||
+		r.Pids.Max != nil || io.Weight != 0 || len(io.Devices) > 0
+}
+
+// Limit is a quantity or "max" (no limit). Memory limits take the Size
+// syntax (512Mi, 2G); pids a plain number.
+type Limit struct {
+	// Max means no limit; Value is then 0.
+	Max   bool
+	Value uint64
+}
+
+// String prints "max" or the value with the largest binary unit that
+// divides it.
+func (l Limit) String() string {
+	if l.Max {
+		return "max"
+	}
+	return Size(l.Value).String()
+}
+
+// UnmarshalYAML accepts "max" or a Size.
+func (l *Limit) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf(`must be "max" or a quantity such as 512Mi`)
+	}
+	if n.Value == "max" {
+		*l = Limit{Max: true}
+		return nil
+	}
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf(`must be "max" or a quantity such as 512Mi or 100, not %q`, n.Value)
+	}
+	*l = Limit{Value: uint64(v)}
+	return nil
+}
+
+// MarshalText prints the limit.
+func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// CPUs is an amount of CPU time per period, in CPUs: 0.5 is half of one.
+// It is kept in thousandths, exactly.
+type CPUs struct {
+	Max    bool
+	Millis uint64
+}
+
+// String prints "max" or the decimal number of CPUs.
+func (c CPUs) String() string {
+	if c.Max {
+		return "max"
+	}
+	s := strconv.FormatFloat(float64(c.Millis)/1000, 'f', -1, 64)
+	return s
+}
+
+// ParseCPUs parses a positive decimal number of CPUs with at most three
+// decimals, or "max".
+func ParseCPUs(s string) (CPUs, error) {
+	if s == "max" {
+		return CPUs{Max: true}, nil
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	bad := fmt.Errorf(`must be "max" or a number of CPUs such as 0.5 or 2, not %q`, s)
+	if whole == "" && frac == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" || len(frac) > 3 {
+		return CPUs{}, bad
+	}
+	w := uint64(0)
+	if whole != "" {
+		var err error
+		if w, err = strconv.ParseUint(whole, 10, 32); err != nil {
+			return CPUs{}, bad
+		}
+	}
+	f := uint64(0)
+	if frac != "" {
+		f, _ = strconv.ParseUint(frac+strings.Repeat("0", 3-len(frac)), 10, 32)
+	}
+	m := w*1000 + f
+	if m == 0 {
+		return CPUs{}, fmt.Errorf("must be more than 0 CPUs")
+	}
+	if m > math.MaxUint32 {
+		return CPUs{}, bad
+	}
+	return CPUs{Millis: m}, nil
+}
+
+// UnmarshalYAML parses the number of CPUs from its literal text, so 1.5
+// is exact.
+func (c *CPUs) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf(`must be "max" or a number of CPUs such as 0.5`)
+	}
+	v, err := ParseCPUs(n.Value)
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+// MarshalText prints the number of CPUs.
+func (c CPUs) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// validCPUList reports whether s is a cpuset list: numbers and ranges
+// separated by commas ("0-3,6").
+func validCPUList(s string) bool {
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseUint(lo, 10, 16)
+		if err != nil || lo == "" || lo[0] == '+' {
+			return false
+		}
+		if isRange {
+			b, err := strconv.ParseUint(hi, 10, 16)
+			if err != nil || hi == "" || hi[0] == '+' || b < a {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validCgroupName reports whether s is a relative cgroup path: names
+// without "..", "." or empty parts, and none of the kernel's interface
+// file prefixes.
+func validCgroupName(s string) bool {
+	for _, part := range strings.Split(strings.TrimPrefix(s, "/"), "/") {
+		if part == "" || part == "." || part == ".." || strings.ContainsAny(part, "\x00\n") {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonSchema is the schema of a Limit.
+func (Limit) jsonSchema() *schema {
+	s := Size(0).jsonSchema()
+	s.AnyOf = append([]*schema{{Type: "string", Const: "max"}}, s.AnyOf...)
+	return s
+}
+
+// jsonSchema is the schema of CPUs.
+func (CPUs) jsonSchema() *schema {
+	return &schema{AnyOf: []*schema{
+		{Type: "number"},
+		{Type: "string", Pattern: `^(max|[0-9]*(\.[0-9]{1,3})?)$`},
+		{Ref: variableRef},
+	}}
+}
+
+// validateResources checks the limits that make no sense as written: a
+// zero limit that would stop the sandbox from running at all, and a soft
+// limit above the hard one.
+func validateResources(sl validator.StructLevel) {
+	r := sl.Current().Addr().Interface().(*Resources)
+	for _, l := range []struct {
+		path, field, why string
+		v              *Limit
+	}{
+		{"memory.max", "max", "no process could run; remove the limit or raise it", r.Memory.Max},
+		{"memory.high", "high", "every allocation would be throttled", r.Memory.High},
+		{"pids.max", "max", "not even the command could start", r.Pids.Max},
+	} {
+		if l.v != nil && !l.v.Max && l.v.Value == 0 {
+			sl.ReportError(l.v, l.path, l.field, "nonzero", l.why)
+		}
+	}
+	if h, m := r.Memory.High, r.Memory.Max; h != nil && m != nil && !h.Max && !m.Max && h.Value > m.Value {
+		sl.ReportError(h, "memory.high", "high", "above", "resources.memory.max ("+m.String()+")")
+	}
+	for i, d := range r.IO.Devices {
+		if d.RBPS == 0 && d.WBPS == 0 && d.RIOPS == 0 && d.WIOPS == 0 {
+			sl.ReportError(d, fmt.Sprintf("io.devices[%d]", i), "devices", "nonzero", "set rbps, wbps, riops or wiops")
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package spec
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const resHead = "apiVersion: cell/v1\nname: r\nresources:\n"
+
+func TestResourcesErrors(t *testing.T) {
+	runErrorCases(t, []errorCase{
+		{name: "valid", src: resHead + "  memory: {max: 64Mi, high: 32Mi, swap: 0, oomGroup: true}\n  cpu: {max: 1.5, weight: 200, cpus: \"0-1,3\", mems: \"0\"}\n  pids: {max: 64}\n  io: {weight: 50, devices: [{path: /dev/vda, rbps: 10Mi, wiops: 100}]}\n"},
+		{name: "max everywhere", src: resHead + "  memory: {max: max, swap: max}\n  cpu: {max: max}\n  pids: {max: max}\n"},
+		{name: "bad size", src: resHead + "  memory: {max: 64MB}\n",
+			want: []string{`p.yaml:4:17: resources.memory.max: must be "max" or a quantity such as 512Mi or 100, not "64MB"`}},
+		{name: "zero memory", src: resHead + "  memory: {max: 0}\n",
+			want: []string{"p.yaml:4:17: resources.memory.max: must be more than 0 (no process could run; remove the limit or raise it)"}},
+		{name: "high above max", src: resHead + "  memory: {max: 1Gi, high: 2Gi}\n",
+			want: []string{"p.yaml:4:28: resources.memory.high: must not be above resources.memory.max (1Gi)"}},
+		{name: "cpus", src: resHead + "  cpu: {max: 0.0001}\n",
+			want: []string{`p.yaml:4:14: resources.cpu.max: must be "max" or a number of CPUs such as 0.5 or 2, not "0.0001"`}},
+		{name: "zero cpus", src: resHead + "  cpu: {max: 0}\n",
+			want: []string{"p.yaml:4:14: resources.cpu.max: must be more than 0 CPUs"}},
+		{name: "weight", src: resHead + "  cpu: {weight: 20000}\n",
+			want: []string{"p.yaml:4:17: resources.cpu.weight: must be at most 10000, not 20000"}},
+		{name: "cpu list", src: resHead + "  cpu: {cpus: \"3-1\"}\n",
+			want: []string{`p.yaml:4:15: resources.cpu.cpus: must be a list of CPU or memory node numbers and ranges such as "0-3,6", not "3-1"`}},
+		{name: "zero pids", src: resHead + "  pids: {max: 0}\n",
+			want: []string{"p.yaml:4:15: resources.pids.max: must be more than 0 (not even the command could start)"}},
+		{name: "device without limit", src: resHead + "  io: {devices: [{path: /dev/vda}]}\n",
+			want: []string{"p.yaml:4:18: resources.io.devices[0]: must be more than 0 (set rbps, wbps, riops or wiops)"}},
+		{name: "device path", src: resHead + "  io: {devices: [{path: vda, rbps: 1Mi}]}\n",
+			want: []string{`p.yaml:4:25: resources.io.devices[0].path: must be an absolute path, not "vda"`}},
+		{name: "parent", src: resHead + "  parent: ../x\n",
+			want: []string{`p.yaml:4:11: resources.parent: must be a relative cgroup path such as "cell" or "ci/workers", not "../x"`}},
+	})
+}
+
+func TestResourcesValues(t *testing.T) {
+	p, err := Parse("p.yaml", []byte(resHead+"  memory: {max: 512Mi, swap: max}\n  cpu: {max: 1.25}\n  pids: {max: 100}\n"), Options{Vars: testVars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Resources
+	got := []any{*r.Memory.Max, *r.Memory.Swap, *r.CPU.Max, *r.Pids.Max, r.Memory.High == nil, r.Any()}
+	want := []any{Limit{Value: 512 << 20}, Limit{Max: true}, CPUs{Millis: 1250}, Limit{Value: 100}, true, true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if (&Resources{}).Any() {
+		t.Error("empty resources need a cgroup")
+	}
+	for in, want := range map[string]string{"1": "1", "0.5": "0.5", "2.125": "2.125", ".5": "0.5", "max": "max"} {
+		c, err := ParseCPUs(in)
+		if err != nil || c.String() != want {
+			t.Errorf("ParseCPUs(%q) = %v, %v; want %s", in, c, err, want)
+		}
+	}
+}
