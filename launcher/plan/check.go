@@ -10,7 +10,8 @@ import (
 // enforces this, so the order of setup is a checked rule and not only a
 // convention of the compiler.
 const (
-	phaseStart     = iota // clone, id maps, the pre-exec part of init
+	phaseHost      = iota // the sandbox's cgroup, made before init exists
+	phaseStart            // clone, id maps, the pre-exec part of init
 	phasePrivate          // make "/" private before any mount is made
 	phaseStage            // staging tmpfs and the first pivot_root
 	phaseMounts           // the new root and the profile's mounts
@@ -30,7 +31,11 @@ const (
 // window returns the first and last phase in which the step may run.
 func (s *Step) window() (first, last int) {
 	switch s.Op {
-	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit:
+	case OpCgroupMkdir, OpCgroupWrite:
+		return phaseHost, phaseHost
+	case OpCgroupKill, OpCgroupRemove:
+		return -1, -1 // cleanup only
+	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit, OpCgroupJoin:
 		return phaseStart, phaseStart
 	case OpPdeathsig:
 		if s.Side == Command {
@@ -76,7 +81,7 @@ func (s *Step) window() (first, last int) {
 // side returns the side that may run op.
 func (o Op) side() (Side, bool) {
 	switch o {
-	case OpClone, OpWriteIDMap:
+	case OpClone, OpWriteIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
@@ -99,8 +104,17 @@ func (p *Plan) Check() error {
 	if n < 3 {
 		return fmt.Errorf("plan has %d steps; it needs at least clone, exec-init and exec", n)
 	}
-	if p.Steps[0].Op != OpClone {
-		return fmt.Errorf("step 1 is %s; a plan starts with clone", p.Steps[0].Op)
+	clone := 0
+	for clone < n && (p.Steps[clone].Op == OpCgroupMkdir || p.Steps[clone].Op == OpCgroupWrite) {
+		clone++
+	}
+	if clone == n || p.Steps[clone].Op != OpClone {
+		return fmt.Errorf("step %d is %s; a plan starts with clone, after the cgroup steps", clone+1, p.Steps[min(clone, n-1)].Op)
+	}
+	for i, s := range p.Cleanup {
+		if s.Side != Parent || s.Op != OpCgroupKill && s.Op != OpCgroupRemove {
+			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup-kill and cgroup-remove", i+1, s.Op, s.Side)
+		}
 	}
 	if p.Steps[n-1].Op != OpExec {
 		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
@@ -115,7 +129,7 @@ func (p *Plan) Check() error {
 		if want, ok := s.Op.side(); ok && s.Side != want {
 			return fmt.Errorf("step %d (%s) runs in %s; it belongs in %s", i+1, s.Op, s.Side, want)
 		}
-		if i > 0 && (s.Op == OpClone || s.Op == OpExec && i != n-1) {
+		if i > clone && s.Op == OpClone || s.Op == OpExec && i != n-1 {
 			return fmt.Errorf("step %d: a plan has one %s", i+1, s.Op)
 		}
 		if s.Op == OpExecInit {
@@ -123,7 +137,7 @@ func (p *Plan) Check() error {
 				return fmt.Errorf("step %d: a plan has one exec-init", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent {
+		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
 		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)

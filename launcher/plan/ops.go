@@ -16,8 +16,16 @@ type Op uint8
 // The operations. The comment of each gives the syscalls it makes.
 const (
 	OpInvalid Op = iota
-	// OpClone starts init: clone(Flags|SIGCHLD) of a copy of cell.
+	// OpCgroupMkdir creates the cgroup directory Path.
+	OpCgroupMkdir
+	// OpCgroupWrite writes Data to the cgroup file Path.
+	OpCgroupWrite
+	// OpClone starts init: clone(Flags|SIGCHLD) of a copy of cell, into
+	// the cgroup Path when set (clone3 with CLONE_INTO_CGROUP).
 	OpClone
+	// OpCgroupJoin writes init's pid to Path/cgroup.procs (cgroup v1, which
+	// cannot clone into a cgroup), before init runs any step.
+	OpCgroupJoin
 	// OpWriteIDMap writes Data to /proc/INIT/Path (uid_map, setgroups,
 	// gid_map) before init runs.
 	OpWriteIDMap
@@ -90,6 +98,12 @@ const (
 	OpSetgid
 	// OpSetuid is setresuid(ID) in the command.
 	OpSetuid
+	// OpCgroupKill kills every process left in the cgroup Path, when the
+	// sandbox ends (cgroup.kill, or freeze and SIGKILL on v1).
+	OpCgroupKill
+	// OpCgroupRemove removes the cgroup directory Path when the sandbox
+	// ends.
+	OpCgroupRemove
 	// OpExec is execve of Path, looked up in the PATH of Env when it has
 	// no slash, with Args and Env.
 	OpExec
@@ -98,7 +112,12 @@ const (
 
 var opNames = [...]string{
 	OpInvalid:       "invalid",
+	OpCgroupMkdir:   "cgroup-mkdir",
+	OpCgroupWrite:   "cgroup-write",
 	OpClone:         "clone",
+	OpCgroupJoin:    "cgroup-join",
+	OpCgroupKill:    "cgroup-kill",
+	OpCgroupRemove:  "cgroup-remove",
 	OpWriteIDMap:    "write-id-map",
 	OpUnshare:       "unshare",
 	OpPdeathsig:     "pdeathsig",
@@ -157,8 +176,21 @@ func (s *Step) Call() string {
 	switch s.Op {
 	case OpInvalid:
 		return "invalid()"
+	case OpCgroupMkdir:
+		return fmt.Sprintf("mkdir(%q, 0755)", s.Path)
+	case OpCgroupWrite:
+		return fmt.Sprintf("write(%q, %q)", s.Path, s.Data)
 	case OpClone:
+		if s.Path != "" {
+			return fmt.Sprintf("clone3(%s|CLONE_INTO_CGROUP, cgroup=%q, exit_signal=SIGCHLD) = INIT", CloneFlags(s.Flags), s.Path)
+		}
 		return fmt.Sprintf("clone(%s|SIGCHLD) = INIT", CloneFlags(s.Flags))
+	case OpCgroupJoin:
+		return fmt.Sprintf("write(%q, INIT)", s.Path+"/cgroup.procs")
+	case OpCgroupKill:
+		return fmt.Sprintf("kill every process in %q", s.Path)
+	case OpCgroupRemove:
+		return fmt.Sprintf("rmdir(%q)", s.Path)
 	case OpWriteIDMap:
 		return fmt.Sprintf("write(\"/proc/INIT/%s\", %q)", s.Path, s.Data)
 	case OpUnshare:
@@ -298,7 +330,7 @@ func (s *Step) Summary() string {
 		return fmt.Sprintf("symlink %s -> %s", s.Path, s.Source)
 	case OpExec:
 		return "exec " + s.Path
-	case OpInvalid, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
+	case OpInvalid, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
 		OpSetgroups, OpSetgid, OpSetuid, opCount:

@@ -16,6 +16,9 @@ type Plan struct {
 	Rootless bool `json:"rootless"`
 	// Steps run in order; each step's Side says which process runs it.
 	Steps []Step `json:"steps"`
+	// Cleanup runs in the parent when the sandbox has ended, however it
+	// ended, and when a step failed.
+	Cleanup []Step `json:"cleanup,omitempty"`
 }
 
 // DefaultPath is where an exec step looks for a command without a slash
@@ -132,6 +135,13 @@ func (p *Plan) String() string {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)
+	}
+	if len(p.Cleanup) > 0 {
+		b.WriteString("when the sandbox has ended:\n")
+		for i := range p.Cleanup {
+			s := &p.Cleanup[i]
+			fmt.Fprintf(&b, "%*s %-7s %s  # %s\n", w, "-", s.Side, s.Call(), s.Pos)
+		}
 	}
 	return b.String()
 }

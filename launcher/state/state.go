@@ -1,0 +1,185 @@
+// Package state keeps a small record of each running sandbox in a state
+// directory (/run/cell for root, $XDG_RUNTIME_DIR/cell for a user), so
+// that later commands can find a sandbox by name (update, freeze, thaw,
+// and later ps, exec and kill) and `cell gc` can remove what a killed cell
+// left behind.
+//
+// A record is created, exclusively, before the sandbox's cgroup exists and
+// removed after the cgroup is gone; a record whose process is dead is
+// garbage.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Record describes one sandbox.
+type Record struct {
+	Name    string    `json:"name"`
+	Profile string    `json:"profile"`
+	Started time.Time `json:"started"`
+	// Pid is init's pid on the host, 0 until it is started; PidStart its
+	// start time in clock ticks after boot (field 22 of /proc/PID/stat),
+	// which tells it from a later process that reused the pid.
+	Pid      int    `json:"pid"`
+	PidStart uint64 `json:"pidStart"`
+	// Cgroups are the sandbox's cgroup directories.
+	Cgroups []string `json:"cgroups,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidName reports whether name can name a sandbox.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("sandbox name %q: use 1 to 63 lower-case letters, digits, \".\", \"_\" or \"-\", starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Dir is the state directory for a caller: /run/cell for root, else
+// $XDG_RUNTIME_DIR/cell (runtime is the value of XDG_RUNTIME_DIR).
+func Dir(euid int, runtime string) (string, error) {
+	if euid == 0 {
+		return "/run/cell", nil
+	}
+	if runtime == "" {
+		return "", errors.New("XDG_RUNTIME_DIR is not set; it holds the state of an unprivileged user's sandboxes")
+	}
+	return filepath.Join(runtime, "cell"), nil
+}
+
+// Store is an opened state directory.
+type Store struct{ dir string }
+
+// Open returns the store at dir, creating the directory (mode 0700).
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".json") }
+
+// Create writes a new record; it fails if a sandbox of that name exists.
+func (s *Store) Create(r *Record) error {
+	if err := ValidName(r.Name); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.path(r.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("a sandbox named %q exists already (see %s; cell gc removes dead ones)", r.Name, s.path(r.Name))
+	}
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := json.NewEncoder(f).Encode(r); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("state: write %s: %w", f.Name(), err)
+	}
+	return f.Close()
+}
+
+// Update rewrites an existing record (atomically, by rename).
+func (s *Store) Update(r *Record) error {
+	tmp := s.path(r.Name) + ".tmp"
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, s.path(r.Name)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// Get reads the record of name.
+func (s *Store) Get(name string) (*Record, error) {
+	b, err := os.ReadFile(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no sandbox named %q in %s", name, s.dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", s.path(name), err)
+	}
+	return &r, nil
+}
+
+// Delete removes the record of name; a missing record is not an error.
+func (s *Store) Delete(name string) error {
+	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// List returns every record, sorted by name.
+func (s *Store) List() ([]*Record, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var out []*Record
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		r, err := s.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Alive reports whether the record's init is still running.
+func (r *Record) Alive() bool {
+	if r.Pid <= 0 {
+		return false
+	}
+	start, err := StartTime(r.Pid)
+	return err == nil && start == r.PidStart
+}
+
+// StartTime reads a process's start time in clock ticks after boot.
+func StartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces; fields count
+	// from the last ")".
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); the start time is field 22.
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
