@@ -119,7 +119,7 @@ func (p *Plan) Check() error {
 	if p.Steps[n-1].Op != OpExec {
 		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
 	}
-	phase, side, execInit := phaseStart, Parent, false
+	phase, side, execInit := phaseHost, Parent, false
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		first, last := s.window()

@@ -37,6 +37,18 @@ func TestCheckValid(t *testing.T) {
 	if err := valid().Check(); err != nil {
 		t.Fatal(err)
 	}
+	// A sandbox with a cgroup: made before the clone, joined (v1) right
+	// after init's exec, removed in cleanup.
+	p := valid()
+	p.Steps = append([]Step{
+		{Side: Parent, Op: OpCgroupMkdir, Path: "/sys/fs/cgroup/pids/cell/x"},
+		{Side: Parent, Op: OpCgroupWrite, Path: "/sys/fs/cgroup/pids/cell/x/pids.max", Data: "64"},
+	}, p.Steps...)
+	p.Steps = append(p.Steps[:6], append([]Step{{Side: Parent, Op: OpCgroupJoin, Path: "/sys/fs/cgroup/pids/cell/x"}}, p.Steps[6:]...)...)
+	p.Cleanup = []Step{{Side: Parent, Op: OpCgroupKill, Path: "/sys/fs/cgroup/pids/cell/x"}, {Side: Parent, Op: OpCgroupRemove, Path: "/sys/fs/cgroup/pids/cell/x"}}
+	if err := p.Check(); err != nil {
+		t.Fatalf("plan with cgroup steps: %v\n%s", err, p)
+	}
 }
 
 // TestCheckRules breaks each ordering rule once; every broken plan must be
@@ -64,6 +76,16 @@ func TestCheckRules(t *testing.T) {
 		{"init step before exec-init", func(p *Plan) { p.Steps[2] = Step{Side: Init, Op: OpSethostname} }, "needs init to have exec'd"},
 		{"no exec-init", func(p *Plan) { p.Steps = append(p.Steps[:3], p.Steps[4:]...) }, "exec'd"},
 		{"invalid op", func(p *Plan) { p.Steps[5].Op = OpInvalid }, "invalid op"},
+		{"cgroup write after clone", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Op: OpCgroupWrite, Path: "/sys/fs/cgroup/x/pids.max"}}, p.Steps[1:]...)...)
+		}, "too late"},
+		{"cgroup join before clone", func(p *Plan) {
+			p.Steps = append([]Step{{Side: Parent, Op: OpCgroupJoin, Path: "/sys/fs/cgroup/x"}}, p.Steps...)
+		}, "starts with clone"},
+		{"cleanup that is not cgroup teardown", func(p *Plan) { p.Cleanup = []Step{{Side: Parent, Op: OpUmask}} }, "cleanup is the parent's"},
+		{"cgroup teardown as a step", func(p *Plan) {
+			p.Steps = append(p.Steps[:5], append([]Step{{Side: Parent, Op: OpCgroupRemove}}, p.Steps[5:]...)...)
+		}, "invalid op"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
