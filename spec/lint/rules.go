@@ -1,0 +1,604 @@
+package lint
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/cellsandbox/cell/spec"
+)
+
+// Rule is one check. Its ID and Name never change meaning; a rule that
+// is withdrawn leaves its ID unused.
+type Rule struct {
+	// ID is the stable identifier, "CELL" and three digits.
+	ID string `json:"id"`
+	// Name is a short kebab-case name, such as "host-network".
+	Name string `json:"name"`
+	// Severity is the usual severity of a finding; a rule may report a
+	// graver or milder one for some values.
+	Severity Severity `json:"severity"`
+	// Summary says in one line what the rule finds.
+	Summary string `json:"summary"`
+	// Help says why it matters and what to do instead.
+	Help string `json:"help"`
+	// check reports the rule's findings on a profile.
+	check func(ps *pass)
+}
+
+// Rules returns the rules in ID order. The values are copies.
+func Rules() []Rule {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		out[i] = *r
+	}
+	return out
+}
+
+// The ID ranges: 001-009 namespaces and network, 010-029 the file system
+// and IDs, 030-039 the environment and descriptors. Reserved for the
+// fields that are coming, each one function here once its field exists:
+// 040 capabilities kept, 041 CAP_SYS_ADMIN kept, 042 no seccomp filter,
+// 043 no_new_privs off, 050 no memory limit, 051 no pids limit, 052 no CPU
+// limit.
+var rules = []*Rule{
+	{
+		ID: "CELL001", Name: "host-network", Severity: High,
+		Summary: "The sandbox uses the host's network.",
+		Help:    "With the host's network namespace the command can reach every service the host can, listen on its interfaces and use abstract Unix sockets of the host. Use network.mode: none (the default) unless the command must talk to the network.",
+		check:   hostNetwork,
+	},
+	{
+		ID: "CELL002", Name: "shared-user-namespace", Severity: High,
+		Summary: "The sandbox shares the host's user namespace.",
+		Help:    "Without a user namespace of its own the command runs with the caller's real credentials; a caller that is root runs it as the host's root. Keep namespaces.user: new.",
+		check:   sharedNamespace("CELL002"),
+	},
+	{
+		ID: "CELL003", Name: "shared-pid-namespace", Severity: High,
+		Summary: "The sandbox shares the host's PID namespace.",
+		Help:    "The command sees every process of the host and can signal and inspect those of its own user. Keep namespaces.pid: new.",
+		check:   sharedNamespace("CELL003"),
+	},
+	{
+		ID: "CELL004", Name: "shared-ipc-namespace", Severity: Medium,
+		Summary: "The sandbox shares the host's IPC namespace.",
+		Help:    "The command can attach to the host's System V shared memory, semaphores and message queues. Keep namespaces.ipc: new.",
+		check:   sharedNamespace("CELL004"),
+	},
+	{
+		ID: "CELL005", Name: "shared-mount-namespace", Severity: Critical,
+		Summary: "The sandbox shares the host's mount namespace.",
+		Help:    "The command sees the host's whole file system as the caller does; filesystem.root and filesystem.mounts cannot apply. Keep namespaces.mount: new.",
+		check:   sharedNamespace("CELL005"),
+	},
+	{
+		ID: "CELL006", Name: "shared-minor-namespace", Severity: Low,
+		Summary: "The sandbox shares the host's UTS, cgroup or time namespace.",
+		Help:    "The host's host name, cgroup paths or clocks are visible (and a process with capabilities there could change them). Keep them new unless the kernel lacks them.",
+		check:   minorNamespaces,
+	},
+	{
+		ID: "CELL010", Name: "writable-system-path", Severity: High,
+		Summary: "A host system directory is bound writable.",
+		Help:    "A writable bind of /, /etc, /usr, /var or another system directory lets the command change what the host runs and how it is configured. Bind system directories read-only (the default) and make only the project directory writable.",
+		check:   writableSystemPath,
+	},
+	{
+		ID: "CELL011", Name: "writable-home", Severity: High,
+		Summary: "A home directory is bound writable.",
+		Help:    "A writable home lets the command plant start-up files (.bashrc, .profile, .config/autostart) that run outside the sandbox later, and change keys and tokens. Bind the project directory writable instead, and the dotfiles the command needs read-only.",
+		check:   writableHome,
+	},
+	{
+		ID: "CELL012", Name: "secrets-visible", Severity: Medium,
+		Summary: "A home directory or a directory of secrets is bound.",
+		Help:    "Even read-only, a bind of a home directory shows the caller's SSH keys, cloud credentials and tokens to the command. Bind only the files the command needs.",
+		check:   secretsVisible,
+	},
+	{
+		ID: "CELL013", Name: "host-root-visible", Severity: High,
+		Summary: "The host's root directory is bound.",
+		Help:    "A bind of / shows the command every file the caller can read, including other users' readable files, keys and the sockets of host services. Bind /usr, /lib and the directories the command needs instead.",
+		check:   hostRootVisible,
+	},
+	{
+		ID: "CELL014", Name: "host-socket", Severity: High,
+		Summary: "A socket, or a directory of sockets, of the host is bound.",
+		Help:    "A Unix socket is reachable through a read-only bind too: connect(2) needs no write access. The container engine's socket is root on the host; /run and /var/run hold the sockets of D-Bus, systemd and other services. Bind no socket the command does not need, and never the container engine's.",
+		check:   hostSocket,
+	},
+	{
+		ID: "CELL015", Name: "writable-exec-mount", Severity: Low,
+		Summary: "A mount is both writable and executable.",
+		Help:    "A command that can write a file and execute it can run programs that are not part of the reviewed image. Add noexec: true to writable binds and tmpfs mounts nothing is run from.",
+		check:   writableExec,
+	},
+	{
+		ID: "CELL016", Name: "unbounded-tmpfs", Severity: Medium,
+		Summary: "A writable tmpfs has no size limit.",
+		Help:    "A tmpfs lives in memory and swap; without size the kernel lets it grow to half of RAM, which a runaway command can fill. Set size on every tmpfs, and on filesystem.root unless it is read-only.",
+		check:   unboundedTmpfs,
+	},
+	{
+		ID: "CELL017", Name: "writable-root", Severity: Low,
+		Summary: "The sandbox's root directory stays writable.",
+		Help:    "With filesystem.root.readOnly false the command can create files anywhere no mount covers, such as /etc or /usr when they are not bound. Set readOnly: true and give writable mounts for what must change.",
+		check:   writableRoot,
+	},
+	{
+		ID: "CELL018", Name: "host-kernel-interface", Severity: Medium,
+		Summary: "The host's /proc or /sys is bound.",
+		Help:    "A bind of the host's /proc or /sys shows the host's processes, kernel settings and hardware; writable, it can change them. Use a mount of type proc for the sandbox's own /proc.",
+		check:   hostKernelInterface,
+	},
+	{
+		ID: "CELL019", Name: "host-devices", Severity: Medium,
+		Summary: "The host's /dev, or a node under it, is bound.",
+		Help:    "The host's /dev holds its disks, terminals and shared memory (binds are nodev, but /dev/shm and /dev/pts stay usable). Use a mount of type dev, which makes only null, zero, full, random, urandom and tty.",
+		check:   hostDevices,
+	},
+	{
+		ID: "CELL020", Name: "root-mapped-to-host-root", Severity: Critical,
+		Summary: "An ID inside is mapped to the host's root.",
+		Help:    "A uid mapped to the host's uid 0 owns the host's root-owned files in every bind, and a process that escapes is root on the host. Map to a subordinate range (ids.uidMap: {inside: 0, outside: 100000, count: 65536}) or to the caller.",
+		check:   rootMapped,
+	},
+	{
+		ID: "CELL021", Name: "root-inside", Severity: Info,
+		Summary: "The command runs as uid 0 inside its user namespace.",
+		Help:    "The command holds no capabilities (cell empties every set and sets no_new_privs), but it owns the files of the namespace as root and tools behave as for root. Run as the caller's uid unless root is needed.",
+		check:   rootInside,
+	},
+	{
+		ID: "CELL030", Name: "secret-env", Severity: High,
+		Summary: "A variable that looks like a secret enters the sandbox.",
+		Help:    "A token or password in the environment is readable by everything the command runs, and shown by cell plan when set in process.env. Pass secrets through a file bound read-only, or not at all.",
+		check:   secretEnv,
+	},
+	{
+		ID: "CELL031", Name: "loader-env", Severity: Medium,
+		Summary: "A variable that decides what code runs is taken from the caller.",
+		Help:    "PATH, LD_PRELOAD, PYTHONPATH, NODE_OPTIONS and their like choose the programs and libraries that run; copied from the caller they name host paths and can inject code. Set them in process.env instead.",
+		check:   loaderEnv,
+	},
+	{
+		ID: "CELL032", Name: "host-service-env", Severity: Medium,
+		Summary: "A variable that points at a host service is taken from the caller.",
+		Help:    "SSH_AUTH_SOCK, DBUS_SESSION_BUS_ADDRESS, DOCKER_HOST, DISPLAY and their like lead the command to the caller's agents and servers; with the socket bound it can use them. Pass them only on purpose.",
+		check:   hostServiceEnv,
+	},
+	{
+		ID: "CELL033", Name: "inherited-fds", Severity: Low,
+		Summary: "Descriptors of the caller cross into the sandbox.",
+		Help:    "An inherited descriptor reaches whatever it refers to (a socket, a directory outside the sandbox, a pipe to a privileged process) regardless of the mounts. Inherit only descriptors made for the sandbox.",
+		check:   inheritedFDs,
+	},
+}
+
+// mountPath is the field path of mount i.
+func mountPath(i int) string { return fmt.Sprintf("filesystem.mounts[%d]", i) }
+
+// covers reports whether the clean absolute path dir is p or a directory
+// above it.
+func covers(dir, p string) bool {
+	if dir == "/" || dir == p {
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, dir)
+	return ok && strings.HasPrefix(rest, "/")
+}
+
+// binds calls f with each bind mount of p and its path.
+func binds(p *spec.Profile, f func(at string, m *spec.Mount)) {
+	if p.Namespaces.Mount == spec.Host {
+		return
+	}
+	for i := range p.Filesystem.Mounts {
+		if m := &p.Filesystem.Mounts[i]; m.Type == spec.MountBind {
+			f(mountPath(i), m)
+		}
+	}
+}
+
+func hostNetwork(ps *pass) {
+	switch {
+	case ps.p.Network.Mode == spec.NetHost:
+		ps.report("network.mode", "set network.mode: none and namespaces.net: new (the defaults)",
+			"the sandbox uses the host's network: every service the host reaches is reachable")
+	case ps.p.Namespaces.Net == spec.Host:
+		ps.report("namespaces.net", "set namespaces.net: new (the default)",
+			"the sandbox shares the host's network namespace")
+	}
+}
+
+// namespaceOf names, for each rule of sharedNamespace, the namespace it
+// checks and what sharing it gives away.
+var namespaceOf = map[string]struct {
+	name, gives string
+	get         func(*spec.Namespaces) spec.Share
+}{
+	"CELL002": {"user", "the command runs with the caller's real credentials", func(n *spec.Namespaces) spec.Share { return n.User }},
+	"CELL003": {"pid", "the command sees every process of the host and can signal the caller's", func(n *spec.Namespaces) spec.Share { return n.PID }},
+	"CELL004": {"ipc", "the command can use the host's shared memory and message queues", func(n *spec.Namespaces) spec.Share { return n.IPC }},
+	"CELL005": {"mount", "the command sees the host's whole file system as the caller does", func(n *spec.Namespaces) spec.Share { return n.Mount }},
+}
+
+// sharedNamespace returns the check of a rule of namespaceOf.
+func sharedNamespace(id string) func(*pass) {
+	return func(ps *pass) {
+		ns := namespaceOf[id]
+		if ns.get(&ps.p.Namespaces) == spec.Host {
+			ps.report("namespaces."+ns.name, "set namespaces."+ns.name+": new (the default)",
+				"namespaces.%s is host: %s", ns.name, ns.gives)
+		}
+	}
+}
+
+func minorNamespaces(ps *pass) {
+	n := &ps.p.Namespaces
+	for _, c := range []struct {
+		name  string
+		share spec.Share
+		sev   Severity
+		gives string
+	}{
+		{"uts", n.UTS, Low, "the command sees the host's host name"},
+		{"cgroup", n.Cgroup, Low, "the command sees the host's cgroup hierarchy"},
+		{"time", n.Time, Info, "the command shares the host's monotonic and boot clocks"},
+	} {
+		if c.share == spec.Host {
+			ps.reportAs(c.sev, "namespaces."+c.name, "set namespaces."+c.name+": new (the default) where the kernel has it",
+				"namespaces.%s is host: %s", c.name, c.gives)
+		}
+	}
+}
+
+// systemDirs are host directories whose writable bind changes the host.
+var systemDirs = []string{"/bin", "/boot", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/sbin", "/srv", "/usr", "/var"}
+
+func writableSystemPath(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if !m.Writable {
+			return
+		}
+		switch {
+		case m.Source == "/":
+			ps.reportAs(Critical, at+".writable", "bind only the directories the command needs, read-only, and the project directory writable",
+				"writable bind of the host's root: the command can change every file the caller can")
+		case isSocketPath(m.Source) || underAny(m.Source, []string{"/proc", "/sys", "/dev"}):
+			// host-socket, host-kernel-interface or host-devices says it.
+		default:
+			for _, d := range systemDirs {
+				if covers(d, m.Source) || covers(m.Source, d) {
+					ps.report(at+".writable", "drop writable: true; bind a directory made for the sandbox's output instead",
+						"writable bind of %s, a host system directory: the command can change what the host runs", m.Source)
+					return
+				}
+			}
+		}
+	})
+}
+
+// homes returns the directories treated as home directories.
+func (ps *pass) homes() []string {
+	h := []string{"/home", "/root"}
+	if home := path.Clean(ps.opts.Home); path.IsAbs(home) && home != "/" && !slices.Contains(h, home) {
+		h = append(h, home)
+	}
+	return h
+}
+
+// isHome reports whether dir is one of homes, a directory holding one
+// (other than /), or a direct child of /home.
+func (ps *pass) isHome(dir string) bool {
+	if dir == "/" {
+		return false
+	}
+	if path.Dir(dir) == "/home" {
+		return true
+	}
+	for _, h := range ps.homes() {
+		if covers(dir, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretDirs are the places under a home directory that hold credentials.
+var secretDirs = []string{
+	".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker",
+	".netrc", ".npmrc", ".pypirc", ".git-credentials", ".config/gh", ".password-store",
+}
+
+// secretDir returns the secret place of secretDirs that src is or is
+// under, in one of the homes or a directory of /home.
+func (ps *pass) secretDir(src string) (string, bool) {
+	homes := ps.homes()
+	if rest, ok := strings.CutPrefix(src, "/home/"); ok {
+		if user, _, ok := strings.Cut(rest, "/"); ok {
+			homes = append(homes, "/home/"+user)
+		}
+	}
+	for _, h := range homes {
+		for _, s := range secretDirs {
+			if d := path.Join(h, s); covers(d, src) {
+				return d, true
+			}
+		}
+	}
+	return "", false
+}
+
+func writableHome(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Writable && ps.isHome(m.Source) {
+			ps.report(at+".writable", "bind the project directory writable instead, and the dotfiles the command needs read-only",
+				"writable bind of %s, a home directory: the command can plant start-up files and change keys", m.Source)
+		}
+	})
+}
+
+func secretsVisible(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if d, ok := ps.secretDir(m.Source); ok {
+			ps.reportAs(High, at+".source", "bind only the one file the command needs, or hand it a token made for it",
+				"bind of %s shows the caller's credentials (%s) to the command", m.Source, d)
+			return
+		}
+		if !m.Writable && ps.isHome(m.Source) {
+			ps.report(at+".source", "bind only the files of the home directory the command needs",
+				"bind of %s shows the caller's home, with its keys and tokens, to the command", m.Source)
+		}
+	})
+}
+
+func hostRootVisible(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Source == "/" && !m.Writable {
+			ps.report(at+".source", "bind /usr, /lib and the directories the command needs instead",
+				"bind of the host's root: the command can read every file the caller can")
+		}
+	})
+}
+
+// engineSockets are the sockets of container engines: control of one is
+// root on the host.
+var engineSockets = []string{
+	"/run/docker.sock", "/var/run/docker.sock",
+	"/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock",
+	"/run/podman/podman.sock", "/var/run/podman/podman.sock",
+	"/run/crio/crio.sock", "/var/run/crio/crio.sock",
+	"/run/buildkit/buildkitd.sock",
+}
+
+// socketDirs are directories that hold the sockets of host services.
+var socketDirs = []string{"/run", "/var/run", "/tmp/.X11-unix", "/tmp/.ICE-unix"}
+
+// isSocketPath reports whether src is a socket or under a socket directory.
+func isSocketPath(src string) bool {
+	return strings.HasSuffix(src, ".sock") || strings.HasSuffix(src, ".socket") || underAny(src, socketDirs)
+}
+
+// underAny reports whether p is one of dirs or under one.
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if covers(d, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostSocket(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Source == "/" {
+			return // host-root-visible says it
+		}
+		for _, s := range engineSockets {
+			if covers(m.Source, s) {
+				ps.reportAs(Critical, at+".source", "remove the bind: no sandbox should hold the container engine's socket",
+					"bind of %s gives the command the container engine's socket %s, which is root on the host", m.Source, s)
+				return
+			}
+		}
+		var holds string
+		for _, d := range socketDirs {
+			if covers(m.Source, d) {
+				holds = d
+				break
+			}
+		}
+		switch {
+		case holds != "":
+			ps.report(at+".source", "bind only the one socket the command needs, or none",
+				"bind of %s shows the command the sockets of host services in %s; read-only does not stop connect(2)", m.Source, holds)
+		case isSocketPath(m.Source):
+			ps.report(at+".source", "bind only the one socket the command needs, or none",
+				"bind of %s gives the command a host service's socket; read-only does not stop connect(2)", m.Source)
+		}
+	})
+}
+
+func writableExec(ps *pass) {
+	if ps.p.Namespaces.Mount == spec.Host {
+		return
+	}
+	for i, m := range ps.p.Filesystem.Mounts {
+		at := mountPath(i)
+		switch {
+		case m.NoExec:
+		case m.Type == spec.MountBind && m.Writable:
+			ps.report(at+".writable", "add noexec: true if nothing is run from "+m.Target,
+				"%s is writable and executable: the command can write a program and run it", m.Target)
+		case m.Type == spec.MountTmpfs:
+			ps.report(at, "add noexec: true if nothing is run from "+m.Target,
+				"tmpfs %s is writable and executable: the command can write a program and run it", m.Target)
+		}
+	}
+}
+
+func unboundedTmpfs(ps *pass) {
+	p := ps.p
+	if p.Namespaces.Mount == spec.Host {
+		return
+	}
+	if r := p.Filesystem.Root; r.Size == 0 && !r.ReadOnly {
+		ps.report("filesystem.root.size", "set filesystem.root.size (16Mi is plenty for mount points), or readOnly: true",
+			"the writable root tmpfs has no size: the command can fill memory up to the kernel's default of half of RAM")
+	}
+	for i, m := range p.Filesystem.Mounts {
+		if m.Type == spec.MountTmpfs && m.Size == 0 {
+			ps.report(mountPath(i), "set size, such as size: 256Mi",
+				"tmpfs %s has no size: the command can fill memory up to the kernel's default of half of RAM", m.Target)
+		}
+	}
+}
+
+func writableRoot(ps *pass) {
+	if ps.p.Namespaces.Mount == spec.New && !ps.p.Filesystem.Root.ReadOnly {
+		ps.report("filesystem.root.readOnly", "set filesystem.root.readOnly: true and give writable mounts for what must change",
+			"the sandbox's root stays writable: the command can create files wherever no mount covers")
+	}
+}
+
+func hostKernelInterface(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Source == "/" || !underAny(m.Source, []string{"/proc", "/sys"}) {
+			return
+		}
+		sev, how := Medium, "shows"
+		if m.Writable {
+			sev, how = High, "lets the command change"
+		}
+		ps.reportAs(sev, at+".source", "use a mount of type proc for the sandbox's own /proc; bind nothing of /sys",
+			"bind of the host's %s %s the host's processes and kernel settings", m.Source, how)
+	})
+}
+
+func hostDevices(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Source == "/" || !covers("/dev", m.Source) {
+			return
+		}
+		sev := Medium
+		if m.Writable {
+			sev = High
+		}
+		ps.reportAs(sev, at+".source", "use a mount of type dev, which makes only null, zero, full, random, urandom and tty",
+			"bind of the host's %s gives the command host device nodes, shared memory or terminals", m.Source)
+	})
+}
+
+func rootMapped(ps *pass) {
+	ids := &ps.p.IDs
+	if ps.p.Namespaces.User == spec.Host {
+		return
+	}
+	for _, m := range []struct {
+		field  string
+		ranges []spec.IDRange
+		sev    Severity
+		what   string
+	}{
+		{"ids.uidMap", ids.UIDMap, Critical, "uid"},
+		{"ids.gidMap", ids.GIDMap, High, "gid"},
+	} {
+		for i, r := range m.ranges {
+			if r.Outside != 0 {
+				continue
+			}
+			at := fmt.Sprintf("%s[%d].outside", m.field, i)
+			who := fmt.Sprintf("%s %d inside is", m.what, r.Inside)
+			if r.Inside == 0 {
+				who = fmt.Sprintf("%s 0 inside (root) is", m.what)
+			}
+			ps.reportAs(m.sev, at, "map to a subordinate range, such as {inside: 0, outside: 100000, count: 65536}",
+				"%s the host's %s 0: it owns the host's root files in every bind", who, m.what)
+		}
+	}
+}
+
+func rootInside(ps *pass) {
+	if ps.p.Namespaces.User == spec.New && ps.p.IDs.UID == 0 {
+		ps.report("ids.uid", "set ids.uid: ${UID} to run as the caller",
+			"the command runs as uid 0 inside its user namespace (with no capabilities)")
+	}
+}
+
+var (
+	// secretNameRE matches variable names that usually hold secrets.
+	secretNameRE = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_AUTH$|^AUTH_)`)
+	// loaderNames are variables that choose the code that runs.
+	loaderNames = []string{
+		"PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "GCONV_PATH", "BASH_ENV", "ENV",
+		"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "NODE_OPTIONS", "NODE_PATH",
+		"PERL5LIB", "PERL5OPT", "RUBYLIB", "RUBYOPT", "CLASSPATH", "JAVA_TOOL_OPTIONS",
+		"GIT_EXEC_PATH", "GIT_SSH_COMMAND",
+	}
+	// serviceNames are variables that point at the caller's services.
+	serviceNames = []string{
+		"SSH_AUTH_SOCK", "GPG_AGENT_INFO", "DBUS_SESSION_BUS_ADDRESS", "DOCKER_HOST",
+		"XDG_RUNTIME_DIR", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "KUBECONFIG",
+		"CONTAINER_HOST", "PULSE_SERVER",
+	}
+)
+
+// isSecretName reports whether name looks like a secret's and is not
+// covered by a more specific rule.
+func isSecretName(name string) bool {
+	return secretNameRE.MatchString(name) && !slices.Contains(serviceNames, name)
+}
+
+func secretEnv(ps *pass) {
+	for i, name := range ps.p.Process.PassEnv {
+		if isSecretName(name) {
+			ps.report(fmt.Sprintf("process.passEnv[%d]", i), "do not pass "+name+"; give the command a file with a token made for it",
+				"passEnv copies %s, which looks like a secret, from the caller", name)
+		}
+	}
+	for _, name := range sortedKeys(ps.p.Process.Env) {
+		if isSecretName(name) {
+			ps.reportAs(Medium, "process.env."+name, "do not put secrets in the profile; bind a file with the secret read-only",
+				"process.env sets %s, which looks like a secret: cell plan shows it and every process inside reads it", name)
+		}
+	}
+}
+
+func loaderEnv(ps *pass) {
+	for i, name := range ps.p.Process.PassEnv {
+		if slices.Contains(loaderNames, name) {
+			ps.report(fmt.Sprintf("process.passEnv[%d]", i), "set "+name+" in process.env to a value that is right inside",
+				"passEnv copies %s from the caller: the caller's value decides what code runs inside", name)
+		}
+	}
+}
+
+func hostServiceEnv(ps *pass) {
+	for i, name := range ps.p.Process.PassEnv {
+		if slices.Contains(serviceNames, name) {
+			ps.report(fmt.Sprintf("process.passEnv[%d]", i), "pass "+name+" only if the command must use that service",
+				"passEnv copies %s, which leads the command to a service of the caller", name)
+		}
+	}
+}
+
+func inheritedFDs(ps *pass) {
+	for i, fd := range ps.p.Process.InheritFDs {
+		ps.report(fmt.Sprintf("process.inheritFds[%d]", i), "inherit only descriptors opened for the sandbox",
+			"descriptor %d of the caller crosses into the sandbox, whatever it refers to", fd)
+	}
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
