@@ -42,7 +42,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
-		Commands: []*cli.Command{
+		Commands: reviewCommands([]*cli.Command{
 			{
 				Name:      "run",
 				Usage:     "run a command in the sandbox",
@@ -95,7 +95,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		},
+		}),
 	}
 }
 
@@ -138,7 +138,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := parseProfile(c.String("profile"), c.StringSlice("set"), facts)
+	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
 	if err != nil {
 		return nil, nil, err
 	}
