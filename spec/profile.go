@@ -27,6 +27,9 @@ type Profile struct {
 	Network    Network    `yaml:"network" json:"network"`
 	// Resources are the cgroup limits; any limit gives the sandbox a cgroup.
 	Resources Resources `yaml:"resources" json:"resources"`
+	// Security holds capabilities, no_new_privs, seccomp, landlock and
+	// rlimits.
+	Security Security `yaml:"security" json:"security"`
 
 	// File is the name the profile was read from; every Pos refers to it
 	// (or to a --set override, which carries its own pseudo file name).
@@ -126,6 +129,9 @@ type Mount struct {
 	Content string `yaml:"content" json:"content,omitempty"`
 	// LinkTo is where a symlink points.
 	LinkTo string `yaml:"linkTo" json:"linkTo,omitempty" validate:"nonul"`
+	// Unmasked turns off a proc mount's hardening: kcore, keys and the
+	// like covered, sys and sysrq-trigger read-only.
+	Unmasked bool `yaml:"unmasked" json:"unmasked,omitempty"`
 }
 
 // IsRecursive reports whether a bind includes submounts.
@@ -146,7 +152,14 @@ type Process struct {
 	// InheritFDs are descriptors of the caller, beyond 0, 1 and 2, that the
 	// command receives at the same numbers.
 	InheritFDs []int `yaml:"inheritFds" json:"inheritFds,omitempty" validate:"dive,min=3,max=1023"`
+	// NewSession runs the command in a session of its own (setsid), so it
+	// cannot push keystrokes into the caller's terminal (TIOCSTI); absent
+	// means true.
+	NewSession *bool `yaml:"newSession" json:"newSession,omitempty"`
 }
+
+// IsNewSession reports whether the command gets a session of its own.
+func (p *Process) IsNewSession() bool { return p.NewSession == nil || *p.NewSession }
 
 // Network selects what network the sandbox sees.
 type Network struct {

@@ -198,6 +198,8 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 			cur.Pattern = "^/"
 		case "hostname_rfc1123":
 			cur.Pattern = `^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}(\.[a-zA-Z0-9][a-zA-Z0-9-]{0,62})*$`
+		case "oneof":
+			cur.Enum = strings.Fields(param)
 		case "cpulist":
 			cur.Pattern = `^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`
 		case "cgroupname":

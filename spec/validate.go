@@ -49,6 +49,7 @@ func newValidator() *validator.Validate {
 	v.RegisterStructValidation(validateIDRange, IDRange{})
 	v.RegisterStructValidation(validateProcess, Process{})
 	v.RegisterStructValidation(validateResources, Resources{})
+	v.RegisterStructValidation(validateSecurity, Security{})
 	return v
 }
 
@@ -115,6 +116,16 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return `must be a variable name: a letter or "_", then letters, digits or "_"`
 	case "nonul":
 		return "must not contain a NUL byte"
+	case "between":
+		return fmt.Sprintf("must be between %s, not %v", param, value)
+	case "oneof":
+		return fmt.Sprintf("must be one of %s, not %q", strings.ReplaceAll(param, " ", ", "), shorten(fmt.Sprint(value)))
+	case "rlimitname":
+		return fmt.Sprintf("unknown rlimit %q (known: %s)", shorten(fmt.Sprint(value)), param)
+	case "errnoname":
+		return fmt.Sprintf("unknown errno %q (use a name such as EPERM or EACCES)", shorten(fmt.Sprint(value)))
+	case "errnoonly":
+		return "only applies to action errno"
 	case "cpulist":
 		return fmt.Sprintf(`must be a list of CPU or memory node numbers and ranges such as "0-3,6", not %q`, shorten(fmt.Sprint(value)))
 	case "cgroupname":
@@ -239,6 +250,7 @@ var mountFields = []mountField{
 	{"mode", []MountType{MountTmpfs, MountDir, MountFile}, false, func(m *Mount) (any, bool) { return m.Mode, m.Mode != nil }},
 	{"content", []MountType{MountFile}, false, func(m *Mount) (any, bool) { return m.Content, m.Content != "" }},
 	{"linkTo", []MountType{MountSymlink}, true, func(m *Mount) (any, bool) { return m.LinkTo, m.LinkTo != "" }},
+	{"unmasked", []MountType{MountProc}, false, func(m *Mount) (any, bool) { return m.Unmasked, m.Unmasked }},
 }
 
 // typeList names types in a message: "bind", "bind and tmpfs", "a, b and c".

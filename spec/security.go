@@ -1,0 +1,343 @@
+package spec
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"gopkg.in/yaml.v3"
+)
+
+// Security holds the process-level defences beyond namespaces. Its zero
+// value is the secure default: no capabilities, no_new_privs on, the
+// default seccomp filter, no landlock, no extra rlimits.
+type Security struct {
+	// Capabilities are kept by the command; every other one is dropped
+	// from all sets.
+	Capabilities []Capability `yaml:"capabilities" json:"capabilities,omitempty" validate:"max=64"`
+	// NoNewPrivileges can be turned off (false) only explicitly; absent
+	// means on.
+	NoNewPrivileges *bool `yaml:"noNewPrivileges" json:"noNewPrivileges,omitempty"`
+	// Seccomp is the system call filter.
+	Seccomp Seccomp `yaml:"seccomp" json:"seccomp"`
+	// Landlock restricts file system access and TCP ports on top of the
+	// mounts.
+	Landlock Landlock `yaml:"landlock" json:"landlock"`
+	// Rlimits are resource limits of the command, by name (nofile, nproc,
+	// core, as, cpu, fsize, ...).
+	Rlimits map[string]Rlimit `yaml:"rlimits" json:"rlimits,omitempty"`
+	// OOMScoreAdj is the command's oom_score_adj, -1000 to 1000.
+	OOMScoreAdj *int `yaml:"oomScoreAdj" json:"oomScoreAdj,omitempty"`
+}
+
+// NoNewPrivs reports whether no_new_privs is set (the default).
+func (s *Security) NoNewPrivs() bool { return s.NoNewPrivileges == nil || *s.NoNewPrivileges }
+
+// Capability is a capability name such as CAP_NET_BIND_SERVICE.
+type Capability string
+
+// UnmarshalYAML accepts a known capability name, with or without the
+// CAP_ prefix, in any case.
+func (c *Capability) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("must be a capability name such as CAP_NET_BIND_SERVICE")
+	}
+	name := strings.ToUpper(n.Value)
+	if !strings.HasPrefix(name, "CAP_") {
+		name = "CAP_" + name
+	}
+	if _, ok := CapabilityNumber(name); !ok {
+		if s, ok := closest(name, capNames[:]); ok {
+			return fmt.Errorf("unknown capability %q (did you mean %s?)", n.Value, s)
+		}
+		return fmt.Errorf("unknown capability %q", n.Value)
+	}
+	*c = Capability(name)
+	return nil
+}
+
+// capNames are the capabilities Linux knows, by number.
+var capNames = [...]string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+}
+
+// CapabilityNumber returns the number of a capability name.
+func CapabilityNumber(name string) (int, bool) {
+	for i, n := range capNames {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// SeccompMode selects the system call filter.
+type SeccompMode uint8
+
+// The seccomp modes; SeccompDefault is the zero value.
+const (
+	// SeccompDefault is a filter equivalent to Docker's default profile
+	// plus cell's additions (clone3, nested namespaces, TIOCSTI).
+	SeccompDefault SeccompMode = iota
+	// SeccompUnconfined installs no filter.
+	SeccompUnconfined
+)
+
+// String returns the mode's YAML name.
+func (m SeccompMode) String() string {
+	switch m {
+	case SeccompDefault:
+		return "default"
+	case SeccompUnconfined:
+		return "unconfined"
+	}
+	return fmt.Sprintf("SeccompMode(%d)", uint8(m))
+}
+
+// UnmarshalYAML accepts "default" or "unconfined".
+func (m *SeccompMode) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "default":
+		*m = SeccompDefault
+	case "unconfined":
+		*m = SeccompUnconfined
+	default:
+		return fmt.Errorf("must be default or unconfined, not %q", n.Value)
+	}
+	return nil
+}
+
+// MarshalText prints the name.
+func (m SeccompMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Seccomp configures the system call filter.
+type Seccomp struct {
+	Mode SeccompMode `yaml:"mode" json:"mode"`
+	// AllowNestedNamespaces lets the command create namespaces (unshare,
+	// clone with CLONE_NEW*), for nested sandboxes.
+	AllowNestedNamespaces bool `yaml:"allowNestedNamespaces" json:"allowNestedNamespaces,omitempty"`
+	// Rules are added to the default filter, later rules winning.
+	Rules []SeccompRule `yaml:"rules" json:"rules,omitempty" validate:"dive"`
+}
+
+// SeccompRule decides what happens to some system calls.
+type SeccompRule struct {
+	// Syscalls are names; an unknown name is an error.
+	Syscalls []string `yaml:"syscalls" json:"syscalls" validate:"required,min=1,dive,required"`
+	// Action is allow, errno, kill or log.
+	Action string `yaml:"action" json:"action" validate:"required,oneof=allow errno kill log"`
+	// Errno is the error returned by action errno (default EPERM), by name.
+	Errno string `yaml:"errno" json:"errno,omitempty"`
+	// Args are conditions on arguments; all must hold.
+	Args []SeccompArg `yaml:"args" json:"args,omitempty" validate:"max=6,dive"`
+}
+
+// SeccompArg compares argument Index with Value (after Mask for
+// maskedEq).
+type SeccompArg struct {
+	Index uint8  `yaml:"index" json:"index" validate:"max=5"`
+	Op    string `yaml:"op" json:"op" validate:"required,oneof=eq ne lt le gt ge maskedEq"`
+	Value uint64 `yaml:"value" json:"value"`
+	Mask  uint64 `yaml:"mask" json:"mask,omitempty"`
+}
+
+// LandlockMode says whether landlock is used and how strictly.
+type LandlockMode uint8
+
+// The landlock modes; LandlockOff is the zero value.
+const (
+	LandlockOff LandlockMode = iota
+	// LandlockBestEffort enforces what the kernel's ABI supports; the plan
+	// says what is left out.
+	LandlockBestEffort
+	// LandlockRequire refuses to start when the kernel cannot enforce
+	// every rule.
+	LandlockRequire
+)
+
+// String returns the mode's YAML name.
+func (m LandlockMode) String() string {
+	switch m {
+	case LandlockOff:
+		return "off"
+	case LandlockBestEffort:
+		return "bestEffort"
+	case LandlockRequire:
+		return "require"
+	}
+	return fmt.Sprintf("LandlockMode(%d)", uint8(m))
+}
+
+// UnmarshalYAML accepts off, bestEffort or require.
+func (m *LandlockMode) UnmarshalYAML(n *yaml.Node) error {
+	for _, c := range []LandlockMode{LandlockOff, LandlockBestEffort, LandlockRequire} {
+		if c.String() == n.Value {
+			*m = c
+			return nil
+		}
+	}
+	return fmt.Errorf("must be off, bestEffort or require, not %q", n.Value)
+}
+
+// MarshalText prints the name.
+func (m LandlockMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Landlock lists what the command may reach once restricted. Paths are
+// inside the sandbox.
+type Landlock struct {
+	Mode       LandlockMode `yaml:"mode" json:"mode"`
+	ReadOnly   []string     `yaml:"readOnly" json:"readOnly,omitempty" validate:"dive,abspath"`
+	ReadWrite  []string     `yaml:"readWrite" json:"readWrite,omitempty" validate:"dive,abspath"`
+	ReadExec   []string     `yaml:"readExec" json:"readExec,omitempty" validate:"dive,abspath"`
+	BindTCP    []uint16     `yaml:"bindTcp" json:"bindTcp,omitempty"`
+	ConnectTCP []uint16     `yaml:"connectTcp" json:"connectTcp,omitempty"`
+}
+
+// Rlimit is a soft and hard limit; "unlimited" or a number. Written as a
+// single value it sets both.
+type Rlimit struct {
+	Soft, Hard RlimitValue
+}
+
+// RlimitValue is a number or unlimited.
+type RlimitValue struct {
+	Unlimited bool
+	Value     uint64
+}
+
+// String prints "unlimited" or the number.
+func (v RlimitValue) String() string {
+	if v.Unlimited {
+		return "unlimited"
+	}
+	return fmt.Sprint(v.Value)
+}
+
+func parseRlimitValue(s string) (RlimitValue, error) {
+	if s == "unlimited" || s == "infinity" {
+		return RlimitValue{Unlimited: true}, nil
+	}
+	v, err := ParseSize(s)
+	if err != nil {
+		return RlimitValue{}, fmt.Errorf(`must be a number or "unlimited", not %q`, s)
+	}
+	return RlimitValue{Value: uint64(v)}, nil
+}
+
+// UnmarshalYAML accepts a value, or a mapping with soft and hard.
+func (r *Rlimit) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		v, err := parseRlimitValue(n.Value)
+		if err != nil {
+			return err
+		}
+		*r = Rlimit{Soft: v, Hard: v}
+		return nil
+	case yaml.MappingNode:
+		var got Rlimit
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i].Value, n.Content[i+1].Value
+			val, err := parseRlimitValue(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			switch k {
+			case "soft":
+				got.Soft = val
+			case "hard":
+				got.Hard = val
+			default:
+				return fmt.Errorf("unknown key %q (allowed: soft, hard)", k)
+			}
+			seen[k] = true
+		}
+		if !seen["soft"] || !seen["hard"] {
+			return fmt.Errorf("needs both soft and hard, or a single value for both")
+		}
+		if !got.Hard.Unlimited && (got.Soft.Unlimited || got.Soft.Value > got.Hard.Value) {
+			return fmt.Errorf("soft limit %s is above the hard limit %s", got.Soft, got.Hard)
+		}
+		*r = got
+		return nil
+	}
+	return fmt.Errorf(`must be a number, "unlimited", or {soft: N, hard: N}`)
+}
+
+// MarshalText prints "soft:hard".
+func (r Rlimit) MarshalText() ([]byte, error) {
+	return []byte(r.Soft.String() + ":" + r.Hard.String()), nil
+}
+
+// RlimitNames are the rlimit names a profile may use.
+var RlimitNames = []string{"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"}
+
+// jsonSchema is the schema of a Capability.
+func (Capability) jsonSchema() *schema {
+	return &schema{Type: "string", Pattern: `^(?i)(CAP_)?[A-Z_]+$`}
+}
+
+// jsonSchema is the schema of a SeccompMode.
+func (SeccompMode) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{SeccompDefault.String(), SeccompUnconfined.String()}}
+}
+
+// jsonSchema is the schema of a LandlockMode.
+func (LandlockMode) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{LandlockOff.String(), LandlockBestEffort.String(), LandlockRequire.String()}}
+}
+
+// jsonSchema is the schema of an Rlimit.
+func (Rlimit) jsonSchema() *schema {
+	v := &schema{AnyOf: []*schema{{Type: "integer"}, {Type: "string"}}}
+	return &schema{AnyOf: []*schema{
+		{Type: "integer"},
+		{Type: "string"},
+		{Type: "object", Properties: map[string]*schema{"soft": v, "hard": v}, Required: []string{"soft", "hard"}, AdditionalProperties: false},
+	}}
+}
+
+// validateSecurity checks rlimit names and seccomp errno names.
+func validateSecurity(sl validator.StructLevel) {
+	s := sl.Current().Addr().Interface().(*Security)
+	for name := range s.Rlimits {
+		if !slices.Contains(RlimitNames, name) {
+			sl.ReportError(name, "rlimits["+name+"]", name, "rlimitname", strings.Join(RlimitNames, ", "))
+		}
+	}
+	if a := s.OOMScoreAdj; a != nil && (*a < -1000 || *a > 1000) {
+		sl.ReportError(*a, "oomScoreAdj", "oomScoreAdj", "between", "-1000 and 1000")
+	}
+	for i, r := range s.Seccomp.Rules {
+		at := fmt.Sprintf("seccomp.rules[%d].errno", i)
+		switch {
+		case r.Errno != "" && r.Action != "errno":
+			sl.ReportError(r.Errno, at, "errno", "errnoonly", "")
+		case r.Errno != "" && !errnoName(r.Errno):
+			sl.ReportError(r.Errno, at, "errno", "errnoname", "")
+		}
+	}
+}
+
+// errnoName reports whether s names an errno: E and capitals or digits.
+func errnoName(s string) bool {
+	if len(s) < 2 || s[0] != 'E' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
