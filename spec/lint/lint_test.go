@@ -95,6 +95,9 @@ func TestRules(t *testing.T) {
 		{"CELL031", "process: {passEnv: [LD_PRELOAD]}\n", lint.Medium, "t.yaml:3:21", "process: {env: {PATH: /usr/bin}}\n"},
 		{"CELL032", "process: {passEnv: [SSH_AUTH_SOCK]}\n", lint.Medium, "t.yaml:3:21", "process: {passEnv: [LANG]}\n"},
 		{"CELL033", "process: {inheritFds: [3]}\n", lint.Low, "t.yaml:3:24", "process: {inheritFds: []}\n"},
+		{"CELL050", "resources: {memory: {max: max}}\n", lint.Medium, "t.yaml:3:27", "resources: {memory: {max: 1Gi}}\n"},
+		{"CELL051", "resources: {pids: {}}\n", lint.Medium, "t.yaml:3:13", "resources: {pids: {max: 100}}\n"},
+		{"CELL052", "resources: {cpu: {weight: 100}}\n", lint.Low, "t.yaml:3:13", "resources: {cpu: {max: 1.5}}\n"},
 	}
 	covered := make(map[string]bool)
 	for _, tt := range tests {

@@ -41,8 +41,7 @@ func Rules() []Rule {
 // and IDs, 030-039 the environment and descriptors. Reserved for the
 // fields that are coming, each one function here once its field exists:
 // 040 capabilities kept, 041 CAP_SYS_ADMIN kept, 042 no seccomp filter,
-// 043 no_new_privs off, 050 no memory limit, 051 no pids limit, 052 no CPU
-// limit.
+// 043 no_new_privs off. 050-059 are resource limits.
 var rules = []*Rule{
 	{
 		ID: "CELL001", Name: "host-network", Severity: High,
@@ -175,6 +174,24 @@ var rules = []*Rule{
 		Summary: "Descriptors of the caller cross into the sandbox.",
 		Help:    "An inherited descriptor reaches whatever it refers to (a socket, a directory outside the sandbox, a pipe to a privileged process) regardless of the mounts. Inherit only descriptors made for the sandbox.",
 		check:   inheritedFDs,
+	},
+	{
+		ID: "CELL050", Name: "no-memory-limit", Severity: Medium,
+		Summary: "The sandbox has no memory limit.",
+		Help:    "Without resources.memory.max the command can take the host's memory until the OOM killer picks a victim, which need not be the command. Set resources.memory.max (and memory.swap) to what the job needs.",
+		check:   noMemoryLimit,
+	},
+	{
+		ID: "CELL051", Name: "no-pids-limit", Severity: Medium,
+		Summary: "The sandbox has no limit on its number of processes.",
+		Help:    "Without resources.pids.max a fork bomb in the sandbox exhausts the host's process table. Set resources.pids.max, such as 512.",
+		check:   noPidsLimit,
+	},
+	{
+		ID: "CELL052", Name: "no-cpu-limit", Severity: Low,
+		Summary: "The sandbox has no CPU limit.",
+		Help:    "Without resources.cpu.max the command can keep every CPU of the host busy. Set resources.cpu.max to a number of CPUs, or a cpu.weight below 100.",
+		check:   noCPULimit,
 	},
 }
 
@@ -601,4 +618,26 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func noMemoryLimit(ps *pass) {
+	if m := ps.p.Resources.Memory.Max; m == nil || m.Max {
+		ps.report("resources.memory.max", "set resources.memory.max, such as 2Gi",
+			"no memory limit: the command can take the host's memory")
+	}
+}
+
+func noPidsLimit(ps *pass) {
+	if m := ps.p.Resources.Pids.Max; m == nil || m.Max {
+		ps.report("resources.pids.max", "set resources.pids.max, such as 512",
+			"no limit on processes: a fork bomb exhausts the host's process table")
+	}
+}
+
+func noCPULimit(ps *pass) {
+	c := &ps.p.Resources.CPU
+	if (c.Max == nil || c.Max.Max) && (c.Weight == 0 || c.Weight >= 100) && c.Cpus == "" {
+		ps.report("resources.cpu.max", "set resources.cpu.max to a number of CPUs, such as 2",
+			"no CPU limit: the command can keep every CPU of the host busy")
+	}
 }
