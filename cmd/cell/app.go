@@ -202,18 +202,24 @@ func runPlan(pl *plan.Plan) error {
 	defer signal.Stop(sigs)
 
 	var inherit []int
+	ownSession := false
 	for _, s := range pl.Steps {
-		if s.Op == plan.OpCloseFDs {
+		switch s.Op {
+		case plan.OpCloseFDs:
 			for _, fd := range s.IDs {
 				inherit = append(inherit, int(fd))
 			}
+		case plan.OpSetsid:
+			ownSession = true
 		}
 	}
 	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, inherit)
 	if err != nil {
 		return explain(err)
 	}
-	fg := foreground()
+	// A command in the caller's session gets the terminal's signals from
+	// the kernel; one in a session of its own only through cell.
+	fg := foreground() && !ownSession
 	go func() {
 		for s := range sigs {
 			if fg && ttySignals[s] {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -528,5 +529,83 @@ func TestDiesWithParent(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// status reads fields of /proc/self/status inside a sandbox.
+func status(t *testing.T, prof string, sets []string, fields ...string) map[string]string {
+	t.Helper()
+	out := mustSucceed(t, sandboxRun(t, prof, sets, "cat", "/proc/self/status"))
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		for _, f := range fields {
+			if k == f {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return m
+}
+
+func TestPrivileges(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := profile(t, "")
+	fields := []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"}
+	t.Run("defaults", func(t *testing.T) {
+		// Root inside, and still nothing: every set empty, no_new_privs.
+		got := status(t, prof, nil, fields...)
+		want := map[string]string{"CapInh": "0000000000000000", "CapPrm": "0000000000000000", "CapEff": "0000000000000000",
+			"CapBnd": "0000000000000000", "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("status: %v, want %v", got, want)
+		}
+	})
+	t.Run("kept capability, non-root", func(t *testing.T) {
+		got := status(t, prof, []string{"security.capabilities=[NET_BIND_SERVICE]", "ids.uid=1000", "ids.uidMap=[{inside: 0, outside: 0, count: 1}, {inside: 1000, outside: 1000, count: 1}]"}, fields...)
+		const bit10 = "0000000000000400"
+		want := map[string]string{"CapInh": bit10, "CapPrm": bit10, "CapEff": bit10, "CapBnd": bit10, "CapAmb": bit10, "NoNewPrivs": "1"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("status: %v, want %v", got, want)
+		}
+	})
+	t.Run("no_new_privs off", func(t *testing.T) {
+		if got := status(t, prof, []string{"security.noNewPrivileges=false"}, "NoNewPrivs"); got["NoNewPrivs"] != "0" {
+			t.Errorf("NoNewPrivs %q with noNewPrivileges: false", got["NoNewPrivs"])
+		}
+	})
+}
+
+func TestNewSession(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	// Field 6 of /proc/self/stat is the session: a session leader's own
+	// pid when the command has its own session, 0 when the session's
+	// leader is outside the sandbox's pid namespace.
+	script := `set -- $(cut -d')' -f2 /proc/self/stat); echo $4 $$`
+	out := strings.Fields(mustSucceed(t, sandboxRun(t, profile(t, ""), nil, "sh", "-c", script)))
+	if len(out) != 2 || out[0] != out[1] {
+		t.Errorf("default: session %v; want the command's own", out)
+	}
+	out = strings.Fields(mustSucceed(t, sandboxRun(t, profile(t, ""), []string{"process.newSession=false"}, "sh", "-c", script)))
+	if len(out) != 2 || out[0] != "0" {
+		t.Errorf("newSession false: session %v; want the caller's (0: outside)", out)
+	}
+}
+
+func TestProcHardened(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	// This kernel has no /proc/kcore or /proc/sysrq-trigger; the plan skips
+	// what does not exist.
+	script := `exec 2>&1; wc -c < /proc/keys; wc -c < /proc/timer_list; ls /proc/acpi | wc -l; echo x > /proc/sys/kernel/domainname; true`
+	out := mustSucceed(t, sandboxRun(t, profile(t, ""), nil, "sh", "-c", script))
+	if !strings.HasPrefix(out, "0\n0\n0\n") || strings.Count(out, "Read-only file system") != 1 {
+		t.Errorf("hardened /proc: %q", out)
+	}
+	out = mustSucceed(t, sandboxRun(t, profile(t, ""), []string{"filesystem.mounts[5].unmasked=true"}, "sh", "-c", "wc -c < /proc/keys"))
+	if strings.TrimSpace(out) == "0" {
+		t.Errorf("unmasked /proc still covers /proc/keys")
 	}
 }

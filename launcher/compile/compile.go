@@ -330,6 +330,9 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
 	case spec.MountProc:
 		in(plan.Step{Op: plan.OpMountFS, FSType: "proc", Path: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		if !m.Unmasked {
+			c.hardenProc(at, m.Target)
+		}
 	case spec.MountDev:
 		c.dev(at, m.Target)
 	case spec.MountDir:
@@ -348,6 +351,33 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(plan.Step{Op: plan.OpSymlink, Source: m.LinkTo, Path: m.Target})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
+	}
+}
+
+// The parts of /proc that tell about or act on the host, after the OCI
+// runtime spec's defaults: files are covered with the host's /dev/null,
+// directories with an empty read-only tmpfs, and the writable tunables
+// are made read-only. Those the kernel does not have are skipped.
+var (
+	procMaskedFiles = []string{"kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug"}
+	procMaskedDirs  = []string{"acpi", "asound", "scsi"}
+	procReadOnly    = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+)
+
+func (c *compiler) hardenProc(at, target string) {
+	in := func(s plan.Step) {
+		s.Side, s.Root, s.Existing, s.Optional = plan.Init, newRoot, true, true
+		c.add(at, s)
+	}
+	for _, f := range procMaskedFiles {
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: "/dev/null", Path: path.Join(target, f), Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	}
+	for _, d := range procMaskedDirs {
+		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: path.Join(target, d), Options: []string{"size=0", "mode=0555"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+	}
+	for _, p := range procReadOnly {
+		t := path.Join(target, p)
+		in(plan.Step{Op: plan.OpBind, SourceRoot: newRoot, Source: t, Path: t, Recursive: true, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
 	}
 }
 
@@ -390,8 +420,19 @@ func (c *compiler) process(args []string) {
 		umask = *p.Process.Umask
 	}
 	initStep("process.umask", plan.Step{Op: plan.OpUmask, Mode: uint32(umask)})
-	initStep("process", plan.Step{Op: plan.OpCapBSetDrop})
-	initStep("process", plan.Step{Op: plan.OpNoNewPrivs})
+	sec := &p.Security
+	var caps []uint32
+	for _, name := range sec.Capabilities {
+		n, _ := spec.CapabilityNumber(string(name))
+		if !slices.Contains(caps, uint32(n)) {
+			caps = append(caps, uint32(n))
+		}
+	}
+	slices.Sort(caps)
+	initStep("security.capabilities", plan.Step{Op: plan.OpCapBSetDrop, IDs: caps})
+	if sec.NoNewPrivs() {
+		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
+	}
 	keep := make([]uint32, 0, len(p.Process.InheritFDs))
 	for _, fd := range p.Process.InheritFDs {
 		keep = append(keep, uint32(fd))
@@ -399,6 +440,9 @@ func (c *compiler) process(args []string) {
 	sort.Slice(keep, func(i, j int) bool { return keep[i] < keep[j] })
 	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: keep})
 
+	if p.Process.IsNewSession() {
+		cmd("process.newSession", plan.Step{Op: plan.OpSetsid})
+	}
 	ids := &p.IDs
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
 		if !c.host.Rootless() || p.Namespaces.User == spec.Host {
@@ -407,6 +451,11 @@ func (c *compiler) process(args []string) {
 		}
 		cmd("ids.gid", plan.Step{Op: plan.OpSetgid, ID: ids.GID})
 		cmd("ids.uid", plan.Step{Op: plan.OpSetuid, ID: ids.UID})
+	}
+	if len(caps) > 0 {
+		// Kept capabilities reach a command that is not root inside only
+		// through the ambient set.
+		cmd("security.capabilities", plan.Step{Op: plan.OpAmbientCaps, IDs: caps})
 	}
 	cwd := p.Process.Cwd
 	if cwd == "" {

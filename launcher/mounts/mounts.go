@@ -200,16 +200,36 @@ func (r *Root) Symlink(target, p string) error {
 	return nil
 }
 
-// mountpoint returns a descriptor of p, created as kind if missing.
-func (r *Root) mountpoint(p string, kind Kind) (int, error) {
+// mountpoint returns a descriptor of p, created as kind if missing
+// unless existing is set.
+func (r *Root) mountpoint(p string, kind Kind, existing bool) (int, error) {
+	if existing {
+		fd, err := r.open(p, 0)
+		if err != nil {
+			return -1, fail("openat2", r.show(p), err)
+		}
+		return fd, nil
+	}
 	if kind == Dir {
 		return r.Mkdir(p, 0o755)
 	}
 	return r.create(p, 0o444, false)
 }
 
-func (r *Root) attach(mnt int, p string, kind Kind) error {
-	target, err := r.mountpoint(p, kind)
+// Target says how a mount's target is found.
+type Target struct {
+	// Existing requires the target to exist already; it is not created.
+	Existing bool
+	// Optional skips the mount when its source, or an Existing target,
+	// does not exist.
+	Optional bool
+}
+
+func (r *Root) attach(mnt int, p string, kind Kind, t Target) error {
+	target, err := r.mountpoint(p, kind, t.Existing)
+	if t.Optional && t.Existing && errors.Is(err, unix.ENOENT) {
+		return ErrSkipped
+	}
 	if err != nil {
 		return err
 	}
@@ -221,18 +241,18 @@ func (r *Root) attach(mnt int, p string, kind Kind) error {
 	return nil
 }
 
-// ErrSkipped reports that an optional bind was not made because its source
-// does not exist.
+// ErrSkipped reports that an optional mount was not made because its
+// source or its existing target does not exist.
 var ErrSkipped = errors.New("source does not exist; skipped")
 
 // Bind clones the tree at source (resolved inside srcRoot), sets attr on it
 // (on every submount when recursive) and attaches it at p. The attributes
 // are set before the tree is attached, so there is no moment at which the
 // sandbox's tree holds a writable submount of a read-only bind.
-func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, optional bool) error {
+func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive bool, t Target) error {
 	src, err := srcRoot.open(source, 0)
 	if err != nil {
-		if optional && errors.Is(err, unix.ENOENT) {
+		if t.Optional && errors.Is(err, unix.ENOENT) {
 			return ErrSkipped
 		}
 		return fail("openat2", srcRoot.show(source), err)
@@ -262,12 +282,12 @@ func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, opt
 			return fail("mount_setattr", srcRoot.show(source), err)
 		}
 	}
-	return r.attach(tree, p, kind)
+	return r.attach(tree, p, kind, t)
 }
 
 // MountFS creates a filesystem of type fstype configured by options
 // ("key=value" or "flag") and attaches it at p with attr.
-func (r *Root) MountFS(fstype string, options []string, attr uint64, p string) error {
+func (r *Root) MountFS(fstype string, options []string, attr uint64, p string, t Target) error {
 	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return fail("fsopen", fstype, err)
@@ -292,7 +312,7 @@ func (r *Root) MountFS(fstype string, options []string, attr uint64, p string) e
 		return fail("fsmount", fstype, err)
 	}
 	defer unix.Close(mnt)
-	return r.attach(mnt, p, Dir)
+	return r.attach(mnt, p, Dir, t)
 }
 
 // fsLog reads the messages the kernel left on a filesystem context, which

@@ -22,7 +22,8 @@ const (
 	phaseProcess          // umask, dumpable, subreaper
 	phasePrivilege        // capabilities and no_new_privs
 	phaseFDs              // close inherited descriptors
-	phaseCreds            // setgroups, setgid, setuid in the command
+	phaseSession          // setsid in the command
+	phaseCreds            // setgroups, setgid, setuid, ambient capabilities in the command
 	phaseCwd              // chdir in the command
 	phaseRearm            // parent-death signal again after the uid change
 	phaseExec             // execve
@@ -35,7 +36,14 @@ func (s *Step) window() (first, last int) {
 		return phaseHost, phaseHost
 	case OpCgroupKill, OpCgroupRemove:
 		return -1, -1 // cleanup only
-	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit, OpCgroupJoin:
+	case OpAmbientCaps:
+		if s.Side == Command {
+			return phaseCreds, phaseCreds
+		}
+		return phaseStart, phaseStart
+	case OpSetsid:
+		return phaseSession, phaseSession
+	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpExecInit, OpCgroupJoin:
 		return phaseStart, phaseStart
 	case OpPdeathsig:
 		if s.Side == Command {
@@ -83,13 +91,13 @@ func (o Op) side() (Side, bool) {
 	switch o {
 	case OpClone, OpWriteIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
 		return Parent, true
-	case OpUnshare, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
+	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
-	case OpSetgroups, OpSetgid, OpSetuid, OpExec:
+	case OpSetsid, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true
-	case OpPdeathsig, OpChdir:
+	case OpPdeathsig, OpChdir, OpAmbientCaps:
 		return 0, false // init and command both use these
 	case OpInvalid, opCount:
 	}

@@ -85,19 +85,25 @@ func (f MountFlags) String() string  { return names(uint64(f), mountNames) }
 func (f AttrFlags) String() string   { return names(uint64(f), attrNames) }
 func (f UmountFlags) String() string { return names(uint64(f), umountNames) }
 
-var capabilityNames = map[uint32]string{
-	unix.CAP_CHOWN: "CAP_CHOWN", unix.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE",
-	unix.CAP_FOWNER: "CAP_FOWNER", unix.CAP_KILL: "CAP_KILL", unix.CAP_SETGID: "CAP_SETGID",
-	unix.CAP_SETUID: "CAP_SETUID", unix.CAP_SETPCAP: "CAP_SETPCAP",
-	unix.CAP_NET_ADMIN: "CAP_NET_ADMIN", unix.CAP_SYS_ADMIN: "CAP_SYS_ADMIN",
+// capabilityNames are Linux's capabilities by number.
+var capabilityNames = [...]string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
 }
 
 // capNames prints capability numbers by name.
 func capNames(caps []uint32) string {
 	parts := make([]string, len(caps))
 	for i, c := range caps {
-		if n, ok := capabilityNames[c]; ok {
-			parts[i] = n
+		if int(c) < len(capabilityNames) {
+			parts[i] = capabilityNames[c]
 		} else {
 			parts[i] = fmt.Sprintf("CAP_%d", c)
 		}

@@ -92,6 +92,9 @@ const (
 	// OpCloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the
 	// descriptors IDs, which the command inherits.
 	OpCloseFDs
+	// OpSetsid is setsid() in the command: a session of its own, without
+	// the caller's terminal as its controlling one.
+	OpSetsid
 	// OpSetgroups is setgroups(IDs) in the command.
 	OpSetgroups
 	// OpSetgid is setresgid(ID) in the command.
@@ -143,6 +146,7 @@ var opNames = [...]string{
 	OpCapBSetDrop:   "capbset-drop",
 	OpNoNewPrivs:    "no-new-privs",
 	OpCloseFDs:      "close-fds",
+	OpSetsid:        "setsid",
 	OpSetgroups:     "setgroups",
 	OpSetgid:        "setgid",
 	OpSetuid:        "setuid",
@@ -203,6 +207,9 @@ func (s *Step) Call() string {
 		}
 		return fmt.Sprintf("setresgid(%d, %d, %d) setresuid(%d, %d, %d)", s.IDs[1], s.IDs[1], s.IDs[1], s.IDs[0], s.IDs[0], s.IDs[0])
 	case OpAmbientCaps:
+		if s.Side == Command {
+			return fmt.Sprintf("capset(inheritable+=%s) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capNames(s.IDs), capNames(s.IDs))
+		}
 		return fmt.Sprintf("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, %s)", capNames(s.IDs))
 	case OpExecInit:
 		return fmt.Sprintf("execve(%q, %s)", s.Path, quoteList(s.Args))
@@ -218,19 +225,15 @@ func (s *Step) Call() string {
 	case OpUmount:
 		return fmt.Sprintf("umount2(%q, %s)", s.Path, UmountFlags(s.Flags))
 	case OpMountFS:
-		return fmt.Sprintf("fsopen(%q) fsconfig(%s) fsmount(%s) move_mount(-> %q)",
-			s.FSType, strings.Join(s.Options, ", "), AttrFlags(s.Attr), p)
+		return fmt.Sprintf("fsopen(%q) fsconfig(%s) fsmount(%s) move_mount(-> %q)%s",
+			s.FSType, strings.Join(s.Options, ", "), AttrFlags(s.Attr), p, s.condition())
 	case OpBind:
 		rec, open := "", "OPEN_TREE_CLONE"
 		if s.Recursive {
 			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
 		}
-		opt := ""
-		if s.Optional {
-			opt = " if it exists"
-		}
 		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s) move_mount(-> %q)%s",
-			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, p, opt)
+			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, p, s.condition())
 	case OpWriteFile:
 		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
 	case OpSymlink:
@@ -250,6 +253,9 @@ func (s *Step) Call() string {
 	case OpUmask:
 		return fmt.Sprintf("umask(%04o)", s.Mode)
 	case OpCapBSetDrop:
+		if len(s.IDs) > 0 {
+			return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(s.IDs))
+		}
 		return "prctl(PR_CAPBSET_DROP, every capability) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)"
 	case OpNoNewPrivs:
 		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
@@ -258,6 +264,8 @@ func (s *Step) Call() string {
 			return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
 		}
 		return fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
+	case OpSetsid:
+		return "setsid()"
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:
@@ -272,7 +280,20 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("%s(%q, %s, %s)", name, s.Path, quoteList(s.Args), quoteList(s.Env))
 	case opCount:
 	}
-	return s.Op.String() + "()"
+	return s.Op.String() + "(?)"
+}
+
+// condition prints when a mount is skipped.
+func (s *Step) condition() string {
+	switch {
+	case s.Existing && s.Optional:
+		return " if both exist"
+	case s.Optional:
+		return " if it exists"
+	case s.Existing:
+		return " onto the existing target"
+	}
+	return ""
 }
 
 // full is Path as seen before the step runs: joined to Root.
@@ -333,7 +354,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
-		OpSetgroups, OpSetgid, OpSetuid, opCount:
+		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:
 	}
 	return s.Call()
 }

@@ -120,8 +120,11 @@ type Step struct {
 	Env  []string `json:"env,omitempty"`
 	// Recursive applies the step to submounts too.
 	Recursive bool `json:"recursive,omitempty"`
-	// Optional lets a bind whose source is missing be skipped.
+	// Optional lets a mount whose source (or Existing target) is missing
+	// be skipped.
 	Optional bool `json:"optional,omitempty"`
+	// Existing requires a mount's target to exist: it is not created.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // Flags is a word of flag bits; how it prints depends on the step's Op.

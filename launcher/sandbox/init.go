@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -193,7 +194,11 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		return r.MountFS(s.FSType, s.Options, uint64(s.Attr), s.Path)
+		err = r.MountFS(s.FSType, s.Options, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		if errors.Is(err, mounts.ErrSkipped) {
+			return nil
+		}
+		return err
 	case plan.OpBind:
 		r, err := e.root(s.Root)
 		if err != nil {
@@ -203,7 +208,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, s.Optional)
+		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, mounts.Target{Existing: s.Existing, Optional: s.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
@@ -236,12 +241,15 @@ func (e *initExec) step(s *plan.Step) error {
 		unix.Umask(int(s.Mode))
 		return nil
 	case plan.OpCapBSetDrop:
-		return dropBoundingSet()
+		return dropBoundingSet(s.IDs)
 	case plan.OpNoNewPrivs:
 		return wrap("prctl PR_SET_NO_NEW_PRIVS", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 	case plan.OpCloseFDs:
 		e.keepFDs = s.IDs
 		return closeFDs(s.IDs)
+	case plan.OpSetsid:
+		e.sys.Setsid = true
+		return nil
 	case plan.OpSetgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = s.IDs, false
@@ -255,10 +263,18 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpPdeathsig:
 		e.sys.Pdeathsig = syscall.Signal(s.ID)
 		return nil
+	case plan.OpAmbientCaps:
+		if s.Side != plan.Command {
+			break
+		}
+		for _, c := range s.IDs {
+			e.sys.AmbientCaps = append(e.sys.AmbientCaps, uintptr(c))
+		}
+		return nil
 	case plan.OpExec:
 		e.exec = s
 		return nil
-	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpAmbientCaps, plan.OpExecInit:
+	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }
@@ -289,12 +305,15 @@ func wrap(call string, err error) error {
 	return nil
 }
 
-// dropBoundingSet drops every capability the kernel knows from the
-// bounding set (the loop ends at the first number the kernel rejects),
+// dropBoundingSet drops every capability the kernel knows but keep from
+// the bounding set (the loop ends at the first number the kernel rejects),
 // then empties the ambient and inheritable sets, which a fork keeps and
 // the bounding set does not limit.
-func dropBoundingSet() error {
+func dropBoundingSet(keep []uint32) error {
 	for c := 0; ; c++ {
+		if slices.Contains(keep, uint32(c)) {
+			continue
+		}
 		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
 		if err == unix.EINVAL && c > 0 {
 			break
