@@ -234,7 +234,7 @@ func validateResources(sl validator.StructLevel) {
 	r := sl.Current().Addr().Interface().(*Resources)
 	for _, l := range []struct {
 		path, field, why string
-		v              *Limit
+		v                *Limit
 	}{
 		{"memory.max", "max", "no process could run; remove the limit or raise it", r.Memory.Max},
 		{"memory.high", "high", "every allocation would be throttled", r.Memory.High},
