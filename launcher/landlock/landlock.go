@@ -1,0 +1,435 @@
+package landlock
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mode says what happens when the kernel cannot enforce all of a [Rules].
+type Mode uint8
+
+// The modes. The zero value is Require: a policy is weakened only when the
+// profile says so.
+const (
+	// Require refuses to start the sandbox when the kernel's Landlock
+	// ABI lacks a feature that the rules need.
+	Require Mode = iota
+	// BestEffort enforces what the kernel supports and drops the rest;
+	// [Rules.Effective] says what was dropped.
+	BestEffort
+	modeCount
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Require:
+		return "require"
+	case BestEffort:
+		return "best-effort"
+	case modeCount:
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// MarshalText prints the mode's name.
+func (m Mode) MarshalText() ([]byte, error) {
+	if m >= modeCount {
+		return nil, fmt.Errorf("invalid landlock mode %d", uint8(m))
+	}
+	return []byte(m.String()), nil
+}
+
+// UnmarshalText parses a mode's name: "require" or "best-effort".
+func (m *Mode) UnmarshalText(b []byte) error {
+	for c := Require; c < modeCount; c++ {
+		if c.String() == string(b) {
+			*m = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown landlock mode %q (want require or best-effort)", b)
+}
+
+// Rules is a Landlock policy: the file hierarchies and TCP ports that stay
+// usable. Paths are absolute, clean and resolved inside the sandbox's root
+// without following symlinks (list the directory a symlink points to). A
+// path may be a directory (the rule covers everything beneath it) or any
+// other file (the rule covers that file).
+//
+// A kind of access is restricted only when the rules name at least one
+// allowance of that kind: filesystem access when any of ReadOnly,
+// ReadWrite and ReadExec is non-empty, TCP bind when BindTCP is, TCP
+// connect when ConnectTCP is. A path in two lists gets both grants.
+type Rules struct {
+	// ReadOnly paths can be read and listed.
+	ReadOnly []string `json:"readOnly,omitempty"`
+	// ReadWrite paths can be read, listed, written, truncated, and have
+	// entries created, removed, renamed and linked (but no device nodes);
+	// not executed (list the path in ReadExec too for that).
+	ReadWrite []string `json:"readWrite,omitempty"`
+	// ReadExec paths can be read, listed and executed.
+	ReadExec []string `json:"readExec,omitempty"`
+	// BindTCP are the TCP ports that sockets may bind to (0: let the
+	// kernel pick an ephemeral port).
+	BindTCP []uint16 `json:"bindTCP,omitempty"`
+	// ConnectTCP are the TCP ports that sockets may connect to.
+	ConnectTCP []uint16 `json:"connectTCP,omitempty"`
+	// Mode says whether a kernel that cannot enforce every rule is an
+	// error (Require, the zero value) or not (BestEffort).
+	Mode Mode `json:"mode"`
+}
+
+// Filesystem access rights, and the Landlock ABI that introduced each.
+type right struct {
+	bit  uint64
+	name string
+	abi  int
+}
+
+var fsRights = [...]right{
+	{unix.LANDLOCK_ACCESS_FS_EXECUTE, "execute", 1},
+	{unix.LANDLOCK_ACCESS_FS_WRITE_FILE, "write_file", 1},
+	{unix.LANDLOCK_ACCESS_FS_READ_FILE, "read_file", 1},
+	{unix.LANDLOCK_ACCESS_FS_READ_DIR, "read_dir", 1},
+	{unix.LANDLOCK_ACCESS_FS_REMOVE_DIR, "remove_dir", 1},
+	{unix.LANDLOCK_ACCESS_FS_REMOVE_FILE, "remove_file", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_CHAR, "make_char", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_DIR, "make_dir", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_REG, "make_reg", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_SOCK, "make_sock", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_FIFO, "make_fifo", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK, "make_block", 1},
+	{unix.LANDLOCK_ACCESS_FS_MAKE_SYM, "make_sym", 1},
+	{unix.LANDLOCK_ACCESS_FS_REFER, "refer", 2},
+	{unix.LANDLOCK_ACCESS_FS_TRUNCATE, "truncate", 3},
+	{unix.LANDLOCK_ACCESS_FS_IOCTL_DEV, "ioctl_dev", 5},
+	{unix.LANDLOCK_ACCESS_FS_RESOLVE_UNIX, "resolve_unix", 9},
+}
+
+// The ABI versions that features of Rules need.
+const (
+	// abiFS is the first ABI where filesystem rules are complete: before
+	// it, truncate(2) of any file the DAC permits is not controlled, so
+	// a read-only or unlisted file could be emptied.
+	abiFS = 3
+	// abiTCP added TCP bind and connect rules.
+	abiTCP = 4
+)
+
+// The rights each list grants.
+const (
+	grantReadOnly = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
+	grantReadExec = grantReadOnly | unix.LANDLOCK_ACCESS_FS_EXECUTE
+	// Not make_char or make_block (no device nodes), not ioctl_dev (no
+	// ioctls on devices opened inside, such as TIOCSTI on /dev/tty), not
+	// resolve_unix (no connecting to sockets of processes outside).
+	grantReadWrite = grantReadOnly | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_REMOVE_DIR | unix.LANDLOCK_ACCESS_FS_REMOVE_FILE |
+		unix.LANDLOCK_ACCESS_FS_MAKE_DIR | unix.LANDLOCK_ACCESS_FS_MAKE_REG |
+		unix.LANDLOCK_ACCESS_FS_MAKE_SOCK | unix.LANDLOCK_ACCESS_FS_MAKE_FIFO |
+		unix.LANDLOCK_ACCESS_FS_MAKE_SYM | unix.LANDLOCK_ACCESS_FS_REFER |
+		unix.LANDLOCK_ACCESS_FS_TRUNCATE
+	// fileRights are the rights that apply to a file that is not a
+	// directory; the kernel rejects a rule on such a file with others.
+	fileRights = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
+		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+)
+
+// pathList is one of the three path lists, with its field name and grant.
+type pathList struct {
+	field string
+	word  string
+	paths []string
+	grant uint64
+}
+
+func (r *Rules) pathLists() [3]pathList {
+	return [3]pathList{
+		{"readOnly", "read-only", r.ReadOnly, grantReadOnly},
+		{"readExec", "read-exec", r.ReadExec, grantReadExec},
+		{"readWrite", "read-write", r.ReadWrite, grantReadWrite},
+	}
+}
+
+// portList is one of the two port lists, with its field name and right.
+type portList struct {
+	field string
+	word  string
+	ports []uint16
+	right uint64
+}
+
+func (r *Rules) portLists() [2]portList {
+	return [2]portList{
+		{"bindTCP", "tcp bind", r.BindTCP, unix.LANDLOCK_ACCESS_NET_BIND_TCP},
+		{"connectTCP", "tcp connect", r.ConnectTCP, unix.LANDLOCK_ACCESS_NET_CONNECT_TCP},
+	}
+}
+
+func (r *Rules) hasFS() bool {
+	return len(r.ReadOnly)+len(r.ReadWrite)+len(r.ReadExec) > 0
+}
+
+func (r *Rules) hasTCP() bool { return len(r.BindTCP)+len(r.ConnectTCP) > 0 }
+
+// Empty reports whether the rules restrict nothing.
+func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() }
+
+// ABI returns the kernel's Landlock ABI version. It is 0 when the kernel
+// has no Landlock, and then the error says why: not built in (or hidden
+// by a seccomp filter), or built in but not enabled at boot.
+func ABI() (int, error) {
+	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	switch errno {
+	case 0:
+		return int(v), nil
+	case unix.ENOSYS:
+		return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno,
+			Why: "landlock is not built into this kernel (CONFIG_SECURITY_LANDLOCK), or a seccomp filter hides it"}
+	case unix.EOPNOTSUPP:
+		return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno,
+			Why: "landlock is built into this kernel but disabled at boot (add it to the lsm= kernel parameter)"}
+	}
+	return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno}
+}
+
+// Check validates the rules and, in Require mode, that a kernel with
+// Landlock ABI version abi can enforce all of them. The error names what
+// the kernel lacks. In BestEffort mode only the rules themselves are
+// checked.
+func (r *Rules) Check(abi int) error {
+	var errs []error
+	for _, l := range r.pathLists() {
+		for i, p := range l.paths {
+			switch {
+			case p == "":
+				errs = append(errs, fmt.Errorf("landlock: %s[%d]: empty path", l.field, i))
+			case !filepath.IsAbs(p):
+				errs = append(errs, fmt.Errorf("landlock: %s[%d]: %q is not an absolute path", l.field, i, p))
+			case filepath.Clean(p) != p:
+				errs = append(errs, fmt.Errorf("landlock: %s[%d]: %q is not clean (want %q)", l.field, i, p, filepath.Clean(p)))
+			}
+		}
+	}
+	if r.Mode >= modeCount {
+		errs = append(errs, fmt.Errorf("landlock: invalid mode %d", uint8(r.Mode)))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if r.Mode != Require {
+		return nil
+	}
+	if missing := r.missing(abi); len(missing) > 0 {
+		if abi <= 0 {
+			return fmt.Errorf("landlock is required, but this kernel has none (ABI 0): %s", strings.Join(missing, ", "))
+		}
+		return fmt.Errorf("landlock is required, but this kernel's ABI is %d: %s", abi, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// missing lists the needs of the rules that ABI abi does not meet.
+func (r *Rules) missing(abi int) []string {
+	var m []string
+	if r.hasFS() && abi < abiFS {
+		m = append(m, fmt.Sprintf("filesystem rules need ABI %d (truncate control); have %d", abiFS, max(abi, 0)))
+	}
+	if r.hasTCP() && abi < abiTCP {
+		m = append(m, fmt.Sprintf("TCP rules need ABI %d; have %d", abiTCP, max(abi, 0)))
+	}
+	return m
+}
+
+// enforcement is what a Rules comes to at one ABI version: the handled
+// rights (everything of them that is not granted is denied) and what the
+// plan must say about the rest.
+type enforcement struct {
+	fs, net uint64
+	// dropped are rules that this ABI cannot enforce at all.
+	dropped []string
+	// unenforced are rights that this ABI cannot control.
+	unenforced []string
+	// notes are other differences from what the rules say.
+	notes []string
+}
+
+func (r *Rules) enforcement(abi int) enforcement {
+	var e enforcement
+	if abi <= 0 {
+		if r.hasFS() {
+			e.dropped = append(e.dropped, "filesystem rules")
+		}
+		for _, l := range r.portLists() {
+			if len(l.ports) > 0 {
+				e.dropped = append(e.dropped, l.word+" rules")
+			}
+		}
+		return e
+	}
+	if r.hasFS() {
+		for _, rt := range fsRights {
+			if rt.abi <= abi {
+				e.fs |= rt.bit
+			} else {
+				e.unenforced = append(e.unenforced, fmt.Sprintf("%s (ABI %d)", rt.name, rt.abi))
+			}
+		}
+		if abi < 2 {
+			e.notes = append(e.notes, "renaming or linking across directories always fails (ABI 1)")
+		}
+	}
+	for _, l := range r.portLists() {
+		switch {
+		case len(l.ports) == 0:
+		case abi >= abiTCP:
+			e.net |= l.right
+		default:
+			e.dropped = append(e.dropped, fmt.Sprintf("%s %s (ABI %d)", l.word, ports(l.ports), abiTCP))
+		}
+	}
+	if e.net != 0 {
+		e.unenforced = append(e.unenforced, "UDP and MPTCP")
+	}
+	return e
+}
+
+// String prints the rules as the profile gave them: "read-only /usr;
+// read-write /tmp; tcp connect 443; require".
+func (r *Rules) String() string {
+	var b []string
+	for _, l := range r.pathLists() {
+		if len(l.paths) > 0 {
+			b = append(b, l.word+" "+paths(l.paths))
+		}
+	}
+	for _, l := range r.portLists() {
+		if len(l.ports) > 0 {
+			b = append(b, l.word+" "+ports(l.ports))
+		}
+	}
+	if len(b) == 0 {
+		return "no rules"
+	}
+	return strings.Join(append(b, r.Mode.String()), "; ")
+}
+
+// Effective says what will really be enforced on a kernel with Landlock
+// ABI version abi, for the plan: the ABI and mode, the rules that hold,
+// the rules dropped in BestEffort mode with the ABI each needs, and what
+// this ABI cannot control at all. In Require mode, when the kernel falls
+// short, it says that the sandbox is refused and why.
+func (r *Rules) Effective(abi int) string {
+	if r.Empty() {
+		return "no rules"
+	}
+	if err := r.Check(abi); err != nil {
+		return "refused: " + err.Error()
+	}
+	e := r.enforcement(abi)
+	var b []string
+	if e.fs == 0 && e.net == 0 {
+		b = append(b, fmt.Sprintf("ABI %d %s: nothing enforced", max(abi, 0), r.Mode))
+	} else {
+		b = append(b, fmt.Sprintf("ABI %d %s", abi, r.Mode))
+		if e.fs != 0 {
+			for _, l := range r.pathLists() {
+				if len(l.paths) > 0 {
+					b = append(b, l.word+" "+paths(l.paths))
+				}
+			}
+		}
+		for _, l := range r.portLists() {
+			if e.net&l.right != 0 {
+				b = append(b, l.word+" "+ports(l.ports))
+			}
+		}
+	}
+	if len(e.dropped) > 0 {
+		b = append(b, "dropped: "+strings.Join(e.dropped, ", "))
+	}
+	if len(e.unenforced) > 0 {
+		b = append(b, "not controlled: "+strings.Join(e.unenforced, ", "))
+	}
+	b = append(b, e.notes...)
+	return strings.Join(b, "; ")
+}
+
+// AccessFS prints a set of filesystem rights by name:
+// "read_file|read_dir".
+func AccessFS(set uint64) string {
+	var names []string
+	for _, rt := range fsRights {
+		if set&rt.bit != 0 {
+			names = append(names, rt.name)
+			set &^= rt.bit
+		}
+	}
+	if set != 0 {
+		names = append(names, fmt.Sprintf("%#x", set))
+	}
+	if len(names) == 0 {
+		return "0"
+	}
+	return strings.Join(names, "|")
+}
+
+func paths(ps []string) string {
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = p
+		if strings.ContainsAny(p, " ,;\"\\") || strconv.Quote(p) != `"`+p+`"` {
+			q[i] = strconv.Quote(p)
+		}
+	}
+	return strings.Join(q, ", ")
+}
+
+func ports(ps []uint16) string {
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(q, ", ")
+}
+
+// Error is a failed system call of this package, naming the call, the
+// object it acted on and the errno by name: "landlock_add_rule read-only
+// /usr: EBADFD (file descriptor in bad state)".
+type Error struct {
+	Call, Object string
+	Err          error
+	// Why explains the errno in cell's terms, when there is more to say.
+	Why string
+}
+
+func (e *Error) Error() string {
+	s := e.Call
+	if e.Object != "" {
+		s += " " + e.Object
+	}
+	s += ": " + errText(e.Err)
+	if e.Why != "" {
+		s += ": " + e.Why
+	}
+	return s
+}
+
+// Unwrap returns the errno.
+func (e *Error) Unwrap() error { return e.Err }
+
+func errText(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if name := unix.ErrnoName(errno); name != "" {
+			return fmt.Sprintf("%s (%s)", name, errno.Error())
+		}
+	}
+	return err.Error()
+}
