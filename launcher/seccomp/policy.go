@@ -20,9 +20,9 @@ const (
 	// x32Bit marks the numbers of x32 syscalls (__X32_SYSCALL_BIT),
 	// which share AUDIT_ARCH_X86_64.
 	x32Bit = 0x40000000
-	// x32Action is the action for a number with x32Bit: what a kernel
+	// x32Action is the action for a number from x32Bit up: what a kernel
 	// without x32 support answers. It is ENOSYS rather than kill because
-	// the number -1 (a syscall a tracer skipped) has the bit too.
+	// the number -1 (a syscall a tracer skipped) is in that range too.
 	x32Action = Action(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
 )
 
@@ -34,7 +34,7 @@ const (
 // matches:
 //
 //  1. An architecture other than x86_64 (i386 by int 0x80): kill.
-//  2. An x32 syscall (number with __X32_SYSCALL_BIT): ENOSYS.
+//  2. An x32 syscall (a number from __X32_SYSCALL_BIT up): ENOSYS.
 //  3. Unless AllowNestedNamespaces: clone or unshare with a CLONE_NEW*
 //     flag and setns fail with EPERM, clone3 with ENOSYS (its flags are
 //     behind a pointer that seccomp cannot read). No rule overrides this.
@@ -182,7 +182,7 @@ func (p *Policy) String() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "arch != x86_64 -> %s\n", foreignArch)
-	fmt.Fprintf(&b, "x32 (nr & %#x) -> %s\n", x32Bit, x32Action)
+	fmt.Fprintf(&b, "nr >= %#x (x32) -> %s\n", x32Bit, x32Action)
 	chains := p.chains()
 	slices.SortFunc(chains, func(a, b chain) int { return strings.Compare(a.name, b.name) })
 	for _, c := range chains {
