@@ -110,6 +110,9 @@ func (a *asm) jump(op uint16, k uint32, t, f label) label {
 	if farF {
 		f = a.goTo(f)
 	}
+	if a.offset(t) > 255 || a.offset(f) > 255 {
+		panic("seccomp: compile: a jump out of reach")
+	}
 	return a.emit(unix.SockFilter{
 		Code: unix.BPF_JMP | op | unix.BPF_K,
 		Jt:   uint8(a.offset(t)),

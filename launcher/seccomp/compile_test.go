@@ -350,6 +350,41 @@ func TestCompileLongJumps(t *testing.T) {
 	}
 }
 
+// TestCompileJumpReach compiles policies of every size up to a few
+// thousand instructions, with conditions on many syscalls, so that jumps
+// meet their targets at every distance around the 255 that a conditional
+// jump reaches, and checks each program on random calls.
+func TestCompileJumpReach(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	nrs := Syscalls()
+	values := []uint64{0, 1, 0x5412, 1 << 32, ^uint64(0)}
+	actions := []Action{Allow, Kill, Errno(unix.EPERM), Errno(unix.EACCES), Log}
+	for n := 1; n <= 200; n += 1 + n/20 {
+		p := &Policy{DefaultAction: actions[r.IntN(len(actions))]}
+		for range n {
+			name, _ := SyscallName(nrs[r.IntN(len(nrs))])
+			rule := Rule{Names: []string{name}, Action: actions[r.IntN(len(actions))]}
+			for range r.IntN(3) {
+				rule.Args = append(rule.Args, Cond{Arg: r.IntN(6), Op: Op(1 + r.IntN(6)), Value: values[r.IntN(len(values))]})
+			}
+			if err := p.Add(rule); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prog := compile(t, p)
+		for range 2000 {
+			d := seccompData{arch: archX86_64, nr: uint32(nrs[r.IntN(len(nrs))])}
+			for a := range d.args {
+				d.args[a] = values[r.IntN(len(values))] + uint64(r.IntN(3)) - 1
+			}
+			if got, _ := runBPF(prog, d); Action(got) != decide(p, d) {
+				t.Fatalf("%d rules, %d instructions, syscall %d args %#x: filter says %s, policy %s",
+					n, len(prog), d.nr, d.args, Action(got), decide(p, d))
+			}
+		}
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	tooLong := &Policy{DefaultAction: Allow}
 	for i := range 1200 {
