@@ -302,7 +302,7 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 		errs = append(errs, &LimitError{need(&lim)["cpuset"], "the v1 cpuset root's effective CPUs and memory nodes are unknown (the layout was not probed), and a new v1 cpuset cgroup needs both"})
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinSorted(errs)
 	}
 	ws, err := limitWrites(l, g, &lim, true)
 	if err != nil {
