@@ -138,14 +138,15 @@ func (c *chain) final(def Action) Action {
 // Links after an unconditional one are dropped, since nothing reaches
 // them. p must be valid.
 func (p *Policy) chains() []chain {
-	byNr := map[int]*chain{}
+	byNr := make([]chain, maxSyscall+1)
+	n := 0
 	add := func(r Rule, o origin) {
 		for _, name := range r.Names {
 			nr, _ := LookupSyscall(name)
-			c := byNr[nr]
-			if c == nil {
-				c = &chain{nr: nr, name: name}
-				byNr[nr] = c
+			c := &byNr[nr]
+			if c.name == "" {
+				*c = chain{nr: nr, name: name}
+				n++
 			}
 			if n := len(c.links); n > 0 && len(c.links[n-1].args) == 0 {
 				continue // unreachable
@@ -164,11 +165,12 @@ func (p *Policy) chains() []chain {
 	if p.AllowNestedNamespaces {
 		add(Rule{Names: nestedSyscalls, Action: Allow}, fromNested)
 	}
-	out := make([]chain, 0, len(byNr))
+	out := make([]chain, 0, n)
 	for _, c := range byNr {
-		out = append(out, *c)
+		if c.name != "" {
+			out = append(out, c)
+		}
 	}
-	slices.SortFunc(out, func(a, b chain) int { return a.nr - b.nr })
 	return out
 }
 
