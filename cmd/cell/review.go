@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,9 +12,12 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
+	"github.com/cellsandbox/cell/spec/diff"
 	"github.com/cellsandbox/cell/spec/lint"
 )
 
@@ -26,6 +31,7 @@ const localProfile = ".cell.yaml"
 func reviewCommands(cmds []*cli.Command) []*cli.Command {
 	added := []*cli.Command{
 		lintCommand(),
+		diffCommand(),
 		schemaCommand(),
 		profilesCommand(),
 	}
@@ -222,4 +228,187 @@ func builtinDescription(name string) (string, error) {
 		return "", fmt.Errorf("built-in profile %s: %w", name, err)
 	}
 	return p.Description, nil
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "compare two profiles: what widens, narrows or stays neutral, and the change in the plan",
+		ArgsUsage: "OLD NEW | --git REV FILE...",
+		Description: "Each change is classified as widens (the command can reach more), narrows or\n" +
+			"neutral, with the positions of the value in both files. Both profiles are also\n" +
+			"compiled for the current caller, and the lines of the plan that differ follow.\n" +
+			"With --git REV each FILE of the working tree is compared with its version at REV.",
+		Flags: []cli.Flag{
+			reviewSetFlag(),
+			formatFlag("text", "markdown", "json"),
+			&cli.StringFlag{Name: "fail-on", Value: "none", Usage: "exit with status 1 when there is a change of `CLASS`: widen, any or none"},
+			&cli.StringFlag{Name: "git", Usage: "compare each FILE with its version at the git revision `REV`"},
+			&cli.BoolFlag{Name: "no-plan", Usage: "leave out the compiled plans"},
+		},
+		Action: diffAction,
+	}
+}
+
+// profileSource is a profile's text and the name its positions use.
+type profileSource struct {
+	name, file string
+	data       []byte
+}
+
+func diffAction(c *cli.Context) error {
+	failOn := c.String("fail-on")
+	if !slices.Contains([]string{"widen", "any", "none"}, failOn) {
+		return fmt.Errorf("--fail-on: must be widen, any or none, not %q", failOn)
+	}
+	args := c.Args().Slice()
+	var pairs [][2]profileSource
+	if rev := c.String("git"); rev != "" {
+		if len(args) == 0 {
+			return fmt.Errorf("diff --git %s: name the profile files to compare", rev)
+		}
+		for _, f := range args {
+			old, err := gitShow(rev, f)
+			if err != nil {
+				return err
+			}
+			cur, err := readSource(f)
+			if err != nil {
+				return err
+			}
+			pairs = append(pairs, [2]profileSource{old, cur})
+		}
+	} else {
+		if len(args) != 2 {
+			return fmt.Errorf("diff: give two profiles, OLD and NEW (or --git REV FILE...)")
+		}
+		old, err := readSource(args[0])
+		if err != nil {
+			return err
+		}
+		cur, err := readSource(args[1])
+		if err != nil {
+			return err
+		}
+		pairs = append(pairs, [2]profileSource{old, cur})
+	}
+	facts, err := host.Probe()
+	if err != nil {
+		return err
+	}
+	widens, changes := 0, 0
+	for _, pair := range pairs {
+		var ps [2]*spec.Profile
+		for i, src := range pair {
+			p, err := parseSource(src, c.StringSlice("set"), facts)
+			if err != nil {
+				return err
+			}
+			ps[i] = p
+		}
+		r := diff.Profiles(ps[0], ps[1])
+		if !c.Bool("no-plan") {
+			r.Plan = planDiff(ps[0], ps[1], facts)
+		}
+		switch c.String("format") {
+		case "markdown":
+			err = diff.WriteMarkdown(c.App.Writer, r)
+		case "json":
+			err = diff.WriteJSON(c.App.Writer, r)
+		default:
+			err = diff.Write(c.App.Writer, r)
+		}
+		if err != nil {
+			return err
+		}
+		widens += r.Count(diff.Widens)
+		changes += len(r.Changes)
+	}
+	switch {
+	case failOn == "widen" && widens > 0:
+		return fmt.Errorf("diff: %d %s the sandbox (--fail-on widen)", widens, plural(widens, "change widens", "changes widen"))
+	case failOn == "any" && changes > 0:
+		return fmt.Errorf("diff: %d %s (--fail-on any)", changes, plural(changes, "change", "changes"))
+	}
+	return nil
+}
+
+// readSource reads a profile file or built-in.
+func readSource(name string) (profileSource, error) {
+	data, file, err := readProfile(name)
+	if err != nil {
+		return profileSource{}, err
+	}
+	return profileSource{name: name, file: file, data: data}, nil
+}
+
+// gitShow reads file as it was at the git revision rev; its positions are
+// reported as "REV:file".
+func gitShow(rev, file string) (profileSource, error) {
+	rel := file
+	if !filepath.IsAbs(file) {
+		rel = "./" + filepath.ToSlash(file)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command("git", "show", rev+":"+rel)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return profileSource{}, fmt.Errorf("git show %s:%s: %v: %s", rev, rel, err, strings.TrimSpace(errb.String()))
+	}
+	return profileSource{name: file, file: rev + ":" + file, data: out.Bytes()}, nil
+}
+
+// parseSource validates a profile read by readSource or gitShow.
+func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Profile, error) {
+	return spec.Parse(src.file, src.data, specOptions(sets, facts))
+}
+
+// specOptions are the options of spec.Parse for the caller of facts.
+func specOptions(sets []string, facts *host.Facts) spec.Options {
+	return spec.Options{
+		Vars: spec.Vars{
+			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
+			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
+		},
+		Sets: sets,
+	}
+}
+
+// planLines compiles p for the caller of facts and returns the plan's
+// steps without their numbers and positions, which differ between any two
+// files; a profile without process.args runs "COMMAND".
+func planLines(p *spec.Profile, facts *host.Facts) ([]string, error) {
+	inv := compile.Invocation{}
+	if len(p.Process.Args) == 0 {
+		inv.Args = []string{"COMMAND"}
+	}
+	pl, err := compile.Profile(p, facts, inv)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, steps := range []struct {
+		prefix string
+		steps  []plan.Step
+	}{{"", pl.Steps}, {"cleanup ", pl.Cleanup}} {
+		for i := range steps.steps {
+			s := &steps.steps[i]
+			lines = append(lines, fmt.Sprintf("%s%-7s %s", steps.prefix, s.Side, s.Call()))
+		}
+	}
+	return lines, nil
+}
+
+// planDiff is the line diff of the plans of old and new; a plan that does
+// not compile is shown as its error.
+func planDiff(old, new *spec.Profile, facts *host.Facts) []diff.Line {
+	var sides [2][]string
+	for i, p := range []*spec.Profile{old, new} {
+		lines, err := planLines(p, facts)
+		if err != nil {
+			lines = []string{"does not compile: " + err.Error()}
+		}
+		sides[i] = lines
+	}
+	return diff.Lines(sides[0], sides[1])
 }
