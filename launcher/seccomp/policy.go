@@ -176,8 +176,10 @@ func (p *Policy) chains() []chain {
 
 // String prints the whole policy, one rule per line, in the order the
 // filter checks them: the architecture checks, then each syscall's rules
-// (syscalls by name), then the default action. An invalid policy prints
-// as the error Validate returns.
+// (syscalls by name; the nested-namespace rules of Policy included), then
+// the default action. A rule that an unconditional rule checked before it
+// hides is left out, as the filter leaves it out. An invalid policy
+// prints as the error Validate returns.
 func (p *Policy) String() string {
 	if err := p.Validate(); err != nil {
 		return "invalid seccomp policy: " + err.Error()
