@@ -19,6 +19,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -34,6 +35,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "set",
 		Usage: "override a profile field: `KEY=VALUE`, e.g. namespaces.net=host or process.args=[sh, -c, 'id']",
 	}
+	nameFlag := &cli.StringFlag{
+		Name:  "name",
+		Usage: "name the sandbox (for update, freeze, thaw); default: the profile's name and a random suffix",
+	}
 	return &cli.App{
 		Name:                      "cell",
 		Usage:                     "run a command in a sandbox described by a YAML profile",
@@ -42,25 +47,27 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
-		Commands: reviewCommands([]*cli.Command{
+		Commands: reviewCommands(append([]*cli.Command{
 			{
 				Name:      "run",
 				Usage:     "run a command in the sandbox",
 				ArgsUsage: "[-- CMD [ARGS...]]",
-				Flags:     []cli.Flag{profileFlag, setFlag},
+				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
+					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
+				},
 				Action: func(c *cli.Context) error {
-					pl, _, err := load(c)
+					pl, p, err := load(c)
 					if err != nil {
 						return err
 					}
-					return runPlan(pl)
+					return runPlan(pl, p, c.String("stats"), c.IsSet("name"))
 				},
 			},
 			{
 				Name:      "plan",
 				Usage:     "print the plan of syscalls that run would execute",
 				ArgsUsage: "[-- CMD [ARGS...]]",
-				Flags:     []cli.Flag{profileFlag, setFlag, &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}},
+				Flags:     []cli.Flag{profileFlag, setFlag, nameFlag, &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
 					if err != nil {
@@ -95,7 +102,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}),
+		}, controlCommands()...)),
 	}
 }
 
@@ -142,7 +149,16 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice()})
+	if p.Resources.Any() {
+		if err := facts.ProbeCgroup(); err != nil {
+			return nil, nil, err
+		}
+	}
+	name, err := sandboxName(c.String("name"), p.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,8 +206,26 @@ func foreground() bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// runPlan executes a plan and returns the command's exit status.
-func runPlan(pl *plan.Plan) error {
+// runPlan executes a plan and returns the command's exit status. A
+// sandbox with a cgroup, or one named by the caller, is recorded in the
+// state directory while it runs.
+func runPlan(pl *plan.Plan, p *spec.Profile, statsPath string, named bool) error {
+	if pl.Cgroup != nil || named {
+		store, rec, err := record(pl)
+		if err != nil {
+			return err
+		}
+		defer store.Delete(rec.Name)
+		return runRecorded(pl, p, statsPath, func(pid int) {
+			rec.Pid = pid
+			rec.PidStart, _ = state.StartTime(pid)
+			_ = store.Update(rec)
+		})
+	}
+	return runRecorded(pl, p, statsPath, nil)
+}
+
+func runRecorded(pl *plan.Plan, p *spec.Profile, statsPath string, started func(pid int)) error {
 	// The sandbox's parent-death signal is bound to the thread that
 	// cloned it; keep that thread until the sandbox has ended.
 	runtime.LockOSThread()
@@ -217,6 +251,9 @@ func runPlan(pl *plan.Plan) error {
 	if err != nil {
 		return explain(err)
 	}
+	if started != nil {
+		started(sb.Pid())
+	}
 	// A command in the caller's session gets the terminal's signals from
 	// the kernel; one in a session of its own only through cell.
 	fg := foreground() && !ownSession
@@ -231,6 +268,13 @@ func runPlan(pl *plan.Plan) error {
 	st, err := sb.Wait()
 	if err != nil {
 		return explain(err)
+	}
+	stats := collectStats(pl, sb, st)
+	explainLimits(os.Stderr, p, stats)
+	if statsPath != "" {
+		if err := writeStats(statsPath, stats); err != nil {
+			return err
+		}
 	}
 	return exitStatus(st.ExitCode())
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/spec"
@@ -25,6 +26,8 @@ type Invocation struct {
 	Args []string
 	// Self is the path init is re-executed from (default /proc/self/exe).
 	Self string
+	// Name names the sandbox: its cgroup and its state record.
+	Name string
 }
 
 // The places where init builds the new root. After the first pivot_root
@@ -46,9 +49,11 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg) }
 
 type compiler struct {
-	p     *spec.Profile
-	host  *host.Facts
-	steps []plan.Step
+	p       *spec.Profile
+	host    *host.Facts
+	steps   []plan.Step
+	cleanup []plan.Step
+	group   *cgroup.Group
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
@@ -57,7 +62,7 @@ func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error)
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
-	pl := &plan.Plan{Profile: p.Name, Rootless: h.Rootless(), Steps: c.steps}
+	pl := &plan.Plan{Profile: p.Name, Name: inv.Name, Rootless: h.Rootless(), Steps: c.steps, Cleanup: c.cleanup, Cgroup: c.group}
 	if err := pl.Check(); err != nil {
 		return nil, fmt.Errorf("compile %s: internal error: %w", p.Name, err)
 	}
@@ -109,7 +114,15 @@ func (c *compiler) compile(inv Invocation) error {
 			clone |= n.flag
 		}
 	}
-	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone)})
+	setup, err := c.cgroup(inv.Name)
+	if err != nil {
+		return err
+	}
+	cloneInto := ""
+	if setup != nil {
+		cloneInto = setup.Clone
+	}
+	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone), Path: cloneInto})
 	if ns.User == spec.New {
 		uidMap, gidMap := c.idMaps()
 		uid, uerr := initID(uidMap, c.host.UID, "ids.uidMap", "uid")
@@ -139,6 +152,11 @@ func (c *compiler) compile(inv Invocation) error {
 		self = "/proc/self/exe"
 	}
 	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: []string{InitArg0, strconv.Itoa(socketFD(p.Process.InheritFDs))}})
+	if setup != nil {
+		for _, d := range setup.Join {
+			c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupJoin, Path: d})
+		}
+	}
 
 	if ns.Mount == spec.New {
 		c.filesystem()

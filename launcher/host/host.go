@@ -9,6 +9,10 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 // Facts are the properties of the host and the caller that a plan depends
@@ -24,6 +28,33 @@ type Facts struct {
 	TimeNamespace bool
 	// Env is the caller's environment, for passEnv and ${env:NAME}.
 	Env []string
+	// Cgroup is the host's cgroup layout; nil when it was not probed
+	// (a profile without limits does not need it).
+	Cgroup *cgroup.Layout
+	// Device returns the major and minor number of a block device file.
+	Device func(path string) (major, minor uint32, err error)
+}
+
+// ProbeCgroup fills f.Cgroup.
+func (f *Facts) ProbeCgroup() error {
+	l, err := cgroup.Probe()
+	if err != nil {
+		return fmt.Errorf("probe cgroups: %w", err)
+	}
+	f.Cgroup = l
+	return nil
+}
+
+// statDevice returns the device number of a block device file.
+func statDevice(path string) (uint32, uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return 0, 0, fmt.Errorf("%s is not a block device", path)
+	}
+	return unix.Major(st.Rdev), unix.Minor(st.Rdev), nil
 }
 
 // Rootless reports whether the caller is an unprivileged user.
@@ -46,7 +77,8 @@ func Probe() (*Facts, error) {
 		UID:  uint32(os.Getuid()),
 		GID:  uint32(os.Getgid()),
 		EUID: uint32(os.Geteuid()),
-		Env:  os.Environ(),
+		Env:    os.Environ(),
+		Device: statDevice,
 	}
 	var err error
 	if f.Cwd, err = os.Getwd(); err != nil {

@@ -165,7 +165,7 @@ func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // UnmarshalText parses an op's name.
 func (o *Op) UnmarshalText(b []byte) error {
-	for c := OpClone; c < opCount; c++ {
+	for c := OpInvalid + 1; c < opCount; c++ {
 		if opNames[c] == string(b) {
 			*o = c
 			return nil

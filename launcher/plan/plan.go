@@ -3,6 +3,8 @@ package plan
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 // Plan is the ordered list of steps that set up one sandbox and start its
@@ -11,6 +13,8 @@ import (
 type Plan struct {
 	// Profile names the profile the plan was compiled from.
 	Profile string `json:"profile"`
+	// Name names the sandbox, for its cgroup and its state record.
+	Name string `json:"name,omitempty"`
 	// Rootless records whether the plan was compiled for an unprivileged
 	// caller.
 	Rootless bool `json:"rootless"`
@@ -19,6 +23,10 @@ type Plan struct {
 	// Cleanup runs in the parent when the sandbox has ended, however it
 	// ended, and when a step failed.
 	Cleanup []Step `json:"cleanup,omitempty"`
+	// Cgroup is the sandbox's cgroups that the cgroup steps make, nil
+	// without limits: what cleanup kills and removes, and where the
+	// sandbox's statistics are read.
+	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
 }
 
 // DefaultPath is where an exec step looks for a command without a slash

@@ -83,6 +83,9 @@ func Init() int {
 		}
 	}
 	for i := start; i < len(p.Steps); i++ {
+		if p.Steps[i].Side == plan.Parent {
+			continue // cgroup joins, which cell made before sending the plan
+		}
 		if err := ex.step(&p.Steps[i]); err != nil {
 			return report(i, err)
 		}
@@ -274,7 +277,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpExec:
 		e.exec = s
 		return nil
-	case plan.OpInvalid, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
+	case plan.OpInvalid, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }

@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -32,7 +34,29 @@ type Sandbox struct {
 
 	done   chan struct{}
 	result message // the last report of init: exit or failure
+	cg     *cgroups
+
+	started, ended time.Time
+	stats          *cgroup.Stats
 }
+
+// Cgroup returns what the sandbox's cgroups counted, after Wait; nil
+// without cgroups.
+func (sb *Sandbox) Cgroup() *cgroup.Stats { return sb.stats }
+
+// Rusage returns the resource usage of init and of the processes it
+// reaped (the command and its orphans), after Wait.
+func (sb *Sandbox) Rusage() *syscall.Rusage {
+	if sb.cmd.ProcessState == nil {
+		return nil
+	}
+	ru, _ := sb.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return ru
+}
+
+// Wall returns how long the sandbox ran, from its clone to the end of
+// Wait.
+func (sb *Sandbox) Wall() time.Duration { return sb.ended.Sub(sb.started) }
 
 // Start runs the parent's steps of p: it clones init into the namespaces,
 // writes its ID maps and sends it the plan, then returns while init runs
@@ -47,20 +71,54 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
+	cg := groupOf(p)
+	// undo tears down what the parent made when starting fails.
+	undo := func(err error) error {
+		if terr := cg.teardown(); terr != nil {
+			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
+		}
+		return err
+	}
+	stepErr := func(i int, err error) error {
+		s := &p.Steps[i]
+		se := &StepError{Pos: s.Pos, Index: i + 1, Step: *s, Err: err.Error()}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			se.Errno = errno
+		}
+		return se
+	}
 	var initStep *plan.Step
+	initIndex := 0
 	for i := range p.Steps {
 		s := &p.Steps[i]
+		switch s.Op {
+		case plan.OpCgroupMkdir, plan.OpCgroupWrite:
+			if err := cg.step(s, 0); err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			continue
+		case plan.OpClone:
+			if s.Path != "" {
+				f, err := cgroup.OpenDir(s.Path)
+				if err != nil {
+					return nil, undo(stepErr(i, err))
+				}
+				cg.cloneFD = f
+				sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
+			}
+		}
 		if err := parentStep(s, sys); err != nil {
-			return nil, &StepError{Pos: s.Pos, Index: i + 1, Step: *s, Err: err.Error()}
+			return nil, undo(stepErr(i, err))
 		}
 		if s.Op == plan.OpExecInit {
-			initStep = s
+			initStep, initIndex = s, i
 			break
 		}
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
+		return nil, undo(fmt.Errorf("socketpair: %w", err))
 	}
 	conn := os.NewFile(uintptr(fds[0]), "cell-init")
 	initEnd := os.NewFile(uintptr(fds[1]), "cell-init")
@@ -69,7 +127,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 	sockFD, err := initSocketFD(initStep)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, undo(err)
 	}
 	// ExtraFiles[i] becomes descriptor 3+i in init; nil entries are closed.
 	var extra []*os.File
@@ -84,7 +142,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 		f := os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
 		if _, err := f.Stat(); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("process.inheritFds: descriptor %d is not open in cell: %w", fd, err)
+			return nil, undo(fmt.Errorf("process.inheritFds: descriptor %d is not open in cell: %w", fd, err))
 		}
 		place(fd, f)
 	}
@@ -105,20 +163,40 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 	if stdio.Stderr != nil {
 		cmd.Stderr = stdio.Stderr
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		conn.Close()
-		s := &p.Steps[0]
-		var errno syscall.Errno
-		errors.As(err, &errno)
-		return nil, &StepError{Pos: s.Pos, Index: 1, Step: *s, Errno: unix.Errno(errno), Err: err.Error()}
+		clone := 0
+		for p.Steps[clone].Op != plan.OpClone {
+			clone++
+		}
+		return nil, undo(stepErr(clone, err))
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{})}
+	if cg.cloneFD != nil {
+		cg.cloneFD.Close()
+		cg.cloneFD = nil
+	}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), cg: cg, started: started}
+	// Parent steps after init's exec (joining v1 cgroups) come before init
+	// is given the plan, so it runs no step outside its limits.
+	for i := initIndex + 1; i < len(p.Steps); i++ {
+		s := &p.Steps[i]
+		if s.Side != plan.Parent {
+			continue
+		}
+		if err := cg.step(s, cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			conn.Close()
+			return nil, undo(stepErr(i, err))
+		}
+	}
 	// The plan goes whole, as one JSON value; init checks it again.
 	if err := sb.enc.Encode(p); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		conn.Close()
-		return nil, fmt.Errorf("send plan to init: %w", err)
+		return nil, undo(fmt.Errorf("send plan to init: %w", err))
 	}
 	go sb.read()
 	return sb, nil
@@ -179,7 +257,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 			sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
 		}
 	case plan.OpExecInit:
-	case plan.OpInvalid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
+	case plan.OpInvalid, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpSetsid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpCapBSetDrop, plan.OpNoNewPrivs, plan.OpCloseFDs,
@@ -236,6 +314,24 @@ func (sb *Sandbox) Signal(sig syscall.Signal) error {
 // that failed in init is a *StepError; a command that could not be
 // executed an *ExecError.
 func (sb *Sandbox) Wait() (Status, error) {
+	st, err := sb.wait()
+	sb.ended = time.Now()
+	if g := sb.cg.group; g != nil {
+		// Counters are read before the cgroups go; a counter the host
+		// lacks stays unknown (nil).
+		stats, serr := g.Stats()
+		if serr != nil {
+			err = errors.Join(err, fmt.Errorf("read cgroup statistics: %w", serr))
+		}
+		sb.stats = stats
+	}
+	if terr := sb.cg.teardown(); terr != nil {
+		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
+	}
+	return st, err
+}
+
+func (sb *Sandbox) wait() (Status, error) {
 	werr := sb.cmd.Wait()
 	<-sb.done
 	sb.conn.Close()

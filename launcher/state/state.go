@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 // Record describes one sandbox.
@@ -32,8 +34,8 @@ type Record struct {
 	// which tells it from a later process that reused the pid.
 	Pid      int    `json:"pid"`
 	PidStart uint64 `json:"pidStart"`
-	// Cgroups are the sandbox's cgroup directories.
-	Cgroups []string `json:"cgroups,omitempty"`
+	// Cgroup is the sandbox's cgroups, nil without limits.
+	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 func TestStore(t *testing.T) {
@@ -16,7 +18,7 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Record{Name: "a1", Profile: "default", Started: time.Unix(1, 0).UTC(), Pid: os.Getpid(), PidStart: start, Cgroups: []string{"/sys/fs/cgroup/cell/a1"}}
+	r := &Record{Name: "a1", Profile: "default", Started: time.Unix(1, 0).UTC(), Pid: os.Getpid(), PidStart: start, Cgroup: &cgroup.Group{Unified: "/sys/fs/cgroup/cell/a1"}}
 	if err := s.Create(r); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func TestStore(t *testing.T) {
 		t.Errorf("second Create of the same name: %v", err)
 	}
 	got, err := s.Get("a1")
-	if err != nil || got.Pid != r.Pid || got.Cgroups[0] != r.Cgroups[0] || !got.Alive() {
+	if err != nil || got.Pid != r.Pid || got.Cgroup.Unified != r.Cgroup.Unified || !got.Alive() {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
 	got.PidStart++

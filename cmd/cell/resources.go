@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// sandboxName is the --name given, or the profile's name and a random
+// suffix.
+func sandboxName(given, profile string) (string, error) {
+	if given != "" {
+		return given, state.ValidName(given)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return profile + "-" + hex.EncodeToString(b[:]), nil
+}
+
+func openStore() (*state.Store, error) {
+	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err != nil {
+		return nil, err
+	}
+	return state.Open(dir)
+}
+
+// Stats is the JSON that --stats writes when the command has ended. Its
+// field names are a stable format: fields are added, never renamed or
+// removed. A counter that could not be measured is absent.
+type Stats struct {
+	Name    string `json:"name"`
+	Profile string `json:"profile"`
+	// Exit is the command's exit code; Signal the signal that killed it
+	// (then Exit is 128+signal, as a shell reports it).
+	Exit       int    `json:"exit"`
+	Signal     string `json:"signal,omitempty"`
+	WallTimeUs int64  `json:"wallTimeUs"`
+	// CPU time of the sandbox's processes, from the cgroup when there is
+	// one, else from the rusage of init and what it reaped.
+	CPUUserUs   *uint64 `json:"cpuUserUs,omitempty"`
+	CPUSystemUs *uint64 `json:"cpuSystemUs,omitempty"`
+	// MemoryPeakBytes is the cgroup's peak, or without a cgroup the
+	// largest resident set of a single process (ru_maxrss).
+	MemoryPeakBytes *uint64 `json:"memoryPeakBytes,omitempty"`
+	OOMKills        *uint64 `json:"oomKills,omitempty"`
+	PidsPeak        *uint64 `json:"pidsPeak,omitempty"`
+	PidsMaxHits     *uint64 `json:"pidsMaxHits,omitempty"`
+	// Source says where the counters come from: "cgroup" or "rusage".
+	Source string `json:"source"`
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+func collectStats(pl *plan.Plan, sb *sandbox.Sandbox, st sandbox.Status) *Stats {
+	s := &Stats{Name: pl.Name, Profile: pl.Profile, Exit: st.ExitCode(), WallTimeUs: sb.Wall().Microseconds(), Source: "rusage"}
+	if st.Signal != 0 {
+		s.Signal = unix.SignalName(unix.Signal(st.Signal))
+	}
+	if ru := sb.Rusage(); ru != nil {
+		s.CPUUserUs = u64(uint64(ru.Utime.Sec)*1e6 + uint64(ru.Utime.Usec))
+		s.CPUSystemUs = u64(uint64(ru.Stime.Sec)*1e6 + uint64(ru.Stime.Usec))
+		s.MemoryPeakBytes = u64(uint64(ru.Maxrss) * 1024)
+	}
+	if c := sb.Cgroup(); c != nil {
+		s.Source = "cgroup"
+		if c.CPUUserUsec != nil {
+			s.CPUUserUs, s.CPUSystemUs = c.CPUUserUsec, c.CPUSystemUsec
+		}
+		if c.MemoryPeak != nil {
+			s.MemoryPeakBytes = c.MemoryPeak
+		}
+		s.OOMKills, s.PidsPeak, s.PidsMaxHits = c.OOMKills, c.PidsPeak, c.PidsMaxHits
+	}
+	return s
+}
+
+// writeStats writes s to path ("-" is stderr).
+func writeStats(path string, s *Stats) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = os.Stderr.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("--stats: %w", err)
+	}
+	return nil
+}
+
+// explainLimits says in plain words which limit the command ran into.
+func explainLimits(w io.Writer, p *spec.Profile, s *Stats) {
+	if s.OOMKills != nil && *s.OOMKills > 0 {
+		limit := "the memory limit"
+		if m := p.Resources.Memory.Max; m != nil {
+			limit = "memory.max " + m.String()
+		}
+		fmt.Fprintf(w, "cell: killed: %s reached (the OOM killer ended %d process(es))\n", limit, *s.OOMKills)
+	}
+	if s.PidsMaxHits != nil && *s.PidsMaxHits > 0 {
+		limit := "the task limit"
+		if m := p.Resources.Pids.Max; m != nil {
+			limit = "pids.max " + m.String()
+		}
+		fmt.Fprintf(w, "cell: %s reached: %d fork(s) failed with EAGAIN\n", limit, *s.PidsMaxHits)
+	}
+}
+
+// record opens the store and records the sandbox about to start; the
+// returned function removes the record.
+func record(pl *plan.Plan) (*state.Store, *state.Record, error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &state.Record{Name: pl.Name, Profile: pl.Profile, Started: time.Now().UTC(), Cgroup: pl.Cgroup}
+	if err := st.Create(r); err != nil {
+		return nil, nil, err
+	}
+	return st, r, nil
+}
+
+// lookupRunning finds a running sandbox's record.
+func lookupRunning(name string) (*state.Record, error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Alive() {
+		return nil, fmt.Errorf("sandbox %q is not running (cell gc removes its record)", name)
+	}
+	if r.Cgroup == nil {
+		return nil, fmt.Errorf("sandbox %q has no cgroup: its profile sets no limit", name)
+	}
+	return r, nil
+}
+
+func controlCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "update",
+			Usage:     "change the limits of a running sandbox",
+			ArgsUsage: "NAME",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "memory-max", Usage: "memory.max: a size such as 256Mi, or max"},
+				&cli.StringFlag{Name: "memory-high", Usage: "memory.high: a size or max"},
+				&cli.StringFlag{Name: "swap-max", Usage: "swap limit: a size or max"},
+				&cli.StringFlag{Name: "cpu-max", Usage: "CPUs, such as 0.5, or max"},
+				&cli.Uint64Flag{Name: "cpu-weight", Usage: "CPU weight, 1 to 10000"},
+				&cli.StringFlag{Name: "pids-max", Usage: "most tasks, or max"},
+			},
+			Action: update,
+		},
+		{
+			Name: "freeze", Usage: "stop every process of a running sandbox", ArgsUsage: "NAME",
+			Action: func(c *cli.Context) error { return freeze(c, true) },
+		},
+		{
+			Name: "thaw", Usage: "resume a frozen sandbox", ArgsUsage: "NAME",
+			Action: func(c *cli.Context) error { return freeze(c, false) },
+		},
+		{
+			Name:   "gc",
+			Usage:  "remove the records and cgroups of sandboxes whose cell was killed",
+			Action: gc,
+		},
+	}
+}
+
+func oneName(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s: name one sandbox", c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
+
+// parseLimit reads a --flag value in the profile's syntax.
+func parseLimit(flag, v string) (*cgroup.Value, error) {
+	if v == "max" {
+		return cgroup.Max(), nil
+	}
+	n, err := spec.ParseSize(v)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flag, err)
+	}
+	return cgroup.Num(uint64(n)), nil
+}
+
+func update(c *cli.Context) error {
+	name, err := oneName(c)
+	if err != nil {
+		return err
+	}
+	r, err := lookupRunning(name)
+	if err != nil {
+		return err
+	}
+	var lim cgroup.Limits
+	for _, f := range []struct {
+		flag string
+		dst  **cgroup.Value
+	}{{"memory-max", &lim.MemoryMax}, {"memory-high", &lim.MemoryHigh}, {"swap-max", &lim.SwapMax}, {"pids-max", &lim.PidsMax}} {
+		if c.IsSet(f.flag) {
+			if *f.dst, err = parseLimit(f.flag, c.String(f.flag)); err != nil {
+				return err
+			}
+		}
+	}
+	if c.IsSet("cpu-max") {
+		cpus, err := spec.ParseCPUs(c.String("cpu-max"))
+		if err != nil {
+			return fmt.Errorf("--cpu-max: %w", err)
+		}
+		lim.CPUMax = cgroup.CPUs(cpus.Millis)
+	}
+	lim.CPUWeight = c.Uint64("cpu-weight")
+	layout, err := cgroup.Probe()
+	if err != nil {
+		return err
+	}
+	writes, err := cgroup.Limit(layout, r.Cgroup, lim)
+	if err != nil {
+		return err
+	}
+	if len(writes) == 0 {
+		return errors.New("update: give at least one limit to change")
+	}
+	if err := cgroup.Update(writes); err != nil {
+		return err
+	}
+	for _, w := range writes {
+		fmt.Fprintln(c.App.Writer, w)
+	}
+	return nil
+}
+
+func freeze(c *cli.Context, on bool) error {
+	name, err := oneName(c)
+	if err != nil {
+		return err
+	}
+	r, err := lookupRunning(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if on {
+		return r.Cgroup.Freeze(ctx)
+	}
+	return r.Cgroup.Thaw(ctx)
+}
+
+// gc removes what a cell that could not clean up (SIGKILL, a crash, a
+// reboot of the host's cell but not its cgroups) left behind.
+func gc(c *cli.Context) error {
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	records, err := st.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range records {
+		if r.Alive() {
+			continue
+		}
+		if r.Cgroup != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := errors.Join(r.Cgroup.Kill(ctx), r.Cgroup.Remove(ctx))
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sandbox %s: %w", r.Name, err))
+				continue
+			}
+		}
+		if err := st.Delete(r.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "removed %s\n", r.Name)
+	}
+	return errors.Join(errs...)
+}
