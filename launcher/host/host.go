@@ -74,9 +74,9 @@ func (f *Facts) LookupEnv(name string) (string, bool) {
 // Probe reads the facts of the running process and system.
 func Probe() (*Facts, error) {
 	f := &Facts{
-		UID:  uint32(os.Getuid()),
-		GID:  uint32(os.Getgid()),
-		EUID: uint32(os.Geteuid()),
+		UID:    uint32(os.Getuid()),
+		GID:    uint32(os.Getgid()),
+		EUID:   uint32(os.Geteuid()),
 		Env:    os.Environ(),
 		Device: statDevice,
 	}
