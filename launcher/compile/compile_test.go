@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -225,6 +226,72 @@ func TestSteps(t *testing.T) {
 		}
 		if got := find(pl, plan.OpCloseFDs)[0].IDs; !cmp.Equal(got, []uint32{3, 4}) {
 			t.Errorf("kept fds %v", got)
+		}
+	})
+}
+
+// layout reads one of the cgroup package's host fixtures and adds what
+// Probe would find on such a host.
+func layout(t *testing.T, name string, v2 bool) *cgroup.Layout {
+	t.Helper()
+	mi, err := os.ReadFile(filepath.Join("..", "cgroup", "testdata", name+".mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.ReadFile(filepath.Join("..", "cgroup", "testdata", name+".cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := cgroup.ParseLayout(mi, cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2 {
+		l.Controllers = []string{"cpuset", "cpu", "io", "memory", "pids"}
+	}
+	l.Swap = true
+	return l
+}
+
+const limitsProfile = `apiVersion: cell/v1
+name: limits
+resources:
+  memory: {max: 512Mi, swap: 0}
+  cpu: {max: 1.5}
+  pids: {max: 256}
+`
+
+// TestGoldenLimits pins the cgroup steps of a profile with limits on a
+// pure cgroup v2 host and on a v1/v2 hybrid like the development VMs.
+func TestGoldenLimits(t *testing.T) {
+	for _, host := range []struct {
+		name, fixture string
+		v2            bool
+	}{{"v2", "v2vm", true}, {"hybrid", "hybrid", false}} {
+		t.Run(host.name, func(t *testing.T) {
+			f := rootFacts
+			f.Cgroup = layout(t, host.fixture, host.v2)
+			p := parse(t, "limits.yaml", []byte(limitsProfile), &f)
+			pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"make"}, Name: "limits-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "limits."+host.name+".plan", []byte(pl.String()))
+		})
+	}
+	t.Run("not probed", func(t *testing.T) {
+		p := parse(t, "limits.yaml", []byte(limitsProfile), &rootFacts)
+		if _, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"make"}, Name: "x"}); err == nil {
+			t.Error("limits compiled without a cgroup layout")
+		}
+	})
+	t.Run("unenforceable", func(t *testing.T) {
+		f := rootFacts
+		f.Cgroup = layout(t, "hybrid", false)
+		p := parse(t, "limits.yaml", []byte(limitsProfile+"  io: {weight: 500}\n"), &f)
+		_, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"make"}, Name: "x"})
+		if err == nil || !strings.Contains(err.Error(), "limits.yaml:7:16: resources.io.weight: cannot be enforced here") {
+			t.Errorf("io.weight without a weight file: %v", err)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -54,7 +55,7 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 		c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupMkdir, Path: d})
 	}
 	for _, w := range setup.Writes {
-		c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupWrite, Path: w.Path(), Data: w.Value})
+		c.add(writeSource(w.File), plan.Step{Side: plan.Parent, Op: plan.OpCgroupWrite, Path: w.Path(), Data: w.Value})
 	}
 	// Teardown: kill what is left in each of the sandbox's cgroups, then
 	// remove them.
@@ -67,6 +68,20 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Op: plan.OpCgroupRemove, Path: d, Pos: c.pos("resources")})
 	}
 	return setup, nil
+}
+
+// writeSource is the part of the profile a cgroup file's value comes
+// from, for the step's position.
+func writeSource(file string) string {
+	for _, p := range []struct{ prefix, path string }{
+		{"memory.", "resources.memory"}, {"cpuset.", "resources.cpu"}, {"cpu.", "resources.cpu"},
+		{"pids.", "resources.pids"}, {"io.", "resources.io"}, {"blkio.", "resources.io"},
+	} {
+		if strings.HasPrefix(file, p.prefix) {
+			return p.path
+		}
+	}
+	return "resources"
 }
 
 // limitErrors turns the cgroup package's errors into positioned ones.
