@@ -18,6 +18,7 @@ import (
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/diff"
+	prose "github.com/cellsandbox/cell/spec/explain"
 	"github.com/cellsandbox/cell/spec/lint"
 )
 
@@ -32,6 +33,7 @@ func reviewCommands(cmds []*cli.Command) []*cli.Command {
 	added := []*cli.Command{
 		lintCommand(),
 		diffCommand(),
+		explainCommand(),
 		schemaCommand(),
 		profilesCommand(),
 	}
@@ -411,4 +413,36 @@ func planDiff(old, new *spec.Profile, facts *host.Facts) []diff.Line {
 		sides[i] = lines
 	}
 	return diff.Lines(sides[0], sides[1])
+}
+
+// reviewProfileFlag is -p for the commands that review one profile.
+func reviewProfileFlag() *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:    "profile",
+		Aliases: []string{"p"},
+		Usage:   "profile `FILE`, or the name of a built-in profile (default: ./.cell.yaml or above, else default)",
+	}
+}
+
+func explainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "explain",
+		Usage: "describe a profile in plain words for a reviewer",
+		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown")},
+		Action: func(c *cli.Context) error {
+			facts, err := host.Probe()
+			if err != nil {
+				return err
+			}
+			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			if err != nil {
+				return err
+			}
+			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home})
+			if c.String("format") == "markdown" {
+				return prose.WriteMarkdown(c.App.Writer, e)
+			}
+			return prose.Write(c.App.Writer, e)
+		},
+	}
 }

@@ -1,0 +1,359 @@
+// Package explain describes a resolved profile in plain words for a
+// reviewer who does not read YAML profiles every day: who the command is
+// inside and outside, what of the host it can read, write and execute,
+// what it can reach on the network, its limits, and which defences are on
+// and off, ending with lint's exposure score.
+//
+// Profile builds an Explanation, a list of sections of short sentences;
+// Write prints it as text and WriteMarkdown as Markdown. The package does
+// no host I/O: what it says of the caller comes in through Options.
+package explain
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/cellsandbox/cell/spec"
+	"github.com/cellsandbox/cell/spec/lint"
+)
+
+// Options describe the caller, whose IDs the sandbox's map to by default.
+type Options struct {
+	// UID and GID are the caller's IDs.
+	UID, GID uint32
+	// User is the caller's login name; Home its home directory.
+	User, Home string
+}
+
+// Section is one topic of an Explanation.
+type Section struct {
+	// Title names the topic, such as "Files".
+	Title string `json:"title"`
+	// Lines are sentences, each one item.
+	Lines []string `json:"lines"`
+}
+
+// Explanation is a profile described in plain words.
+type Explanation struct {
+	// File and Name identify the profile; Description is its own.
+	File        string `json:"file"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Sections are, in order: identity, files, network, environment,
+	// limits, defences and review.
+	Sections []Section `json:"sections"`
+}
+
+// Profile explains p to a reviewer.
+func Profile(p *spec.Profile, opts Options) *Explanation {
+	e := &Explanation{File: p.File, Name: p.Name, Description: p.Description}
+	e.Sections = []Section{
+		{"Who the command is", identity(p, opts)},
+		{"Files", files(p)},
+		{"Network", network(p)},
+		{"Environment", environment(p)},
+		{"Limits", limits(p)},
+		{"Defences", defences(p)},
+		{"Review", review(p, opts)},
+	}
+	return e
+}
+
+func identity(p *spec.Profile, o Options) []string {
+	ids := &p.IDs
+	if p.Namespaces.User == spec.Host {
+		return []string{
+			fmt.Sprintf("There is no user namespace: the command runs as the caller, uid %d and gid %d, with the caller's real rights on the host.", o.UID, o.GID),
+		}
+	}
+	var out []string
+	who := fmt.Sprintf("uid %d", ids.UID)
+	if ids.UID == 0 {
+		who += " (root)"
+	}
+	out = append(out, fmt.Sprintf("Inside, the command runs as %s and gid %d%s.", who, ids.GID, groups(ids.Groups)))
+	out = append(out, mapping("uid", ids.UIDMap, ids.UID, o.UID)...)
+	out = append(out, mapping("gid", ids.GIDMap, ids.GID, o.GID)...)
+	out = append(out, "It holds no capabilities: cell empties every capability set and sets no_new_privs before the command starts, so set-user-ID programs cannot raise its rights.")
+	return out
+}
+
+func groups(gs []uint32) string {
+	if len(gs) == 0 {
+		return ", with no supplementary groups"
+	}
+	s := make([]string, len(gs))
+	for i, g := range gs {
+		s[i] = fmt.Sprint(g)
+	}
+	return ", with supplementary groups " + strings.Join(s, ", ")
+}
+
+// mapping says what the ID map m makes of the command's id inside.
+func mapping(what string, m []spec.IDRange, id, caller uint32) []string {
+	if len(m) == 0 {
+		return []string{fmt.Sprintf("Outside, %s %d is the caller's %s %d; no other %s is mapped, so files of other owners show as nobody.", what, id, what, caller, what)}
+	}
+	var out []string
+	for _, r := range m {
+		last := uint64(r.Inside) + uint64(r.Count) - 1
+		line := fmt.Sprintf("%ss %d-%d inside are %ss %d-%d outside", what, r.Inside, last, what, r.Outside, uint64(r.Outside)+uint64(r.Count)-1)
+		if r.Count == 1 {
+			line = fmt.Sprintf("%s %d inside is %s %d outside", what, r.Inside, what, r.Outside)
+		}
+		if id >= r.Inside && uint64(id) <= last {
+			line += fmt.Sprintf(" (the command is %s %d outside)", what, uint64(r.Outside)+uint64(id-r.Inside))
+		}
+		if r.Outside == 0 {
+			line += "; this includes the host's root"
+		}
+		out = append(out, upper(line)+".")
+	}
+	return out
+}
+
+// upper capitalises the first letter of s.
+func upper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func files(p *spec.Profile) []string {
+	if p.Namespaces.Mount == spec.Host {
+		return []string{"There is no mount namespace: the command sees the host's whole file system as the caller does, and can write wherever the caller can."}
+	}
+	var out []string
+	r := p.Filesystem.Root
+	root := "The root is a fresh, empty tmpfs"
+	if r.Size != 0 {
+		root += " of " + r.Size.String()
+	}
+	if r.ReadOnly {
+		root += ", read-only once the mounts are made: nothing of the host is visible except what is listed here."
+	} else {
+		root += ", writable: nothing of the host is visible except what is listed here."
+	}
+	out = append(out, root)
+	var ro, rw, own, special []string
+	var execs []string
+	for _, m := range p.Filesystem.Mounts {
+		opt := ""
+		if m.Optional {
+			opt = " (if it exists)"
+		}
+		switch m.Type {
+		case spec.MountBind:
+			where := m.Source
+			if m.Target != m.Source {
+				where += " at " + m.Target
+			}
+			if m.Writable {
+				rw = append(rw, where+opt)
+			} else {
+				ro = append(ro, where+opt)
+			}
+			if !m.NoExec {
+				execs = append(execs, m.Target)
+			}
+		case spec.MountTmpfs:
+			size := "no size limit"
+			if m.Size != 0 {
+				size = m.Size.String()
+			}
+			own = append(own, fmt.Sprintf("%s (tmpfs, %s)", m.Target, size))
+			if !m.NoExec {
+				execs = append(execs, m.Target)
+			}
+		case spec.MountProc:
+			special = append(special, m.Target+" shows the sandbox's own processes")
+		case spec.MountDev:
+			special = append(special, m.Target+" holds only null, zero, full, random, urandom, tty and a private pts and shm")
+		case spec.MountDir, spec.MountFile, spec.MountSymlink:
+			special = append(special, fmt.Sprintf("%s is a %s made for the sandbox", m.Target, m.Type))
+		}
+	}
+	list := func(what string, items []string, none string) {
+		if len(items) == 0 {
+			out = append(out, none)
+			return
+		}
+		out = append(out, what+": "+strings.Join(items, ", ")+".")
+	}
+	list("It can read, not write, the host's", ro, "It reads nothing of the host.")
+	list("It can read and write the host's", rw, "It can change no file of the host.")
+	list("Its own scratch space, gone when it ends", own, "It has no scratch space of its own.")
+	if len(special) > 0 {
+		out = append(out, upper(strings.Join(special, "; "))+".")
+	}
+	list("It can execute programs from", execs, "It can execute nothing from the mounts.")
+	out = append(out, "Host binds are nosuid and nodev: set-user-ID bits and device nodes in them have no effect.")
+	return out
+}
+
+func network(p *spec.Profile) []string {
+	if p.Network.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
+		return []string{"It uses the host's network: it reaches everything the host reaches, can listen on the host's ports and use the host's abstract Unix sockets."}
+	}
+	return []string{"It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network."}
+}
+
+func environment(p *spec.Profile) []string {
+	pr := &p.Process
+	var out []string
+	if len(pr.Args) > 0 {
+		out = append(out, fmt.Sprintf("Unless told otherwise it runs %q.", strings.Join(pr.Args, " ")))
+	}
+	cwd := pr.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	out = append(out, "It starts in "+cwd+".")
+	if len(pr.Env) == 0 {
+		out = append(out, "Its environment sets no variable of its own.")
+	} else {
+		keys := make([]string, 0, len(pr.Env))
+		for k := range pr.Env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		out = append(out, "Its environment sets "+strings.Join(keys, ", ")+".")
+	}
+	if len(pr.PassEnv) == 0 {
+		out = append(out, "Nothing of the caller's environment is passed in.")
+	} else {
+		out = append(out, "From the caller's environment only these are passed in, when set: "+strings.Join(pr.PassEnv, ", ")+".")
+	}
+	if len(pr.InheritFDs) > 0 {
+		fds := make([]string, len(pr.InheritFDs))
+		for i, fd := range pr.InheritFDs {
+			fds[i] = fmt.Sprint(fd)
+		}
+		out = append(out, "It receives the caller's descriptors "+strings.Join(fds, ", ")+", whatever they refer to.")
+	} else {
+		out = append(out, "It receives only standard input, output and error of the caller's descriptors.")
+	}
+	return out
+}
+
+func limits(p *spec.Profile) []string {
+	r := &p.Resources
+	var out []string
+	lim := func(what string, l *spec.Limit, none string) {
+		if l == nil || l.Max {
+			out = append(out, none)
+			return
+		}
+		out = append(out, fmt.Sprintf("%s: at most %s.", what, l))
+	}
+	lim("Memory", r.Memory.Max, "Memory: no limit.")
+	if r.Memory.Swap != nil && !r.Memory.Swap.Max {
+		out = append(out, fmt.Sprintf("Swap: at most %s.", r.Memory.Swap))
+	}
+	lim("Processes and threads", r.Pids.Max, "Processes: no limit.")
+	switch {
+	case r.CPU.Max != nil && !r.CPU.Max.Max:
+		out = append(out, fmt.Sprintf("CPU: at most %s CPUs' worth of time.", r.CPU.Max))
+	default:
+		out = append(out, "CPU: no limit.")
+	}
+	if r.CPU.Cpus != "" {
+		out = append(out, "It runs only on CPUs "+r.CPU.Cpus+".")
+	}
+	return out
+}
+
+func defences(p *spec.Profile) []string {
+	ns := &p.Namespaces
+	var own, shared []string
+	for _, n := range []struct {
+		name string
+		s    spec.Share
+	}{
+		{"user", ns.User}, {"mount", ns.Mount}, {"pid", ns.PID}, {"net", ns.Net},
+		{"uts", ns.UTS}, {"ipc", ns.IPC}, {"cgroup", ns.Cgroup}, {"time", ns.Time},
+	} {
+		if n.s == spec.Host {
+			shared = append(shared, n.name)
+		} else {
+			own = append(own, n.name)
+		}
+	}
+	var out []string
+	if len(own) > 0 {
+		out = append(out, "On: namespaces of its own: "+strings.Join(own, ", ")+".")
+	}
+	if len(shared) > 0 {
+		out = append(out, "Off: it shares the host's "+strings.Join(shared, ", ")+" namespaces.")
+	}
+	if p.Namespaces.Mount == spec.New {
+		if p.Filesystem.Root.ReadOnly {
+			out = append(out, "On: a read-only root.")
+		} else {
+			out = append(out, "Off: the root stays writable.")
+		}
+	}
+	out = append(out,
+		"On: no capabilities, no_new_privs, a non-dumpable init, and every inherited descriptor beyond those listed closed.",
+		"On: the sandbox dies with cell (parent-death signal).")
+	if !p.Resources.Any() {
+		out = append(out, "Off: no cgroup limits.")
+	} else {
+		out = append(out, "On: cgroup limits (see Limits).")
+	}
+	return out
+}
+
+func review(p *spec.Profile, o Options) []string {
+	r := lint.Profile(p, lint.Options{Home: o.Home})
+	out := []string{fmt.Sprintf("Exposure %.1f/10 (%s).", r.Score, r.Verdict)}
+	for _, f := range r.Findings {
+		if f.Severity > lint.Info {
+			out = append(out, fmt.Sprintf("%s %s at %s: %s.", f.Severity, f.Rule, f.Pos, f.Message))
+		}
+	}
+	if len(out) == 1 {
+		out = append(out, "cell lint finds nothing that widens the sandbox.")
+	}
+	return out
+}
+
+// Write prints e as text: a heading, then each section's title and its
+// sentences, one per line.
+func Write(w io.Writer, e *Explanation) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s)", e.Name, e.File)
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	b.WriteString("\n")
+	for _, s := range e.Sections {
+		fmt.Fprintf(&b, "\n%s:\n", s.Title)
+		for _, l := range s.Lines {
+			fmt.Fprintf(&b, "  - %s\n", l)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteMarkdown prints e as Markdown: a heading per section and a bullet
+// per sentence.
+func WriteMarkdown(w io.Writer, e *Explanation) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Sandbox `%s` (`%s`)\n", e.Name, e.File)
+	if e.Description != "" {
+		fmt.Fprintf(&b, "\n%s\n", e.Description)
+	}
+	for _, s := range e.Sections {
+		fmt.Fprintf(&b, "\n### %s\n\n", s.Title)
+		for _, l := range s.Lines {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

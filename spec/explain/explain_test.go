@@ -1,0 +1,113 @@
+package explain_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cellsandbox/cell/spec"
+	"github.com/cellsandbox/cell/spec/explain"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var (
+	vars = spec.Vars{Home: "/home/dev", User: "dev", PWD: "/home/dev/project", UID: 1000, GID: 1000}
+	opts = explain.Options{UID: 1000, GID: 1000, User: "dev", Home: "/home/dev"}
+)
+
+func parse(t *testing.T, file, src string) *spec.Profile {
+	t.Helper()
+	p, err := spec.Parse(file, []byte(src), spec.Options{Vars: vars})
+	if err != nil {
+		t.Fatalf("parse %s:\n%v", file, err)
+	}
+	return p
+}
+
+// TestGolden pins the text and Markdown explanations of the profiles in
+// testdata.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no profiles in testdata")
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := explain.Profile(parse(t, filepath.Base(file), string(data)), opts)
+		base := strings.TrimSuffix(file, ".yaml")
+		for _, f := range []struct {
+			ext   string
+			write func(*bytes.Buffer) error
+		}{
+			{".golden.txt", func(b *bytes.Buffer) error { return explain.Write(b, e) }},
+			{".golden.md", func(b *bytes.Buffer) error { return explain.WriteMarkdown(b, e) }},
+		} {
+			var b bytes.Buffer
+			if err := f.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, base+f.ext, b.Bytes())
+		}
+	}
+}
+
+func golden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test ./spec/explain -update)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s is stale (-want +got); run go test ./spec/explain -update if intended:\n%s", file, d)
+	}
+}
+
+// TestSentences checks what the explanation says of single choices.
+func TestSentences(t *testing.T) {
+	const head = "apiVersion: cell/v1\nname: t\n"
+	tests := []struct {
+		name, src, want string
+	}{
+		{"own network", "", "only loopback"},
+		{"host network", "namespaces: {net: host}\nnetwork: {mode: host}\n", "It uses the host's network"},
+		{"no user namespace", "namespaces: {user: host}\n", "runs as the caller, uid 1000"},
+		{"caller's uid", "ids: {uid: 1000}\n", "Outside, uid 1000 is the caller's uid 1000"},
+		{"subordinate range", "ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n", "Uids 0-65535 inside are uids 100000-165535 outside (the command is uid 100000 outside)."},
+		{"host root", "ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n", "this includes the host's root"},
+		{"host file system", "namespaces: {mount: host}\n", "the host's whole file system"},
+		{"writable bind", "filesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n", "It can read and write the host's: /srv at /data."},
+		{"noexec", "filesystem:\n  mounts: [{type: tmpfs, target: /t, noexec: true}]\n", "It can execute nothing from the mounts."},
+		{"unbounded tmpfs", "filesystem:\n  mounts: [{type: tmpfs, target: /t}]\n", "/t (tmpfs, no size limit)"},
+		{"passEnv", "process: {passEnv: [TERM, LANG]}\n", "only these are passed in, when set: TERM, LANG."},
+		{"memory", "resources: {memory: {max: 1Gi}}\n", "Memory: at most 1Gi."},
+		{"no limits", "", "Off: no cgroup limits."},
+		{"score", "", "Exposure 3.7/10 (medium)."},
+		{"shared pid", "namespaces: {pid: host}\n", "Off: it shares the host's pid namespaces."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := explain.Write(&b, explain.Profile(parse(t, "t.yaml", head+tt.src), opts)); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tt.want) {
+				t.Errorf("explanation lacks %q:\n%s", tt.want, b.String())
+			}
+		})
+	}
+}
