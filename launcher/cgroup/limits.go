@@ -89,13 +89,6 @@ func (d IODevice) fields() []ioField {
 	}
 }
 
-// empty reports whether l sets no limit at all.
-func (l *Limits) empty() bool {
-	return l.MemoryMax == nil && l.MemoryHigh == nil && l.SwapMax == nil && !l.OOMGroup &&
-		l.CPUMax == nil && l.CPUWeight == 0 && l.Cpus == "" && l.Mems == "" &&
-		l.PidsMax == nil && l.IOWeight == 0 && len(l.IODevices) == 0
-}
-
 // String prints the limits that are set, in the field order, as
 // "memoryMax=67108864 pidsMax=max"; "none" when none is.
 func (l Limits) String() string {

@@ -193,7 +193,7 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 			if why == "" {
 				why = "the layout was not probed"
 			}
-			return nil, fmt.Errorf("no cgroup is delegated to you (%s); run cell in a delegated scope: systemd-run --user --scope -p Delegate=yes cell run ...", why)
+			return nil, fmt.Errorf("no cgroup is delegated to you (%s); run cell in a delegated scope: systemd-run --user --scope -p Delegate=yes cell run -- CMD", why)
 		}
 	}
 

@@ -221,7 +221,7 @@ func TestPlanErrors(t *testing.T) {
 			l.Delegated, l.NoDelegation = "", "your cgroup /sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope belongs to uid 0, not to you (uid 1000)"
 			return l
 		}(), "", "sbx", Limits{PidsMax: Num(5)}, []string{
-			"no cgroup is delegated to you (your cgroup /sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope belongs to uid 0, not to you (uid 1000)); run cell in a delegated scope: systemd-run --user --scope -p Delegate=yes cell run ...",
+			"no cgroup is delegated to you (your cgroup /sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope belongs to uid 0, not to you (uid 1000)); run cell in a delegated scope: systemd-run --user --scope -p Delegate=yes cell run -- CMD",
 		}},
 		{"rootless controller not delegated", v2Rootless(t, false), "", "sbx", Limits{Cpus: "0", IOWeight: 10}, []string{
 			"cpus: the cpuset controller is not delegated to you: /sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/run-r3c2a9f.scope/cgroup.controllers has only [cpu memory pids]; systemd's user manager passes on what its own Delegate= lists (often cpu memory pids): add cpuset there (systemctl edit user@.service) and start cell with systemd-run --user --scope -p Delegate=yes",
