@@ -76,8 +76,21 @@ func identity(p *spec.Profile, o Options) []string {
 	out = append(out, fmt.Sprintf("Inside, the command runs as %s and gid %d%s.", who, ids.GID, groups(ids.Groups)))
 	out = append(out, mapping("uid", ids.UIDMap, ids.UID, o.UID)...)
 	out = append(out, mapping("gid", ids.GIDMap, ids.GID, o.GID)...)
-	out = append(out, "It holds no capabilities: cell empties every capability set and sets no_new_privs before the command starts, so set-user-ID programs cannot raise its rights.")
-	return out
+	sec := &p.Security
+	caps := "It holds no capabilities: cell empties every capability set before the command starts"
+	if len(sec.Capabilities) > 0 {
+		names := make([]string, len(sec.Capabilities))
+		for i, c := range sec.Capabilities {
+			names[i] = string(c)
+		}
+		caps = "It keeps the capabilities " + strings.Join(names, ", ") + " (in its own user namespace) and no other"
+	}
+	if sec.NoNewPrivs() {
+		caps += "; no_new_privs is set, so set-user-ID programs cannot raise its rights."
+	} else {
+		caps += "; no_new_privs is off, so set-user-ID programs can raise its rights."
+	}
+	return append(out, caps)
 }
 
 func groups(gs []uint32) string {
@@ -296,8 +309,37 @@ func defences(p *spec.Profile) []string {
 			out = append(out, "Off: the root stays writable.")
 		}
 	}
+	sec := &p.Security
+	onOff := func(on bool, yes, no string) {
+		if on {
+			out = append(out, "On: "+yes+".")
+		} else {
+			out = append(out, "Off: "+no+".")
+		}
+	}
+	onOff(len(sec.Capabilities) == 0, "no capabilities", "capabilities are kept (see Who the command is)")
+	onOff(sec.NoNewPrivs(), "no_new_privs", "no_new_privs")
+	switch {
+	case sec.Seccomp.Mode == spec.SeccompUnconfined:
+		out = append(out, "Off: no system call filter.")
+	case sec.Seccomp.AllowNestedNamespaces || len(sec.Seccomp.Rules) > 0:
+		nested := ""
+		if sec.Seccomp.AllowNestedNamespaces {
+			nested = " and allowing nested namespaces"
+		}
+		out = append(out, fmt.Sprintf("On: the default system call filter, changed by %d rules%s.", len(sec.Seccomp.Rules), nested))
+	default:
+		out = append(out, "On: the default system call filter.")
+	}
+	if l := sec.Landlock; l.Mode != spec.LandlockOff {
+		out = append(out, fmt.Sprintf("On: landlock (%s): read-only %s; read-write %s; read-exec %s.", l.Mode,
+			listOr(l.ReadOnly), listOr(l.ReadWrite), listOr(l.ReadExec)))
+	} else {
+		out = append(out, "Off: landlock (the mounts alone decide what is reachable).")
+	}
+	onOff(p.Process.IsNewSession(), "a session of its own (no keystrokes pushed into the caller's terminal)", "the command shares the caller's terminal session")
 	out = append(out,
-		"On: no capabilities, no_new_privs, a non-dumpable init, and every inherited descriptor beyond those listed closed.",
+		"On: a non-dumpable init, and every inherited descriptor beyond those listed closed.",
 		"On: the sandbox dies with cell (parent-death signal).")
 	if !p.Resources.Any() {
 		out = append(out, "Off: no cgroup limits.")
@@ -305,6 +347,14 @@ func defences(p *spec.Profile) []string {
 		out = append(out, "On: cgroup limits (see Limits).")
 	}
 	return out
+}
+
+// listOr joins paths, or says "nothing".
+func listOr(paths []string) string {
+	if len(paths) == 0 {
+		return "nothing"
+	}
+	return strings.Join(paths, ", ")
 }
 
 func review(p *spec.Profile, o Options) []string {

@@ -97,6 +97,10 @@ func TestSentences(t *testing.T) {
 		{"memory", "resources: {memory: {max: 1Gi}}\n", "Memory: at most 1Gi."},
 		{"no limits", "", "Off: no cgroup limits."},
 		{"score", "", "Exposure 3.7/10 (medium)."},
+		{"capabilities", "security: {capabilities: [CAP_NET_RAW]}\n", "It keeps the capabilities CAP_NET_RAW (in its own user namespace) and no other; no_new_privs is set"},
+		{"no seccomp", "security: {seccomp: {mode: unconfined}}\n", "Off: no system call filter."},
+		{"no nnp", "security: {noNewPrivileges: false}\n", "Off: no_new_privs."},
+		{"landlock", "security: {landlock: {mode: require, readOnly: [/usr]}}\n", "On: landlock (require): read-only /usr; read-write nothing"},
 		{"shared pid", "namespaces: {pid: host}\n", "Off: it shares the host's pid namespaces."},
 	}
 	for _, tt := range tests {

@@ -38,10 +38,8 @@ func Rules() []Rule {
 }
 
 // The ID ranges: 001-009 namespaces and network, 010-029 the file system
-// and IDs, 030-039 the environment and descriptors. Reserved for the
-// fields that are coming, each one function here once its field exists:
-// 040 capabilities kept, 041 CAP_SYS_ADMIN kept, 042 no seccomp filter,
-// 043 no_new_privs off. 050-059 are resource limits.
+// and IDs, 030-039 the process's environment, descriptors and session,
+// 040-049 capabilities, no_new_privs and seccomp, 050-059 resource limits.
 var rules = []*Rule{
 	{
 		ID: "CELL001", Name: "host-network", Severity: High,
@@ -152,6 +150,12 @@ var rules = []*Rule{
 		check:   rootInside,
 	},
 	{
+		ID: "CELL022", Name: "proc-unmasked", Severity: Medium,
+		Summary: "A proc mount is unmasked.",
+		Help:    "An unmasked /proc shows kcore, keys and timer lists and leaves /proc/sys and sysrq-trigger writable to a process with the rights. Keep proc mounts masked (the default).",
+		check:   procUnmasked,
+	},
+	{
 		ID: "CELL030", Name: "secret-env", Severity: High,
 		Summary: "A variable that looks like a secret enters the sandbox.",
 		Help:    "A token or password in the environment is readable by everything the command runs, and shown by cell plan when set in process.env. Pass secrets through a file bound read-only, or not at all.",
@@ -174,6 +178,36 @@ var rules = []*Rule{
 		Summary: "Descriptors of the caller cross into the sandbox.",
 		Help:    "An inherited descriptor reaches whatever it refers to (a socket, a directory outside the sandbox, a pipe to a privileged process) regardless of the mounts. Inherit only descriptors made for the sandbox.",
 		check:   inheritedFDs,
+	},
+	{
+		ID: "CELL034", Name: "shared-session", Severity: Medium,
+		Summary: "The command shares the caller's terminal session.",
+		Help:    "With process.newSession: false the command can push keystrokes into the caller's terminal (TIOCSTI on kernels that allow it) and run them outside the sandbox. Keep newSession unset (true).",
+		check:   sharedSession,
+	},
+	{
+		ID: "CELL040", Name: "kept-capabilities", Severity: Medium,
+		Summary: "The command keeps capabilities.",
+		Help:    "Capabilities, even in the sandbox's own user namespace, open kernel interfaces (raw sockets, mounts, ptrace) that have held most container escapes. Keep security.capabilities empty unless the command cannot work without one.",
+		check:   keptCapabilities,
+	},
+	{
+		ID: "CELL041", Name: "cap-sys-admin", Severity: High,
+		Summary: "The command keeps CAP_SYS_ADMIN.",
+		Help:    "CAP_SYS_ADMIN is most of root: mounts, namespaces, BPF, and the largest kernel surface. Remove it; a nested sandbox needs seccomp.allowNestedNamespaces, not this.",
+		check:   capSysAdmin,
+	},
+	{
+		ID: "CELL042", Name: "seccomp-off", Severity: High,
+		Summary: "The system call filter is off or widened.",
+		Help:    "security.seccomp.mode: unconfined exposes every system call of the kernel, including those behind most kernel exploits; allowNestedNamespaces opens namespace creation. Keep the default filter and add narrow rules.",
+		check:   seccompOff,
+	},
+	{
+		ID: "CELL043", Name: "no-new-privs-off", Severity: High,
+		Summary: "no_new_privs is off.",
+		Help:    "Without no_new_privs a set-user-ID or file-capability program in the sandbox raises the command's rights. Keep security.noNewPrivileges unset (true).",
+		check:   noNewPrivsOff,
 	},
 	{
 		ID: "CELL050", Name: "no-memory-limit", Severity: Medium,
@@ -639,5 +673,58 @@ func noCPULimit(ps *pass) {
 	if (c.Max == nil || c.Max.Max) && (c.Weight == 0 || c.Weight >= 100) && c.Cpus == "" {
 		ps.report("resources.cpu.max", "set resources.cpu.max to a number of CPUs, such as 2",
 			"no CPU limit: the command can keep every CPU of the host busy")
+	}
+}
+
+func procUnmasked(ps *pass) {
+	for i, m := range ps.p.Filesystem.Mounts {
+		if m.Type == spec.MountProc && m.Unmasked {
+			ps.report(mountPath(i)+".unmasked", "remove unmasked: true",
+				"proc at %s is unmasked: kernel memory and settings are exposed", m.Target)
+		}
+	}
+}
+
+func sharedSession(ps *pass) {
+	if !ps.p.Process.IsNewSession() {
+		ps.report("process.newSession", "remove newSession: false",
+			"the command shares the caller's session and can push keystrokes into its terminal")
+	}
+}
+
+func keptCapabilities(ps *pass) {
+	for i, c := range ps.p.Security.Capabilities {
+		if c != "CAP_SYS_ADMIN" {
+			ps.report(fmt.Sprintf("security.capabilities[%d]", i), "remove "+string(c)+" unless the command cannot work without it",
+				"the command keeps %s", c)
+		}
+	}
+}
+
+func capSysAdmin(ps *pass) {
+	for i, c := range ps.p.Security.Capabilities {
+		if c == "CAP_SYS_ADMIN" {
+			ps.report(fmt.Sprintf("security.capabilities[%d]", i), "remove CAP_SYS_ADMIN; for nested sandboxes set seccomp.allowNestedNamespaces instead",
+				"the command keeps CAP_SYS_ADMIN, most of root's power in its namespaces")
+		}
+	}
+}
+
+func seccompOff(ps *pass) {
+	sc := &ps.p.Security.Seccomp
+	if sc.Mode == spec.SeccompUnconfined {
+		ps.report("security.seccomp.mode", "remove mode: unconfined and add rules for the system calls the command needs",
+			"no system call filter: every system call of the kernel is reachable")
+	}
+	if sc.AllowNestedNamespaces {
+		ps.reportAs(Medium, "security.seccomp.allowNestedNamespaces", "allow nested namespaces only for a command that makes sandboxes itself",
+			"the command may create namespaces, a large kernel surface")
+	}
+}
+
+func noNewPrivsOff(ps *pass) {
+	if !ps.p.Security.NoNewPrivs() {
+		ps.report("security.noNewPrivileges", "remove noNewPrivileges: false",
+			"no_new_privs is off: set-user-ID programs can raise the command's rights")
 	}
 }
