@@ -36,3 +36,10 @@ golden:
 
 clean:
 	rm -f cell
+
+# The cgroup tests in a throwaway VM with only cgroup v2, as root and as a
+# rootless user in a delegated cgroup (.ci/test-vm; VMTEST_PKGS=./... runs
+# every package there). Needs root once, to install qemu.
+.PHONY: test-vm
+test-vm:
+	.ci/test-vm

@@ -42,6 +42,13 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(child(role))
 	}
+	// Orphans of the test children (the sleeps of "bomb" and "spawner")
+	// come to this process rather than to PID 1, which need not expect
+	// them (the test VM's init does not), and are reaped by reapOrphans.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
+		os.Exit(2)
+	}
 	code := m.Run()
 	if l, err := Probe(); err == nil {
 		if left := leftovers(l); len(left) > 0 {
@@ -247,7 +254,20 @@ func removeTree(dir string) error {
 	if err := g.Kill(ctx); err != nil {
 		return err
 	}
+	reapOrphans()
 	return g.Remove(ctx)
+}
+
+// reapOrphans reaps the children of this process that have ended. It runs
+// once a test's own children are waited for, so what it reaps are the
+// orphans that came to this subreaper.
+func reapOrphans() {
+	for {
+		var ws unix.WaitStatus
+		if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid <= 0 || err != nil {
+			return
+		}
+	}
 }
 
 // sandbox plans and creates the cgroups of a test sandbox, registering
@@ -265,6 +285,7 @@ func sandbox(t *testing.T, l *Layout, parent string, lim Limits) *Setup {
 		if err := s.Group.Kill(ctx); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("kill: %v", err)
 		}
+		reapOrphans()
 		if err := s.Group.Remove(ctx); err != nil {
 			t.Errorf("remove: %v", err)
 		}
@@ -402,10 +423,12 @@ func TestMemoryMaxOOMKill(t *testing.T) {
 		}
 		st := stats(t, &s.Group)
 		if st.OOMKills == nil || *st.OOMKills < 1 {
-			t.Errorf("OOMKills = %v, want >= 1", st.OOMKills)
+			t.Errorf("OOMKills unknown or 0, want >= 1: %s", st)
 		}
-		if st.MemoryPeak == nil || *st.MemoryPeak > limit || *st.MemoryPeak < limit/2 {
-			t.Errorf("MemoryPeak = %v, want between %d and %d", st.MemoryPeak, limit/2, limit)
+		// v2 memory.peak may pass memory.max by the page being charged
+		// when the OOM killer was called.
+		if p := st.MemoryPeak; p == nil || *p > limit+limit/16 || *p < limit/2 {
+			t.Errorf("MemoryPeak = %s, want about %d", st, limit)
 		}
 	})
 }
@@ -424,7 +447,7 @@ func TestPidsMaxStopsForkBomb(t *testing.T) {
 		}
 		st := stats(t, &s.Group)
 		if st.PidsMaxHits == nil || *st.PidsMaxHits < 1 {
-			t.Errorf("PidsMaxHits = %v, want >= 1", st.PidsMaxHits)
+			t.Errorf("PidsMaxHits unknown or 0, want >= 1: %s", st)
 		}
 		if st.PidsPeak != nil && *st.PidsPeak != limit {
 			t.Errorf("PidsPeak = %d, want %d", *st.PidsPeak, limit)
