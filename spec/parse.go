@@ -22,6 +22,11 @@ type Options struct {
 	// in which [N] indexes an existing list element and [+] appends one;
 	// VALUE is YAML, so "process.args=[sh, -c, 'echo hi']" sets a list.
 	Sets []string
+	// Load reads a parent named in extends (see compose.go): name as
+	// written, from the name of the file that names it. It returns the
+	// parent's file name, used in its positions, and its YAML. Nil makes
+	// extends an error.
+	Load func(name, from string) (file string, data []byte, err error)
 }
 
 // Parse decodes, expands, overrides and validates one profile. file names
@@ -50,6 +55,10 @@ func Parse(file string, data []byte, opts Options) (*Profile, error) {
 		d.errorAt(Pos{File: file, Line: line, Col: 1}, "", "the profile is empty")
 		root = nil
 	}
+	var via map[string]Pos
+	if root != nil {
+		root, via = d.compose(root, opts.Load)
+	}
 	sets := d.parseSets(opts.Sets)
 	if root != nil {
 		for _, s := range sets {
@@ -63,6 +72,7 @@ func Parse(file string, data []byte, opts Options) (*Profile, error) {
 		}
 	}
 	if len(d.errs) > 0 {
+		placeChain(d.errs, via)
 		return nil, d.errs.sort(file)
 	}
 	return p, nil

@@ -14,6 +14,9 @@ type Profile struct {
 	Name string `yaml:"name" json:"name" validate:"required,profilename"`
 	// Description says what the sandbox is for.
 	Description string `yaml:"description" json:"description,omitempty"`
+	// Extends names the parent profiles merged under this one, in order:
+	// built-in names or paths relative to this file (compose.go).
+	Extends Parents `yaml:"extends" json:"extends,omitempty"`
 	// Namespaces, IDs, Filesystem, Process and Network are the profile's
 	// sections; their types say what each holds.
 	Namespaces Namespaces `yaml:"namespaces" json:"namespaces"`
