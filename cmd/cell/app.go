@@ -67,7 +67,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:      "plan",
 				Usage:     "print the plan of syscalls that run would execute",
 				ArgsUsage: "[-- CMD [ARGS...]]",
-				Flags:     []cli.Flag{profileFlag, setFlag, nameFlag, &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}},
+				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
+					&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
+					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
+				},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
 					if err != nil {
@@ -78,8 +81,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						enc.SetIndent("", "  ")
 						return enc.Encode(pl)
 					}
-					_, err = io.WriteString(c.App.Writer, pl.String())
-					return err
+					if _, err := io.WriteString(c.App.Writer, pl.String()); err != nil {
+						return err
+					}
+					if c.Bool("seccomp") {
+						for _, s := range pl.Steps {
+							if s.Op == plan.OpSeccomp {
+								fmt.Fprintf(c.App.Writer, "\nseccomp filter (%d instructions):\n%s", len(s.Filter), s.Seccomp)
+							}
+						}
+					}
+					return nil
 				},
 			},
 			{
@@ -153,6 +165,9 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		if err := facts.ProbeCgroup(); err != nil {
 			return nil, nil, err
 		}
+	}
+	if p.Security.Landlock.Mode != spec.LandlockOff {
+		facts.ProbeLandlock()
 	}
 	name, err := sandboxName(c.String("name"), p.Name)
 	if err != nil {

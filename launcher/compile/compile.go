@@ -100,6 +100,10 @@ func (c *compiler) compile(inv Invocation) error {
 	if err := c.identity(); err != nil {
 		return err
 	}
+	sec, err := c.prepareSecurity()
+	if err != nil {
+		return err
+	}
 
 	var clone uint64
 	for _, n := range []struct {
@@ -158,6 +162,9 @@ func (c *compiler) compile(inv Invocation) error {
 		}
 	}
 
+	if a := p.Security.OOMScoreAdj; a != nil {
+		c.add("security.oomScoreAdj", plan.Step{Side: plan.Init, Op: plan.OpOOMScoreAdj, Data: strconv.Itoa(*a)})
+	}
 	if ns.Mount == spec.New {
 		c.filesystem()
 	}
@@ -172,7 +179,7 @@ func (c *compiler) compile(inv Invocation) error {
 	if p.Network.Mode == spec.NetNone {
 		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpLinkUp, Path: "lo"})
 	}
-	c.process(args)
+	c.process(args, sec)
 	return nil
 }
 
@@ -424,7 +431,7 @@ func (c *compiler) dev(at, target string) {
 
 // process sets up what the command inherits from init, then the command's
 // own credentials, directory and execve.
-func (c *compiler) process(args []string) {
+func (c *compiler) process(args []string, sec *securitySteps) {
 	p := c.p
 	initStep := func(at string, s plan.Step) { s.Side = plan.Init; c.add(at, s) }
 	cmd := func(at string, s plan.Step) { s.Side = plan.Command; c.add(at, s) }
@@ -438,9 +445,11 @@ func (c *compiler) process(args []string) {
 		umask = *p.Process.Umask
 	}
 	initStep("process.umask", plan.Step{Op: plan.OpUmask, Mode: uint32(umask)})
-	sec := &p.Security
+	for i := range sec.rlimits {
+		initStep("security.rlimits."+sec.rlimits[i].Resource.String(), plan.Step{Op: plan.OpRlimit, Rlimit: &sec.rlimits[i]})
+	}
 	var caps []uint32
-	for _, name := range sec.Capabilities {
+	for _, name := range p.Security.Capabilities {
 		n, _ := spec.CapabilityNumber(string(name))
 		if !slices.Contains(caps, uint32(n)) {
 			caps = append(caps, uint32(n))
@@ -448,7 +457,7 @@ func (c *compiler) process(args []string) {
 	}
 	slices.Sort(caps)
 	initStep("security.capabilities", plan.Step{Op: plan.OpCapBSetDrop, IDs: caps})
-	if sec.NoNewPrivs() {
+	if p.Security.NoNewPrivs() {
 		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
 	}
 	keep := make([]uint32, 0, len(p.Process.InheritFDs))
@@ -457,6 +466,12 @@ func (c *compiler) process(args []string) {
 	}
 	sort.Slice(keep, func(i, j int) bool { return keep[i] < keep[j] })
 	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: keep})
+	if sec.landlock != nil {
+		initStep("security.landlock", plan.Step{Op: plan.OpLandlock, Landlock: sec.landlock, ABI: c.host.LandlockABI})
+	}
+	if sec.seccomp != nil {
+		initStep("security.seccomp", plan.Step{Op: plan.OpSeccomp, Seccomp: sec.seccomp, Filter: sec.filter})
+	}
 
 	if p.Process.IsNewSession() {
 		cmd("process.newSession", plan.Step{Op: plan.OpSetsid})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/landlock"
 )
 
 // Facts are the properties of the host and the caller that a plan depends
@@ -33,6 +34,14 @@ type Facts struct {
 	Cgroup *cgroup.Layout
 	// Device returns the major and minor number of a block device file.
 	Device func(path string) (major, minor uint32, err error)
+	// LandlockABI is the kernel's Landlock ABI version, 0 without
+	// Landlock; probed only for profiles that use it.
+	LandlockABI int
+}
+
+// ProbeLandlock fills f.LandlockABI.
+func (f *Facts) ProbeLandlock() {
+	f.LandlockABI, _ = landlock.ABI()
 }
 
 // ProbeCgroup fills f.Cgroup.

@@ -22,6 +22,8 @@ const (
 	phaseProcess          // umask, dumpable, subreaper
 	phasePrivilege        // capabilities and no_new_privs
 	phaseFDs              // close inherited descriptors
+	phaseLandlock         // landlock, on the thread that forks the command
+	phaseSeccomp          // seccomp, last in init
 	phaseSession          // setsid in the command
 	phaseCreds            // setgroups, setgid, setuid, ambient capabilities in the command
 	phaseCwd              // chdir in the command
@@ -71,8 +73,15 @@ func (s *Step) window() (first, last int) {
 		return phaseUTS, phaseUTS
 	case OpLinkUp:
 		return phaseNet, phaseNet
-	case OpSetDumpable, OpSubreaper, OpUmask:
+	case OpSetDumpable, OpSubreaper, OpUmask, OpRlimit:
 		return phaseProcess, phaseProcess
+	case OpOOMScoreAdj:
+		// While the host's /proc is still reachable.
+		return phasePrivate, phaseStage
+	case OpLandlock:
+		return phaseLandlock, phaseLandlock
+	case OpSeccomp:
+		return phaseSeccomp, phaseSeccomp
 	case OpCapBSetDrop, OpNoNewPrivs:
 		return phasePrivilege, phasePrivilege
 	case OpCloseFDs:
@@ -93,7 +102,8 @@ func (o Op) side() (Side, bool) {
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
-		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
+		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
+		OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
 	case OpSetsid, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true

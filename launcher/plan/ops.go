@@ -83,12 +83,25 @@ const (
 	OpSubreaper
 	// OpUmask is umask(Mode).
 	OpUmask
+	// OpOOMScoreAdj writes Data to /proc/self/oom_score_adj; the command
+	// inherits it.
+	OpOOMScoreAdj
+	// OpRlimit is prlimit(0, Rlimit); the command inherits it.
+	OpRlimit
 	// OpCapBSetDrop is prctl(PR_CAPBSET_DROP) of every capability and the
 	// clearing of the ambient and inheritable sets, so the command cannot
 	// hold a capability even as uid 0.
 	OpCapBSetDrop
 	// OpNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1).
 	OpNoNewPrivs
+	// OpLandlock is landlock_create_ruleset, landlock_add_rule for each
+	// rule and landlock_restrict_self on init's thread that forks the
+	// command, which inherits the domain.
+	OpLandlock
+	// OpSeccomp is seccomp(SECCOMP_SET_MODE_FILTER, Filter) on init's
+	// thread that forks the command, which inherits the filter. It comes
+	// last, so that the filter needs to allow only what is left to do.
+	OpSeccomp
 	// OpCloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the
 	// descriptors IDs, which the command inherits.
 	OpCloseFDs
@@ -143,6 +156,10 @@ var opNames = [...]string{
 	OpSetDumpable:   "set-dumpable",
 	OpSubreaper:     "subreaper",
 	OpUmask:         "umask",
+	OpOOMScoreAdj:   "oom-score-adj",
+	OpRlimit:        "rlimit",
+	OpLandlock:      "landlock",
+	OpSeccomp:       "seccomp",
 	OpCapBSetDrop:   "capbset-drop",
 	OpNoNewPrivs:    "no-new-privs",
 	OpCloseFDs:      "close-fds",
@@ -252,6 +269,23 @@ func (s *Step) Call() string {
 		return "prctl(PR_SET_CHILD_SUBREAPER, 1)"
 	case OpUmask:
 		return fmt.Sprintf("umask(%04o)", s.Mode)
+	case OpOOMScoreAdj:
+		return fmt.Sprintf("write(\"/proc/self/oom_score_adj\", %q)", s.Data)
+	case OpRlimit:
+		if s.Rlimit == nil {
+			return "prlimit(?)"
+		}
+		return s.Rlimit.Call()
+	case OpLandlock:
+		if s.Landlock == nil {
+			return "landlock(?)"
+		}
+		return fmt.Sprintf("landlock_restrict_self(%s)", s.Landlock.Effective(s.ABI))
+	case OpSeccomp:
+		if s.Seccomp == nil {
+			return "seccomp(?)"
+		}
+		return fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %d instructions: %s)", len(s.Filter), strings.Join(s.Seccomp.Summary()[:1], "; "))
 	case OpCapBSetDrop:
 		if len(s.IDs) > 0 {
 			return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(s.IDs))
@@ -353,7 +387,7 @@ func (s *Step) Summary() string {
 		return "exec " + s.Path
 	case OpInvalid, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
-		OpSetDumpable, OpSubreaper, OpUmask, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
+		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
 		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:
 	}
 	return s.Call()

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/rlimit"
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // Plan is the ordered list of steps that set up one sandbox and start its
@@ -128,6 +133,16 @@ type Step struct {
 	Env  []string `json:"env,omitempty"`
 	// Recursive applies the step to submounts too.
 	Recursive bool `json:"recursive,omitempty"`
+	// Rlimit is the limit an OpRlimit step sets.
+	Rlimit *rlimit.Limit `json:"rlimit,omitempty"`
+	// Seccomp is the policy of an OpSeccomp step and Filter the program
+	// compiled from it, which is what init installs.
+	Seccomp *seccomp.Policy   `json:"seccomp,omitempty"`
+	Filter  []unix.SockFilter `json:"filter,omitempty"`
+	// Landlock is the ruleset of an OpLandlock step; ABI the kernel's
+	// Landlock version it was compiled for.
+	Landlock *landlock.Rules `json:"landlock,omitempty"`
+	ABI      int             `json:"abi,omitempty"`
 	// Optional lets a mount whose source (or Existing target) is missing
 	// be skipped.
 	Optional bool `json:"optional,omitempty"`

@@ -6,7 +6,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/rlimit"
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 func valid() *Plan {
@@ -102,6 +107,15 @@ func TestCheckRules(t *testing.T) {
 	}
 }
 
+func mustResource(t *testing.T, name string) rlimit.Resource {
+	t.Helper()
+	r, err := rlimit.Parse(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestJSONRoundTrip encodes one step of every op and decodes it back.
 func TestJSONRoundTrip(t *testing.T) {
 	for op := OpClone; op < opCount; op++ {
@@ -109,7 +123,10 @@ func TestJSONRoundTrip(t *testing.T) {
 			s := Step{Side: Init, Op: op, Pos: Pos{File: "f.yaml", Line: 3, Col: 7},
 				Path: "/p", Root: "/newroot", Source: "/s", SourceRoot: "/oldroot", FSType: "tmpfs",
 				Flags: 6, Attr: 1, Data: "d", Options: []string{"mode=0755"}, Mode: 0o755, ID: 9,
-				IDs: []uint32{1, 2}, Args: []string{"a"}, Env: []string{"A=1"}, Recursive: true, Optional: true}
+				IDs: []uint32{1, 2}, Args: []string{"a"}, Env: []string{"A=1"}, Recursive: true, Optional: true, Existing: true,
+				Rlimit:   &rlimit.Limit{Resource: mustResource(t, "nofile"), Soft: 64, Hard: 128},
+				Landlock: &landlock.Rules{ReadOnly: []string{"/usr"}, ConnectTCP: []uint16{443}, Mode: landlock.BestEffort}, ABI: 4,
+				Seccomp: seccomp.Default(), Filter: []unix.SockFilter{{Code: 6, K: 0x7fff0000}}}
 			b, err := json.Marshal(s)
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +138,7 @@ func TestJSONRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(s, got); diff != "" {
+			if diff := cmp.Diff(s, got, cmpopts.IgnoreUnexported(seccomp.Policy{}, seccomp.Rule{})); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
 			if strings.HasSuffix(s.Call(), "(?)") {

@@ -14,9 +14,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/landlock"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/rlimit"
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // forwarded are the signals cell relays to the command. Init handles them
@@ -243,6 +246,27 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpUmask:
 		unix.Umask(int(s.Mode))
 		return nil
+	case plan.OpOOMScoreAdj:
+		v, err := strconv.Atoi(s.Data)
+		if err != nil {
+			return fmt.Errorf("oom_score_adj %q: %w", s.Data, err)
+		}
+		return rlimit.OOMScoreAdj(v)
+	case plan.OpRlimit:
+		if s.Rlimit == nil {
+			return errors.New("rlimit step without a limit")
+		}
+		return rlimit.Apply([]rlimit.Limit{*s.Rlimit})
+	case plan.OpLandlock:
+		if s.Landlock == nil {
+			return errors.New("landlock step without rules")
+		}
+		return landlock.Restrict(s.Landlock)
+	case plan.OpSeccomp:
+		if len(s.Filter) == 0 {
+			return errors.New("seccomp step without a filter")
+		}
+		return seccomp.Install(s.Filter)
 	case plan.OpCapBSetDrop:
 		return dropBoundingSet(s.IDs)
 	case plan.OpNoNewPrivs:

@@ -1,0 +1,180 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/rlimit"
+	"github.com/cellsandbox/cell/launcher/seccomp"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// errnoByName finds an errno from its name ("EPERM").
+func errnoByName(name string) (unix.Errno, bool) {
+	for e := unix.Errno(1); e < 4096; e++ {
+		if unix.ErrnoName(e) == name {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// seccompOps maps the profile's comparison names to the filter's.
+var seccompOps = map[string]seccomp.Op{
+	"eq": seccomp.OpEq, "ne": seccomp.OpNe, "lt": seccomp.OpLt, "le": seccomp.OpLe,
+	"gt": seccomp.OpGt, "ge": seccomp.OpGe, "maskedEq": seccomp.OpMaskedEq,
+}
+
+// seccompPolicy builds the profile's filter, or nil when it is unconfined.
+// Every syscall name is checked against the table of this architecture:
+// an unknown name is an error at its position, never ignored.
+func (c *compiler) seccompPolicy() (*seccomp.Policy, []unix.SockFilter, error) {
+	sc := &c.p.Security.Seccomp
+	if sc.Mode == spec.SeccompUnconfined {
+		return nil, nil, nil
+	}
+	pol := seccomp.Default()
+	pol.AllowNestedNamespaces = sc.AllowNestedNamespaces
+	var errs []error
+	for i, r := range sc.Rules {
+		at := fmt.Sprintf("security.seccomp.rules[%d]", i)
+		rule := seccomp.Rule{Names: r.Syscalls}
+		for j, name := range r.Syscalls {
+			if _, ok := seccomp.LookupSyscall(name); !ok {
+				err := error(&seccomp.UnknownSyscallError{Name: name})
+				if aerr := pol.Add(seccomp.Rule{Names: []string{name}, Action: seccomp.Allow}); aerr != nil {
+					err = aerr // carries the closest name
+				}
+				errs = append(errs, c.errorf(fmt.Sprintf("%s.syscalls[%d]", at, j), "%s", err))
+			}
+		}
+		switch r.Action {
+		case "errno":
+			name := r.Errno
+			if name == "" {
+				name = "EPERM"
+			}
+			e, ok := errnoByName(name)
+			if !ok {
+				errs = append(errs, c.errorf(at+".errno", "unknown errno %q", name))
+				continue
+			}
+			rule.Action = seccomp.Errno(e)
+		default:
+			a, err := seccomp.ParseAction(r.Action)
+			if err != nil {
+				errs = append(errs, c.errorf(at+".action", "%s", err))
+				continue
+			}
+			rule.Action = a
+		}
+		for k, a := range r.Args {
+			op := seccompOps[a.Op]
+			if op == seccomp.OpMaskedEq {
+				rule.Args = append(rule.Args, seccomp.MaskedEq(int(a.Index), a.Mask, a.Value))
+			} else {
+				rule.Args = append(rule.Args, seccomp.Cond{Arg: int(a.Index), Op: op, Value: a.Value})
+			}
+			if op == 0 {
+				errs = append(errs, c.errorf(fmt.Sprintf("%s.args[%d].op", at, k), "unknown comparison %q", a.Op))
+			}
+		}
+		if len(errs) == 0 {
+			if err := pol.Add(rule); err != nil {
+				errs = append(errs, c.errorf(at, "%s", err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	prog, err := pol.Compile()
+	if err != nil {
+		return nil, nil, c.errorf("security.seccomp", "%s", err)
+	}
+	return pol, prog, nil
+}
+
+// landlockRules checks the profile's landlock rules against the kernel:
+// in require mode a rule the kernel cannot enforce is an error; in
+// best-effort mode the plan says what is enforced.
+func (c *compiler) landlockRules() (*landlock.Rules, error) {
+	l := &c.p.Security.Landlock
+	if l.Mode == spec.LandlockOff {
+		return nil, nil
+	}
+	r := &landlock.Rules{
+		ReadOnly: l.ReadOnly, ReadWrite: l.ReadWrite, ReadExec: l.ReadExec,
+		BindTCP: l.BindTCP, ConnectTCP: l.ConnectTCP, Mode: landlock.Require,
+	}
+	if l.Mode == spec.LandlockBestEffort {
+		r.Mode = landlock.BestEffort
+	}
+	if r.Empty() {
+		return nil, c.errorf("security.landlock", "mode %s with no rule would restrict nothing; list paths or ports, or set mode: off", l.Mode)
+	}
+	if err := r.Check(c.host.LandlockABI); err != nil {
+		return nil, c.errorf("security.landlock.mode", "%s; set mode: bestEffort to run with what the kernel has", err)
+	}
+	return r, nil
+}
+
+// rlimits returns the profile's rlimits in a fixed order.
+func (c *compiler) rlimits() ([]rlimit.Limit, error) {
+	names := make([]string, 0, len(c.p.Security.Rlimits))
+	for n := range c.p.Security.Rlimits {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []rlimit.Limit
+	for _, n := range names {
+		res, err := rlimit.Parse(n)
+		if err != nil {
+			return nil, c.errorf("security.rlimits."+n, "%s", err)
+		}
+		v := c.p.Security.Rlimits[n]
+		lim := rlimit.Limit{Resource: res, Soft: rlimitValue(v.Soft), Hard: rlimitValue(v.Hard)}
+		if err := lim.Check(); err != nil {
+			return nil, c.errorf("security.rlimits."+n, "%s", err)
+		}
+		out = append(out, lim)
+	}
+	return out, nil
+}
+
+func rlimitValue(v spec.RlimitValue) uint64 {
+	if v.Unlimited {
+		return rlimit.Unlimited
+	}
+	return v.Value
+}
+
+// securitySteps are the prepared parts of the security section, added to
+// the plan at their places in the order of setup.
+type securitySteps struct {
+	rlimits  []rlimit.Limit
+	landlock *landlock.Rules
+	seccomp  *seccomp.Policy
+	filter   []unix.SockFilter
+}
+
+// prepareSecurity checks and compiles the security section before any
+// step is added, so that a refusal comes before anything is planned.
+func (c *compiler) prepareSecurity() (*securitySteps, error) {
+	var s securitySteps
+	var err error
+	if s.rlimits, err = c.rlimits(); err != nil {
+		return nil, err
+	}
+	if s.landlock, err = c.landlockRules(); err != nil {
+		return nil, err
+	}
+	if s.seccomp, s.filter, err = c.seccompPolicy(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
