@@ -15,18 +15,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initEnv makes the re-executed test binary act as pid 1 of a new pid
-// namespace that runs the escape program named by binEnv.
+// initEnv makes the re-executed test binary run the escape program named
+// by binEnv: as pid 1 of new namespaces ("pid1", runInit) or in a chroot
+// ("jail", runJail), with a /proc there when procEnv is set.
 const (
 	initEnv = "CELL_ESCAPE_INIT"
 	binEnv  = "CELL_ESCAPE_BIN"
+	procEnv = "CELL_ESCAPE_PROC"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(initEnv) != "" {
+	switch os.Getenv(initEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "pid1":
 		os.Exit(runInit())
+	case "jail":
+		os.Exit(runJail())
 	}
-	os.Exit(m.Run())
+	fmt.Fprintln(os.Stderr, "unknown", initEnv, os.Getenv(initEnv))
+	os.Exit(125)
 }
 
 // requireRoot skips a test that needs root, unless CELL_TEST_STRICT is
@@ -154,7 +162,9 @@ func run(t *testing.T, want []string, cmd *exec.Cmd) map[string]Result {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		code = exit.ExitCode()
-		t.Logf("stderr: %s", exit.Stderr)
+		if len(exit.Stderr) > 0 {
+			t.Logf("stderr: %s", exit.Stderr)
+		}
 	} else if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +238,7 @@ func TestRootDetected(t *testing.T) {
 	requireRoot(t)
 	bin := Build(t)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = []string{"PATH=/usr/bin:/bin", initEnv + "=1", binEnv + "=" + bin}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", initEnv + "=pid1", binEnv + "=" + bin}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:   syscall.CLONE_NEWPID,
 		Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
@@ -267,7 +277,109 @@ func runInit() int {
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + filepath.Dir(bin)}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err := cmd.Run()
+	return exitCode(cmd.Run())
+}
+
+// TestTIOCSTIDetected runs the TIOCSTI attempts with a new pseudo-terminal
+// as stdin and controlling terminal, where the kernel accepts TIOCSTI
+// (unless dev.tty.legacy_tiocsti is 0 and the caller lacks
+// CAP_SYS_ADMIN): both are reported ESCAPED.
+func TestTIOCSTIDetected(t *testing.T) {
+	bin := Build(t)
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+
+	cmd := exec.Command(bin, "-only", "tiocsti,tiocsti-high")
+	cmd.Stdin = pts
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	rs := run(t, []string{"tiocsti", "tiocsti-high"}, cmd)
+	legacy, _ := os.ReadFile("/proc/sys/dev/tty/legacy_tiocsti")
+	if strings.TrimSpace(string(legacy)) == "0" && !strings.HasPrefix(rs["tiocsti"].Detail, "ioctl") {
+		t.Skipf("dev.tty.legacy_tiocsti is 0 here: %s", rs["tiocsti"])
+	}
+	expect(t, rs, Escaped, "tiocsti", "tiocsti-high")
+}
+
+// TestLeaksDetected starts the program in a chroot (not a sandbox: the
+// mount namespace's root stays above it) with a descriptor of the host's
+// /etc left open and the working directory left outside, with a /proc in
+// the chroot (so the program places the descriptor by its path) and
+// without: the descriptor, the working directory and the classic chroot
+// climb are all reported ESCAPED.
+func TestLeaksDetected(t *testing.T) {
+	requireRoot(t)
+	for _, proc := range []bool{true, false} {
+		t.Run(fmt.Sprintf("proc=%v", proc), func(t *testing.T) {
+			bin := Build(t)
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = []string{"PATH=/usr/bin:/bin", initEnv + "=jail", binEnv + "=" + bin}
+			if proc {
+				cmd.Env = append(cmd.Env, procEnv+"=1")
+			}
+			// A private mount namespace for the chroot's /proc.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+			rs := run(t, []string{"fds", "cwd", "chroot"}, cmd)
+			expect(t, rs, Escaped, "fds", "cwd", "chroot")
+			want := "fd 3 (directory)"
+			if proc {
+				want = "fd 3 -> /etc (directory not reachable from this root)"
+			}
+			if d := rs["fds"].Detail; !strings.Contains(d, want) {
+				t.Errorf("fds: %q does not say %q", d, want)
+			}
+		})
+	}
+}
+
+// runJail runs the escape program chrooted into its own directory with
+// fd 3 open on the host's /etc and the working directory outside, after
+// mounting a /proc there if procEnv is set.
+func runJail() int {
+	bin := os.Getenv(binEnv)
+	jail := filepath.Dir(bin)
+	if os.Getenv(procEnv) != "" {
+		p := filepath.Join(jail, "proc")
+		if err := os.Mkdir(p, 0o555); err != nil {
+			fmt.Fprintln(os.Stderr, "jail:", err)
+			return 125
+		}
+		if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "jail: mount proc:", err)
+			return 125
+		}
+	}
+	etc, err := os.Open("/etc")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jail:", err)
+		return 125
+	}
+	cmd := exec.Command("/escape", "-only", "fds,cwd,chroot")
+	cmd.Path = "/escape" // resolved after the chroot
+	cmd.Env = []string{"TMPDIR=/"}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{etc}
+	// No Dir: ForkExec then does not chdir, and the working directory
+	// stays outside the chroot.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: jail}
+	return exitCode(cmd.Run())
+}
+
+func exitCode(err error) int {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode()
