@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -55,5 +58,54 @@ func TestLandlock(t *testing.T) {
 	r := sandboxRun(t, profile(t, ""), []string{"security.landlock={mode: require}"}, "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "security.landlock: mode require with no rule would restrict nothing") {
 		t.Errorf("empty landlock: %s", r)
+	}
+}
+
+// TestSymlinkTargetStaysInside plants symlinks to the host's /etc in a
+// directory the sandbox binds, then mounts onto paths through them: the
+// mounts must land inside the sandbox's root, never on the host.
+func TestSymlinkTargetStaysInside(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	dir := t.TempDir()
+	for name, target := range map[string]string{"abs": "/etc", "rel": "../../../../../../etc", "old": "/oldroot/etc"} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostEtc, err := os.ReadDir("/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /w, writable: true}", dir)
+	// The sandbox has no /etc: the symlinks dangle inside its root, and
+	// the mount is refused rather than made anywhere else.
+	for _, target := range []string{"/w/abs/x", "/w/rel/y", "/w/old/z"} {
+		r := sandboxRun(t, profile(t, ""), []string{bind, "filesystem.mounts[+]={type: tmpfs, target: " + target + "}"}, "true")
+		if r.code == 0 || !strings.Contains(r.stderr, "ENOENT") {
+			t.Errorf("mount onto %s through a dangling symlink: %s", target, r)
+		}
+	}
+	// With an /etc of its own, the same symlinks lead there.
+	sets := []string{
+		"filesystem.mounts[+]={type: dir, target: /etc}",
+		"filesystem.mounts[+]={type: dir, target: /oldroot/etc}",
+		bind,
+		"filesystem.mounts[+]={type: tmpfs, target: /w/abs/x}",
+		"filesystem.mounts[+]={type: tmpfs, target: /w/rel/y}",
+		"filesystem.mounts[+]={type: file, target: /w/old/z, content: planted}",
+	}
+	out := mustSucceed(t, sandboxRun(t, profile(t, ""), sets, "sh", "-c", "ls -d /etc/x /etc/y /oldroot/etc/z; cat /oldroot/etc/z"))
+	if out != "/etc/x\n/etc/y\n/oldroot/etc/z\nplanted" {
+		t.Errorf("mounts through the symlinks: %q; want them under the sandbox's own root", out)
+	}
+	after, _ := os.ReadDir("/etc")
+	if len(after) != len(hostEtc) {
+		t.Errorf("the host's /etc changed: %d entries before, %d after", len(hostEtc), len(after))
+	}
+	for _, p := range []string{"/etc/x", "/etc/y", "/oldroot"} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s appeared on the host", p)
+		}
 	}
 }
