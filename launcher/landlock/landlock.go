@@ -186,6 +186,12 @@ func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() }
 // by a seccomp filter), or built in but not enabled at boot.
 func ABI() (int, error) {
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	return abiOf(v, errno)
+}
+
+// abiOf interprets the result of landlock_create_ruleset(NULL, 0,
+// LANDLOCK_CREATE_RULESET_VERSION).
+func abiOf(v uintptr, errno unix.Errno) (int, error) {
 	switch errno {
 	case 0:
 		return int(v), nil

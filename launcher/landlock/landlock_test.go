@@ -2,9 +2,11 @@ package landlock
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 func TestModeText(t *testing.T) {
@@ -187,6 +189,25 @@ func TestEnforcement(t *testing.T) {
 				t.Errorf("handled net = %#x, want %#x", e.net, tc.netBit)
 			}
 		})
+	}
+}
+
+func TestABIErrors(t *testing.T) {
+	for _, tc := range []struct {
+		errno unix.Errno
+		want  string
+	}{
+		{unix.ENOSYS, "landlock_create_ruleset version: ENOSYS (function not implemented): landlock is not built into this kernel (CONFIG_SECURITY_LANDLOCK), or a seccomp filter hides it"},
+		{unix.EOPNOTSUPP, "landlock_create_ruleset version: ENOTSUP (operation not supported): landlock is built into this kernel but disabled at boot (add it to the lsm= kernel parameter)"},
+		{unix.EFAULT, "landlock_create_ruleset version: EFAULT (bad address)"},
+	} {
+		abi, err := abiOf(0, tc.errno)
+		if abi != 0 || err == nil || err.Error() != tc.want || !errors.Is(err, tc.errno) {
+			t.Errorf("abiOf(%v) = %d, %v\nwant 0, %s", tc.errno, abi, err, tc.want)
+		}
+	}
+	if abi, err := abiOf(7, 0); abi != 7 || err != nil {
+		t.Errorf("abiOf(7, 0) = %d, %v", abi, err)
 	}
 }
 
