@@ -148,6 +148,7 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
 		},
 		Sets: sets,
+		Load: loadParent,
 	})
 }
 

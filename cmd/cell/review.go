@@ -34,6 +34,7 @@ func reviewCommands(cmds []*cli.Command) []*cli.Command {
 		lintCommand(),
 		diffCommand(),
 		explainCommand(),
+		showCommand(),
 		schemaCommand(),
 		profilesCommand(),
 	}
@@ -256,6 +257,8 @@ func diffCommand() *cli.Command {
 type profileSource struct {
 	name, file string
 	data       []byte
+	// rev is the git revision it was read from, or "".
+	rev string
 }
 
 func diffAction(c *cli.Context) error {
@@ -357,22 +360,75 @@ func gitShow(rev, file string) (profileSource, error) {
 	if err := cmd.Run(); err != nil {
 		return profileSource{}, fmt.Errorf("git show %s:%s: %v: %s", rev, rel, err, strings.TrimSpace(errb.String()))
 	}
-	return profileSource{name: file, file: rev + ":" + file, data: out.Bytes()}, nil
+	return profileSource{name: file, file: rev + ":" + filepath.ToSlash(filepath.Clean(file)), data: out.Bytes(), rev: rev}, nil
 }
 
-// parseSource validates a profile read by readSource or gitShow.
+// parseSource validates a profile read by readSource or gitShow; the
+// parents of a profile read from git are read from the same revision.
 func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Profile, error) {
-	return spec.Parse(src.file, src.data, specOptions(sets, facts))
-}
-
-// specOptions are the options of spec.Parse for the caller of facts.
-func specOptions(sets []string, facts *host.Facts) spec.Options {
-	return spec.Options{
+	return spec.Parse(src.file, src.data, spec.Options{
 		Vars: spec.Vars{
 			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
 			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
 		},
 		Sets: sets,
+		Load: func(name, from string) (string, []byte, error) {
+			if src.rev == "" || isBuiltin(name) {
+				return loadParent(name, from)
+			}
+			rel := filepath.Join(filepath.Dir(strings.TrimPrefix(from, src.rev+":")), name)
+			ps, err := gitShow(src.rev, rel)
+			return ps.file, ps.data, err
+		},
+	})
+}
+
+// loadParent reads a parent named in extends: a built-in name, or a path
+// relative to the directory of the file that names it. A built-in
+// extends built-ins only.
+func loadParent(name, from string) (string, []byte, error) {
+	if isBuiltin(name) {
+		data, err := profiles.Get(name)
+		return "builtin:" + name, data, err
+	}
+	if strings.HasPrefix(from, "builtin:") {
+		return "", nil, fmt.Errorf("a built-in profile extends built-ins only")
+	}
+	file := name
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(from), name)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", nil, err
+	}
+	return file, data, nil
+}
+
+func showCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "show",
+		Usage: "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+		Flags: []cli.Flag{
+			reviewProfileFlag(), reviewSetFlag(),
+			&cli.BoolFlag{Name: "origins", Usage: "end each value with the file:line:col it came from"},
+		},
+		Action: func(c *cli.Context) error {
+			facts, err := host.Probe()
+			if err != nil {
+				return err
+			}
+			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			if err != nil {
+				return err
+			}
+			out, err := p.YAML(c.Bool("origins"))
+			if err != nil {
+				return err
+			}
+			_, err = c.App.Writer.Write(out)
+			return err
+		},
 	}
 }
 
