@@ -28,5 +28,6 @@
 // act on a Profile to find out.
 //
 // JSONSchema derives the JSON Schema of profiles from the same Go types,
-// for editors; schemas/profile-v1.json is its checked-in output.
+// for editors; schemas/profile.v1.schema.json is its checked-in output
+// (cell schema prints it).
 package spec

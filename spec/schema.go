@@ -16,6 +16,7 @@ type schema struct {
 	Schema               string             `json:"$schema,omitempty"`
 	Title                string             `json:"title,omitempty"`
 	Description          string             `json:"description,omitempty"`
+	Examples             []any              `json:"examples,omitempty"`
 	Ref                  string             `json:"$ref,omitempty"`
 	Type                 string             `json:"type,omitempty"`
 	Const                string             `json:"const,omitempty"`
@@ -42,30 +43,6 @@ var schemaerType = reflect.TypeFor[schemaer]()
 // variableRef allows a ${...} reference where a typed scalar is expected:
 // such a string is only typed after expansion.
 const variableRef = "#/$defs/variable"
-
-// descriptions are the schema's descriptions of fields, by field path with
-// list indexes left out.
-var descriptions = map[string]string{
-	"apiVersion":           "Version of the profile format.",
-	"name":                 "Name of the profile.",
-	"description":          "What the sandbox is for.",
-	"namespaces":           "For each namespace, new (the default) or the host's.",
-	"ids":                  "User namespace ID maps and the command's credentials.",
-	"ids.uidMap":           "UID ranges written to uid_map; empty maps ids.uid to the caller's UID.",
-	"ids.gidMap":           "GID ranges written to gid_map; empty maps ids.gid to the caller's GID.",
-	"hostname":             "Host name in the new UTS namespace.",
-	"domainname":           "NIS domain name in the new UTS namespace.",
-	"filesystem":           "The root tmpfs and the mounts made in it, in order.",
-	"filesystem.mounts":    "Mounts made in the new root, parents before children.",
-	"process":              "The command and its environment.",
-	"process.env":          "Variables of the command's environment, which is otherwise empty.",
-	"process.passEnv":      "Variables copied from the caller's environment when set there.",
-	"process.inheritFds":   "Descriptors of the caller passed to the command at the same numbers.",
-	"network":              "The network the sandbox sees.",
-	"network.mode":         "none: a new namespace with only loopback; host: the host's.",
-	"filesystem.root":      "The tmpfs that becomes the sandbox's /.",
-	"filesystem.root.size": "Size limit of the root tmpfs.",
-}
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of a profile, derived
 // from Profile's fields, yaml keys and validate tags. Every object forbids
@@ -100,7 +77,9 @@ func JSONSchema() ([]byte, error) {
 // typeSchema returns the schema of the Go type t at the field path path.
 func typeSchema(t reflect.Type, path string) (*schema, error) {
 	if t.Kind() != reflect.Pointer && t.Implements(schemaerType) {
-		return reflect.Zero(t).Interface().(schemaer).jsonSchema(), nil
+		s := reflect.Zero(t).Interface().(schemaer).jsonSchema()
+		document(s, path)
+		return s, nil
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -121,7 +100,9 @@ func typeSchema(t reflect.Type, path string) (*schema, error) {
 			if required {
 				s.Required = append(s.Required, f.name)
 			}
-			fs.Description = descriptions[fp]
+			if d, ok := fieldDocs[fp]; ok {
+				fs.Description, fs.Examples = d.desc, d.examples
+			}
 			s.Properties[f.name] = fs
 		}
 		return s, nil
@@ -153,6 +134,25 @@ func typeSchema(t reflect.Type, path string) (*schema, error) {
 		return &schema{Type: "integer", Minimum: &lo, Maximum: &hi}, nil
 	}
 	return nil, fmt.Errorf("%s: no JSON Schema for Go type %s", path, t)
+}
+
+// document gives the properties of a scalar type's own schema s, at the
+// field path path, their descriptions and examples from fieldDocs.
+func document(s *schema, path string) {
+	if s == nil {
+		return
+	}
+	for k, p := range s.Properties {
+		fp := joinKey(path, k)
+		if d, ok := fieldDocs[fp]; ok && p.Description == "" {
+			p.Description, p.Examples = d.desc, d.examples
+		}
+		document(p, fp)
+	}
+	for _, a := range s.AnyOf {
+		document(a, path)
+	}
+	document(s.Items, path)
 }
 
 // applyTags adds to s what the validate tag says, descending into the

@@ -15,9 +15,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var update = flag.Bool("update", false, "rewrite generated files (schemas/profile-v1.json)")
+var update = flag.Bool("update", false, "rewrite generated files (schemas/profile.v1.schema.json)")
 
-const schemaFile = "../schemas/profile-v1.json"
+const schemaFile = "../schemas/profile.v1.schema.json"
 
 // TestSchemaUpToDate fails when the checked-in schema is not what
 // JSONSchema generates; -update rewrites it.
@@ -53,10 +53,10 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource("profile-v1.json", doc); err != nil {
+	if err := c.AddResource("profile.v1.schema.json", doc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Compile("profile-v1.json")
+	s, err := c.Compile("profile.v1.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +178,58 @@ func TestSchemaClosed(t *testing.T) {
 	walk("#", root)
 	if objects < 9 {
 		t.Errorf("found %d objects with properties, want at least 9", objects)
+	}
+}
+
+// TestSchemaDocumented checks that every field of the schema has a
+// description and at least one example, and that no documentation is
+// left for a field that is gone.
+func TestSchemaDocumented(t *testing.T) {
+	data, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root any
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if props, ok := m["properties"].(map[string]any); ok {
+			for k, p := range props {
+				fp := k
+				if path != "" {
+					fp = path + "." + k
+				}
+				seen[fp] = true
+				pm := p.(map[string]any)
+				if d, _ := pm["description"].(string); d == "" {
+					t.Errorf("%s has no description (add one to fieldDocs in spec/schemadoc.go)", fp)
+				}
+				if ex, _ := pm["examples"].([]any); len(ex) == 0 {
+					t.Errorf("%s has no example (add one to fieldDocs in spec/schemadoc.go)", fp)
+				}
+				walk(fp, p)
+			}
+		}
+		for _, key := range []string{"items", "additionalProperties"} {
+			walk(path, m[key])
+		}
+		if any, ok := m["anyOf"].([]any); ok {
+			for _, a := range any {
+				walk(path, a)
+			}
+		}
+	}
+	walk("", root)
+	for fp := range fieldDocs {
+		if !seen[fp] {
+			t.Errorf("fieldDocs documents %s, which the schema does not have", fp)
+		}
 	}
 }
