@@ -165,6 +165,7 @@ func modes(t *testing.T) []mode {
 
 // each runs f as a subtest in every mode, with a fresh test parent.
 func each(t *testing.T, f func(t *testing.T, l *Layout, parent string)) {
+	t.Helper()
 	for _, m := range modes(t) {
 		t.Run(m.name, func(t *testing.T) {
 			f(t, m.l, testParent(t, m.l))
@@ -480,9 +481,6 @@ func TestFreezeThaw(t *testing.T) {
 	each(t, func(t *testing.T, l *Layout, parent string) {
 		s := sandbox(t, l, parent, Limits{})
 		g := &s.Group
-		if g.Unified == "" && g.V1["freezer"] == "" {
-			skip(t, "no freezer")
-		}
 		p := start(t, s, "spin")
 		p.line(t, time.Minute)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -617,4 +615,72 @@ func TestUpdate(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCpusetPinsTheChild(t *testing.T) {
+	each(t, func(t *testing.T, l *Layout, parent string) {
+		s := sandbox(t, l, parent, Limits{Cpus: "0"})
+		p := start(t, s, "spin")
+		p.line(t, time.Minute)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v, _ := strings.Cut(string(b), "Cpus_allowed_list:")
+		if v, _, _ = strings.Cut(v, "\n"); strings.TrimSpace(v) != "0" {
+			t.Errorf("Cpus_allowed_list: %q, want 0", v)
+		}
+	})
+}
+
+// TestIOLimitsTakeEffect sets an IO weight and a device throttle and
+// reads them back: the kernel parsed them for a real device.
+func TestIOLimitsTakeEffect(t *testing.T) {
+	each(t, func(t *testing.T, l *Layout, parent string) {
+		major, minor := blockDevice(t)
+		lim := Limits{IODevices: []IODevice{{Major: major, Minor: minor, RBPS: 1 << 20, WIOPS: 100}}}
+		if l.BFQ || l.IOCost || l.BlkioWeight {
+			lim.IOWeight = 500
+		}
+		s := sandbox(t, l, parent, lim)
+		n := 0
+		for _, w := range s.Writes {
+			if !strings.HasPrefix(w.File, "io.") && !strings.HasPrefix(w.File, "blkio.") {
+				continue
+			}
+			n++
+			b, err := os.ReadFile(w.Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range strings.Fields(w.Value) {
+				if !strings.Contains(string(b), tok) {
+					t.Errorf("%s reads %q after %s", w.Path(), b, w)
+				}
+			}
+		}
+		if n == 0 {
+			t.Error("no IO writes in the setup")
+		}
+	})
+}
+
+// blockDevice returns the number of the first block device in
+// /sys/block (in the test VM, a loop device: .ci/test-vm loads the
+// module).
+func blockDevice(t *testing.T) (uint32, uint32) {
+	t.Helper()
+	devs, _ := filepath.Glob("/sys/block/*/dev")
+	if len(devs) == 0 {
+		t.Fatal("no block device in /sys/block to set IO limits on")
+	}
+	b, err := os.ReadFile(devs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(string(b), "%d:%d", &major, &minor); err != nil {
+		t.Fatalf("%s: %q: %v", devs[0], b, err)
+	}
+	return major, minor
 }
