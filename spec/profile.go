@@ -78,7 +78,7 @@ type IDRange struct {
 	// Inside is the first ID of the range in the sandbox.
 	Inside uint32 `yaml:"inside" json:"inside"`
 	// Outside is the first ID of the range in the parent namespace.
-	Outside uint32 `yaml:"outside" json:"outside"`
+	Outside HostID `yaml:"outside" json:"outside"`
 	// Count is the number of IDs, at least 1; neither end may pass
 	// 4294967295.
 	Count uint32 `yaml:"count" json:"count" validate:"required,min=1"`

@@ -304,3 +304,13 @@ func (FileMode) jsonSchema() *schema {
 		{Ref: variableRef},
 	}}
 }
+
+// jsonSchema is the schema of a HostID.
+func (HostID) jsonSchema() *schema {
+	zero, most := int64(0), uint64(4294967294)
+	return &schema{AnyOf: []*schema{
+		{Type: "integer", Minimum: &zero, Maximum: &most},
+		{Type: "string", Enum: []string{"subuid", "subgid"}},
+		{Ref: variableRef},
+	}}
+}

@@ -266,3 +266,45 @@ func (p Pos) String() string {
 	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
+
+// HostID is an ID in the parent user namespace, or Subordinate: the next
+// IDs of the caller's subordinate range (/etc/subuid, /etc/subgid), written
+// "subuid" in a uidMap and "subgid" in a gidMap.
+type HostID uint32
+
+// Subordinate is the HostID that takes IDs from the caller's subordinate
+// range. (uid_t)-1 is never a valid ID, so it cannot mean anything else.
+const Subordinate HostID = math.MaxUint32
+
+// Subordinate reports whether the IDs come from the caller's subordinate
+// range.
+func (h HostID) Subordinate() bool { return h == Subordinate }
+
+// String prints the ID, or "subordinate".
+func (h HostID) String() string {
+	if h.Subordinate() {
+		return "subordinate"
+	}
+	return strconv.FormatUint(uint64(h), 10)
+}
+
+// UnmarshalYAML accepts a number below 4294967295, "subuid" or "subgid".
+func (h *HostID) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf(`must be an ID or "subuid"/"subgid"`)
+	}
+	switch n.Value {
+	case "subuid", "subgid":
+		*h = Subordinate
+		return nil
+	}
+	v, err := strconv.ParseUint(n.Value, 10, 32)
+	if err != nil || v == math.MaxUint32 {
+		return fmt.Errorf(`must be an ID from 0 to 4294967294, or "subuid"/"subgid" for the caller's subordinate range, not %q`, n.Value)
+	}
+	*h = HostID(v)
+	return nil
+}
+
+// MarshalText prints the ID or "subordinate".
+func (h HostID) MarshalText() ([]byte, error) { return []byte(h.String()), nil }

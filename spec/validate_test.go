@@ -275,8 +275,17 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name: "outside range past the last ID",
-			src:  uidMap("{inside: 0, outside: 4294967295, count: 1}"),
+			src:  uidMap("{inside: 0, outside: 4294967294, count: 2}"),
 			want: []string{`p.yaml:5:47: ids.uidMap[0].count: outside + count must be at most 4294967295`},
+		},
+		{
+			name: "outside (uid_t)-1",
+			src:  uidMap("{inside: 0, outside: 4294967295, count: 1}"),
+			want: []string{`p.yaml:5:28: ids.uidMap[0].outside: must be an ID from 0 to 4294967294, or "subuid"/"subgid" for the caller's subordinate range, not "4294967295"`},
+		},
+		{
+			name: "subordinate ranges do not overlap by their outside",
+			src:  uidMap("{inside: 0, outside: subuid, count: 10}", "{inside: 10, outside: subuid, count: 10}"),
 		},
 		{
 			name: "ranges up to the last ID",
