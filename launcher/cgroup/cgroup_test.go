@@ -684,3 +684,19 @@ func blockDevice(t *testing.T) (uint32, uint32) {
 	}
 	return major, minor
 }
+
+// TestKillRemoveOfMissingGroup: a group that was never made (or made in
+// part, or removed already) is killed and removed without error, so that
+// teardown after a failed start needs no bookkeeping.
+func TestKillRemoveOfMissingGroup(t *testing.T) {
+	d := t.TempDir()
+	g := &Group{Unified: path.Join(d, "u", "sbx"), V1: map[string]string{"memory": path.Join(d, "m", "sbx"), "freezer": path.Join(d, "f", "sbx")}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Kill(ctx); err != nil {
+		t.Errorf("Kill: %v", err)
+	}
+	if err := g.Remove(ctx); err != nil {
+		t.Errorf("Remove: %v", err)
+	}
+}

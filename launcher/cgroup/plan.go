@@ -201,16 +201,18 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 	var errs []error
 	onV1 := map[string]bool{} // v1 names
 	var v2 []string
+	needs := need(&lim)
 	for _, c := range v2Order {
-		limit, needed := need(&lim)[c]
+		limit, needed := needs[c]
 		inV1 := l.V1[v1Name(c)] != ""
 		inV2 := l.Unified != "" && !inV1 && slices.Contains(l.Controllers, c)
+		forStats := c == "memory" || c == "pids"
 		switch {
 		case inV1 && l.Rootless && needed:
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("the %s controller is on cgroup v1 (%s), which cannot be delegated to an unprivileged user; run as root, or boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2", v1Name(c), l.V1[v1Name(c)])})
-		case inV1 && !l.Rootless && (needed || c == "memory" || c == "pids"):
+		case inV1 && !l.Rootless && (needed || forStats):
 			onV1[v1Name(c)] = true
-		case inV2 && (needed || c == "memory" || c == "pids"):
+		case inV2 && (needed || forStats):
 			v2 = append(v2, c)
 		case needed && l.Rootless:
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("the %s controller is not delegated to you: %s has only [%s]; systemd's user manager passes on what its own Delegate= lists (often cpu memory pids): add %s there (systemctl edit user@.service) and start cell with systemd-run --user --scope -p Delegate=yes",
@@ -299,7 +301,7 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 		s.Join = append(s.Join, leaf)
 	}
 	if g.V1["cpuset"] != "" && (l.CpusetCpus == "" || l.CpusetMems == "") {
-		errs = append(errs, &LimitError{need(&lim)["cpuset"], "the v1 cpuset root's effective CPUs and memory nodes are unknown (the layout was not probed), and a new v1 cpuset cgroup needs both"})
+		errs = append(errs, &LimitError{needs["cpuset"], "the v1 cpuset root's effective CPUs and memory nodes are unknown (the layout was not probed), and a new v1 cpuset cgroup needs both"})
 	}
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)

@@ -155,10 +155,11 @@ func procs(dir string) ([]int, error) {
 // in cgroup.events. Without one (cgroup v1) it freezes the group if the
 // freezer is there, so nothing forks meanwhile, sends SIGKILL to every
 // pid in cgroup.procs, thaws it (frozen tasks die only once thawed) and
-// repeats until cgroup.procs is empty. A process in the group may also be
-// a zombie until its parent reaps it; it no longer counts.
+// repeats until cgroup.procs is empty. A process that has exited counts
+// no more, even as a zombie. A directory of the group that does not exist
+// holds nothing: Kill of a group made in part, or removed, succeeds.
 func (g *Group) Kill(ctx context.Context) error {
-	if g.Unified != "" {
+	if g.Unified != "" && exists(g.Unified) {
 		err := write(g.Unified, "cgroup.kill", "1")
 		if errors.Is(err, unix.ENOENT) {
 			// Before 5.14: signal loop, under cgroup.freeze (5.2).
@@ -193,6 +194,9 @@ func killLoop(ctx context.Context, dirs []string, freeze, thaw func(context.Cont
 		var all []int
 		for _, d := range dirs {
 			ps, err := procs(d)
+			if errors.Is(err, unix.ENOENT) {
+				continue // never made, or removed: nothing in it
+			}
 			if err != nil {
 				return nil, err
 			}
