@@ -170,6 +170,11 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if p.Security.Landlock.Mode != spec.LandlockOff {
 		facts.ProbeLandlock()
 	}
+	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) {
+		if err := facts.ProbeSubIDs(); err != nil {
+			return nil, nil, err
+		}
+	}
 	name, err := sandboxName(c.String("name"), p.Name)
 	if err != nil {
 		return nil, nil, err

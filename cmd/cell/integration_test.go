@@ -609,3 +609,94 @@ func TestProcHardened(t *testing.T) {
 		t.Errorf("unmasked /proc still covers /proc/keys")
 	}
 }
+
+// rootlessUser returns the unprivileged test user's uid and gid, and a
+// 0755 directory under /var/tmp holding a copy of this binary as cell.
+func rootlessUser(t *testing.T) (uid, gid uint32, dir, bin string) {
+	t.Helper()
+	out, err := exec.Command("id", "-u", "celltest").Output()
+	if err != nil {
+		if os.Getenv("CELL_TEST_STRICT") != "" {
+			t.Fatal("user celltest is missing; .ci/run creates it")
+		}
+		t.Skip("no user celltest")
+	}
+	fmt.Sscan(string(out), &uid)
+	out, _ = exec.Command("id", "-g", "celltest").Output()
+	fmt.Sscan(string(out), &gid)
+	dir, err = os.MkdirTemp("/var/tmp", "cell-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	self, _ := os.Executable()
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "cell")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return uid, gid, dir, bin
+}
+
+// TestRootlessSubordinate maps a subordinate range as an unprivileged
+// user through newuidmap and newgidmap, and checks that the host's
+// unmapped files stay out of reach.
+func TestRootlessSubordinate(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	uid, gid, dir, bin := rootlessUser(t)
+	sub, err := os.ReadFile("/etc/subuid")
+	if err != nil || !strings.Contains(string(sub), "celltest:") {
+		t.Fatalf("no subordinate range for celltest in /etc/subuid (.ci/run adds one): %v", err)
+	}
+	var start, count uint32
+	for _, line := range strings.Split(string(sub), "\n") {
+		if rest, ok := strings.CutPrefix(line, "celltest:"); ok {
+			fmt.Sscanf(strings.ReplaceAll(rest, ":", " "), "%d %d", &start, &count)
+			break
+		}
+	}
+	// A directory the user owns, holding a file of root's: unmapped inside.
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o755)
+	os.Chown(work, int(uid), int(gid))
+	os.WriteFile(filepath.Join(work, "roots"), []byte("root's\n"), 0o644)
+	self := profileText(t, bin) + `ids:
+  uid: 0
+  gid: 0
+  groups: [7]
+  uidMap: [{inside: 0, outside: "${UID}", count: 1}, {inside: 1, outside: subuid, count: 1000}]
+  gidMap: [{inside: 0, outside: "${GID}", count: 1}, {inside: 1, outside: subgid, count: 1000}]
+`
+	prof := filepath.Join(dir, "p.yaml")
+	os.WriteFile(prof, []byte(self), 0o644)
+	cmd := exec.Command(bin, "run", "-p", prof, "--set",
+		fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /work, writable: true}", work),
+		"--", "sh", "-c", "cat /proc/self/uid_map; id -G; stat -c '%u %g' /work/roots; echo x >> /work/roots 2>&1 || echo refused; echo mine > /work/new")
+	cmd.Args[0] = "cell"
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest"}
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	r := runCellCmd(t, cmd)
+	want := fmt.Sprintf("%10d %10d %10d\n%10d %10d %10d\n0 7\n65534 65534\n", 0, uid, 1, 1, start, 1000)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, "refused") {
+		t.Fatalf("want %q then a refusal; got %s", want, r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(work, "new"), &st); err != nil || st.Uid != uid {
+		t.Errorf("file written as root inside is owned by %d on the host, want the caller %d (%v)", st.Uid, uid, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(work, "roots")); string(b) != "root's\n" {
+		t.Errorf("root's file changed: %q", b)
+	}
+}
+
+// profileText is the base test profile with the probe at bin.
+func profileText(t *testing.T, bin string) string {
+	t.Helper()
+	return fmt.Sprintf(baseProfile, bin)
+}

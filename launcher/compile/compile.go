@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -54,6 +53,7 @@ type compiler struct {
 	steps   []plan.Step
 	cleanup []plan.Step
 	group   *cgroup.Group
+	ids     *idMaps
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
@@ -97,9 +97,11 @@ func (c *compiler) compile(inv Invocation) error {
 	if len(args) == 0 {
 		return c.errorf(argsPath, "no command: give one after -- or set process.args")
 	}
-	if err := c.identity(); err != nil {
+	ids, err := c.identity()
+	if err != nil {
 		return err
 	}
+	c.ids = ids
 	sec, err := c.prepareSecurity()
 	if err != nil {
 		return err
@@ -127,24 +129,15 @@ func (c *compiler) compile(inv Invocation) error {
 		cloneInto = setup.Clone
 	}
 	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone), Path: cloneInto})
-	if ns.User == spec.New {
-		uidMap, gidMap := c.idMaps()
-		uid, uerr := initID(uidMap, c.host.UID, "ids.uidMap", "uid")
-		gid, gerr := initID(gidMap, c.host.GID, "ids.gidMap", "gid")
-		if uerr != nil {
-			return c.errorf("ids.uidMap", "%s", uerr)
-		}
-		if gerr != nil {
-			return c.errorf("ids.gidMap", "%s", gerr)
-		}
-		if int64(uid) != inside(uidMap, c.host.UID) || int64(gid) != inside(gidMap, c.host.GID) {
-			c.add("ids", plan.Step{Side: plan.Init, Op: plan.OpInitIDs, IDs: []uint32{uid, gid}})
+	if ids != nil && !ids.helpers {
+		if err := c.directMaps(ids); err != nil {
+			return err
 		}
 	}
 	if ns.Time == spec.New {
 		c.add("namespaces.time", plan.Step{Side: plan.Init, Op: plan.OpUnshare, Flags: unix.CLONE_NEWTIME})
 	}
-	if ns.User == spec.New {
+	if ids != nil && !ids.helpers {
 		// Init's uid inside need not be 0 (an unprivileged caller maps
 		// itself to its own uid); ambient capabilities survive its execve.
 		c.add("namespaces.user", plan.Step{Side: plan.Init, Op: plan.OpAmbientCaps, IDs: initCaps})
@@ -155,7 +148,16 @@ func (c *compiler) compile(inv Invocation) error {
 	if self == "" {
 		self = "/proc/self/exe"
 	}
-	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: []string{InitArg0, strconv.Itoa(socketFD(p.Process.InheritFDs))}})
+	initArgs := []string{InitArg0, strconv.Itoa(socketFD(p.Process.InheritFDs))}
+	if ids != nil && ids.helpers {
+		c.helperMaps(ids, self, initArgs)
+	}
+	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: initArgs})
+	if ids != nil && ids.helpers {
+		// The uid change of the exec above cleared the parent-death
+		// signal; arm it again.
+		c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
+	}
 	if setup != nil {
 		for _, d := range setup.Join {
 			c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupJoin, Path: d})
@@ -203,82 +205,6 @@ var initCaps = []uint32{
 
 // InitArg0 is the argv[0] that tells the cell binary it is a sandbox's init.
 const InitArg0 = "cell-init"
-
-// identity checks that the command's credentials can be had here.
-func (c *compiler) identity() error {
-	ids := &c.p.IDs
-	if c.p.Namespaces.User == spec.Host {
-		if c.host.Rootless() && (ids.UID != c.host.UID || ids.GID != c.host.GID || len(ids.Groups) > 0) {
-			return c.errorf("ids", "an unprivileged caller (uid %d) sharing the host's user namespace runs as itself; remove ids.uid, ids.gid and ids.groups or set namespaces.user: new", c.host.UID)
-		}
-		return nil
-	}
-	if c.host.Rootless() {
-		if len(ids.UIDMap) > 1 || len(ids.GIDMap) > 1 || len(ids.UIDMap) == 1 && (ids.UIDMap[0].Count != 1 || ids.UIDMap[0].Outside != c.host.UID) || len(ids.GIDMap) == 1 && (ids.GIDMap[0].Count != 1 || ids.GIDMap[0].Outside != c.host.GID) {
-			return c.errorf("ids", "an unprivileged caller (uid %d, gid %d) can map only its own uid and gid, one id each; run as root", c.host.UID, c.host.GID)
-		}
-		if len(ids.Groups) > 0 {
-			return c.errorf("ids.groups", "an unprivileged caller cannot set supplementary groups (setgroups is denied in its user namespace); remove ids.groups or run as root")
-		}
-	}
-	return nil
-}
-
-// inside returns the ID inside that maps to host ID id, or -1.
-func inside(m []spec.IDRange, id uint32) int64 {
-	for _, r := range m {
-		if id >= r.Outside && uint64(id) < uint64(r.Outside)+uint64(r.Count) {
-			return int64(r.Inside) + int64(id-r.Outside)
-		}
-	}
-	return -1
-}
-
-// initID is the ID init works as inside the user namespace: the caller's
-// own if the map has it, so that host files are reached as the caller
-// could; else root of the namespace. An ID outside every range would make
-// the kernel refuse to create files (EOVERFLOW).
-func initID(m []spec.IDRange, caller uint32, field, kind string) (uint32, error) {
-	if in := inside(m, caller); in >= 0 {
-		return uint32(in), nil
-	}
-	for _, r := range m {
-		if r.Inside == 0 {
-			return 0, nil
-		}
-	}
-	return 0, fmt.Errorf("maps neither the caller's %s %d nor inside %s 0; init needs one of them to build the sandbox", kind, caller, kind)
-}
-
-// idMaps writes the maps in the order Go's os/exec writes them: uid_map,
-// setgroups, gid_map.
-func (c *compiler) idMaps() (uidMap, gidMap []spec.IDRange) {
-	ids := &c.p.IDs
-	uidMap = ids.UIDMap
-	if len(uidMap) == 0 {
-		uidMap = []spec.IDRange{{Inside: ids.UID, Outside: c.host.UID, Count: 1}}
-	}
-	gidMap = ids.GIDMap
-	if len(gidMap) == 0 {
-		gidMap = []spec.IDRange{{Inside: ids.GID, Outside: c.host.GID, Count: 1}}
-	}
-	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "uid_map", Data: formatMap(uidMap)})
-	if c.host.Rootless() {
-		// The kernel lets an unprivileged process write a gid_map only
-		// after it gave up setgroups for good.
-		c.add("ids", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
-	}
-	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "gid_map", Data: formatMap(gidMap)})
-	return uidMap, gidMap
-}
-
-func formatMap(m []spec.IDRange) string {
-	var b strings.Builder
-	for _, r := range m {
-		fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Count)
-	}
-	return b.String()
-}
 
 const (
 	attrSafe = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
@@ -478,7 +404,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	}
 	ids := &p.IDs
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
-		if !c.host.Rootless() || p.Namespaces.User == spec.Host {
+		// setgroups is denied in a namespace whose gid_map an
+		// unprivileged caller wrote itself, allowed when the helpers did.
+		if !c.host.Rootless() || p.Namespaces.User == spec.Host || c.ids != nil && c.ids.helpers {
 			groups := append([]uint32{}, ids.Groups...)
 			cmd("ids.groups", plan.Step{Op: plan.OpSetgroups, IDs: groups})
 		}

@@ -37,6 +37,9 @@ type Facts struct {
 	// LandlockABI is the kernel's Landlock ABI version, 0 without
 	// Landlock; probed only for profiles that use it.
 	LandlockABI int
+	// SubIDs are the caller's subordinate ID ranges; nil when not probed
+	// (only profiles that map more than the caller's own IDs need them).
+	SubIDs *SubIDs
 }
 
 // ProbeLandlock fills f.LandlockABI.

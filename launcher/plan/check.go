@@ -45,7 +45,7 @@ func (s *Step) window() (first, last int) {
 		return phaseStart, phaseStart
 	case OpSetsid:
 		return phaseSession, phaseSession
-	case OpClone, OpWriteIDMap, OpUnshare, OpInitIDs, OpExecInit, OpCgroupJoin:
+	case OpClone, OpWriteIDMap, OpNewIDMap, OpUnshare, OpInitIDs, OpExecInit, OpCgroupJoin:
 		return phaseStart, phaseStart
 	case OpPdeathsig:
 		if s.Side == Command {
@@ -98,7 +98,7 @@ func (s *Step) window() (first, last int) {
 // side returns the side that may run op.
 func (o Op) side() (Side, bool) {
 	switch o {
-	case OpClone, OpWriteIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
+	case OpClone, OpWriteIDMap, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
@@ -137,7 +137,7 @@ func (p *Plan) Check() error {
 	if p.Steps[n-1].Op != OpExec {
 		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
 	}
-	phase, side, execInit := phaseHost, Parent, false
+	phase, side, execInit, execInits := phaseHost, Parent, false, 0
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		first, last := s.window()
@@ -151,16 +151,16 @@ func (p *Plan) Check() error {
 			return fmt.Errorf("step %d: a plan has one %s", i+1, s.Op)
 		}
 		if s.Op == OpExecInit {
-			if execInit {
-				return fmt.Errorf("step %d: a plan has one exec-init", i+1)
+			if execInits++; execInits > 2 {
+				return fmt.Errorf("step %d: a plan has at most two exec-init steps (the second after the ID map helpers)", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin {
+		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
 		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)
 		}
-		if s.Side < side && s.Side != Parent {
+		if s.Side < side && s.Side != Parent && s.Op != OpExecInit && s.Op != OpPdeathsig {
 			return fmt.Errorf("step %d (%s) runs in %s after %s steps", i+1, s.Op, s.Side, side)
 		}
 		if s.Side > side {

@@ -29,6 +29,9 @@ const (
 	// OpWriteIDMap writes Data to /proc/INIT/Path (uid_map, setgroups,
 	// gid_map) before init runs.
 	OpWriteIDMap
+	// OpNewIDMap runs the setuid helper Path (newuidmap or newgidmap) with
+	// init's pid and Args, the ranges to map.
+	OpNewIDMap
 	// OpUnshare is unshare(Flags) in init before it execs (time namespace).
 	OpUnshare
 	// OpPdeathsig is prctl(PR_SET_PDEATHSIG, ID).
@@ -135,6 +138,7 @@ var opNames = [...]string{
 	OpCgroupKill:    "cgroup-kill",
 	OpCgroupRemove:  "cgroup-remove",
 	OpWriteIDMap:    "write-id-map",
+	OpNewIDMap:      "new-id-map",
 	OpUnshare:       "unshare",
 	OpPdeathsig:     "pdeathsig",
 	OpInitIDs:       "init-ids",
@@ -214,6 +218,8 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("rmdir(%q)", s.Path)
 	case OpWriteIDMap:
 		return fmt.Sprintf("write(\"/proc/INIT/%s\", %q)", s.Path, s.Data)
+	case OpNewIDMap:
+		return fmt.Sprintf("execve(%q, %s)", s.Path, quoteList(append([]string{s.Path, "INIT"}, s.Args...)))
 	case OpUnshare:
 		return fmt.Sprintf("unshare(%s)", CloneFlags(s.Flags))
 	case OpPdeathsig:
@@ -385,7 +391,7 @@ func (s *Step) Summary() string {
 		return fmt.Sprintf("symlink %s -> %s", s.Path, s.Source)
 	case OpExec:
 		return "exec " + s.Path
-	case OpInvalid, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
+	case OpInvalid, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
 		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:

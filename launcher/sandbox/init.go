@@ -39,13 +39,16 @@ func Init() int {
 	// thread, and the command is forked from this one.
 	runtime.LockOSThread()
 	fd := -1
-	if len(os.Args) == 2 {
+	if len(os.Args) >= 2 {
 		fd, _ = strconv.Atoi(os.Args[1])
 	}
 	var st unix.Stat_t
 	if fd < 3 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		fmt.Fprintln(os.Stderr, "cell-init: no socket to cell; cell-init is started by cell run")
 		return 125
+	}
+	if len(os.Args) == 3 && os.Args[2] == waitForMaps {
+		return waitAndExec(fd)
 	}
 	unix.CloseOnExec(fd)
 	conn := os.NewFile(uintptr(fd), "cell")
@@ -288,6 +291,9 @@ func (e *initExec) step(s *plan.Step) error {
 		e.credential().Uid = s.ID
 		return nil
 	case plan.OpPdeathsig:
+		if s.Side == plan.Init {
+			return wrap("prctl PR_SET_PDEATHSIG", unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(s.ID), 0, 0, 0))
+		}
 		e.sys.Pdeathsig = syscall.Signal(s.ID)
 		return nil
 	case plan.OpAmbientCaps:
@@ -438,4 +444,42 @@ func lookPath(name string, env []string) (string, error) {
 		return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.EACCES}
 	}
 	return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.ENOENT}
+}
+
+// waitForMaps is compile.WaitForMaps: the argument of init's first exec
+// when the setuid helpers write its ID maps.
+const waitForMaps = "wait-for-maps"
+
+// waitAndExec is init's first life when its ID maps are written by the
+// setuid helpers: it was executed before it had maps, so without
+// capabilities. It waits for cell's word that the maps exist, then
+// executes itself again, which gives it every capability of its user
+// namespace as root there. The socket stays open across the exec; the
+// word is read a byte at a time, so no byte of the plan that follows it
+// is consumed here.
+func waitAndExec(fd int) int {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			fmt.Fprintf(os.Stderr, "cell-init: waiting for the ID maps: %v\n", err)
+			return 125
+		}
+		if b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil || !m.Mapped {
+		fmt.Fprintf(os.Stderr, "cell-init: expected the ID maps, got %q\n", line)
+		return 125
+	}
+	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, nil)
+	fmt.Fprintf(os.Stderr, "cell-init: execve /proc/self/exe: %v\n", err)
+	return 125
 }

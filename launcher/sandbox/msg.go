@@ -22,6 +22,8 @@ import (
 type message struct {
 	// Signal, from cell, is a signal to deliver to the command.
 	Signal int `json:"signal,omitempty"`
+	// Mapped, from cell, says the ID map helpers have written init's maps.
+	Mapped bool `json:"mapped,omitempty"`
 	// Failure, from init, says a step failed; init then exits.
 	Failure *failure `json:"failure,omitempty"`
 	// Exit, from init, says how the command ended.

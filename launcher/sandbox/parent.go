@@ -181,10 +181,20 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
 		s := &p.Steps[i]
-		if s.Side != plan.Parent {
+		var err error
+		switch {
+		case s.Op == plan.OpExecInit:
+			// init waits unmapped for this word, then executes itself
+			// again as root of its namespace.
+			err = sb.enc.Encode(message{Mapped: true})
+		case s.Side != plan.Parent:
 			continue
+		case s.Op == plan.OpNewIDMap:
+			err = newIDMap(s, cmd.Process.Pid)
+		default:
+			err = cg.step(s, cmd.Process.Pid)
 		}
-		if err := cg.step(s, cmd.Process.Pid); err != nil {
+		if err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			conn.Close()
@@ -205,7 +215,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 // initSocketFD is the descriptor on which init expects its socket: the
 // second argument of the exec-init step.
 func initSocketFD(s *plan.Step) (int, error) {
-	if len(s.Args) != 2 {
+	if len(s.Args) < 2 {
 		return 0, fmt.Errorf("exec-init step: want arguments [%s FD], have %q", s.Args, s.Args)
 	}
 	fd, err := strconv.Atoi(s.Args[1])
@@ -351,4 +361,18 @@ func (sb *Sandbox) wait() (Status, error) {
 		return Status{}, se
 	}
 	return Status{}, fmt.Errorf("sandbox init ended without a report: %v", werr)
+}
+
+// newIDMap runs newuidmap or newgidmap on init.
+func newIDMap(s *plan.Step, pid int) error {
+	args := append([]string{strconv.Itoa(pid)}, s.Args...)
+	out, err := exec.Command(s.Path, args...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%s %s: %s", s.Path, strings.Join(args, " "), msg)
+	}
+	return nil
 }
