@@ -33,6 +33,49 @@ type latencyResult struct {
 	RunsWithOrphans int `json:"runs_with_orphans"`
 	// MedianMaxRSSKiB is the median of MaxRSSKiB.
 	MedianMaxRSSKiB float64 `json:"median_max_rss_kib"`
+	// User, Dir and Env say how the command ran where that was not as
+	// cellbench's user, in its scratch directory, with its environment.
+	User string   `json:"user,omitempty"`
+	Dir  string   `json:"dir,omitempty"`
+	Env  []string `json:"env,omitempty"`
+	// VsDefault compares a variant of `cell run` with the default row.
+	VsDefault *vsDefault `json:"vs_default,omitempty"`
+}
+
+// vsDefault is what a variant of `cell run` costs against the default
+// `cell run` row, which differs from it by one feature.
+type vsDefault struct {
+	Feature string `json:"feature"`
+	// Removes is true when the variant leaves the feature out of the
+	// default profile, false when it adds it.
+	Removes bool `json:"removes"`
+	// DiffMS is this row's median minus the default row's, in ms.
+	DiffMS float64 `json:"diff_ms"`
+	// CostMS is the feature's cost per launch: DiffMS, or −DiffMS for a
+	// variant that leaves the feature out.
+	CostMS float64 `json:"cost_ms"`
+	// PairedCostMS is the median of the feature's cost in each round
+	// (every round runs each command once), and PairedCI95MS a 95%
+	// confidence interval of it, as a check on the noise in CostMS.
+	PairedCostMS float64    `json:"paired_cost_ms"`
+	PairedCI95MS [2]float64 `json:"paired_ci95_ms"`
+}
+
+// compare fills in VsDefault of a variant's result res, given the
+// default row's result base.
+func (res *latencyResult) compare(base *latencyResult, v variant) {
+	vd := &vsDefault{Feature: v.feature(), Removes: v.removes()}
+	vd.DiffMS = res.WallMS.Median - base.WallMS.Median
+	d := pairedDiffs(millis(base.WallNS), millis(res.WallNS))
+	vd.CostMS = vd.DiffMS
+	if vd.Removes {
+		vd.CostMS = -vd.DiffMS
+		for i := range d {
+			d[i] = -d[i]
+		}
+	}
+	vd.PairedCostMS, vd.PairedCI95MS[0], vd.PairedCI95MS[1] = medianCI95(d)
+	res.VsDefault = vd
 }
 
 // latency is the result of latency mode.
@@ -45,6 +88,21 @@ type latency struct {
 	// under every max RSS it records (see spawnerPeakRSS); 0 if unknown.
 	SpawnerPeakRSSKiB int64           `json:"spawner_peak_rss_kib"`
 	Results           []latencyResult `json:"results"`
+	// Skipped are the variants of `cell run` this machine cannot run.
+	Skipped []skippedRow `json:"skipped,omitempty"`
+	// Cgroups is what cellbench removed after the cgroups row, if any.
+	Cgroups *cgroupCleanup `json:"cgroup_cleanup,omitempty"`
+}
+
+// cgroupCleanup is what cellbench removed after the cgroups row.
+type cgroupCleanup struct {
+	// Parent is the name of the cgroup parent of every launch.
+	Parent string `json:"parent"`
+	// Removed is the parent in each hierarchy.
+	Removed []string `json:"removed"`
+	// Leftover is the cgroups that were under them: a launch that ran to
+	// its end leaves none.
+	Leftover []string `json:"leftover"`
 }
 
 // latencyReport warms every launcher up, then runs them round-robin
@@ -58,11 +116,14 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 	}
 	for i, l := range ls {
 		rep.Results[i] = latencyResult{
-			Name: l.name, Argv: l.argv,
+			Name: l.name, Argv: l.argv, Dir: l.dir, Env: l.env,
 			WallNS:    make([]int64, 0, cfg.runs),
 			TreeNS:    make([]int64, 0, cfg.runs),
 			Orphans:   make([]int, 0, cfg.runs),
 			MaxRSSKiB: make([]int64, 0, cfg.runs),
+		}
+		if l.as != nil {
+			rep.Results[i].User = l.as.String()
 		}
 	}
 	for round := range cfg.warmup + cfg.runs {
@@ -98,6 +159,11 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 			rss[j] = float64(kib)
 		}
 		res.MedianMaxRSSKiB = summarize(rss).Median
+	}
+	for i, l := range ls {
+		if l.cost != nil {
+			rep.Results[i].compare(&rep.Results[cellIdx], *l.cost)
+		}
 	}
 	rep.SpawnerPeakRSSKiB = spawnerPeakRSS()
 	return rep, nil

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	cellbench [-cell ./cell] [-n 200] [-warmup 10] [-json]
+//	cellbench [-cell ./cell] [-n 200] [-warmup 10] [-variants=true] [-json]
 //	cellbench -throughput [-c 2] [-d 5] [-json]
 //
 // Latency mode (the default) warms each command up, then runs the commands
@@ -23,6 +23,34 @@
 // that floor with ≤. cellbench collects its garbage between rounds, so
 // that its heap stays small and no collection runs during a launch.
 //
+// Unless -variants=false, latency mode also runs, in the same interleaved
+// rounds, variants of `cell run` that each differ from the default profile
+// by one feature, so that the difference of medians is that feature's cost
+// per launch: the default seccomp filter left out
+// (security.seccomp.mode=unconfined; its cost is the default's median
+// minus this row's), a Landlock ruleset, a cgroup in each hierarchy with
+// pids and memory limits (resources.parent=cellbench-<pid>), and cell run
+// as an unprivileged user (celltest if it exists, else uid and gid 65534)
+// from a directory that user owns, with a copy of the binary it can run.
+// Before the rounds, cellbench checks with `cell plan --json` that each
+// variant's plan differs from the default's by that feature and nothing
+// else (the rootless plan also maps ids its own way). A variant the machine cannot run is skipped with the reason in the
+// output: Landlock where the kernel has none, the rootless row where
+// unprivileged user namespaces are refused (util-linux unshare fails as
+// that user), both the cgroups and the rootless rows where cellbench is not
+// root. For each variant the table's "vs default" column gives the
+// difference of medians, with its sign; a note under it repeats each
+// feature's cost next to the median of the per-round differences and its
+// 95% confidence interval, a check on the noise.
+//
+// Each launch of the cgroups row makes its own cgroup under
+// cellbench-<pid> and removes it. The parent in every hierarchy
+// (/sys/fs/cgroup/cellbench-<pid>, /sys/fs/cgroup/*/cellbench-<pid>) is
+// cellbench's to remove: it does so when it returns, also on an error,
+// SIGINT, SIGTERM or SIGHUP, killing and removing any cgroup a killed
+// launch left under it. After a complete run, a cgroup left under it is a
+// bug in cell: cellbench prints the table, then fails.
+//
 // Throughput mode runs -c workers that launch `cell run -- /bin/true` back
 // to back for -d seconds, then does the same for bwrap, and reports
 // launches per second.
@@ -35,8 +63,9 @@
 // The default profile binds the current directory writable and refuses to
 // run from / or /tmp, so every command runs in a scratch directory created
 // under /var/tmp. cellbench removes it when it returns, also on an error,
-// a panic, SIGINT, SIGTERM or SIGHUP; only SIGKILL leaves it behind (it is
-// named /var/tmp/cellbench-*). Each child runs in its own process group,
+// a panic, SIGINT, SIGTERM or SIGHUP, and the rootless row's directory
+// likewise; only SIGKILL leaves them behind (they are named
+// /var/tmp/cellbench-*). Each child runs in its own process group,
 // which is killed if cellbench is interrupted; the sandboxes' mounts live
 // in their own mount namespaces and go away with them.
 //

@@ -18,10 +18,57 @@ import (
 type launcher struct {
 	name string   // label in tables
 	argv []string // argv[0] is an absolute path
+	// sets are the --set arguments in argv, for `cell plan`.
+	sets []string
+	// as is the user it runs as; nil is cellbench's own.
+	as *account
+	// dir is where it runs; "" is the runner's directory.
+	dir string
+	// env is its environment; nil is cellbench's own, with PWD set to
+	// the directory it runs in.
+	env []string
+	// cost is, for a variant of the default `cell run`, what the
+	// difference between the two measures; nil for every other row.
+	cost *variant
 }
 
-// String is the command line, for reports and errors.
-func (l launcher) String() string { return strings.Join(l.argv, " ") }
+// String is the command line, quoted for a POSIX shell where needed,
+// for reports and errors.
+func (l launcher) String() string {
+	q := make([]string, len(l.argv))
+	for i, a := range l.argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// shellQuote returns s as one word of a POSIX shell: unchanged if it has
+// only characters that no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./=:,+@%", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// account is a user a launcher runs as.
+type account struct {
+	name     string
+	uid, gid uint32
+}
+
+// String names the user and its ids.
+func (a account) String() string { return fmt.Sprintf("%s (uid %d, gid %d)", a.name, a.uid, a.gid) }
 
 // sample is the cost of one launch.
 type sample struct {
@@ -60,12 +107,20 @@ func subreap() error {
 }
 
 // command is l as an exec.Cmd in its own process group, which is killed
-// when ctx is done.
+// when ctx is done, as l's user, in l's directory, with l's environment.
 func (r runner) command(ctx context.Context, l launcher) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, l.argv[0], l.argv[1:]...)
 	cmd.Dir = r.dir // with a nil Env, exec sets PWD to it too
+	if l.dir != "" {
+		cmd.Dir = l.dir
+	}
+	cmd.Env = l.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdio, r.stdio, r.stdio
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if l.as != nil {
+		// With no Groups, exec clears the supplementary groups too.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: l.as.uid, Gid: l.as.gid}
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

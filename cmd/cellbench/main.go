@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -24,7 +25,7 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		return // the flag package printed the usage
 	}
-	if err == context.Canceled && ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = errors.New("interrupted by a signal")
 	}
 	fmt.Fprintf(os.Stderr, "cellbench: error: %v\n", err)
@@ -51,6 +52,7 @@ type config struct {
 	warmup     int
 	json       bool
 	throughput bool
+	variants   bool
 	workers    int
 	duration   time.Duration
 }
@@ -65,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.warmup, "warmup", 10, "unmeasured warm-up runs of each command")
 	fs.BoolVar(&c.json, "json", false, "print the raw results as JSON instead of a markdown table")
 	fs.BoolVar(&c.throughput, "throughput", false, "measure launches per second instead of latency")
+	fs.BoolVar(&c.variants, "variants", true, "also measure variants of `cell run` that each differ from the default by one feature (latency mode)")
 	fs.IntVar(&c.workers, "c", 2, "concurrent workers (throughput mode)")
 	fs.Float64Var(&seconds, "d", 5, "`seconds` each command is launched for (throughput mode)")
 	if err := fs.Parse(args); err != nil {
@@ -130,13 +133,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 
-	ns, err := planNamespaces(ctx, tools.cell, scratch)
+	r := runner{dir: scratch, stdio: devnull}
+	base, err := r.planOf(ctx, tools.cell, launcher{})
 	if err != nil {
 		return err
 	}
-	ls := launchers(tools, ns, scratch)
+	ls := launchers(tools, base.ns, scratch)
 	env := describe(tools, scratch)
-	r := runner{dir: scratch, stdio: devnull}
 
 	if cfg.throughput {
 		rep, err := throughputReport(ctx, r, cfg, env, ls[cellIdx], ls[bwrapIdx])
@@ -148,14 +151,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		return rep.markdown(stdout)
 	}
+	var setup *variantSetup
+	if cfg.variants {
+		setup, err = setupVariants(ctx, r, tools, base)
+		// Whatever happens, remove what the variants leave behind: this
+		// runs after every launch has been reaped.
+		defer func() {
+			_, leaves, cleanErr := setup.cleanup()
+			if len(leaves) > 0 {
+				fmt.Fprintf(stderr, "cellbench: removed %d cgroups that launches had left: %s\n", len(leaves), strings.Join(leaves, ", "))
+			}
+			if cleanErr != nil {
+				err = errors.Join(err, cleanErr)
+			}
+		}()
+		if err != nil {
+			return err
+		}
+		ls = append(ls, setup.launchers...)
+	}
 	rep, err := latencyReport(ctx, r, cfg, env, ls)
 	if err != nil {
 		return err
 	}
-	if cfg.json {
-		return writeJSON(stdout, rep)
+	var leftover error
+	if setup != nil {
+		rep.Skipped = setup.skipped
+		parents, leaves, err := setup.cleanup()
+		if err != nil {
+			return err
+		}
+		if setup.cgroupParent != "" {
+			rep.Cgroups = &cgroupCleanup{Parent: setup.cgroupParent, Removed: parents, Leftover: append([]string{}, leaves...)}
+		}
+		if len(leaves) > 0 {
+			// Every launch exited 0, so cell's teardown ran: a leaf it
+			// left is a bug in it, though the numbers still stand.
+			leftover = fmt.Errorf("cell left %d cgroups under %s, which cellbench removed: %s",
+				len(leaves), setup.cgroupParent, strings.Join(leaves, ", "))
+		}
 	}
-	return rep.markdown(stdout)
+	if cfg.json {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = rep.markdown(stdout)
+	}
+	return errors.Join(err, leftover)
 }
 
 // tools holds the absolute paths of the programs that are measured.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -43,45 +42,62 @@ func (f nsFlags) String() string {
 	return strings.Join(out, "|")
 }
 
-// planNamespaces runs `cell plan --json -- /bin/true` in dir and returns
-// the namespaces of its clone and unshare steps.
-func planNamespaces(ctx context.Context, cell, dir string) (nsFlags, error) {
+// planFacts is what cellbench reads out of the JSON of a plan.
+type planFacts struct {
+	// ns is the namespaces of the plan's clone and unshare steps.
+	ns nsFlags
+	// rootless is the plan's own word on whether it runs without root.
+	rootless bool
+	// ops counts the steps and cleanup steps of each op.
+	ops map[string]int
+}
+
+// planOf runs `cell plan --json [--set ...] -- /bin/true` as l would run
+// (in its directory, as its user, with its environment) and reads it.
+func (r runner) planOf(ctx context.Context, cell string, l launcher) (planFacts, error) {
+	args := []string{cell, "plan", "--json"}
+	for _, s := range l.sets {
+		args = append(args, "--set", s)
+	}
+	args = append(args, "--", "/bin/true")
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, cell, "plan", "--json", "--", "/bin/true")
-	cmd.Dir = dir
+	cmd := r.command(ctx, launcher{argv: args, as: l.as, dir: l.dir, env: l.env})
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+		return planFacts{}, fmt.Errorf("%s: %w: %s", launcher{argv: args}, err, strings.TrimSpace(stderr.String()))
 	}
 	return parsePlan(stdout.Bytes())
 }
 
-// parsePlan reads the namespace bits out of the JSON of a plan.
-func parsePlan(data []byte) (nsFlags, error) {
+// parsePlan reads the facts cellbench needs out of the JSON of a plan.
+func parsePlan(data []byte) (planFacts, error) {
+	type step struct {
+		Op    string `json:"op"`
+		Flags uint64 `json:"flags"`
+	}
 	var p struct {
-		Steps []struct {
-			Op    string `json:"op"`
-			Flags uint64 `json:"flags"`
-		} `json:"steps"`
+		Rootless bool   `json:"rootless"`
+		Steps    []step `json:"steps"`
+		Cleanup  []step `json:"cleanup"`
 	}
 	if err := json.Unmarshal(data, &p); err != nil {
-		return 0, fmt.Errorf("decode cell plan: %w", err)
+		return planFacts{}, fmt.Errorf("decode cell plan: %w", err)
 	}
-	var ns nsFlags
-	clones := 0
+	f := planFacts{rootless: p.Rootless, ops: make(map[string]int)}
 	for _, s := range p.Steps {
+		f.ops[s.Op]++
 		switch s.Op {
-		case "clone":
-			clones++
-			ns |= nsFlags(s.Flags) & allNS
-		case "unshare":
-			ns |= nsFlags(s.Flags) & allNS
+		case "clone", "unshare":
+			f.ns |= nsFlags(s.Flags) & allNS
 		}
 	}
-	if clones != 1 {
-		return 0, fmt.Errorf("cell plan has %d clone steps, want 1: has the plan format changed?", clones)
+	for _, s := range p.Cleanup {
+		f.ops[s.Op]++
 	}
-	return ns, nil
+	if n := f.ops["clone"]; n != 1 {
+		return planFacts{}, fmt.Errorf("cell plan has %d clone steps, want 1: has the plan format changed?", n)
+	}
+	return f, nil
 }
 
 // unshareArgs is the util-linux unshare command line that creates the

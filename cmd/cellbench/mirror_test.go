@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -13,17 +14,26 @@ const defaultNS = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | un
 	unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 func TestParsePlan(t *testing.T) {
-	const plan = `{"profile":"default","steps":[
+	const plan = `{"profile":"default","rootless":true,"steps":[
 		{"side":"parent","op":"clone","flags":2114060288},
 		{"side":"parent","op":"write-id-map","path":"uid_map","data":"0 0 1\n"},
+		{"side":"parent","op":"write-id-map","path":"gid_map","data":"0 0 1\n"},
 		{"side":"init","op":"unshare","flags":128},
-		{"side":"init","op":"pdeathsig","id":9}]}`
+		{"side":"init","op":"pdeathsig","id":9}],
+		"cleanup":[{"side":"parent","op":"cgroup-remove","path":"/sys/fs/cgroup/a"}]}`
 	got, err := parsePlan([]byte(plan))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != defaultNS {
-		t.Errorf("parsePlan = %v, want %v", got, nsFlags(defaultNS))
+	if got.ns != defaultNS {
+		t.Errorf("parsePlan: ns = %v, want %v", got.ns, nsFlags(defaultNS))
+	}
+	if !got.rootless {
+		t.Error("parsePlan: rootless = false, want true")
+	}
+	wantOps := map[string]int{"clone": 1, "write-id-map": 2, "unshare": 1, "pdeathsig": 1, "cgroup-remove": 1}
+	if !maps.Equal(got.ops, wantOps) {
+		t.Errorf("parsePlan: ops = %v, want %v", got.ops, wantOps)
 	}
 	if _, err := parsePlan([]byte(`{"steps":[{"op":"unshare","flags":128}]}`)); err == nil {
 		t.Error("parsePlan accepted a plan without a clone step")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,12 +136,65 @@ func (e environment) markdown(b *bytes.Buffer) {
 		e.Kernel, e.CPU, e.CPUs, e.Cell, e.Bwrap, e.Unshare, e.True, e.Go)
 }
 
+// commandLine is one row's exact command and how it ran.
+type commandLine struct {
+	name string
+	argv []string
+	// user, dir and env are set where the command did not run as
+	// cellbench's user, in the scratch directory, with its environment.
+	user, dir string
+	env       []string
+}
+
 // commands lists the exact command lines and where they ran.
-func commands(b *bytes.Buffer, dir string, names []string, argvs [][]string) {
-	fmt.Fprintf(b, "Command lines (all run in %s, stdin, stdout and stderr on /dev/null):\n\n", dir)
-	for i, n := range names {
-		fmt.Fprintf(b, "- %s: `%s`\n", n, strings.Join(argvs[i], " "))
+func commands(b *bytes.Buffer, dir string, cls []commandLine) {
+	fmt.Fprintf(b, "Command lines (run in %s unless noted, stdin, stdout and stderr on /dev/null):\n\n", dir)
+	for _, c := range cls {
+		fmt.Fprintf(b, "- %s: `%s`", c.name, launcher{argv: c.argv})
+		var how []string
+		if c.user != "" {
+			how = append(how, "as "+c.user)
+		}
+		if c.dir != "" {
+			how = append(how, "in "+c.dir)
+		}
+		if c.env != nil {
+			how = append(how, "with only `"+strings.Join(c.env, " ")+"` in its environment")
+		}
+		if len(how) > 0 {
+			fmt.Fprintf(b, ", %s", strings.Join(how, ", "))
+		}
+		b.WriteString("\n")
 	}
+}
+
+// signedMS formats a difference of milliseconds with its sign.
+func signedMS(v float64) string {
+	abs := fmt.Sprintf("%.2f", math.Abs(v))
+	switch {
+	case abs == "0.00" || math.IsNaN(v):
+		return abs + " ms"
+	case v < 0:
+		return "−" + abs + " ms"
+	}
+	return "+" + abs + " ms"
+}
+
+// rowOrder is the order of the table's rows: the default `cell run`, its
+// variants, then every other command, each group in the order of results.
+func rowOrder(results []latencyResult) []int {
+	order := []int{cellIdx}
+	for i, r := range results {
+		if i != cellIdx && r.VsDefault != nil {
+			order = append(order, i)
+		}
+	}
+	for i, r := range results {
+		if i != cellIdx && r.VsDefault == nil {
+			order = append(order, i)
+		}
+	}
+	return order
 }
 
 // rss formats a median max RSS, marking one that is not above the floor
@@ -157,19 +211,71 @@ func (rep *latency) markdown(w io.Writer) error {
 	var b bytes.Buffer
 	bw := rep.Results[bwrapIdx].WallMS.Median
 	un := rep.Results[unshareIdx].WallMS.Median
+	order := rowOrder(rep.Results)
+	var costs []*latencyResult
+	for _, i := range order {
+		if rep.Results[i].VsDefault != nil {
+			costs = append(costs, &rep.Results[i])
+		}
+	}
 	fmt.Fprintf(&b, "Launch latency of /bin/true: %d runs of each command, interleaved (%s) after %d warm-up runs each; wall time of exec.Cmd.Run in ms.\n\n",
 		rep.Runs, rep.Order, rep.Warmup)
-	b.WriteString("| Command | median | p90 | p99 | min | max | median max RSS | vs bwrap | vs unshare |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	var names []string
-	var argvs [][]string
-	for _, r := range rep.Results {
+	b.WriteString("| Command | median | p90 | p99 | min | max | median max RSS | vs bwrap | vs unshare |")
+	if len(costs) > 0 {
+		b.WriteString(" vs default |")
+	}
+	b.WriteString("\n|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	if len(costs) > 0 {
+		b.WriteString("--:|")
+	}
+	b.WriteString("\n")
+	var cls []commandLine
+	for _, i := range order {
+		r := rep.Results[i]
 		s := r.WallMS
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |",
 			r.Name, ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max),
 			rep.rss(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(s.Median, un))
-		names = append(names, r.Name)
-		argvs = append(argvs, r.Argv)
+		if len(costs) > 0 {
+			switch {
+			case i == cellIdx:
+				b.WriteString(" baseline |")
+			case r.VsDefault != nil:
+				fmt.Fprintf(&b, " %s |", signedMS(r.VsDefault.DiffMS))
+			default:
+				b.WriteString(" |")
+			}
+		}
+		b.WriteString("\n")
+		cls = append(cls, commandLine{name: r.Name, argv: r.Argv, user: r.User, dir: r.Dir, env: r.Env})
+	}
+	if len(costs) > 0 {
+		fmt.Fprintf(&b, "\nEach `%s` row differs from the default `%s` row by one feature; vs default is its median minus the default's. "+
+			"What each feature costs per launch, as that difference of medians, then as the median of the %d per-round differences "+
+			"(each round runs every command once) with its 95%% confidence interval by order statistics:\n\n",
+			"cell run", rep.Results[cellIdx].Name, rep.Runs)
+		for _, r := range costs {
+			vd := r.VsDefault
+			how := "row − default"
+			if vd.Removes {
+				how = "default − row"
+			}
+			fmt.Fprintf(&b, "- %s (%s, %s): %s; per round %s [%s, %s]\n",
+				vd.Feature, r.Name, how, signedMS(vd.CostMS), signedMS(vd.PairedCostMS),
+				signedMS(vd.PairedCI95MS[0]), signedMS(vd.PairedCI95MS[1]))
+		}
+	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(&b, "\nNot measured: %s: %s.\n", sk.Name, sk.Reason)
+	}
+	if c := rep.Cgroups; c != nil {
+		leftover := "found no cgroup left under it"
+		if len(c.Leftover) > 0 {
+			leftover = fmt.Sprintf("found and removed %d cgroups that launches had left under it: %s", len(c.Leftover), strings.Join(c.Leftover, ", "))
+		}
+		fmt.Fprintf(&b, "\nEvery launch of the cgroups row made its own cgroup under %s in each hierarchy and removed it at its end. "+
+			"After the run cellbench removed %s (%s) and %s.\n",
+			c.Parent, c.Parent, strings.Join(c.Removed, ", "), leftover)
 	}
 	b.WriteString("\nMax RSS is the largest ru_maxrss that wait4(2) reported for the launched process and for any process of its tree that outlived it; " +
 		"each covers the descendants that process reaped itself. For cell it is the max over cell's own process tree " +
@@ -181,7 +287,8 @@ func (rep *latency) markdown(w io.Writer) error {
 	}
 	b.WriteString("\n\n")
 	cell := rep.Results[cellIdx]
-	for i, r := range rep.Results {
+	for _, i := range order {
+		r := rep.Results[i]
 		if r.RunsWithOrphans == 0 {
 			continue
 		}
@@ -197,10 +304,18 @@ func (rep *latency) markdown(w io.Writer) error {
 	}
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
-	commands(&b, rep.Env.Dir, names, argvs)
+	commands(&b, rep.Env.Dir, cls)
 	c, t := rep.Results[cellIdx].WallMS.Median, rep.Results[trueIdx].WallMS.Median
-	fmt.Fprintf(&b, "\nSummary: `cell run -- /bin/true` takes %s ms (median): %s bwrap (%s ms), %s the unshare kernel floor (%s ms), %s ms over a plain fork+exec (%s ms).\n",
+	fmt.Fprintf(&b, "\nSummary: `cell run -- /bin/true` takes %s ms (median): %s bwrap (%s ms), %s the unshare kernel floor (%s ms), %s ms over a plain fork+exec (%s ms).",
 		ms(c), ratio(c, bw), ms(bw), ratio(c, un), ms(un), ms(c-t), ms(t))
+	if len(costs) > 0 {
+		parts := make([]string, len(costs))
+		for i, r := range costs {
+			parts[i] = fmt.Sprintf("%s %s", r.VsDefault.Feature, signedMS(r.VsDefault.CostMS))
+		}
+		fmt.Fprintf(&b, " Per launch: %s.", strings.Join(parts, "; "))
+	}
+	b.WriteString("\n")
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -222,18 +337,16 @@ func (rep *throughput) markdown(w io.Writer) error {
 	b.WriteString("| Command | workers | seconds | launches | launches/s | vs bwrap |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|\n")
 	c, bw := rep.Results[0].PerSecond, rep.Results[1].PerSecond
-	var names []string
-	var argvs [][]string
+	var cls []commandLine
 	for _, r := range rep.Results {
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %d | %.1f | %s |\n",
 			r.Name, rep.Workers, r.Seconds, r.Launches, r.PerSecond, ratio(r.PerSecond, bw))
-		names = append(names, r.Name)
-		argvs = append(argvs, r.Argv)
+		cls = append(cls, commandLine{name: r.Name, argv: r.Argv})
 	}
 	b.WriteString("\n")
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
-	commands(&b, rep.Env.Dir, names, argvs)
+	commands(&b, rep.Env.Dir, cls)
 	fmt.Fprintf(&b, "\nSummary: with %d workers, `cell run -- /bin/true` completes %.1f launches/s, %s bwrap (%.1f/s).\n",
 		rep.Workers, c, ratio(c, bw), bw)
 	_, err := w.Write(b.Bytes())

@@ -43,3 +43,31 @@ func summarize(xs []float64) summary {
 		Max:    percentile(s, 100),
 	}
 }
+
+// medianCI95 returns the median of xs, which it leaves unchanged, and a
+// 95% confidence interval of the median of the distribution xs are drawn
+// from, by order statistics: the values of ranks n/2 − 1.96·√n/2 and
+// 1 + n/2 + 1.96·√n/2 (1-based, rounded outward, within 1..n), an interval
+// that assumes only independent draws from a continuous distribution.
+// It returns NaNs for an empty xs.
+func medianCI95(xs []float64) (median, lo, hi float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := float64(len(s))
+	half := 1.96 * math.Sqrt(n) / 2
+	j := max(int(math.Floor(n/2-half)), 1)
+	k := min(int(math.Ceil(1+n/2+half)), len(s))
+	return percentile(s, 50), s[j-1], s[k-1]
+}
+
+// pairedDiffs is b[i] − a[i] for every i of the shorter of a and b.
+func pairedDiffs(a, b []float64) []float64 {
+	d := make([]float64, min(len(a), len(b)))
+	for i := range d {
+		d[i] = b[i] - a[i]
+	}
+	return d
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -74,4 +75,38 @@ func seq(n int) []float64 {
 		s[i] = float64(i + 1)
 	}
 	return s
+}
+
+func TestMedianCI95(t *testing.T) {
+	tests := []struct {
+		name           string
+		xs             []float64
+		median, lo, hi float64
+	}{
+		// n=200: ranks floor(100−13.86)=86 and ceil(114.86)=115.
+		{"200 values", seq(200), 100.5, 86, 115},
+		// n=10: ranks floor(5−3.10)=1 and ceil(9.10)=10.
+		{"10 values", seq(10), 5.5, 1, 10},
+		{"one value", []float64{3}, 3, 3, 3},
+		{"unsorted", []float64{3, 1, 2}, 2, 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, lo, hi := medianCI95(tt.xs)
+			if m != tt.median || lo != tt.lo || hi != tt.hi {
+				t.Errorf("medianCI95 = %v [%v, %v], want %v [%v, %v]", m, lo, hi, tt.median, tt.lo, tt.hi)
+			}
+		})
+	}
+	if m, lo, hi := medianCI95(nil); !math.IsNaN(m) || !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("medianCI95(nil) = %v [%v, %v], want NaNs", m, lo, hi)
+	}
+}
+
+func TestPairedDiffs(t *testing.T) {
+	got := pairedDiffs([]float64{1, 2, 3}, []float64{2, 2, 1, 9})
+	want := []float64{1, 0, -2}
+	if !slices.Equal(got, want) {
+		t.Errorf("pairedDiffs = %v, want %v", got, want)
+	}
 }
