@@ -82,20 +82,60 @@ func yamlToJSON(t *testing.T, data []byte) any {
 	return inst
 }
 
+// readmeProfiles returns the YAML blocks of README.md that are profiles.
+func readmeProfiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]byte)
+	blocks := strings.Split(string(data), "```yaml\n")
+	for i, b := range blocks[1:] {
+		body, _, _ := strings.Cut(b, "```")
+		if strings.Contains(body, "apiVersion: cell/v1") {
+			out[fmt.Sprintf("README.md block %d", i+1)] = []byte(body)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no profile in README.md")
+	}
+	return out
+}
+
+// TestSchemaValidates checks the valid examples, every built-in profile
+// and the README's profiles against the schema with an independent
+// validator.
 func TestSchemaValidates(t *testing.T) {
 	s := compileSchema(t)
 	files, err := filepath.Glob("testdata/valid/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no valid profiles: %v", err)
 	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
+	builtins, err := filepath.Glob("../profiles/*.yaml")
+	if err != nil || len(builtins) < 9 {
+		t.Fatalf("found %d built-in profiles: %v", len(builtins), err)
+	}
+	docs := readmeProfiles(t)
+	for _, file := range append(files, builtins...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[file] = data
+	}
+	for name, data := range docs {
+		t.Run(name, func(t *testing.T) {
 			if err := s.Validate(yamlToJSON(t, data)); err != nil {
 				t.Errorf("schema rejects a valid profile: %v", err)
+			}
+			if strings.HasPrefix(name, "README") {
+				if _, err := Parse(name, data, Options{Vars: testVars}); err != nil {
+					t.Errorf("Parse rejects the README's profile:\n%v", err)
+				}
+			}
+			if strings.HasPrefix(name, "../profiles/") && !strings.HasPrefix(string(data), "# yaml-language-server: $schema=../schemas/profile.v1.schema.json\n") {
+				t.Errorf("a built-in profile must start with the yaml-language-server line naming the schema")
 			}
 		})
 	}
@@ -119,6 +159,9 @@ func TestSchemaRejects(t *testing.T) {
 			err := s.Validate(yamlToJSON(t, []byte(tc.src)))
 			if err == nil {
 				t.Fatal("schema accepts an invalid profile")
+			}
+			if _, perr := Parse("bad.yaml", []byte(tc.src), Options{Vars: testVars}); perr == nil {
+				t.Error("Parse accepts a profile the schema rejects")
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error does not mention %q:\n%v", tc.want, err)

@@ -37,6 +37,9 @@ func (p *Profile) YAML(origins bool) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// yaml11Bool are the words YAML 1.1 reads as booleans.
+var yaml11Bool = map[string]bool{"y": true, "n": true, "yes": true, "no": true, "on": true, "off": true}
+
 // shower turns a Profile into a yaml.Node tree.
 type shower struct {
 	p       *Profile
@@ -70,6 +73,16 @@ func (s *shower) node(v reflect.Value, path string) (*yaml.Node, bool) {
 		return s.node(v.Elem(), path)
 	}
 	given := s.p.Given(path)
+	if r, ok := v.Interface().(Rlimit); ok {
+		// Written as the profile reads it: one value, or soft and hard.
+		if r.Soft == r.Hard {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: r.Soft.String(), LineComment: s.origin(path)}, true
+		}
+		return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle, LineComment: s.origin(path), Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "soft"}, {Kind: yaml.ScalarNode, Tag: "!!str", Value: r.Soft.String()},
+			{Kind: yaml.ScalarNode, Value: "hard"}, {Kind: yaml.ScalarNode, Tag: "!!str", Value: r.Hard.String()},
+		}}, true
+	}
 	if t.Implements(textMarshalerType) {
 		if v.IsZero() && !given && !isEnum(t) {
 			return nil, false
@@ -160,7 +173,11 @@ func (s *shower) node(v reflect.Value, path string) (*yaml.Node, bool) {
 		if v.String() == "" && !given {
 			return nil, false
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.String(), LineComment: s.origin(path)}, true
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.String(), LineComment: s.origin(path)}
+		if yaml11Bool[strings.ToLower(v.String())] {
+			n.Style = yaml.DoubleQuotedStyle // a YAML 1.1 reader would take it for a boolean
+		}
+		return n, true
 	case reflect.Bool:
 		if !v.Bool() && !given {
 			return nil, false

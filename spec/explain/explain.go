@@ -116,7 +116,10 @@ func mapping(what string, m []spec.IDRange, id, caller uint32) []string {
 		if r.Count == 1 {
 			line = fmt.Sprintf("%s %d inside is %s %d outside", what, r.Inside, what, r.Outside)
 		}
-		if id >= r.Inside && uint64(id) <= last {
+		switch {
+		case r.Outside.Subordinate():
+			line = fmt.Sprintf("%ss %d-%d inside are %d %ss of the caller's subordinate range (/etc/sub%s) outside", what, r.Inside, last, r.Count, what, what)
+		case id >= r.Inside && uint64(id) <= last:
 			line += fmt.Sprintf(" (the command is %s %d outside)", what, uint64(r.Outside)+uint64(id-r.Inside))
 		}
 		if r.Outside == 0 {

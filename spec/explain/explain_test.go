@@ -88,6 +88,7 @@ func TestSentences(t *testing.T) {
 		{"no user namespace", "namespaces: {user: host}\n", "runs as the caller, uid 1000"},
 		{"caller's uid", "ids: {uid: 1000}\n", "Outside, uid 1000 is the caller's uid 1000"},
 		{"subordinate range", "ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n", "Uids 0-65535 inside are uids 100000-165535 outside (the command is uid 100000 outside)."},
+		{"subordinate", "ids:\n  uidMap: [{inside: 0, outside: subuid, count: 65536}]\n", "Uids 0-65535 inside are 65536 uids of the caller's subordinate range (/etc/subuid) outside."},
 		{"host root", "ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n", "this includes the host's root"},
 		{"host file system", "namespaces: {mount: host}\n", "the host's whole file system"},
 		{"writable bind", "filesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n", "It can read and write the host's: /srv at /data."},

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/lint"
 )
@@ -46,6 +47,7 @@ func TestRules(t *testing.T) {
 	}{
 		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\n", lint.High, "t.yaml:4:17", "network: {mode: none}\n"},
 		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\n", lint.High, "t.yaml:4:17", "namespaces: {net: new}\n"},
+		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\nsecurity: {landlock: {mode: require, connectTcp: [443]}}\n", lint.Medium, "t.yaml:4:17", "namespaces: {net: new}\n"},
 		{"CELL002", "namespaces: {user: host}\n", lint.High, "t.yaml:3:20", "namespaces: {user: new}\n"},
 		{"CELL003", "namespaces: {pid: host}\n", lint.High, "t.yaml:3:19", "namespaces: {pid: new}\n"},
 		{"CELL004", "namespaces: {ipc: host}\n", lint.Medium, "t.yaml:3:19", "namespaces: {ipc: new}\n"},
@@ -320,4 +322,55 @@ func TestSARIFSchema(t *testing.T) {
 	if err := s.Validate(inst); err == nil {
 		t.Error("the schema accepts a run whose tool has no driver")
 	}
+}
+
+// builtinLoad reads built-in profiles for extends.
+func builtinLoad(name, _ string) (string, []byte, error) {
+	data, err := profiles.Get(name)
+	return "builtin:" + name, data, err
+}
+
+// levels are the severities each built-in profile must stay below: the
+// level it is meant to pass `cell lint --fail-on` at.
+var levels = map[string]lint.Severity{
+	"default":      lint.High,
+	"build":        lint.High,
+	"dev":          lint.High,
+	"python":       lint.High,
+	"node":         lint.High,
+	"go":           lint.High,
+	"agent":        lint.High,
+	"build-worker": lint.Medium,
+	"offline-test": lint.Medium,
+}
+
+// TestLibrary lints every built-in profile: each is clean at its level,
+// and the findings are pinned in testdata/profiles.golden.txt.
+func TestLibrary(t *testing.T) {
+	var reps []*lint.Report
+	for _, name := range profiles.Names() {
+		level, ok := levels[name]
+		if !ok {
+			t.Errorf("built-in %s has no intended lint level in TestLibrary", name)
+			continue
+		}
+		data, err := profiles.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := spec.Parse("builtin:"+name, data, spec.Options{Vars: vars, Load: builtinLoad})
+		if err != nil {
+			t.Fatalf("parse %s:\n%v", name, err)
+		}
+		r := lint.Profile(p, opts)
+		for _, f := range r.AtLeast(level) {
+			t.Errorf("%s is meant to pass --fail-on %s: %s", name, level, f)
+		}
+		reps = append(reps, r)
+	}
+	var b bytes.Buffer
+	if err := lint.Write(&b, reps); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "profiles.golden.txt", b.Bytes())
 }

@@ -255,7 +255,11 @@ func binds(p *spec.Profile, f func(at string, m *spec.Mount)) {
 }
 
 func hostNetwork(ps *pass) {
+	l := &ps.p.Security.Landlock
 	switch {
+	case ps.p.Network.Mode == spec.NetHost && l.Mode == spec.LandlockRequire && len(l.ConnectTCP) > 0:
+		ps.reportAs(Medium, "network.mode", "set network.mode: none unless the command needs these ports",
+			"the sandbox uses the host's network, but landlock lets it connect only to TCP ports %s (UDP, and binding to ports, stay open)", ports(l.ConnectTCP))
 	case ps.p.Network.Mode == spec.NetHost:
 		ps.report("network.mode", "set network.mode: none and namespaces.net: new (the defaults)",
 			"the sandbox uses the host's network: every service the host reaches is reachable")
@@ -263,6 +267,15 @@ func hostNetwork(ps *pass) {
 		ps.report("namespaces.net", "set namespaces.net: new (the default)",
 			"the sandbox shares the host's network namespace")
 	}
+}
+
+// ports prints a list of ports: "443, 80".
+func ports(ps []uint16) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // namespaceOf names, for each rule of sharedNamespace, the namespace it
