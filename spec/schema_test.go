@@ -129,7 +129,7 @@ func TestSchemaValidates(t *testing.T) {
 			if err := s.Validate(yamlToJSON(t, data)); err != nil {
 				t.Errorf("schema rejects a valid profile: %v", err)
 			}
-			if strings.HasPrefix(name, "README") {
+			if strings.HasPrefix(name, "README") && !strings.Contains(string(data), "\nextends:") {
 				if _, err := Parse(name, data, Options{Vars: testVars}); err != nil {
 					t.Errorf("Parse rejects the README's profile:\n%v", err)
 				}
