@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -70,6 +71,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
+					&cli.BoolFlag{Name: "rootless", Usage: "show the plan for an unprivileged caller ($SUDO_UID, or uid 1000) even when run as root"},
+					&cli.BoolFlag{Name: "root", Usage: "show the plan for root even when run as an unprivileged user"},
 				},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
@@ -157,6 +160,15 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	facts, err := host.Probe()
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.Bool("rootless") && c.Bool("root") {
+		return nil, nil, errors.New("plan: --rootless and --root contradict each other")
+	}
+	if c.Bool("rootless") && !facts.Rootless() {
+		previewAs(facts, envUint(facts, "SUDO_UID", 1000), envUint(facts, "SUDO_GID", 1000), "SUDO_USER", "user")
+	}
+	if c.Bool("root") && facts.Rootless() {
+		previewAs(facts, 0, 0, "", "root")
 	}
 	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
 	if err != nil {
@@ -330,3 +342,33 @@ func (e *codedErr) Unwrap() error { return e.err }
 
 // ExitCode is the status cell ends with.
 func (e *codedErr) ExitCode() int { return e.code }
+
+// previewAs makes facts those of another caller, for `cell plan --rootless`
+// and `--root`: the plan is computed, nothing runs.
+func previewAs(f *host.Facts, uid, gid uint32, userVar, user string) {
+	f.UID, f.GID, f.EUID = uid, gid, uid
+	if v, ok := f.LookupEnv(userVar); ok && userVar != "" {
+		user = v
+	}
+	f.User = user
+	f.Home = "/home/" + user
+	if uid == 0 {
+		f.Home = "/root"
+	}
+	f.SubIDs = nil
+	if uid != 0 {
+		_ = f.ProbeSubIDs()
+	}
+}
+
+func envUint(f *host.Facts, name string, def uint32) uint32 {
+	v, ok := f.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return def
+	}
+	return uint32(n)
+}

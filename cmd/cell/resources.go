@@ -184,6 +184,7 @@ func controlCommands() []*cli.Command {
 			Name: "thaw", Usage: "resume a frozen sandbox", ArgsUsage: "NAME",
 			Action: func(c *cli.Context) error { return freeze(c, false) },
 		},
+		doctorCommand(),
 		{
 			Name:   "gc",
 			Usage:  "remove the records and cgroups of sandboxes whose cell was killed",
