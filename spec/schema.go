@@ -145,7 +145,12 @@ func document(s *schema, path string) {
 	for k, p := range s.Properties {
 		fp := joinKey(path, k)
 		if d, ok := fieldDocs[fp]; ok && p.Description == "" {
-			p.Description, p.Examples = d.desc, d.examples
+			// A copy: a type's schema may share one value between
+			// properties (soft and hard share a schema).
+			c := *p
+			c.Description, c.Examples = d.desc, d.examples
+			p = &c
+			s.Properties[k] = p
 		}
 		document(p, fp)
 	}
