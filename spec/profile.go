@@ -135,6 +135,17 @@ type Mount struct {
 	// Unmasked turns off a proc mount's hardening: kcore, keys and the
 	// like covered, sys and sysrq-trigger read-only.
 	Unmasked bool `yaml:"unmasked" json:"unmasked,omitempty"`
+	// IDMap makes a bind ID-mapped: files that the host has owned by an
+	// outside ID appear inside as owned by the inside ID, and files made
+	// inside get the outside ID on the host. Needs root.
+	IDMap *IDMap `yaml:"idmap" json:"idmap,omitempty"`
+}
+
+// IDMap maps the IDs of an ID-mapped bind mount: Outside is the owner on
+// the host's file system, Inside the owner the sandbox sees.
+type IDMap struct {
+	UID []IDRange `yaml:"uid" json:"uid,omitempty" validate:"max=340,dive"`
+	GID []IDRange `yaml:"gid" json:"gid,omitempty" validate:"max=340,dive"`
 }
 
 // IsRecursive reports whether a bind includes submounts.

@@ -251,6 +251,7 @@ var mountFields = []mountField{
 	{"content", []MountType{MountFile}, false, func(m *Mount) (any, bool) { return m.Content, m.Content != "" }},
 	{"linkTo", []MountType{MountSymlink}, true, func(m *Mount) (any, bool) { return m.LinkTo, m.LinkTo != "" }},
 	{"unmasked", []MountType{MountProc}, false, func(m *Mount) (any, bool) { return m.Unmasked, m.Unmasked }},
+	{"idmap", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.IDMap, m.IDMap != nil }},
 }
 
 // typeList names types in a message: "bind", "bind and tmpfs", "a, b and c".

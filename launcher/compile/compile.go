@@ -54,6 +54,10 @@ type compiler struct {
 	cleanup []plan.Step
 	group   *cgroup.Group
 	ids     *idMaps
+	// idmapFDs are the descriptors of the ID-mapped mounts' namespaces in
+	// init, in mount order.
+	idmapFDs []int
+	idmapped int
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
@@ -123,6 +127,23 @@ func (c *compiler) compile(inv Invocation) error {
 	setup, err := c.cgroup(inv.Name)
 	if err != nil {
 		return err
+	}
+	// ID-mapped binds: their user namespaces, passed to init on the
+	// descriptors after its socket and the inherited ones.
+	fd := socketFD(p.Process.InheritFDs)
+	for i := range p.Filesystem.Mounts {
+		m := &p.Filesystem.Mounts[i]
+		if m.IDMap == nil {
+			continue
+		}
+		fd++
+		for slices.Contains(p.Process.InheritFDs, fd) {
+			fd++
+		}
+		if err := c.idmapUserns(fmt.Sprintf("filesystem.mounts[%d].idmap", i), m, fd); err != nil {
+			return err
+		}
+		c.idmapFDs = append(c.idmapFDs, fd)
 	}
 	cloneInto := ""
 	if setup != nil {
@@ -263,6 +284,12 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		}
 		if m.NoExec {
 			attr |= unix.MOUNT_ATTR_NOEXEC
+		}
+		if m.IDMap != nil {
+			// The parent made the ID-mapped tree; init attaches it.
+			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped])})
+			c.idmapped++
+			return
 		}
 		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional})
 	case spec.MountTmpfs:

@@ -364,3 +364,33 @@ func TestRootlessHelpers(t *testing.T) {
 		t.Error("no setgroups([5]) step")
 	}
 }
+
+func TestIDMappedBind(t *testing.T) {
+	doc := minimal + `ids:
+  uidMap: [{inside: 0, outside: 200000, count: 1000}, {inside: 1000, outside: 300000, count: 10}]
+  gidMap: [{inside: 0, outside: 200000, count: 65536}]
+filesystem:
+  mounts:
+    - {type: bind, source: /srv, target: /srv, idmap: {uid: [{inside: 998, outside: 1000, count: 4}], gid: [{inside: 0, outside: 1000, count: 1}]}}
+`
+	p := parse(t, "t.yaml", []byte(doc), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pl.Steps[0]
+	// Inside 998-1001 spans two ranges of the sandbox's map: split there.
+	if s.Op != plan.OpIDMapUserns || s.Args[0] != "1000 200998 2\n1002 300000 2\n" || s.Args[1] != "1000 200000 1\n" || s.ID != 4 {
+		t.Errorf("first step %s %q fd %d", s.Op, s.Args, s.ID)
+	}
+	rootless := minimal + `filesystem:
+  mounts:
+    - {type: bind, source: /srv, target: /srv, idmap: {uid: [{inside: 0, outside: 1000, count: 1}], gid: [{inside: 0, outside: 1000, count: 1}]}}
+`
+	if u := parse(t, "t.yaml", []byte(rootless), &userFacts); true {
+		_, err := compile.Profile(u, &userFacts, compile.Invocation{Args: []string{"true"}})
+		if err == nil || !strings.Contains(err.Error(), "ID-mapped mounts of the host's file systems need root") {
+			t.Errorf("rootless ID-mapped bind: %v", err)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/spec"
@@ -232,4 +234,77 @@ func formatMap(m []spec.IDRange) string {
 		fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Count)
 	}
 	return b.String()
+}
+
+// idmapUserns plans the user namespace of an ID-mapped bind: on-disk
+// owner Outside shows inside the sandbox as Inside, which the sandbox's
+// own map turns into a host ID; the namespace maps the on-disk ID to that
+// host ID. It returns the descriptor number init gets it on.
+func (c *compiler) idmapUserns(at string, mnt *spec.Mount, fd int) error {
+	m := mnt.IDMap
+	if c.host.Rootless() {
+		return c.errorf(at, "ID-mapped mounts of the host's file systems need root (CAP_SYS_ADMIN in the initial user namespace); remove idmap or run as root")
+	}
+	if c.ids == nil {
+		return c.errorf(at, "an ID-mapped mount maps to the sandbox's IDs, so it needs namespaces.user: new")
+	}
+	uid, err := c.throughSandbox(at+".uid", m.UID, c.ids.uid)
+	if err != nil {
+		return err
+	}
+	gid, err := c.throughSandbox(at+".gid", m.GID, c.ids.gid)
+	if err != nil {
+		return err
+	}
+	if mnt.Optional {
+		return c.errorf(at, "an ID-mapped bind cannot be optional: its tree is made before the sandbox")
+	}
+	attr := uint64(attrSafe)
+	if !mnt.Writable {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	if mnt.NoExec {
+		attr |= unix.MOUNT_ATTR_NOEXEC
+	}
+	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDMapUserns, Args: []string{uid, gid}, ID: uint32(fd),
+		Source: mnt.Source, Attr: plan.Flags(attr), Recursive: mnt.IsRecursive()})
+	return nil
+}
+
+// throughSandbox writes the map of an ID-mapped mount's namespace: each
+// range's inside IDs go through the sandbox's map to host IDs, splitting
+// a range where the sandbox's map does.
+func (c *compiler) throughSandbox(at string, ranges []spec.IDRange, sandbox []spec.IDRange) (string, error) {
+	if len(ranges) == 0 {
+		return "", c.errorf(at, "an ID-mapped mount needs at least one range")
+	}
+	var b strings.Builder
+	for i, r := range ranges {
+		in, disk, left := r.Inside, uint32(r.Outside), uint64(r.Count)
+		for left > 0 {
+			host := inside(invert(sandbox), in)
+			if host < 0 {
+				return "", c.errorf(fmt.Sprintf("%s[%d].inside", at, i), "inside ID %d is not mapped by the sandbox's map", in)
+			}
+			// The longest run that stays in one range of the sandbox's map.
+			n := left
+			for _, s := range sandbox {
+				if in >= s.Inside && uint64(in) < uint64(s.Inside)+uint64(s.Count) {
+					n = min(n, uint64(s.Inside)+uint64(s.Count)-uint64(in))
+				}
+			}
+			fmt.Fprintf(&b, "%d %d %d\n", disk, host, n)
+			in, disk, left = in+uint32(n), disk+uint32(n), left-n
+		}
+	}
+	return b.String(), nil
+}
+
+// invert swaps a map's sides, so inside() translates inside to host IDs.
+func invert(m []spec.IDRange) []spec.IDRange {
+	out := make([]spec.IDRange, len(m))
+	for i, r := range m {
+		out[i] = spec.IDRange{Inside: uint32(r.Outside), Outside: spec.HostID(r.Inside), Count: r.Count}
+	}
+	return out
 }

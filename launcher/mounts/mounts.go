@@ -375,3 +375,44 @@ func Unmount(p string, flags int) error {
 	}
 	return nil
 }
+
+// IDMappedTree clones the tree at source (a host path, resolved by the
+// caller's root) and sets attr and MOUNT_ATTR_IDMAP with the user
+// namespace userns on it, on every submount when recursive. It returns the
+// detached tree's descriptor. ID-mapping a host file system takes
+// CAP_SYS_ADMIN over its owner, so this runs in cell, not in init.
+func IDMappedTree(source string, attr uint64, recursive bool, userns int) (int, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	setFlags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+		setFlags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, source, flags)
+	if err != nil {
+		return -1, fail("open_tree", source, err)
+	}
+	ma := &unix.MountAttr{Attr_set: attr | unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+	if err := unix.MountSetattr(tree, "", setFlags, ma); err != nil {
+		unix.Close(tree)
+		if errors.Is(err, unix.EINVAL) {
+			return -1, fail("mount_setattr MOUNT_ATTR_IDMAP", source+" (its file system or this kernel does not support ID-mapped mounts, or it is ID-mapped already)", err)
+		}
+		return -1, fail("mount_setattr MOUNT_ATTR_IDMAP", source, err)
+	}
+	return tree, nil
+}
+
+// Attach moves the detached tree tree onto p, creating p like the tree's
+// root (directory or file).
+func (r *Root) Attach(tree int, p string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(tree, &st); err != nil {
+		return fail("fstat", fmt.Sprintf("fd %d", tree), err)
+	}
+	kind := File
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		kind = Dir
+	}
+	return r.attach(tree, p, kind, Target{})
+}

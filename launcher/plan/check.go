@@ -34,7 +34,7 @@ const (
 // window returns the first and last phase in which the step may run.
 func (s *Step) window() (first, last int) {
 	switch s.Op {
-	case OpCgroupMkdir, OpCgroupWrite:
+	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns:
 		return phaseHost, phaseHost
 	case OpCgroupKill, OpCgroupRemove:
 		return -1, -1 // cleanup only
@@ -65,7 +65,7 @@ func (s *Step) window() (first, last int) {
 		return phaseStage, phasePivot
 	case OpUmount:
 		return phasePivot, phasePivot
-	case OpMountFS, OpBind, OpWriteFile, OpSymlink:
+	case OpMountFS, OpBind, OpAttachTree, OpWriteFile, OpSymlink:
 		return phaseMounts, phaseMounts
 	case OpSetattr:
 		return phaseReadOnly, phaseReadOnly
@@ -98,10 +98,10 @@ func (s *Step) window() (first, last int) {
 // side returns the side that may run op.
 func (o Op) side() (Side, bool) {
 	switch o {
-	case OpClone, OpWriteIDMap, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
+	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
-		OpBind, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
+		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
@@ -123,7 +123,7 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("plan has %d steps; it needs at least clone, exec-init and exec", n)
 	}
 	clone := 0
-	for clone < n && (p.Steps[clone].Op == OpCgroupMkdir || p.Steps[clone].Op == OpCgroupWrite) {
+	for clone < n && (p.Steps[clone].Op == OpCgroupMkdir || p.Steps[clone].Op == OpCgroupWrite || p.Steps[clone].Op == OpIDMapUserns) {
 		clone++
 	}
 	if clone == n || p.Steps[clone].Op != OpClone {

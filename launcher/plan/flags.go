@@ -54,6 +54,7 @@ var attrNames = []flagName{
 	{unix.MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"},
 	{unix.MOUNT_ATTR_NOEXEC, "MOUNT_ATTR_NOEXEC"},
 	{unix.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
+	{unix.MOUNT_ATTR_IDMAP, "MOUNT_ATTR_IDMAP"},
 }
 
 var umountNames = []flagName{

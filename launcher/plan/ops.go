@@ -20,6 +20,13 @@ const (
 	OpCgroupMkdir
 	// OpCgroupWrite writes Data to the cgroup file Path.
 	OpCgroupWrite
+	// OpIDMapUserns makes an ID-mapped copy of the tree at Source in the
+	// parent, which alone has the privilege over the host's file system
+	// that ID-mapping takes: a user namespace whose maps are Args[0]
+	// (uid_map) and Args[1] (gid_map), open_tree(Source, OPEN_TREE_CLONE),
+	// mount_setattr(Attr|MOUNT_ATTR_IDMAP). Init gets the detached tree as
+	// descriptor ID and attaches it (OpAttachTree).
+	OpIDMapUserns
 	// OpClone starts init: clone(Flags|SIGCHLD) of a copy of cell, into
 	// the cgroup Path when set (clone3 with CLONE_INTO_CGROUP).
 	OpClone
@@ -65,6 +72,9 @@ const (
 	// mount_setattr(Attr[, AT_RECURSIVE]) and move_mount onto Path under
 	// Root, creating it like the source (directory or empty file).
 	OpBind
+	// OpAttachTree is move_mount of the detached tree on descriptor ID
+	// onto Path under Root, creating it like the tree's root.
+	OpAttachTree
 	// OpWriteFile creates the file Path under Root with Mode and writes
 	// Data; it must not exist.
 	OpWriteFile
@@ -133,6 +143,8 @@ var opNames = [...]string{
 	OpInvalid:       "invalid",
 	OpCgroupMkdir:   "cgroup-mkdir",
 	OpCgroupWrite:   "cgroup-write",
+	OpIDMapUserns:   "idmapped-tree",
+	OpAttachTree:    "attach-tree",
 	OpClone:         "clone",
 	OpCgroupJoin:    "cgroup-join",
 	OpCgroupKill:    "cgroup-kill",
@@ -201,6 +213,18 @@ func (s *Step) Call() string {
 	switch s.Op {
 	case OpInvalid:
 		return "invalid()"
+	case OpIDMapUserns:
+		if len(s.Args) != 2 {
+			return "idmapped-tree(?)"
+		}
+		rec, open := "", "OPEN_TREE_CLONE"
+		if s.Recursive {
+			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
+		}
+		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%q, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init",
+			s.Args[0], s.Args[1], s.Source, open, AttrFlags(s.Attr), rec, s.ID)
+	case OpAttachTree:
+		return fmt.Sprintf("move_mount(fd %d -> %q)", s.ID, p)
 	case OpCgroupMkdir:
 		return fmt.Sprintf("mkdir(%q, 0755)", s.Path)
 	case OpCgroupWrite:
@@ -255,8 +279,12 @@ func (s *Step) Call() string {
 		if s.Recursive {
 			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
 		}
-		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s) move_mount(-> %q)%s",
-			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, p, s.condition())
+		idmap := ""
+		if s.Attr&unix.MOUNT_ATTR_IDMAP != 0 {
+			idmap = fmt.Sprintf(", userns_fd=%d", s.ID)
+		}
+		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s",
+			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, idmap, p, s.condition())
 	case OpWriteFile:
 		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
 	case OpSymlink:
@@ -391,7 +419,7 @@ func (s *Step) Summary() string {
 		return fmt.Sprintf("symlink %s -> %s", s.Path, s.Source)
 	case OpExec:
 		return "exec " + s.Path
-	case OpInvalid, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
+	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
 		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:

@@ -222,6 +222,12 @@ func (e *initExec) step(s *plan.Step) error {
 			return nil
 		}
 		return err
+	case plan.OpAttachTree:
+		r, err := e.root(s.Root)
+		if err != nil {
+			return err
+		}
+		return r.Attach(int(s.ID), s.Path)
 	case plan.OpWriteFile:
 		r, err := e.root(s.Root)
 		if err != nil {
@@ -307,7 +313,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpExec:
 		e.exec = s
 		return nil
-	case plan.OpInvalid, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
+	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }

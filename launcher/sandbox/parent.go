@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -90,6 +91,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 	}
 	var initStep *plan.Step
 	initIndex := 0
+	var passed []passedFile
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		switch s.Op {
@@ -97,6 +99,14 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 			if err := cg.step(s, 0); err != nil {
 				return nil, undo(stepErr(i, err))
 			}
+			continue
+		case plan.OpIDMapUserns:
+			f, err := idmapUserns(s)
+			if err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			defer f.Close()
+			passed = append(passed, passedFile{int(s.ID), f})
 			continue
 		case plan.OpClone:
 			if s.Path != "" {
@@ -138,6 +148,9 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 		extra[fd-3] = f
 	}
 	place(sockFD, initEnd)
+	for _, pf := range passed {
+		place(pf.fd, pf.f)
+	}
 	for _, fd := range inherited {
 		f := os.NewFile(uintptr(fd), "inherited-"+strconv.Itoa(fd))
 		if _, err := f.Stat(); err != nil {
@@ -202,7 +215,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 		}
 	}
 	// The plan goes whole, as one JSON value; init checks it again.
-	if err := sb.enc.Encode(p); err != nil {
+	if err := sb.enc.Encode(wire(p)); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		conn.Close()
@@ -267,7 +280,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 			sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
 		}
 	case plan.OpExecInit:
-	case plan.OpInvalid, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpSetsid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
+	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpAttachTree, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpSetsid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpNoNewPrivs, plan.OpCloseFDs,
@@ -375,4 +388,81 @@ func newIDMap(s *plan.Step, pid int) error {
 		return fmt.Errorf("%s %s: %s", s.Path, strings.Join(args, " "), msg)
 	}
 	return nil
+}
+
+// passedFile is a descriptor the parent hands init at a fixed number.
+type passedFile struct {
+	fd int
+	f  *os.File
+}
+
+// UsernsHolder is the argv[0] of the process that holds a user namespace
+// for an ID-mapped mount while cell opens it: it waits for its stdin to
+// close.
+const UsernsHolder = "cell-userns-holder"
+
+// idmapUserns makes a user namespace with the step's maps (Go's os/exec
+// writes them before the holder runs), then the ID-mapped tree of the
+// step's source with it, and returns the tree's descriptor.
+func idmapUserns(s *plan.Step) (*os.File, error) {
+	ns, err := holdUserns(s)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	tree, err := mounts.IDMappedTree(s.Source, uint64(s.Attr), s.Recursive, int(ns.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(tree), "idmapped "+s.Source), nil
+}
+
+// holdUserns returns a descriptor of a new user namespace with the step's
+// maps; the namespace outlives its holder while the descriptor is open.
+func holdUserns(s *plan.Step) (*os.File, error) {
+	if len(s.Args) != 2 {
+		return nil, fmt.Errorf("idmap-userns step needs a uid and a gid map")
+	}
+	uids, err := parseMap(s.Args[0])
+	if err != nil {
+		return nil, err
+	}
+	gids, err := parseMap(s.Args[1])
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{UsernsHolder}
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER, UidMappings: uids, GidMappings: gids,
+		GidMappingsEnableSetgroups: true, Pdeathsig: syscall.SIGKILL,
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the holder of an ID-mapped mount's user namespace: %w", err)
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	stdin.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("open the user namespace of an ID-mapped mount: %w", err)
+	}
+	return f, nil
+}
+
+// wire is the plan as init receives it: the same steps, without the
+// seccomp policies' source, which only explains the compiled filter that
+// init installs (the step's Filter, which is sent). Policies are most of a
+// plan's size, and decoding them costs init a millisecond.
+func wire(p *plan.Plan) *plan.Plan {
+	w := *p
+	w.Steps = append([]plan.Step(nil), p.Steps...)
+	for i := range w.Steps {
+		w.Steps[i].Seccomp = nil
+	}
+	return &w
 }
