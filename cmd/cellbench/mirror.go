@@ -132,11 +132,20 @@ func unshareArgs(unshare string, ns nsFlags, argv ...string) []string {
 	return append(args, argv...)
 }
 
+// etcFiles are the parts of /etc that the default profile binds.
+var etcFiles = []string{
+	"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
+	"/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/alternatives", "/etc/ssl/certs", "/etc/ca-certificates", "/etc/os-release",
+	"/etc/terminfo", "/etc/profile",
+}
+
 // bwrapArgs is the bubblewrap command line equivalent to cell's default
 // profile (profiles/default.yaml) run from dir: the namespaces of ns
 // (bubblewrap always makes a mount namespace and has no option for a time
-// namespace), the host's /usr, /bin, /sbin, /lib, /lib64 and /etc read-only,
-// a new /proc, a minimal /dev, a private /tmp and dir writable.
+// namespace), the host's /usr, /bin, /sbin, /lib, /lib64 and the same /etc
+// files as the profile read-only, a new /proc, a minimal /dev, a private
+// /tmp and dir writable.
 func bwrapArgs(bwrap string, ns nsFlags, dir string, argv ...string) []string {
 	args := []string{bwrap}
 	for _, o := range []struct {
@@ -157,7 +166,11 @@ func bwrapArgs(bwrap string, ns nsFlags, dir string, argv ...string) []string {
 		"--ro-bind-try", "/sbin", "/sbin",
 		"--ro-bind-try", "/lib", "/lib",
 		"--ro-bind-try", "/lib64", "/lib64",
-		"--ro-bind", "/etc", "/etc",
+	)
+	for _, f := range etcFiles {
+		args = append(args, "--ro-bind-try", f, f)
+	}
+	args = append(args,
 		"--proc", "/proc",
 		"--dev", "/dev",
 		"--tmpfs", "/tmp",

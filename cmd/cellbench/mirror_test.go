@@ -61,7 +61,14 @@ func TestUnshareArgs(t *testing.T) {
 func TestBwrapArgs(t *testing.T) {
 	want := "bwrap --unshare-user --unshare-pid --unshare-net --unshare-uts --unshare-ipc --unshare-cgroup" +
 		" --ro-bind /usr /usr --ro-bind-try /bin /bin --ro-bind-try /sbin /sbin --ro-bind-try /lib /lib" +
-		" --ro-bind-try /lib64 /lib64 --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp" +
+		" --ro-bind-try /lib64 /lib64 --ro-bind-try /etc/passwd /etc/passwd --ro-bind-try /etc/group /etc/group" +
+		" --ro-bind-try /etc/nsswitch.conf /etc/nsswitch.conf --ro-bind-try /etc/hosts /etc/hosts" +
+		" --ro-bind-try /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/localtime /etc/localtime" +
+		" --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache --ro-bind-try /etc/ld.so.conf /etc/ld.so.conf" +
+		" --ro-bind-try /etc/ld.so.conf.d /etc/ld.so.conf.d --ro-bind-try /etc/alternatives /etc/alternatives" +
+		" --ro-bind-try /etc/ssl/certs /etc/ssl/certs --ro-bind-try /etc/ca-certificates /etc/ca-certificates" +
+		" --ro-bind-try /etc/os-release /etc/os-release --ro-bind-try /etc/terminfo /etc/terminfo" +
+		" --ro-bind-try /etc/profile /etc/profile --proc /proc --dev /dev --tmpfs /tmp" +
 		" --bind /var/tmp/d /var/tmp/d --hostname cell --chdir /var/tmp/d --clearenv --die-with-parent /bin/true"
 	if got := strings.Join(bwrapArgs("bwrap", defaultNS, "/var/tmp/d", "/bin/true"), " "); got != want {
 		t.Errorf("bwrapArgs:\n got %s\nwant %s", got, want)
