@@ -119,6 +119,11 @@ func (c *compiler) compile(inv Invocation) error {
 		{ns.User, unix.CLONE_NEWUSER}, {ns.Mount, unix.CLONE_NEWNS}, {ns.PID, unix.CLONE_NEWPID},
 		{ns.Net, unix.CLONE_NEWNET}, {ns.UTS, unix.CLONE_NEWUTS}, {ns.IPC, unix.CLONE_NEWIPC},
 		{ns.Cgroup, unix.CLONE_NEWCGROUP},
+		// In the clone, not an unshare before init's exec: a process
+		// whose time namespace differs from its children's cannot make
+		// threads on some kernels (EINVAL; seen on 6.1), and init is a Go
+		// program. CLONE_NEWTIME needs clone3, which Go then uses.
+		{ns.Time, unix.CLONE_NEWTIME},
 	} {
 		if n.s == spec.New {
 			clone |= n.flag
@@ -154,9 +159,6 @@ func (c *compiler) compile(inv Invocation) error {
 		if err := c.directMaps(ids); err != nil {
 			return err
 		}
-	}
-	if ns.Time == spec.New {
-		c.add("namespaces.time", plan.Step{Side: plan.Init, Op: plan.OpUnshare, Flags: unix.CLONE_NEWTIME})
 	}
 	if ids != nil && !ids.helpers {
 		// Init's uid inside need not be 0 (an unprivileged caller maps

@@ -233,6 +233,10 @@ func (s *Step) Call() string {
 		if s.Path != "" {
 			return fmt.Sprintf("clone3(%s|CLONE_INTO_CGROUP, cgroup=%q, exit_signal=SIGCHLD) = INIT", CloneFlags(s.Flags), s.Path)
 		}
+		if s.Flags&unix.CLONE_NEWTIME != 0 {
+			// CLONE_NEWTIME shares its bit with clone's exit signal.
+			return fmt.Sprintf("clone3(%s, exit_signal=SIGCHLD) = INIT", CloneFlags(s.Flags))
+		}
 		return fmt.Sprintf("clone(%s|SIGCHLD) = INIT", CloneFlags(s.Flags))
 	case OpCgroupJoin:
 		return fmt.Sprintf("write(%q, INIT)", s.Path+"/cgroup.procs")
