@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -90,6 +91,14 @@ func probe(name string, args []string) int {
 		}
 		sort.Strings(fds)
 		fmt.Println(strings.Join(fds, " "))
+		return 0
+	case "uname":
+		var u syscall.Utsname
+		if err := syscall.Uname(&u); err != nil {
+			fmt.Println("uname:", err)
+			return 1
+		}
+		fmt.Println("uname: ok")
 		return 0
 	case "ns":
 		for _, n := range args {
