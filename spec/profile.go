@@ -70,6 +70,12 @@ type IDs struct {
 	GID uint32 `yaml:"gid" json:"gid"`
 	// Groups are the supplementary groups inside; each must be mapped.
 	Groups []uint32 `yaml:"groups" json:"groups,omitempty"`
+	// SetGroups is the user namespace's setgroups policy: allow lets the
+	// command's processes change their supplementary groups, deny forbids
+	// it for good (so a group can never be dropped to gain access that
+	// a negative ACL denies). Default: allow when the maps permit, which
+	// an unprivileged caller mapping only its own IDs does not.
+	SetGroups SetGroups `yaml:"setgroups" json:"setgroups,omitempty"`
 }
 
 // IDRange maps Count consecutive IDs starting at Inside to IDs starting at

@@ -319,3 +319,8 @@ func (HostID) jsonSchema() *schema {
 		{Ref: variableRef},
 	}}
 }
+
+// jsonSchema is the schema of a SetGroups policy.
+func (SetGroups) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{SetGroupsAllow.String(), SetGroupsDeny.String()}}
+}

@@ -28,6 +28,7 @@ var fieldDocs = map[string]fieldDoc{
 	"namespaces.time":   {"new: monotonic and boot clocks of its own (Linux 5.6 or later); host: the host's.", []any{"new", "host"}},
 
 	"ids":                {"User namespace ID maps and the command's credentials inside.", []any{map[string]any{"uid": "${UID}", "gid": "${GID}"}}},
+	"ids.setgroups":      {"The user namespace's setgroups policy: allow, or deny (supplementary groups can never change).", []any{"deny"}},
 	"ids.uidMap":         {"UID ranges written to uid_map; empty maps ids.uid to the caller's UID.", []any{[]any{map[string]any{"inside": 0, "outside": 100000, "count": 65536}}}},
 	"ids.uidMap.inside":  {"First UID of the range in the sandbox.", []any{0}},
 	"ids.uidMap.outside": {"First UID of the range in the parent namespace; 0 maps the host's root.", []any{100000}},

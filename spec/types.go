@@ -308,3 +308,43 @@ func (h *HostID) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalText prints the ID or "subordinate".
 func (h HostID) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// SetGroups is a user namespace's setgroups policy.
+type SetGroups uint8
+
+// The policies. SetGroupsDefault lets the compiler choose: allow where
+// the maps permit it.
+const (
+	SetGroupsDefault SetGroups = iota
+	SetGroupsAllow
+	SetGroupsDeny
+)
+
+// String returns the policy's YAML name ("" for the default).
+func (s SetGroups) String() string {
+	switch s {
+	case SetGroupsDefault:
+		return ""
+	case SetGroupsAllow:
+		return "allow"
+	case SetGroupsDeny:
+		return "deny"
+	}
+	return fmt.Sprintf("SetGroups(%d)", uint8(s))
+}
+
+// UnmarshalYAML accepts allow or deny.
+func (s *SetGroups) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "allow":
+		*s = SetGroupsAllow
+	case "deny":
+		*s = SetGroupsDeny
+	default:
+		return fmt.Errorf("must be allow or deny, not %q", n.Value)
+	}
+	return nil
+}
+
+// MarshalText prints the policy.
+func (s SetGroups) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

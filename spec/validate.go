@@ -410,6 +410,9 @@ func validateIDs(sl validator.StructLevel) {
 	if len(ids.GIDMap) > 0 && !mapped(ids.GIDMap, ids.GID) {
 		sl.ReportError(ids.GID, "gid", "GID", "unmapped", "gidMap")
 	}
+	if ids.SetGroups == SetGroupsDeny && len(ids.Groups) > 0 {
+		sl.ReportError(ids.Groups, "groups", "Groups", "needs", "ids.setgroups: allow (deny forbids setting them)")
+	}
 	first := make(map[uint32]int)
 	for i, g := range ids.Groups {
 		fp := joinIndex("groups", i)

@@ -435,7 +435,8 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
 		// setgroups is denied in a namespace whose gid_map an
 		// unprivileged caller wrote itself, allowed when the helpers did.
-		if !c.host.Rootless() || p.Namespaces.User == spec.Host || c.ids != nil && c.ids.helpers {
+		denied := p.Namespaces.User == spec.New && p.IDs.SetGroups == spec.SetGroupsDeny
+		if !denied && (!c.host.Rootless() || p.Namespaces.User == spec.Host || c.ids != nil && c.ids.helpers) {
 			groups := append([]uint32{}, ids.Groups...)
 			cmd("ids.groups", plan.Step{Op: plan.OpSetgroups, IDs: groups})
 		}

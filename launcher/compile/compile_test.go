@@ -393,3 +393,29 @@ filesystem:
 		}
 	}
 }
+
+func TestSetGroupsPolicy(t *testing.T) {
+	count := func(pl *plan.Plan, op plan.Op) (n int) {
+		for _, s := range pl.Steps {
+			if s.Op == op {
+				n++
+			}
+		}
+		return n
+	}
+	p := parse(t, "t.yaml", []byte(minimal+"ids: {setgroups: deny}\n"), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pl.String(), `write("/proc/INIT/setgroups", "deny")`) || count(pl, plan.OpSetgroups) != 0 {
+		t.Errorf("root with setgroups deny:\n%s", pl)
+	}
+	p = parse(t, "t.yaml", []byte(minimal+"ids: {setgroups: allow}\n"), &userFacts)
+	if _, err := compile.Profile(p, &userFacts, compile.Invocation{Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "ids.setgroups: an unprivileged caller that maps only its own IDs must deny setgroups") {
+		t.Errorf("rootless allow: %v", err)
+	}
+	if _, err := spec.Parse("t.yaml", []byte(minimal+"ids: {setgroups: deny, groups: [1], gidMap: [{inside: 0, outside: 0, count: 10}]}\n"), spec.Options{}); err == nil || !strings.Contains(err.Error(), "ids.groups: needs ids.setgroups: allow") {
+		t.Errorf("groups with deny: %v", err)
+	}
+}

@@ -54,6 +54,9 @@ func (c *compiler) identity() (*idMaps, error) {
 		if c.host.Rootless() && len(ids.Groups) > 0 {
 			return nil, c.errorf("ids.groups", "an unprivileged caller that maps only its own IDs cannot set supplementary groups (setgroups is denied in its user namespace); map a subordinate range (outside: subgid) or remove ids.groups")
 		}
+		if c.host.Rootless() && ids.SetGroups == spec.SetGroupsAllow {
+			return nil, c.errorf("ids.setgroups", "an unprivileged caller that maps only its own IDs must deny setgroups (the kernel requires it to write the gid_map); map a subordinate range (outside: subgid) or set deny")
+		}
 		return m, nil
 	}
 	// Unprivileged, more than its own IDs: the setuid helpers do it.
@@ -185,7 +188,7 @@ func initID(m []spec.IDRange, caller uint32, kind string) (uint32, error) {
 // them (uid_map, setgroups, gid_map), and sets init's IDs.
 func (c *compiler) directMaps(m *idMaps) error {
 	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "uid_map", Data: formatMap(m.uid)})
-	if c.host.Rootless() {
+	if c.host.Rootless() || c.p.IDs.SetGroups == spec.SetGroupsDeny {
 		// The kernel lets an unprivileged process write a gid_map only
 		// after it gave up setgroups for good.
 		c.add("ids", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
@@ -212,6 +215,9 @@ func (c *compiler) directMaps(m *idMaps) error {
 func (c *compiler) helperMaps(m *idMaps, self string, initArgs []string) {
 	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: append(append([]string{}, initArgs...), WaitForMaps)})
 	s := c.host.SubIDs
+	if c.p.IDs.SetGroups == spec.SetGroupsDeny {
+		c.add("ids.setgroups", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
+	}
 	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpNewIDMap, Path: s.NewUIDMap, Args: helperArgs(m.uid)})
 	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpNewIDMap, Path: s.NewGIDMap, Args: helperArgs(m.gid)})
 }

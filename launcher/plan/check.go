@@ -155,7 +155,7 @@ func (p *Plan) Check() error {
 				return fmt.Errorf("step %d: a plan has at most two exec-init steps (the second after the ID map helpers)", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap {
+		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap && s.Op != OpWriteIDMap {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
 		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)

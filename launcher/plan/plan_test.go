@@ -76,7 +76,7 @@ func TestCheckRules(t *testing.T) {
 			p.Steps = append(p.Steps[:16], append([]Step{{Side: Init, Op: OpUmask}}, p.Steps[16:]...)...)
 		}, "after command steps"},
 		{"parent step after exec-init", func(p *Plan) {
-			p.Steps = append(p.Steps[:5], append([]Step{{Side: Parent, Op: OpWriteIDMap}}, p.Steps[5:]...)...)
+			p.Steps = append(p.Steps[:5], append([]Step{{Side: Parent, Op: OpCgroupMkdir}}, p.Steps[5:]...)...)
 		}, "before exec-init"},
 		{"init step before exec-init", func(p *Plan) { p.Steps[2] = Step{Side: Init, Op: OpSethostname} }, "needs init to have exec'd"},
 		{"no exec-init", func(p *Plan) { p.Steps = append(p.Steps[:3], p.Steps[4:]...) }, "exec'd"},

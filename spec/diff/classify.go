@@ -45,6 +45,7 @@ var rules = map[string]classifier{
 
 	"ids.uid":                  credential("uid"),
 	"ids.gid":                  credential("gid"),
+	"ids.setgroups":            changedWidens("whether the command's processes may change their supplementary groups"),
 	"ids.groups[*]":            member("supplementary group %s", "the command gains the group's access", "the command loses the group's access"),
 	"ids.uidMap[*]":            idRange("uid"),
 	"ids.gidMap[*]":            idRange("gid"),
