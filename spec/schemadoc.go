@@ -111,7 +111,12 @@ var fieldDocs = map[string]fieldDoc{
 	"resources.io.devices.wiops": {"Write operations per second.", []any{500}},
 
 	"security":                               {"Capabilities, no_new_privs, seccomp, landlock and rlimits; the zero value is the strict default.", []any{map[string]any{"rlimits": map[string]any{"nofile": 1024}}}},
-	"security.capabilities":                  {"Capabilities the command keeps (in its user namespace); every other one is dropped.", []any{[]any{}, []any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities":                  {"Capabilities the command keeps (in its user namespace): a list for every set, or set by set; every other one is dropped.", []any{[]any{}, []any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities.bounding":         {"Capabilities the command and its children can ever hold.", []any{[]any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities.permitted":        {"What execve gives: the bounding set for root inside, the ambient set otherwise; written only to say so.", []any{[]any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities.effective":        {"As permitted: execve makes them equal.", []any{[]any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities.inheritable":      {"Capabilities kept across execve for programs with file inheritable capabilities; ambient needs them here too.", []any{[]any{"CAP_NET_BIND_SERVICE"}}},
+	"security.capabilities.ambient":          {"Capabilities a command that is not root inside holds after execve.", []any{[]any{"CAP_NET_BIND_SERVICE"}}},
 	"security.noNewPrivileges":               {"Set no_new_privs (the default); false lets set-user-ID programs raise privileges.", []any{true}},
 	"security.seccomp":                       {"The system call filter.", []any{map[string]any{"mode": "default"}}},
 	"security.seccomp.mode":                  {"default: Docker's default allowlist plus cell's additions; unconfined: no filter.", []any{"default"}},

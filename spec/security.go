@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,9 +14,9 @@ import (
 // value is the secure default: no capabilities, no_new_privs on, the
 // default seccomp filter, no landlock, no extra rlimits.
 type Security struct {
-	// Capabilities are kept by the command; every other one is dropped
-	// from all sets.
-	Capabilities []Capability `yaml:"capabilities" json:"capabilities,omitempty" validate:"max=64"`
+	// Capabilities are what the command keeps, in every set (a list) or
+	// set by set; every other one is dropped.
+	Capabilities Capabilities `yaml:"capabilities" json:"capabilities,omitempty"`
 	// NoNewPrivileges can be turned off (false) only explicitly; absent
 	// means on.
 	NoNewPrivileges *bool `yaml:"noNewPrivileges" json:"noNewPrivileges,omitempty"`
@@ -33,6 +34,122 @@ type Security struct {
 
 // NoNewPrivs reports whether no_new_privs is set (the default).
 func (s *Security) NoNewPrivs() bool { return s.NoNewPrivileges == nil || *s.NoNewPrivileges }
+
+// Capabilities are the capabilities the command keeps. Written as a list
+// they are kept in every set; written as a mapping, set by set:
+//
+//	capabilities: {bounding: [CAP_CHOWN, CAP_NET_RAW], ambient: [CAP_NET_RAW], inheritable: [CAP_NET_RAW]}
+//
+// After execve the kernel derives the permitted and effective sets: a
+// command that is root inside gets the bounding set, any other the ambient
+// set. Permitted and effective, when written, must say that.
+type Capabilities struct {
+	Bounding, Permitted, Effective, Inheritable, Ambient []Capability
+	// Sets says the mapping form was written.
+	Sets bool
+}
+
+// capSetNames are the mapping form's keys, in order.
+var capSetNames = []string{"bounding", "permitted", "effective", "inheritable", "ambient"}
+
+func (c *Capabilities) sets() []*[]Capability {
+	return []*[]Capability{&c.Bounding, &c.Permitted, &c.Effective, &c.Inheritable, &c.Ambient}
+}
+
+// Kept is every capability named in any set, each once, in order.
+func (c *Capabilities) Kept() []Capability {
+	var out []Capability
+	for _, set := range c.sets() {
+		for _, name := range *set {
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// Empty reports whether no capability is kept.
+func (c *Capabilities) Empty() bool { return len(c.Kept()) == 0 }
+
+// String prints the list form when every set is the same, else the sets.
+func (c Capabilities) String() string {
+	if !c.Sets {
+		return fmt.Sprint(c.Bounding)
+	}
+	var parts []string
+	for i, set := range c.sets() {
+		parts = append(parts, capSetNames[i]+"="+fmt.Sprint(*set))
+	}
+	return strings.Join(parts, " ")
+}
+
+// MarshalJSON prints the list form or the mapping.
+func (c Capabilities) MarshalJSON() ([]byte, error) {
+	if !c.Sets {
+		return json.Marshal(c.Bounding)
+	}
+	m := map[string][]Capability{}
+	for i, set := range c.sets() {
+		m[capSetNames[i]] = *set
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalYAML reads the list form or the mapping.
+func (c *Capabilities) UnmarshalYAML(n *yaml.Node) error {
+	list := func(n *yaml.Node) ([]Capability, error) {
+		if n.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("must be a list of capability names")
+		}
+		var out []Capability
+		for _, e := range n.Content {
+			var cp Capability
+			if err := cp.UnmarshalYAML(e); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, cp) {
+				out = append(out, cp)
+			}
+		}
+		if len(out) > 64 {
+			return nil, fmt.Errorf("names %d capabilities; Linux has %d", len(out), len(capNames))
+		}
+		return out, nil
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		l, err := list(n)
+		if err != nil {
+			return err
+		}
+		*c = Capabilities{Bounding: l, Permitted: l, Effective: l, Inheritable: l, Ambient: l}
+		return nil
+	case yaml.MappingNode:
+		got := Capabilities{Sets: true}
+		sets := got.sets()
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			j := slices.Index(capSetNames, k)
+			if j < 0 {
+				return fmt.Errorf("unknown capability set %q (sets: %s)", k, strings.Join(capSetNames, ", "))
+			}
+			l, err := list(n.Content[i+1])
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			*sets[j] = l
+		}
+		for _, a := range got.Ambient {
+			if !slices.Contains(got.Inheritable, a) || !slices.Contains(got.Bounding, a) {
+				return fmt.Errorf("ambient %s must also be in inheritable and bounding (the kernel keeps ambient within both)", a)
+			}
+		}
+		*c = got
+		return nil
+	}
+	return fmt.Errorf("must be a list of capability names, or a mapping of sets (%s) to lists", strings.Join(capSetNames, ", "))
+}
 
 // Capability is a capability name such as CAP_NET_BIND_SERVICE.
 type Capability string
@@ -281,6 +398,16 @@ func (r Rlimit) MarshalText() ([]byte, error) {
 
 // RlimitNames are the rlimit names a profile may use.
 var RlimitNames = []string{"as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"}
+
+// jsonSchema is the schema of Capabilities: a list, or a mapping of sets.
+func (Capabilities) jsonSchema() *schema {
+	list := &schema{Type: "array", Items: Capability("").jsonSchema()}
+	sets := &schema{Type: "object", Properties: map[string]*schema{}, AdditionalProperties: false}
+	for _, n := range capSetNames {
+		sets.Properties[n] = list
+	}
+	return &schema{AnyOf: []*schema{list, sets}}
+}
 
 // jsonSchema is the schema of a Capability.
 func (Capability) jsonSchema() *schema {

@@ -12,7 +12,7 @@ func TestSecurityErrors(t *testing.T) {
 	runErrorCases(t, []errorCase{
 		{name: "valid", src: secHead + "  capabilities: [net_bind_service, CAP_CHOWN]\n  noNewPrivileges: true\n  seccomp: {mode: unconfined}\n  landlock: {mode: bestEffort, readOnly: [/usr], connectTcp: [443]}\n  rlimits: {nofile: 1024, core: {soft: 0, hard: unlimited}}\n  oomScoreAdj: -500\n"},
 		{name: "capability", src: secHead + "  capabilities: [CAP_SYS_ADMN]\n",
-			want: []string{`p.yaml:4:18: security.capabilities[0]: unknown capability "CAP_SYS_ADMN" (did you mean CAP_SYS_ADMIN?)`}},
+			want: []string{`p.yaml:4:17: security.capabilities: unknown capability "CAP_SYS_ADMN" (did you mean CAP_SYS_ADMIN?)`}},
 		{name: "seccomp mode", src: secHead + "  seccomp: {mode: off}\n",
 			want: []string{`p.yaml:4:19: security.seccomp.mode: must be default or unconfined, not "off"`}},
 		{name: "rule action", src: secHead + "  seccomp: {rules: [{syscalls: [ptrace], action: deny}]}\n",
@@ -44,11 +44,30 @@ func TestSecurityDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := p.Security
-	got := []any{s.NoNewPrivs(), s.Seccomp.Mode, s.Landlock.Mode, len(s.Capabilities), p.Process.IsNewSession()}
+	got := []any{s.NoNewPrivs(), s.Seccomp.Mode, s.Landlock.Mode, len(s.Capabilities.Kept()), p.Process.IsNewSession()}
 	if diff := cmp.Diff([]any{true, SeccompDefault, LandlockOff, 0, true}, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 	if n, ok := CapabilityNumber("CAP_SYS_ADMIN"); !ok || n != 21 {
 		t.Errorf("CAP_SYS_ADMIN = %d, %v", n, ok)
+	}
+}
+
+func TestCapabilitySets(t *testing.T) {
+	runErrorCases(t, []errorCase{
+		{name: "sets", src: secHead + "  capabilities: {bounding: [CAP_NET_RAW, CAP_CHOWN], inheritable: [NET_RAW], ambient: [net_raw]}\n"},
+		{name: "unknown set", src: secHead + "  capabilities: {allowed: [CAP_NET_RAW]}\n",
+			want: []string{`p.yaml:4:17: security.capabilities: unknown capability set "allowed" (sets: bounding, permitted, effective, inheritable, ambient)`}},
+		{name: "ambient outside inheritable", src: secHead + "  capabilities: {bounding: [CAP_NET_RAW], ambient: [CAP_NET_RAW]}\n",
+			want: []string{`p.yaml:4:17: security.capabilities: ambient CAP_NET_RAW must also be in inheritable and bounding (the kernel keeps ambient within both)`}},
+	})
+	p, err := Parse("p.yaml", []byte(secHead+"  capabilities: [chown, CAP_NET_RAW, CAP_CHOWN]\n"), Options{Vars: testVars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Security.Capabilities
+	want := []Capability{"CAP_CHOWN", "CAP_NET_RAW"}
+	if diff := cmp.Diff(want, c.Kept()); diff != "" || c.Sets || !cmp.Equal(c.Ambient, want) || !cmp.Equal(c.Bounding, want) {
+		t.Errorf("list form keeps %v in every set; got %+v", want, c)
 	}
 }

@@ -570,6 +570,15 @@ func TestPrivileges(t *testing.T) {
 			t.Errorf("status: %v, want %v", got, want)
 		}
 	})
+	t.Run("set by set, non-root", func(t *testing.T) {
+		got := status(t, prof, []string{"security.capabilities={bounding: [NET_BIND_SERVICE, NET_RAW], inheritable: [NET_BIND_SERVICE, NET_RAW], ambient: [NET_BIND_SERVICE]}",
+			"ids.uid=1000", "ids.uidMap=[{inside: 0, outside: 0, count: 1}, {inside: 1000, outside: 1000, count: 1}]"}, fields...)
+		const bit10, bits10and13 = "0000000000000400", "0000000000002400"
+		want := map[string]string{"CapInh": bits10and13, "CapPrm": bit10, "CapEff": bit10, "CapBnd": bits10and13, "CapAmb": bit10, "NoNewPrivs": "1"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("status: %v, want %v", got, want)
+		}
+	})
 	t.Run("no_new_privs off", func(t *testing.T) {
 		if got := status(t, prof, []string{"security.noNewPrivileges=false"}, "NoNewPrivs"); got["NoNewPrivs"] != "0" {
 			t.Errorf("NoNewPrivs %q with noNewPrivileges: false", got["NoNewPrivs"])

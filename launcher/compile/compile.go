@@ -110,6 +110,9 @@ func (c *compiler) compile(inv Invocation) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkCapSets(); err != nil {
+		return err
+	}
 
 	var clone uint64
 	for _, n := range []struct {
@@ -361,6 +364,43 @@ func (c *compiler) hardenProc(at, target string) {
 	}
 }
 
+// capNumbers returns the numbers of names, sorted.
+func capNumbers(names []spec.Capability) []uint32 {
+	var out []uint32
+	for _, name := range names {
+		n, _ := spec.CapabilityNumber(string(name))
+		if !slices.Contains(out, uint32(n)) {
+			out = append(out, uint32(n))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkCapSets checks that the permitted and effective sets a profile
+// writes are what execve will give the command: the bounding set for root
+// inside, the ambient set for any other uid.
+func (c *compiler) checkCapSets() error {
+	caps := &c.p.Security.Capabilities
+	if !caps.Sets {
+		return nil
+	}
+	derived, from := caps.Ambient, "ambient"
+	if c.p.IDs.UID == 0 {
+		derived, from = caps.Bounding, "bounding"
+	}
+	for _, set := range []struct {
+		name string
+		caps []spec.Capability
+	}{{"permitted", caps.Permitted}, {"effective", caps.Effective}} {
+		if len(set.caps) > 0 && !slices.Equal(capNumbers(set.caps), capNumbers(derived)) {
+			return c.errorf("security.capabilities", "%s %v cannot be had: after execve the kernel gives a command with uid %d its %s set (%v) as permitted and effective; make them equal, or leave %s out",
+				set.name, set.caps, c.p.IDs.UID, from, derived, set.name)
+		}
+	}
+	return nil
+}
+
 // devNodes are bound from the host's /dev: an unprivileged owner of a user
 // namespace cannot mknod, and a bind works for root too.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
@@ -403,15 +443,11 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	for i := range sec.rlimits {
 		initStep("security.rlimits."+sec.rlimits[i].Resource.String(), plan.Step{Op: plan.OpRlimit, Rlimit: &sec.rlimits[i]})
 	}
-	var caps []uint32
-	for _, name := range p.Security.Capabilities {
-		n, _ := spec.CapabilityNumber(string(name))
-		if !slices.Contains(caps, uint32(n)) {
-			caps = append(caps, uint32(n))
-		}
+	caps := &p.Security.Capabilities
+	initStep("security.capabilities", plan.Step{Op: plan.OpCapBSetDrop, IDs: capNumbers(caps.Bounding)})
+	if in := capNumbers(caps.Inheritable); len(in) > 0 {
+		initStep("security.capabilities", plan.Step{Op: plan.OpCapInheritable, IDs: in})
 	}
-	slices.Sort(caps)
-	initStep("security.capabilities", plan.Step{Op: plan.OpCapBSetDrop, IDs: caps})
 	if p.Security.NoNewPrivs() {
 		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
 	}
@@ -443,10 +479,10 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		cmd("ids.gid", plan.Step{Op: plan.OpSetgid, ID: ids.GID})
 		cmd("ids.uid", plan.Step{Op: plan.OpSetuid, ID: ids.UID})
 	}
-	if len(caps) > 0 {
+	if amb := capNumbers(caps.Ambient); len(amb) > 0 {
 		// Kept capabilities reach a command that is not root inside only
 		// through the ambient set.
-		cmd("security.capabilities", plan.Step{Op: plan.OpAmbientCaps, IDs: caps})
+		cmd("security.capabilities", plan.Step{Op: plan.OpAmbientCaps, IDs: amb})
 	}
 	cwd := p.Process.Cwd
 	if cwd == "" {

@@ -419,3 +419,21 @@ func TestSetGroupsPolicy(t *testing.T) {
 		t.Errorf("groups with deny: %v", err)
 	}
 }
+
+func TestCapabilitySetsDerived(t *testing.T) {
+	doc := minimal + "security: {capabilities: {bounding: [CAP_NET_RAW, CAP_CHOWN], permitted: [CAP_NET_RAW]}}\n"
+	p := parse(t, "t.yaml", []byte(doc), &rootFacts)
+	_, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "permitted [CAP_NET_RAW] cannot be had: after execve the kernel gives a command with uid 0 its bounding set") {
+		t.Errorf("permitted narrower than bounding for root: %v", err)
+	}
+	doc = minimal + "security: {capabilities: {bounding: [CAP_NET_RAW], permitted: [CAP_NET_RAW], effective: [CAP_NET_RAW]}}\n"
+	p = parse(t, "t.yaml", []byte(doc), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pl.String(), "every capability but CAP_NET_RAW") || strings.Contains(pl.String(), "PR_CAP_AMBIENT_RAISE, CAP_NET_RAW") {
+		t.Errorf("root keeps NET_RAW through the bounding set only:\n%s", pl)
+	}
+}

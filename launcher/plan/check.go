@@ -82,7 +82,7 @@ func (s *Step) window() (first, last int) {
 		return phaseLandlock, phaseLandlock
 	case OpSeccomp:
 		return phaseSeccomp, phaseSeccomp
-	case OpCapBSetDrop, OpNoNewPrivs:
+	case OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs:
 		return phasePrivilege, phasePrivilege
 	case OpCloseFDs:
 		return phaseFDs, phaseFDs
@@ -103,7 +103,7 @@ func (o Op) side() (Side, bool) {
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
-		OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs:
+		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
 	case OpSetsid, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true

@@ -105,6 +105,9 @@ const (
 	// clearing of the ambient and inheritable sets, so the command cannot
 	// hold a capability even as uid 0.
 	OpCapBSetDrop
+	// OpCapInheritable is capset of init's inheritable set to IDs, which
+	// the command inherits.
+	OpCapInheritable
 	// OpNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1).
 	OpNoNewPrivs
 	// OpLandlock is landlock_create_ruleset, landlock_add_rule for each
@@ -140,50 +143,51 @@ const (
 )
 
 var opNames = [...]string{
-	OpInvalid:       "invalid",
-	OpCgroupMkdir:   "cgroup-mkdir",
-	OpCgroupWrite:   "cgroup-write",
-	OpIDMapUserns:   "idmapped-tree",
-	OpAttachTree:    "attach-tree",
-	OpClone:         "clone",
-	OpCgroupJoin:    "cgroup-join",
-	OpCgroupKill:    "cgroup-kill",
-	OpCgroupRemove:  "cgroup-remove",
-	OpWriteIDMap:    "write-id-map",
-	OpNewIDMap:      "new-id-map",
-	OpUnshare:       "unshare",
-	OpPdeathsig:     "pdeathsig",
-	OpInitIDs:       "init-ids",
-	OpAmbientCaps:   "ambient-caps",
-	OpExecInit:      "exec-init",
-	OpMount:         "mount",
-	OpChdir:         "chdir",
-	OpMkdir:         "mkdir",
-	OpPivotRoot:     "pivot-root",
-	OpUmount:        "umount",
-	OpMountFS:       "mount-fs",
-	OpBind:          "bind",
-	OpWriteFile:     "write-file",
-	OpSymlink:       "symlink",
-	OpSetattr:       "setattr",
-	OpSethostname:   "sethostname",
-	OpSetdomainname: "setdomainname",
-	OpLinkUp:        "link-up",
-	OpSetDumpable:   "set-dumpable",
-	OpSubreaper:     "subreaper",
-	OpUmask:         "umask",
-	OpOOMScoreAdj:   "oom-score-adj",
-	OpRlimit:        "rlimit",
-	OpLandlock:      "landlock",
-	OpSeccomp:       "seccomp",
-	OpCapBSetDrop:   "capbset-drop",
-	OpNoNewPrivs:    "no-new-privs",
-	OpCloseFDs:      "close-fds",
-	OpSetsid:        "setsid",
-	OpSetgroups:     "setgroups",
-	OpSetgid:        "setgid",
-	OpSetuid:        "setuid",
-	OpExec:          "exec",
+	OpInvalid:        "invalid",
+	OpCgroupMkdir:    "cgroup-mkdir",
+	OpCgroupWrite:    "cgroup-write",
+	OpIDMapUserns:    "idmapped-tree",
+	OpAttachTree:     "attach-tree",
+	OpClone:          "clone",
+	OpCgroupJoin:     "cgroup-join",
+	OpCgroupKill:     "cgroup-kill",
+	OpCgroupRemove:   "cgroup-remove",
+	OpWriteIDMap:     "write-id-map",
+	OpNewIDMap:       "new-id-map",
+	OpUnshare:        "unshare",
+	OpPdeathsig:      "pdeathsig",
+	OpInitIDs:        "init-ids",
+	OpAmbientCaps:    "ambient-caps",
+	OpExecInit:       "exec-init",
+	OpMount:          "mount",
+	OpChdir:          "chdir",
+	OpMkdir:          "mkdir",
+	OpPivotRoot:      "pivot-root",
+	OpUmount:         "umount",
+	OpMountFS:        "mount-fs",
+	OpBind:           "bind",
+	OpWriteFile:      "write-file",
+	OpSymlink:        "symlink",
+	OpSetattr:        "setattr",
+	OpSethostname:    "sethostname",
+	OpSetdomainname:  "setdomainname",
+	OpLinkUp:         "link-up",
+	OpSetDumpable:    "set-dumpable",
+	OpSubreaper:      "subreaper",
+	OpUmask:          "umask",
+	OpOOMScoreAdj:    "oom-score-adj",
+	OpRlimit:         "rlimit",
+	OpLandlock:       "landlock",
+	OpSeccomp:        "seccomp",
+	OpCapBSetDrop:    "capbset-drop",
+	OpCapInheritable: "cap-inheritable",
+	OpNoNewPrivs:     "no-new-privs",
+	OpCloseFDs:       "close-fds",
+	OpSetsid:         "setsid",
+	OpSetgroups:      "setgroups",
+	OpSetgid:         "setgid",
+	OpSetuid:         "setuid",
+	OpExec:           "exec",
 }
 
 func (o Op) String() string {
@@ -329,6 +333,8 @@ func (s *Step) Call() string {
 			return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(s.IDs))
 		}
 		return "prctl(PR_CAPBSET_DROP, every capability) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)"
+	case OpCapInheritable:
+		return fmt.Sprintf("capset(inheritable=%s)", capNames(s.IDs))
 	case OpNoNewPrivs:
 		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
 	case OpCloseFDs:
@@ -425,7 +431,7 @@ func (s *Step) Summary() string {
 		return "exec " + s.Path
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
-		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpNoNewPrivs, OpCloseFDs,
+		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
 		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:
 	}
 	return s.Call()

@@ -278,6 +278,8 @@ func (e *initExec) step(s *plan.Step) error {
 		return seccomp.Install(s.Filter)
 	case plan.OpCapBSetDrop:
 		return dropBoundingSet(s.IDs)
+	case plan.OpCapInheritable:
+		return setInheritable(s.IDs)
 	case plan.OpNoNewPrivs:
 		return wrap("prctl PR_SET_NO_NEW_PRIVS", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 	case plan.OpCloseFDs:
@@ -488,4 +490,22 @@ func waitAndExec(fd int) int {
 	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, nil)
 	fmt.Fprintf(os.Stderr, "cell-init: execve /proc/self/exe: %v\n", err)
 	return 125
+}
+
+// setInheritable sets init's inheritable set (after dropBoundingSet
+// emptied it), for the command it forks.
+func setInheritable(caps []uint32) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return &mounts.SyscallError{Syscall: "capget", Err: err}
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	for _, c := range caps {
+		data[c/32].Inheritable |= 1 << (c % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return &mounts.SyscallError{Syscall: "capset", Object: "inheritable", Err: err}
+	}
+	return nil
 }

@@ -100,7 +100,7 @@ var rules = map[string]classifier{
 	"resources.io.devices[*].riops": limit("read operations per second"),
 	"resources.io.devices[*].wiops": limit("write operations per second"),
 
-	"security.capabilities[*]":               member("capability %s", "the command keeps the capability", "the command loses the capability"),
+	"security.capabilities":                  changedWidens("the capabilities the command keeps, set by set"),
 	"security.noNewPrivileges":               flagDefault("true", Narrows, "set-user-ID programs cannot raise privileges", "set-user-ID and file-capability programs can raise privileges"),
 	"security.seccomp.mode":                  seccompMode,
 	"security.seccomp.allowNestedNamespaces": flag(Widens, "the command can create namespaces (a large kernel surface)", "the command cannot create namespaces"),

@@ -78,12 +78,15 @@ func identity(p *spec.Profile, o Options) []string {
 	out = append(out, mapping("gid", ids.GIDMap, ids.GID, o.GID)...)
 	sec := &p.Security
 	caps := "It holds no capabilities: cell empties every capability set before the command starts"
-	if len(sec.Capabilities) > 0 {
-		names := make([]string, len(sec.Capabilities))
-		for i, c := range sec.Capabilities {
+	if kept := sec.Capabilities.Kept(); len(kept) > 0 {
+		names := make([]string, len(kept))
+		for i, c := range kept {
 			names[i] = string(c)
 		}
 		caps = "It keeps the capabilities " + strings.Join(names, ", ") + " (in its own user namespace) and no other"
+		if sec.Capabilities.Sets {
+			caps += ", set by set: " + sec.Capabilities.String()
+		}
 	}
 	if sec.NoNewPrivs() {
 		caps += "; no_new_privs is set, so set-user-ID programs cannot raise its rights."
@@ -320,7 +323,7 @@ func defences(p *spec.Profile) []string {
 			out = append(out, "Off: "+no+".")
 		}
 	}
-	onOff(len(sec.Capabilities) == 0, "no capabilities", "capabilities are kept (see Who the command is)")
+	onOff(sec.Capabilities.Empty(), "no capabilities", "capabilities are kept (see Who the command is)")
 	onOff(sec.NoNewPrivs(), "no_new_privs", "no_new_privs")
 	switch {
 	case sec.Seccomp.Mode == spec.SeccompUnconfined:

@@ -706,18 +706,18 @@ func sharedSession(ps *pass) {
 }
 
 func keptCapabilities(ps *pass) {
-	for i, c := range ps.p.Security.Capabilities {
+	for _, c := range ps.p.Security.Capabilities.Kept() {
 		if c != "CAP_SYS_ADMIN" {
-			ps.report(fmt.Sprintf("security.capabilities[%d]", i), "remove "+string(c)+" unless the command cannot work without it",
+			ps.report("security.capabilities", "remove "+string(c)+" unless the command cannot work without it",
 				"the command keeps %s", c)
 		}
 	}
 }
 
 func capSysAdmin(ps *pass) {
-	for i, c := range ps.p.Security.Capabilities {
+	for _, c := range ps.p.Security.Capabilities.Kept() {
 		if c == "CAP_SYS_ADMIN" {
-			ps.report(fmt.Sprintf("security.capabilities[%d]", i), "remove CAP_SYS_ADMIN; for nested sandboxes set seccomp.allowNestedNamespaces instead",
+			ps.report("security.capabilities", "remove CAP_SYS_ADMIN; for nested sandboxes set seccomp.allowNestedNamespaces instead",
 				"the command keeps CAP_SYS_ADMIN, most of root's power in its namespaces")
 		}
 	}
