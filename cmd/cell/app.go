@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -55,13 +56,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				ArgsUsage: "[-- CMD [ARGS...]]",
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
+					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
+					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
+					&cli.DurationFlag{Name: "timeout", Usage: "send SIGTERM to the command after `DURATION`; cell then exits 124"},
+					&cli.DurationFlag{Name: "kill-after", Value: 5 * time.Second, Usage: "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"},
 				},
 				Action: func(c *cli.Context) error {
 					pl, p, err := load(c)
 					if err != nil {
 						return err
 					}
-					return runPlan(pl, p, c.String("stats"), c.IsSet("name"))
+					if c.String("log-format") != "text" && c.String("log-format") != "json" {
+						return fmt.Errorf("--log-format %q: use text or json", c.String("log-format"))
+					}
+					pl.Trace = c.Bool("trace")
+					return runPlan(pl, p, runOptions{
+						stats: c.String("stats"), named: c.IsSet("name"), traceJSON: c.String("log-format") == "json",
+						timeout: c.Duration("timeout"), killAfter: c.Duration("kill-after"),
+					})
 				},
 			},
 			{
@@ -117,7 +129,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, controlCommands()...)),
+		}, append(controlCommands(), lifeCommands()...)...)),
 	}
 }
 
@@ -239,26 +251,34 @@ func foreground() bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// runPlan executes a plan and returns the command's exit status. A
-// sandbox with a cgroup, or one named by the caller, is recorded in the
-// state directory while it runs.
-func runPlan(pl *plan.Plan, p *spec.Profile, statsPath string, named bool) error {
-	if pl.Cgroup != nil || named {
-		store, rec, err := record(pl)
-		if err != nil {
-			return err
-		}
-		defer store.Delete(rec.Name)
-		return runRecorded(pl, p, statsPath, func(pid int) {
-			rec.Pid = pid
-			rec.PidStart, _ = state.StartTime(pid)
-			_ = store.Update(rec)
-		})
-	}
-	return runRecorded(pl, p, statsPath, nil)
+// runOptions are cell run's flags beyond the plan.
+type runOptions struct {
+	stats              string
+	named, traceJSON   bool
+	timeout, killAfter time.Duration
 }
 
-func runRecorded(pl *plan.Plan, p *spec.Profile, statsPath string, started func(pid int)) error {
+// runPlan executes a plan and returns the command's exit status. The
+// sandbox is recorded in the state directory while it runs (for ps, kill,
+// wait, update, freeze, thaw and gc); an unnamed sandbox without limits
+// runs unrecorded when the state directory cannot be had.
+func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
+	store, rec, err := record(pl)
+	if err != nil && (pl.Cgroup != nil || o.named) {
+		return err
+	}
+	if err != nil {
+		return runRecorded(pl, p, o, nil)
+	}
+	defer store.Delete(rec.Name)
+	return runRecorded(pl, p, o, func(pid int) {
+		rec.Pid = pid
+		rec.PidStart, _ = state.StartTime(pid)
+		_ = store.Update(rec)
+	})
+}
+
+func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid int)) error {
 	// The sandbox's parent-death signal is bound to the thread that
 	// cloned it; keep that thread until the sandbox has ended.
 	runtime.LockOSThread()
@@ -280,12 +300,27 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, statsPath string, started func(
 			ownSession = true
 		}
 	}
-	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, inherit)
+	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, inherit, tracer(pl, os.Stderr, o.traceJSON))
 	if err != nil {
 		return explain(err)
 	}
 	if started != nil {
 		started(sb.Pid())
+	}
+	timedOut := false
+	if o.timeout > 0 {
+		// As timeout(1): SIGTERM to the command, then the whole sandbox
+		// if it is still there after the grace.
+		t := time.AfterFunc(o.timeout, func() {
+			timedOut = true
+			fmt.Fprintf(os.Stderr, "cell: timeout: %s elapsed, sending SIGTERM\n", o.timeout)
+			_ = sb.Signal(syscall.SIGTERM)
+			time.AfterFunc(o.killAfter, func() {
+				fmt.Fprintf(os.Stderr, "cell: timeout: still running %s later, killing the sandbox\n", o.killAfter)
+				_ = sb.Kill()
+			})
+		})
+		defer t.Stop()
 	}
 	// A command in the caller's session gets the terminal's signals from
 	// the kernel; one in a session of its own only through cell.
@@ -300,14 +335,20 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, statsPath string, started func(
 	}()
 	st, err := sb.Wait()
 	if err != nil {
+		if timedOut {
+			return exitStatus(124)
+		}
 		return explain(err)
 	}
 	stats := collectStats(pl, sb, st)
 	explainLimits(os.Stderr, p, stats)
-	if statsPath != "" {
-		if err := writeStats(statsPath, stats); err != nil {
+	if o.stats != "" {
+		if err := writeStats(o.stats, stats); err != nil {
 			return err
 		}
+	}
+	if timedOut {
+		return exitStatus(124)
 	}
 	return exitStatus(st.ExitCode())
 }

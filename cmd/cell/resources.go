@@ -134,7 +134,8 @@ func record(pl *plan.Plan) (*state.Store, *state.Record, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &state.Record{Name: pl.Name, Profile: pl.Profile, Started: time.Now().UTC(), Cgroup: pl.Cgroup}
+	r := &state.Record{Name: pl.Name, Profile: pl.Profile, Started: time.Now().UTC(), Cgroup: pl.Cgroup, CellPid: os.Getpid()}
+	r.CellStart, _ = state.StartTime(os.Getpid())
 	if err := st.Create(r); err != nil {
 		return nil, nil, err
 	}

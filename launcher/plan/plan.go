@@ -23,6 +23,9 @@ type Plan struct {
 	// Rootless records whether the plan was compiled for an unprivileged
 	// caller.
 	Rootless bool `json:"rootless"`
+	// Trace asks the executor to report each step as it runs, with its
+	// duration (cell run --trace).
+	Trace bool `json:"trace,omitempty"`
 	// Steps run in order; each step's Side says which process runs it.
 	Steps []Step `json:"steps"`
 	// Cleanup runs in the parent when the sandbox has ended, however it

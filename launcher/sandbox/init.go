@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -88,18 +89,34 @@ func Init() int {
 			start = i + 1
 		}
 	}
+	trace := func(first, last int, since time.Time) {
+		if p.Trace {
+			_ = enc.Encode(message{Trace: &Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()}})
+		}
+	}
+	firstCommand := len(p.Steps)
 	for i := start; i < len(p.Steps); i++ {
 		if p.Steps[i].Side == plan.Parent {
 			continue // cgroup joins, which cell made before sending the plan
 		}
+		if p.Steps[i].Side == plan.Command && firstCommand == len(p.Steps) {
+			firstCommand = i
+		}
+		t0 := time.Now()
 		if err := ex.step(&p.Steps[i]); err != nil {
 			return report(i, err)
 		}
+		if p.Steps[i].Side == plan.Init {
+			trace(i, i, t0)
+		}
 	}
+	t0 := time.Now()
 	pid, err := ex.forkCommand()
 	if err != nil {
 		return report(len(p.Steps)-1, err)
 	}
+	// The command's steps run in the forked child up to its execve.
+	trace(firstCommand, len(p.Steps)-1, t0)
 	go func() {
 		for {
 			var m message

@@ -28,6 +28,16 @@ type message struct {
 	Failure *failure `json:"failure,omitempty"`
 	// Exit, from init, says how the command ended.
 	Exit *Status `json:"exit,omitempty"`
+	// Trace, from init, says a step ran (plans with Trace).
+	Trace *Trace `json:"trace,omitempty"`
+}
+
+// Trace is one executed step or run of steps, for cell run --trace: steps
+// First to Last (0-based, often the same) took Micros µs.
+type Trace struct {
+	First  int   `json:"first"`
+	Last   int   `json:"last"`
+	Micros int64 `json:"us"`
 }
 
 type failure struct {

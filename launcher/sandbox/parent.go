@@ -39,7 +39,12 @@ type Sandbox struct {
 
 	started, ended time.Time
 	stats          *cgroup.Stats
+	onTrace        func(Trace)
 }
+
+// Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
+// namespace, takes every process of the sandbox with it.
+func (sb *Sandbox) Kill() error { return sb.cmd.Process.Kill() }
 
 // Cgroup returns what the sandbox's cgroups counted, after Wait; nil
 // without cgroups.
@@ -67,7 +72,19 @@ func (sb *Sandbox) Wall() time.Duration { return sb.ended.Sub(sb.started) }
 // The parent-death signal that ties the sandbox to cell fires when the
 // thread that started it exits, so the caller must hold its goroutine
 // locked to its thread (runtime.LockOSThread) until Wait returns.
-func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
+//
+// onTrace, when not nil and the plan has Trace, receives each step (or
+// run of steps done together, such as Go's clone through init's exec) as
+// it completes, from the parent and from init.
+func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sandbox, error) {
+	if !p.Trace {
+		onTrace = nil
+	}
+	trace := func(first, last int, since time.Time) {
+		if onTrace != nil {
+			onTrace(Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()})
+		}
+	}
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -94,11 +111,13 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 	var passed []passedFile
 	for i := range p.Steps {
 		s := &p.Steps[i]
+		t0 := time.Now()
 		switch s.Op {
 		case plan.OpCgroupMkdir, plan.OpCgroupWrite:
 			if err := cg.step(s, 0); err != nil {
 				return nil, undo(stepErr(i, err))
 			}
+			trace(i, i, t0)
 			continue
 		case plan.OpIDMapUserns:
 			f, err := idmapUserns(s)
@@ -107,6 +126,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 			}
 			defer f.Close()
 			passed = append(passed, passedFile{int(s.ID), f})
+			trace(i, i, t0)
 			continue
 		case plan.OpClone:
 			if s.Path != "" {
@@ -177,24 +197,26 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 		cmd.Stderr = stdio.Stderr
 	}
 	started := time.Now()
+	clone := 0
+	for p.Steps[clone].Op != plan.OpClone {
+		clone++
+	}
 	if err := cmd.Start(); err != nil {
 		conn.Close()
-		clone := 0
-		for p.Steps[clone].Op != plan.OpClone {
-			clone++
-		}
 		return nil, undo(stepErr(clone, err))
 	}
+	trace(clone, initIndex, started)
 	if cg.cloneFD != nil {
 		cg.cloneFD.Close()
 		cg.cloneFD = nil
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), cg: cg, started: started}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), cg: cg, started: started, onTrace: onTrace}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
 		s := &p.Steps[i]
 		var err error
+		t0 := time.Now()
 		switch {
 		case s.Op == plan.OpExecInit:
 			// init waits unmapped for this word, then executes itself
@@ -215,6 +237,9 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int) (*Sandbox, error) {
 			_ = cmd.Wait()
 			conn.Close()
 			return nil, undo(stepErr(i, err))
+		}
+		if s.Side == plan.Parent || s.Op == plan.OpExecInit {
+			trace(i, i, t0)
 		}
 	}
 	// The plan goes whole, as one JSON value; init checks it again.
@@ -319,6 +344,9 @@ func (sb *Sandbox) read() {
 		}
 		if m.Exit != nil || m.Failure != nil {
 			sb.result = m
+		}
+		if m.Trace != nil && sb.onTrace != nil {
+			sb.onTrace(*m.Trace)
 		}
 	}
 }

@@ -34,6 +34,10 @@ type Record struct {
 	// which tells it from a later process that reused the pid.
 	Pid      int    `json:"pid"`
 	PidStart uint64 `json:"pidStart"`
+	// CellPid and CellStart are the cell process that runs the sandbox:
+	// signals sent to it reach the command.
+	CellPid   int    `json:"cellPid"`
+	CellStart uint64 `json:"cellStart"`
 	// Cgroup is the sandbox's cgroups, nil without limits.
 	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
 }
@@ -163,6 +167,15 @@ func (r *Record) Alive() bool {
 	}
 	start, err := StartTime(r.Pid)
 	return err == nil && start == r.PidStart
+}
+
+// CellAlive reports whether the record's cell process is still running.
+func (r *Record) CellAlive() bool {
+	if r.CellPid <= 0 {
+		return false
+	}
+	start, err := StartTime(r.CellPid)
+	return err == nil && start == r.CellStart
 }
 
 // StartTime reads a process's start time in clock ticks after boot.

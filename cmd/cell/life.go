@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/launcher/state"
+)
+
+// tracer prints the steps init and cell report as they run (--trace),
+// one line each: text for people, JSON for machines.
+func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
+	return func(t sandbox.Trace) {
+		if t.First < 0 || t.Last >= len(pl.Steps) || t.First > t.Last {
+			return
+		}
+		s := &pl.Steps[t.First]
+		steps := fmt.Sprint(t.First + 1)
+		call := s.Call()
+		if t.Last > t.First {
+			steps = fmt.Sprintf("%d-%d", t.First+1, t.Last+1)
+			call = s.Op.String() + " ... " + pl.Steps[t.Last].Op.String()
+		}
+		if asJSON {
+			b, _ := json.Marshal(map[string]any{"steps": steps, "side": s.Side.String(), "op": s.Op.String(),
+				"call": call, "us": t.Micros, "pos": s.Pos.String()})
+			fmt.Fprintf(w, "%s\n", b)
+			return
+		}
+		fmt.Fprintf(w, "cell: trace: %6dµs step %s %s %s  # %s\n", t.Micros, steps, s.Side, call, s.Pos)
+	}
+}
+
+func lifeCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "ps",
+			Usage: "list the running sandboxes",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			Action: func(c *cli.Context) error {
+				st, err := openStore()
+				if err != nil {
+					return err
+				}
+				records, err := st.List()
+				if err != nil {
+					return err
+				}
+				type row struct {
+					Name        string  `json:"name"`
+					Pid         int     `json:"pid"`
+					Profile     string  `json:"profile"`
+					UptimeSec   float64 `json:"uptimeSec"`
+					MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
+					CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
+					CgroupLimit bool    `json:"cgroup"`
+				}
+				var rows []row
+				for _, r := range records {
+					if !r.CellAlive() {
+						continue // stale: cell gc removes it
+					}
+					x := row{Name: r.Name, Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil}
+					if r.Cgroup != nil {
+						if s, err := r.Cgroup.Stats(); err == nil {
+							x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
+						}
+					}
+					rows = append(rows, x)
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(c.App.Writer)
+					enc.SetIndent("", "  ")
+					if rows == nil {
+						rows = []row{}
+					}
+					return enc.Encode(rows)
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU")
+				for _, x := range rows {
+					mem, cpu := "-", "-"
+					if x.MemoryPeak != nil {
+						mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
+					}
+					if x.CPUUsec != nil {
+						cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu)
+				}
+				return tw.Flush()
+			},
+		},
+		{
+			Name:      "kill",
+			Usage:     "send a signal (default TERM) to a sandbox's command",
+			ArgsUsage: "NAME [SIGNAL]",
+			Action: func(c *cli.Context) error {
+				if c.NArg() < 1 || c.NArg() > 2 {
+					return errors.New("kill: NAME [SIGNAL]")
+				}
+				sig := unix.SIGTERM
+				if c.NArg() == 2 {
+					name := strings.ToUpper(c.Args().Get(1))
+					if !strings.HasPrefix(name, "SIG") {
+						name = "SIG" + name
+					}
+					if sig = unix.SignalNum(name); sig == 0 {
+						return fmt.Errorf("kill: unknown signal %q", c.Args().Get(1))
+					}
+				}
+				r, err := runningRecord(c.Args().First())
+				if err != nil {
+					return err
+				}
+				// cell relays what it gets to the command; SIGKILL, which
+				// it cannot catch, takes the sandbox with it.
+				if err := unix.Kill(r.CellPid, sig); err != nil {
+					return fmt.Errorf("kill %s: %w", r.Name, err)
+				}
+				return nil
+			},
+		},
+		{
+			Name:      "wait",
+			Usage:     "wait until a sandbox has ended",
+			ArgsUsage: "NAME",
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return errors.New("wait: NAME")
+				}
+				r, err := runningRecord(c.Args().First())
+				if err != nil {
+					return err
+				}
+				fd, err := unix.PidfdOpen(r.CellPid, 0)
+				if errors.Is(err, unix.ESRCH) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("wait %s: pidfd_open: %w", r.Name, err)
+				}
+				defer unix.Close(fd)
+				for {
+					_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
+					if err == nil || !errors.Is(err, unix.EINTR) {
+						return err
+					}
+				}
+			},
+		},
+	}
+}
+
+// runningRecord finds a sandbox whose cell is alive.
+func runningRecord(name string) (*state.Record, error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if !r.CellAlive() {
+		return nil, fmt.Errorf("sandbox %q is not running (cell gc removes its record)", name)
+	}
+	return r, nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTrace checks that --trace reports every step of the plan, in order,
+// each once (runs of steps done together as one range).
+func TestTrace(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := profile(t, "")
+	pl := cell(t, "plan", "--json", "-p", prof, "--", "true")
+	var plan struct{ Steps []json.RawMessage }
+	if err := json.Unmarshal([]byte(pl.stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	r := cell(t, "run", "--trace", "-p", prof, "--", "true")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	re := regexp.MustCompile(`(?m)^cell: trace: +\d+µs step (\d+)(?:-(\d+))? `)
+	next := 1
+	for _, m := range re.FindAllStringSubmatch(r.stderr, -1) {
+		first, _ := strconv.Atoi(m[1])
+		last := first
+		if m[2] != "" {
+			last, _ = strconv.Atoi(m[2])
+		}
+		if first != next {
+			t.Fatalf("trace jumps to step %d, want %d:\n%s", first, next, r.stderr)
+		}
+		next = last + 1
+	}
+	if next != len(plan.Steps)+1 {
+		t.Errorf("trace ends before step %d of %d:\n%s", next, len(plan.Steps), r.stderr)
+	}
+	r = cell(t, "run", "--trace", "--log-format", "json", "-p", prof, "--", "true")
+	first := strings.SplitN(r.stderr, "\n", 2)[0]
+	var line map[string]any
+	if err := json.Unmarshal([]byte(first), &line); err != nil || line["steps"] == nil || line["us"] == nil {
+		t.Errorf("JSON trace line %q: %v", first, err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := profile(t, "")
+	// The command obeys SIGTERM: 124, as timeout(1).
+	r := cell(t, "run", "--timeout", "300ms", "-p", prof, "--", "sleep", "30")
+	if r.code != 124 || !strings.Contains(r.stderr, "cell: timeout: 300ms elapsed, sending SIGTERM") {
+		t.Errorf("timeout: %s", r)
+	}
+	// It ignores SIGTERM: the sandbox is killed after the grace.
+	start := time.Now()
+	r = cell(t, "run", "--timeout", "300ms", "--kill-after", "300ms", "-p", prof, "--", "sh", "-c", "trap '' TERM; sleep 30")
+	if r.code != 124 || !strings.Contains(r.stderr, "killing the sandbox") || time.Since(start) > 20*time.Second {
+		t.Errorf("kill-after: %s", r)
+	}
+}
+
+// TestPsKillWait names a running sandbox, finds it with ps, signals it
+// with kill and waits for it with wait.
+func TestPsKillWait(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	name := fmt.Sprintf("life-%d", time.Now().UnixNano()%1e9)
+	cmd := cellCmd(t, "run", "--name", name, "-p", profile(t, ""), "--", "sh", "-c", `trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done`)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatal("sandbox did not start")
+	}
+	ps := cell(t, "ps", "--json")
+	var rows []struct {
+		Name string
+		Pid  int
+	}
+	if err := json.Unmarshal([]byte(ps.stdout), &rows); err != nil {
+		t.Fatalf("ps --json: %v\n%s", err, ps)
+	}
+	found := false
+	for _, r := range rows {
+		found = found || r.Name == name && r.Pid > 0
+	}
+	if !found {
+		t.Fatalf("ps does not list %s: %s", name, ps.stdout)
+	}
+	if text := cell(t, "ps"); !strings.Contains(text.stdout, name) || !strings.HasPrefix(text.stdout, "NAME") {
+		t.Errorf("ps: %s", text)
+	}
+	waited := make(chan cellResult)
+	go func() { waited <- cell(t, "wait", name) }()
+	if r := cell(t, "kill", name, "TERM"); r.code != 0 {
+		t.Fatalf("kill: %s", r)
+	}
+	rest := ""
+	for sc.Scan() {
+		rest += sc.Text() + "\n"
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || rest != "got-term\n" {
+		t.Errorf("after cell kill: %v, output %q; want the trap's exit 3", err, rest)
+	}
+	select {
+	case r := <-waited:
+		if r.code != 0 {
+			t.Errorf("wait: %s", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("cell wait did not return after the sandbox ended")
+	}
+	if r := cell(t, "kill", name); r.code == 0 {
+		t.Error("kill of an ended sandbox succeeded")
+	}
+}
