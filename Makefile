@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit lint fuzz bench golden clean
+.PHONY: all build test unit lint fuzz bench golden clean man install
 
 all: build
 
@@ -35,8 +35,20 @@ bench: build
 golden:
 	$(GO) test ./launcher/compile ./spec -run 'Golden|Schema' -update
 
+# The manual page and shell completions come from the CLI's own definition.
+man: build
+	./cell man > cell.1
+
+PREFIX ?= /usr/local
+install: build man
+	install -D -m 0755 cell $(DESTDIR)$(PREFIX)/bin/cell
+	install -D -m 0644 cell.1 $(DESTDIR)$(PREFIX)/share/man/man1/cell.1
+	./cell completion bash | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cell
+	./cell completion zsh | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cell
+	./cell completion fish | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cell.fish
+
 clean:
-	rm -f cell
+	rm -f cell cell.1
 
 # The cgroup tests in a throwaway VM with only cgroup v2, as root and as a
 # rootless user in a delegated cgroup (.ci/test-vm; VMTEST_PKGS=./... runs

@@ -47,6 +47,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		HideHelpCommand:           true,
+		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Commands: reviewCommands(append([]*cli.Command{
@@ -129,7 +130,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(controlCommands(), lifeCommands()...)...)),
+		}, append(append(controlCommands(), lifeCommands()...), docCommands()...)...)),
 	}
 }
 
@@ -229,7 +230,7 @@ func validate(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "%s: ok\n", n)
 	}
 	if bad > 0 {
-		return exitStatus(1)
+		return exitStatus(StatusProfile)
 	}
 	return nil
 }
@@ -336,7 +337,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 	st, err := sb.Wait()
 	if err != nil {
 		if timedOut {
-			return exitStatus(124)
+			return exitStatus(StatusTimeout)
 		}
 		return explain(err)
 	}
@@ -348,7 +349,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 		}
 	}
 	if timedOut {
-		return exitStatus(124)
+		return exitStatus(StatusTimeout)
 	}
 	return exitStatus(st.ExitCode())
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -125,5 +126,38 @@ func TestPsKillWait(t *testing.T) {
 	}
 	if r := cell(t, "kill", name); r.code == 0 {
 		t.Error("kill of an ended sandbox succeeded")
+	}
+}
+
+// TestStatuses checks cell's own exit statuses against the command's.
+func TestStatuses(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	writeFile(t, bad, "apiVersion: cell/v1\nname: bad\nnope: 1\n")
+	missing := dir + "/missing.yaml"
+	writeFile(t, missing, "apiVersion: cell/v1\nname: m\nfilesystem:\n  mounts: [{type: bind, source: /no/such, target: /x}]\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"invalid profile", []string{"run", "-p", bad, "--", "true"}, StatusProfile},
+		{"validate", []string{"validate", bad}, StatusProfile},
+		{"usage", []string{"run", "--no-such-flag"}, StatusProfile},
+		{"setup", []string{"run", "-p", missing, "--", "true"}, StatusSetup},
+		{"the command's own", []string{"run", "-p", profile(t, ""), "--", "sh", "-c", "exit 7"}, 7},
+	} {
+		if r := cell(t, tt.args...); r.code != tt.code {
+			t.Errorf("%s: exit %d, want %d: %s", tt.name, r.code, tt.code, r)
+		}
+	}
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

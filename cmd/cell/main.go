@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -42,11 +43,53 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return int(st)
 	}
 	report(stderr, err)
+	return statusOf(err)
+}
+
+// cell's own exit statuses, apart from the command's (0-255 when it ran,
+// 128+N when signal N killed it). They follow the conventions of
+// timeout(1), env(1) and container runtimes.
+const (
+	// StatusError is any other failure of cell: I/O, the state
+	// directory, a command of cell's other than run.
+	StatusError = 1
+	// StatusProfile is an invalid profile, a profile the host cannot
+	// honour (a limit, a kernel feature) or a usage error.
+	StatusProfile = 2
+	// StatusTimeout is --timeout expiring.
+	StatusTimeout = 124
+	// StatusSetup is a step of the plan that failed: the sandbox could
+	// not be made.
+	StatusSetup = 125
+	// StatusCannotExec and StatusNotFound are the command's execve
+	// failing, as in a shell.
+	StatusCannotExec = 126
+	StatusNotFound   = 127
+)
+
+// statusOf is cell's exit status for err.
+func statusOf(err error) int {
 	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
+	var list spec.ErrorList
+	var ce *compile.Error
+	var se *sandbox.StepError
+	switch {
+	case errors.As(err, &coded):
 		return coded.ExitCode()
+	case errors.As(err, &list), errors.As(err, &ce), isUsage(err):
+		return StatusProfile
+	case errors.As(err, &se):
+		return StatusSetup
 	}
-	return 1
+	return StatusError
+}
+
+// isUsage reports an error of the command line itself, as urfave/cli
+// words them.
+func isUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") ||
+		strings.Contains(msg, "Required flag") || strings.HasPrefix(msg, "No help topic")
 }
 
 // exitStatus ends cell with a status and no message: the command's own.
