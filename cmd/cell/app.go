@@ -57,6 +57,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				ArgsUsage: "[-- CMD [ARGS...]]",
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
+					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
+					&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "never give the command a terminal of its own"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
 					&cli.DurationFlag{Name: "timeout", Usage: "send SIGTERM to the command after `DURATION`; cell then exits 124"},
@@ -86,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
 					&cli.BoolFlag{Name: "rootless", Usage: "show the plan for an unprivileged caller ($SUDO_UID, or uid 1000) even when run as root"},
 					&cli.BoolFlag{Name: "root", Usage: "show the plan for root even when run as an unprivileged user"},
+					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "show the plan of a run with a terminal of its own"},
 				},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
@@ -204,7 +207,8 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name})
+	tty := c.Bool("tty") || c.Command.Name == "run" && !c.Bool("no-tty") && isTerminal(0)
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +294,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 	defer signal.Stop(sigs)
 
 	var inherit []int
-	ownSession := false
+	ownSession, tty := false, false
 	for _, s := range pl.Steps {
 		switch s.Op {
 		case plan.OpCloseFDs:
@@ -299,11 +303,37 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 			}
 		case plan.OpSetsid:
 			ownSession = true
+		case plan.OpSetctty:
+			tty = true
 		}
 	}
-	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, inherit, tracer(pl, os.Stderr, o.traceJSON))
+	stdio := sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	var term *pty
+	if tty {
+		var err error
+		if term, err = openPTY(); err != nil {
+			return err
+		}
+		stdio = sandbox.Stdio{Stdin: term.slave, Stdout: term.slave, Stderr: term.slave}
+	}
+	sb, err := sandbox.Start(pl, stdio, inherit, tracer(pl, os.Stderr, o.traceJSON))
+	if term != nil {
+		// Only the sandbox holds the slave now: its end closes the master.
+		term.slave.Close()
+	}
 	if err != nil {
+		if term != nil {
+			term.master.Close()
+		}
 		return explain(err)
+	}
+	if term != nil {
+		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			_ = sb.Kill()
+			_, _ = sb.Wait()
+			return err
+		}
+		defer term.close()
 	}
 	if started != nil {
 		started(sb.Pid())
@@ -328,8 +358,8 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 	fg := foreground() && !ownSession
 	go func() {
 		for s := range sigs {
-			if fg && ttySignals[s] {
-				continue
+			if fg && ttySignals[s] || tty && s == unix.SIGWINCH {
+				continue // the kernel delivers them, or the pty's resize does
 			}
 			_ = sb.Signal(s.(syscall.Signal))
 		}

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cellsandbox/cell/launcher/escape"
 )
 
@@ -148,23 +146,7 @@ func TestTIOCSTIBlocked(t *testing.T) {
 	requirePrivilege(t)
 	noLeaks(t)
 	bin := escape.Build(t)
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pts.Close()
+	_, pts := testPTY(t)
 	for _, newSession := range []string{"true", "false"} {
 		cmd := cellCmd(t, "run", "-p", profile(t, ""), "--set", "process.newSession="+newSession,
 			"--set", fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /escape}", bin), "--", "/escape", "-only", "tiocsti,tiocsti-high")
@@ -184,4 +166,15 @@ func TestTIOCSTIBlocked(t *testing.T) {
 	if r := runCellCmd(t, cmd); !strings.Contains(r.stdout, "ESCAPED tiocsti:") {
 		t.Errorf("unconfined, shared terminal: want the injection to succeed; got %s", r)
 	}
+}
+
+// testPTY makes a pty pair for a test, closed at its end.
+func testPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	p, err := openPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.master.Close(); p.slave.Close() })
+	return p.master, p.slave
 }

@@ -27,6 +27,9 @@ type Invocation struct {
 	Self string
 	// Name names the sandbox: its cgroup and its state record.
 	Name string
+	// TTY gives the command a pty that cell makes, as its controlling
+	// terminal in a session of its own.
+	TTY bool
 }
 
 // The places where init builds the new root. After the first pivot_root
@@ -54,6 +57,7 @@ type compiler struct {
 	cleanup []plan.Step
 	group   *cgroup.Group
 	ids     *idMaps
+	tty     bool
 	// idmapFDs are the descriptors of the ID-mapped mounts' namespaces in
 	// init, in mount order.
 	idmapFDs []int
@@ -62,7 +66,7 @@ type compiler struct {
 
 // Profile compiles p for the host described by h and the invocation inv.
 func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
-	c := &compiler{p: p, host: h}
+	c := &compiler{p: p, host: h, tty: inv.TTY}
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
@@ -464,8 +468,13 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		initStep("security.seccomp", plan.Step{Op: plan.OpSeccomp, Seccomp: sec.seccomp, Filter: sec.filter})
 	}
 
-	if p.Process.IsNewSession() {
+	if p.Process.IsNewSession() || c.tty {
 		cmd("process.newSession", plan.Step{Op: plan.OpSetsid})
+	}
+	if c.tty {
+		// The pty is the command's stdin: its own terminal, not the
+		// caller's, so the session of its own costs job control nothing.
+		cmd("process", plan.Step{Op: plan.OpSetctty})
 	}
 	ids := &p.IDs
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {

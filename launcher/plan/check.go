@@ -43,7 +43,7 @@ func (s *Step) window() (first, last int) {
 			return phaseCreds, phaseCreds
 		}
 		return phaseStart, phaseStart
-	case OpSetsid:
+	case OpSetsid, OpSetctty:
 		return phaseSession, phaseSession
 	case OpClone, OpWriteIDMap, OpNewIDMap, OpUnshare, OpInitIDs, OpExecInit, OpCgroupJoin:
 		return phaseStart, phaseStart
@@ -105,7 +105,7 @@ func (o Op) side() (Side, bool) {
 		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
-	case OpSetsid, OpSetgroups, OpSetgid, OpSetuid, OpExec:
+	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true
 	case OpPdeathsig, OpChdir, OpAmbientCaps:
 		return 0, false // init and command both use these

@@ -124,6 +124,9 @@ const (
 	// OpSetsid is setsid() in the command: a session of its own, without
 	// the caller's terminal as its controlling one.
 	OpSetsid
+	// OpSetctty is ioctl(0, TIOCSCTTY): the pty cell made for the sandbox
+	// becomes the command's controlling terminal, for job control.
+	OpSetctty
 	// OpSetgroups is setgroups(IDs) in the command.
 	OpSetgroups
 	// OpSetgid is setresgid(ID) in the command.
@@ -344,6 +347,8 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
 	case OpSetsid:
 		return "setsid()"
+	case OpSetctty:
+		return "ioctl(0, TIOCSCTTY, 0)"
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:
@@ -432,7 +437,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
-		OpSetsid, OpSetgroups, OpSetgid, OpSetuid, opCount:
+		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, opCount:
 	}
 	return s.Call()
 }

@@ -305,6 +305,9 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetsid:
 		e.sys.Setsid = true
 		return nil
+	case plan.OpSetctty:
+		e.sys.Setctty, e.sys.Ctty = true, 0
+		return nil
 	case plan.OpSetgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = s.IDs, false

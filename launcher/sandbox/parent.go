@@ -312,7 +312,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
-		plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec:
+		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
 	}
 	return nil
