@@ -276,14 +276,21 @@ func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
 		return runRecorded(pl, p, o, nil)
 	}
 	defer store.Delete(rec.Name)
-	return runRecorded(pl, p, o, func(pid int) {
-		rec.Pid = pid
-		rec.PidStart, _ = state.StartTime(pid)
+	return runRecorded(pl, p, o, func(sb *sandbox.Sandbox) func() {
+		rec.Pid = sb.Pid()
+		rec.PidStart, _ = state.StartTime(rec.Pid)
 		_ = store.Update(rec)
+		stop, err := sb.ServeExec(store.Socket(rec.Name))
+		if err != nil {
+			return func() {}
+		}
+		return stop
 	})
 }
 
-func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid int)) error {
+// runRecorded runs the plan; started, when set, is called once the
+// sandbox runs and returns what to undo when it has ended.
+func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*sandbox.Sandbox) func()) error {
 	// The sandbox's parent-death signal is bound to the thread that
 	// cloned it; keep that thread until the sandbox has ended.
 	runtime.LockOSThread()
@@ -336,7 +343,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(pid 
 		defer term.close()
 	}
 	if started != nil {
-		started(sb.Pid())
+		defer started(sb)()
 	}
 	timedOut := false
 	if o.timeout > 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -132,6 +134,16 @@ func lifeCommands() []*cli.Command {
 			},
 		},
 		{
+			Name:      "exec",
+			Usage:     "run one more command in a running sandbox, with all of its defences",
+			ArgsUsage: "NAME -- CMD [ARGS...]",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
+				&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "never give the command a terminal of its own"},
+			},
+			Action: execIn,
+		},
+		{
 			Name:      "wait",
 			Usage:     "wait until a sandbox has ended",
 			ArgsUsage: "NAME",
@@ -176,4 +188,59 @@ func runningRecord(name string) (*state.Record, error) {
 		return nil, fmt.Errorf("sandbox %q is not running (cell gc removes its record)", name)
 	}
 	return r, nil
+}
+
+// execIn is cell exec: the sandbox's init forks the command from the
+// thread that forked the sandbox's own, so it has the same namespaces,
+// root, cgroup, credentials, capabilities, no_new_privs, landlock and
+// seccomp filter; there is no setns from outside to get wrong.
+func execIn(c *cli.Context) error {
+	if c.NArg() < 2 {
+		return errors.New("exec: NAME -- CMD [ARGS...]")
+	}
+	r, err := runningRecord(c.Args().First())
+	if err != nil {
+		return err
+	}
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var term *pty
+	if tty {
+		if term, err = openPTY(); err != nil {
+			return err
+		}
+		stdio = [3]*os.File{term.slave, term.slave, term.slave}
+		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			return err
+		}
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, relayed...)
+	defer signal.Stop(sigs)
+	args := c.Args().Slice()[1:]
+	if args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return errors.New("exec: NAME -- CMD [ARGS...]")
+	}
+	status, err := sandbox.Exec(st.Socket(r.Name), args, tty, stdio, sigs)
+	if term != nil {
+		term.slave.Close()
+		term.close()
+	}
+	var errno unix.Errno
+	switch {
+	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
+		return &codedErr{fmt.Errorf("%s: command not found", args[0]), StatusNotFound}
+	case errors.As(err, &errno) && errno != 0:
+		return &codedErr{err, StatusCannotExec}
+	case err != nil:
+		return err
+	}
+	return exitStatus(status.ExitCode())
 }

@@ -161,3 +161,40 @@ func writeFile(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestExec runs a command in a running sandbox and checks it is inside
+// every defence of the sandbox's own: the same namespaces, uid map,
+// seccomp mode, capabilities and no_new_privs.
+func TestExec(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	name := fmt.Sprintf("exec-%d", time.Now().UnixNano()%1e9)
+	facts := `for n in user mnt pid net uts ipc cgroup time; do readlink /proc/self/ns/$n; done; cat /proc/self/uid_map; grep -E '^(Seccomp|CapEff|CapBnd|NoNewPrivs):' /proc/self/status`
+	cmd := cellCmd(t, "run", "--name", name, "-p", profile(t, ""), "--", "sh", "-c", facts+"; echo ready; sleep 30")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	var original []string
+	for sc.Scan() && sc.Text() != "ready" {
+		original = append(original, sc.Text())
+	}
+	if len(original) < 12 {
+		t.Fatalf("the sandbox said %q", original)
+	}
+	r := cell(t, "exec", name, "--", "sh", "-c", facts)
+	if r.code != 0 {
+		t.Fatalf("exec: %s", r)
+	}
+	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); strings.Join(got, "\n") != strings.Join(original, "\n") {
+		t.Errorf("exec'd command:\n%s\nwant what the sandbox's command has:\n%s", strings.Join(got, "\n"), strings.Join(original, "\n"))
+	}
+	if r := cell(t, "exec", name, "--", "sh", "-c", "exit 9"); r.code != 9 {
+		t.Errorf("exit status through exec: %s", r)
+	}
+	if r := cell(t, "exec", name, "--", "no-such-command"); r.code != StatusNotFound {
+		t.Errorf("missing command through exec: %s", r)
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -117,27 +119,122 @@ func Init() int {
 	}
 	// The command's steps run in the forked child up to its execve.
 	trace(firstCommand, len(p.Steps)-1, t0)
+	// From here on the socket carries descriptors too (exec requests), so
+	// it is read with recvmsg; the decoder's buffered bytes come first.
+	buffered, _ := io.ReadAll(dec.Buffered())
+	rd := newMsgReader(fd, buffered)
+	var encMu sync.Mutex
+	send := func(m message) {
+		encMu.Lock()
+		defer encMu.Unlock()
+		_ = enc.Encode(m)
+	}
+	type request struct {
+		exec *ExecRequest
+		fds  []int
+	}
+	requests := make(chan request)
+	reg := &children{pids: map[int]int{}, ended: map[int]Status{}}
 	go func() {
 		for {
-			var m message
-			if err := dec.Decode(&m); err != nil {
+			m, fds, err := rd.next()
+			if err != nil {
 				return
 			}
-			if m.Signal > 0 {
+			switch {
+			case m.Signal > 0:
 				_ = unix.Kill(pid, unix.Signal(m.Signal))
+			case m.ExecSignal != nil:
+				if p := reg.pid(m.ExecSignal.ID); p > 0 {
+					_ = unix.Kill(p, unix.Signal(m.ExecSignal.Signal))
+				}
+			case m.Exec != nil:
+				requests <- request{m.Exec, fds}
 			}
 		}
 	}()
-	status := reap(pid)
-	if err := enc.Encode(message{Exit: &status}); err != nil {
-		fmt.Fprintf(os.Stderr, "cell-init: report exit: %v\n", err)
+	done := make(chan Status)
+	go reap(pid, reg, done, func(x ExecExit) { send(message{ExecExit: &x}) })
+	for {
+		select {
+		case status := <-done:
+			send(message{Exit: &status})
+			return status.ExitCode()
+		case r := <-requests:
+			// On this locked thread: the forked command inherits its
+			// seccomp filter, landlock domain, capability sets and
+			// no_new_privs, all of which are per thread.
+			p, err := ex.forkExtra(r.exec, r.fds)
+			for _, fd := range r.fds {
+				unix.Close(fd)
+			}
+			if err != nil {
+				x := &ExecExit{ID: r.exec.ID, Err: err.Error()}
+				var errno unix.Errno
+				if errors.As(err, &errno) {
+					x.Errno = int(errno)
+				}
+				send(message{ExecExit: x})
+				continue
+			}
+			reg.add(p, r.exec.ID, func(x ExecExit) { send(message{ExecExit: &x}) })
+		}
 	}
-	return status.ExitCode()
 }
 
-// reap waits for every child until the command ends, so that orphans
-// reparented to init do not stay zombies, and returns the command's status.
-func reap(pid int) Status {
+// children maps exec'd commands' pids to their request ids, and keeps
+// the status of one that ended before it was registered.
+type children struct {
+	mu    sync.Mutex
+	pids  map[int]int // pid -> id
+	ended map[int]Status
+}
+
+func (c *children) pid(id int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, i := range c.pids {
+		if i == id {
+			return p
+		}
+	}
+	return 0
+}
+
+func (c *children) add(pid, id int, exited func(ExecExit)) {
+	c.mu.Lock()
+	st, gone := c.ended[pid]
+	if gone {
+		delete(c.ended, pid)
+	} else {
+		c.pids[pid] = id
+	}
+	c.mu.Unlock()
+	if gone {
+		exited(ExecExit{ID: id, Status: st})
+	}
+}
+
+// exited reports whether pid is an exec'd command, and records the exit
+// of a pid not registered yet.
+func (c *children) exited(pid int, st Status, exited func(ExecExit)) {
+	c.mu.Lock()
+	id, ok := c.pids[pid]
+	if ok {
+		delete(c.pids, pid)
+	} else {
+		c.ended[pid] = st
+	}
+	c.mu.Unlock()
+	if ok {
+		exited(ExecExit{ID: id, Status: st})
+	}
+}
+
+// reap waits for every child, so that orphans reparented to init do not
+// stay zombies; it reports exec'd commands as they end and sends the
+// command's status on done.
+func reap(pid int, reg *children, done chan<- Status, exited func(ExecExit)) {
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
@@ -146,15 +243,21 @@ func reap(pid int) Status {
 		}
 		if err != nil {
 			// ECHILD: the command is gone without a status we saw.
-			return Status{Pid: pid, Code: 125}
+			done <- Status{Pid: pid, Code: 125}
+			return
 		}
-		if got != pid || !(ws.Exited() || ws.Signaled()) {
+		if !(ws.Exited() || ws.Signaled()) {
 			continue
 		}
+		st := Status{Pid: got, Code: ws.ExitStatus()}
 		if ws.Signaled() {
-			return Status{Pid: pid, Signal: int(ws.Signal())}
+			st = Status{Pid: got, Signal: int(ws.Signal())}
 		}
-		return Status{Pid: pid, Code: ws.ExitStatus()}
+		if got == pid {
+			done <- st
+			return
+		}
+		reg.exited(got, st, exited)
 	}
 }
 
@@ -414,6 +517,34 @@ func closeFDs(keep []uint32) error {
 		return &mounts.SyscallError{Syscall: "close_range", Err: err}
 	}
 	return nil
+}
+
+// forkExtra starts an exec'd command like the command: the same
+// credentials, directory, environment and session, the request's
+// arguments and descriptors, and the request's terminal as controlling
+// terminal when it asks for one.
+func (e *initExec) forkExtra(r *ExecRequest, fds []int) (int, error) {
+	if len(r.Args) == 0 {
+		return 0, errors.New("exec: no command")
+	}
+	path, err := lookPath(r.Args[0], e.exec.Env)
+	if err != nil {
+		return 0, err
+	}
+	attr := e.attr
+	sys := e.sys
+	sys.Credential = e.cred
+	sys.Setsid = true
+	sys.Setctty, sys.Ctty = r.TTY, 0
+	sys.AmbientCaps = append([]uintptr(nil), e.sys.AmbientCaps...)
+	attr.Env = e.exec.Env
+	attr.Files = []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}
+	attr.Sys = &sys
+	pid, err := syscall.ForkExec(path, r.Args, &attr)
+	if err != nil {
+		return 0, &mounts.SyscallError{Syscall: "execve", Object: path, Err: err}
+	}
+	return pid, nil
 }
 
 // forkCommand starts the command as recorded by the command steps.

@@ -40,6 +40,7 @@ type Sandbox struct {
 	started, ended time.Time
 	stats          *cgroup.Stats
 	onTrace        func(Trace)
+	execs          execs
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -347,6 +348,9 @@ func (sb *Sandbox) read() {
 		}
 		if m.Trace != nil && sb.onTrace != nil {
 			sb.onTrace(*m.Trace)
+		}
+		if m.ExecExit != nil {
+			sb.execDone(*m.ExecExit)
 		}
 	}
 }

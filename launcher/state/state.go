@@ -77,6 +77,9 @@ func Open(dir string) (*Store, error) {
 
 func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".json") }
 
+// Socket is where the running sandbox name takes exec requests.
+func (s *Store) Socket(name string) string { return filepath.Join(s.dir, name+".sock") }
+
 // Create writes a new record; it fails if a sandbox of that name exists.
 func (s *Store) Create(r *Record) error {
 	if err := ValidName(r.Name); err != nil {
