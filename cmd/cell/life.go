@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,28 +20,36 @@ import (
 	"github.com/cellsandbox/cell/launcher/state"
 )
 
-// tracer prints the steps init and cell report as they run (--trace),
-// one line each: text for people, JSON for machines.
+// tracer logs the steps init and cell report as they run (--trace),
+// through log/slog: one record a step (or run of steps done together),
+// as text for people or JSON for machines.
 func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
+	var h slog.Handler = slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: dropTime})
+	if asJSON {
+		h = slog.NewJSONHandler(w, nil)
+	}
+	log := slog.New(h).With("sandbox", pl.Name)
 	return func(t sandbox.Trace) {
 		if t.First < 0 || t.Last >= len(pl.Steps) || t.First > t.Last {
 			return
 		}
 		s := &pl.Steps[t.First]
-		steps := fmt.Sprint(t.First + 1)
-		call := s.Call()
+		steps, call := fmt.Sprint(t.First+1), s.Call()
 		if t.Last > t.First {
 			steps = fmt.Sprintf("%d-%d", t.First+1, t.Last+1)
 			call = s.Op.String() + " ... " + pl.Steps[t.Last].Op.String()
 		}
-		if asJSON {
-			b, _ := json.Marshal(map[string]any{"steps": steps, "side": s.Side.String(), "op": s.Op.String(),
-				"call": call, "us": t.Micros, "pos": s.Pos.String()})
-			fmt.Fprintf(w, "%s\n", b)
-			return
-		}
-		fmt.Fprintf(w, "cell: trace: %6dµs step %s %s %s  # %s\n", t.Micros, steps, s.Side, call, s.Pos)
+		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op.String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
 	}
+}
+
+// dropTime leaves the time out of text records: the durations say
+// what a reader of a trace wants, and lines stay short.
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 func lifeCommands() []*cli.Command {

@@ -28,7 +28,7 @@ func TestTrace(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	re := regexp.MustCompile(`(?m)^cell: trace: +\d+µs step (\d+)(?:-(\d+))? `)
+	re := regexp.MustCompile(`(?m)^level=INFO msg=step sandbox=\S+ steps=(\d+)(?:-(\d+))? `)
 	next := 1
 	for _, m := range re.FindAllStringSubmatch(r.stderr, -1) {
 		first, _ := strconv.Atoi(m[1])
