@@ -73,7 +73,7 @@ func (v *Vars) expand(s string) (string, []varError) {
 func (v *Vars) lookup(ref string) (string, string) {
 	if rest, ok := strings.CutPrefix(ref, "env:"); ok {
 		name, def, hasDef := strings.Cut(rest, ":-")
-		if !envNameRE.MatchString(name) {
+		if !envNameRE().MatchString(name) {
 			return "", fmt.Sprintf("${%s}: %q is not a valid environment variable name", shorten(ref), shorten(name))
 		}
 		var val string
@@ -110,7 +110,7 @@ func (v *Vars) lookup(ref string) (string, string) {
 		msg := fmt.Sprintf("unknown variable ${%s}", shorten(ref))
 		if s, ok := closest(ref, varNames); ok {
 			msg += fmt.Sprintf(" (did you mean ${%s}?)", s)
-		} else if envNameRE.MatchString(ref) && len(ref) <= 64 {
+		} else if envNameRE().MatchString(ref) && len(ref) <= 64 {
 			msg += fmt.Sprintf(" (did you mean ${env:%s}?)", ref)
 		} else {
 			msg += " (known: ${HOME}, ${USER}, ${UID}, ${GID}, ${PWD}, ${env:NAME})"

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -92,7 +93,7 @@ func (d *decoder) failedAt(path string) bool {
 }
 
 // yamlLineRE finds the line in a yaml.v3 error message.
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): `) })
 
 // readDocument parses data, which must hold at most one YAML document, and
 // returns its top node, nil if there is no document. at makes a Pos from a
@@ -131,7 +132,7 @@ func readDocument(data []byte, at func(line, col int) Pos) (root *yaml.Node, err
 func yamlError(err error, at func(line, col int) Pos) *Error {
 	msg := err.Error()
 	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
 			line = n
 		}

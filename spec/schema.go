@@ -196,9 +196,9 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 		case "apiversion":
 			cur.Const = APIVersion
 		case "profilename":
-			cur.Pattern = profileNameRE.String()
+			cur.Pattern = profileNameRE().String()
 		case "envname":
-			cur.Pattern = envNameRE.String()
+			cur.Pattern = envNameRE().String()
 		case "abspath":
 			cur.Pattern = "^/"
 		case "hostname_rfc1123":

@@ -8,15 +8,16 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
 )
 
 var (
 	// envNameRE matches a valid environment variable name.
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 	// profileNameRE matches a valid profile name.
-	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	profileNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`) })
 )
 
 // newValidator returns a validator that knows the profile's custom tags and
@@ -32,9 +33,9 @@ func newValidator() *validator.Validate {
 	})
 	for tag, f := range map[string]func(string) bool{
 		"apiversion":  func(s string) bool { return s == APIVersion },
-		"profilename": profileNameRE.MatchString,
+		"profilename": func(s string) bool { return profileNameRE().MatchString(s) },
 		"abspath":     func(s string) bool { return absPathProblem(s) == "" },
-		"envname":     envNameRE.MatchString,
+		"envname":     func(s string) bool { return envNameRE().MatchString(s) },
 		"nonul":       func(s string) bool { return !strings.ContainsRune(s, 0) },
 		"cpulist":     validCPUList,
 		"cgroupname":  validCgroupName,

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,11 +41,16 @@ type Record struct {
 	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-// ValidName reports whether name can name a sandbox.
+// ValidName reports whether name can name a sandbox: 1 to 63 lower-case
+// letters, digits, ".", "_" or "-", starting with a letter or digit.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	ok := len(name) >= 1 && len(name) <= 63
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
 		return fmt.Errorf("sandbox name %q: use 1 to 63 lower-case letters, digits, \".\", \"_\" or \"-\", starting with a letter or digit", name)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cellsandbox/cell/spec"
 )
@@ -595,7 +596,9 @@ func rootInside(ps *pass) {
 
 var (
 	// secretNameRE matches variable names that usually hold secrets.
-	secretNameRE = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_AUTH$|^AUTH_)`)
+	secretNameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_AUTH$|^AUTH_)`)
+	})
 	// loaderNames are variables that choose the code that runs.
 	loaderNames = []string{
 		"PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "GCONV_PATH", "BASH_ENV", "ENV",
@@ -614,7 +617,7 @@ var (
 // isSecretName reports whether name looks like a secret's and is not
 // covered by a more specific rule.
 func isSecretName(name string) bool {
-	return secretNameRE.MatchString(name) && !slices.Contains(serviceNames, name)
+	return secretNameRE().MatchString(name) && !slices.Contains(serviceNames, name)
 }
 
 func secretEnv(ps *pass) {
