@@ -141,6 +141,9 @@ type Mount struct {
 	// Unmasked turns off a proc mount's hardening: kcore, keys and the
 	// like covered, sys and sysrq-trigger read-only.
 	Unmasked bool `yaml:"unmasked" json:"unmasked,omitempty"`
+	// Lower are the read-only host directories of an overlay, topmost
+	// first.
+	Lower []string `yaml:"lower" json:"lower,omitempty" validate:"max=32,dive,abspath"`
 	// IDMap makes a bind ID-mapped: files that the host has owned by an
 	// outside ID appear inside as owned by the inside ID, and files made
 	// inside get the outside ID on the host. Needs root.

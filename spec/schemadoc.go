@@ -73,6 +73,7 @@ var fieldDocs = map[string]fieldDoc{
 	"filesystem.mounts.idmap.gid.inside":  {"First GID as the sandbox sees it.", []any{0}},
 	"filesystem.mounts.idmap.gid.outside": {"First GID as the host's file system stores it.", []any{1000}},
 	"filesystem.mounts.idmap.gid.count":   {"Number of GIDs in the range, at least 1.", []any{1}},
+	"filesystem.mounts.lower":             {"Read-only host directories of an overlay, topmost first; writes go to a tmpfs of the sandbox's.", []any{[]any{"/home/dev/project"}}},
 	"filesystem.mounts.unmasked":          {"Turn off a proc mount's hardening (kcore, keys and the like covered; sys and sysrq-trigger read-only).", []any{false}},
 
 	"process":            {"The command and its environment.", []any{map[string]any{"args": []any{"sh"}, "cwd": "/src"}}},

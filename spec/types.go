@@ -62,10 +62,14 @@ const (
 	MountDir
 	MountFile
 	MountSymlink
+	// MountOverlay is an overlayfs of read-only lower directories with a
+	// writable upper layer on a tmpfs of the sandbox's: writes vanish
+	// with the sandbox (unless cell run --keep-upper keeps them).
+	MountOverlay
 )
 
 // MountTypes lists every valid MountType, in documentation order.
-var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink}
+var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink, MountOverlay}
 
 // String returns the type's name as written in a profile, or "" for
 // MountInvalid.
@@ -87,6 +91,8 @@ func (t MountType) String() string {
 		return "file"
 	case MountSymlink:
 		return "symlink"
+	case MountOverlay:
+		return "overlay"
 	}
 	return fmt.Sprintf("MountType(%d)", uint8(t))
 }

@@ -157,7 +157,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name: "size on bind",
 			src:  mounts("{type: bind, target: /x, source: /x, size: 1M}"),
-			want: []string{`p.yaml:5:50: filesystem.mounts[0].size: only applies to tmpfs mounts, not bind`},
+			want: []string{`p.yaml:5:50: filesystem.mounts[0].size: only applies to tmpfs and overlay mounts, not bind`},
 		},
 		{
 			name: "mode on symlink",
@@ -440,7 +440,7 @@ func TestValidationErrors(t *testing.T) {
 			name: "no validation under a value that failed to decode",
 			src:  mounts("{type: bogus, target: rel}", "[]"),
 			want: []string{
-				`p.yaml:5:14: filesystem.mounts[0].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, not "bogus"`,
+				`p.yaml:5:14: filesystem.mounts[0].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, not "bogus"`,
 				`p.yaml:5:29: filesystem.mounts[0].target: must be an absolute path, not "rel"`,
 				`p.yaml:6:7: filesystem.mounts[1]: must be a mapping`,
 			},
@@ -489,4 +489,14 @@ func TestEveryTagHasAMessage(t *testing.T) {
 			t.Errorf("tag %q has no message", tag)
 		}
 	}
+}
+
+func TestOverlayFields(t *testing.T) {
+	runErrorCases(t, []errorCase{
+		{name: "overlay", src: mounts("{type: overlay, target: /w, lower: [/a], size: 1Mi}")},
+		{name: "overlay without lower", src: mounts("{type: overlay, target: /w}"),
+			want: []string{"p.yaml:5:7: filesystem.mounts[0].lower: is required for overlay mounts"}},
+		{name: "lower on a bind", src: mounts("{type: bind, source: /a, target: /w, lower: [/b]}"),
+			want: []string{"p.yaml:5:51: filesystem.mounts[0].lower: only applies to overlay mounts, not bind"}},
+	})
 }

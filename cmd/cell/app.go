@@ -59,6 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
 					&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "never give the command a terminal of its own"},
+					&cli.StringFlag{Name: "keep-upper", Usage: "keep the overlay mounts' upper layers (what the command wrote) in `DIR`/N/upper instead of a tmpfs that goes with the sandbox"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
 					&cli.DurationFlag{Name: "timeout", Usage: "send SIGTERM to the command after `DURATION`; cell then exits 124"},
@@ -208,7 +209,13 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		return nil, nil, err
 	}
 	tty := c.Bool("tty") || c.Command.Name == "run" && !c.Bool("no-tty") && isTerminal(0)
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty})
+	keep := c.String("keep-upper")
+	if keep != "" {
+		if keep, err = filepath.Abs(keep); err != nil {
+			return nil, nil, err
+		}
+	}
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -753,3 +753,37 @@ process:
 		t.Errorf("the file written through the ID-mapped mount is %d:%d on the host, want 0:0 (%v)", st.Uid, st.Gid, err)
 	}
 }
+
+// TestOverlay gives the command a writable view of a read-only directory:
+// its writes land in a tmpfs that goes with the sandbox, or, with
+// --keep-upper, in a directory the caller collects.
+func TestOverlay(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	lower := t.TempDir()
+	writeFile(t, filepath.Join(lower, "f"), "base\n")
+	set := fmt.Sprintf("filesystem.mounts[+]={type: overlay, target: /w, lower: [%s], size: 4Mi}", lower)
+	out := mustSucceed(t, sandboxRun(t, profile(t, ""), []string{set}, "sh", "-c", "cat /w/f; echo changed > /w/f; echo new > /w/g; cat /w/f /w/g"))
+	if out != "base\nchanged\nnew\n" {
+		t.Errorf("inside: %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(lower, "f")); string(b) != "base\n" {
+		t.Errorf("the lower directory changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(lower, "g")); err == nil {
+		t.Error("a file written through the overlay appeared in the lower directory")
+	}
+	keep := t.TempDir()
+	r := cell(t, "run", "-p", profile(t, ""), "--keep-upper", keep, "--set", set, "--", "sh", "-c", "echo out > /w/result")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	if b, err := os.ReadFile(filepath.Join(keep, "0", "upper", "result")); err != nil || string(b) != "out\n" {
+		t.Errorf("--keep-upper: %q %v", b, err)
+	}
+	// The upper layer's tmpfs has the size asked for.
+	r = sandboxRun(t, profile(t, ""), []string{set}, "sh", "-c", "dd if=/dev/zero of=/w/big bs=64k count=128 2>&1")
+	if !strings.Contains(r.stdout, "No space left on device") {
+		t.Errorf("8 MiB into a 4 MiB upper layer: %s", r)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -30,6 +31,10 @@ type Invocation struct {
 	// TTY gives the command a pty that cell makes, as its controlling
 	// terminal in a session of its own.
 	TTY bool
+	// KeepUpper is a host directory that keeps the upper layers of the
+	// overlay mounts (DIR/N/upper for the N-th), instead of a tmpfs that
+	// goes with the sandbox.
+	KeepUpper string
 }
 
 // The places where init builds the new root. After the first pivot_root
@@ -51,13 +56,18 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg) }
 
 type compiler struct {
-	p       *spec.Profile
-	host    *host.Facts
-	steps   []plan.Step
-	cleanup []plan.Step
-	group   *cgroup.Group
-	ids     *idMaps
-	tty     bool
+	p         *spec.Profile
+	host      *host.Facts
+	steps     []plan.Step
+	cleanup   []plan.Step
+	group     *cgroup.Group
+	ids       *idMaps
+	tty       bool
+	keepUpper string
+	// overlays are the upper and work directories of the overlay mounts,
+	// in mount order.
+	overlays [][2]string
+	overlaid int
 	// idmapFDs are the descriptors of the ID-mapped mounts' namespaces in
 	// init, in mount order.
 	idmapFDs []int
@@ -66,7 +76,7 @@ type compiler struct {
 
 // Profile compiles p for the host described by h and the invocation inv.
 func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
-	c := &compiler{p: p, host: h, tty: inv.TTY}
+	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper}
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
@@ -256,6 +266,7 @@ func (c *compiler) filesystem() {
 	init(plan.Step{Op: plan.OpPivotRoot, Path: stageDir, Source: stageDir + oldRoot})
 	init(plan.Step{Op: plan.OpChdir, Path: "/"})
 
+	c.overlayLayers()
 	mode := spec.FileMode(0o755)
 	if fs.Root.Mode != nil {
 		mode = *fs.Root.Mode
@@ -336,8 +347,52 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(plan.Step{Op: plan.OpWriteFile, Path: m.Target, Mode: uint32(mode), Data: m.Content})
 	case spec.MountSymlink:
 		in(plan.Step{Op: plan.OpSymlink, Source: m.LinkTo, Path: m.Target})
+	case spec.MountOverlay:
+		lowers := make([]string, len(m.Lower))
+		for i, l := range m.Lower {
+			lowers[i] = oldRoot + l
+		}
+		layers := c.overlays[c.overlaid]
+		c.overlaid++
+		opts := []string{"lowerdir=" + strings.Join(lowers, ":"), "upperdir=" + layers[0], "workdir=" + layers[1]}
+		if c.p.Namespaces.User == spec.New {
+			// trusted.* xattrs are root's of the initial namespace only.
+			opts = append(opts, "userxattr")
+		}
+		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: attrSafe})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
+	}
+}
+
+// overlayLayers makes, in the staging root, the upper and work
+// directories of each overlay mount: on a tmpfs of the sandbox's own, which
+// vanishes with it, or under --keep-upper's host directory.
+func (c *compiler) overlayLayers() {
+	n := 0
+	for i := range c.p.Filesystem.Mounts {
+		m := &c.p.Filesystem.Mounts[i]
+		if m.Type != spec.MountOverlay {
+			continue
+		}
+		at := fmt.Sprintf("filesystem.mounts[%d]", i)
+		add := func(s plan.Step) { s.Side = plan.Init; c.add(at, s) }
+		dir := fmt.Sprintf("/overlay-%d", n)
+		if c.keepUpper != "" {
+			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
+			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o755})
+		} else {
+			data := "mode=0755"
+			if m.Size != 0 {
+				data += fmt.Sprintf(",size=%d", m.Size)
+			}
+			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
+			add(plan.Step{Op: plan.OpMount, Source: "tmpfs", Path: dir, FSType: "tmpfs", Flags: msSafe, Data: data})
+		}
+		add(plan.Step{Op: plan.OpMkdir, Path: dir + "/upper", Mode: 0o755})
+		add(plan.Step{Op: plan.OpMkdir, Path: dir + "/work", Mode: 0o700})
+		c.overlays = append(c.overlays, [2]string{dir + "/upper", dir + "/work"})
+		n++
 	}
 }
 

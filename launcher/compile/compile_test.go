@@ -437,3 +437,29 @@ func TestCapabilitySetsDerived(t *testing.T) {
 		t.Errorf("root keeps NET_RAW through the bounding set only:\n%s", pl)
 	}
 }
+
+func TestOverlaySteps(t *testing.T) {
+	doc := minimal + "filesystem:\n  mounts: [{type: overlay, target: /w, lower: [/a, /b], size: 1Mi}]\n"
+	p := parse(t, "t.yaml", []byte(doc), &userFacts)
+	pl, err := compile.Profile(p, &userFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pl.String()
+	for _, want := range []string{
+		`init    mount("tmpfs", "/overlay-0", "tmpfs", MS_NOSUID|MS_NODEV, "mode=0755,size=1048576")`,
+		`init    mkdir("/overlay-0/upper", 0755)`,
+		`fsopen("overlay") fsconfig(lowerdir=/oldroot/a:/oldroot/b, upperdir=/overlay-0/upper, workdir=/overlay-0/work, userxattr)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	pl, err = compile.Profile(p, &userFacts, compile.Invocation{Args: []string{"true"}, KeepUpper: "/keep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pl.String(), "upperdir=/oldroot/keep/0/upper") {
+		t.Errorf("--keep-upper:\n%s", pl)
+	}
+}

@@ -72,6 +72,7 @@ var rules = map[string]classifier{
 	"filesystem.mounts[*].idmap.gid[*]":   idRange("gid"),
 	"filesystem.mounts[*].idmap.uid[*].*": idRangeField("uid"),
 	"filesystem.mounts[*].idmap.gid[*].*": idRangeField("gid"),
+	"filesystem.mounts[*].lower[*]":       member("overlay lower %s", "a host directory becomes visible (read-only) through the overlay", "a host directory is no longer visible"),
 	"filesystem.mounts[*].unmasked":       flag(Widens, "the proc mount loses its hardening (kcore, sysrq-trigger, /proc/sys writable)", "the proc mount is hardened"),
 
 	"process.args":          neutral("the command run by default"),
