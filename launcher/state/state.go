@@ -137,10 +137,13 @@ func (s *Store) Get(name string) (*Record, error) {
 	return &r, nil
 }
 
-// Delete removes the record of name; a missing record is not an error.
+// Delete removes the record of name and its exec socket, which a killed
+// cell leaves; a missing one is not an error.
 func (s *Store) Delete(name string) error {
-	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("state: %w", err)
+	for _, p := range []string{s.Socket(name), s.path(name)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("state: %w", err)
+		}
 	}
 	return nil
 }

@@ -40,11 +40,18 @@ func TestStore(t *testing.T) {
 	if err != nil || len(l) != 1 || l[0].PidStart != start+1 {
 		t.Fatalf("List = %v, %v", l, err)
 	}
+	// A cell that was killed leaves its exec socket; Delete takes it too.
+	if err := os.WriteFile(s.Socket("a1"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Delete("a1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get("a1"); err == nil {
 		t.Error("deleted record still found")
+	}
+	if _, err := os.Stat(s.Socket("a1")); err == nil {
+		t.Error("Delete left the exec socket behind")
 	}
 	if err := s.Delete("a1"); err != nil {
 		t.Errorf("deleting a missing record: %v", err)
