@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit lint fuzz bench golden clean man install
+.PHONY: all build test unit lint fuzz bench soak golden clean man install
 
 all: build
 
@@ -30,6 +30,12 @@ fuzz:
 # Launch latency of cell against unshare and bwrap (see README).
 bench: build
 	$(GO) run ./cmd/cellbench -cell ./cell
+
+# Thousands of build-worker launches with limits, 2 and 8 at a time, some
+# cell processes SIGKILLed; fails on any leak (make test runs 40 of them).
+SOAK_N ?= 2000
+soak:
+	CELL_SOAK_N=$(SOAK_N) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/cell
 
 # Regenerate golden files and the JSON Schema after an intended change.
 golden:
