@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit lint fuzz bench soak golden clean man install
+.PHONY: all build test unit lint fuzz bench bench-smoke soak golden clean man install
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 # Every test, including the privileged ones (run as root), a short run of
 # each fuzz target, after the linters; then the cgroup and integration
 # tests again in a VM with only cgroup v2 (test-vm).
-test: lint unit fuzz test-vm
+test: lint unit fuzz bench-smoke test-vm
 
 unit:
 	$(GO) test -count=1 ./...
@@ -30,6 +30,12 @@ fuzz:
 # Launch latency of cell against unshare and bwrap (see README).
 bench: build
 	$(GO) run ./cmd/cellbench -cell ./cell
+
+# The benchmark's latency and throughput modes, a few launches each: proves
+# they run (bwrap side by side included); asserts no figure.
+bench-smoke: build
+	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -variants=false >/dev/null
+	$(GO) run ./cmd/cellbench -cell ./cell -throughput -c 2 -d 0.5 -warmup 1 >/dev/null
 
 # Thousands of build-worker launches with limits, 2 and 8 at a time, some
 # cell processes SIGKILLed; fails on any leak (make test runs 40 of them).

@@ -63,10 +63,8 @@ func lifeCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				records, err := st.List()
-				if err != nil {
-					return err
-				}
+				// The readable records are listed, then what was not.
+				records, listErr := st.List()
 				type row struct {
 					Name        string  `json:"name"`
 					Pid         int     `json:"pid"`
@@ -95,7 +93,7 @@ func lifeCommands() []*cli.Command {
 					if rows == nil {
 						rows = []row{}
 					}
-					return enc.Encode(rows)
+					return errors.Join(enc.Encode(rows), listErr)
 				}
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU")
@@ -109,7 +107,7 @@ func lifeCommands() []*cli.Command {
 					}
 					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu)
 				}
-				return tw.Flush()
+				return errors.Join(tw.Flush(), listErr)
 			},
 		},
 		{

@@ -285,11 +285,13 @@ func gc(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// A record that cannot be read is reported, not removed: its cgroup
+	// is unknown, and a person should look before it goes.
 	records, err := st.List()
-	if err != nil {
-		return err
+	errs := []error{err}
+	for _, t := range st.RemoveStaleTemps() {
+		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
-	var errs []error
 	for _, r := range records {
 		if r.Alive() {
 			continue

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
@@ -84,41 +86,85 @@ func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".js
 // Socket is where the running sandbox name takes exec requests.
 func (s *Store) Socket(name string) string { return filepath.Join(s.dir, name+".sock") }
 
+// temp is where this process writes a record before it is linked or
+// renamed into place, so that a cell killed mid-write leaves no truncated
+// record (which would stop gc); the pid in the name lets gc remove the
+// temp file of a dead writer.
+func (s *Store) temp(name string) string {
+	return filepath.Join(s.dir, fmt.Sprintf(".%s.%d.tmp", name, os.Getpid()))
+}
+
+func (s *Store) writeTemp(r *Record) (string, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	tmp := s.temp(r.Name)
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("state: %w", err)
+	}
+	return tmp, nil
+}
+
 // Create writes a new record; it fails if a sandbox of that name exists.
+// The record appears whole or not at all: link(2) of a complete temp
+// file, which also fails when the name is taken.
 func (s *Store) Create(r *Record) error {
 	if err := ValidName(r.Name); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.path(r.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := s.writeTemp(r)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	err = os.Link(tmp, s.path(r.Name))
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("a sandbox named %q exists already (see %s; cell gc removes dead ones)", r.Name, s.path(r.Name))
 	}
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := json.NewEncoder(f).Encode(r); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("state: write %s: %w", f.Name(), err)
-	}
-	return f.Close()
+	return nil
 }
 
 // Update rewrites an existing record (atomically, by rename).
 func (s *Store) Update(r *Record) error {
-	tmp := s.path(r.Name) + ".tmp"
-	b, err := json.Marshal(r)
+	tmp, err := s.writeTemp(r)
 	if err != nil {
 		return err
-	}
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("state: %w", err)
 	}
 	if err := os.Rename(tmp, s.path(r.Name)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
+}
+
+// RemoveStaleTemps removes the temp files of writers that died before
+// they linked or renamed them, and returns their names.
+func (s *Store) RemoveStaleTemps() []string {
+	entries, _ := os.ReadDir(s.dir)
+	var removed []string
+	for _, e := range entries {
+		n, ok := strings.CutSuffix(e.Name(), ".tmp")
+		if !ok || !strings.HasPrefix(n, ".") {
+			continue
+		}
+		i := strings.LastIndexByte(n, '.')
+		pid, err := strconv.Atoi(n[i+1:])
+		if i <= 0 || err != nil || pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(pid, 0); err == nil || errors.Is(err, unix.EPERM) {
+			continue // the writer may still be at work
+		}
+		if os.Remove(filepath.Join(s.dir, e.Name())) == nil {
+			removed = append(removed, e.Name())
+		}
+	}
+	return removed
 }
 
 // Get reads the record of name.
@@ -148,13 +194,16 @@ func (s *Store) Delete(name string) error {
 	return nil
 }
 
-// List returns every record, sorted by name.
+// List returns every record, sorted by name. A record it cannot read is
+// left out and named in the error, so that one damaged file does not hide
+// the others from ps and gc.
 func (s *Store) List() ([]*Record, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	var out []*Record
+	var errs []error
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
@@ -162,12 +211,13 @@ func (s *Store) List() ([]*Record, error) {
 		}
 		r, err := s.Get(name)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // Alive reports whether the record's init is still running.

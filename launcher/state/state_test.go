@@ -1,7 +1,9 @@
 package state
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,43 @@ func TestDir(t *testing.T) {
 	}
 	if _, err := Dir(1000, ""); err == nil {
 		t.Error("no XDG_RUNTIME_DIR accepted")
+	}
+}
+
+// TestDamaged: a record cut short (by a crash of an older cell, or a full
+// disk) must not hide the others from gc, and a dead writer's temp file
+// goes.
+func TestDamaged(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(&Record{Name: "good"}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(dir + "/.*.tmp"); len(left) > 0 {
+		t.Errorf("Create left %v", left)
+	}
+	if err := os.WriteFile(s.path("cut"), []byte(`{"name":"cu`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.List()
+	if len(l) != 1 || l[0].Name != "good" || err == nil || !strings.Contains(err.Error(), "cut.json") {
+		t.Errorf("List = %v, %v; want the good record and an error naming the damaged one", l, err)
+	}
+	// pid 2^22+1 is above the kernel's pid_max limit: never alive.
+	dead := filepath.Join(dir, ".x.4194305.tmp")
+	live := filepath.Join(dir, fmt.Sprintf(".y.%d.tmp", os.Getpid()))
+	for _, p := range []string{dead, live} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.RemoveStaleTemps(); len(got) != 1 || got[0] != ".x.4194305.tmp" {
+		t.Errorf("RemoveStaleTemps = %v", got)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Error("the temp file of a live writer was removed")
 	}
 }
