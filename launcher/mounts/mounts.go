@@ -109,7 +109,22 @@ func (r *Root) open(p string, flags uint64) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
-	return unix.Openat2(r.fd, rel, resolveHow(unix.O_PATH|flags))
+	return openat2(r.fd, rel, resolveHow(unix.O_PATH|flags))
+}
+
+// openat2 retries a resolution that the kernel gave up on: with
+// RESOLVE_IN_ROOT a ".." (here, in a symlink such as /etc/os-release ->
+// ../usr/lib/os-release) fails with EAGAIN when any mount or rename
+// happened on the machine during the lookup, which concurrent sandboxes
+// setting up their roots make routine. Found by 8 parallel launches.
+func openat2(dirfd int, p string, how *unix.OpenHow) (int, error) {
+	for range 100 {
+		fd, err := unix.Openat2(dirfd, p, how)
+		if err != unix.EAGAIN && err != unix.EINTR {
+			return fd, err
+		}
+	}
+	return unix.Openat2(dirfd, p, how)
 }
 
 // Mkdir creates the directory p with mode, and its missing parents with
@@ -136,7 +151,7 @@ func (r *Root) Mkdir(p string, mode uint32) (int, error) {
 		return -1, fail("mkdirat", r.show(p), err)
 	}
 	// A real (not O_PATH) descriptor, because fchmod needs one.
-	fd, err = unix.Openat2(r.fd, strings.TrimPrefix(p, "/"), resolveHow(unix.O_RDONLY|unix.O_DIRECTORY))
+	fd, err = openat2(r.fd, strings.TrimPrefix(p, "/"), resolveHow(unix.O_RDONLY|unix.O_DIRECTORY))
 	if err != nil {
 		return -1, fail("openat2", r.show(p), err)
 	}
