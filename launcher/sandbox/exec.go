@@ -171,9 +171,14 @@ func (sb *Sandbox) serveClient(c *net.UnixConn) {
 	sb.execs.clients[id] = f
 	sb.execs.mu.Unlock()
 	m.Exec.ID = id
-	sb.mu.Lock()
-	err = sendWithFDs(int(sb.conn.Fd()), m, fds)
-	sb.mu.Unlock()
+	select {
+	case <-sb.ready:
+		sb.mu.Lock()
+		err = sendWithFDs(int(sb.conn.Fd()), m, fds)
+		sb.mu.Unlock()
+	case <-sb.done:
+		err = errors.New("the sandbox ended before it took the request")
+	}
 	for _, fd := range fds {
 		unix.Close(fd)
 	}

@@ -129,6 +129,7 @@ func Init() int {
 		defer encMu.Unlock()
 		_ = enc.Encode(m)
 	}
+	send(message{Ready: true})
 	type request struct {
 		exec *ExecRequest
 		fds  []int

@@ -24,6 +24,10 @@ type message struct {
 	Signal int `json:"signal,omitempty"`
 	// Mapped, from cell, says the ID map helpers have written init's maps.
 	Mapped bool `json:"mapped,omitempty"`
+	// Ready, from init, says it reads its socket with recvmsg now: a
+	// message that carries descriptors sent before that would lose them
+	// to the plan decoder's plain reads.
+	Ready bool `json:"ready,omitempty"`
 	// Failure, from init, says a step failed; init then exits.
 	Failure *failure `json:"failure,omitempty"`
 	// Exit, from init, says how the command ended.

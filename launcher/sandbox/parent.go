@@ -34,7 +34,8 @@ type Sandbox struct {
 	mu   sync.Mutex // serialises writes to conn
 
 	done   chan struct{}
-	result message // the last report of init: exit or failure
+	ready  chan struct{} // closed when init takes exec requests
+	result message       // the last report of init: exit or failure
 	cg     *cgroups
 
 	started, ended time.Time
@@ -211,7 +212,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		cg.cloneFD.Close()
 		cg.cloneFD = nil
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), cg: cg, started: started, onTrace: onTrace}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, started: started, onTrace: onTrace}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
@@ -342,6 +343,9 @@ func (sb *Sandbox) read() {
 		var m message
 		if err := dec.Decode(&m); err != nil {
 			return
+		}
+		if m.Ready {
+			close(sb.ready)
 		}
 		if m.Exit != nil || m.Failure != nil {
 			sb.result = m
