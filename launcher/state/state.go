@@ -256,5 +256,9 @@ func StartTime(pid int) (uint64, error) {
 	if len(f) < 20 {
 		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
+	// A zombie has ended; only its parent's wait is missing.
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, fmt.Errorf("process %d has exited", pid)
+	}
 	return strconv.ParseUint(f[19], 10, 64)
 }

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,31 @@ func TestDamaged(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Error("the temp file of a live writer was removed")
+	}
+}
+
+// TestZombieNotAlive: a process that has exited but is not yet reaped
+// (cell's parent may be slow to wait) is not alive.
+func TestZombieNotAlive(t *testing.T) {
+	cmd := exec.Command("sleep", "0.2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	r := &Record{Pid: cmd.Process.Pid}
+	var err error
+	if r.PidStart, err = StartTime(r.Pid); err != nil || !r.Alive() {
+		t.Fatalf("a running process: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Alive() {
+		if time.Now().After(deadline) {
+			t.Fatal("a zombie is alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.Pid))
+	if !strings.Contains(string(b), ") Z ") {
+		t.Errorf("not a zombie yet, yet not alive: %s", b)
 	}
 }
