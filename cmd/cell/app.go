@@ -59,6 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
 					&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "never give the command a terminal of its own"},
+					&cli.StringFlag{Name: "pool", Usage: "run in a sandbox that the pool `NAME` built ahead of time (cell pool start)"},
 					&cli.StringFlag{Name: "keep-upper", Usage: "keep the overlay mounts' upper layers (what the command wrote) in `DIR`/N/upper instead of a tmpfs that goes with the sandbox"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
@@ -66,6 +67,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.DurationFlag{Name: "kill-after", Value: 5 * time.Second, Usage: "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"},
 				},
 				Action: func(c *cli.Context) error {
+					if pool := c.String("pool"); pool != "" {
+						return runPooled(c, pool, c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0))
+					}
 					pl, p, err := load(c)
 					if err != nil {
 						return err
@@ -134,7 +138,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(controlCommands(), lifeCommands()...), docCommands()...)...)),
+		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand())...)),
 	}
 }
 

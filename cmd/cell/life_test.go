@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -196,5 +197,99 @@ func TestExec(t *testing.T) {
 	}
 	if r := cell(t, "exec", name, "--", "no-such-command"); r.code != StatusNotFound {
 		t.Errorf("missing command through exec: %s", r)
+	}
+}
+
+// startPool starts a pool of size 2 of the test profile (plus sets) and
+// returns its name and process.
+func startPool(t *testing.T, sets ...string) (string, *exec.Cmd) {
+	t.Helper()
+	name := fmt.Sprintf("pool%d", time.Now().UnixNano()%1e9)
+	args := []string{"pool", "start", "-p", profile(t, ""), "--name", name, "--size", "2"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	pool := cellCmd(t, args...)
+	out, _ := pool.StdoutPipe()
+	if err := pool.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Process.Kill(); pool.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "pool "+name+": 2 sandboxes") {
+		t.Fatalf("pool did not start: %q", sc.Text())
+	}
+	return name, pool
+}
+
+// TestPool runs commands in a pool's sandboxes, each used once, and stops
+// the pool while a command runs: that command ends as it would have, and
+// nothing is left.
+func TestPool(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name, pool := startPool(t, "resources.parent="+parent, "resources.pids.max=64")
+	seen := map[string]bool{}
+	for i := range 3 {
+		r := cell(t, "run", "--pool", name, "--", "sh", "-c", fmt.Sprintf("grep Seccomp: /proc/self/status; cat /proc/sys/kernel/hostname; readlink /proc/self/ns/pid; exit %d", i))
+		lines := strings.Split(r.stdout, "\n")
+		if r.code != i || len(lines) != 4 || lines[0] != "Seccomp:\t2" || lines[1] != "testbox" {
+			t.Errorf("pooled run %d: %s", i, r)
+		} else if seen[lines[2]] {
+			t.Errorf("pooled run %d reused a sandbox (%s)", i, lines[2])
+		} else {
+			seen[lines[2]] = true
+		}
+	}
+	if r := cell(t, "run", "--pool", name, "--", "no-such-command"); r.code != StatusNotFound {
+		t.Errorf("missing command in a pool: %s", r)
+	}
+	// In flight at stop: it runs to its end.
+	busy := cellCmd(t, "run", "--pool", name, "--", "sh", "-c", "echo started; sleep 1; exit 5")
+	out, _ := busy.StdoutPipe()
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if sc := bufio.NewScanner(out); !sc.Scan() || sc.Text() != "started" {
+		t.Fatal("the in-flight command did not start")
+	}
+	if r := cell(t, "pool", "stop", name); r.code != 0 {
+		t.Errorf("pool stop: %s", r)
+	}
+	if err := busy.Wait(); busy.ProcessState.ExitCode() != 5 {
+		t.Errorf("the command in flight at stop: %v", err)
+	}
+	if err := pool.Wait(); err != nil {
+		t.Errorf("pool exit: %v", err)
+	}
+	if left, _ := filepath.Glob("/run/cell/*" + name + "*"); len(left) > 0 {
+		t.Errorf("left in the state directory: %v", left)
+	}
+}
+
+// TestPoolKilled SIGKILLs a pool's daemon: its sandboxes die with it and
+// cell gc removes their records and cgroups.
+func TestPoolKilled(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name, pool := startPool(t, "resources.parent="+parent, "resources.pids.max=64")
+	pool.Process.Kill()
+	pool.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cell(t, "gc")
+		left, _ := filepath.Glob("/run/cell/*" + name + "*")
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the pool was killed, gc left %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := cell(t, "run", "--pool", name, "--", "true"); r.code == 0 {
+		t.Errorf("a run in a killed pool succeeded: %s", r)
 	}
 }

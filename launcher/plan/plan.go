@@ -26,6 +26,11 @@ type Plan struct {
 	// Trace asks the executor to report each step as it runs, with its
 	// duration (cell run --trace).
 	Trace bool `json:"trace,omitempty"`
+	// Pooled makes a sandbox of a pool: init runs every step, then waits
+	// for the one command it will run, which a client hands over (cell
+	// run --pool); the exec step gives its credentials, directory and
+	// environment, the client its arguments and descriptors.
+	Pooled bool `json:"pooled,omitempty"`
 	// Steps run in order; each step's Side says which process runs it.
 	Steps []Step `json:"steps"`
 	// Cleanup runs in the parent when the sandbox has ended, however it

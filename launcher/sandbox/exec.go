@@ -139,13 +139,15 @@ func (sb *Sandbox) ServeExec(path string) (stop func(), err error) {
 			if err != nil {
 				return
 			}
-			go sb.serveClient(c)
+			go sb.ServeConn(c)
 		}
 	}()
 	return func() { ln.Close(); os.Remove(path) }, nil
 }
 
-func (sb *Sandbox) serveClient(c *net.UnixConn) {
+// ServeConn serves one client's exec request on c: a pool hands each of
+// its sandboxes one connection. It returns when the client is done.
+func (sb *Sandbox) ServeConn(c *net.UnixConn) {
 	f, err := c.File() // a blocking copy for recvmsg
 	c.Close()
 	if err != nil {

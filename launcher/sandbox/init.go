@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,13 +113,21 @@ func Init() int {
 			trace(i, i, t0)
 		}
 	}
+	// The command is forked before the reader below starts, so that a
+	// signal relayed early finds it. A pooled sandbox's command comes
+	// later, with the first request.
+	var pid, pooledID int
+	var mainPid atomic.Int64
 	t0 := time.Now()
-	pid, err := ex.forkCommand()
-	if err != nil {
-		return report(len(p.Steps)-1, err)
+	if !p.Pooled {
+		var err error
+		if pid, err = ex.forkCommand(); err != nil {
+			return report(len(p.Steps)-1, err)
+		}
+		mainPid.Store(int64(pid))
+		// The command's steps run in the forked child up to its execve.
+		trace(firstCommand, len(p.Steps)-1, t0)
 	}
-	// The command's steps run in the forked child up to its execve.
-	trace(firstCommand, len(p.Steps)-1, t0)
 	// From here on the socket carries descriptors too (exec requests), so
 	// it is read with recvmsg; the decoder's buffered bytes come first.
 	buffered, _ := io.ReadAll(dec.Buffered())
@@ -144,7 +153,9 @@ func Init() int {
 			}
 			switch {
 			case m.Signal > 0:
-				_ = unix.Kill(pid, unix.Signal(m.Signal))
+				if p := mainPid.Load(); p > 0 {
+					_ = unix.Kill(int(p), unix.Signal(m.Signal))
+				}
 			case m.ExecSignal != nil:
 				if p := reg.pid(m.ExecSignal.ID); p > 0 {
 					_ = unix.Kill(p, unix.Signal(m.ExecSignal.Signal))
@@ -154,31 +165,51 @@ func Init() int {
 			}
 		}
 	}()
+	// fork runs an exec request on this locked thread: the forked command
+	// inherits its seccomp filter, landlock domain, capability sets and
+	// no_new_privs, all of which are per thread.
+	fork := func(r request) (int, bool) {
+		p, err := ex.forkExtra(r.exec, r.fds)
+		for _, fd := range r.fds {
+			unix.Close(fd)
+		}
+		if err != nil {
+			x := &ExecExit{ID: r.exec.ID, Err: err.Error()}
+			var errno unix.Errno
+			if errors.As(err, &errno) {
+				x.Errno = int(errno)
+			}
+			send(message{ExecExit: x})
+			return 0, false
+		}
+		return p, true
+	}
+	if p.Pooled {
+		// A pooled sandbox is ready: its command is the first request's.
+		r := <-requests
+		var ok bool
+		if pid, ok = fork(r); !ok {
+			return 127
+		}
+		pooledID = r.exec.ID
+		reg.add(pid, pooledID, func(ExecExit) {})
+		mainPid.Store(int64(pid))
+		trace(firstCommand, len(p.Steps)-1, t0)
+	}
 	done := make(chan Status)
 	go reap(pid, reg, done, func(x ExecExit) { send(message{ExecExit: &x}) })
 	for {
 		select {
 		case status := <-done:
+			if p.Pooled {
+				send(message{ExecExit: &ExecExit{ID: pooledID, Status: status}})
+			}
 			send(message{Exit: &status})
 			return status.ExitCode()
 		case r := <-requests:
-			// On this locked thread: the forked command inherits its
-			// seccomp filter, landlock domain, capability sets and
-			// no_new_privs, all of which are per thread.
-			p, err := ex.forkExtra(r.exec, r.fds)
-			for _, fd := range r.fds {
-				unix.Close(fd)
+			if p, ok := fork(r); ok {
+				reg.add(p, r.exec.ID, func(x ExecExit) { send(message{ExecExit: &x}) })
 			}
-			if err != nil {
-				x := &ExecExit{ID: r.exec.ID, Err: err.Error()}
-				var errno unix.Errno
-				if errors.As(err, &errno) {
-					x.Errno = int(errno)
-				}
-				send(message{ExecExit: x})
-				continue
-			}
-			reg.add(p, r.exec.ID, func(x ExecExit) { send(message{ExecExit: &x}) })
 		}
 	}
 }

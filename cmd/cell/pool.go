@@ -1,0 +1,285 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/launcher/state"
+)
+
+func poolCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "pool",
+		Usage: "keep sandboxes built ahead of time, each used once, for cell run --pool",
+		Subcommands: []*cli.Command{{
+			Name:  "start",
+			Usage: "build --size sandboxes of a profile and hand one to each cell run --pool NAME (runs until SIGTERM or SIGINT)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Value: "default", Usage: "profile `FILE` or built-in name"},
+				&cli.StringSliceFlag{Name: "set", Usage: "override a profile field: `KEY=VALUE`"},
+				&cli.StringFlag{Name: "name", Usage: "the pool's name (default: the profile's)"},
+				&cli.IntFlag{Name: "size", Value: 2, Usage: "sandboxes kept ready"},
+			},
+			Action: poolStart,
+		}, {
+			Name:      "stop",
+			Usage:     "stop a pool: commands it handed over run to their end, the sandboxes still waiting are killed",
+			ArgsUsage: "NAME",
+			Action:    poolStop,
+		}},
+	}
+}
+
+// poolStop signals the pool's daemon and waits until it is gone.
+func poolStop(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("pool stop: NAME")
+	}
+	store, err := openStore()
+	if err != nil {
+		return err
+	}
+	r, err := store.Get("pool-" + c.Args().First())
+	if err != nil {
+		return err
+	}
+	if !r.Alive() {
+		_ = store.Delete(r.Name)
+		return fmt.Errorf("pool %s is not running", c.Args().First())
+	}
+	if err := unix.Kill(r.Pid, unix.SIGTERM); err != nil {
+		return fmt.Errorf("pool stop: %w", err)
+	}
+	for r.Alive() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// poolStart is the pool daemon. Every sandbox is started from one
+// goroutine locked to its thread for the daemon's life: the sandboxes'
+// parent-death signal is bound to that thread.
+func poolStart(c *cli.Context) error {
+	size := c.Int("size")
+	if size < 1 || size > 64 {
+		return errors.New("pool: --size is 1 to 64")
+	}
+	facts, err := host.Probe()
+	if err != nil {
+		return err
+	}
+	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+	if err != nil {
+		return err
+	}
+	if p.Resources.Any() {
+		if err := facts.ProbeCgroup(); err != nil {
+			return err
+		}
+	}
+	name := c.String("name")
+	if name == "" {
+		name = p.Name
+	}
+	store, err := openStore()
+	if err != nil {
+		return err
+	}
+	compilePlan := func() (*plan.Plan, error) {
+		n, err := sandboxName("", name)
+		if err != nil {
+			return nil, err
+		}
+		pl, err := compile.Profile(p, facts, compile.Invocation{Name: n, Args: []string{"true"}})
+		if err != nil {
+			return nil, err
+		}
+		pl.Pooled = true
+		return pl, nil
+	}
+	if _, err := compilePlan(); err != nil {
+		return err
+	}
+	// The pool's own record names its socket and lets cell pool stop
+	// find the daemon; one pool of a name runs at a time.
+	self := &state.Record{Name: "pool-" + name, Profile: p.Name, Started: time.Now().UTC(), Pid: os.Getpid(), CellPid: os.Getpid()}
+	self.PidStart, _ = state.StartTime(self.Pid)
+	self.CellStart = self.PidStart
+	if err := store.Create(self); err != nil {
+		return fmt.Errorf("pool %s: %w", name, err)
+	}
+	defer store.Delete(self.Name)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, unix.SIGTERM, unix.SIGINT)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+
+	// Each sandbox is recorded in the state directory like a cell run's,
+	// so that cell ps lists it and cell gc removes its cgroups should the
+	// pool be killed.
+	end := func(x pooled) {
+		_, _ = x.sb.Wait()
+		_ = store.Delete(x.rec.Name)
+	}
+	ready := make(chan pooled, size)
+	want := make(chan struct{}, size)
+	failed := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // for good: the sandboxes die with this thread
+		for range want {
+			x, err := startPooled(store, compilePlan, devnull)
+			if err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+				return
+			}
+			ready <- x
+		}
+	}()
+	for range size {
+		want <- struct{}{}
+	}
+	path := store.Socket(self.Name)
+	_ = os.Remove(path) // a dead pool's; the record above is ours alone
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("pool socket: %w", err)
+	}
+	defer os.Remove(path)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "pool %s: %d sandboxes of %s on %s\n", name, size, p.Name, path)
+	go func() {
+		<-stop
+		ln.Close()
+	}()
+	var inFlight sync.WaitGroup
+	var failure error
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		var x pooled
+		select {
+		case x = <-ready:
+		case failure = <-failed:
+			conn.Close()
+			ln.Close()
+			continue
+		}
+		want <- struct{}{} // refill while this one runs
+		inFlight.Go(func() {
+			x.sb.ServeConn(conn)
+			end(x)
+		})
+	}
+	// Commands already handed over run to their end; sandboxes still
+	// waiting for one end with the pool.
+	inFlight.Wait()
+	close(want)
+	for {
+		select {
+		case x := <-ready:
+			_ = x.sb.Kill()
+			end(x)
+		default:
+			if failure != nil {
+				return fmt.Errorf("pool: starting a sandbox: %w", failure)
+			}
+			return nil
+		}
+	}
+}
+
+// pooled is a sandbox of the pool and its record.
+type pooled struct {
+	sb  *sandbox.Sandbox
+	rec *state.Record
+}
+
+// startPooled records and starts one sandbox of the pool.
+func startPooled(store *state.Store, compilePlan func() (*plan.Plan, error), devnull *os.File) (x pooled, err error) {
+	pl, err := compilePlan()
+	if err != nil {
+		return x, err
+	}
+	_, rec, err := record(pl)
+	if err != nil {
+		return x, err
+	}
+	sb, err := sandbox.Start(pl, sandbox.Stdio{Stdin: devnull, Stdout: devnull, Stderr: devnull}, nil, nil)
+	if err != nil {
+		_ = store.Delete(rec.Name)
+		return x, err
+	}
+	rec.Pid = sb.Pid()
+	rec.PidStart, _ = state.StartTime(rec.Pid)
+	_ = store.Update(rec)
+	x.sb, x.rec = sb, rec
+	return x, nil
+}
+
+// runPooled is cell run --pool: the command runs in a sandbox the pool
+// built ahead of time.
+func runPooled(c *cli.Context, pool string, tty bool) error {
+	store, err := openStore()
+	if err != nil {
+		return err
+	}
+	args := c.Args().Slice()
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return errors.New("run --pool: give the command after --")
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, relayed...)
+	defer signal.Stop(sigs)
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var term *pty
+	if tty {
+		if term, err = openPTY(); err != nil {
+			return err
+		}
+		stdio = [3]*os.File{term.slave, term.slave, term.slave}
+		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			return err
+		}
+	}
+	status, err := sandbox.Exec(store.Socket("pool-"+pool), args, tty, stdio, sigs)
+	if term != nil {
+		term.slave.Close()
+		term.close()
+	}
+	var errno unix.Errno
+	switch {
+	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
+		return &codedErr{fmt.Errorf("%s: command not found", args[0]), StatusNotFound}
+	case errors.As(err, &errno) && errno != 0:
+		return &codedErr{err, StatusCannotExec}
+	case err != nil:
+		return err
+	}
+	return exitStatus(status.ExitCode())
+}
