@@ -157,9 +157,7 @@ func Init() int {
 					_ = unix.Kill(int(p), unix.Signal(m.Signal))
 				}
 			case m.ExecSignal != nil:
-				if p := reg.pid(m.ExecSignal.ID); p > 0 {
-					_ = unix.Kill(p, unix.Signal(m.ExecSignal.Signal))
-				}
+				reg.signal(m.ExecSignal.ID, unix.Signal(m.ExecSignal.Signal))
 			case m.Exec != nil:
 				requests <- request{m.Exec, fds}
 			}
@@ -220,17 +218,30 @@ type children struct {
 	mu    sync.Mutex
 	pids  map[int]int // pid -> id
 	ended map[int]Status
+	// pending holds signals for a request whose command is not forked
+	// yet (a client relays from the moment it has sent its request);
+	// added is the highest id registered, whose signals are not held.
+	pending map[int][]unix.Signal
+	added   int
 }
 
-func (c *children) pid(id int) int {
+// signal delivers sig to the command of request id, or holds it until
+// that command exists.
+func (c *children) signal(id int, sig unix.Signal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for p, i := range c.pids {
 		if i == id {
-			return p
+			_ = unix.Kill(p, sig)
+			return
 		}
 	}
-	return 0
+	if id > c.added {
+		if c.pending == nil {
+			c.pending = map[int][]unix.Signal{}
+		}
+		c.pending[id] = append(c.pending[id], sig)
+	}
 }
 
 func (c *children) add(pid, id int, exited func(ExecExit)) {
@@ -240,7 +251,12 @@ func (c *children) add(pid, id int, exited func(ExecExit)) {
 		delete(c.ended, pid)
 	} else {
 		c.pids[pid] = id
+		for _, sig := range c.pending[id] {
+			_ = unix.Kill(pid, sig)
+		}
 	}
+	delete(c.pending, id)
+	c.added = max(c.added, id)
 	c.mu.Unlock()
 	if gone {
 		exited(ExecExit{ID: id, Status: st})
