@@ -7,6 +7,8 @@ import (
 	"path"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Error is a failed operation on a cgroup file or directory. It prints as
@@ -26,7 +28,7 @@ func (e *Error) Error() string {
 	if e.Op == "write" {
 		obj = fmt.Sprintf("%q to %s", e.Value, e.Path)
 	}
-	return fmt.Sprintf("%s %s: %s%s", e.Op, obj, errText(e.Err), e.hint())
+	return fmt.Sprintf("%s %s: %s%s", e.Op, obj, syserr.Text(e.Err), e.hint())
 }
 
 // Unwrap returns the errno.
@@ -46,17 +48,6 @@ func (e *Error) hint() string {
 		return ": processes are still in it (Kill first)"
 	}
 	return ""
-}
-
-// errText prints an errno by name and meaning: "EINVAL (invalid argument)".
-func errText(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return fmt.Sprintf("%s (%s)", name, errno.Error())
-		}
-	}
-	return err.Error()
 }
 
 // fail makes the *Error of op on path, keeping only the errno of a

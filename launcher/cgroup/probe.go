@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Probe reads the calling process's cgroup layout: ParseLayout of
@@ -101,14 +103,14 @@ func delegation(unified, self string) (string, string) {
 	dir := path.Join(unified, d)
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
-		return "", fmt.Sprintf("stat %s: %s", dir, errText(err))
+		return "", fmt.Sprintf("stat %s: %s", dir, syserr.Text(err))
 	}
 	if euid := os.Geteuid(); int(st.Uid) != euid {
 		return "", fmt.Sprintf("your cgroup %s belongs to uid %d, not to you (uid %d)", dir, st.Uid, euid)
 	}
 	for _, f := range []string{"cgroup.procs", "cgroup.subtree_control"} {
 		if err := unix.Faccessat(unix.AT_FDCWD, path.Join(dir, f), unix.W_OK, unix.AT_EACCESS); err != nil {
-			return "", fmt.Sprintf("you cannot write %s: %s", path.Join(dir, f), errText(err))
+			return "", fmt.Sprintf("you cannot write %s: %s", path.Join(dir, f), syserr.Text(err))
 		}
 	}
 	return d, ""

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Create makes the cgroups of s: the directories, then the writes, in
@@ -215,7 +217,7 @@ func killLoop(ctx context.Context, dirs []string, freeze, thaw func(context.Cont
 		pids, err = list()
 		for _, pid := range pids {
 			if e := unix.Kill(pid, unix.SIGKILL); e != nil && !errors.Is(e, unix.ESRCH) {
-				err = errors.Join(err, fmt.Errorf("kill %d: %s", pid, errText(e)))
+				err = errors.Join(err, fmt.Errorf("kill %d: %s", pid, syserr.Text(e)))
 			}
 		}
 		if e := thaw(ctx); e != nil {
@@ -283,7 +285,7 @@ func waitEvent(ctx context.Context, dir, key, want string) error {
 		}
 		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
 		if _, err := unix.Poll(fds, int(timeout.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("poll %s: %s", p, errText(err))
+			return fmt.Errorf("poll %s: %s", p, syserr.Text(err))
 		}
 	}
 }

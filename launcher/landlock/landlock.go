@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Mode says what happens when the kernel cannot enforce all of a [Rules].
@@ -406,36 +408,5 @@ func ports(ps []uint16) string {
 }
 
 // Error is a failed system call of this package, naming the call, the
-// object it acted on and the errno by name: "landlock_add_rule read-only
-// /usr: EBADFD (file descriptor in bad state)".
-type Error struct {
-	Call, Object string
-	Err          error
-	// Why explains the errno in cell's terms, when there is more to say.
-	Why string
-}
-
-func (e *Error) Error() string {
-	s := e.Call
-	if e.Object != "" {
-		s += " " + e.Object
-	}
-	s += ": " + errText(e.Err)
-	if e.Why != "" {
-		s += ": " + e.Why
-	}
-	return s
-}
-
-// Unwrap returns the errno.
-func (e *Error) Unwrap() error { return e.Err }
-
-func errText(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return fmt.Sprintf("%s (%s)", name, errno.Error())
-		}
-	}
-	return err.Error()
-}
+// object it acted on and the errno by name.
+type Error = syserr.Error

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // SyscallError wraps an errno with the syscall that returned it and the
@@ -27,24 +29,12 @@ type SyscallError struct {
 
 func (e *SyscallError) Error() string {
 	if e.Object == "" {
-		return e.Syscall + ": " + errText(e.Err)
+		return e.Syscall + ": " + syserr.Text(e.Err)
 	}
-	return fmt.Sprintf("%s %s: %s", e.Syscall, e.Object, errText(e.Err))
+	return fmt.Sprintf("%s %s: %s", e.Syscall, e.Object, syserr.Text(e.Err))
 }
 
 func (e *SyscallError) Unwrap() error { return e.Err }
-
-// errText prints an errno by name and meaning: "ENOENT (no such file or
-// directory)".
-func errText(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return fmt.Sprintf("%s (%s)", name, errno.Error())
-		}
-	}
-	return err.Error()
-}
 
 func fail(call, obj string, err error) error {
 	return &SyscallError{Syscall: call, Object: obj, Err: err}

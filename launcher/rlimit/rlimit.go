@@ -1,12 +1,13 @@
 package rlimit
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Resource is a kernel resource that a limit applies to. The zero value is
@@ -330,36 +331,5 @@ func OOMScoreAdj(v int) error {
 }
 
 // Error is a failed system call of this package, naming the call, the
-// object and the errno by name: "prlimit RLIMIT_NOFILE soft=16 hard=16:
-// EPERM (operation not permitted): ...".
-type Error struct {
-	Call, Object string
-	Err          error
-	// Why explains the errno in cell's terms, when there is more to say.
-	Why string
-}
-
-func (e *Error) Error() string {
-	s := e.Call
-	if e.Object != "" {
-		s += " " + e.Object
-	}
-	s += ": " + errText(e.Err)
-	if e.Why != "" {
-		s += ": " + e.Why
-	}
-	return s
-}
-
-// Unwrap returns the errno.
-func (e *Error) Unwrap() error { return e.Err }
-
-func errText(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return fmt.Sprintf("%s (%s)", name, errno.Error())
-		}
-	}
-	return err.Error()
-}
+// object it acted on and the errno by name.
+type Error = syserr.Error

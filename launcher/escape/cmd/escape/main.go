@@ -39,6 +39,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // status is the outcome of one attempt.
@@ -80,19 +82,7 @@ func skippedf(format string, a ...any) result {
 }
 
 // blockedBy is the result of an attempt that a system call refused.
-func blockedBy(err error) result { return result{blocked, errText(err)} }
-
-// errText prints an errno by name and meaning: "EPERM (operation not
-// permitted)".
-func errText(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return fmt.Sprintf("%s (%s)", name, errno.Error())
-		}
-	}
-	return err.Error()
-}
+func blockedBy(err error) result { return result{blocked, syserr.Text(err)} }
 
 // attempt is one way out.
 type attempt struct {
@@ -234,7 +224,7 @@ func (e *env) scratch() (string, error) {
 			e.scratchDir, e.madeDir = dir, true
 			return dir, nil
 		}
-		errs = append(errs, errText(errors.Unwrap(err)))
+		errs = append(errs, syserr.Text(errors.Unwrap(err)))
 	}
 	e.scratchErr = fmt.Errorf("no writable directory (%s)", strings.Join(dedupe(errs), ", "))
 	return "", e.scratchErr
@@ -292,7 +282,7 @@ func scanFDs() result {
 		target, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
-			other = append(other, fmt.Sprintf("fd %d -> %s (fstat: %s)", fd, target, errText(err)))
+			other = append(other, fmt.Sprintf("fd %d -> %s (fstat: %s)", fd, target, syserr.Text(err)))
 			continue
 		}
 		if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "/memfd:") {
@@ -332,11 +322,11 @@ func scanFDsBlind(procErr error) result {
 	}
 	switch {
 	case len(dirs) > 0:
-		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", errText(procErr), strings.Join(append(dirs, other...), "; "))
+		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", syserr.Text(procErr), strings.Join(append(dirs, other...), "; "))
 	case len(other) > 0:
 		return blockedf("no directory above fd 2; other descriptors: %s", strings.Join(other, "; "))
 	}
-	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", errText(procErr))
+	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", syserr.Text(procErr))
 }
 
 func fileType(mode uint32) string {
@@ -365,7 +355,7 @@ func (e *env) cwd() result {
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Getcwd(buf)
 	if err != nil {
-		return blockedf("getcwd: %s", errText(err))
+		return blockedf("getcwd: %s", syserr.Text(err))
 	}
 	wd := strings.TrimRight(string(buf[:n]), "\x00")
 	if !strings.HasPrefix(wd, "/") {
@@ -400,15 +390,15 @@ func (e *env) mount() result {
 func (e *env) fsmount() result {
 	fd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return blockedf("fsopen: %s", errText(err))
+		return blockedf("fsopen: %s", syserr.Text(err))
 	}
 	defer unix.Close(fd)
 	if err := unix.FsconfigCreate(fd); err != nil {
-		return escapedf("fsopen(\"tmpfs\") succeeded (then fsconfig: %s)", errText(err))
+		return escapedf("fsopen(\"tmpfs\") succeeded (then fsconfig: %s)", syserr.Text(err))
 	}
 	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
 	if err != nil {
-		return escapedf("fsopen(\"tmpfs\") succeeded (then fsmount: %s)", errText(err))
+		return escapedf("fsopen(\"tmpfs\") succeeded (then fsmount: %s)", syserr.Text(err))
 	}
 	unix.Close(mfd)
 	return escapedf("fsopen and fsmount made a detached tmpfs mount (closed again)")
@@ -430,7 +420,7 @@ func nsProbe(call string, sys *syscall.SysProcAttr) result {
 	}
 	switch err {
 	case unix.ENOENT, unix.ENOTDIR, unix.EACCES:
-		return escapedf("%s succeeded (the child then failed to exec %s as intended: %s)", call, noSuchProgram, errText(err))
+		return escapedf("%s succeeded (the child then failed to exec %s as intended: %s)", call, noSuchProgram, syserr.Text(err))
 	}
 	return blockedBy(err)
 }
@@ -534,7 +524,7 @@ func (e *env) ptraceOther() result {
 	pids, procErr := visible()
 	if len(pids) == 0 {
 		if procErr != nil {
-			return blockedf("no other process is visible (probed with kill(pid, 0): /proc: %s)", errText(procErr))
+			return blockedf("no other process is visible (probed with kill(pid, 0): /proc: %s)", syserr.Text(procErr))
 		}
 		return blockedf("no process but pid 1 and this one is visible")
 	}
@@ -545,7 +535,7 @@ func (e *env) ptraceOther() result {
 			return escapedf("PTRACE_SEIZE of pid %d (%s) succeeded (detached again)", pid, comm(pid))
 		}
 		if err != unix.ESRCH { // gone meanwhile
-			refusals[errText(err)]++
+			refusals[syserr.Text(err)]++
 		}
 	}
 	var rs []string
@@ -624,7 +614,7 @@ func permissionProbe(call string, errno unix.Errno, after string) result {
 	case 0:
 		return escapedf("%s succeeded", call)
 	}
-	return escapedf("%s passed the permission check (then %s %s)", call, errText(errno), after)
+	return escapedf("%s passed the permission check (then %s %s)", call, syserr.Text(errno), after)
 }
 
 // kexec_load with one segment more than the kernel allows (16).
@@ -657,7 +647,7 @@ func (e *env) reboot() result {
 		if strings.TrimSpace(string(prev)) != "0" {
 			_, _, errno := unix.Syscall6(unix.SYS_REBOOT, unix.LINUX_REBOOT_MAGIC1, unix.LINUX_REBOOT_MAGIC2,
 				unix.LINUX_REBOOT_CMD_CAD_ON, 0, 0, 0)
-			restored = "restored to on: " + errText(errno)
+			restored = "restored to on: " + syserr.Text(errno)
 			if errno == 0 {
 				restored = "restored to on"
 			}
@@ -668,7 +658,7 @@ func (e *env) reboot() result {
 	case unix.EINVAL:
 		// Past the CAP_SYS_BOOT check, a child pid namespace takes
 		// only restart and halt, which end that namespace.
-		return blockedf("%s: CAP_SYS_BOOT is held, but reboot acts only on this pid namespace", errText(errno))
+		return blockedf("%s: CAP_SYS_BOOT is held, but reboot acts only on this pid namespace", syserr.Text(errno))
 	}
 	return blockedBy(errno)
 }
@@ -697,7 +687,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func (e *env) hostname() result {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return blockedf("uname: %s", errText(err))
+		return blockedf("uname: %s", syserr.Text(err))
 	}
 	name := unix.ByteSliceToString(u.Nodename[:])
 	const path = "/proc/sys/kernel/hostname"
@@ -707,7 +697,7 @@ func (e *env) hostname() result {
 	}
 	defer unix.Close(fd)
 	if _, err := unix.Write(fd, []byte(name+"\n")); err != nil {
-		return blockedf("opened %s for writing, but write: %s", path, errText(err))
+		return blockedf("opened %s for writing, but write: %s", path, syserr.Text(err))
 	}
 	return escapedf("wrote %s (its own value %q)", path, name)
 }
@@ -750,7 +740,7 @@ func (e *env) exeReopen() result {
 	}
 	pfd, err := unix.Open("/proc/1/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return blockedf("open(/proc/1/exe, O_PATH): %s", errText(err))
+		return blockedf("open(/proc/1/exe, O_PATH): %s", syserr.Text(err))
 	}
 	defer unix.Close(pfd)
 	reopen := fmt.Sprintf("/proc/self/fd/%d", pfd)
@@ -762,7 +752,7 @@ func (e *env) exeReopen() result {
 	case unix.ETXTBSY:
 		return escapedf("reopening an O_PATH descriptor of /proc/1/exe for writing passed every permission check; only ETXTBSY (it is running) refused it")
 	}
-	return blockedf("got an O_PATH descriptor of /proc/1/exe, but reopening it for writing: %s", errText(err))
+	return blockedf("got an O_PATH descriptor of /proc/1/exe, but reopening it for writing: %s", syserr.Text(err))
 }
 
 func stdinIsTerminal() bool {
@@ -809,11 +799,11 @@ func (e *env) mknod() result {
 func (e *env) chroot() result {
 	var before, after unix.Stat_t
 	if err := unix.Stat("/", &before); err != nil {
-		return blockedf("stat /: %s", errText(err))
+		return blockedf("stat /: %s", syserr.Text(err))
 	}
 	rootFD, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return blockedf("open /: %s", errText(err))
+		return blockedf("open /: %s", syserr.Text(err))
 	}
 	defer unix.Close(rootFD)
 	cwdFD, cwdErr := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -842,11 +832,11 @@ func (e *env) chroot() result {
 		return blockedf("no directory to chroot into")
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return blockedf("chdir /: %s", errText(err))
+		return blockedf("chdir /: %s", syserr.Text(err))
 	}
 	if err := unix.Chroot(dir); err != nil {
 		e.restoreCwd(cwdFD, cwdErr)
-		return blockedf("chroot(%s): %s", dir, errText(err))
+		return blockedf("chroot(%s): %s", dir, syserr.Text(err))
 	}
 	for range 256 {
 		unix.Chdir("..")
@@ -859,9 +849,9 @@ func (e *env) chroot() result {
 	e.restoreCwd(cwdFD, cwdErr)
 	switch {
 	case err != nil:
-		return blockedf("chroot(%s) is permitted (%s), but chroot(\".\") after climbing: %s", dir, how, errText(err))
+		return blockedf("chroot(%s) is permitted (%s), but chroot(\".\") after climbing: %s", dir, how, syserr.Text(err))
 	case statErr != nil:
-		return blockedf("chroot(%s) is permitted, but stat of the new root: %s", dir, errText(statErr))
+		return blockedf("chroot(%s) is permitted, but stat of the new root: %s", dir, syserr.Text(statErr))
 	case after.Dev != before.Dev || after.Ino != before.Ino:
 		return escapedf("chroot(%s), chdir(\"..\") and chroot(\".\") reached a root above this one (dev %d ino %d, was dev %d ino %d)",
 			dir, after.Dev, after.Ino, before.Dev, before.Ino)
@@ -878,7 +868,7 @@ func (e *env) restoreCwd(fd int, openErr error) {
 func (e *env) shadow() result {
 	fd, err := unix.Open("/etc/shadow", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT {
-		return blockedf("%s: not present here", errText(err))
+		return blockedf("%s: not present here", syserr.Text(err))
 	}
 	if err != nil {
 		return blockedBy(err)
@@ -887,7 +877,7 @@ func (e *env) shadow() result {
 	buf := make([]byte, 64)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
-		return blockedf("opened /etc/shadow, but read: %s", errText(err))
+		return blockedf("opened /etc/shadow, but read: %s", syserr.Text(err))
 	}
 	return escapedf("read /etc/shadow (%d bytes)", n)
 }
@@ -898,7 +888,7 @@ func (e *env) setuid() result {
 	uid := os.Getuid()
 	if uid != 0 || os.Geteuid() != 0 {
 		if err := syscall.Setresuid(0, 0, 0); err != nil {
-			return blockedf("setresuid(0, 0, 0) as uid %d: %s", uid, errText(err))
+			return blockedf("setresuid(0, 0, 0) as uid %d: %s", uid, syserr.Text(err))
 		}
 		return escapedf("setresuid(0, 0, 0) as uid %d succeeded", uid)
 	}
@@ -907,10 +897,10 @@ func (e *env) setuid() result {
 	case unix.EINVAL:
 		return skippedf("running as uid 0 and uid 65534 is not mapped here: no uid to change to")
 	default:
-		return blockedf("running as uid 0 without the right to change uid: setresuid(65534): %s", errText(err))
+		return blockedf("running as uid 0 without the right to change uid: setresuid(65534): %s", syserr.Text(err))
 	}
 	if err := syscall.Setresuid(0, 0, 0); err != nil {
-		return blockedf("after setresuid(65534), setresuid(0, 0, 0): %s", errText(err))
+		return blockedf("after setresuid(65534), setresuid(0, 0, 0): %s", syserr.Text(err))
 	}
 	return escapedf("after setresuid(65534), setresuid(0, 0, 0) succeeded")
 }
