@@ -183,6 +183,11 @@ func lifeCommands() []*cli.Command {
 
 // runningRecord finds a sandbox whose cell is alive.
 func runningRecord(name string) (*state.Record, error) {
+	return liveRecord(name, (*state.Record).CellAlive)
+}
+
+// liveRecord finds the record of name, which alive must accept.
+func liveRecord(name string, alive func(*state.Record) bool) (*state.Record, error) {
 	st, err := openStore()
 	if err != nil {
 		return nil, err
@@ -191,7 +196,7 @@ func runningRecord(name string) (*state.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !r.CellAlive() {
+	if !alive(r) {
 		return nil, fmt.Errorf("sandbox %q is not running (cell gc removes its record)", name)
 	}
 	return r, nil
@@ -213,10 +218,25 @@ func execIn(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	args := c.Args().Slice()[1:]
+	if args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return errors.New("exec: NAME -- CMD [ARGS...]")
+	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
+	return execVia(st.Socket(r.Name), args, tty)
+}
+
+// execVia hands args and this process's stdio (or a new pty's) to the
+// sandbox serving socket (a running sandbox's, for cell exec, or a pool's)
+// and returns the command's exit status as cell's.
+func execVia(socket string, args []string, tty bool) error {
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var term *pty
 	if tty {
+		var err error
 		if term, err = openPTY(); err != nil {
 			return err
 		}
@@ -228,14 +248,7 @@ func execIn(c *cli.Context) error {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
-	args := c.Args().Slice()[1:]
-	if args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) == 0 {
-		return errors.New("exec: NAME -- CMD [ARGS...]")
-	}
-	status, err := sandbox.Exec(st.Socket(r.Name), args, tty, stdio, sigs)
+	status, err := sandbox.Exec(socket, args, tty, stdio, sigs)
 	if term != nil {
 		term.slave.Close()
 		term.close()

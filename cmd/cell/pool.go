@@ -253,33 +253,5 @@ func runPooled(c *cli.Context, pool string, tty bool) error {
 	if len(args) == 0 {
 		return errors.New("run --pool: give the command after --")
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, relayed...)
-	defer signal.Stop(sigs)
-	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
-	var term *pty
-	if tty {
-		if term, err = openPTY(); err != nil {
-			return err
-		}
-		stdio = [3]*os.File{term.slave, term.slave, term.slave}
-		if err := term.start(os.Stdin, os.Stdout); err != nil {
-			return err
-		}
-	}
-	status, err := sandbox.Exec(store.Socket("pool-"+pool), args, tty, stdio, sigs)
-	if term != nil {
-		term.slave.Close()
-		term.close()
-	}
-	var errno unix.Errno
-	switch {
-	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
-		return &codedErr{fmt.Errorf("%s: command not found", args[0]), StatusNotFound}
-	case errors.As(err, &errno) && errno != 0:
-		return &codedErr{err, StatusCannotExec}
-	case err != nil:
-		return err
-	}
-	return exitStatus(status.ExitCode())
+	return execVia(store.Socket("pool-"+pool), args, tty)
 }

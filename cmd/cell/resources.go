@@ -144,16 +144,9 @@ func record(pl *plan.Plan) (*state.Store, *state.Record, error) {
 
 // lookupRunning finds a running sandbox's record.
 func lookupRunning(name string) (*state.Record, error) {
-	st, err := openStore()
+	r, err := liveRecord(name, (*state.Record).Alive)
 	if err != nil {
 		return nil, err
-	}
-	r, err := st.Get(name)
-	if err != nil {
-		return nil, err
-	}
-	if !r.Alive() {
-		return nil, fmt.Errorf("sandbox %q is not running (cell gc removes its record)", name)
 	}
 	if r.Cgroup == nil {
 		return nil, fmt.Errorf("sandbox %q has no cgroup: its profile sets no limit", name)
