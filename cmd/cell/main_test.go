@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	case os.Getenv("CELL_TEST_MAIN") == "1":
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
+	if os.Geteuid() == 0 {
+		sweepStaleParents()
+	}
 	testscript.Main(m, map[string]func(){
 		"cell": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
 	})

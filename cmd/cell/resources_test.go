@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +38,29 @@ func cgroupParent(t *testing.T) string {
 		}
 	})
 	return name
+}
+
+// sweepStaleParents removes the cgroup parents that an earlier run of
+// these tests left when it was killed or timed out before its cleanups
+// ran: cell-test-PID-N with PID no longer alive, and the empty sandbox
+// cgroups under them. Nothing else is touched.
+func sweepStaleParents() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cell-test-*-*")
+	top, _ := filepath.Glob("/sys/fs/cgroup/cell-test-*-*")
+	for _, d := range append(dirs, top...) {
+		f := strings.Split(filepath.Base(d), "-")
+		if len(f) != 4 {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[2]); err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		leaves, _ := filepath.Glob(d + "/*/cgroup.procs")
+		for _, l := range leaves {
+			syscall.Rmdir(filepath.Dir(l))
+		}
+		syscall.Rmdir(d)
+	}
 }
 
 func dirExists(p string) bool {
