@@ -66,7 +66,7 @@ func TestDecodeErrors(t *testing.T) {
 		{
 			name: "unknown key lists the allowed ones",
 			src:  hdr + "network:\n  speed: 10\n",
-			want: []string{`p.yaml:4:3: network.speed: unknown key "speed" (allowed: mode)`},
+			want: []string{`p.yaml:4:3: network.speed: unknown key "speed" (allowed: mode, bridge, nat, ports, dns, hostLoopback, egress)`},
 		},
 		{
 			name: "unknown key in a list element",
@@ -159,7 +159,7 @@ func TestDecodeErrors(t *testing.T) {
 		{
 			name: "list for an enum",
 			src:  hdr + "network:\n  mode: [none]\n",
-			want: []string{`p.yaml:4:9: network.mode: must be none or host`},
+			want: []string{`p.yaml:4:9: network.mode: must be none, host, bridge or user`},
 		},
 		{
 			name: "bad size",

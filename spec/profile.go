@@ -183,10 +183,3 @@ type Process struct {
 
 // IsNewSession reports whether the command gets a session of its own.
 func (p *Process) IsNewSession() bool { return p.NewSession == nil || *p.NewSession }
-
-// Network selects what network the sandbox sees.
-type Network struct {
-	// Mode is the network; NetNone needs Namespaces.Net New, NetHost needs
-	// it Host.
-	Mode NetMode `yaml:"mode" json:"mode"`
-}

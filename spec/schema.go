@@ -281,8 +281,27 @@ func (MountType) jsonSchema() *schema {
 
 // jsonSchema is the schema of a NetMode.
 func (NetMode) jsonSchema() *schema {
-	return &schema{Type: "string", Enum: []string{NetNone.String(), NetHost.String()}}
+	s := &schema{Type: "string"}
+	for _, m := range NetModes {
+		s.Enum = append(s.Enum, m.String())
+	}
+	return s
 }
+
+// jsonSchema is the schema of a PortMap.
+func (PortMap) jsonSchema() *schema {
+	return &schema{AnyOf: []*schema{
+		{Type: "string", Pattern: `^[0-9]{1,5}(:[0-9]{1,5})?(/(tcp|udp))?$`},
+		{Type: "integer", Minimum: ptrTo(int64(1))},
+	}}
+}
+
+// jsonSchema is the schema of an EgressDefault.
+func (EgressDefault) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{EgressAllow.String(), EgressDeny.String()}}
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // jsonSchema is the schema of a Size: a number of bytes, or digits and a
 // unit.

@@ -260,7 +260,7 @@ func TestSetErrors(t *testing.T) {
 			name: "unknown key in a created mapping",
 			src:  setBase,
 			sets: []string{"network.speed.max=1"},
-			want: []string{`--set:1:9: network.speed: unknown key "speed" (allowed: mode)`},
+			want: []string{`--set:1:9: network.speed: unknown key "speed" (allowed: mode, bridge, nat, ports, dns, hostLoopback, egress)`},
 		},
 		{
 			name: "decode error at the value's column",

@@ -127,33 +127,48 @@ const (
 	NetNone NetMode = iota
 	// NetHost shares the host's network namespace.
 	NetHost
+	// NetBridge is a new network namespace joined to a bridge on the host
+	// by a veth pair, with an address leased from the bridge's subnet.
+	NetBridge
+	// NetUser is a new network namespace whose outbound traffic a
+	// user-mode network stack (slirp4netns) carries: no privilege needed.
+	NetUser
 )
 
-// String returns "none" or "host".
+// NetModes lists the modes in the order their names are documented.
+var NetModes = []NetMode{NetNone, NetHost, NetBridge, NetUser}
+
+// String returns "none", "host", "bridge" or "user".
 func (m NetMode) String() string {
 	switch m {
 	case NetNone:
 		return "none"
 	case NetHost:
 		return "host"
+	case NetBridge:
+		return "bridge"
+	case NetUser:
+		return "user"
 	}
 	return fmt.Sprintf("NetMode(%d)", uint8(m))
 }
 
-// UnmarshalYAML accepts "none" or "host".
+// OwnNamespace reports whether the mode gives the sandbox a network
+// namespace of its own.
+func (m NetMode) OwnNamespace() bool { return m != NetHost }
+
+// UnmarshalYAML accepts the name of a mode.
 func (m *NetMode) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return errors.New("must be none or host")
+		return errors.New("must be none, host, bridge or user")
 	}
-	switch n.Value {
-	case "none":
-		*m = NetNone
-	case "host":
-		*m = NetHost
-	default:
-		return fmt.Errorf("must be none or host, not %q", n.Value)
+	for _, c := range NetModes {
+		if c.String() == n.Value {
+			*m = c
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("must be none, host, bridge or user, not %q", shorten(n.Value))
 }
 
 // MarshalText prints the name.

@@ -51,6 +51,7 @@ func newValidator() *validator.Validate {
 	v.RegisterStructValidation(validateProcess, Process{})
 	v.RegisterStructValidation(validateResources, Resources{})
 	v.RegisterStructValidation(validateSecurity, Security{})
+	v.RegisterStructValidation(validateNetwork, Network{})
 	return v
 }
 
@@ -157,6 +158,14 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return "duplicates " + param
 	case "needs":
 		return "needs " + param
+	case "ifname":
+		return fmt.Sprintf(`must be an interface name: 1 to 15 characters without "/", ":" or spaces, not %q`, shorten(fmt.Sprint(value)))
+	case "subnet":
+		return fmt.Sprintf(`must be an IPv4 subnet from /8 to /29 without host bits, such as "10.88.0.0/24", not %q`, shorten(fmt.Sprint(value)))
+	case "ipaddr":
+		return fmt.Sprintf("must be an IPv4 or IPv6 address, not %q", shorten(fmt.Sprint(value)))
+	case "cidr":
+		return fmt.Sprintf(`must be an address or a CIDR without host bits, such as "192.0.2.0/24" or "2001:db8::1", not %q`, shorten(fmt.Sprint(value)))
 	case "netneeds":
 		return fmt.Sprintf("%v needs %s", value, param)
 	}
@@ -325,6 +334,8 @@ func validateProfile(sl validator.StructLevel) {
 		sl.ReportError(ns.Net, "namespaces.net", "net", "netneeds", "network.mode: host (the default network.mode is none)")
 	case mode == NetHost && ns.Net == New:
 		sl.ReportError(mode, "network.mode", "mode", "netneeds", "namespaces.net: host")
+	case mode.OwnNamespace() && ns.Net == Host:
+		sl.ReportError(mode, "network.mode", "mode", "netneeds", "namespaces.net: new")
 	}
 	if ns.Mount == Host {
 		r := p.Filesystem.Root

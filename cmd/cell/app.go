@@ -203,6 +203,9 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if p.Security.Landlock.Mode != spec.LandlockOff {
 		facts.ProbeLandlock()
 	}
+	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
+		facts.ProbeNetwork()
+	}
 	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) {
 		if err := facts.ProbeSubIDs(); err != nil {
 			return nil, nil, err

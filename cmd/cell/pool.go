@@ -18,6 +18,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/spec"
 )
 
 func poolCommand() *cli.Command {
@@ -89,6 +90,9 @@ func poolStart(c *cli.Context) error {
 		if err := facts.ProbeCgroup(); err != nil {
 			return err
 		}
+	}
+	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
+		facts.ProbeNetwork()
 	}
 	name := c.String("name")
 	if name == "" {

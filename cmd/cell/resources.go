@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
@@ -303,6 +304,18 @@ func gc(c *cli.Context) error {
 			continue
 		}
 		fmt.Fprintf(c.App.Writer, "removed %s\n", r.Name)
+	}
+	if os.Geteuid() == 0 {
+		// Bridged sandboxes are root's; their leases name what they left
+		// on the host (rules, a veth) when they died before cleanup.
+		_, err := network.Sweep(func(bridge string, h network.Holder) error {
+			if err := sandbox.Reclaim(h.Owner); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "removed lease %s of %s on %s\n", h.Addr, h.Owner, bridge)
+			return nil
+		})
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -449,6 +449,10 @@ func planLines(p *spec.Profile, facts *host.Facts) ([]string, error) {
 		}
 		inv.Name = p.Name + "-1"
 	}
+	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
+		facts.ProbeNetwork()
+		inv.Name = p.Name + "-1"
+	}
 	if p.Security.Landlock.Mode != spec.LandlockOff {
 		facts.ProbeLandlock()
 	}

@@ -127,6 +127,10 @@ func (c *compiler) compile(inv Invocation) error {
 	if err := c.checkCapSets(); err != nil {
 		return err
 	}
+	nets, err := c.checkNetwork(inv.Name)
+	if err != nil {
+		return err
+	}
 
 	var clone uint64
 	for _, n := range []struct {
@@ -167,6 +171,7 @@ func (c *compiler) compile(inv Invocation) error {
 		}
 		c.idmapFDs = append(c.idmapFDs, fd)
 	}
+	c.netHost(nets)
 	cloneInto := ""
 	if setup != nil {
 		cloneInto = setup.Clone
@@ -203,6 +208,7 @@ func (c *compiler) compile(inv Invocation) error {
 			c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupJoin, Path: d})
 		}
 	}
+	c.netStart(nets)
 
 	if a := p.Security.OOMScoreAdj; a != nil {
 		c.add("security.oomScoreAdj", plan.Step{Side: plan.Init, Op: plan.OpOOMScoreAdj, Data: strconv.Itoa(*a)})
@@ -218,9 +224,8 @@ func (c *compiler) compile(inv Invocation) error {
 			c.add("domainname", plan.Step{Side: plan.Init, Op: plan.OpSetdomainname, Path: p.Domainname})
 		}
 	}
-	if p.Network.Mode == spec.NetNone {
-		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpLinkUp, Path: "lo"})
-	}
+	c.netInit(nets)
+	c.netCleanup(nets)
 	c.process(args, sec)
 	return nil
 }
@@ -278,8 +283,12 @@ func (c *compiler) filesystem() {
 	c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: msSafe, Data: data})
 
 	for i := range fs.Mounts {
+		if c.skipMount(fs.Mounts[i].Target) {
+			continue // the network writes it
+		}
 		c.mount(fmt.Sprintf("filesystem.mounts[%d]", i), &fs.Mounts[i])
 	}
+	c.netFiles()
 
 	init(plan.Step{Op: plan.OpUmount, Path: oldRoot, Flags: unix.MNT_DETACH})
 	init(plan.Step{Op: plan.OpChdir, Path: newRoot})

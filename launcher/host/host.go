@@ -6,9 +6,11 @@ package host
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +42,11 @@ type Facts struct {
 	// SubIDs are the caller's subordinate ID ranges; nil when not probed
 	// (only profiles that map more than the caller's own IDs need them).
 	SubIDs *SubIDs
+	// Nameservers are the host's name servers (/etc/resolv.conf), for a
+	// sandbox on a bridge; UserNetHelper is the path of slirp4netns, ""
+	// when it is not installed. Probed for those network modes only.
+	Nameservers   []string
+	UserNetHelper string
 }
 
 // ProbeLandlock fills f.LandlockABI.
@@ -122,4 +129,36 @@ func Probe() (*Facts, error) {
 		return nil, fmt.Errorf("probe host: %w", err)
 	}
 	return f, nil
+}
+
+// ProbeNetwork fills f.Nameservers and f.UserNetHelper, for the network
+// modes bridge and user.
+func (f *Facts) ProbeNetwork() {
+	f.Nameservers = nil
+	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		f.Nameservers = ParseNameservers(string(b))
+	}
+	f.UserNetHelper = ""
+	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/bin"} {
+		p := dir + "/slirp4netns"
+		if unix.Access(p, unix.X_OK) == nil {
+			f.UserNetHelper = p
+			break
+		}
+	}
+}
+
+// ParseNameservers returns the addresses of resolv.conf's nameserver
+// lines, in order.
+func ParseNameservers(conf string) []string {
+	var out []string
+	for _, line := range strings.Split(conf, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				out = append(out, a.String())
+			}
+		}
+	}
+	return out
 }

@@ -34,9 +34,18 @@ const (
 // window returns the first and last phase in which the step may run.
 func (s *Step) window() (first, last int) {
 	switch s.Op {
-	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns:
+	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns, OpRequire, OpNetLease, OpBridge:
 		return phaseHost, phaseHost
-	case OpCgroupKill, OpCgroupRemove:
+	case OpNft:
+		if s.Side == Parent {
+			return phaseHost, phaseHost
+		}
+		return phaseNet, phaseNet
+	case OpVeth, OpUserNet, OpUserNetPort:
+		return phaseStart, phaseStart
+	case OpAddrAdd, OpRouteAdd:
+		return phaseNet, phaseNet
+	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLinkDelete, OpLeaseRelease, OpUserNetStop:
 		return -1, -1 // cleanup only
 	case OpAmbientCaps:
 		if s.Side == Command {
@@ -98,17 +107,20 @@ func (s *Step) window() (first, last int) {
 // side returns the side that may run op.
 func (o Op) side() (Side, bool) {
 	switch o {
-	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove:
+	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove,
+		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLinkDelete, OpLeaseRelease, OpUserNetStop:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
-		OpLinkUp, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
+		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
 	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true
 	case OpPdeathsig, OpChdir, OpAmbientCaps:
 		return 0, false // init and command both use these
+	case OpNft:
+		return 0, false // the parent on the host, init in the sandbox
 	case OpInvalid, opCount:
 	}
 	return 0, false
@@ -123,15 +135,18 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("plan has %d steps; it needs at least clone, exec-init and exec", n)
 	}
 	clone := 0
-	for clone < n && (p.Steps[clone].Op == OpCgroupMkdir || p.Steps[clone].Op == OpCgroupWrite || p.Steps[clone].Op == OpIDMapUserns) {
+	for clone < n && p.Steps[clone].Side == Parent {
+		if f, _ := p.Steps[clone].window(); f != phaseHost {
+			break
+		}
 		clone++
 	}
 	if clone == n || p.Steps[clone].Op != OpClone {
 		return fmt.Errorf("step %d is %s; a plan starts with clone, after the cgroup steps", clone+1, p.Steps[min(clone, n-1)].Op)
 	}
 	for i, s := range p.Cleanup {
-		if s.Side != Parent || s.Op != OpCgroupKill && s.Op != OpCgroupRemove {
-			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup-kill and cgroup-remove", i+1, s.Op, s.Side)
+		if f, _ := s.window(); s.Side != Parent || f != -1 || s.Op == OpInvalid || s.Op >= opCount {
+			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network and lease teardown", i+1, s.Op, s.Side)
 		}
 	}
 	if p.Steps[n-1].Op != OpExec {
@@ -155,7 +170,8 @@ func (p *Plan) Check() error {
 				return fmt.Errorf("step %d: a plan has at most two exec-init steps (the second after the ID map helpers)", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap && s.Op != OpWriteIDMap {
+		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap && s.Op != OpWriteIDMap &&
+			s.Op != OpVeth && s.Op != OpUserNet && s.Op != OpUserNetPort {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
 		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)

@@ -142,6 +142,45 @@ const (
 	// OpExec is execve of Path, looked up in the PATH of Env when it has
 	// no slash, with Args and Env.
 	OpExec
+	// OpRequire reads the file Path, which must hold Data: a host setting
+	// that the sandbox's network depends on and cell does not change.
+	OpRequire
+	// OpNetLease leases an address of the subnet Data on the bridge Path
+	// to the sandbox Source, under a lock of the bridge's lease file; later steps
+	// write it as {lease}.
+	OpNetLease
+	// OpBridge makes the bridge Path with the address Data, up, unless it
+	// exists (RTM_NEWLINK, RTM_NEWADDR).
+	OpBridge
+	// OpNft installs the nftables chain or rule Nft (NFT_MSG_NEWCHAIN,
+	// NFT_MSG_NEWRULE): on the host in the parent, in the sandbox's own
+	// network namespace in init.
+	OpNft
+	// OpVeth makes a veth pair: Path on the host, attached to the bridge
+	// Source, and Data in init's network namespace (RTM_NEWLINK).
+	OpVeth
+	// OpUserNet starts the user-mode network helper Path with Args
+	// against init's network namespace and waits until it is ready.
+	OpUserNet
+	// OpUserNetPort publishes the host port IDs[0] on the sandbox's port
+	// IDs[1] (protocol Data) through the user-mode helper's API.
+	OpUserNetPort
+	// OpAddrAdd gives the interface Path the address Data and sets it up
+	// (RTM_NEWADDR, RTM_NEWLINK).
+	OpAddrAdd
+	// OpRouteAdd adds the default route via Data on the interface Path
+	// (RTM_NEWROUTE).
+	OpRouteAdd
+	// OpNftDelete deletes the rules whose comment is Data from the table
+	// Path ("FAMILY NAME") on the host, when the sandbox ends.
+	OpNftDelete
+	// OpLinkDelete deletes the host's interface Path if it is still there
+	// when the sandbox ends (RTM_DELLINK).
+	OpLinkDelete
+	// OpLeaseRelease ends the lease of the sandbox Data on the bridge Path.
+	OpLeaseRelease
+	// OpUserNetStop stops the user-mode network helper.
+	OpUserNetStop
 	opCount
 )
 
@@ -191,6 +230,19 @@ var opNames = [...]string{
 	OpSetgid:         "setgid",
 	OpSetuid:         "setuid",
 	OpExec:           "exec",
+	OpRequire:        "require",
+	OpNetLease:       "net-lease",
+	OpBridge:         "bridge",
+	OpNft:            "nft",
+	OpVeth:           "veth",
+	OpUserNet:        "user-net",
+	OpUserNetPort:    "user-net-port",
+	OpAddrAdd:        "addr-add",
+	OpRouteAdd:       "route-add",
+	OpNftDelete:      "nft-delete",
+	OpLinkDelete:     "link-delete",
+	OpLeaseRelease:   "lease-release",
+	OpUserNetStop:    "user-net-stop",
 }
 
 func (o Op) String() string {
@@ -308,6 +360,38 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("setdomainname(%q)", s.Path)
 	case OpLinkUp:
 		return fmt.Sprintf("ioctl(SIOCSIFFLAGS, %q, IFF_UP)", s.Path)
+	case OpRequire:
+		return fmt.Sprintf("read(%q) == %q", s.Path, s.Data)
+	case OpNetLease:
+		return fmt.Sprintf("flock(leases of %q) lease(%s, %q) = {lease}", s.Path, s.Data, s.Source)
+	case OpBridge:
+		return fmt.Sprintf("RTM_NEWLINK(%q, type bridge) RTM_NEWADDR(%q, %s) unless it exists", s.Path, s.Path, s.Data)
+	case OpNft:
+		if s.Nft == nil {
+			return "nft(?)"
+		}
+		return "nft " + s.Nft.String()
+	case OpVeth:
+		return fmt.Sprintf("RTM_NEWLINK(%q, type veth, master %q, peer %q in INIT's netns)", s.Path, s.Source, s.Data)
+	case OpUserNet:
+		return fmt.Sprintf("execve(%q, %s) and wait for ready", s.Path, quoteList(append([]string{s.Path}, s.Args...)))
+	case OpUserNetPort:
+		if len(s.IDs) != 2 {
+			return "user-net-port(?)"
+		}
+		return fmt.Sprintf("add_hostfwd(%s, 0.0.0.0:%d -> %d)", s.Data, s.IDs[0], s.IDs[1])
+	case OpAddrAdd:
+		return fmt.Sprintf("RTM_NEWADDR(%q, %s) RTM_NEWLINK(%q, IFF_UP)", s.Path, s.Data, s.Path)
+	case OpRouteAdd:
+		return fmt.Sprintf("RTM_NEWROUTE(default via %s dev %q)", s.Data, s.Path)
+	case OpNftDelete:
+		return fmt.Sprintf("nft delete rules of %s with comment %q", s.Path, s.Data)
+	case OpLinkDelete:
+		return fmt.Sprintf("RTM_DELLINK(%q) if it exists", s.Path)
+	case OpLeaseRelease:
+		return fmt.Sprintf("flock(leases of %q) release(%q)", s.Path, s.Data)
+	case OpUserNetStop:
+		return "close(exit fd) of the user-mode network helper, wait"
 	case OpSetDumpable:
 		return "prctl(PR_SET_DUMPABLE, 0)"
 	case OpSubreaper:

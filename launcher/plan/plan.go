@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
 )
@@ -151,6 +152,8 @@ type Step struct {
 	// Landlock version it was compiled for.
 	Landlock *landlock.Rules `json:"landlock,omitempty"`
 	ABI      int             `json:"abi,omitempty"`
+	// Nft is the nftables chain or rule of an OpNft step.
+	Nft *network.Rule `json:"nft,omitempty"`
 	// Optional lets a mount whose source (or Existing target) is missing
 	// be skipped.
 	Optional bool `json:"optional,omitempty"`

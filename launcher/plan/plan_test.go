@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
 )
@@ -126,7 +127,8 @@ func TestJSONRoundTrip(t *testing.T) {
 				IDs: []uint32{1, 2}, Args: []string{"a"}, Env: []string{"A=1"}, Recursive: true, Optional: true, Existing: true,
 				Rlimit:   &rlimit.Limit{Resource: mustResource(t, "nofile"), Soft: 64, Hard: 128},
 				Landlock: &landlock.Rules{ReadOnly: []string{"/usr"}, ConnectTCP: []uint16{443}, Mode: landlock.BestEffort}, ABI: 4,
-				Seccomp: seccomp.Default(), Filter: []unix.SockFilter{{Code: 6, K: 0x7fff0000}}}
+				Seccomp: seccomp.Default(), Filter: []unix.SockFilter{{Code: 6, K: 0x7fff0000}},
+				Nft: &network.Rule{Family: "ip", Table: "cell", Chain: "forward", IIF: "cell0", Saddr: "{lease}", Verdict: "accept", Owner: "s"}}
 			b, err := json.Marshal(s)
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/landlock"
@@ -486,7 +487,21 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpExec:
 		e.exec = s
 		return nil
-	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit:
+	case plan.OpAddrAdd:
+		return network.AddrAdd(s.Path, s.Data)
+	case plan.OpRouteAdd:
+		return network.DefaultRoute(s.Path, s.Data)
+	case plan.OpNft:
+		if s.Nft == nil {
+			return errors.New("nft step without a rule")
+		}
+		c, err := nftables.New()
+		if err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		return network.Apply(c, s.Nft)
+	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
+		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLinkDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }

@@ -37,6 +37,7 @@ type Sandbox struct {
 	ready  chan struct{} // closed when init takes exec requests
 	result message       // the last report of init: exit or failure
 	cg     *cgroups
+	net    *nets
 
 	started, ended time.Time
 	stats          *cgroup.Stats
@@ -92,9 +93,10 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
 	cg := groupOf(p)
+	nw := netsOf(p)
 	// undo tears down what the parent made when starting fails.
 	undo := func(err error) error {
-		if terr := cg.teardown(); terr != nil {
+		if terr := errors.Join(cg.teardown(), nw.teardown()); terr != nil {
 			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
 		}
 		return err
@@ -117,6 +119,12 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		switch s.Op {
 		case plan.OpCgroupMkdir, plan.OpCgroupWrite:
 			if err := cg.step(s, 0); err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			trace(i, i, t0)
+			continue
+		case plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft:
+			if err := nw.step(s, 0); err != nil {
 				return nil, undo(stepErr(i, err))
 			}
 			trace(i, i, t0)
@@ -212,7 +220,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		cg.cloneFD.Close()
 		cg.cloneFD = nil
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, started: started, onTrace: onTrace}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, started: started, onTrace: onTrace}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
@@ -231,6 +239,8 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		case s.Op == plan.OpWriteIDMap:
 			// Before the helpers write the gid_map: setgroups deny.
 			err = os.WriteFile(fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, s.Path), []byte(s.Data), 0)
+		case s.Op == plan.OpVeth || s.Op == plan.OpUserNet || s.Op == plan.OpUserNetPort:
+			err = nw.step(s, cmd.Process.Pid)
 		default:
 			err = cg.step(s, cmd.Process.Pid)
 		}
@@ -245,7 +255,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		}
 	}
 	// The plan goes whole, as one JSON value; init checks it again.
-	if err := sb.enc.Encode(wire(p)); err != nil {
+	if err := sb.enc.Encode(wire(p, nw)); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		conn.Close()
@@ -314,7 +324,9 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
-		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec:
+		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
+		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
+		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLinkDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
 	}
 	return nil
@@ -387,7 +399,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := sb.cg.teardown(); terr != nil {
+	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown()); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err
@@ -496,12 +508,22 @@ func holdUserns(s *plan.Step) (*os.File, error) {
 // wire is the plan as init receives it: the same steps, without the
 // seccomp policies' source, which only explains the compiled filter that
 // init installs (the step's Filter, which is sent). Policies are most of a
-// plan's size, and decoding them costs init a millisecond.
-func wire(p *plan.Plan) *plan.Plan {
+// plan's size, and decoding them costs init a millisecond. The address
+// the parent leased replaces {lease} in the steps of init.
+func wire(p *plan.Plan, nw *nets) *plan.Plan {
 	w := *p
 	w.Steps = append([]plan.Step(nil), p.Steps...)
 	for i := range w.Steps {
-		w.Steps[i].Seccomp = nil
+		s := &w.Steps[i]
+		s.Seccomp = nil
+		if s.Side == plan.Parent {
+			continue
+		}
+		s.Data = nw.resolve(s.Data)
+		if s.Nft != nil {
+			r := s.Nft.Resolve(nw.lease.String())
+			s.Nft = &r
+		}
 	}
 	return &w
 }

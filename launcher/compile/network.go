@@ -1,0 +1,296 @@
+package compile
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// sandboxIf is the sandbox's end of its veth pair.
+const sandboxIf = "eth0"
+
+// netSetup is what the network section compiles to, in the three places
+// of the plan where its steps go.
+type netSetup struct {
+	name   string // the sandbox's name: owner of its lease and rules
+	bridge string
+	subnet string
+	gw     netip.Prefix
+}
+
+// checkNetwork refuses what the host or the caller cannot give the
+// profile's network, before any step is added.
+func (c *compiler) checkNetwork(name string) (*netSetup, error) {
+	n := &c.p.Network
+	ns := &netSetup{name: name}
+	switch n.Mode {
+	case spec.NetBridge:
+		if c.host.Rootless() {
+			return nil, c.errorf("network.mode", "bridge needs root: it makes a bridge, a veth and nftables rules on the host; an unprivileged caller uses network.mode user")
+		}
+		if name == "" {
+			return nil, c.errorf("network.mode", "a bridged sandbox needs a name (cell gives one)")
+		}
+		ns.bridge, ns.subnet = n.Bridge.BridgeName(), n.Bridge.BridgeSubnet()
+		gw, err := network.Gateway(ns.subnet)
+		if err != nil {
+			return nil, c.errorf("network.bridge.subnet", "%v", err)
+		}
+		ns.gw = gw
+	case spec.NetUser:
+		if c.host.UserNetHelper == "" {
+			return nil, c.errorf("network.mode", "user needs slirp4netns, which is not installed here (Debian and Ubuntu package: slirp4netns)")
+		}
+	}
+	if n.Egress.Default == spec.EgressDeny {
+		for _, k := range c.p.Security.Capabilities.Kept() {
+			if k == "CAP_NET_ADMIN" {
+				return nil, c.errorf("network.egress.default", "the command keeps CAP_NET_ADMIN (security.capabilities), with which it could delete the egress rules; drop it or the egress rules")
+			}
+		}
+	}
+	if _, err := c.nameservers(); err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+// nameservers are the name servers of the sandbox's /etc/resolv.conf:
+// the profile's, or the host's that a sandbox can reach.
+func (c *compiler) nameservers() ([]string, error) {
+	n := &c.p.Network
+	if len(n.DNS) > 0 {
+		return n.DNS, nil
+	}
+	switch n.Mode {
+	case spec.NetUser:
+		return []string{network.UserDNS}, nil
+	case spec.NetBridge:
+		var out []string
+		for _, s := range c.host.Nameservers {
+			if a, err := netip.ParseAddr(s); err == nil && !a.IsLoopback() {
+				out = append(out, s)
+			}
+		}
+		if len(out) == 0 {
+			return nil, c.errorf("network.mode", "the host's /etc/resolv.conf names no name server that a bridged sandbox can reach (%s; loopback ones are the host's own); set network.dns",
+				orNone(c.host.Nameservers))
+		}
+		return out[:min(len(out), 3)], nil
+	}
+	return nil, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// hostRule adds an nftables step of the parent in cell's host table.
+func (c *compiler) nft(at string, side plan.Side, r network.Rule) {
+	c.add(at, plan.Step{Side: side, Op: plan.OpNft, Nft: &r})
+}
+
+// netHost adds the steps made on the host before the clone: the lease,
+// the bridge and the host's rules.
+func (c *compiler) netHost(ns *netSetup) {
+	n := &c.p.Network
+	if n.Mode != spec.NetBridge {
+		return
+	}
+	br := ns.bridge
+	if n.NAT {
+		c.add("network.nat", plan.Step{Side: plan.Parent, Op: plan.OpRequire, Path: "/proc/sys/net/ipv4/ip_forward", Data: "1"})
+	}
+	c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpNetLease, Path: br, Data: ns.subnet, Source: ns.name})
+	c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpBridge, Path: br, Data: ns.gw.String()})
+	host := func(chain string) network.Rule {
+		return network.Rule{Family: "ip", Table: network.HostTable, Chain: chain}
+	}
+	chain := func(at, name, typ, hook string, prio int32) {
+		r := host(name)
+		r.Type, r.Hook, r.Priority, r.Policy = typ, hook, prio, "accept"
+		c.nft(at, plan.Parent, r)
+	}
+	rule := func(at string, r network.Rule) { c.nft(at, plan.Parent, r) }
+	// Traffic from the bridge to anywhere but the bridge and the host is
+	// dropped unless a sandbox's NAT lets it out; replies pass.
+	chain("network.mode", "forward", "filter", "forward", 0)
+	est := host("forward")
+	est.Established, est.Verdict, est.Owner = true, "accept", "bridge:"+br+":established"
+	rule("network.mode", est)
+	iso := host("forward")
+	iso.IIF, iso.NotOIF, iso.Verdict, iso.Owner = br, br, "drop", "bridge:"+br+":isolate"
+	rule("network.mode", iso)
+	if n.NAT {
+		chain("network.nat", "postrouting", "nat", "postrouting", 100)
+		out := host("forward")
+		out.Insert, out.IIF, out.Saddr, out.Verdict, out.Owner = true, br, network.Lease, "accept", ns.name
+		rule("network.nat", out)
+		masq := host("postrouting")
+		masq.Saddr, masq.NotOIF, masq.Verdict, masq.Owner = network.Lease, br, "masquerade", ns.name
+		rule("network.nat", masq)
+	}
+	if len(n.Ports) > 0 {
+		chain("network.ports", "prerouting", "nat", "prerouting", -100)
+		chain("network.ports", "output", "nat", "output", -100)
+		for i, p := range n.Ports {
+			at := fmt.Sprintf("network.ports[%d]", i)
+			for _, ch := range []string{"prerouting", "output"} {
+				r := host(ch)
+				r.LocalDaddr, r.Proto, r.Dport = true, p.Proto, p.Host
+				r.Verdict, r.To, r.Owner = "dnat", fmt.Sprintf("%s:%d", network.Lease, p.Sandbox), ns.name
+				rule(at, r)
+			}
+		}
+	}
+}
+
+// netStart adds the parent's steps between init's exec and its plan: the
+// veth into init's namespace, or the user-mode helper.
+func (c *compiler) netStart(ns *netSetup) {
+	n := &c.p.Network
+	switch n.Mode {
+	case spec.NetBridge:
+		c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpVeth, Path: network.VethName(ns.name), Source: ns.bridge, Data: sandboxIf})
+	case spec.NetUser:
+		args := []string{"--configure", "--mtu=65520"}
+		if !n.HostLoopback {
+			args = append(args, "--disable-host-loopback")
+		}
+		args = append(args, "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4")
+		if len(n.Ports) > 0 {
+			args = append(args, "--api-socket="+network.APISocket)
+		}
+		if c.p.Namespaces.User == spec.New {
+			args = append(args, "--userns-path=/proc/"+network.InitPID+"/ns/user")
+		}
+		args = append(args, "--netns-type=path", "/proc/"+network.InitPID+"/ns/net", network.UserTap)
+		c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpUserNet, Path: c.host.UserNetHelper, Args: args})
+		for i, p := range n.Ports {
+			c.add(fmt.Sprintf("network.ports[%d]", i), plan.Step{Side: plan.Parent, Op: plan.OpUserNetPort, Data: p.Proto, IDs: []uint32{uint32(p.Host), uint32(p.Sandbox)}})
+		}
+	}
+}
+
+// netInit adds init's steps in its network namespace: loopback, the
+// sandbox's address and route, and the egress rules.
+func (c *compiler) netInit(ns *netSetup) {
+	n := &c.p.Network
+	if !n.Mode.OwnNamespace() {
+		return
+	}
+	c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpLinkUp, Path: "lo"})
+	if n.Mode == spec.NetBridge {
+		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpAddrAdd, Path: sandboxIf, Data: fmt.Sprintf("%s/%d", network.Lease, ns.gw.Bits())})
+		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpRouteAdd, Path: sandboxIf, Data: ns.gw.Addr().String()})
+	}
+	if n.Egress.Default != spec.EgressDeny {
+		return
+	}
+	const at = "network.egress"
+	mine := func() network.Rule {
+		return network.Rule{Family: "inet", Table: network.HostTable, Chain: "egress", Owner: "egress"}
+	}
+	ch := mine()
+	ch.Owner, ch.Type, ch.Hook, ch.Policy = "", "filter", "output", "drop"
+	c.nft(at, plan.Init, ch)
+	lo := mine()
+	lo.OIF, lo.Verdict = "lo", "accept"
+	c.nft(at, plan.Init, lo)
+	est := mine()
+	est.Established, est.Verdict = true, "accept"
+	c.nft(at, plan.Init, est)
+	for i, a := range n.Egress.Allow {
+		pos := fmt.Sprintf("network.egress.allow[%d]", i)
+		prefix, _ := a.Prefix() // validated
+		protos := []string{a.Proto}
+		if a.Proto == "" && len(a.Ports) > 0 {
+			protos = []string{"tcp", "udp"}
+		}
+		ports := a.Ports
+		if len(ports) == 0 {
+			ports = []uint16{0}
+		}
+		for _, proto := range protos {
+			for _, port := range ports {
+				r := mine()
+				r.Daddr, r.Proto, r.Dport, r.Verdict = prefix.String(), proto, port, "accept"
+				c.nft(pos, plan.Init, r)
+			}
+		}
+	}
+	rst := mine()
+	rst.Proto, rst.Verdict = "tcp", "reject"
+	c.nft(at+".default", plan.Init, rst)
+	rej := mine()
+	rej.Verdict = "reject"
+	c.nft(at+".default", plan.Init, rej)
+}
+
+// netFiles writes the sandbox's /etc/resolv.conf and /etc/hosts, for the
+// modes with a network beyond loopback. They replace binds of the same
+// targets (skipMount).
+func (c *compiler) netFiles() {
+	n := &c.p.Network
+	if n.Mode != spec.NetBridge && n.Mode != spec.NetUser {
+		return
+	}
+	servers, _ := c.nameservers() // checked in checkNetwork
+	var conf strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&conf, "nameserver %s\n", s)
+	}
+	at := "network.dns"
+	if len(n.DNS) == 0 {
+		at = "network.mode"
+	}
+	c.add(at, plan.Step{Side: plan.Init, Op: plan.OpWriteFile, Root: newRoot, Path: "/etc/resolv.conf", Mode: 0o644, Data: conf.String()})
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if h := c.p.Hostname; h != "" && c.p.Namespaces.UTS == spec.New {
+		addr := network.Lease
+		if n.Mode == spec.NetUser {
+			addr = network.UserAddr
+		}
+		hosts += fmt.Sprintf("%s\t%s\n", addr, h)
+	}
+	c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpWriteFile, Root: newRoot, Path: "/etc/hosts", Mode: 0o644, Data: hosts})
+}
+
+// netWrites lists the files netFiles writes, which no mount may cover.
+func (c *compiler) netWrites() []string {
+	if m := c.p.Network.Mode; (m == spec.NetBridge || m == spec.NetUser) && c.p.Namespaces.Mount == spec.New {
+		return []string{"/etc/hosts", "/etc/resolv.conf"}
+	}
+	return nil
+}
+
+// netCleanup adds the steps that undo the network when the sandbox ends.
+func (c *compiler) netCleanup(ns *netSetup) {
+	n := &c.p.Network
+	add := func(s plan.Step) {
+		s.Side, s.Pos = plan.Parent, c.pos("network.mode")
+		c.cleanup = append(c.cleanup, s)
+	}
+	switch n.Mode {
+	case spec.NetBridge:
+		add(plan.Step{Op: plan.OpNftDelete, Path: "ip " + network.HostTable, Data: ns.name})
+		add(plan.Step{Op: plan.OpLinkDelete, Path: network.VethName(ns.name)})
+		add(plan.Step{Op: plan.OpLeaseRelease, Path: ns.bridge, Data: ns.name})
+	case spec.NetUser:
+		add(plan.Step{Op: plan.OpUserNetStop})
+	}
+}
+
+// skipMount reports whether the mount target is a file that the network
+// writes instead.
+func (c *compiler) skipMount(target string) bool {
+	return slices.Contains(c.netWrites(), target)
+}

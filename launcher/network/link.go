@@ -1,0 +1,139 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// VethName is the host end of a sandbox's veth pair: "cell" and eight hex
+// digits of a hash of the sandbox's name, so that cleanup and `cell gc`
+// find it again from the name alone (interface names have 15 bytes).
+func VethName(sandbox string) string {
+	h := fnv.New32a()
+	h.Write([]byte(sandbox))
+	return fmt.Sprintf("cell%08x", h.Sum32())
+}
+
+// Gateway returns the bridge's own address in subnet, its first, with the
+// subnet's prefix length.
+func Gateway(subnet string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("subnet %q: want an IPv4 CIDR", subnet)
+	}
+	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()), nil
+}
+
+// EnsureBridge makes the bridge name with the address gw, up, unless it
+// exists. An existing link of that name must be a bridge; its addresses
+// are left as they are, but gw must be one of them.
+func EnsureBridge(name string, gw netip.Prefix) error {
+	l, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add bridge %s: %w", name, err)
+		}
+		if l, err = netlink.LinkByName(name); err != nil {
+			return fmt.Errorf("bridge %s: %w", name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("bridge %s: %w", name, err)
+	case l.Type() != "bridge":
+		return fmt.Errorf("%s is a %s link, not a bridge", name, l.Type())
+	}
+	addr := &netlink.Addr{IPNet: ipNet(gw)}
+	if err := netlink.AddrAdd(l, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("add address %s to %s: %w", gw, name, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// AddVeth makes a veth pair: host on the bridge, up, and peer in the
+// network namespace of process pid.
+func AddVeth(host, bridge, peer string, pid int) error {
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", bridge, err)
+	}
+	v := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index},
+		PeerName:      peer,
+		PeerNamespace: netlink.NsPid(pid),
+	}
+	if err := netlink.LinkAdd(v); err != nil {
+		return fmt.Errorf("add veth %s (peer %s in INIT's namespace): %w", host, peer, err)
+	}
+	if err := netlink.LinkSetUp(v); err != nil {
+		return fmt.Errorf("set %s up: %w", host, err)
+	}
+	return nil
+}
+
+// DeleteLink deletes the link name; a missing link is not an error (a
+// veth goes with its namespace when the sandbox ends).
+func DeleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
+}
+
+// AddrAdd gives the link name the address addr (with its prefix length)
+// and sets it up, in the calling thread's network namespace.
+func AddrAdd(name, addr string) error {
+	p, err := netip.ParsePrefix(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
+		return fmt.Errorf("add address %s to %s: %w", addr, name, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// DefaultRoute adds the default route via gw on the link name.
+func DefaultRoute(name, gw string) error {
+	a, err := netip.ParseAddr(gw)
+	if err != nil {
+		return fmt.Errorf("gateway %q: %w", gw, err)
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: a.AsSlice()}); err != nil {
+		return fmt.Errorf("add default route via %s on %s: %w", gw, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,400 @@
+package network
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// HostTable is the table of cell's rules on the host, family ip. Cell
+// owns the table; each rule's comment names the sandbox or bridge it
+// belongs to.
+const HostTable = "cell"
+
+// Lease stands for the address leased to the sandbox in the fields of the
+// steps that follow the lease; the executor puts the address in its place.
+const Lease = "{lease}"
+
+// Rule is one nftables object that cell installs: a base chain, when Hook
+// is set, or a rule appended to a chain. Rules carry their Owner as their
+// comment, which is how cell finds its own rules again to delete them. The
+// matches are few on purpose: those the network modes need, each printed
+// and compiled one way.
+type Rule struct {
+	// Family is "ip" or "inet"; Table and Chain name where the rule goes.
+	Family string `json:"family"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
+
+	// Insert puts the rule first in its chain instead of last.
+	Insert bool `json:"insert,omitempty"`
+	// Hook, Type, Priority and Policy declare a base chain.
+	Hook     string `json:"hook,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Priority int32  `json:"priority,omitempty"`
+	Policy   string `json:"policy,omitempty"`
+
+	// The matches, all of which must hold: input and output interface
+	// names (NotOIF: any output interface but this), an IPv4 or IPv6
+	// source or destination prefix (or Lease), a destination that is an
+	// address of this host, a protocol and destination port, and a
+	// connection already established.
+	IIF         string `json:"iif,omitempty"`
+	OIF         string `json:"oif,omitempty"`
+	NotOIF      string `json:"notOif,omitempty"`
+	Saddr       string `json:"saddr,omitempty"`
+	Daddr       string `json:"daddr,omitempty"`
+	LocalDaddr  bool   `json:"localDaddr,omitempty"`
+	Proto       string `json:"proto,omitempty"`
+	Dport       uint16 `json:"dport,omitempty"`
+	Established bool   `json:"established,omitempty"`
+
+	// Verdict is accept, drop, reject, masquerade or dnat; To is dnat's
+	// ADDRESS:PORT.
+	Verdict string `json:"verdict,omitempty"`
+	To      string `json:"to,omitempty"`
+	// Owner is the rule's comment: the sandbox or bridge it belongs to.
+	Owner string `json:"owner,omitempty"`
+}
+
+// IsChain reports whether r declares a base chain.
+func (r *Rule) IsChain() bool { return r.Hook != "" }
+
+// String prints r as nft(8) would take it.
+func (r *Rule) String() string {
+	if r.IsChain() {
+		return fmt.Sprintf("add chain %s %s %s { type %s hook %s priority %d; policy %s; }",
+			r.Family, r.Table, r.Chain, r.Type, r.Hook, r.Priority, r.Policy)
+	}
+	var b strings.Builder
+	verb := "add"
+	if r.Insert {
+		verb = "insert"
+	}
+	fmt.Fprintf(&b, "%s rule %s %s %s", verb, r.Family, r.Table, r.Chain)
+	if r.IIF != "" {
+		fmt.Fprintf(&b, " iifname %q", r.IIF)
+	}
+	if r.OIF != "" {
+		fmt.Fprintf(&b, " oifname %q", r.OIF)
+	}
+	if r.NotOIF != "" {
+		fmt.Fprintf(&b, " oifname != %q", r.NotOIF)
+	}
+	if r.Saddr != "" {
+		fmt.Fprintf(&b, " %s saddr %s", ipWord(r.Saddr), r.Saddr)
+	}
+	if r.Daddr != "" {
+		fmt.Fprintf(&b, " %s daddr %s", ipWord(r.Daddr), r.Daddr)
+	}
+	if r.LocalDaddr {
+		b.WriteString(" fib daddr type local")
+	}
+	if r.Proto != "" && r.Dport == 0 {
+		fmt.Fprintf(&b, " meta l4proto %s", r.Proto)
+	}
+	if r.Dport != 0 {
+		fmt.Fprintf(&b, " %s dport %d", r.Proto, r.Dport)
+	}
+	if r.Established {
+		b.WriteString(" ct state established,related")
+	}
+	switch r.Verdict {
+	case "dnat":
+		fmt.Fprintf(&b, " dnat ip to %s", r.To)
+	case "reject":
+		if r.Proto == "tcp" {
+			b.WriteString(" reject with tcp reset")
+		} else {
+			b.WriteString(" reject with icmpx admin-prohibited")
+		}
+	default:
+		b.WriteString(" " + r.Verdict)
+	}
+	if r.Owner != "" {
+		fmt.Fprintf(&b, " comment %q", r.Owner)
+	}
+	return b.String()
+}
+
+func ipWord(prefix string) string {
+	if strings.Contains(prefix, ":") {
+		return "ip6"
+	}
+	return "ip"
+}
+
+// Resolve returns r with Lease replaced by the address lease.
+func (r Rule) Resolve(lease string) Rule {
+	for _, f := range []*string{&r.Saddr, &r.Daddr, &r.To} {
+		*f = strings.ReplaceAll(*f, Lease, lease)
+	}
+	return r
+}
+
+func family(f string) (nftables.TableFamily, error) {
+	switch f {
+	case "ip":
+		return nftables.TableFamilyIPv4, nil
+	case "inet":
+		return nftables.TableFamilyINet, nil
+	}
+	return 0, fmt.Errorf("nftables family %q: want ip or inet", f)
+}
+
+var hooks = map[string]*nftables.ChainHook{
+	"prerouting":  nftables.ChainHookPrerouting,
+	"input":       nftables.ChainHookInput,
+	"forward":     nftables.ChainHookForward,
+	"output":      nftables.ChainHookOutput,
+	"postrouting": nftables.ChainHookPostrouting,
+}
+
+// Apply installs r with the connection c: a base chain (and its table) is
+// added when missing, a rule is appended, unless a rule of the same owner
+// is there already when the owner is a bridge's ("bridge:NAME:WHAT"): a
+// bridge's shared rules are installed once.
+func Apply(c *nftables.Conn, r *Rule) error {
+	fam, err := family(r.Family)
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: r.Table, Family: fam}
+	if r.IsChain() {
+		hook, ok := hooks[r.Hook]
+		if !ok {
+			return fmt.Errorf("nftables hook %q", r.Hook)
+		}
+		policy := nftables.ChainPolicyAccept
+		if r.Policy == "drop" {
+			policy = nftables.ChainPolicyDrop
+		}
+		c.AddTable(t)
+		c.AddChain(&nftables.Chain{Name: r.Chain, Table: t, Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(r.Priority)),
+			Type: nftables.ChainType(r.Type), Policy: &policy})
+		return flush(c, r)
+	}
+	exprs, err := r.exprs()
+	if err != nil {
+		return err
+	}
+	ch := &nftables.Chain{Name: r.Chain, Table: t}
+	if strings.HasPrefix(r.Owner, "bridge:") {
+		// Shared by every sandbox of the bridge, and named uniquely by
+		// its comment: add it once.
+		rules, err := c.GetRules(t, ch)
+		if err != nil {
+			return fmt.Errorf("list rules of %s %s %s: %w", r.Family, r.Table, r.Chain, err)
+		}
+		for _, have := range rules {
+			if owner(have) == r.Owner {
+				return nil
+			}
+		}
+	}
+	nr := &nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: userdata.AppendString(nil, userdata.TypeComment, r.Owner)}
+	if r.Insert {
+		c.InsertRule(nr)
+	} else {
+		c.AddRule(nr)
+	}
+	return flush(c, r)
+}
+
+func flush(c *nftables.Conn, r *Rule) error {
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables %s: %w", r, err)
+	}
+	return nil
+}
+
+func owner(r *nftables.Rule) string {
+	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return s
+}
+
+// DeleteOwned deletes every rule whose owner is one of owners in the
+// table of the family, and reports how many. A missing table has none.
+func DeleteOwned(c *nftables.Conn, fam, table string, owners func(string) bool) (int, error) {
+	f, err := family(fam)
+	if err != nil {
+		return 0, err
+	}
+	t := &nftables.Table{Name: table, Family: f}
+	chains, err := c.ListChainsOfTableFamily(f)
+	if err != nil {
+		return 0, fmt.Errorf("list nftables chains: %w", err)
+	}
+	n := 0
+	for _, ch := range chains {
+		if ch.Table.Name != table {
+			continue
+		}
+		rules, err := c.GetRules(t, ch)
+		if err != nil {
+			return n, fmt.Errorf("list rules of %s %s %s: %w", fam, table, ch.Name, err)
+		}
+		for _, r := range rules {
+			if o := owner(r); o != "" && owners(o) {
+				if err := c.DelRule(r); err != nil {
+					return n, fmt.Errorf("delete rule %d of %s %s %s: %w", r.Handle, fam, table, ch.Name, err)
+				}
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		if err := c.Flush(); err != nil {
+			return 0, fmt.Errorf("delete rules of %s %s: %w", fam, table, err)
+		}
+	}
+	return n, nil
+}
+
+// Owners lists the owners of the rules in the table of the family.
+func Owners(c *nftables.Conn, fam, table string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	_, err := DeleteOwned(c, fam, table, func(o string) bool {
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+		return false
+	})
+	return out, err
+}
+
+func ifname(s string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, s+"\x00")
+	return b
+}
+
+// addrMatch loads the source or destination address and compares it with
+// prefix under its mask; in the inet family it first checks the packet's
+// protocol family.
+func addrMatch(fam, prefix string, dst bool) ([]expr.Any, error) {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		a, aerr := netip.ParseAddr(prefix)
+		if aerr != nil {
+			return nil, fmt.Errorf("address %q: %w", prefix, err)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	var out []expr.Any
+	off, n, proto := uint32(12), uint32(4), byte(unix.NFPROTO_IPV4)
+	if p.Addr().Is6() {
+		off, n, proto = 8, 16, unix.NFPROTO_IPV6
+	}
+	if dst {
+		off += n
+	}
+	if fam == "inet" {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}})
+	} else if p.Addr().Is6() {
+		return nil, fmt.Errorf("IPv6 address %s in an ip table", p)
+	}
+	out = append(out, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n})
+	addr := p.Masked().Addr().AsSlice()
+	if p.Bits() < p.Addr().BitLen() {
+		m := make([]byte, n)
+		for i := 0; i < p.Bits(); i++ {
+			m[i/8] |= 0x80 >> (i % 8)
+		}
+		out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: m, Xor: make([]byte, n)})
+	}
+	return append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr}), nil
+}
+
+// exprs compiles r's matches and verdict.
+func (r *Rule) exprs() ([]expr.Any, error) {
+	var out []expr.Any
+	if r.IIF != "" {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(r.IIF)})
+	}
+	if r.OIF != "" {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(r.OIF)})
+	}
+	if r.NotOIF != "" {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(r.NotOIF)})
+	}
+	for _, a := range []struct {
+		prefix string
+		dst    bool
+	}{{r.Saddr, false}, {r.Daddr, true}} {
+		if a.prefix == "" {
+			continue
+		}
+		if strings.Contains(a.prefix, Lease) {
+			return nil, errors.New("the leased address is not known yet")
+		}
+		e, err := addrMatch(r.Family, a.prefix, a.dst)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e...)
+	}
+	if r.LocalDaddr {
+		out = append(out, &expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)})
+	}
+	if r.Proto != "" {
+		p := byte(unix.IPPROTO_TCP)
+		switch r.Proto {
+		case "tcp":
+		case "udp":
+			p = unix.IPPROTO_UDP
+		default:
+			return nil, fmt.Errorf("protocol %q: want tcp or udp", r.Proto)
+		}
+		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}})
+		if r.Dport != 0 {
+			out = append(out, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(r.Dport)})
+		}
+	}
+	if r.Established {
+		mask := binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED)
+		out = append(out, &expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+	}
+	switch r.Verdict {
+	case "accept":
+		out = append(out, &expr.Verdict{Kind: expr.VerdictAccept})
+	case "drop":
+		out = append(out, &expr.Verdict{Kind: expr.VerdictDrop})
+	case "reject":
+		if r.Proto == "tcp" {
+			out = append(out, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+		} else {
+			out = append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED})
+		}
+	case "masquerade":
+		out = append(out, &expr.Masq{})
+	case "dnat":
+		ap, err := netip.ParseAddrPort(r.To)
+		if err != nil || !ap.Addr().Is4() {
+			return nil, fmt.Errorf("dnat target %q: want IPV4:PORT", r.To)
+		}
+		port := make([]byte, 2)
+		binary.BigEndian.PutUint16(port, ap.Port())
+		out = append(out, &expr.Immediate{Register: 1, Data: ap.Addr().AsSlice()},
+			&expr.Immediate{Register: 2, Data: port},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
+	default:
+		return nil, fmt.Errorf("nftables verdict %q", r.Verdict)
+	}
+	return out, nil
+}
