@@ -480,7 +480,7 @@ func TestEveryTagHasAMessage(t *testing.T) {
 		t.Fatalf("found only tags %v", tags)
 	}
 	for _, tag := range []string{"gt", "onlyfor", "requiredfor", "notroot", "sametarget", "undernondir",
-		"shadows", "rangeend", "overlaps", "unmapped", "duplicate", "needs", "netneeds"} {
+		"shadows", "rangeend", "overlaps", "unmapped", "duplicate", "needs", "netneeds", "ifname", "subnet", "ipaddr", "cidr"} {
 		tags[tag] = true
 	}
 	fallback := message("no-such-tag", "", reflect.String, "", true)
@@ -498,5 +498,51 @@ func TestOverlayFields(t *testing.T) {
 			want: []string{"p.yaml:5:7: filesystem.mounts[0].lower: is required for overlay mounts"}},
 		{name: "lower on a bind", src: mounts("{type: bind, source: /a, target: /w, lower: [/b]}"),
 			want: []string{"p.yaml:5:51: filesystem.mounts[0].lower: only applies to overlay mounts, not bind"}},
+	})
+}
+
+// TestNetworkValidation checks the network section's rules, all errors of
+// a profile at once, each at its position.
+func TestNetworkValidation(t *testing.T) {
+	runErrorCases(t, []errorCase{
+		{
+			name: "fields of other modes",
+			src:  hdr + "network:\n  mode: none\n  nat: true\n  ports: [\"80\"]\n  hostLoopback: true\n  bridge: {name: br0}\n",
+			want: []string{
+				"p.yaml:5:8: network.nat: only applies to network.mode bridge",
+				"p.yaml:6:10: network.ports: only applies to network.mode bridge and user",
+				"p.yaml:7:17: network.hostLoopback: only applies to network.mode user",
+				"p.yaml:8:11: network.bridge: only applies to network.mode bridge",
+			},
+		},
+		{
+			name: "bad bridge, dns, ports and egress",
+			src: hdr + "network:\n  mode: bridge\n  bridge: {name: \"a/b\", subnet: 10.0.0.1/24}\n  dns: [not-an-ip]\n" +
+				"  ports: [\"80:8080\", \"80:81\"]\n  egress:\n    allow:\n      - {to: 10.0.0.1/8, ports: [0]}\n",
+			want: []string{
+				`p.yaml:5:18: network.bridge.name: must be an interface name: 1 to 15 characters without "/", ":" or spaces, not "a/b"`,
+				`p.yaml:5:33: network.bridge.subnet: must be an IPv4 subnet from /8 to /29 without host bits, such as "10.88.0.0/24", not "10.0.0.1/24"`,
+				`p.yaml:6:9: network.dns[0]: must be an IPv4 or IPv6 address, not "not-an-ip"`,
+				`p.yaml:7:22: network.ports[1]: duplicates network.ports[0]: host port 80/tcp`,
+				`p.yaml:10:7: network.egress.allow: needs egress.default: deny`,
+				`p.yaml:10:14: network.egress.allow[0].to: must be an address or a CIDR without host bits, such as "192.0.2.0/24" or "2001:db8::1", not "10.0.0.1/8"`,
+				`p.yaml:10:34: network.egress.allow[0].ports[0]: must be greater than 0`,
+			},
+		},
+		{
+			name: "bad port map",
+			src:  hdr + "network:\n  mode: user\n  ports: [\"80:99999/sctp\"]\n",
+			want: []string{`p.yaml:5:11: network.ports[0]: protocol must be tcp or udp, not "sctp"`},
+		},
+		{
+			name: "egress with the host's network",
+			src:  hdr + "namespaces: {net: host}\nnetwork:\n  mode: host\n  egress: {default: deny}\n",
+			want: []string{`p.yaml:6:11: network.egress: needs a network namespace of its own (network.mode none, bridge or user)`},
+		},
+		{
+			name: "bridge with the host's namespace",
+			src:  hdr + "namespaces: {net: host}\nnetwork: {mode: bridge}\n",
+			want: []string{`p.yaml:4:17: network.mode: bridge needs namespaces.net: new`},
+		},
 	})
 }

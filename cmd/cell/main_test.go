@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/google/nftables"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -102,6 +105,57 @@ func probe(name string, args []string) int {
 			return 1
 		}
 		fmt.Println("uname: ok")
+		return 0
+	case "dial":
+		c, err := net.DialTimeout("tcp", args[0], 2*time.Second)
+		if err != nil {
+			fmt.Println("dial:", err)
+			return 0
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		b, _ := io.ReadAll(c)
+		fmt.Printf("reply %s\n", b)
+		return 0
+	case "serve":
+		// Serves one connection on the port args[0], answering with the
+		// peer's address; says first which addresses it listens on.
+		l, err := net.Listen("tcp", ":"+args[0])
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		addrs, _ := net.InterfaceAddrs()
+		var v4 []string
+		for _, a := range addrs {
+			if ip, _, _ := net.ParseCIDR(a.String()); ip.To4() != nil && !ip.IsLoopback() {
+				v4 = append(v4, ip.String())
+			}
+		}
+		fmt.Printf("listening %s\n", strings.Join(v4, " "))
+		os.Stdout.Sync()
+		n := 1
+		if len(args) > 1 {
+			fmt.Sscan(args[1], &n)
+		}
+		for range n {
+			c, err := l.Accept()
+			if err != nil {
+				fmt.Println("accept:", err)
+				return 1
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			fmt.Fprintf(c, "peer %s", host)
+			c.Close()
+		}
+		return 0
+	case "nft-flush":
+		c, err := nftables.New()
+		if err == nil {
+			c.DelTable(&nftables.Table{Name: "cell", Family: nftables.TableFamilyINet})
+			err = c.Flush()
+		}
+		fmt.Println("nft:", err)
 		return 0
 	case "ns":
 		for _, n := range args {

@@ -463,3 +463,69 @@ func TestOverlaySteps(t *testing.T) {
 		t.Errorf("--keep-upper:\n%s", pl)
 	}
 }
+
+// TestGoldenNetwork pins the plans of a bridged sandbox with NAT, ports
+// and egress rules, and of a user-mode one, root and rootless.
+func TestGoldenNetwork(t *testing.T) {
+	net := func(f host.Facts) *host.Facts {
+		f.Nameservers = []string{"127.0.0.53", "192.0.2.1"}
+		f.UserNetHelper, f.TunAccess = "/usr/bin/slirp4netns", true
+		return &f
+	}
+	for _, tt := range []struct {
+		name  string
+		facts *host.Facts
+	}{
+		{"net-bridge.root", net(rootFacts)},
+		{"net-user.root", net(rootFacts)},
+		{"net-user.user", net(userFacts)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, _ := strings.Cut(tt.name, ".")
+			data, err := os.ReadFile(filepath.Join("testdata", file+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, file+".yaml", data, tt.facts)
+			pl, err := compile.Profile(p, tt.facts, compile.Invocation{Name: file + "-1", Args: []string{"sh"}, Self: "/usr/bin/cell"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name+".plan", []byte(pl.String()))
+		})
+	}
+}
+
+// TestNetworkErrors checks what the compiler refuses for the network.
+func TestNetworkErrors(t *testing.T) {
+	withNet := func(f host.Facts, mod func(*host.Facts)) *host.Facts {
+		f.Nameservers, f.UserNetHelper, f.TunAccess = []string{"192.0.2.1"}, "/usr/bin/slirp4netns", true
+		mod(&f)
+		return &f
+	}
+	for _, tt := range []struct {
+		name, net string
+		facts     *host.Facts
+		want      string
+	}{
+		{"bridge rootless", "{mode: bridge}", withNet(userFacts, func(*host.Facts) {}), "p.yaml:4:17: network.mode: bridge needs root"},
+		{"no helper", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.UserNetHelper = "" }), "network.mode: user needs slirp4netns, which is not installed here (Debian and Ubuntu package: slirp4netns)"},
+		{"no tun", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.TunAccess = false }), "network.mode: user needs /dev/net/tun"},
+		{"loopback resolver only", "{mode: bridge}", withNet(rootFacts, func(f *host.Facts) { f.Nameservers = []string{"127.0.0.53"} }), "names no name server that a bridged sandbox can reach (127.0.0.53; loopback ones are the host's own); set network.dns"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "apiVersion: cell/v1\nname: p\nnamespaces: {}\nnetwork: " + tt.net + "\n"
+			p := parse(t, "p.yaml", []byte(src), tt.facts)
+			_, err := compile.Profile(p, tt.facts, compile.Invocation{Name: "p-1", Args: []string{"sh"}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	caps := "apiVersion: cell/v1\nname: p\nnetwork: {egress: {default: deny}}\nsecurity: {capabilities: [CAP_NET_ADMIN]}\n"
+	f := withNet(rootFacts, func(*host.Facts) {})
+	p := parse(t, "p.yaml", []byte(caps), f)
+	if _, err := compile.Profile(p, f, compile.Invocation{Name: "p-1", Args: []string{"sh"}}); err == nil || !strings.Contains(err.Error(), "keeps CAP_NET_ADMIN") {
+		t.Errorf("egress with CAP_NET_ADMIN kept: %v", err)
+	}
+}

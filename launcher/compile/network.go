@@ -46,6 +46,9 @@ func (c *compiler) checkNetwork(name string) (*netSetup, error) {
 		if c.host.UserNetHelper == "" {
 			return nil, c.errorf("network.mode", "user needs slirp4netns, which is not installed here (Debian and Ubuntu package: slirp4netns)")
 		}
+		if !c.host.TunAccess {
+			return nil, c.errorf("network.mode", "user needs /dev/net/tun, which this user may not open (most distributions make it mode 0666; here it is not)")
+		}
 	}
 	if n.Egress.Default == spec.EgressDeny {
 		for _, k := range c.p.Security.Capabilities.Kept() {
@@ -165,7 +168,12 @@ func (c *compiler) netStart(ns *netSetup) {
 		if !n.HostLoopback {
 			args = append(args, "--disable-host-loopback")
 		}
-		args = append(args, "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4")
+		if !c.host.Rootless() {
+			// Its own mount namespace and pivot_root into an empty root;
+			// slirp4netns 1.2 fails to set that up unprivileged (setegid).
+			args = append(args, "--enable-sandbox")
+		}
+		args = append(args, "--enable-seccomp", "--ready-fd=3", "--exit-fd=4")
 		if len(n.Ports) > 0 {
 			args = append(args, "--api-socket="+network.APISocket)
 		}

@@ -47,6 +47,9 @@ type Facts struct {
 	// when it is not installed. Probed for those network modes only.
 	Nameservers   []string
 	UserNetHelper string
+	// TunAccess reports whether the caller may open /dev/net/tun, which
+	// the user-mode helper needs (some hosts make it root's only).
+	TunAccess bool
 }
 
 // ProbeLandlock fills f.LandlockABI.
@@ -138,6 +141,7 @@ func (f *Facts) ProbeNetwork() {
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		f.Nameservers = ParseNameservers(string(b))
 	}
+	f.TunAccess = unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil
 	f.UserNetHelper = ""
 	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/bin"} {
 		p := dir + "/slirp4netns"

@@ -40,7 +40,7 @@ func (h *Holder) Alive() bool {
 // namespace: a bridge is a name within a namespace.
 func leaseFile(bridge string) (string, error) {
 	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return "", fmt.Errorf("stat /proc/self/ns/net: %w", err)
 	}
 	return filepath.Join(LeaseDir, fmt.Sprintf("%d-%s.json", st.Ino, bridge)), nil

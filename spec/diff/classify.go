@@ -32,16 +32,46 @@ var rules = map[string]classifier{
 	"namespaces.cgroup": namespace("cgroup", "the command sees the host's cgroup tree"),
 	"namespaces.time":   namespace("time", "the command shares the host's clocks"),
 	"network.mode": func(c *Change, _, _ *spec.Profile) (Class, string) {
-		switch def(c.New, "none") {
-		case "host":
+		// From least to most reach: loopback only, the user-mode stack
+		// (outbound, NATed by a helper), a bridge (the host and its
+		// other sandboxes), the host's own network.
+		reach := map[string]int{"none": 0, "user": 1, "bridge": 2, "host": 3}
+		o, n := reach[def(c.Old, "none")], reach[def(c.New, "none")]
+		switch {
+		case def(c.New, "none") == "host":
 			return Widens, "the command reaches every network the host reaches"
-		case "none":
+		case def(c.New, "none") == "none":
 			return Narrows, "the command's network is its own loopback only"
+		case n > o:
+			return Widens, "the command reaches more: " + def(c.New, "none") + " instead of " + def(c.Old, "none")
+		case n < o:
+			return Narrows, "the command reaches less: " + def(c.New, "none") + " instead of " + def(c.Old, "none")
 		}
 		return Neutral, "the network changes"
 	},
-	"hostname":   neutral("the host name inside"),
-	"domainname": neutral("the domain name inside"),
+	"network.bridge":        neutral("the bridge the sandbox joins"),
+	"network.bridge.name":   changedWidens("the sandbox joins another bridge and reaches its sandboxes"),
+	"network.bridge.subnet": neutral("the bridge's subnet"),
+	"network.nat":           flag(Widens, "the sandbox reaches beyond the host through NAT", "the sandbox no longer reaches beyond the host"),
+	"network.ports[*]":      member("published port %s", "a port of the sandbox is reachable from the host's network", "a port is no longer published"),
+	"network.dns[*]":        neutral("a name server of the sandbox"),
+	"network.hostLoopback":  flag(Widens, "the sandbox reaches the host's loopback services", "the host's loopback is out of reach"),
+	"network.egress":        neutral("the egress rules"),
+	"network.egress.default": func(c *Change, _, _ *spec.Profile) (Class, string) {
+		switch was, is := def(c.Old, "allow"), def(c.New, "allow"); {
+		case was == is:
+			return Neutral, "the same in effect"
+		case is == "deny":
+			return Narrows, "connections not on the allow list are refused"
+		}
+		return Widens, "every destination is allowed again"
+	},
+	"network.egress.allow[*]":          member("egress to %s", "a destination becomes reachable", "a destination is no longer reachable"),
+	"network.egress.allow[*].to":       changedWidens("an allowed destination changes"),
+	"network.egress.allow[*].ports[*]": member("egress port %s", "another port becomes reachable", "a port is no longer reachable"),
+	"network.egress.allow[*].proto":    changedWidens("an allowed protocol changes"),
+	"hostname":                         neutral("the host name inside"),
+	"domainname":                       neutral("the domain name inside"),
 
 	"ids.uid":                  credential("uid"),
 	"ids.gid":                  credential("gid"),
