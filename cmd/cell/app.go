@@ -20,6 +20,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/profiles"
@@ -294,7 +295,7 @@ func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
 		rec.Pid = sb.Pid()
 		rec.PidStart, _ = state.StartTime(rec.Pid)
 		_ = store.Update(rec)
-		stop, err := sb.ServeExec(store.Socket(rec.Name))
+		stop, err := pool.ServeExec(sb, rec.Name, store.Socket(rec.Name))
 		if err != nil {
 			return func() {}
 		}
@@ -392,7 +393,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 		}
 		return explain(err)
 	}
-	stats := collectStats(pl, sb, st)
+	stats := sb.Stats(st)
 	explainLimits(os.Stderr, p, stats)
 	if o.stats != "" {
 		if err := writeStats(o.stats, stats); err != nil {
