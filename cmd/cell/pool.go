@@ -144,14 +144,27 @@ func poolStart(c *cli.Context) error {
 	// why. The pool then refuses requests and stops.
 	broken := make(chan struct{})
 	var failure error
+	// stopping ends the building; built is closed when the builder has
+	// returned, so that no sandbox is made after the last is killed.
+	stopping, built := make(chan struct{}), make(chan struct{})
 	go func() {
-		runtime.LockOSThread() // for good: the sandboxes die with this thread
+		// Locked for good: the sandboxes die with this thread, so it
+		// returns only when the pool stops, never on a failure.
+		runtime.LockOSThread()
+		defer close(built)
 		for range want {
+			select {
+			case <-stopping:
+				continue
+			case <-broken:
+				continue
+			default:
+			}
 			x, err := startPooled(store, compilePlan, devnull)
 			if err != nil {
 				failure = err
 				close(broken)
-				return
+				continue
 			}
 			ready <- x
 		}
@@ -173,7 +186,11 @@ func poolStart(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "pool %s: %d sandboxes of %s on %s\n", name, size, p.Name, path)
 	go func() {
-		<-stop
+		// A pool that cannot make sandboxes stops too, with the reason.
+		select {
+		case <-stop:
+		case <-broken:
+		}
 		ln.Close()
 	}()
 	// serve gives a client's request a ready sandbox, once the request
@@ -207,7 +224,9 @@ func poolStart(c *cli.Context) error {
 	// Commands already handed over run to their end; sandboxes still
 	// waiting for one end with the pool.
 	inFlight.Wait()
+	close(stopping)
 	close(want)
+	<-built
 	for {
 		select {
 		case x := <-ready:
