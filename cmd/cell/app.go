@@ -95,12 +95,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "rootless", Usage: "show the plan for an unprivileged caller ($SUDO_UID, or uid 1000) even when run as root"},
 					&cli.BoolFlag{Name: "root", Usage: "show the plan for root even when run as an unprivileged user"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "show the plan of a run with a terminal of its own"},
+					&cli.BoolFlag{Name: "pool", Usage: "show the plan of a pool's sandbox (cell pool start), with the point where it waits for a request"},
 				},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
 					if err != nil {
 						return err
 					}
+					pl.Pooled = c.Bool("pool")
 					if c.Bool("json") {
 						enc := json.NewEncoder(c.App.Writer)
 						enc.SetIndent("", "  ")
