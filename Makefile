@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build test unit lint fuzz bench bench-smoke soak golden clean man install
+.PHONY: all build test unit lint fuzz bench bench-pool bench-smoke soak golden clean man install
 
 all: build
 
@@ -30,6 +30,12 @@ fuzz:
 # Launch latency of cell against unshare and bwrap (see README).
 bench: build
 	$(GO) run ./cmd/cellbench -cell ./cell
+
+# Latency of a request on a warm pool (as root): the Go API's Client.Run
+# of /bin/true, with and without statistics, and cell run --pool; the
+# median is reported as ms/median (see BenchmarkPool).
+bench-pool: build
+	CELL_BENCH_CELL=$(CURDIR)/cell $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPool$$' -benchtime 200x ./cmd/cell
 
 # The benchmark's latency and throughput modes, a few launches each: proves
 # they run (bwrap side by side included); asserts no figure.

@@ -20,6 +20,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/profiles"
@@ -94,12 +95,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "rootless", Usage: "show the plan for an unprivileged caller ($SUDO_UID, or uid 1000) even when run as root"},
 					&cli.BoolFlag{Name: "root", Usage: "show the plan for root even when run as an unprivileged user"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "show the plan of a run with a terminal of its own"},
+					&cli.BoolFlag{Name: "pool", Usage: "show the plan of a pool's sandbox (cell pool start), with the point where it waits for a request"},
 				},
 				Action: func(c *cli.Context) error {
 					pl, _, err := load(c)
 					if err != nil {
 						return err
 					}
+					pl.Pooled = c.Bool("pool")
 					if c.Bool("json") {
 						enc := json.NewEncoder(c.App.Writer)
 						enc.SetIndent("", "  ")
@@ -294,7 +297,7 @@ func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
 		rec.Pid = sb.Pid()
 		rec.PidStart, _ = state.StartTime(rec.Pid)
 		_ = store.Update(rec)
-		stop, err := sb.ServeExec(store.Socket(rec.Name))
+		stop, err := pool.ServeExec(sb, rec.Name, store.Socket(rec.Name))
 		if err != nil {
 			return func() {}
 		}
@@ -392,7 +395,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 		}
 		return explain(err)
 	}
-	stats := collectStats(pl, sb, st)
+	stats := sb.Stats(st)
 	explainLimits(os.Stderr, p, stats)
 	if o.stats != "" {
 		if err := writeStats(o.stats, stats); err != nil {

@@ -49,7 +49,7 @@ process:
 
 // profile writes the base test profile, plus extra YAML appended at the
 // top level, and returns its path.
-func profile(t *testing.T, extra string) string {
+func profile(t testing.TB, extra string) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 )
@@ -226,33 +228,53 @@ func execIn(c *cli.Context) error {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
-	return execVia(st.Socket(r.Name), args, tty)
+	return execVia(pool.DialSocket(st.Socket(r.Name)), args, tty, "")
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the
-// sandbox serving socket (a running sandbox's, for cell exec, or a pool's)
-// and returns the command's exit status as cell's.
-func execVia(socket string, args []string, tty bool) error {
-	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+// server of cl (a running sandbox's, for cell exec, or a pool's) and
+// returns the command's exit status as cell's. With statsPath, the
+// sandbox's statistics are asked for and written there ("-" is stderr).
+func execVia(cl *pool.Client, args []string, tty bool, statsPath string) error {
+	req := pool.Request{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, TTY: tty, Stats: statsPath != ""}
 	var term *pty
 	if tty {
 		var err error
 		if term, err = openPTY(); err != nil {
 			return err
 		}
-		stdio = [3]*os.File{term.slave, term.slave, term.slave}
+		req.Stdin, req.Stdout, req.Stderr = term.slave, term.slave, term.slave
 		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			term.slave.Close()
+			term.master.Close()
 			return err
 		}
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
-	status, err := sandbox.Exec(socket, args, tty, stdio, sigs)
+	p, err := cl.Start(context.Background(), req)
 	if term != nil {
+		// Only the sandbox holds the slave now: its end closes the master.
 		term.slave.Close()
-		term.close()
+		defer term.close()
 	}
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = p.Signal(s.(unix.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	res, err := p.Wait()
 	var errno unix.Errno
 	switch {
 	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
@@ -262,5 +284,11 @@ func execVia(socket string, args []string, tty bool) error {
 	case err != nil:
 		return err
 	}
-	return exitStatus(status.ExitCode())
+	if res.Stats != nil {
+		explainLimits(os.Stderr, nil, res.Stats)
+		if err := writeStats(statsPath, res.Stats); err != nil {
+			return err
+		}
+	}
+	return exitStatus(res.ExitCode())
 }

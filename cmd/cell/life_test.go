@@ -202,7 +202,7 @@ func TestExec(t *testing.T) {
 
 // startPool starts a pool of size 2 of the test profile (plus sets) and
 // returns its name and process.
-func startPool(t *testing.T, sets ...string) (string, *exec.Cmd) {
+func startPool(t testing.TB, sets ...string) (string, *exec.Cmd) {
 	t.Helper()
 	name := fmt.Sprintf("pool%d", time.Now().UnixNano()%1e9)
 	args := []string{"pool", "start", "-p", profile(t, ""), "--name", name, "--size", "2"}
@@ -214,7 +214,20 @@ func startPool(t *testing.T, sets ...string) (string, *exec.Cmd) {
 	if err := pool.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Process.Kill(); pool.Wait() })
+	// Stopped as cell pool stop does, so that its sandboxes' cgroups
+	// and records go; killed only if it does not stop.
+	t.Cleanup(func() {
+		exited := make(chan struct{})
+		go func() { pool.Wait(); close(exited) }()
+		pool.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("pool %s did not stop on SIGTERM", name)
+			pool.Process.Kill()
+			<-exited
+		}
+	})
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "pool "+name+": 2 sandboxes") {
 		t.Fatalf("pool did not start: %q", sc.Text())

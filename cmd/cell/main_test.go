@@ -183,7 +183,7 @@ func (r cellResult) String() string {
 }
 
 // cellCmd prepares cell (this test binary as main) with args.
-func cellCmd(t *testing.T, args ...string) *exec.Cmd {
+func cellCmd(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {

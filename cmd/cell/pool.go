@@ -16,6 +16,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/spec"
@@ -53,7 +54,7 @@ func poolStop(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := store.Get("pool-" + c.Args().First())
+	r, err := store.Get(pool.RecordName(c.Args().First()))
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func poolStart(c *cli.Context) error {
 	}
 	// The pool's own record names its socket and lets cell pool stop
 	// find the daemon; one pool of a name runs at a time.
-	self := &state.Record{Name: "pool-" + name, Profile: p.Name, Started: time.Now().UTC(), Pid: os.Getpid(), CellPid: os.Getpid()}
+	self := &state.Record{Name: pool.RecordName(name), Profile: p.Name, Started: time.Now().UTC(), Pid: os.Getpid(), CellPid: os.Getpid()}
 	self.PidStart, _ = state.StartTime(self.Pid)
 	self.CellStart = self.PidStart
 	if err := store.Create(self); err != nil {
@@ -137,23 +138,33 @@ func poolStart(c *cli.Context) error {
 	// Each sandbox is recorded in the state directory like a cell run's,
 	// so that cell ps lists it and cell gc removes its cgroups should the
 	// pool be killed.
-	end := func(x pooled) {
-		_, _ = x.sb.Wait()
-		_ = store.Delete(x.rec.Name)
-	}
 	ready := make(chan pooled, size)
 	want := make(chan struct{}, size)
-	failed := make(chan error, 1)
+	// broken is closed when a sandbox could not be started; failure says
+	// why. The pool then refuses requests and stops.
+	broken := make(chan struct{})
+	var failure error
+	// stopping ends the building; built is closed when the builder has
+	// returned, so that no sandbox is made after the last is killed.
+	stopping, built := make(chan struct{}), make(chan struct{})
 	go func() {
-		runtime.LockOSThread() // for good: the sandboxes die with this thread
+		// Locked for good: the sandboxes die with this thread, so it
+		// returns only when the pool stops, never on a failure.
+		runtime.LockOSThread()
+		defer close(built)
 		for range want {
+			select {
+			case <-stopping:
+				continue
+			case <-broken:
+				continue
+			default:
+			}
 			x, err := startPooled(store, compilePlan, devnull)
 			if err != nil {
-				select {
-				case failed <- err:
-				default:
-				}
-				return
+				failure = err
+				close(broken)
+				continue
 			}
 			ready <- x
 		}
@@ -161,56 +172,74 @@ func poolStart(c *cli.Context) error {
 	for range size {
 		want <- struct{}{}
 	}
-	path := store.Socket(self.Name)
+	path := store.Socket(pool.RecordName(name))
 	_ = os.Remove(path) // a dead pool's; the record above is ours alone
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("pool socket: %w", err)
 	}
+	ln.SetUnlinkOnClose(false)
 	defer os.Remove(path)
 	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "pool %s: %d sandboxes of %s on %s\n", name, size, p.Name, path)
 	go func() {
-		<-stop
+		// A pool that cannot make sandboxes stops too, with the reason.
+		select {
+		case <-stop:
+		case <-broken:
+		}
 		ln.Close()
 	}()
+	// serve gives a client's request a ready sandbox, once the request
+	// has been read (a malformed one, or one of another protocol version,
+	// takes none), and asks for a replacement.
+	serve := func(conn *net.UnixConn) {
+		req, err := pool.Accept(conn)
+		if err != nil {
+			return
+		}
+		var x pooled
+		select {
+		case x = <-ready:
+		case <-broken:
+			req.Refuse(fmt.Errorf("pool %s: starting a sandbox failed: %w", name, failure))
+			ln.Close()
+			return
+		}
+		want <- struct{}{} // refill while this one runs
+		_, _ = req.RunPooled(x.sb, x.rec.Name)
+		_ = store.Delete(x.rec.Name)
+	}
 	var inFlight sync.WaitGroup
-	var failure error
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
 			break
 		}
-		var x pooled
-		select {
-		case x = <-ready:
-		case failure = <-failed:
-			conn.Close()
-			ln.Close()
-			continue
-		}
-		want <- struct{}{} // refill while this one runs
-		inFlight.Go(func() {
-			x.sb.ServeConn(conn)
-			end(x)
-		})
+		inFlight.Go(func() { serve(conn) })
 	}
 	// Commands already handed over run to their end; sandboxes still
 	// waiting for one end with the pool.
 	inFlight.Wait()
+	close(stopping)
 	close(want)
+	<-built
 	for {
 		select {
 		case x := <-ready:
 			_ = x.sb.Kill()
-			end(x)
+			_, _ = x.sb.Wait()
+			_ = store.Delete(x.rec.Name)
 		default:
-			if failure != nil {
+			select {
+			case <-broken:
 				return fmt.Errorf("pool: starting a sandbox: %w", failure)
+			default:
+				return nil
 			}
-			return nil
 		}
 	}
 }
@@ -245,8 +274,12 @@ func startPooled(store *state.Store, compilePlan func() (*plan.Plan, error), dev
 
 // runPooled is cell run --pool: the command runs in a sandbox the pool
 // built ahead of time.
-func runPooled(c *cli.Context, pool string, tty bool) error {
-	store, err := openStore()
+func runPooled(c *cli.Context, name string, tty bool) error {
+	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err != nil {
+		return err
+	}
+	cl, err := pool.Dial(dir, name)
 	if err != nil {
 		return err
 	}
@@ -257,5 +290,5 @@ func runPooled(c *cli.Context, pool string, tty bool) error {
 	if len(args) == 0 {
 		return errors.New("run --pool: give the command after --")
 	}
-	return execVia(store.Socket("pool-"+pool), args, tty)
+	return execVia(cl, args, tty, c.String("stats"))
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/network"
@@ -43,58 +42,8 @@ func openStore() (*state.Store, error) {
 	return state.Open(dir)
 }
 
-// Stats is the JSON that --stats writes when the command has ended. Its
-// field names are a stable format: fields are added, never renamed or
-// removed. A counter that could not be measured is absent.
-type Stats struct {
-	Name    string `json:"name"`
-	Profile string `json:"profile"`
-	// Exit is the command's exit code; Signal the signal that killed it
-	// (then Exit is 128+signal, as a shell reports it).
-	Exit       int    `json:"exit"`
-	Signal     string `json:"signal,omitempty"`
-	WallTimeUs int64  `json:"wallTimeUs"`
-	// CPU time of the sandbox's processes, from the cgroup when there is
-	// one, else from the rusage of init and what it reaped.
-	CPUUserUs   *uint64 `json:"cpuUserUs,omitempty"`
-	CPUSystemUs *uint64 `json:"cpuSystemUs,omitempty"`
-	// MemoryPeakBytes is the cgroup's peak, or without a cgroup the
-	// largest resident set of a single process (ru_maxrss).
-	MemoryPeakBytes *uint64 `json:"memoryPeakBytes,omitempty"`
-	OOMKills        *uint64 `json:"oomKills,omitempty"`
-	PidsPeak        *uint64 `json:"pidsPeak,omitempty"`
-	PidsMaxHits     *uint64 `json:"pidsMaxHits,omitempty"`
-	// Source says where the counters come from: "cgroup" or "rusage".
-	Source string `json:"source"`
-}
-
-func u64(v uint64) *uint64 { return &v }
-
-func collectStats(pl *plan.Plan, sb *sandbox.Sandbox, st sandbox.Status) *Stats {
-	s := &Stats{Name: pl.Name, Profile: pl.Profile, Exit: st.ExitCode(), WallTimeUs: sb.Wall().Microseconds(), Source: "rusage"}
-	if st.Signal != 0 {
-		s.Signal = unix.SignalName(unix.Signal(st.Signal))
-	}
-	if ru := sb.Rusage(); ru != nil {
-		s.CPUUserUs = u64(uint64(ru.Utime.Sec)*1e6 + uint64(ru.Utime.Usec))
-		s.CPUSystemUs = u64(uint64(ru.Stime.Sec)*1e6 + uint64(ru.Stime.Usec))
-		s.MemoryPeakBytes = u64(uint64(ru.Maxrss) * 1024)
-	}
-	if c := sb.Cgroup(); c != nil {
-		s.Source = "cgroup"
-		if c.CPUUserUsec != nil {
-			s.CPUUserUs, s.CPUSystemUs = c.CPUUserUsec, c.CPUSystemUsec
-		}
-		if c.MemoryPeak != nil {
-			s.MemoryPeakBytes = c.MemoryPeak
-		}
-		s.OOMKills, s.PidsPeak, s.PidsMaxHits = c.OOMKills, c.PidsPeak, c.PidsMaxHits
-	}
-	return s
-}
-
 // writeStats writes s to path ("-" is stderr).
-func writeStats(path string, s *Stats) error {
+func writeStats(path string, s *sandbox.Stats) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -110,19 +59,20 @@ func writeStats(path string, s *Stats) error {
 	return nil
 }
 
-// explainLimits says in plain words which limit the command ran into.
-func explainLimits(w io.Writer, p *spec.Profile, s *Stats) {
+// explainLimits says in plain words which limit the command ran into; p
+// is nil where the profile is not known (a pool's client).
+func explainLimits(w io.Writer, p *spec.Profile, s *sandbox.Stats) {
 	if s.OOMKills != nil && *s.OOMKills > 0 {
 		limit := "the memory limit"
-		if m := p.Resources.Memory.Max; m != nil {
-			limit = "memory.max " + m.String()
+		if p != nil && p.Resources.Memory.Max != nil {
+			limit = "memory.max " + p.Resources.Memory.Max.String()
 		}
 		fmt.Fprintf(w, "cell: killed: %s reached (the OOM killer ended %d process(es))\n", limit, *s.OOMKills)
 	}
 	if s.PidsMaxHits != nil && *s.PidsMaxHits > 0 {
 		limit := "the task limit"
-		if m := p.Resources.Pids.Max; m != nil {
-			limit = "pids.max " + m.String()
+		if p != nil && p.Resources.Pids.Max != nil {
+			limit = "pids.max " + p.Resources.Pids.Max.String()
 		}
 		fmt.Fprintf(w, "cell: %s reached: %d fork(s) failed with EAGAIN\n", limit, *s.PidsMaxHits)
 	}

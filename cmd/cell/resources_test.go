@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
 // cgroupParent makes a test's own cgroup parent name and registers the
@@ -69,7 +71,7 @@ func dirExists(p string) bool {
 }
 
 // statsOf runs a sandbox with --stats and returns the result and stats.
-func statsOf(t *testing.T, prof string, sets []string, command ...string) (cellResult, Stats) {
+func statsOf(t *testing.T, prof string, sets []string, command ...string) (cellResult, sandbox.Stats) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "stats.json")
 	args := []string{"run", "-p", prof, "--stats", file}
@@ -77,7 +79,7 @@ func statsOf(t *testing.T, prof string, sets []string, command ...string) (cellR
 		args = append(args, "--set", s)
 	}
 	r := cell(t, append(append(args, "--"), command...)...)
-	var s Stats
+	var s sandbox.Stats
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatalf("no stats file: %v\n%s", err, r)

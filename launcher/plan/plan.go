@@ -164,13 +164,25 @@ type Step struct {
 // Flags is a word of flag bits; how it prints depends on the step's Op.
 type Flags uint64
 
+// PoolSplit is the line that String prints in a pooled plan before the
+// first command step: a pool's sandbox has run every step above it ahead
+// of time and waits there; the steps below it run for the request, in
+// the process init forks for it.
+const PoolSplit = "-- pool: the sandbox is ready here and waits for a request (cell run --pool); the steps below run for it, with the request's argv, stdin, stdout and stderr"
+
 // String prints the plan one step per line, numbered from 1, with the side
-// and the profile position of each step.
+// and the profile position of each step; a pooled plan with PoolSplit
+// where it waits for a request.
 func (p *Plan) String() string {
 	var b strings.Builder
 	w := len(fmt.Sprint(len(p.Steps)))
+	split := p.Pooled
 	for i := range p.Steps {
 		s := &p.Steps[i]
+		if split && s.Side == Command {
+			b.WriteString(PoolSplit + "\n")
+			split = false
+		}
 		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)
 	}
 	if len(p.Cleanup) > 0 {

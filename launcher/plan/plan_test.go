@@ -191,6 +191,13 @@ func TestString(t *testing.T) {
 	if got := (&p.Steps[1]).Summary(); got != "bind /home/u/src -> /src" {
 		t.Errorf("Summary = %q", got)
 	}
+
+	// A pooled plan is the same plan, split where the sandbox waits.
+	p.Pooled = true
+	want = strings.Replace(want, "5 command", PoolSplit+"\n5 command", 1)
+	if diff := cmp.Diff(want, p.String()); diff != "" {
+		t.Errorf("String of the pooled plan (-want +got):\n%s", diff)
+	}
 }
 
 func TestFlagNames(t *testing.T) {

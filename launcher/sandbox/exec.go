@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 
@@ -112,148 +111,127 @@ func sendWithFDs(fd int, m message, fds []int) error {
 	return unix.Sendmsg(fd, b, unix.UnixRights(fds...), nil, 0)
 }
 
-// execs routes exec'd commands' exits to the clients that asked.
+// execs routes the exits init reports to the Processes that wait for
+// them.
 type execs struct {
 	mu      sync.Mutex
 	next    int
-	clients map[int]*os.File
+	waiting map[int]chan ExecExit
 }
 
-// ServeExec accepts exec requests on the unix socket at path until the
-// sandbox ends; only the owner of cell (or root) may connect. Each
-// request is passed to init with its descriptors, and the command's
-// status goes back to the client that asked.
-func (sb *Sandbox) ServeExec(path string) (stop func(), err error) {
-	_ = os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("exec socket: %w", err)
+// Process is a command that init forked for Exec.
+type Process struct {
+	sb   *Sandbox
+	id   int
+	exit chan ExecExit
+}
+
+// Exec asks init for one more command in the sandbox: init forks args
+// from its own thread, the one that forked the sandbox's command (for a
+// pooled sandbox, the first request is that command), so it shares every
+// defence of it. stdio become the command's descriptors 0, 1 and 2; the
+// caller may close its copies when Exec returns. With tty, stdin becomes
+// the command's controlling terminal in a session of its own.
+//
+// Exec waits until init takes requests (it has run its steps) and fails
+// when the sandbox ends first. That the command started is known from
+// Wait: a command that could not be started is a *StartError there.
+func (sb *Sandbox) Exec(args []string, tty bool, stdio [3]*os.File) (*Process, error) {
+	if len(args) == 0 {
+		return nil, errors.New("exec: no command")
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	go func() {
-		for {
-			c, err := ln.AcceptUnix()
-			if err != nil {
-				return
-			}
-			go sb.ServeConn(c)
+	for i, f := range stdio {
+		if f == nil {
+			return nil, fmt.Errorf("exec: descriptor %d is missing", i)
 		}
-	}()
-	return func() { ln.Close(); os.Remove(path) }, nil
-}
-
-// ServeConn serves one client's exec request on c: a pool hands each of
-// its sandboxes one connection. It returns when the client is done.
-func (sb *Sandbox) ServeConn(c *net.UnixConn) {
-	f, err := c.File() // a blocking copy for recvmsg
-	c.Close()
-	if err != nil {
-		return
-	}
-	cred, err := unix.GetsockoptUcred(int(f.Fd()), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil || cred.Uid != uint32(os.Geteuid()) && cred.Uid != 0 {
-		f.Close()
-		return
-	}
-	rd := newMsgReader(int(f.Fd()), nil)
-	m, fds, err := rd.next()
-	if err != nil || m.Exec == nil {
-		f.Close()
-		return
 	}
 	sb.execs.mu.Lock()
 	sb.execs.next++
-	id := sb.execs.next
-	if sb.execs.clients == nil {
-		sb.execs.clients = map[int]*os.File{}
+	p := &Process{sb: sb, id: sb.execs.next, exit: make(chan ExecExit, 1)}
+	if sb.execs.waiting == nil {
+		sb.execs.waiting = map[int]chan ExecExit{}
 	}
-	sb.execs.clients[id] = f
+	sb.execs.waiting[p.id] = p.exit
 	sb.execs.mu.Unlock()
-	m.Exec.ID = id
+	var err error
 	select {
 	case <-sb.ready:
+		m := message{Exec: &ExecRequest{ID: p.id, Args: args, TTY: tty}}
+		fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
 		sb.mu.Lock()
 		err = sendWithFDs(int(sb.conn.Fd()), m, fds)
 		sb.mu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("exec: send the request to init: %w", err)
+		}
 	case <-sb.done:
-		err = errors.New("the sandbox ended before it took the request")
-	}
-	for _, fd := range fds {
-		unix.Close(fd)
+		err = errors.New("exec: the sandbox ended before it took the request")
 	}
 	if err != nil {
-		sb.execDone(ExecExit{ID: id, Err: "send to init: " + err.Error()})
-		return
+		sb.execs.mu.Lock()
+		delete(sb.execs.waiting, p.id)
+		sb.execs.mu.Unlock()
+		return nil, err
 	}
-	// Signals from the client go to its command.
-	for {
-		m, _, err := rd.next()
-		if err != nil {
-			return
-		}
-		if m.Signal > 0 {
-			sb.mu.Lock()
-			_ = sb.enc.Encode(message{ExecSignal: &ExecSignal{ID: id, Signal: m.Signal}})
-			sb.mu.Unlock()
-		}
-	}
+	return p, nil
 }
 
-// execDone tells the client of an exec'd command how it ended.
+// Signal asks init to deliver sig to the command. A signal sent before
+// init has forked it is held until then.
+func (p *Process) Signal(sig unix.Signal) error {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	if err := p.sb.enc.Encode(message{ExecSignal: &ExecSignal{ID: p.id, Signal: int(sig)}}); err != nil {
+		return fmt.Errorf("signal exec'd command: %w", err)
+	}
+	return nil
+}
+
+// Wait waits until the command has ended and returns how. A command that
+// init could not start is a *StartError; a sandbox that ended without a
+// report of the command is an error too.
+func (p *Process) Wait() (Status, error) {
+	var x ExecExit
+	select {
+	case x = <-p.exit:
+	case <-p.sb.done:
+		// read() routes every report before it closes done.
+		select {
+		case x = <-p.exit:
+		default:
+			return Status{}, errors.New("the sandbox ended before the command reported how it ended")
+		}
+	}
+	if x.Err != "" {
+		return Status{}, &StartError{Msg: x.Err, Errno: unix.Errno(x.Errno)}
+	}
+	return x.Status, nil
+}
+
+// StartError is an exec'd command that init could not start, such as a
+// command not found (Errno ENOENT).
+type StartError struct {
+	Msg   string
+	Errno unix.Errno // 0 when the cause is not a system call's
+}
+
+func (e *StartError) Error() string { return e.Msg }
+
+// Unwrap exposes the errno, so errors.Is(err, unix.ENOENT) works.
+func (e *StartError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// execDone hands an exec'd command's end to its Process.
 func (sb *Sandbox) execDone(x ExecExit) {
 	sb.execs.mu.Lock()
-	f := sb.execs.clients[x.ID]
-	delete(sb.execs.clients, x.ID)
+	ch := sb.execs.waiting[x.ID]
+	delete(sb.execs.waiting, x.ID)
 	sb.execs.mu.Unlock()
-	if f == nil {
-		return
+	if ch != nil {
+		ch <- x
 	}
-	_ = json.NewEncoder(f).Encode(message{ExecExit: &x})
-	f.Close()
-}
-
-// Exec asks the sandbox whose exec socket is at path to run args with
-// stdio as its standard descriptors, relays the signals sent on sigs,
-// and returns how it ended.
-func Exec(path string, args []string, tty bool, stdio [3]*os.File, sigs <-chan os.Signal) (Status, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return Status{}, fmt.Errorf("connect to the sandbox: %w", err)
-	}
-	f, err := c.File()
-	c.Close()
-	if err != nil {
-		return Status{}, err
-	}
-	defer f.Close()
-	fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
-	if err := sendWithFDs(int(f.Fd()), message{Exec: &ExecRequest{Args: args, TTY: tty}}, fds); err != nil {
-		return Status{}, fmt.Errorf("send the request: %w", err)
-	}
-	var mu sync.Mutex
-	enc := json.NewEncoder(f)
-	go func() {
-		for s := range sigs {
-			if n, ok := s.(unix.Signal); ok {
-				mu.Lock()
-				_ = enc.Encode(message{Signal: int(n)})
-				mu.Unlock()
-			}
-		}
-	}()
-	var m message
-	if err := json.NewDecoder(f).Decode(&m); err != nil || m.ExecExit == nil {
-		return Status{}, fmt.Errorf("the sandbox ended before the command reported (%v)", err)
-	}
-	if x := m.ExecExit; x.Err != "" {
-		err := errors.New(x.Err)
-		if x.Errno != 0 {
-			err = fmt.Errorf("%s: %w", x.Err, unix.Errno(x.Errno))
-		}
-		return Status{}, err
-	}
-	return m.ExecExit.Status, nil
 }

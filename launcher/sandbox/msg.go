@@ -34,13 +34,12 @@ type message struct {
 	Exit *Status `json:"exit,omitempty"`
 	// Trace, from init, says a step ran (plans with Trace).
 	Trace *Trace `json:"trace,omitempty"`
-	// Exec asks for one more command in the sandbox (from a client to
-	// cell, from cell to init), its stdio passed with the message.
+	// Exec, from cell, asks for one more command in the sandbox (see
+	// Sandbox.Exec), its stdio passed with the message.
 	Exec *ExecRequest `json:"exec,omitempty"`
 	// ExecSignal, from cell, is a signal for an exec'd command.
 	ExecSignal *ExecSignal `json:"execSignal,omitempty"`
-	// ExecExit, from init (and from cell to the client), says how an
-	// exec'd command ended.
+	// ExecExit, from init, says how an exec'd command ended.
 	ExecExit *ExecExit `json:"execExit,omitempty"`
 }
 

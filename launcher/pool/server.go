@@ -1,0 +1,262 @@
+package pool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/sandbox"
+)
+
+// requestTimeout bounds the wait for a client's request after it
+// connected, so that a client that never sends one does not hold a
+// server's goroutine (and `cell pool stop`) for ever.
+const requestTimeout = 10 * time.Second
+
+// Conn is a client's connection, seen from the server, once its request
+// has been read.
+type Conn struct {
+	c  *net.UnixConn
+	rd *reader
+	// Args, TTY and Stats are the request's (see the package
+	// documentation).
+	Args  []string
+	TTY   bool
+	Stats bool
+	// stdio are the request's descriptors, closed once handed to init.
+	stdio [3]*os.File
+}
+
+// Accept reads the request of a client that connected to c. The peer must
+// be the server's own user or root. A request of another Version is
+// refused, with an error naming both versions, as is a malformed one: the
+// client is told why, the connection is closed and Accept returns the
+// reason. On success the caller must call one of Refuse, Exec or
+// RunPooled.
+func Accept(c *net.UnixConn) (*Conn, error) {
+	conn, err := accept(c)
+	if err != nil {
+		_ = send(c, serverMsg{Version: Version, Error: &wireError{Msg: err.Error()}})
+		c.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func accept(c *net.UnixConn) (*Conn, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("SO_PEERCRED: %w", credErr)
+	}
+	if cred.Uid != uint32(os.Geteuid()) && cred.Uid != 0 {
+		return nil, fmt.Errorf("uid %d may not use a server of uid %d", cred.Uid, os.Geteuid())
+	}
+	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
+	rd := &reader{c: c}
+	line, err := rd.line()
+	if err != nil {
+		rd.closeFDs()
+		return nil, fmt.Errorf("read the request: %w", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var req request
+	if err := json.Unmarshal(line, &req); err != nil {
+		rd.closeFDs()
+		return nil, fmt.Errorf("bad request %q: %w", line, err)
+	}
+	if req.Version != Version {
+		rd.closeFDs()
+		return nil, fmt.Errorf("protocol version %d is not served here: this server speaks version %d", req.Version, Version)
+	}
+	if len(rd.fds) != 3 {
+		n := len(rd.fds)
+		rd.closeFDs()
+		return nil, fmt.Errorf("the request must carry 3 descriptors (stdin, stdout, stderr), it carried %d", n)
+	}
+	if req.Run == nil || len(req.Run.Args) == 0 {
+		rd.closeFDs()
+		return nil, errors.New(`the request has no command ("run": {"args": [...]})`)
+	}
+	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Stats: req.Run.Stats}
+	for i, fd := range rd.fds {
+		conn.stdio[i] = os.NewFile(uintptr(fd), fmt.Sprintf("client-fd-%d", i))
+	}
+	rd.fds = nil
+	return conn, nil
+}
+
+// Refuse tells the client that its request will not be served, and why,
+// and closes the connection.
+func (c *Conn) Refuse(err error) {
+	_ = send(c.c, serverMsg{Version: Version, Error: &wireError{Msg: err.Error()}})
+	c.close()
+}
+
+func (c *Conn) close() {
+	for _, f := range c.stdio {
+		if f != nil {
+			f.Close()
+		}
+	}
+	c.rd.closeFDs()
+	c.c.Close()
+}
+
+// Exec runs the request in sb, a running sandbox named name (cell exec),
+// and reports its end to the client; it returns when the command has
+// ended or the request failed. Statistics are refused: they are the
+// whole sandbox's, which has not ended.
+func (c *Conn) Exec(sb *sandbox.Sandbox, name string) {
+	if c.Stats {
+		c.Refuse(fmt.Errorf("statistics are reported for a pool's sandbox only; sandbox %s's come from its own cell run --stats", name))
+		return
+	}
+	defer c.close()
+	p, err := c.handOver(sb, name)
+	if err != nil {
+		return
+	}
+	st, err := c.wait(p)
+	c.report(st, err, nil)
+}
+
+// RunPooled runs the request in sb, a sandbox of a pool named name that
+// waits for its command, and returns when the sandbox has ended, with
+// sb.Wait's result (sb.Wait must not be called again). Without Stats the
+// client is told of the command's end as soon as init reports it; with
+// Stats once the sandbox has ended and its counters are read. A sandbox
+// that could not take the request is killed.
+func (c *Conn) RunPooled(sb *sandbox.Sandbox, name string) (sandbox.Status, error) {
+	defer c.close()
+	handed := time.Now()
+	p, err := c.handOver(sb, name)
+	if err != nil {
+		_ = sb.Kill()
+		return sb.Wait()
+	}
+	st, err := c.wait(p)
+	if !c.Stats {
+		c.report(st, err, nil)
+		return sb.Wait()
+	}
+	sst, serr := sb.Wait()
+	var stats *sandbox.Stats
+	if err == nil {
+		stats = sb.Stats(st)
+		stats.WallTimeUs = time.Since(handed).Microseconds()
+	}
+	c.report(st, err, stats)
+	return sst, serr
+}
+
+// handOver answers the request and gives it to init; the request's
+// descriptors are closed here once init holds them.
+func (c *Conn) handOver(sb *sandbox.Sandbox, name string) (*sandbox.Process, error) {
+	if err := send(c.c, serverMsg{Version: Version, Sandbox: name}); err != nil {
+		return nil, err
+	}
+	p, err := sb.Exec(c.Args, c.TTY, c.stdio)
+	for i, f := range c.stdio {
+		f.Close()
+		c.stdio[i] = nil
+	}
+	if err != nil {
+		_ = send(c.c, serverMsg{Error: &wireError{Msg: err.Error()}})
+		return nil, err
+	}
+	return p, nil
+}
+
+// wait relays the client's signals to p until p has ended, and kills p
+// when the client hangs up first.
+func (c *Conn) wait(p *sandbox.Process) (sandbox.Status, error) {
+	var wg sync.WaitGroup
+	ended := make(chan struct{})
+	wg.Go(func() {
+		for {
+			line, err := c.rd.line()
+			c.rd.closeFDs() // none are expected after the request
+			if err != nil {
+				select {
+				case <-ended:
+				default:
+					_ = p.Signal(unix.SIGKILL) // the client gave up
+				}
+				return
+			}
+			var m clientMsg
+			if json.Unmarshal(line, &m) == nil && m.Signal > 0 && m.Signal < 65 {
+				_ = p.Signal(unix.Signal(m.Signal))
+			}
+		}
+	})
+	st, err := p.Wait()
+	close(ended)
+	// The reader returns when the read side is shut (CloseRead wakes it).
+	_ = c.c.CloseRead()
+	wg.Wait()
+	return st, err
+}
+
+// report sends the last message: the command's end, or why it did not
+// start.
+func (c *Conn) report(st sandbox.Status, err error, stats *sandbox.Stats) {
+	m := serverMsg{Exit: &st, Stats: stats}
+	if err != nil {
+		m = serverMsg{Error: &wireError{Msg: err.Error()}}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			m.Error.Errno = int(errno)
+		}
+	}
+	_ = send(c.c, m)
+}
+
+// ServeExec serves requests for one more command in sb, a running sandbox
+// named name (cell exec), on a unix socket it creates at path (mode
+// 0600), until stop is called or the sandbox ends.
+func ServeExec(sb *sandbox.Sandbox, name, path string) (stop func(), err error) {
+	_ = os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("exec socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("exec socket: %w", err)
+	}
+	go func() {
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go func() {
+				conn, err := Accept(c)
+				if err != nil {
+					return
+				}
+				conn.Exec(sb, name)
+			}()
+		}
+	}()
+	return func() { ln.Close(); os.Remove(path) }, nil
+}
