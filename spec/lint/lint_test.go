@@ -48,6 +48,8 @@ func TestRules(t *testing.T) {
 		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\n", lint.High, "t.yaml:4:17", "network: {mode: none}\n"},
 		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\n", lint.High, "t.yaml:4:17", "namespaces: {net: new}\n"},
 		{"CELL001", "namespaces: {net: host}\nnetwork: {mode: host}\nsecurity: {landlock: {mode: require, connectTcp: [443]}}\n", lint.Medium, "t.yaml:4:17", "namespaces: {net: new}\n"},
+		{"CELL007", "network: {mode: bridge}\n", lint.Low, "t.yaml:3:17", "network: {mode: bridge, egress: {default: deny}}\n"},
+		{"CELL008", "network: {mode: user, hostLoopback: true}\n", lint.Medium, "t.yaml:3:37", "network: {mode: user, hostLoopback: true, egress: {default: deny}}\n"},
 		{"CELL002", "namespaces: {user: host}\n", lint.High, "t.yaml:3:20", "namespaces: {user: new}\n"},
 		{"CELL003", "namespaces: {pid: host}\n", lint.High, "t.yaml:3:19", "namespaces: {pid: new}\n"},
 		{"CELL004", "namespaces: {ipc: host}\n", lint.Medium, "t.yaml:3:19", "namespaces: {ipc: new}\n"},

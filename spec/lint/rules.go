@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"regexp"
 	"slices"
@@ -77,6 +78,18 @@ var rules = []*Rule{
 		Summary: "The sandbox shares the host's UTS, cgroup or time namespace.",
 		Help:    "The host's host name, cgroup paths or clocks are visible (and a process with capabilities there could change them). Keep them new unless the kernel lacks them.",
 		check:   minorNamespaces,
+	},
+	{
+		ID: "CELL007", Name: "open-egress", Severity: Low,
+		Summary: "The sandbox has a network beyond loopback and no egress allow list.",
+		Help:    "With network.mode bridge or user and no network.egress rules the command can connect anywhere its network reaches: exfiltration and downloads are unrestricted. Set network.egress.default: deny and list the destinations it needs (allow the name server too).",
+		check:   openEgress,
+	},
+	{
+		ID: "CELL008", Name: "host-loopback", Severity: Medium,
+		Summary: "The sandbox reaches the host's loopback services.",
+		Help:    "With network.hostLoopback the user-mode network forwards 10.0.2.2 to the host's 127.0.0.1, where databases, debuggers, container and agent sockets often listen without authentication. Leave it off, or restrict the ports with network.egress.",
+		check:   hostLoopback,
 	},
 	{
 		ID: "CELL010", Name: "writable-system-path", Severity: High,
@@ -268,6 +281,32 @@ func hostNetwork(ps *pass) {
 		ps.report("namespaces.net", "set namespaces.net: new (the default)",
 			"the sandbox shares the host's network namespace")
 	}
+}
+
+func openEgress(ps *pass) {
+	n := &ps.p.Network
+	if (n.Mode == spec.NetBridge || n.Mode == spec.NetUser) && n.Egress.Default != spec.EgressDeny {
+		ps.report("network.mode", "add network.egress: {default: deny, allow: [...]} with the destinations the command needs",
+			"the sandbox's network (%s) has no egress allow list: it can connect anywhere that network reaches", n.Mode)
+	}
+}
+
+func hostLoopback(ps *pass) {
+	n := &ps.p.Network
+	if n.Mode != spec.NetUser || !n.HostLoopback {
+		return
+	}
+	allowsGateway := false
+	for _, a := range n.Egress.Allow {
+		if p, err := a.Prefix(); err == nil && p.Contains(netip.MustParseAddr("10.0.2.2")) {
+			allowsGateway = true
+		}
+	}
+	if n.Egress.Default == spec.EgressDeny && !allowsGateway {
+		return // the egress rules keep 10.0.2.2 out of reach anyway
+	}
+	ps.report("network.hostLoopback", "remove network.hostLoopback, or allow only the ports needed with network.egress",
+		"10.0.2.2 reaches every service on the host's loopback")
 }
 
 // ports prints a list of ports: "443, 80".
