@@ -83,6 +83,7 @@ func Diagnose(f *Facts) []Check {
 	} else {
 		add(Check{Name: "time namespace", Status: Warn, Detail: "not available: profiles need namespaces.time: host", Fix: "Linux 5.6 or later"})
 	}
+	out = append(out, networkChecks(f)...)
 	if v, ok := readTrim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); ok && v == "1" && f.Rootless() {
 		add(Check{Name: "apparmor", Status: Warn, Detail: "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later)",
 			Fix: "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for cell with the userns rule"})
@@ -181,4 +182,30 @@ func cgroupCheck(f *Facts) Check {
 		}
 	}
 	return c
+}
+
+// networkChecks says what network.mode user and bridge need here.
+func networkChecks(f *Facts) []Check {
+	f.ProbeNetwork()
+	var out []Check
+	user := Check{Name: "network user", Status: OK, Detail: "slirp4netns at " + f.UserNetHelper + ", /dev/net/tun usable"}
+	switch {
+	case f.UserNetHelper == "":
+		user = Check{Name: "network user", Status: Warn, Detail: "slirp4netns is not installed: profiles with network.mode user cannot run",
+			Fix: "apt-get install slirp4netns (dnf install slirp4netns)"}
+	case !f.TunAccess:
+		user = Check{Name: "network user", Status: Warn, Detail: "this user may not open /dev/net/tun: profiles with network.mode user cannot run",
+			Fix: "chmod 0666 /dev/net/tun (the default of most distributions; the device only makes interfaces in namespaces the opener controls)"}
+	}
+	out = append(out, user)
+	if f.Rootless() {
+		return out
+	}
+	if v, ok := readTrim("/proc/sys/net/ipv4/ip_forward"); ok && v != "1" {
+		out = append(out, Check{Name: "network bridge", Status: Warn, Detail: "net.ipv4.ip_forward is " + v + ": bridged profiles with nat: true are refused (cell does not change it)",
+			Fix: "sysctl -w net.ipv4.ip_forward=1"})
+	} else {
+		out = append(out, Check{Name: "network bridge", Status: OK, Detail: "net.ipv4.ip_forward is 1"})
+	}
+	return out
 }
