@@ -69,6 +69,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 				Action: func(c *cli.Context) error {
 					if pool := c.String("pool"); pool != "" {
+						// The pool's profile was compiled when it started;
+						// a flag that would change the sandbox is refused,
+						// not ignored.
+						for _, f := range []string{"profile", "set", "name", "keep-upper", "trace", "timeout", "kill-after"} {
+							if c.IsSet(f) {
+								return usageError(fmt.Sprintf("--%s cannot be used with --pool: the pool's sandboxes were built from its own profile (give it to cell pool start)", f))
+							}
+						}
 						return runPooled(c, pool, c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0))
 					}
 					pl, p, err := load(c)

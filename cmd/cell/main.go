@@ -92,6 +92,14 @@ func isUsage(err error) bool {
 		strings.Contains(msg, "Required flag") || strings.HasPrefix(msg, "No help topic")
 }
 
+// usageError is a command line that cell refuses (status 2).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// ExitCode is StatusProfile, as for urfave/cli's own usage errors.
+func (e usageError) ExitCode() int { return StatusProfile }
+
 // exitStatus ends cell with a status and no message: the command's own.
 type exitStatus int
 
