@@ -74,8 +74,7 @@ func crunSpec(ns nsFlags, uid, gid uint32, dir string, exists func(string) bool,
 		Process: &specs.Process{
 			User: specs.User{UID: uid, GID: gid},
 			Args: argv,
-			Env:  []string{},
-			Cwd:  dir,
+			Cwd:  dir, // and no environment, as bwrap's --clearenv
 			// Every set empty, as cell's default leaves them.
 			Capabilities:    &specs.LinuxCapabilities{},
 			NoNewPrivileges: true,
@@ -218,7 +217,9 @@ func cgroupsRefused(root string) (string, error) {
 // crun, started from it, sees the host's cgroup v1 hierarchies only and
 // accepts the host (see cgroupsRefused). The namespace is cellbench's:
 // the host's mounts propagate into it, none of its own propagate out,
-// and it goes away with the thread; no cgroup is changed. Go starts a
+// and it goes away with the thread (or, if Go ran it on the main thread,
+// which Go parks for good rather than end, with cellbench); no cgroup
+// is changed. Go starts a
 // child from the thread of the goroutine that starts it, so a child
 // started in do inherits the namespace, at no cost to its launch.
 type viewThread struct {
