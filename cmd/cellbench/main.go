@@ -160,6 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	env := describe(tools, scratch)
+	if crun != nil {
+		env.CrunHides = crun.hide
+	}
 
 	if cfg.throughput {
 		tls := []launcher{ls[cellIdx], ls[bwrapIdx]}

@@ -21,17 +21,20 @@ import (
 
 // environment is what the numbers were measured on and with.
 type environment struct {
-	Kernel  string `json:"kernel"`
-	CPU     string `json:"cpu"`
-	CPUs    int    `json:"cpus"`
-	Cell    string `json:"cell"`
-	Bwrap   string `json:"bwrap"`
-	Crun    string `json:"crun,omitempty"`
-	Unshare string `json:"unshare"`
-	True    string `json:"true"`
-	Go      string `json:"cellbench_go"`
-	Dir     string `json:"dir"`
-	Time    string `json:"time"`
+	Kernel string `json:"kernel"`
+	CPU    string `json:"cpu"`
+	CPUs   int    `json:"cpus"`
+	Cell   string `json:"cell"`
+	Bwrap  string `json:"bwrap"`
+	Crun   string `json:"crun,omitempty"`
+	// CrunHides is the cgroup2 mount that was hidden from crun (see
+	// cgroupsRefused), "" if none.
+	CrunHides string `json:"crun_hides,omitempty"`
+	Unshare   string `json:"unshare"`
+	True      string `json:"true"`
+	Go        string `json:"cellbench_go"`
+	Dir       string `json:"dir"`
+	Time      string `json:"time"`
 }
 
 // describe gathers the versions of the tools and facts about the host.
@@ -116,6 +119,20 @@ func toolVersion(path string) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
+}
+
+// crunNote says how crun ran, for the notes of a table with a crun row.
+func (e environment) crunNote(b *bytes.Buffer) {
+	fmt.Fprintf(b, "crun ran with its cgroup manager disabled (--cgroup-manager=disabled: it makes no cgroup, as neither cell's default profile nor bwrap does), "+
+		"its state (--root) in the scratch directory, a bundle there whose config.json cellbench wrote (bwrap's namespaces and mounts, plus a time namespace), "+
+		"and a container ID with -N, a count, appended per launch.")
+	if e.CrunHides != "" {
+		fmt.Fprintf(b, " crun refuses a hybrid cgroup layout whose cgroup2 hierarchy has controllers (%s/cgroup.controllers is not empty here), "+
+			"even with its cgroup manager disabled; cellbench changes no cgroup, but starts crun from a thread with a mount namespace of its own, "+
+			"where %s is covered by an empty read-only tmpfs, so that crun sees cgroup v1 only. That namespace receives the host's mounts and sends none back.",
+			e.CrunHides, e.CrunHides)
+	}
+	b.WriteString("\n\n")
 }
 
 // crunVersion is the first line of `crun --version`, "" without crun.
@@ -318,6 +335,9 @@ func (rep *latency) markdown(w io.Writer) error {
 			r.RunsWithOrphans, rep.Runs, r.Name, orphanWord(r.Orphans), why, r.Name, ms(r.TreeMS.Median),
 			ms(cell.TreeMS.Median), ms(cell.WallMS.Median))
 	}
+	if len(rep.Results) > crunIdx && rep.Results[crunIdx].Name == "crun" {
+		rep.Env.crunNote(&b)
+	}
 	if rep.Memory != nil {
 		rep.Memory.markdown(&b)
 	}
@@ -444,6 +464,9 @@ func (rep *throughput) markdown(w io.Writer) error {
 		fmt.Fprintf(&b, "\nNot measured: %s: %s.\n", sk.Name, sk.Reason)
 	}
 	b.WriteString("\n")
+	if len(rep.Results) > 2 {
+		rep.Env.crunNote(&b)
+	}
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
 	commands(&b, rep.Env.Dir, cls)
