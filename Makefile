@@ -77,7 +77,7 @@ install: build man
 	./cell completion fish | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cell.fish
 
 clean:
-	rm -f cell cell.1
+	rm -f cell cell.1 cellbench
 
 # The cgroup tests in a throwaway VM with only cgroup v2, as root and as a
 # rootless user in a delegated cgroup (.ci/test-vm; VMTEST_PKGS=./... runs

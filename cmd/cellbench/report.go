@@ -431,7 +431,7 @@ func (m *memory) markdown(b *bytes.Buffer) {
 		fmt.Fprintf(b, " %s |\n", strings.Join(procs, "; "))
 	}
 	b.WriteString("\nA process counts when it is the launched process or below it, and is neither the command (the process that runs its executable) nor below it; " +
-		"depth is below the launched process. For cell: `cell run` and its re-executed init; for bwrap: its monitor and its PID 1 in the sandbox; " +
+		"depth is below the launched process. For cell: `cell run` and its re-executed init (named exe, after /proc/self/exe); for bwrap: its monitor and its PID 1 in the sandbox; " +
 		"for unshare: unshare, waiting for the child it forked; for crun: crun itself, which stays the container's parent to report its status " +
 		"(a plain `crun run` has no conmon; the container's process is the command). " +
 		"PSS divides each page among the processes that map it: cell's two processes share one binary, and bwrap's, unshare's and crun's share libc with every process on the host.\n\n")
