@@ -27,9 +27,12 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./spec
 
-# Launch latency of cell against unshare and bwrap (see README).
+# Launch latency and memory of cell against unshare, bwrap and crun, then
+# throughput at 1, 2 and 8 workers (see README's Speed section).
 bench: build
-	$(GO) run ./cmd/cellbench -cell ./cell
+	$(GO) build -o cellbench ./cmd/cellbench
+	./cellbench -cell ./cell
+	for c in 1 2 8; do ./cellbench -cell ./cell -throughput -c $$c -d 8 || exit 1; done
 
 # Latency of a request on a warm pool (as root): the Go API's Client.Run
 # of /bin/true, with and without statistics, and cell run --pool; the
@@ -37,15 +40,18 @@ bench: build
 bench-pool: build
 	CELL_BENCH_CELL=$(CURDIR)/cell $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPool$$' -benchtime 200x ./cmd/cell
 
-# The benchmark's latency and throughput modes, a few launches each: proves
-# they run (bwrap side by side included); asserts no figure.
-# Without bwrap (a fresh machine) it is skipped, but not under
-# CELL_TEST_STRICT, as in CI, which installs it.
+# The benchmark's latency, memory and throughput modes, a few launches
+# each: proves they run (bwrap and crun side by side included); asserts no
+# figure. Without bwrap (a fresh machine) it is skipped, and without crun
+# cellbench skips crun's rows, but neither under CELL_TEST_STRICT, as in
+# CI, which installs both.
 bench-smoke: build
 	@if ! command -v bwrap >/dev/null && [ -z "$$CELL_TEST_STRICT" ]; then \
 		echo "bench-smoke: skipped: bwrap is not installed (apt-get install bubblewrap)"; exit 0; fi; \
+	if ! command -v crun >/dev/null && [ -n "$$CELL_TEST_STRICT" ]; then \
+		echo "bench-smoke: crun is not installed, and CELL_TEST_STRICT forbids skipping its rows (apt-get install crun)"; exit 1; fi; \
 	set -x; \
-	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -variants=false >/dev/null && \
+	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -variants=false -mem 1 >/dev/null && \
 	$(GO) run ./cmd/cellbench -cell ./cell -throughput -c 2 -d 0.5 -warmup 1 >/dev/null
 
 # Thousands of build-worker launches with limits, 2 and 8 at a time, some
@@ -71,7 +77,7 @@ install: build man
 	./cell completion fish | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cell.fish
 
 clean:
-	rm -f cell cell.1
+	rm -f cell cell.1 cellbench
 
 # The cgroup tests in a throwaway VM with only cgroup v2, as root and as a
 # rootless user in a delegated cgroup (.ci/test-vm; VMTEST_PKGS=./... runs

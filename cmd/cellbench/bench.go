@@ -92,6 +92,9 @@ type latency struct {
 	Skipped []skippedRow `json:"skipped,omitempty"`
 	// Cgroups is what cellbench removed after the cgroups row, if any.
 	Cgroups *cgroupCleanup `json:"cgroup_cleanup,omitempty"`
+	// Memory is the memory of the launchers' processes while a command
+	// runs, unless -mem 0.
+	Memory *memory `json:"memory,omitempty"`
 }
 
 // cgroupCleanup is what cellbench removed after the cgroups row.
@@ -217,15 +220,18 @@ type throughput struct {
 	Workers int         `json:"workers"`
 	Seconds float64     `json:"seconds"`
 	Warmup  int         `json:"warmup"`
-	// Results are cell's, then bwrap's.
-	Results [2]throughputResult `json:"results"`
+	// Results are cell's, then bwrap's, then crun's where it runs.
+	Results []throughputResult `json:"results"`
+	// Skipped are the launchers this machine cannot run.
+	Skipped []skippedRow `json:"skipped,omitempty"`
 }
 
-// throughputReport measures cell, then bwrap, with cfg.workers concurrent
-// workers for cfg.duration each, after cfg.warmup sequential runs.
-func throughputReport(ctx context.Context, r runner, cfg config, env environment, cell, bwrap launcher) (*throughput, error) {
+// throughputReport measures each of ls (cell's, then bwrap's, then any
+// other) one after the other, with cfg.workers concurrent workers for
+// cfg.duration each, after cfg.warmup sequential runs.
+func throughputReport(ctx context.Context, r runner, cfg config, env environment, ls []launcher) (*throughput, error) {
 	rep := &throughput{Env: env, Workers: cfg.workers, Seconds: cfg.duration.Seconds(), Warmup: cfg.warmup}
-	for i, l := range []launcher{cell, bwrap} {
+	for _, l := range ls {
 		for range cfg.warmup {
 			if _, err := r.once(ctx, l); err != nil {
 				return nil, err
@@ -235,10 +241,10 @@ func throughputReport(ctx context.Context, r runner, cfg config, env environment
 		if err != nil {
 			return nil, err
 		}
-		rep.Results[i] = throughputResult{
+		rep.Results = append(rep.Results, throughputResult{
 			Name: l.name, Argv: l.argv, Launches: n,
 			Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
-		}
+		})
 	}
 	return rep, nil
 }
@@ -247,7 +253,9 @@ func throughputReport(ctx context.Context, r runner, cfg config, env environment
 // passed, and returns how many launches completed and how long that took.
 // What a launch leaves behind is reaped in the background, as it would
 // be by init, and all of it before flood returns. The first failed
-// launch stops every worker.
+// launch stops every worker. A launcher that must not see a cgroup2
+// mount gets a view thread per worker, so that no worker waits for
+// another's start.
 func flood(ctx context.Context, r runner, l launcher, workers int, d time.Duration) (int64, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -259,25 +267,49 @@ func flood(ctx context.Context, r runner, l launcher, workers int, d time.Durati
 		firstErr error
 	)
 	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
+	threads := make([]*viewThread, workers)
+	if l.hideCgroup2 != "" {
+		defer func() {
+			for _, th := range threads {
+				if th != nil {
+					th.close()
+				}
+			}
+		}()
+		for i := range threads {
+			th, err := newViewThread(l.hideCgroup2)
+			if err != nil {
+				return 0, 0, err
+			}
+			threads[i] = th
+		}
+	}
 	start := time.Now()
 	deadline := start.Add(d)
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				_, pgid, err := r.launch(ctx, l)
-				if pgid != 0 {
-					reapers.Go(func() {
-						if _, _, err := reapGroup(ctx, pgid); err != nil {
-							fail(err)
-						}
-					})
-				}
-				if err != nil {
-					fail(err)
-					return
-				}
-				launches.Add(1)
+	loop := func() {
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			_, pgid, err := r.launch(ctx, l)
+			if pgid != 0 {
+				reapers.Go(func() {
+					if _, _, err := reapGroup(ctx, pgid); err != nil {
+						fail(err)
+					}
+				})
 			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			launches.Add(1)
+		}
+	}
+	for _, th := range threads {
+		wg.Go(func() {
+			if th == nil {
+				loop()
+				return
+			}
+			th.run(loop)
 		})
 	}
 	wg.Wait()

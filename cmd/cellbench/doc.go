@@ -1,11 +1,14 @@
 // Command cellbench measures how long `cell run` takes to start /bin/true,
 // side by side with the kernel floor (util-linux unshare with the same
 // namespaces), bubblewrap with mounts equivalent to cell's default profile,
-// and a plain fork+exec of /bin/true.
+// crun with an OCI bundle equivalent to bubblewrap's arguments (where crun
+// is installed and cellbench is root), and a plain fork+exec of /bin/true;
+// and how much memory each launcher's processes hold while the command
+// runs.
 //
 // Usage:
 //
-//	cellbench [-cell ./cell] [-n 200] [-warmup 10] [-variants=true] [-json]
+//	cellbench [-cell ./cell] [-n 200] [-warmup 10] [-variants=true] [-mem 5] [-json]
 //	cellbench -throughput [-c 2] [-d 5] [-json]
 //
 // Latency mode (the default) warms each command up, then runs the commands
@@ -51,9 +54,40 @@
 // launch left under it. After a complete run, a cgroup left under it is a
 // bug in cell: cellbench prints the table, then fails.
 //
+// After the latency rounds, unless -mem 0, memory mode launches cell,
+// unshare, bwrap and crun -mem times each, in rotating rounds, with
+// /bin/cat as the command, its stdin a pipe from cellbench: the command
+// stays until cellbench closes the pipe, and then exits 0, so no timing
+// decides when it ends. Once a process of the launch runs /bin/cat (the
+// same device and inode as /proc/PID/exe), cellbench waits 50 ms, then
+// three times, 50 ms apart, reads Rss and Pss from /proc/PID/smaps_rollup
+// of every process of the launch (the launched process and those below
+// it in the process tree) except the command and what is below it, and
+// sums them. The table gives the median of the sums and each process's
+// median: for cell, `cell run` and its init; for bwrap, its monitor and
+// its PID 1; for crun, crun itself, which stays the container's parent
+// (no conmon: the container's process is the command).
+//
 // Throughput mode runs -c workers that launch `cell run -- /bin/true` back
-// to back for -d seconds, then does the same for bwrap, and reports
-// launches per second.
+// to back for -d seconds, then does the same for bwrap, then crun, and
+// reports launches per second.
+//
+// crun's rows run `crun --root DIR --cgroup-manager=disabled run --bundle
+// BUNDLE ID-N`, the state directory and the bundle under the scratch
+// directory, config.json written by cellbench (see crunSpec), a unique ID
+// per launch. The disabled cgroup manager makes no cgroup, as neither
+// cell's default profile nor bwrap does. crun 1.x refuses every container
+// on a hybrid cgroup host whose cgroup2 hierarchy has controllers, even
+// with its cgroup manager disabled; moving them to v1 would change cgroups
+// that are not cellbench's. There, cellbench starts crun from a thread
+// with a mount namespace of its own (unshare(CLONE_NEWNS) on a locked
+// thread, / made a recursive slave, an empty read-only tmpfs on
+// /sys/fs/cgroup/unified), in which crun sees a cgroup v1 host; a child
+// inherits the namespace of the thread that forks it, so the launch costs
+// nothing more, and no mount propagates to the host. Throughput mode
+// gives each worker such a thread. crun's rows are skipped, with the
+// reason in the output, where crun is not installed or cellbench is not
+// root.
 //
 // The unshare and bwrap command lines are derived from `cell plan --json`:
 // the namespaces are those of the plan's clone and unshare steps, so the

@@ -30,6 +30,12 @@ type launcher struct {
 	// cost is, for a variant of the default `cell run`, what the
 	// difference between the two measures; nil for every other row.
 	cost *variant
+	// id, if not nil, makes one argument of argv unique to each launch.
+	id *launchID
+	// hideCgroup2 is a cgroup2 mount that must be hidden from the
+	// launcher (crun on a hybrid host, see cgroupsRefused), "" if none:
+	// it is started from a viewThread.
+	hideCgroup2 string
 }
 
 // String is the command line, quoted for a POSIX shell where needed,
@@ -95,6 +101,9 @@ type sample struct {
 type runner struct {
 	dir   string
 	stdio *os.File // /dev/null
+	// view is the thread that starts launchers with hideCgroup2 set; nil
+	// if there are none.
+	view *viewThread
 }
 
 // subreap makes this process a child subreaper: orphans of its
@@ -109,7 +118,11 @@ func subreap() error {
 // command is l as an exec.Cmd in its own process group, which is killed
 // when ctx is done, as l's user, in l's directory, with l's environment.
 func (r runner) command(ctx context.Context, l launcher) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, l.argv[0], l.argv[1:]...)
+	argv := l.argv
+	if l.id != nil {
+		argv = l.id.next(argv)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = r.dir // with a nil Env, exec sets PWD to it too
 	if l.dir != "" {
 		cmd.Dir = l.dir
@@ -126,10 +139,32 @@ func (r runner) command(ctx context.Context, l launcher) *exec.Cmd {
 	return cmd
 }
 
+// onThread calls fn on a thread from which l may be started: r's view
+// thread if l must not see a cgroup2 mount, else the caller's.
+func (r runner) onThread(l launcher, fn func()) error {
+	if l.hideCgroup2 == "" {
+		fn()
+		return nil
+	}
+	if r.view == nil {
+		return fmt.Errorf("launch %s: it must start where %s is hidden, and cellbench has no thread that hides it", l, l.hideCgroup2)
+	}
+	r.view.run(fn)
+	return nil
+}
+
 // once launches l, waits for it, then waits for whatever it left behind
 // in its process group. Anything but exit status 0 is an error, which
 // carries the stderr of one rerun of l so that the reason can be read.
-func (r runner) once(ctx context.Context, l launcher) (sample, error) {
+func (r runner) once(ctx context.Context, l launcher) (s sample, err error) {
+	if thErr := r.onThread(l, func() { s, err = r.onceHere(ctx, l) }); thErr != nil {
+		return s, thErr
+	}
+	return s, err
+}
+
+// onceHere is once on the calling thread.
+func (r runner) onceHere(ctx context.Context, l launcher) (sample, error) {
 	s, pgid, err := r.launch(ctx, l)
 	if pgid == 0 {
 		return s, err
@@ -146,6 +181,7 @@ func (r runner) once(ctx context.Context, l launcher) (sample, error) {
 
 // launch runs l and measures it, but leaves the processes it left behind
 // in process group pgid (0 if l did not start) to the caller to reap.
+// It starts l from the calling thread (see onThread).
 func (r runner) launch(ctx context.Context, l launcher) (s sample, pgid int, err error) {
 	cmd := r.command(ctx, l)
 	start := time.Now()

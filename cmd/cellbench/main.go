@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,9 @@ type config struct {
 	variants   bool
 	workers    int
 	duration   time.Duration
+	// memRuns is how many times memory mode launches each command; 0
+	// leaves memory out.
+	memRuns int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -68,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.json, "json", false, "print the raw results as JSON instead of a markdown table")
 	fs.BoolVar(&c.throughput, "throughput", false, "measure launches per second instead of latency")
 	fs.BoolVar(&c.variants, "variants", true, "also measure variants of `cell run` that each differ from the default by one feature (latency mode)")
+	fs.IntVar(&c.memRuns, "mem", 5, "launches of each command whose memory is sampled while it runs (latency mode; 0: none)")
 	fs.IntVar(&c.workers, "c", 2, "concurrent workers (throughput mode)")
 	fs.Float64Var(&seconds, "d", 5, "`seconds` each command is launched for (throughput mode)")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +86,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-n %d: must be at least 1", c.runs)
 	case c.warmup < 0:
 		return c, fmt.Errorf("-warmup %d: must not be negative", c.warmup)
+	case c.memRuns < 0:
+		return c, fmt.Errorf("-mem %d: must not be negative", c.memRuns)
 	case c.workers < 1:
 		return c, fmt.Errorf("-c %d: must be at least 1", c.workers)
 	case !(seconds > 0):
@@ -138,14 +145,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	ls := launchers(tools, base.ns, scratch)
+	crun, crunSkip, err := setupCrun(tools, scratch)
+	if err != nil {
+		return err
+	}
+	if crun != nil && crun.hide != "" {
+		if r.view, err = newViewThread(crun.hide); err != nil {
+			return fmt.Errorf("crun: hide %s from it: %w", crun.hide, err)
+		}
+		defer r.view.close()
+	}
+	ls, err := launchers(tools, crun, base.ns, scratch, tools.true)
+	if err != nil {
+		return err
+	}
 	env := describe(tools, scratch)
+	if crun != nil {
+		env.CrunHides = crun.hide
+	}
 
 	if cfg.throughput {
-		rep, err := throughputReport(ctx, r, cfg, env, ls[cellIdx], ls[bwrapIdx])
+		tls := []launcher{ls[cellIdx], ls[bwrapIdx]}
+		if crun != nil {
+			tls = append(tls, ls[crunIdx])
+		}
+		rep, err := throughputReport(ctx, r, cfg, env, tls)
 		if err != nil {
 			return err
 		}
+		rep.Skipped = crunSkip
 		if cfg.json {
 			return writeJSON(stdout, rep)
 		}
@@ -174,9 +202,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	rep.Skipped = crunSkip
+	if cfg.memRuns > 0 {
+		mls, err := launchers(tools, crun, base.ns, scratch, memoryCommand...)
+		if err != nil {
+			return err
+		}
+		// The fork+exec row has no launcher: its only process is the
+		// command.
+		mls = slices.Delete(mls, trueIdx, trueIdx+1)
+		if rep.Memory, err = memoryReport(ctx, r, cfg.memRuns, mls); err != nil {
+			return err
+		}
+	}
 	var leftover error
 	if setup != nil {
-		rep.Skipped = setup.skipped
+		rep.Skipped = append(rep.Skipped, setup.skipped...)
 		parents, leaves, err := setup.cleanup()
 		if err != nil {
 			return err
@@ -199,9 +240,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	return errors.Join(err, leftover)
 }
 
-// tools holds the absolute paths of the programs that are measured.
+// tools holds the absolute paths of the programs that are measured;
+// crun is "" where it is not installed.
 type tools struct {
-	cell, unshare, bwrap, true string
+	cell, unshare, bwrap, crun, true string
 }
 
 func findTools(cell string) (tools, error) {
@@ -219,9 +261,32 @@ func findTools(cell string) (tools, error) {
 	if t.bwrap, err = exec.LookPath("bwrap"); err != nil {
 		return t, &hinted{err, "install bubblewrap: apt-get install -y --no-install-recommends bubblewrap"}
 	}
+	if t.crun, err = exec.LookPath("crun"); err != nil {
+		t.crun = "" // its rows are skipped, with the reason
+	}
 	t.true = "/bin/true"
 	if _, err = exec.LookPath(t.true); err != nil {
 		return t, err
 	}
 	return t, nil
+}
+
+// setupCrun prepares the crun rows in a directory under scratch, or
+// says why this machine cannot run them.
+func setupCrun(t tools, scratch string) (*crunSetup, []skippedRow, error) {
+	switch {
+	case t.crun == "":
+		return nil, []skippedRow{{Name: "crun", Reason: "crun is not installed (apt-get install -y --no-install-recommends crun)"}}, nil
+	case os.Geteuid() != 0:
+		return nil, []skippedRow{{Name: "crun", Reason: "cellbench is not root, and the crun row runs crun as root (on a hybrid cgroup host crun must also start in a mount namespace that cellbench makes, which takes root)"}}, nil
+	}
+	hide, err := cgroupsRefused("/sys/fs/cgroup")
+	if err != nil {
+		return nil, nil, fmt.Errorf("crun: %w", err)
+	}
+	c := &crunSetup{crun: t.crun, dir: filepath.Join(scratch, "crun"), hide: hide}
+	if err := os.Mkdir(c.dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("crun: %w", err)
+	}
+	return c, nil, nil
 }

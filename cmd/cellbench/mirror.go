@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -183,21 +184,32 @@ func bwrapArgs(bwrap string, ns nsFlags, dir string, argv ...string) []string {
 	return append(args, argv...)
 }
 
-// Indexes of the launchers returned by launchers.
+// Indexes of the launchers returned by launchers; crunIdx only where
+// crun runs.
 const (
 	cellIdx = iota
 	unshareIdx
 	bwrapIdx
 	trueIdx
+	crunIdx
 )
 
-// launchers returns the four commands that are compared, in the order of
-// the *Idx constants.
-func launchers(t tools, ns nsFlags, dir string) []launcher {
-	return []launcher{
-		cellIdx:    {name: "cell run", argv: []string{t.cell, "run", "--", t.true}},
-		unshareIdx: {name: "unshare (kernel floor)", argv: unshareArgs(t.unshare, ns, t.true)},
-		bwrapIdx:   {name: "bwrap", argv: bwrapArgs(t.bwrap, ns, dir, t.true)},
-		trueIdx:    {name: "/bin/true (fork+exec)", argv: []string{t.true}},
+// launchers returns the commands that are compared, each running argv,
+// in the order of the *Idx constants: the fork+exec row runs argv
+// itself, and crun's row is there only if crun is not nil.
+func launchers(t tools, crun *crunSetup, ns nsFlags, dir string, argv ...string) ([]launcher, error) {
+	ls := []launcher{
+		cellIdx:    {name: "cell run", argv: append([]string{t.cell, "run", "--"}, argv...)},
+		unshareIdx: {name: "unshare (kernel floor)", argv: unshareArgs(t.unshare, ns, argv...)},
+		bwrapIdx:   {name: "bwrap", argv: bwrapArgs(t.bwrap, ns, dir, argv...)},
+		trueIdx:    {name: argv[0] + " (fork+exec)", argv: argv},
 	}
+	if crun == nil {
+		return ls, nil
+	}
+	l, err := crun.launcher(filepath.Base(argv[0]), ns, dir, argv...)
+	if err != nil {
+		return nil, err
+	}
+	return append(ls, l), nil
 }

@@ -21,16 +21,20 @@ import (
 
 // environment is what the numbers were measured on and with.
 type environment struct {
-	Kernel  string `json:"kernel"`
-	CPU     string `json:"cpu"`
-	CPUs    int    `json:"cpus"`
-	Cell    string `json:"cell"`
-	Bwrap   string `json:"bwrap"`
-	Unshare string `json:"unshare"`
-	True    string `json:"true"`
-	Go      string `json:"cellbench_go"`
-	Dir     string `json:"dir"`
-	Time    string `json:"time"`
+	Kernel string `json:"kernel"`
+	CPU    string `json:"cpu"`
+	CPUs   int    `json:"cpus"`
+	Cell   string `json:"cell"`
+	Bwrap  string `json:"bwrap"`
+	Crun   string `json:"crun,omitempty"`
+	// CrunHides is the cgroup2 mount that was hidden from crun (see
+	// cgroupsRefused), "" if none.
+	CrunHides string `json:"crun_hides,omitempty"`
+	Unshare   string `json:"unshare"`
+	True      string `json:"true"`
+	Go        string `json:"cellbench_go"`
+	Dir       string `json:"dir"`
+	Time      string `json:"time"`
 }
 
 // describe gathers the versions of the tools and facts about the host.
@@ -41,6 +45,7 @@ func describe(t tools, dir string) environment {
 		CPUs:    runtime.NumCPU(),
 		Cell:    cellVersion(t.cell),
 		Bwrap:   toolVersion(t.bwrap),
+		Crun:    crunVersion(t.crun),
 		Unshare: toolVersion(t.unshare),
 		True:    toolVersion(t.true),
 		Go:      runtime.Version(),
@@ -116,6 +121,28 @@ func toolVersion(path string) string {
 	return line
 }
 
+// crunNote says how crun ran, for the notes of a table with a crun row.
+func (e environment) crunNote(b *bytes.Buffer) {
+	fmt.Fprintf(b, "crun ran with its cgroup manager disabled (--cgroup-manager=disabled: it makes no cgroup, as neither cell's default profile nor bwrap does), "+
+		"its state (--root) in the scratch directory, a bundle there whose config.json cellbench wrote (bwrap's namespaces and mounts, plus a time namespace), "+
+		"and a container ID with -N, a count, appended per launch.")
+	if e.CrunHides != "" {
+		fmt.Fprintf(b, " crun refuses a hybrid cgroup layout whose cgroup2 hierarchy has controllers (%s/cgroup.controllers is not empty here), "+
+			"even with its cgroup manager disabled; cellbench changes no cgroup, but starts crun from a thread with a mount namespace of its own, "+
+			"where %s is covered by an empty read-only tmpfs, so that crun sees cgroup v1 only. That namespace receives the host's mounts and sends none back.",
+			e.CrunHides, e.CrunHides)
+	}
+	b.WriteString("\n\n")
+}
+
+// crunVersion is the first line of `crun --version`, "" without crun.
+func crunVersion(path string) string {
+	if path == "" {
+		return ""
+	}
+	return toolVersion(path)
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -132,8 +159,13 @@ func ratio(a, b float64) string { return fmt.Sprintf("%.2f×", a/b) }
 func mib(kib float64) string { return fmt.Sprintf("%.1f MiB", kib/1024) }
 
 func (e environment) markdown(b *bytes.Buffer) {
-	fmt.Fprintf(b, "Host: %s, %s, %d CPUs. Versions: %s; %s; %s; %s; cellbench %s.\n",
-		e.Kernel, e.CPU, e.CPUs, e.Cell, e.Bwrap, e.Unshare, e.True, e.Go)
+	versions := []string{e.Cell, e.Bwrap}
+	if e.Crun != "" {
+		versions = append(versions, e.Crun)
+	}
+	versions = append(versions, e.Unshare, e.True)
+	fmt.Fprintf(b, "Host: %s, %s, %d CPUs. Versions: %s; cellbench %s.\n",
+		e.Kernel, e.CPU, e.CPUs, strings.Join(versions, "; "), e.Go)
 }
 
 // commandLine is one row's exact command and how it ran.
@@ -181,7 +213,8 @@ func signedMS(v float64) string {
 }
 
 // rowOrder is the order of the table's rows: the default `cell run`, its
-// variants, then every other command, each group in the order of results.
+// variants, then every other command, each group in the order of results,
+// but the plain fork+exec last.
 func rowOrder(results []latencyResult) []int {
 	order := []int{cellIdx}
 	for i, r := range results {
@@ -190,11 +223,11 @@ func rowOrder(results []latencyResult) []int {
 		}
 	}
 	for i, r := range results {
-		if i != cellIdx && r.VsDefault == nil {
+		if i != cellIdx && i != trueIdx && r.VsDefault == nil {
 			order = append(order, i)
 		}
 	}
-	return order
+	return append(order, trueIdx)
 }
 
 // rss formats a median max RSS, marking one that is not above the floor
@@ -302,12 +335,32 @@ func (rep *latency) markdown(w io.Writer) error {
 			r.RunsWithOrphans, rep.Runs, r.Name, orphanWord(r.Orphans), why, r.Name, ms(r.TreeMS.Median),
 			ms(cell.TreeMS.Median), ms(cell.WallMS.Median))
 	}
+	if len(rep.Results) > crunIdx && rep.Results[crunIdx].Name == "crun" {
+		rep.Env.crunNote(&b)
+	}
+	if rep.Memory != nil {
+		rep.Memory.markdown(&b)
+	}
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
 	commands(&b, rep.Env.Dir, cls)
+	if rep.Memory != nil {
+		var mcls []commandLine
+		for _, r := range rep.Memory.Results {
+			mcls = append(mcls, commandLine{name: r.Name, argv: r.Argv})
+		}
+		b.WriteString("\nMemory mode's command lines (stdin a pipe):\n\n")
+		for _, c := range mcls {
+			fmt.Fprintf(&b, "- %s: `%s`\n", c.name, launcher{argv: c.argv})
+		}
+	}
 	c, t := rep.Results[cellIdx].WallMS.Median, rep.Results[trueIdx].WallMS.Median
 	fmt.Fprintf(&b, "\nSummary: `cell run -- /bin/true` takes %s ms (median): %s bwrap (%s ms), %s the unshare kernel floor (%s ms), %s ms over a plain fork+exec (%s ms).",
 		ms(c), ratio(c, bw), ms(bw), ratio(c, un), ms(un), ms(c-t), ms(t))
+	if len(rep.Results) > crunIdx && rep.Results[crunIdx].Name == "crun" {
+		cr := rep.Results[crunIdx].WallMS.Median
+		fmt.Fprintf(&b, " crun takes %s ms (%s bwrap).", ms(cr), ratio(cr, bw))
+	}
 	if len(costs) > 0 {
 		parts := make([]string, len(costs))
 		for i, r := range costs {
@@ -315,9 +368,73 @@ func (rep *latency) markdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, " Per launch: %s.", strings.Join(parts, "; "))
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "\n\nTargets of issue #9 in this run: launch latency ≤ %.2f× bwrap's median: %s (%s)", targetLatency, ratio(c, bw), metWord(c <= targetLatency*bw))
+	if m := rep.Memory; m != nil {
+		cell := m.Results[cellIdx]
+		if i := slices.IndexFunc(m.Results, func(r memoryResult) bool { return r.Name == "crun" }); i >= 0 {
+			cr := m.Results[i].MedianRSSKiB
+			fmt.Fprintf(&b, "; memory of cell's processes during the run ≤ crun's RSS (%s): %s RSS, %s PSS (%s)",
+				mib(cr), mib(cell.MedianRSSKiB), mib(cell.MedianPSSKiB), metWord(cell.MedianRSSKiB <= cr))
+		} else {
+			fmt.Fprintf(&b, "; memory of cell's processes during the run: %s RSS, %s PSS, crun's not measured", mib(cell.MedianRSSKiB), mib(cell.MedianPSSKiB))
+		}
+	}
+	b.WriteString(". Throughput's target is in -throughput mode.\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// The targets of issue #9, each measured within one run.
+const (
+	// targetLatency is the most cell's median launch latency may be, as
+	// a multiple of bwrap's.
+	targetLatency = 0.9
+	// targetThroughput is the least cell's launches per second may be,
+	// as a multiple of bwrap's, with targetWorkers workers.
+	targetThroughput = 1.2
+	targetWorkers    = 2
+)
+
+// metWord says whether a target was met.
+func metWord(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}
+
+// markdown prints the memory table and its notes.
+func (m *memory) markdown(b *bytes.Buffer) {
+	fmt.Fprintf(b, "Memory of the launchers' processes while the command runs: each launcher ran `%s`, which waits for the end of its stdin, a pipe from cellbench, "+
+		"%d times in rotating rounds; in each launch, once the command had started, cellbench waited %v, then read /proc/PID/smaps_rollup of every process of the launch "+
+		"but the command %d times, %s apart. RSS and PSS are the sums over those processes, median over the %d samples.\n\n",
+		strings.Join(m.Command, " "), m.Runs, memorySettle, m.Samples, m.Interval, m.Runs*m.Samples)
+	crun := slices.IndexFunc(m.Results, func(r memoryResult) bool { return r.Name == "crun" })
+	b.WriteString("| Launcher | RSS | PSS |")
+	if crun >= 0 {
+		b.WriteString(" RSS vs crun's |")
+	}
+	b.WriteString(" processes alive while the command runs: median RSS / PSS |\n|---|--:|--:|")
+	if crun >= 0 {
+		b.WriteString("--:|")
+	}
+	b.WriteString("---|\n")
+	for _, r := range m.Results {
+		procs := make([]string, len(r.Processes))
+		for i, p := range r.Processes {
+			procs[i] = fmt.Sprintf("%s %s / %s", p.Process, mib(p.MedianRSSKiB), mib(p.MedianPSSKiB))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |", r.Name, mib(r.MedianRSSKiB), mib(r.MedianPSSKiB))
+		if crun >= 0 {
+			fmt.Fprintf(b, " %s |", ratio(r.MedianRSSKiB, m.Results[crun].MedianRSSKiB))
+		}
+		fmt.Fprintf(b, " %s |\n", strings.Join(procs, "; "))
+	}
+	b.WriteString("\nA process counts when it is the launched process or below it, and is neither the command (the process that runs its executable) nor below it; " +
+		"depth is below the launched process. For cell: `cell run` and its re-executed init (named exe, after /proc/self/exe); for bwrap: its monitor and its PID 1 in the sandbox; " +
+		"for unshare: unshare, waiting for the child it forked; for crun: crun itself, which stays the container's parent to report its status " +
+		"(a plain `crun run` has no conmon; the container's process is the command). " +
+		"PSS divides each page among the processes that map it: cell's two processes share one binary, and bwrap's, unshare's and crun's share libc with every process on the host.\n\n")
 }
 
 // orphanWord says how many processes the runs left behind at most.
@@ -343,12 +460,27 @@ func (rep *throughput) markdown(w io.Writer) error {
 			r.Name, rep.Workers, r.Seconds, r.Launches, r.PerSecond, ratio(r.PerSecond, bw))
 		cls = append(cls, commandLine{name: r.Name, argv: r.Argv})
 	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(&b, "\nNot measured: %s: %s.\n", sk.Name, sk.Reason)
+	}
 	b.WriteString("\n")
+	if len(rep.Results) > 2 {
+		rep.Env.crunNote(&b)
+	}
 	rep.Env.markdown(&b)
 	b.WriteString("\n")
 	commands(&b, rep.Env.Dir, cls)
-	fmt.Fprintf(&b, "\nSummary: with %d workers, `cell run -- /bin/true` completes %.1f launches/s, %s bwrap (%.1f/s).\n",
+	fmt.Fprintf(&b, "\nSummary: with %d workers, `cell run -- /bin/true` completes %.1f launches/s, %s bwrap (%.1f/s)",
 		rep.Workers, c, ratio(c, bw), bw)
+	for _, r := range rep.Results[2:] {
+		fmt.Fprintf(&b, ", %s %.1f/s (%s bwrap)", r.Name, r.PerSecond, ratio(r.PerSecond, bw))
+	}
+	b.WriteString(".")
+	if rep.Workers == targetWorkers {
+		fmt.Fprintf(&b, " Target of issue #9 at %d workers: ≥ %.2f× bwrap's launches/s: %s (%s).",
+			targetWorkers, targetThroughput, ratio(c, bw), metWord(c >= targetThroughput*bw))
+	}
+	b.WriteString("\n")
 	_, err := w.Write(b.Bytes())
 	return err
 }
