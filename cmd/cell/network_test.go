@@ -187,6 +187,19 @@ func (n *testNet) links() []string {
 	return names
 }
 
+// settledLinks waits until the namespace's interfaces are want, for up
+// to 10 s, and returns the last list: a sandbox's veth goes with its
+// namespace, which the kernel tears down after the sandbox has ended.
+func (n *testNet) settledLinks(want ...string) []string {
+	deadline := time.Now().Add(10 * time.Second)
+	got := n.links()
+	for !slices.Equal(got, want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		got = n.links()
+	}
+	return got
+}
+
 // ruleOwners lists the comments of the rules in cell's host table.
 func (n *testNet) ruleOwners() []string {
 	n.t.Helper()
@@ -287,8 +300,8 @@ func TestNetBridge(t *testing.T) {
 		t.Errorf("without nat the outside must be out of reach; %s", r)
 	}
 
-	if got, want := n.links(), []string{"cell0", "lo", "up0"}; !slices.Equal(got, want) {
-		t.Errorf("links left in the host namespace: %v, want %v", got, want)
+	if got := n.settledLinks("cell0", "lo", "up0"); !slices.Equal(got, []string{"cell0", "lo", "up0"}) {
+		t.Errorf("links left in the host namespace: %v", got)
 	}
 	if hs := n.leases("cell0"); len(hs) != 0 {
 		t.Errorf("leases left: %+v", hs)
@@ -344,7 +357,7 @@ func TestNetBridgeConcurrent(t *testing.T) {
 	if hs := n.leases("cell0"); len(hs) != 0 {
 		t.Errorf("leases left: %+v", hs)
 	}
-	if got := n.links(); !slices.Equal(got, []string{"cell0", "lo"}) {
+	if got := n.settledLinks("cell0", "lo"); !slices.Equal(got, []string{"cell0", "lo"}) {
 		t.Errorf("links left: %v", got)
 	}
 }
@@ -419,11 +432,7 @@ func TestNetBridgeKilled(t *testing.T) {
 		t.Errorf("rules left after gc: %v", got)
 	}
 	// The veth went with the sandbox's namespace.
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Equal(n.links(), []string{"cell0", "lo"}) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := n.links(); !slices.Equal(got, []string{"cell0", "lo"}) {
+	if got := n.settledLinks("cell0", "lo"); !slices.Equal(got, []string{"cell0", "lo"}) {
 		t.Errorf("links left: %v", got)
 	}
 }

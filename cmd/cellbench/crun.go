@@ -229,6 +229,12 @@ type viewThread struct {
 
 // newViewThread starts a thread on which hide is hidden.
 func newViewThread(hide string) (*viewThread, error) {
+	return newThread(func() error { return hideMount(hide) })
+}
+
+// newThread starts a thread, locked to its goroutine for good, that runs
+// setup first and then what it is given.
+func newThread(setup func() error) (*viewThread, error) {
 	t := &viewThread{do: make(chan func()), done: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
@@ -236,7 +242,7 @@ func newViewThread(hide string) (*viewThread, error) {
 		// Never unlocked: when this goroutine returns, Go ends the
 		// thread, and its namespace with it, rather than reuse it.
 		runtime.LockOSThread()
-		if err := hideMount(hide); err != nil {
+		if err := setup(); err != nil {
 			ready <- err
 			return
 		}

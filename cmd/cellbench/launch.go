@@ -32,6 +32,10 @@ type launcher struct {
 	cost *variant
 	// id, if not nil, makes one argument of argv unique to each launch.
 	id *launchID
+	// netns makes it start in cellbench's own network namespace (the
+	// network rows), so that what it makes there (a bridge, veths,
+	// nftables rules) never touches the machine's network.
+	netns bool
 	// hideCgroup2 is a cgroup2 mount that must be hidden from the
 	// launcher (crun on a hybrid host, see cgroupsRefused), "" if none:
 	// it is started from a viewThread.
@@ -104,6 +108,9 @@ type runner struct {
 	// view is the thread that starts launchers with hideCgroup2 set; nil
 	// if there are none.
 	view *viewThread
+	// net is the thread in cellbench's network namespace that starts
+	// launchers with netns set; nil if there are none.
+	net *viewThread
 }
 
 // subreap makes this process a child subreaper: orphans of its
@@ -142,6 +149,13 @@ func (r runner) command(ctx context.Context, l launcher) *exec.Cmd {
 // onThread calls fn on a thread from which l may be started: r's view
 // thread if l must not see a cgroup2 mount, else the caller's.
 func (r runner) onThread(l launcher, fn func()) error {
+	if l.netns {
+		if r.net == nil {
+			return fmt.Errorf("launch %s: it must start in cellbench's network namespace, and there is none", l)
+		}
+		r.net.run(fn)
+		return nil
+	}
 	if l.hideCgroup2 == "" {
 		fn()
 		return nil

@@ -196,6 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
+		r.net = setup.net
 		ls = append(ls, setup.launchers...)
 	}
 	rep, err := latencyReport(ctx, r, cfg, env, ls)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/network"
 )
 
 // variant is a `cell run` row that differs from the default row by one
@@ -31,10 +34,19 @@ const (
 	withCgroups
 	// rootless runs cell as an unprivileged user.
 	rootless
+	// bridged joins the sandbox to a bridge: a lease, a veth, an address
+	// and a route, the bridge's shared nftables rules (added once), and
+	// their teardown; in cellbench's own network namespace.
+	bridged
+	// userNet gives the sandbox slirp4netns, started and stopped per
+	// launch; in cellbench's own network namespace.
+	userNet
 )
 
 // variants lists every variant, in the order of their rows.
-func variants() []variant { return []variant{noSeccomp, withLandlock, withCgroups, rootless} }
+func variants() []variant {
+	return []variant{noSeccomp, withLandlock, withCgroups, rootless, bridged, userNet}
+}
 
 // String is the variant's row label.
 func (v variant) String() string {
@@ -47,6 +59,10 @@ func (v variant) String() string {
 		return "cell run + cgroups"
 	case rootless:
 		return "cell run, rootless"
+	case bridged:
+		return "cell run, network bridge"
+	case userNet:
+		return "cell run, network user"
 	}
 	return fmt.Sprintf("variant(%d)", int(v))
 }
@@ -62,6 +78,10 @@ func (v variant) feature() string {
 		return "a cgroup per hierarchy with pids and memory limits, made and removed"
 	case rootless:
 		return "running as an unprivileged user rather than root"
+	case bridged:
+		return "network.mode bridge over none: lease, veth, address, route, resolv.conf and hosts, teardown"
+	case userNet:
+		return "network.mode user over none: slirp4netns started, waited for and stopped"
 	}
 	return v.String()
 }
@@ -73,7 +93,7 @@ func (v variant) removes() bool {
 	switch v {
 	case noSeccomp:
 		return true
-	case withLandlock, withCgroups, rootless:
+	case withLandlock, withCgroups, rootless, bridged, userNet:
 		return false
 	}
 	return false
@@ -95,6 +115,12 @@ func (v variant) sets(parent string) []string {
 		return []string{"resources.parent=" + parent, "resources.pids.max=1024", "resources.memory={max: 256Mi}"}
 	case rootless:
 		return nil
+	case bridged:
+		// A name server, so that no host resolver is needed; nothing
+		// is resolved.
+		return []string{"network={mode: bridge, dns: [192.0.2.53]}"}
+	case userNet:
+		return []string{"network={mode: user}"}
 	}
 	return nil
 }
@@ -113,6 +139,12 @@ func (v variant) changes(op string) bool {
 		// An unprivileged user writes setgroups "deny" before its
 		// gid_map (a write-id-map step) and cannot call setgroups.
 		return op == "write-id-map" || op == "setgroups"
+	case bridged:
+		// The written /etc/hosts replaces the default profile's bind.
+		return slices.Contains([]string{"net-lease", "bridge", "nft", "veth", "addr-add", "route-add", "write-file", "bind",
+			"nft-delete", "link-delete", "lease-release"}, op)
+	case userNet:
+		return slices.Contains([]string{"user-net", "write-file", "bind", "user-net-stop"}, op)
 	}
 	return false
 }
@@ -153,6 +185,14 @@ func (v variant) check(base, plan planFacts) error {
 		if !plan.rootless {
 			return errors.New("its plan is not rootless")
 		}
+	case bridged:
+		if d["veth"] <= 0 || d["net-lease"] <= 0 {
+			return errors.New("its plan makes no veth or lease")
+		}
+	case userNet:
+		if d["user-net"] <= 0 {
+			return errors.New("its plan starts no user-mode network helper")
+		}
 	}
 	return nil
 }
@@ -191,6 +231,11 @@ type variantSetup struct {
 	// rootlessDir holds the rootless row's copy of cell and its working
 	// directory, "" without that row.
 	rootlessDir string
+	// net is the thread in cellbench's own network namespace that the
+	// network rows start from, and netIno that namespace's inode, whose
+	// lease files cleanup removes; nil and 0 without those rows.
+	net    *viewThread
+	netIno uint64
 }
 
 // setupVariants makes a launcher of every variant whose plan compiles and
@@ -224,6 +269,19 @@ func setupVariants(ctx context.Context, r runner, t tools, base planFacts) (*var
 				continue
 			}
 			l.name += " (" + as.name + ")"
+		case bridged, userNet:
+			if !root {
+				s.skip(v, "cellbench is not root: the network rows run in a network namespace of cellbench's own, which needs root (and bridge needs root anyway)")
+				continue
+			}
+			if _, err := exec.LookPath("slirp4netns"); err != nil && v == userNet {
+				s.skip(v, "slirp4netns is not installed (apt-get install slirp4netns)")
+				continue
+			}
+			if err := s.netns(); err != nil {
+				return s, err
+			}
+			l.netns = true
 		}
 		l.sets = v.sets(s.cgroupParent)
 		l.argv = []string{t.cell, "run"}
@@ -250,6 +308,31 @@ func setupVariants(ctx context.Context, r runner, t tools, base planFacts) (*var
 		s.launchers = append(s.launchers, l)
 	}
 	return s, nil
+}
+
+// netns starts, once, the thread in a network namespace of cellbench's
+// own from which the network rows are launched: a new namespace with lo
+// up, so that nothing they make is in the machine's network.
+func (s *variantSetup) netns() error {
+	if s.net != nil {
+		return nil
+	}
+	th, err := newThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return os.NewSyscallError("unshare(CLONE_NEWNET)", err)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+			return err
+		}
+		s.netIno = st.Ino
+		return network.LinkUp("lo")
+	})
+	if err != nil {
+		return fmt.Errorf("network rows: a network namespace of cellbench's own: %w", err)
+	}
+	s.net = th
+	return nil
 }
 
 func (s *variantSetup) skip(v variant, reason string) {
@@ -378,6 +461,18 @@ func landlockMissing() string {
 // (one is left only if a launch was killed, or by a bug). It returns the
 // cgroup directories it found and the leaves among them.
 func (s *variantSetup) cleanup() (parents, leaves []string, err error) {
+	if s.net != nil {
+		// The namespace, its bridge and rules go with the thread; the
+		// lease files cell kept for it are on the file system.
+		s.net.close()
+		s.net = nil
+		files, _ := filepath.Glob(filepath.Join(network.LeaseDir, fmt.Sprintf("%d-*.json", s.netIno)))
+		for _, f := range files {
+			if rmErr := os.Remove(f); rmErr != nil {
+				err = errors.Join(err, rmErr)
+			}
+		}
+	}
 	if s.rootlessDir != "" {
 		if rmErr := os.RemoveAll(s.rootlessDir); rmErr != nil {
 			err = fmt.Errorf("remove rootless directory: %w", rmErr)

@@ -18,6 +18,8 @@ func TestVariantSets(t *testing.T) {
 		withLandlock: "security.landlock={mode: require, readExec: [/usr, /bin, /lib, /lib64, /etc], readWrite: [/tmp, /dev]}",
 		withCgroups:  "resources.parent=cellbench-42 resources.pids.max=1024 resources.memory={max: 256Mi}",
 		rootless:     "",
+		bridged:      "network={mode: bridge, dns: [192.0.2.53]}",
+		userNet:      "network={mode: user}",
 	}
 	for _, v := range variants() {
 		t.Run(v.String(), func(t *testing.T) {
@@ -72,6 +74,13 @@ func TestVariantCheck(t *testing.T) {
 		{"rootless", rootless, with(func(p *planFacts) { p.rootless = true; p.ops["write-id-map"] = 3; delete(p.ops, "setgroups") }), ""},
 		{"rootless plan as root", rootless, base, "not rootless"},
 		{"rootless without seccomp", rootless, with(func(p *planFacts) { p.rootless = true; delete(p.ops, "seccomp") }), "-1 seccomp steps"},
+		{"bridge", bridged, with(func(p *planFacts) {
+			p.ops["net-lease"], p.ops["bridge"], p.ops["nft"], p.ops["veth"], p.ops["addr-add"], p.ops["route-add"], p.ops["write-file"] = 1, 1, 3, 1, 1, 1, 2
+		}), ""},
+		{"bridge without a veth", bridged, with(func(p *planFacts) { p.ops["nft"] = 3 }), "no veth or lease"},
+		{"bridge and a cgroup", bridged, with(func(p *planFacts) { p.ops["veth"], p.ops["net-lease"], p.ops["cgroup-mkdir"] = 1, 1, 1 }), "+1 cgroup-mkdir steps"},
+		{"user network", userNet, with(func(p *planFacts) { p.ops["user-net"], p.ops["write-file"] = 1, 2 }), ""},
+		{"user network without the helper", userNet, with(func(p *planFacts) { p.ops["write-file"] = 2 }), "no user-mode network helper"},
 		{"a variant turned rootless", withLandlock, with(func(p *planFacts) { p.rootless = true; p.ops["landlock"] = 1 }), "rootless=true"},
 	}
 	for _, tt := range tests {

@@ -290,7 +290,6 @@ func (c *compiler) netCleanup(ns *netSetup) {
 	switch n.Mode {
 	case spec.NetBridge:
 		add(plan.Step{Op: plan.OpNftDelete, Path: "ip " + network.HostTable, Data: ns.name})
-		add(plan.Step{Op: plan.OpLinkDelete, Path: network.VethName(ns.name)})
 		add(plan.Step{Op: plan.OpLeaseRelease, Path: ns.bridge, Data: ns.name})
 	case spec.NetUser:
 		add(plan.Step{Op: plan.OpUserNetStop})

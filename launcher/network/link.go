@@ -85,6 +85,22 @@ func AddVeth(host, bridge, peer string, pid int) error {
 	return nil
 }
 
+// ForgetNeighbor deletes the neighbour (ARP) entry of addr on the link
+// name, if there is one: a sandbox that held the address before left its
+// MAC there, and until the entry went stale the host would send the new
+// holder's packets to the old MAC.
+func ForgetNeighbor(name string, addr netip.Addr) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	err = netlink.NeighDel(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()})
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete neighbour %s on %s: %w", addr, name, err)
+	}
+	return nil
+}
+
 // DeleteLink deletes the link name; a missing link is not an error (a
 // veth goes with its namespace when the sandbox ends).
 func DeleteLink(name string) error {

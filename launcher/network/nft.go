@@ -177,6 +177,12 @@ func Apply(c *nftables.Conn, r *Rule) error {
 		if r.Policy == "drop" {
 			policy = nftables.ChainPolicyDrop
 		}
+		// Adding a base chain is a transaction the kernel commits with
+		// an RCU grace period (~10 ms here) even when the chain is
+		// there; most launches find it there.
+		if ch, err := c.ListChain(t, r.Chain); err == nil && ch.Hooknum != nil && *ch.Hooknum == *hook {
+			return nil
+		}
 		c.AddTable(t)
 		c.AddChain(&nftables.Chain{Name: r.Chain, Table: t, Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(r.Priority)),
 			Type: nftables.ChainType(r.Type), Policy: &policy})

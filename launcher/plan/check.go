@@ -45,7 +45,7 @@ func (s *Step) window() (first, last int) {
 		return phaseStart, phaseStart
 	case OpAddrAdd, OpRouteAdd:
 		return phaseNet, phaseNet
-	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLinkDelete, OpLeaseRelease, OpUserNetStop:
+	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLeaseRelease, OpUserNetStop:
 		return -1, -1 // cleanup only
 	case OpAmbientCaps:
 		if s.Side == Command {
@@ -108,7 +108,7 @@ func (s *Step) window() (first, last int) {
 func (o Op) side() (Side, bool) {
 	switch o {
 	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove,
-		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLinkDelete, OpLeaseRelease, OpUserNetStop:
+		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLeaseRelease, OpUserNetStop:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,

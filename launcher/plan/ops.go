@@ -157,7 +157,10 @@ const (
 	// network namespace in init.
 	OpNft
 	// OpVeth makes a veth pair: Path on the host, attached to the bridge
-	// Source, and Data in init's network namespace (RTM_NEWLINK).
+	// Source, and Data in init's network namespace (RTM_NEWLINK), and
+	// forgets the host's neighbour entry of the leased address, which an
+	// earlier sandbox may have left with its MAC (RTM_DELNEIGH). The pair
+	// goes with the sandbox's namespace.
 	OpVeth
 	// OpUserNet starts the user-mode network helper Path with Args
 	// against init's network namespace and waits until it is ready.
@@ -174,9 +177,6 @@ const (
 	// OpNftDelete deletes the rules whose comment is Data from the table
 	// Path ("FAMILY NAME") on the host, when the sandbox ends.
 	OpNftDelete
-	// OpLinkDelete deletes the host's interface Path if it is still there
-	// when the sandbox ends (RTM_DELLINK).
-	OpLinkDelete
 	// OpLeaseRelease ends the lease of the sandbox Data on the bridge Path.
 	OpLeaseRelease
 	// OpUserNetStop stops the user-mode network helper.
@@ -240,7 +240,6 @@ var opNames = [...]string{
 	OpAddrAdd:        "addr-add",
 	OpRouteAdd:       "route-add",
 	OpNftDelete:      "nft-delete",
-	OpLinkDelete:     "link-delete",
 	OpLeaseRelease:   "lease-release",
 	OpUserNetStop:    "user-net-stop",
 }
@@ -372,7 +371,7 @@ func (s *Step) Call() string {
 		}
 		return "nft " + s.Nft.String()
 	case OpVeth:
-		return fmt.Sprintf("RTM_NEWLINK(%q, type veth, master %q, peer %q in INIT's netns)", s.Path, s.Source, s.Data)
+		return fmt.Sprintf("RTM_NEWLINK(%q, type veth, master %q, peer %q in INIT's netns) RTM_DELNEIGH({lease} on %q)", s.Path, s.Source, s.Data, s.Source)
 	case OpUserNet:
 		return fmt.Sprintf("execve(%q, %s) and wait for ready", s.Path, quoteList(append([]string{s.Path}, s.Args...)))
 	case OpUserNetPort:
@@ -386,8 +385,6 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("RTM_NEWROUTE(default via %s dev %q)", s.Data, s.Path)
 	case OpNftDelete:
 		return fmt.Sprintf("nft delete rules of %s with comment %q", s.Path, s.Data)
-	case OpLinkDelete:
-		return fmt.Sprintf("RTM_DELLINK(%q) if it exists", s.Path)
 	case OpLeaseRelease:
 		return fmt.Sprintf("flock(leases of %q) release(%q)", s.Path, s.Data)
 	case OpUserNetStop:

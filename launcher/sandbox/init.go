@@ -501,7 +501,7 @@ func (e *initExec) step(s *plan.Step) error {
 		}
 		return network.Apply(c, s.Nft)
 	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
-		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLinkDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
+		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }

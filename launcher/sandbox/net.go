@@ -28,7 +28,7 @@ func netsOf(p *plan.Plan) *nets {
 	n := &nets{}
 	for _, s := range p.Cleanup {
 		switch s.Op {
-		case plan.OpNftDelete, plan.OpLinkDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
+		case plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
 			n.cleanup = append(n.cleanup, s)
 		}
 	}
@@ -91,7 +91,10 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		r := s.Nft.Resolve(n.lease.String())
 		return network.Apply(c, &r)
 	case plan.OpVeth:
-		return network.AddVeth(s.Path, s.Source, s.Data, initPid)
+		if err := network.AddVeth(s.Path, s.Source, s.Data, initPid); err != nil {
+			return err
+		}
+		return network.ForgetNeighbor(s.Source, n.lease)
 	case plan.OpUserNet:
 		u, err := network.StartUserNet(s.Path, s.Args, initPid, 10*time.Second)
 		if err != nil {
@@ -146,8 +149,6 @@ func (n *nets) teardown() error {
 			if c, err = n.conn(); err == nil {
 				_, err = network.DeleteOwned(c, fam, table, func(o string) bool { return o == s.Data })
 			}
-		case plan.OpLinkDelete:
-			err = network.DeleteLink(s.Path)
 		case plan.OpLeaseRelease:
 			if n.lease.IsValid() {
 				err = network.Release(s.Path, s.Data)

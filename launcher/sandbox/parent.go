@@ -326,7 +326,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
 		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
-		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLinkDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
+		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
 	}
 	return nil
