@@ -141,3 +141,17 @@ func TestParseFileMode(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePortMap(t *testing.T) {
+	for in, want := range map[string]string{"8080:80/tcp": "8080:80/tcp", "8080:80": "8080:80/tcp", "53/udp": "53:53/udp", "443": "443:443/tcp"} {
+		m, err := ParsePortMap(in)
+		if err != nil || m.String() != want {
+			t.Errorf("ParsePortMap(%q) = %v, %v; want %s", in, m, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "80:0", "65536", "a:b", "80/sctp", "1:2:3"} {
+		if m, err := ParsePortMap(in); err == nil {
+			t.Errorf("ParsePortMap(%q) = %v, want an error", in, m)
+		}
+	}
+}
