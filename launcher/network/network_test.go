@@ -48,11 +48,11 @@ func TestRuleExprs(t *testing.T) {
 		}
 	}
 	bad := map[string]Rule{
-		"not known yet":     {Family: "ip", Saddr: Lease, Verdict: "accept"},
-		"want IPV4:PORT":    {Family: "ip", Verdict: "dnat", To: "10.0.0.1"},
-		"in an ip table":    {Family: "ip", Daddr: "2001:db8::1", Verdict: "accept"},
-		"want tcp or udp":   {Family: "ip", Proto: "sctp", Verdict: "accept"},
-		"nftables verdict":  {Family: "ip", Verdict: "jump"},
+		"not known yet":    {Family: "ip", Saddr: Lease, Verdict: "accept"},
+		"want IPV4:PORT":   {Family: "ip", Verdict: "dnat", To: "10.0.0.1"},
+		"in an ip table":   {Family: "ip", Daddr: "2001:db8::1", Verdict: "accept"},
+		"want tcp or udp":  {Family: "ip", Proto: "sctp", Verdict: "accept"},
+		"nftables verdict": {Family: "ip", Verdict: "jump"},
 		`address "10.0.0.`: {Family: "ip", Daddr: "10.0.0.300", Verdict: "accept"},
 	}
 	for want, r := range bad {
