@@ -40,7 +40,7 @@ bench: build
 bench-pool: build
 	CELL_BENCH_CELL=$(CURDIR)/cell $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPool$$' -benchtime 200x ./cmd/cell
 
-# The benchmark's latency, memory and throughput modes, a few launches
+# The benchmark's latency (every variant row too), memory and throughput modes, a few launches
 # each: proves they run (bwrap and crun side by side included); asserts no
 # figure. Without bwrap (a fresh machine) it is skipped, and without crun
 # cellbench skips crun's rows, but neither under CELL_TEST_STRICT, as in
@@ -51,7 +51,7 @@ bench-smoke: build
 	if ! command -v crun >/dev/null && [ -n "$$CELL_TEST_STRICT" ]; then \
 		echo "bench-smoke: crun is not installed, and CELL_TEST_STRICT forbids skipping its rows (apt-get install crun)"; exit 1; fi; \
 	set -x; \
-	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -variants=false -mem 1 >/dev/null && \
+	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -mem 1 >/dev/null && \
 	$(GO) run ./cmd/cellbench -cell ./cell -throughput -c 2 -d 0.5 -warmup 1 >/dev/null
 
 # Thousands of build-worker launches with limits, 2 and 8 at a time, some
