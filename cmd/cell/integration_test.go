@@ -262,6 +262,11 @@ func TestNetworkNone(t *testing.T) {
 	if out != want {
 		t.Errorf("interfaces inside:\n got %q\nwant %q", out, want)
 	}
+	// Nothing but loopback: a connect elsewhere fails at once.
+	r := sandboxRun(t, profile(t, ""), []string{"process.env.CELL_PROBE=dial"}, "/probe", "192.0.2.1:80")
+	if !strings.Contains(r.stdout, "network is unreachable") {
+		t.Errorf("connect from network.mode none: %s", r)
+	}
 }
 
 func TestExitStatus(t *testing.T) {

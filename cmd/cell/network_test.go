@@ -456,19 +456,59 @@ func TestNetUser(t *testing.T) {
 	// of the host's: cell runs in a mount namespace of its own, where a
 	// tmpfs on /dev/net holds a tun node that the user may open.
 	const script = `mount -t tmpfs -o mode=0755 cell-test /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && g=$1; shift; exec setpriv --reuid=$0 --regid=$g --clear-groups -- "$@"`
-	run := func(extra string) cellResult {
+	command := func(extra string, args ...string) *exec.Cmd {
 		prof := filepath.Join(dir, fmt.Sprintf("p%d.yaml", time.Now().UnixNano()))
 		os.WriteFile(prof, []byte(profileText(t, bin)+"network:\n  mode: user\n"+extra), 0o644)
-		cmd := exec.Command("unshare", "--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
-			bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=dial", "--", "/probe", "10.0.2.2:9100")
+		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
+			bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=" + args[0], "--", "/probe"}, args[1:]...)...)
 		cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 		cmd.Dir = dir
-		return n.run(cmd)
+		return cmd
 	}
+	run := func(extra string) cellResult { return n.run(command(extra, "dial", "10.0.2.2:9100")) }
 	if r := run("  hostLoopback: true\n"); r.stdout != "reply peer 127.0.0.1\n" {
 		t.Errorf("user-mode network to the host's loopback: %s", r)
 	}
 	if r := run(""); !strings.HasPrefix(r.stdout, "dial: ") {
 		t.Errorf("without hostLoopback the host's loopback must be out of reach: %s", r)
+	}
+}
+
+// TestNetUserPorts publishes a port of an unprivileged sandbox through
+// slirp4netns: a connection to the test host's port reaches the server
+// inside, from the gateway's address.
+func TestNetUserPorts(t *testing.T) {
+	requirePrivilege(t)
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		if os.Getenv("CELL_TEST_STRICT") != "" {
+			t.Fatal("slirp4netns is missing; .ci/run installs it")
+		}
+		t.Skip("no slirp4netns")
+	}
+	uid, gid, dir, bin := rootlessUser(t)
+	n := newTestNet(t)
+	prof := filepath.Join(dir, "ports.yaml")
+	os.WriteFile(prof, []byte(profileText(t, bin)+"network:\n  mode: user\n  ports: [\"18090:8080\"]\n"), 0o644)
+	const script = `mount -t tmpfs -o mode=0755 cell-test /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && g=$1; shift; exec setpriv --reuid=$0 --regid=$g --clear-groups -- "$@"`
+	cmd := exec.Command("unshare", "--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
+		bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=serve", "--", "/probe", "8080")
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Dir = dir
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	n.start(cmd)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening 10.0.2.100") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("server in the sandbox: %q %v; %s", line, err, stderr.String())
+	}
+	reply, err := n.dial("127.0.0.1:18090")
+	if err != nil || !strings.HasPrefix(reply, "peer ") {
+		t.Errorf("published port 18090 -> 8080: %q %v; %s", reply, err, stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("server: %v; %s", err, stderr.String())
 	}
 }
