@@ -61,6 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
 					&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "never give the command a terminal of its own"},
 					&cli.StringFlag{Name: "pool", Usage: "run in a sandbox that the pool `NAME` built ahead of time (cell pool start)"},
+					&cli.StringFlag{Name: "cwd", Usage: "with --pool: the working `DIR` inside the sandbox (default: the profile's process.cwd)"},
 					&cli.StringFlag{Name: "keep-upper", Usage: "keep the overlay mounts' upper layers (what the command wrote) in `DIR`/N/upper instead of a tmpfs that goes with the sandbox"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
@@ -68,6 +69,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.DurationFlag{Name: "kill-after", Value: 5 * time.Second, Usage: "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"},
 				},
 				Action: func(c *cli.Context) error {
+					if c.IsSet("cwd") && c.String("pool") == "" {
+						return usageError("--cwd is for --pool: a sandbox of cell run works in its profile's process.cwd")
+					}
 					if pool := c.String("pool"); pool != "" {
 						// The pool's profile was compiled when it started;
 						// a flag that would change the sandbox is refused,
@@ -110,7 +114,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					pl.Pooled = c.Bool("pool")
 					if c.Bool("json") {
 						enc := json.NewEncoder(c.App.Writer)
 						enc.SetIndent("", "  ")
@@ -233,7 +236,8 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 			return nil, nil, err
 		}
 	}
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep})
+	pooled := c.Command.Name == "plan" && c.Bool("pool")
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -228,15 +228,15 @@ func execIn(c *cli.Context) error {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
-	return execVia(pool.DialSocket(st.Socket(r.Name)), args, tty, "")
+	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "")
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the
 // server of cl (a running sandbox's, for cell exec, or a pool's) and
 // returns the command's exit status as cell's. With statsPath, the
 // sandbox's statistics are asked for and written there ("-" is stderr).
-func execVia(cl *pool.Client, args []string, tty bool, statsPath string) error {
-	req := pool.Request{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, TTY: tty, Stats: statsPath != ""}
+func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) error {
+	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
 	var term *pty
 	if tty {
 		var err error
@@ -278,7 +278,7 @@ func execVia(cl *pool.Client, args []string, tty bool, statsPath string) error {
 	var errno unix.Errno
 	switch {
 	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
-		return &codedErr{fmt.Errorf("%s: command not found", args[0]), StatusNotFound}
+		return &codedErr{fmt.Errorf("%s: command not found", req.Args[0]), StatusNotFound}
 	case errors.As(err, &errno) && errno != 0:
 		return &codedErr{err, StatusCannotExec}
 	case err != nil:

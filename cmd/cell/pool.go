@@ -108,12 +108,7 @@ func poolStart(c *cli.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		pl, err := compile.Profile(p, facts, compile.Invocation{Name: n, Args: []string{"true"}})
-		if err != nil {
-			return nil, err
-		}
-		pl.Pooled = true
-		return pl, nil
+		return compile.Profile(p, facts, compile.Invocation{Name: n, Args: []string{"true"}, Pooled: true})
 	}
 	if _, err := compilePlan(); err != nil {
 		return err
@@ -290,5 +285,5 @@ func runPooled(c *cli.Context, name string, tty bool) error {
 	if len(args) == 0 {
 		return errors.New("run --pool: give the command after --")
 	}
-	return execVia(cl, args, tty, c.String("stats"))
+	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"))
 }

@@ -43,9 +43,26 @@ func TestPoolAPI(t *testing.T) {
 	requirePrivilege(t)
 	noLeaks(t)
 	parent := cgroupParent(t)
-	name, _ := startPool(t, "resources.parent="+parent, "resources.pids.max=64")
+	name, _ := startPool(t, "resources.parent="+parent, "resources.pids.max=64", "process.passEnv=[CELL_T_A, CELL_T_B]", "process.env.CELL_T_B=profile's")
 	cl := dialPool(t, name)
 	ctx := context.Background()
+
+	t.Run("env and dir", func(t *testing.T) {
+		// The request's values of passEnv come in, unless the profile
+		// sets the variable; nothing else does.
+		var out bytes.Buffer
+		res, err := cl.Run(ctx, pool.Request{
+			Args: []string{"sh", "-c", `echo "$CELL_T_A|$CELL_T_B|${CELL_T_C-unset}"; pwd`},
+			Env:  []string{"CELL_T_A=client's", "CELL_T_B=client's", "CELL_T_C=client's"}, Dir: "/proc", Stdout: &out,
+		})
+		if err != nil || res.ExitCode() != 0 || out.String() != "client's|profile's|unset\n/proc\n" {
+			t.Errorf("exit %d, stdout %q, %v", res.ExitCode(), out.String(), err)
+		}
+		_, err = cl.Run(ctx, pool.Request{Args: []string{"true"}, Dir: "/no/such/dir"})
+		if err == nil || !strings.Contains(err.Error(), `working directory "/no/such/dir"`) {
+			t.Errorf("a missing working directory: %v", err)
+		}
+	})
 
 	t.Run("pipes", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
@@ -214,7 +231,7 @@ func TestPoolVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := `{"version":1,"error":{"msg":"protocol version 99 is not served here: this server speaks version 1"}}` + "\n"
+		want := `{"version":2,"error":{"msg":"protocol version 99 is not served here: this server speaks version 2"}}` + "\n"
 		if answer != want {
 			t.Errorf("answer to a version 99 request:\n%s\nwant:\n%s", answer, want)
 		}
@@ -225,7 +242,7 @@ func TestPoolVersion(t *testing.T) {
 	})
 
 	t.Run("client", func(t *testing.T) {
-		sock := filepath.Join(t.TempDir(), "v2.sock")
+		sock := filepath.Join(t.TempDir(), "v3.sock")
 		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		if err != nil {
 			t.Fatal(err)
@@ -238,15 +255,15 @@ func TestPoolVersion(t *testing.T) {
 			}
 			defer c.Close()
 			if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-				c.Write([]byte(`{"version":2,"sandbox":"future"}` + "\n"))
+				c.Write([]byte(`{"version":3,"sandbox":"future"}` + "\n"))
 			}
 		}()
 		_, err = pool.DialSocket(sock).Run(context.Background(), pool.Request{Args: []string{"true"}})
 		var ve *pool.VersionError
-		if !errors.As(err, &ve) || ve.Client != 1 || ve.Server != 2 {
-			t.Fatalf("a version 2 server: %v", err)
+		if !errors.As(err, &ve) || ve.Client != 2 || ve.Server != 3 {
+			t.Fatalf("a version 3 server: %v", err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "client speaks version 1") || !strings.Contains(msg, "speaks version 2") {
+		if msg := err.Error(); !strings.Contains(msg, "client speaks version 2") || !strings.Contains(msg, "speaks version 3") {
 			t.Errorf("error does not name both versions: %s", msg)
 		}
 	})

@@ -35,6 +35,9 @@ type Invocation struct {
 	// overlay mounts (DIR/N/upper for the N-th), instead of a tmpfs that
 	// goes with the sandbox.
 	KeepUpper string
+	// Pooled compiles the plan of a pool's sandbox: the command's
+	// passEnv values come with each request, not from the caller.
+	Pooled bool
 }
 
 // The places where init builds the new root. After the first pivot_root
@@ -64,6 +67,7 @@ type compiler struct {
 	ids       *idMaps
 	tty       bool
 	keepUpper string
+	pooled    bool
 	// overlays are the upper and work directories of the overlay mounts,
 	// in mount order.
 	overlays [][2]string
@@ -76,11 +80,18 @@ type compiler struct {
 
 // Profile compiles p for the host described by h and the invocation inv.
 func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
-	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper}
+	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper, pooled: inv.Pooled}
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
-	pl := &plan.Plan{Profile: p.Name, Name: inv.Name, Rootless: h.Rootless(), Steps: c.steps, Cleanup: c.cleanup, Cgroup: c.group}
+	pl := &plan.Plan{Profile: p.Name, Name: inv.Name, Rootless: h.Rootless(), Steps: c.steps, Cleanup: c.cleanup, Cgroup: c.group, Pooled: inv.Pooled}
+	if inv.Pooled {
+		for _, name := range p.Process.PassEnv {
+			if _, set := p.Process.Env[name]; !set {
+				pl.PassEnv = append(pl.PassEnv, name)
+			}
+		}
+	}
 	if err := pl.Check(); err != nil {
 		return nil, fmt.Errorf("compile %s: internal error: %w", p.Name, err)
 	}
@@ -572,7 +583,7 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 func (c *compiler) env() []string {
 	vals := map[string]string{}
 	for _, name := range c.p.Process.PassEnv {
-		if v, ok := c.host.LookupEnv(name); ok {
+		if v, ok := c.host.LookupEnv(name); ok && !c.pooled {
 			vals[name] = v
 		}
 	}

@@ -529,3 +529,27 @@ func TestNetworkErrors(t *testing.T) {
 		t.Errorf("egress with CAP_NET_ADMIN kept: %v", err)
 	}
 }
+
+// TestPooledEnv checks that a pool's plan takes no passEnv values from
+// the pool's own environment and names the variables a request brings.
+func TestPooledEnv(t *testing.T) {
+	src := "apiVersion: cell/v1\nname: p\nprocess:\n  passEnv: [TERM, LANG, SECRET]\n  env: {LANG: C}\n"
+	p := parse(t, "p.yaml", []byte(src), &rootFacts)
+	for _, pooled := range []bool{false, true} {
+		pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Name: "p-1", Args: []string{"sh"}, Pooled: pooled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := strings.Join(pl.Steps[len(pl.Steps)-1].Env, " ")
+		if pooled {
+			if env != "LANG=C" || strings.Join(pl.PassEnv, " ") != "TERM SECRET" || !pl.Pooled {
+				t.Errorf("pooled: env %q, passEnv %v, pooled %t", env, pl.PassEnv, pl.Pooled)
+			}
+			if !strings.Contains(pl.String(), "its values of passEnv (TERM, SECRET)") {
+				t.Errorf("pooled plan does not say which variables a request brings:\n%s", pl)
+			}
+		} else if env != "LANG=C SECRET=hunter2 TERM=xterm-256color" || pl.PassEnv != nil {
+			t.Errorf("run: env %q, passEnv %v", env, pl.PassEnv)
+		}
+	}
+}

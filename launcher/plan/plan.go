@@ -32,6 +32,11 @@ type Plan struct {
 	// run --pool); the exec step gives its credentials, directory and
 	// environment, the client its arguments and descriptors.
 	Pooled bool `json:"pooled,omitempty"`
+	// PassEnv names the variables whose values a pool's request brings
+	// into the command's environment (the profile's passEnv, less those
+	// its env sets); a pooled plan's exec step holds none of the pool's
+	// own values of them.
+	PassEnv []string `json:"passEnv,omitempty"`
 	// Steps run in order; each step's Side says which process runs it.
 	Steps []Step `json:"steps"`
 	// Cleanup runs in the parent when the sandbox has ended, however it
@@ -168,7 +173,7 @@ type Flags uint64
 // first command step: a pool's sandbox has run every step above it ahead
 // of time and waits there; the steps below it run for the request, in
 // the process init forks for it.
-const PoolSplit = "-- pool: the sandbox is ready here and waits for a request (cell run --pool); the steps below run for it, with the request's argv, stdin, stdout and stderr"
+const PoolSplit = "-- pool: the sandbox is ready here and waits for a request (cell run --pool); the steps below run for it, with the request's argv, stdin, stdout and stderr, its working directory if it gives one, and its values of passEnv"
 
 // String prints the plan one step per line, numbered from 1, with the side
 // and the profile position of each step; a pooled plan with PoolSplit
@@ -180,7 +185,11 @@ func (p *Plan) String() string {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		if split && s.Side == Command {
-			b.WriteString(PoolSplit + "\n")
+			b.WriteString(PoolSplit)
+			if len(p.PassEnv) > 0 {
+				b.WriteString(" (" + strings.Join(p.PassEnv, ", ") + ")")
+			}
+			b.WriteString("\n")
 			split = false
 		}
 		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)

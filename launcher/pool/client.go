@@ -56,6 +56,13 @@ type Request struct {
 	// TTY makes Stdin, which must then be a terminal (*os.File), the
 	// command's controlling terminal.
 	TTY bool
+	// Env is the caller's environment, KEY=VALUE: the command gets the
+	// values of the variables that the profile's passEnv names and its
+	// env does not set; the rest is ignored, as cell run ignores them.
+	Env []string
+	// Dir is the working directory inside the sandbox; empty means the
+	// profile's process.cwd.
+	Dir string
 	// Stats asks for the sandbox's resource statistics (Result.Stats).
 	// The end of the command is then reported when the sandbox has ended,
 	// its pid namespace torn down and its cgroup read and removed, which
@@ -132,7 +139,7 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 		return nil, fmt.Errorf("pool: connect to %s: %w", cl.socket, err)
 	}
 	p.c, p.rd = c, &reader{c: c}
-	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Stats: req.Stats}}
+	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Stats: req.Stats, Env: req.Env, Dir: req.Dir}}
 	err = send(c, m, int(fds[0].Fd()), int(fds[1].Fd()), int(fds[2].Fd()))
 	for _, f := range childEnds {
 		f.Close()

@@ -34,7 +34,7 @@
 //     socket or terminal; the server passes them on and closes its
 //     copies):
 //
-//     {"version":1,"run":{"args":["make","test"],"tty":false,"stats":true}}
+//     {"version":2,"run":{"args":["make","test"],"tty":false,"stats":true,"env":["CC=clang","TERM=xterm"],"dir":"/src"}}
 //
 //     version is the client's protocol version (Version). args is the
 //     argument vector, args[0] looked up in the profile's PATH as execvp
@@ -43,19 +43,25 @@
 //     stats asks for the sandbox's resource statistics with the exit
 //     report; only a pool's sandbox has them, and they cost the wait for
 //     the sandbox's end (its pid namespace's teardown and its cgroup's
-//     removal) before the report is sent.
+//     removal) before the report is sent. env is the caller's
+//     environment (KEY=VALUE strings): the command gets the values of
+//     the variables that the profile's passEnv names and its env does not
+//     set (cell plan --pool lists them), and no other. dir, when set, is
+//     the command's working directory inside the sandbox instead of the
+//     profile's process.cwd. env and dir are for a pool's sandbox; cell
+//     exec's commands run with the sandbox's own.
 //
 //  2. Server to client, the answer to the request, sent when the request
 //     has been given a sandbox (a pool's client may wait here while a
 //     sandbox is built):
 //
-//     {"version":1,"sandbox":"ci-1a2b3c4d"}
+//     {"version":2,"sandbox":"ci-1a2b3c4d"}
 //
 //     version is the server's protocol version; sandbox names the sandbox
 //     that runs the command (as `cell ps` lists it). Or the request is
 //     refused, and the server closes the connection after:
 //
-//     {"version":1,"error":{"msg":"protocol version 2 is not served here: this server speaks version 1"}}
+//     {"version":2,"error":{"msg":"protocol version 3 is not served here: this server speaks version 2"}}
 //
 //  3. Client to server, any number of times while the command runs: a
 //     signal for the command (its number on Linux). One sent before the
@@ -83,7 +89,7 @@
 //
 // # Versions
 //
-// Version is 1. Both sides check the other's version: the server the
+// Version is 2 (1 had no env and dir). Both sides check the other's version: the server the
 // request's, the client the answer's, which the server sends in every
 // answer, a refusal included. A request of a version the server does not
 // speak is refused with an error naming both versions, before a sandbox is

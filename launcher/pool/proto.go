@@ -15,7 +15,7 @@ import (
 
 // Version is the protocol version this package speaks, as client and as
 // server (see the package documentation for what it covers).
-const Version = 1
+const Version = 2
 
 // RecordName is the name of pool's state record; its socket is
 // RecordName(pool)+".sock" in the state directory.
@@ -41,6 +41,8 @@ type runReq struct {
 	Args  []string `json:"args"`
 	TTY   bool     `json:"tty,omitempty"`
 	Stats bool     `json:"stats,omitempty"`
+	Env   []string `json:"env,omitempty"`
+	Dir   string   `json:"dir,omitempty"`
 }
 
 // clientMsg is every later message of the client.

@@ -24,11 +24,13 @@ const requestTimeout = 10 * time.Second
 type Conn struct {
 	c  *net.UnixConn
 	rd *reader
-	// Args, TTY and Stats are the request's (see the package
+	// Args, TTY, Stats, Env and Dir are the request's (see the package
 	// documentation).
 	Args  []string
 	TTY   bool
 	Stats bool
+	Env   []string
+	Dir   string
 	// stdio are the request's descriptors, closed once handed to init.
 	stdio [3]*os.File
 }
@@ -93,7 +95,7 @@ func accept(c *net.UnixConn) (*Conn, error) {
 		rd.closeFDs()
 		return nil, errors.New(`the request has no command ("run": {"args": [...]})`)
 	}
-	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Stats: req.Run.Stats}
+	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Stats: req.Run.Stats, Env: req.Run.Env, Dir: req.Run.Dir}
 	for i, fd := range rd.fds {
 		conn.stdio[i] = os.NewFile(uintptr(fd), fmt.Sprintf("client-fd-%d", i))
 	}
@@ -171,7 +173,7 @@ func (c *Conn) handOver(sb *sandbox.Sandbox, name string) (*sandbox.Process, err
 	if err := send(c.c, serverMsg{Version: Version, Sandbox: name}); err != nil {
 		return nil, err
 	}
-	p, err := sb.Exec(c.Args, c.TTY, c.stdio)
+	p, err := sb.Exec(sandbox.ExecRequest{Args: c.Args, TTY: c.TTY, Env: c.Env, Dir: c.Dir}, c.stdio)
 	for i, f := range c.stdio {
 		f.Close()
 		c.stdio[i] = nil

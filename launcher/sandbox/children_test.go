@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"os/exec"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -31,5 +32,17 @@ func TestSignalBeforeFork(t *testing.T) {
 	reg.signal(3, unix.SIGTERM)
 	if len(reg.pending) != 0 {
 		t.Errorf("a signal for an old request was held: %v", reg.pending)
+	}
+}
+
+func TestRequestEnv(t *testing.T) {
+	base := []string{"HOME=/root", "PATH=/usr/bin", "TERM=dumb"}
+	got := requestEnv(base, []string{"LANG", "TERM", "CC"}, []string{"LANG=C.UTF-8", "TERM=xterm", "SECRET=x", "CC", "PATH=/evil"})
+	want := []string{"HOME=/root", "LANG=C.UTF-8", "PATH=/usr/bin", "TERM=dumb"}
+	if !slices.Equal(got, want) {
+		t.Errorf("requestEnv = %q, want %q", got, want)
+	}
+	if got := requestEnv(base, []string{"LANG"}, nil); !slices.Equal(got, base) {
+		t.Errorf("requestEnv without a request's env = %q", got)
 	}
 }

@@ -21,6 +21,11 @@ type ExecRequest struct {
 	Args []string `json:"args"`
 	// TTY makes the command's stdin its controlling terminal.
 	TTY bool `json:"tty,omitempty"`
+	// Env are the caller's variables, KEY=VALUE; init takes only those
+	// that the plan's PassEnv names. Dir, when set, is the working
+	// directory instead of the plan's.
+	Env []string `json:"env,omitempty"`
+	Dir string   `json:"dir,omitempty"`
 }
 
 // ExecExit is how an exec'd command ended.
@@ -136,8 +141,8 @@ type Process struct {
 // Exec waits until init takes requests (it has run its steps) and fails
 // when the sandbox ends first. That the command started is known from
 // Wait: a command that could not be started is a *StartError there.
-func (sb *Sandbox) Exec(args []string, tty bool, stdio [3]*os.File) (*Process, error) {
-	if len(args) == 0 {
+func (sb *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
+	if len(req.Args) == 0 {
 		return nil, errors.New("exec: no command")
 	}
 	for i, f := range stdio {
@@ -156,7 +161,8 @@ func (sb *Sandbox) Exec(args []string, tty bool, stdio [3]*os.File) (*Process, e
 	var err error
 	select {
 	case <-sb.ready:
-		m := message{Exec: &ExecRequest{ID: p.id, Args: args, TTY: tty}}
+		req.ID = p.id
+		m := message{Exec: &req}
 		fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
 		sb.mu.Lock()
 		err = sendWithFDs(int(sb.conn.Fd()), m, fds)

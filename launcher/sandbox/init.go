@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func Init() int {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	ex := &initExec{}
+	ex := &initExec{passEnv: p.PassEnv}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -319,6 +320,8 @@ type initExec struct {
 	cred             *syscall.Credential
 	keepFDs          []uint32
 	exec             *plan.Step
+	// passEnv names the variables an exec request may bring.
+	passEnv []string
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -600,7 +603,15 @@ func (e *initExec) forkExtra(r *ExecRequest, fds []int) (int, error) {
 	sys.Setsid = true
 	sys.Setctty, sys.Ctty = r.TTY, 0
 	sys.AmbientCaps = append([]uintptr(nil), e.sys.AmbientCaps...)
-	attr.Env = e.exec.Env
+	attr.Env = requestEnv(e.exec.Env, e.passEnv, r.Env)
+	if r.Dir != "" {
+		// Checked here, so that a missing directory is not reported
+		// as a missing command (both are ENOENT from the fork).
+		if st, err := os.Stat(r.Dir); err != nil || !st.IsDir() {
+			return 0, fmt.Errorf("working directory %q is not a directory in the sandbox", r.Dir)
+		}
+		attr.Dir = r.Dir
+	}
 	attr.Files = []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}
 	attr.Sys = &sys
 	pid, err := syscall.ForkExec(path, r.Args, &attr)
@@ -611,6 +622,30 @@ func (e *initExec) forkExtra(r *ExecRequest, fds []int) (int, error) {
 }
 
 // forkCommand starts the command as recorded by the command steps.
+// requestEnv is base with the request's values of the variables that
+// passEnv names added (a request cannot override base: the profile's own
+// values win, as for cell run), sorted.
+func requestEnv(base, passEnv, req []string) []string {
+	if len(req) == 0 {
+		return base
+	}
+	env := append([]string(nil), base...)
+	have := map[string]bool{}
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		have[k] = true
+	}
+	for _, kv := range req {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && !have[k] && slices.Contains(passEnv, k) {
+			env = append(env, kv)
+			have[k] = true
+		}
+	}
+	sort.Strings(env)
+	return env
+}
+
 func (e *initExec) forkCommand() (int, error) {
 	s := e.exec
 	path, err := lookPath(s.Path, s.Env)
