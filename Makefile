@@ -8,8 +8,11 @@ FUZZTIME ?= 10s
 
 all: build
 
+# cell, and cell-init beside it: the sandboxes' init built on its own,
+# which cell runs when it comes from the same (committed) build.
 build:
 	$(GO) build -o cell ./cmd/cell
+	$(GO) build -o cell-init ./cmd/cell-init
 
 # Every test, including the privileged ones (run as root), a short run of
 # each fuzz target, after the linters; then the cgroup and integration
@@ -71,13 +74,14 @@ man: build
 PREFIX ?= /usr/local
 install: build man
 	install -D -m 0755 cell $(DESTDIR)$(PREFIX)/bin/cell
+	install -D -m 0755 cell-init $(DESTDIR)$(PREFIX)/bin/cell-init
 	install -D -m 0644 cell.1 $(DESTDIR)$(PREFIX)/share/man/man1/cell.1
 	./cell completion bash | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cell
 	./cell completion zsh | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cell
 	./cell completion fish | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cell.fish
 
 clean:
-	rm -f cell cell.1 cellbench
+	rm -f cell cell-init cell.1 cellbench
 
 # The cgroup tests in a throwaway VM with only cgroup v2, as root and as a
 # rootless user in a delegated cgroup (.ci/test-vm; VMTEST_PKGS=./... runs

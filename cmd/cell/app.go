@@ -237,7 +237,8 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		}
 	}
 	pooled := c.Command.Name == "plan" && c.Bool("pool")
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled})
+	self, _ := initBinary()
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -108,7 +108,8 @@ func poolStart(c *cli.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return compile.Profile(p, facts, compile.Invocation{Name: n, Args: []string{"true"}, Pooled: true})
+		self, _ := initBinary()
+		return compile.Profile(p, facts, compile.Invocation{Name: n, Args: []string{"true"}, Pooled: true, Self: self})
 	}
 	if _, err := compilePlan(); err != nil {
 		return err

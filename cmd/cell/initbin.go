@@ -1,0 +1,110 @@
+package main
+
+import (
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// initName is the file name of the separately built init that cell uses
+// when it lies beside cell's own executable.
+const initName = "cell-init"
+
+// initBinary returns the path of the init that sandboxes run: cell-init
+// beside cell's executable when it is safe to trust and comes from the
+// same build, else "" (cell re-executes itself, /proc/self/exe), with the
+// reason it was not used.
+//
+// cell-init must be cell's own code: a stale one could build a sandbox
+// differently from the plan cell printed. So both binaries must be
+// stamped by Go with the same committed revision of an unmodified tree
+// (a build from a dirty tree or without version control cannot tell, and
+// is not trusted), the same Go and the same module versions. The file
+// must also be a regular executable with cell's owner, writable by no one
+// else, in a directory that only root or that owner can write, so that
+// no other user can put an init in cell's place.
+var initBinary = sync.OnceValues(func() (string, string) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err.Error()
+	}
+	path := filepath.Join(filepath.Dir(self), initName)
+	if why := initTrusted(self, path); why != "" {
+		return "", why
+	}
+	return path, ""
+})
+
+func initTrusted(self, path string) string {
+	var selfSt, st, dirSt unix.Stat_t
+	if err := unix.Stat(self, &selfSt); err != nil {
+		return err.Error()
+	}
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Sprintf("no %s beside %s", initName, self)
+	}
+	if err := unix.Stat(filepath.Dir(path), &dirSt); err != nil {
+		return err.Error()
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0:
+		return path + " is not an executable file"
+	case st.Uid != selfSt.Uid:
+		return fmt.Sprintf("%s is owned by uid %d, cell by uid %d", path, st.Uid, selfSt.Uid)
+	case st.Mode&0o022 != 0:
+		return path + " is writable by its group or others"
+	case dirSt.Uid != 0 && dirSt.Uid != selfSt.Uid, dirSt.Mode&0o022 != 0 && dirSt.Mode&unix.S_ISVTX == 0:
+		return filepath.Dir(path) + " can be written by another user"
+	}
+	mine, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "cell has no build information"
+	}
+	theirs, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", path, err)
+	}
+	return sameBuild(mine, theirs)
+}
+
+// sameBuild says why theirs (cell-init) may not be from the build of
+// mine (cell), or returns "".
+func sameBuild(mine, theirs *debug.BuildInfo) string {
+	setting := func(b *debug.BuildInfo, key string) string {
+		for _, s := range b.Settings {
+			if s.Key == key {
+				return s.Value
+			}
+		}
+		return ""
+	}
+	rev := setting(mine, "vcs.revision")
+	switch {
+	case rev == "":
+		return "cell was built without version control information, so the build of " + initName + " cannot be matched"
+	case setting(mine, "vcs.modified") != "false":
+		return "cell was built from a modified tree, so the build of " + initName + " cannot be matched"
+	case setting(theirs, "vcs.revision") != rev || setting(theirs, "vcs.modified") != "false":
+		return fmt.Sprintf("%s is from another build (revision %s, modified %s; cell's %s)", initName,
+			setting(theirs, "vcs.revision"), setting(theirs, "vcs.modified"), rev)
+	case theirs.GoVersion != mine.GoVersion:
+		return fmt.Sprintf("%s was built with %s, cell with %s", initName, theirs.GoVersion, mine.GoVersion)
+	case theirs.Main.Path != mine.Main.Path:
+		return fmt.Sprintf("%s is from module %s, cell from %s", initName, theirs.Main.Path, mine.Main.Path)
+	}
+	versions := map[string]string{}
+	for _, d := range mine.Deps {
+		versions[d.Path] = d.Version
+	}
+	for _, d := range theirs.Deps {
+		if v, ok := versions[d.Path]; !ok || v != d.Version {
+			return fmt.Sprintf("%s uses %s %s, cell %q", initName, d.Path, d.Version, v)
+		}
+	}
+	return ""
+}
