@@ -10,9 +10,11 @@ all: build
 
 # cell, and cell-init beside it: the sandboxes' init built on its own,
 # which cell runs when it comes from the same (committed) build.
+# -buildvcs=auto (over a GOFLAGS that turns it off) stamps both with the
+# revision that cell compares.
 build:
-	$(GO) build -o cell ./cmd/cell
-	$(GO) build -o cell-init ./cmd/cell-init
+	$(GO) build -buildvcs=auto -o cell ./cmd/cell
+	$(GO) build -buildvcs=auto -o cell-init ./cmd/cell-init
 
 # Every test, including the privileged ones (run as root), a short run of
 # each fuzz target, after the linters; then the cgroup and integration
