@@ -31,7 +31,8 @@ type varError struct {
 
 // expand replaces the variable references in s: ${HOME}, ${USER}, ${UID},
 // ${GID}, ${PWD}, ${env:NAME} and ${env:NAME:-default} (the default is used
-// when NAME is unset or empty). "$$" is a literal "$", and a "$" followed by
+// when NAME is unset or empty, and may hold references itself, such as
+// ${env:OUT:-${PWD}/out}). "$$" is a literal "$", and a "$" followed by
 // anything but "{" or "$" is kept as it is, so that shell text such as "$1"
 // needs no escape.
 func (v *Vars) expand(s string) (string, []varError) {
@@ -49,7 +50,7 @@ func (v *Vars) expand(s string) (string, []varError) {
 			b.WriteByte('$')
 			i += 2
 		case strings.HasPrefix(s[i:], "${"):
-			end := strings.IndexByte(s[i:], '}')
+			end := closingBrace(s[i:])
 			if end < 0 {
 				errs = append(errs, varError{i, fmt.Sprintf("unterminated %q: missing \"}\"", shorten(s[i:]))})
 				return b.String(), errs
@@ -66,6 +67,30 @@ func (v *Vars) expand(s string) (string, []varError) {
 		}
 	}
 	return b.String(), errs
+}
+
+// closingBrace returns the index in s, which starts with "${", of the "}"
+// that closes it, past nested "${...}", or -1.
+func closingBrace(s string) int {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "$${"):
+			// A literal "${...}": its "}" is its own.
+			depth++
+			i += 2
+		case strings.HasPrefix(s[i:], "$$"):
+			i++
+		case strings.HasPrefix(s[i:], "${"):
+			depth++
+			i++
+		case s[i] == '}':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // lookup returns the value of the reference ref (the text between "${" and
@@ -85,7 +110,11 @@ func (v *Vars) lookup(ref string) (string, string) {
 		case set && val != "":
 			return val, ""
 		case hasDef:
-			return def, ""
+			val, errs := v.expand(def)
+			if len(errs) > 0 {
+				return val, errs[0].msg
+			}
+			return val, ""
 		case set:
 			return "", ""
 		}
