@@ -214,10 +214,58 @@ func files(p *spec.Profile) []string {
 }
 
 func network(p *spec.Profile) []string {
-	if p.Network.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
+	n := &p.Network
+	if n.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
 		return []string{"It uses the host's network: it reaches everything the host reaches, can listen on the host's ports and use the host's abstract Unix sockets."}
 	}
-	return []string{"It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network."}
+	var out []string
+	switch n.Mode {
+	case spec.NetNone:
+		out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network.")
+	case spec.NetBridge:
+		line := fmt.Sprintf("It is on the host's bridge %s (subnet %s) with an address of its own: it reaches the host (at the bridge's address) and the other sandboxes on that bridge", n.Bridge.BridgeName(), n.Bridge.BridgeSubnet())
+		if n.NAT {
+			line += ", and, through NAT behind the host's address, everything the host reaches."
+		} else {
+			line += "; nothing beyond the host (no NAT)."
+		}
+		out = append(out, line)
+	case spec.NetUser:
+		line := "It reaches everything the host reaches, through a user-mode network stack (slirp4netns) that makes its connections as the caller"
+		if n.HostLoopback {
+			line += ", including the host's loopback services at 10.0.2.2."
+		} else {
+			line += "; the host's loopback services are out of reach."
+		}
+		out = append(out, line)
+	}
+	for _, port := range n.Ports {
+		out = append(out, fmt.Sprintf("Its %s port %d is published on the host's port %d: others can connect to it.", port.Proto, port.Sandbox, port.Host))
+	}
+	if n.Egress.Default == spec.EgressDeny {
+		if len(n.Egress.Allow) == 0 {
+			out = append(out, "Egress rules refuse every connection beyond loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
+		} else {
+			var to []string
+			for _, a := range n.Egress.Allow {
+				proto := a.Proto
+				if proto == "" {
+					proto = "tcp and udp"
+				}
+				ports := "every port"
+				if len(a.Ports) > 0 {
+					ps := make([]string, len(a.Ports))
+					for i, p := range a.Ports {
+						ps[i] = fmt.Sprint(p)
+					}
+					ports = "port " + strings.Join(ps, ", ")
+				}
+				to = append(to, fmt.Sprintf("%s (%s, %s)", a.To, proto, ports))
+			}
+			out = append(out, "Egress rules let it connect only to "+strings.Join(to, "; ")+", and loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
+		}
+	}
+	return out
 }
 
 func environment(p *spec.Profile) []string {

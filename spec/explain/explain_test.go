@@ -84,6 +84,14 @@ func TestSentences(t *testing.T) {
 		name, src, want string
 	}{
 		{"own network", "", "only loopback"},
+		{"bridge", "network: {mode: bridge}\n", "on the host's bridge cell0 (subnet 10.88.0.0/24) with an address of its own: it reaches the host (at the bridge's address) and the other sandboxes on that bridge; nothing beyond the host (no NAT)."},
+		{"bridge with NAT", "network: {mode: bridge, nat: true}\n", "through NAT behind the host's address, everything the host reaches."},
+		{"user", "network: {mode: user}\n", "the host's loopback services are out of reach."},
+		{"user and host loopback", "network: {mode: user, hostLoopback: true}\n", "including the host's loopback services at 10.0.2.2."},
+		{"published port", "network: {mode: user, ports: [\"8080:80\"]}\n", "Its tcp port 80 is published on the host's port 8080"},
+		{"egress", "network: {egress: {default: deny, allow: [{to: 192.0.2.0/24, ports: [443, 80], proto: tcp}, {to: 192.0.2.53}]}}\n",
+			"connect only to 192.0.2.0/24 (tcp, port 443, 80); 192.0.2.53 (tcp and udp, every port), and loopback"},
+		{"egress, nothing", "network: {egress: {default: deny}}\n", "Egress rules refuse every connection beyond loopback"},
 		{"host network", "namespaces: {net: host}\nnetwork: {mode: host}\n", "It uses the host's network"},
 		{"no user namespace", "namespaces: {user: host}\n", "runs as the caller, uid 1000"},
 		{"caller's uid", "ids: {uid: 1000}\n", "Outside, uid 1000 is the caller's uid 1000"},
