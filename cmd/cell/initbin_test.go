@@ -86,7 +86,9 @@ func TestCellInitUsed(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	for _, b := range []string{"cell", "cell-init"} {
-		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", filepath.Join(dir, b), "../../cmd/"+b).CombinedOutput()
+		build := exec.Command("go", "build", "-buildvcs=auto", "-o", filepath.Join(dir, b), "../../cmd/"+b)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
+		out, err := build.CombinedOutput()
 		if err != nil {
 			t.Fatalf("go build %s: %v\n%s", b, err, out)
 		}
