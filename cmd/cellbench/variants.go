@@ -360,6 +360,13 @@ func (s *variantSetup) rootlessSetup(ctx context.Context, r runner, t tools, l *
 	if err := copyFile(filepath.Join(s.rootlessDir, "cell"), t.cell, 0o755); err != nil {
 		return as, "", err
 	}
+	// cell-init too, so that the row differs from the default one by the
+	// user alone and not by which init runs.
+	if init := filepath.Join(filepath.Dir(t.cell), "cell-init"); pathExists(init) {
+		if err := copyFile(filepath.Join(s.rootlessDir, "cell-init"), init, 0o755); err != nil {
+			return as, "", err
+		}
+	}
 	work := filepath.Join(s.rootlessDir, "work")
 	if err := os.Mkdir(work, 0o700); err != nil {
 		return as, "", err
