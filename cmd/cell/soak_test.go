@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,10 @@ var soakKinds = []soakKind{
 		func(r cellResult) bool { return r.code == 137 && strings.Contains(r.stderr, "memory.max 32Mi reached") }},
 	{"hang", "", []string{"--timeout", "300ms", "--kill-after", "300ms"}, []string{"sleep", "30"},
 		func(r cellResult) bool { return r.code == 124 }},
+	// On a bridge with NAT and a published port, in the soak's own
+	// network namespace: a lease, a veth and rules per launch.
+	{"bridge", "", []string{"--set", `network={mode: bridge, nat: true, dns: [192.0.2.53], ports: ["18500:80"]}`}, []string{"sh", "-c", "ip -4 -o addr show dev eth0 | grep -q 10.88.0."},
+		func(r cellResult) bool { return r.code == 0 }},
 }
 
 // TestSoak launches many build-worker sandboxes with cgroup limits, 2 and
@@ -55,6 +60,7 @@ func TestSoak(t *testing.T) {
 		n = v
 	}
 	parent := cgroupParent(t)
+	net := newTestNet(t)
 	// The workers' root is a subordinate ID: the bound directory must be
 	// reachable by others.
 	work := t.TempDir()
@@ -89,7 +95,11 @@ func TestSoak(t *testing.T) {
 		cmd.Env = append(cmd.Env, "PWD="+work)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Start(); err != nil {
+		start := cmd.Start
+		if k.name == "bridge" {
+			start = func() error { return net.do(cmd.Start) }
+		}
+		if err := start(); err != nil {
 			t.Error(err)
 			return
 		}
@@ -144,6 +154,7 @@ func TestSoak(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		cell(t, "gc")
+		net.cell("gc") // the bridge's leases and rules are in its namespace
 		left = soakLeft(parent, prefix)
 		if len(left) == 0 && countInits(t) <= initsBefore || time.Now().After(deadline) {
 			break
@@ -157,6 +168,13 @@ func TestSoak(t *testing.T) {
 		n/2*2, n/2, n/2, counts, len(left), inits, zombies, fds)
 	if len(left) > 0 || inits > 0 || zombies > 0 || fds > 0 {
 		t.Errorf("leaks after the soak: %v, %d cell-init processes, %d zombies, %d descriptors", left, inits, zombies, fds)
+	}
+	leases := net.leases("cell0")
+	rules := slices.DeleteFunc(net.ruleOwners(), func(o string) bool { return strings.HasPrefix(o, "bridge:") })
+	links := net.settledLinks("cell0", "lo")
+	t.Logf("soak: bridge: %d leases, %d rules of sandboxes, links %v", len(leases), len(rules), links)
+	if len(leases) > 0 || len(rules) > 0 || !slices.Equal(links, []string{"cell0", "lo"}) {
+		t.Errorf("network leaks after the soak: leases %+v, rules of %v, links %v", leases, rules, links)
 	}
 }
 
