@@ -54,11 +54,7 @@ func docCommands() []*cli.Command {
 			Usage:  "print the manual page (roff)",
 			Hidden: true,
 			Action: func(c *cli.Context) error {
-				s, err := c.App.ToManWithSection(1)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprint(c.App.Writer, s)
+				_, err := fmt.Fprint(c.App.Writer, manPage(c.App))
 				return err
 			},
 		},
