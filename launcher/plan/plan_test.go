@@ -57,6 +57,36 @@ func TestCheckValid(t *testing.T) {
 	}
 }
 
+// TestCheckNetwork accepts a bridged plan: lease, bridge and host rules
+// before the clone, the veth after init's exec, address, route and egress
+// rules in init's network phase, and the network's cleanup.
+func TestCheckNetwork(t *testing.T) {
+	p := valid()
+	rule := &network.Rule{Family: "ip", Table: "cell", Chain: "forward", Verdict: "accept", Owner: "s"}
+	p.Steps = append([]Step{
+		{Side: Parent, Op: OpRequire, Path: "/proc/sys/net/ipv4/ip_forward", Data: "1"},
+		{Side: Parent, Op: OpNetLease, Path: "cell0", Data: "10.88.0.0/24", Source: "s"},
+		{Side: Parent, Op: OpBridge, Path: "cell0", Data: "10.88.0.1/24"},
+		{Side: Parent, Op: OpNft, Nft: rule},
+	}, p.Steps...)
+	// After exec-init (index 7 now): the veth.
+	p.Steps = append(p.Steps[:8], append([]Step{{Side: Parent, Op: OpVeth, Path: "cellx", Source: "cell0", Data: "eth0"}}, p.Steps[8:]...)...)
+	for i, s := range p.Steps {
+		if s.Op == OpLinkUp {
+			p.Steps = append(p.Steps[:i+1], append([]Step{
+				{Side: Init, Op: OpAddrAdd, Path: "eth0", Data: "{lease}/24"},
+				{Side: Init, Op: OpRouteAdd, Path: "eth0", Data: "10.88.0.1"},
+				{Side: Init, Op: OpNft, Nft: &network.Rule{Family: "inet", Table: "cell", Chain: "egress", Verdict: "reject"}},
+			}, p.Steps[i+1:]...)...)
+			break
+		}
+	}
+	p.Cleanup = []Step{{Side: Parent, Op: OpNftDelete, Path: "ip cell", Data: "s"}, {Side: Parent, Op: OpLeaseRelease, Path: "cell0", Data: "s"}, {Side: Parent, Op: OpUserNetStop}}
+	if err := p.Check(); err != nil {
+		t.Fatalf("bridged plan: %v\n%s", err, p)
+	}
+}
+
 // TestCheckRules breaks each ordering rule once; every broken plan must be
 // refused with a message naming the problem.
 func TestCheckRules(t *testing.T) {
@@ -91,6 +121,21 @@ func TestCheckRules(t *testing.T) {
 		{"cleanup that is not cgroup teardown", func(p *Plan) { p.Cleanup = []Step{{Side: Parent, Op: OpUmask}} }, "cleanup is the parent's"},
 		{"cgroup teardown as a step", func(p *Plan) {
 			p.Steps = append(p.Steps[:5], append([]Step{{Side: Parent, Op: OpCgroupRemove}}, p.Steps[5:]...)...)
+		}, "invalid op"},
+		{"host rule after the clone", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Op: OpNft, Nft: &network.Rule{Family: "ip", Table: "cell", Chain: "forward", Verdict: "accept"}}}, p.Steps[1:]...)...)
+		}, "too late"},
+		{"veth before the clone", func(p *Plan) {
+			p.Steps = append([]Step{{Side: Parent, Op: OpVeth, Path: "cellx", Source: "cell0", Data: "eth0"}}, p.Steps...)
+		}, "starts with clone"},
+		{"egress rule after capabilities are dropped", func(p *Plan) {
+			p.Steps = append(p.Steps[:14], append([]Step{{Side: Init, Op: OpNft, Nft: &network.Rule{Family: "inet", Table: "cell", Chain: "egress", Verdict: "reject"}}}, p.Steps[14:]...)...)
+		}, "too late"},
+		{"address in the command", func(p *Plan) {
+			p.Steps = append(p.Steps[:16], append([]Step{{Side: Command, Op: OpAddrAdd, Path: "eth0", Data: "10.88.0.2/24"}}, p.Steps[16:]...)...)
+		}, "belongs in init"},
+		{"lease release as a step", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Op: OpLeaseRelease}}, p.Steps[1:]...)...)
 		}, "invalid op"},
 	}
 	for _, tt := range tests {
