@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -227,35 +228,50 @@ func owner(r *nftables.Rule) string {
 	return s
 }
 
-// DeleteOwned deletes every rule whose owner is one of owners in the
-// table of the family, and reports how many. A missing table has none.
-func DeleteOwned(c *nftables.Conn, fam, table string, owners func(string) bool) (int, error) {
-	f, err := family(fam)
+// eachRule calls f with every rule of the table of the family, in every
+// chain; a missing table has none.
+func eachRule(c *nftables.Conn, fam, table string, f func(*nftables.Rule) error) error {
+	tf, err := family(fam)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	t := &nftables.Table{Name: table, Family: f}
-	chains, err := c.ListChainsOfTableFamily(f)
+	t := &nftables.Table{Name: table, Family: tf}
+	chains, err := c.ListChainsOfTableFamily(tf)
 	if err != nil {
-		return 0, fmt.Errorf("list nftables chains: %w", err)
+		return fmt.Errorf("list nftables chains: %w", err)
 	}
-	n := 0
 	for _, ch := range chains {
 		if ch.Table.Name != table {
 			continue
 		}
 		rules, err := c.GetRules(t, ch)
 		if err != nil {
-			return n, fmt.Errorf("list rules of %s %s %s: %w", fam, table, ch.Name, err)
+			return fmt.Errorf("list rules of %s %s %s: %w", fam, table, ch.Name, err)
 		}
 		for _, r := range rules {
-			if o := owner(r); o != "" && owners(o) {
-				if err := c.DelRule(r); err != nil {
-					return n, fmt.Errorf("delete rule %d of %s %s %s: %w", r.Handle, fam, table, ch.Name, err)
-				}
-				n++
+			if err := f(r); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// DeleteOwned deletes every rule whose owner is one of owners in the
+// table of the family, and reports how many. A missing table has none.
+func DeleteOwned(c *nftables.Conn, fam, table string, owners func(string) bool) (int, error) {
+	n := 0
+	err := eachRule(c, fam, table, func(r *nftables.Rule) error {
+		if o := owner(r); o != "" && owners(o) {
+			if err := c.DelRule(r); err != nil {
+				return fmt.Errorf("delete rule %d of %s %s %s: %w", r.Handle, fam, table, r.Chain.Name, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if n > 0 {
 		if err := c.Flush(); err != nil {
@@ -265,16 +281,15 @@ func DeleteOwned(c *nftables.Conn, fam, table string, owners func(string) bool) 
 	return n, nil
 }
 
-// Owners lists the owners of the rules in the table of the family.
+// Owners lists the owners of the rules in the table of the family, each
+// once.
 func Owners(c *nftables.Conn, fam, table string) ([]string, error) {
 	var out []string
-	seen := map[string]bool{}
-	_, err := DeleteOwned(c, fam, table, func(o string) bool {
-		if !seen[o] {
-			seen[o] = true
+	err := eachRule(c, fam, table, func(r *nftables.Rule) error {
+		if o := owner(r); o != "" && !slices.Contains(out, o) {
 			out = append(out, o)
 		}
-		return false
+		return nil
 	})
 	return out, err
 }
