@@ -309,6 +309,7 @@ func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
 	return runRecorded(pl, p, o, func(sb *sandbox.Sandbox) func() {
 		rec.Pid = sb.Pid()
 		rec.PidStart, _ = state.StartTime(rec.Pid)
+		rec.Address = sb.Address()
 		_ = store.Update(rec)
 		stop, err := pool.ServeExec(sb, rec.Name, store.Socket(rec.Name))
 		if err != nil {

@@ -75,13 +75,14 @@ func lifeCommands() []*cli.Command {
 					MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
 					CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
 					CgroupLimit bool    `json:"cgroup"`
+					Address     string  `json:"address,omitempty"`
 				}
 				var rows []row
 				for _, r := range records {
 					if !r.CellAlive() {
 						continue // stale: cell gc removes it
 					}
-					x := row{Name: r.Name, Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil}
+					x := row{Name: r.Name, Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil, Address: r.Address}
 					if r.Cgroup != nil {
 						if s, err := r.Cgroup.Stats(); err == nil {
 							x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
@@ -98,16 +99,19 @@ func lifeCommands() []*cli.Command {
 					return errors.Join(enc.Encode(rows), listErr)
 				}
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU")
+				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
 				for _, x := range rows {
-					mem, cpu := "-", "-"
+					mem, cpu, addr := "-", "-", "-"
+					if x.Address != "" {
+						addr = x.Address
+					}
 					if x.MemoryPeak != nil {
 						mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
 					}
 					if x.CPUUsec != nil {
 						cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu)
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu, addr)
 				}
 				return errors.Join(tw.Flush(), listErr)
 			},

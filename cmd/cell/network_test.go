@@ -280,6 +280,10 @@ func TestNetBridge(t *testing.T) {
 		t.Fatalf("bridged server: %q %v; stderr %s", line, err, serverErr.String())
 	}
 
+	if r := n.cell("ps", "--json"); !strings.Contains(r.stdout, `"address": "`+addr+`"`) {
+		t.Errorf("cell ps does not show the bridged sandbox's address %s: %s", addr, r)
+	}
+
 	plain := netProfile(t, "  mode: bridge\n  dns: [192.0.2.53]\n")
 	r := n.cell(probeArgs(plain, "dial", addr+":8080")...)
 	if !strings.HasPrefix(r.stdout, "reply peer 10.88.0.") || strings.Contains(r.stdout, addr+"\n") {

@@ -263,6 +263,7 @@ func startPooled(store *state.Store, compilePlan func() (*plan.Plan, error), dev
 	}
 	rec.Pid = sb.Pid()
 	rec.PidStart, _ = state.StartTime(rec.Pid)
+	rec.Address = sb.Address()
 	_ = store.Update(rec)
 	x.sb, x.rec = sb, rec
 	return x, nil

@@ -374,6 +374,15 @@ func (sb *Sandbox) read() {
 // Pid is init's pid on the host.
 func (sb *Sandbox) Pid() int { return sb.cmd.Process.Pid }
 
+// Address is the address the sandbox leased on its bridge, "" when it has
+// none (a network mode other than bridge).
+func (sb *Sandbox) Address() string {
+	if !sb.net.lease.IsValid() {
+		return ""
+	}
+	return sb.net.lease.String()
+}
+
 // Signal asks init to deliver sig to the command.
 func (sb *Sandbox) Signal(sig syscall.Signal) error {
 	sb.mu.Lock()

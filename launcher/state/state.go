@@ -41,6 +41,8 @@ type Record struct {
 	CellStart uint64 `json:"cellStart"`
 	// Cgroup is the sandbox's cgroups, nil without limits.
 	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
+	// Address is the sandbox's address on its bridge, "" without one.
+	Address string `json:"address,omitempty"`
 }
 
 // ValidName reports whether name can name a sandbox: 1 to 63 lower-case
