@@ -205,8 +205,23 @@ func poolStart(c *cli.Context) error {
 			ln.Close()
 			return
 		}
-		want <- struct{}{} // refill while this one runs
+		// The replacement is built once this command has ended, or
+		// after refillDelay: building one takes the CPUs for ~20 ms,
+		// which a short command would otherwise wait for.
+		ended, asked := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(asked)
+			t := time.NewTimer(refillDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ended:
+			}
+			want <- struct{}{}
+		}()
 		_, _ = req.RunPooled(x.sb, x.rec.Name)
+		close(ended)
+		<-asked // before the pool may stop and close want
 		_ = store.Delete(x.rec.Name)
 	}
 	var inFlight sync.WaitGroup
@@ -239,6 +254,10 @@ func poolStart(c *cli.Context) error {
 		}
 	}
 }
+
+// refillDelay is how long a pool waits, at most, after handing a
+// sandbox over before it builds the replacement.
+const refillDelay = 20 * time.Millisecond
 
 // pooled is a sandbox of the pool and its record.
 type pooled struct {
