@@ -45,7 +45,10 @@ func newTestNet(t *testing.T) *testNet {
 	}
 	h := exec.Command(self)
 	h.Args[0] = sandbox.UsernsHolder // reads stdin until it closes
-	h.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	// No parent-death signal: it is sent when the forking thread ends,
+	// and do's threads end; the holder ends when stdin closes, which
+	// the test process's death does too.
+	h.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	stdin, err := h.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -217,6 +217,7 @@ func countZombies(t *testing.T) int {
 		// stat: pid (comm) state ppid ...; comm may hold spaces.
 		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
 		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(me) {
+			t.Logf("zombie child: %s", stat)
 			n++
 		}
 	})
