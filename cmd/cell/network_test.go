@@ -283,6 +283,25 @@ func TestNetBridge(t *testing.T) {
 		t.Fatalf("bridged server: %q %v; stderr %s", line, err, serverErr.String())
 	}
 
+	mac := func() string {
+		var m string
+		n.do(func() error {
+			l, err := netlink.LinkByName("cell0")
+			if err == nil {
+				m = l.Attrs().HardwareAddr.String()
+			}
+			return err
+		})
+		return m
+	}
+	// The bridge's address is its own, set when it was made, not its
+	// lowest port's, which changes as sandboxes come and go.
+	bridgeMAC := mac()
+	t.Cleanup(func() {
+		if got := mac(); got != bridgeMAC || bridgeMAC == "" {
+			t.Errorf("the bridge's MAC address changed from %q to %q as sandboxes came and went", bridgeMAC, got)
+		}
+	})
 	if r := n.cell("ps", "--json"); !strings.Contains(r.stdout, `"address": "`+addr+`"`) {
 		t.Errorf("cell ps does not show the bridged sandbox's address %s: %s", addr, r)
 	}

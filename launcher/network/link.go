@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -38,7 +39,17 @@ func EnsureBridge(name string, gw netip.Prefix) error {
 	var notFound netlink.LinkNotFoundError
 	switch {
 	case errors.As(err, &notFound):
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		// A bridge without an address of its own takes the lowest of
+		// its ports', so it would change as sandboxes come and go, and
+		// the sandboxes still running would send to the old one (their
+		// ARP entry for the gateway) and lose packets for seconds. A
+		// random, locally administered unicast address set here stays.
+		mac := make(net.HardwareAddr, 6)
+		if _, err := rand.Read(mac); err != nil {
+			return err
+		}
+		mac[0] = mac[0]&^1 | 2
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add bridge %s: %w", name, err)
 		}
