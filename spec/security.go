@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cellsandbox/cell/spec/capability"
 )
 
 // Security holds the process-level defences beyond namespaces. Its zero
@@ -113,7 +115,7 @@ func (c *Capabilities) UnmarshalYAML(n *yaml.Node) error {
 			}
 		}
 		if len(out) > 64 {
-			return nil, fmt.Errorf("names %d capabilities; Linux has %d", len(out), len(capNames))
+			return nil, fmt.Errorf("names %d capabilities; Linux has %d", len(out), len(capability.Names()))
 		}
 		return out, nil
 	}
@@ -165,7 +167,7 @@ func (c *Capability) UnmarshalYAML(n *yaml.Node) error {
 		name = "CAP_" + name
 	}
 	if _, ok := CapabilityNumber(name); !ok {
-		if s, ok := closest(name, capNames[:]); ok {
+		if s, ok := closest(name, capability.Names()); ok {
 			return fmt.Errorf("unknown capability %q (did you mean %s?)", n.Value, s)
 		}
 		return fmt.Errorf("unknown capability %q", n.Value)
@@ -174,28 +176,8 @@ func (c *Capability) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// capNames are the capabilities Linux knows, by number.
-var capNames = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
-}
-
 // CapabilityNumber returns the number of a capability name.
-func CapabilityNumber(name string) (int, bool) {
-	for i, n := range capNames {
-		if n == name {
-			return i, true
-		}
-	}
-	return 0, false
-}
+func CapabilityNumber(name string) (int, bool) { return capability.Number(name) }
 
 // SeccompMode selects the system call filter.
 type SeccompMode uint8

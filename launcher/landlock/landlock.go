@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/bitnames"
 	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
@@ -372,20 +373,11 @@ func (r *Rules) Effective(abi int) string {
 // AccessFS prints a set of filesystem rights by name:
 // "read_file|read_dir".
 func AccessFS(set uint64) string {
-	var names []string
-	for _, rt := range fsRights {
-		if set&rt.bit != 0 {
-			names = append(names, rt.name)
-			set &^= rt.bit
-		}
+	table := make([]bitnames.Name, len(fsRights))
+	for i, rt := range fsRights {
+		table[i] = bitnames.Name{Bit: rt.bit, Name: rt.name}
 	}
-	if set != 0 {
-		names = append(names, fmt.Sprintf("%#x", set))
-	}
-	if len(names) == 0 {
-		return "0"
-	}
-	return strings.Join(names, "|")
+	return bitnames.Format(set, table)
 }
 
 func paths(ps []string) string {

@@ -2,9 +2,10 @@ package seccomp
 
 import (
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/bitnames"
 )
 
 // x86_64 values of constants the default policy compares with. They are
@@ -44,14 +45,14 @@ var (
 		{perLinux, "PER_LINUX"}, {perLinux32, "PER_LINUX32"}, {uname26, "UNAME26"},
 		{perLinux32 | uname26, "PER_LINUX32|UNAME26"}, {perQuery, "0xffffffff"},
 	}
-	cloneFlagNames = []constName{
-		{unix.CLONE_NEWNS, "CLONE_NEWNS"}, {unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
-		{unix.CLONE_NEWIPC, "CLONE_NEWIPC"}, {unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
-		{unix.CLONE_NEWPID, "CLONE_NEWPID"}, {unix.CLONE_NEWNET, "CLONE_NEWNET"},
-		{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
-		{unix.CLONE_VM, "CLONE_VM"}, {unix.CLONE_FS, "CLONE_FS"}, {unix.CLONE_FILES, "CLONE_FILES"},
-		{unix.CLONE_SIGHAND, "CLONE_SIGHAND"}, {unix.CLONE_VFORK, "CLONE_VFORK"},
-		{unix.CLONE_THREAD, "CLONE_THREAD"}, {unix.CLONE_SYSVSEM, "CLONE_SYSVSEM"},
+	cloneFlagNames = []bitnames.Name{
+		{Bit: unix.CLONE_NEWNS, Name: "CLONE_NEWNS"}, {Bit: unix.CLONE_NEWUTS, Name: "CLONE_NEWUTS"},
+		{Bit: unix.CLONE_NEWIPC, Name: "CLONE_NEWIPC"}, {Bit: unix.CLONE_NEWUSER, Name: "CLONE_NEWUSER"},
+		{Bit: unix.CLONE_NEWPID, Name: "CLONE_NEWPID"}, {Bit: unix.CLONE_NEWNET, Name: "CLONE_NEWNET"},
+		{Bit: unix.CLONE_NEWCGROUP, Name: "CLONE_NEWCGROUP"}, {Bit: unix.CLONE_NEWTIME, Name: "CLONE_NEWTIME"},
+		{Bit: unix.CLONE_VM, Name: "CLONE_VM"}, {Bit: unix.CLONE_FS, Name: "CLONE_FS"}, {Bit: unix.CLONE_FILES, Name: "CLONE_FILES"},
+		{Bit: unix.CLONE_SIGHAND, Name: "CLONE_SIGHAND"}, {Bit: unix.CLONE_VFORK, Name: "CLONE_VFORK"},
+		{Bit: unix.CLONE_THREAD, Name: "CLONE_THREAD"}, {Bit: unix.CLONE_SYSVSEM, Name: "CLONE_SYSVSEM"},
 	}
 	// Address families on x86_64 (the same numbers everywhere).
 	familyNames = []constName{
@@ -106,20 +107,7 @@ func argValue(syscall string, arg int, v uint64) string {
 	case k == kindFamily && arg == 0:
 		return exactName(v, familyNames, hex)
 	case k == kindCloneFlags && arg == 0:
-		if v == 0 {
-			return "0"
-		}
-		var parts []string
-		for _, n := range cloneFlagNames {
-			if v&n.v != 0 {
-				parts = append(parts, n.name)
-				v &^= n.v
-			}
-		}
-		if v != 0 {
-			parts = append(parts, fmt.Sprintf("%#x", v))
-		}
-		return strings.Join(parts, "|")
+		return bitnames.Format(v, cloneFlagNames)
 	}
 	return hex
 }
