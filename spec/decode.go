@@ -270,19 +270,19 @@ func (d *decoder) entries(n *yaml.Node, path string, f func(key string, k, v *ya
 
 // structure decodes a mapping into the struct v by the fields' yaml tags.
 func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
-	fields := yamlFields(v.Type())
+	fields := YAMLFields(v.Type())
 	d.entries(n, path, func(key string, k, val *yaml.Node) {
 		p := joinKey(path, key)
 		for _, f := range fields {
-			if f.name == key {
-				d.value(val, p, v.FieldByIndex(f.index))
+			if f.Name == key {
+				d.value(val, p, v.FieldByIndex(f.Index))
 				return
 			}
 		}
 		msg := fmt.Sprintf("unknown key %q", shorten(key))
 		names := make([]string, len(fields))
 		for i, f := range fields {
-			names[i] = f.name
+			names[i] = f.Name
 		}
 		if s, ok := closest(key, names); ok {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -395,16 +395,17 @@ func parseInt(s string) (neg bool, mag uint64, err error) {
 	return neg, mag, err
 }
 
-// yamlField is a struct field that has a yaml key.
-type yamlField struct {
-	name  string
-	index []int
+// YAMLField is a struct field of a profile type that has a YAML key:
+// the key, and the field's index for reflect.Value.FieldByIndex.
+type YAMLField struct {
+	Name  string
+	Index []int
 }
 
-// yamlFields lists the fields of the struct type t that have a yaml key,
-// in order.
-func yamlFields(t reflect.Type) []yamlField {
-	var fs []yamlField
+// YAMLFields lists the fields of the struct type t that have a YAML key,
+// in order, as Parse reads them.
+func YAMLFields(t reflect.Type) []YAMLField {
+	var fs []YAMLField
 	for _, f := range reflect.VisibleFields(t) {
 		if !f.IsExported() || f.Anonymous {
 			continue
@@ -413,7 +414,7 @@ func yamlFields(t reflect.Type) []yamlField {
 		if name == "-" || name == "" {
 			continue
 		}
-		fs = append(fs, yamlField{name, f.Index})
+		fs = append(fs, YAMLField{name, f.Index})
 	}
 	return fs
 }

@@ -86,9 +86,9 @@ func typeSchema(t reflect.Type, path string) (*schema, error) {
 		return typeSchema(t.Elem(), path)
 	case reflect.Struct:
 		s := &schema{Type: "object", Properties: make(map[string]*schema), AdditionalProperties: false}
-		for _, f := range yamlFields(t) {
-			sf := t.FieldByIndex(f.index)
-			fp := joinKey(path, f.name)
+		for _, f := range YAMLFields(t) {
+			sf := t.FieldByIndex(f.Index)
+			fp := joinKey(path, f.Name)
 			fs, err := typeSchema(sf.Type, fp)
 			if err != nil {
 				return nil, err
@@ -98,12 +98,12 @@ func typeSchema(t reflect.Type, path string) (*schema, error) {
 				return nil, fmt.Errorf("field %s: %w", fp, err)
 			}
 			if required {
-				s.Required = append(s.Required, f.name)
+				s.Required = append(s.Required, f.Name)
 			}
 			if d, ok := fieldDocs[fp]; ok {
 				fs.Description, fs.Examples = d.desc, d.examples
 			}
-			s.Properties[f.name] = fs
+			s.Properties[f.Name] = fs
 		}
 		return s, nil
 	case reflect.Slice:

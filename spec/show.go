@@ -98,16 +98,16 @@ func (s *shower) node(v reflect.Value, path string) (*yaml.Node, bool) {
 	switch t.Kind() {
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		for _, f := range yamlFields(t) {
-			fp := joinKey(path, f.name)
+		for _, f := range YAMLFields(t) {
+			fp := joinKey(path, f.Name)
 			if fp == "extends" {
 				continue // resolved: the parents' values are printed
 			}
-			c, ok := s.node(v.FieldByIndex(f.index), fp)
+			c, ok := s.node(v.FieldByIndex(f.Index), fp)
 			if !ok {
 				continue
 			}
-			k := &yaml.Node{Kind: yaml.ScalarNode, Value: f.name}
+			k := &yaml.Node{Kind: yaml.ScalarNode, Value: f.Name}
 			if c.Kind != yaml.ScalarNode && c.Style != yaml.FlowStyle {
 				k.LineComment, c.LineComment = c.LineComment, ""
 			}

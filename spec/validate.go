@@ -231,9 +231,9 @@ func fieldPath(ns string) (string, bool) {
 
 // fieldByKey returns the field of the struct type t whose yaml key is name.
 func fieldByKey(t reflect.Type, name string) (reflect.StructField, bool) {
-	for _, f := range yamlFields(t) {
-		if f.name == name {
-			return t.FieldByIndex(f.index), true
+	for _, f := range YAMLFields(t) {
+		if f.Name == name {
+			return t.FieldByIndex(f.Index), true
 		}
 	}
 	return reflect.StructField{}, false

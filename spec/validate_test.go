@@ -462,8 +462,8 @@ func TestEveryTagHasAMessage(t *testing.T) {
 			return
 		}
 		seen[t] = true
-		for _, f := range yamlFields(t) {
-			sf := t.FieldByIndex(f.index)
+		for _, f := range YAMLFields(t) {
+			sf := t.FieldByIndex(f.Index)
 			for _, tag := range strings.Split(sf.Tag.Get("validate"), ",") {
 				name, _, _ := strings.Cut(tag, "=")
 				switch name {

@@ -378,8 +378,8 @@ func (f *flat) walk(v reflect.Value, key, at, grp string, force bool) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		for _, fl := range yamlFields(t) {
-			f.walk(v.FieldByIndex(fl.index), join(key, fl.name), join(at, fl.name), grp, false)
+		for _, fl := range spec.YAMLFields(t) {
+			f.walk(v.FieldByIndex(fl.Index), join(key, fl.Name), join(at, fl.Name), grp, false)
 		}
 	case reflect.Map:
 		keys := v.MapKeys()
@@ -491,29 +491,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-// yamlField is a struct field that has a YAML key.
-type yamlField struct {
-	name  string
-	index []int
-}
-
-// yamlFields lists the fields of the struct type t that have a YAML key,
-// in order, as spec's decoder reads them.
-func yamlFields(t reflect.Type) []yamlField {
-	var fs []yamlField
-	for _, f := range reflect.VisibleFields(t) {
-		if !f.IsExported() || f.Anonymous {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || name == "" {
-			continue
-		}
-		fs = append(fs, yamlField{name, f.Index})
-	}
-	return fs
 }
 
 // pattern replaces the identities in key with "*":
