@@ -191,6 +191,31 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 }
 
 // load validates the profile of a run or plan and compiles it.
+// probeFor fills the facts that compiling p needs and that are not
+// probed for every profile: cgroups, Landlock, the network's helpers and
+// the caller's subordinate IDs. Every command that compiles a profile
+// (run, plan, pool start, the review tools) probes through it, so that
+// none compiles against facts another would have known.
+func probeFor(p *spec.Profile, facts *host.Facts) error {
+	if p.Resources.Any() && facts.Cgroup == nil {
+		if err := facts.ProbeCgroup(); err != nil {
+			return err
+		}
+	}
+	if p.Security.Landlock.Mode != spec.LandlockOff {
+		facts.ProbeLandlock()
+	}
+	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
+		facts.ProbeNetwork()
+	}
+	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil {
+		if err := facts.ProbeSubIDs(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	facts, err := host.Probe()
 	if err != nil {
@@ -209,21 +234,8 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.Resources.Any() {
-		if err := facts.ProbeCgroup(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if p.Security.Landlock.Mode != spec.LandlockOff {
-		facts.ProbeLandlock()
-	}
-	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
-		facts.ProbeNetwork()
-	}
-	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) {
-		if err := facts.ProbeSubIDs(); err != nil {
-			return nil, nil, err
-		}
+	if err := probeFor(p, facts); err != nil {
+		return nil, nil, err
 	}
 	name, err := sandboxName(c.String("name"), p.Name)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
-	"github.com/cellsandbox/cell/spec"
 )
 
 func poolCommand() *cli.Command {
@@ -87,13 +86,8 @@ func poolStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Resources.Any() {
-		if err := facts.ProbeCgroup(); err != nil {
-			return err
-		}
-	}
-	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
-		facts.ProbeNetwork()
+	if err := probeFor(p, facts); err != nil {
+		return err
 	}
 	name := c.String("name")
 	if name == "" {

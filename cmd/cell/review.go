@@ -435,26 +435,17 @@ func showCommand() *cli.Command {
 // planLines compiles p for the caller of facts and returns the plan's
 // steps without their numbers and positions, which differ between any two
 // files; a profile without process.args runs "COMMAND", one with limits
-// is named NAME-1 and the host's cgroups are probed.
+// or a bridge is named NAME-1, and the host is probed as for cell run.
 func planLines(p *spec.Profile, facts *host.Facts) ([]string, error) {
 	inv := compile.Invocation{}
 	if len(p.Process.Args) == 0 {
 		inv.Args = []string{"COMMAND"}
 	}
-	if p.Resources.Any() {
-		if facts.Cgroup == nil {
-			if err := facts.ProbeCgroup(); err != nil {
-				return nil, err
-			}
-		}
-		inv.Name = p.Name + "-1"
+	if err := probeFor(p, facts); err != nil {
+		return nil, err
 	}
-	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
-		facts.ProbeNetwork()
+	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
 		inv.Name = p.Name + "-1"
-	}
-	if p.Security.Landlock.Mode != spec.LandlockOff {
-		facts.ProbeLandlock()
 	}
 	pl, err := compile.Profile(p, facts, inv)
 	if err != nil {
