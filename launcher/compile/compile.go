@@ -225,7 +225,7 @@ func (c *compiler) compile(inv Invocation) error {
 		c.add("security.oomScoreAdj", plan.Step{Side: plan.Init, Op: plan.OpOOMScoreAdj, Data: strconv.Itoa(*a)})
 	}
 	if ns.Mount == spec.New {
-		c.filesystem()
+		c.filesystem(nets)
 	}
 	if ns.UTS == spec.New {
 		if p.Hostname != "" {
@@ -271,7 +271,7 @@ const (
 // becomes "/" first, so that host paths are reached under /oldroot and
 // an absolute symlink met while building resolves inside the staging
 // tmpfs, never on the host; targets are resolved inside /newroot.
-func (c *compiler) filesystem() {
+func (c *compiler) filesystem(nets *netSetup) {
 	fs := &c.p.Filesystem
 	const at = "filesystem"
 	init := func(s plan.Step) { s.Side = plan.Init; c.add(at, s) }
@@ -299,7 +299,7 @@ func (c *compiler) filesystem() {
 		}
 		c.mount(fmt.Sprintf("filesystem.mounts[%d]", i), &fs.Mounts[i])
 	}
-	c.netFiles()
+	c.netFiles(nets)
 
 	init(plan.Step{Op: plan.OpUmount, Path: oldRoot, Flags: unix.MNT_DETACH})
 	init(plan.Step{Op: plan.OpChdir, Path: newRoot})

@@ -21,6 +21,8 @@ type netSetup struct {
 	bridge string
 	subnet string
 	gw     netip.Prefix
+	// dns are the name servers of the sandbox's /etc/resolv.conf.
+	dns []string
 }
 
 // checkNetwork refuses what the host or the caller cannot give the
@@ -57,9 +59,11 @@ func (c *compiler) checkNetwork(name string) (*netSetup, error) {
 			}
 		}
 	}
-	if _, err := c.nameservers(); err != nil {
+	dns, err := c.nameservers()
+	if err != nil {
 		return nil, err
 	}
+	ns.dns = dns
 	return ns, nil
 }
 
@@ -96,7 +100,7 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// hostRule adds an nftables step of the parent in cell's host table.
+// nft adds an nftables step of side.
 func (c *compiler) nft(at string, side plan.Side, r network.Rule) {
 	c.add(at, plan.Step{Side: side, Op: plan.OpNft, Nft: &r})
 }
@@ -246,14 +250,13 @@ func (c *compiler) netInit(ns *netSetup) {
 // netFiles writes the sandbox's /etc/resolv.conf and /etc/hosts, for the
 // modes with a network beyond loopback. They replace binds of the same
 // targets (skipMount).
-func (c *compiler) netFiles() {
+func (c *compiler) netFiles(ns *netSetup) {
 	n := &c.p.Network
 	if n.Mode != spec.NetBridge && n.Mode != spec.NetUser {
 		return
 	}
-	servers, _ := c.nameservers() // checked in checkNetwork
 	var conf strings.Builder
-	for _, s := range servers {
+	for _, s := range ns.dns {
 		fmt.Fprintf(&conf, "nameserver %s\n", s)
 	}
 	at := "network.dns"

@@ -36,14 +36,24 @@ func (h *Holder) Alive() bool {
 	return err == nil && st == h.Start
 }
 
-// leaseFile names the lease file of bridge in the caller's network
-// namespace: a bridge is a name within a namespace.
-func leaseFile(bridge string) (string, error) {
+// nsPrefix begins the names of the lease files of the calling thread's
+// network namespace: a bridge is a name within a namespace.
+func nsPrefix() (string, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return "", fmt.Errorf("stat /proc/self/ns/net: %w", err)
+		return "", fmt.Errorf("stat /proc/thread-self/ns/net: %w", err)
 	}
-	return filepath.Join(LeaseDir, fmt.Sprintf("%d-%s.json", st.Ino, bridge)), nil
+	return fmt.Sprintf("%d-", st.Ino), nil
+}
+
+// leaseFile names the lease file of bridge in the caller's network
+// namespace.
+func leaseFile(bridge string) (string, error) {
+	prefix, err := nsPrefix()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(LeaseDir, prefix+bridge+".json"), nil
 }
 
 // locked runs f on the bridge's leases under an exclusive lock of the
@@ -166,11 +176,10 @@ func Release(bridge, owner string) error {
 // Sweep takes back the leases of dead holders on every bridge of the
 // caller's network namespace, giving each to reclaim first (cell gc).
 func Sweep(reclaim func(bridge string, h Holder) error) (int, error) {
-	self, err := leaseFile("")
+	prefix, err := nsPrefix()
 	if err != nil {
 		return 0, err
 	}
-	prefix := strings.TrimSuffix(filepath.Base(self), ".json")
 	ents, err := os.ReadDir(LeaseDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

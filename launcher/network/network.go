@@ -1,7 +1,9 @@
-// Package network configures the network a sandbox sees from inside its
-// network namespace. With mode none that is only loopback, brought up so
-// that local services inside the sandbox work; the kernel gives lo its
-// 127.0.0.1 and ::1 addresses as it comes up.
+// Package network makes the network a sandbox sees: loopback (with
+// mode none, only that; the kernel gives lo its 127.0.0.1 and ::1 as it
+// comes up), and for the bridge and user modes the host's bridge, the
+// veth, addresses and routes (netlink), cell's nftables rules on the host
+// and the egress rules in the sandbox (nft.go), the bridge's address
+// leases (lease.go), and the slirp4netns helper (slirp.go).
 package network
 
 import (

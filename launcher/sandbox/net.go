@@ -68,7 +68,7 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		}
 		return nil
 	case plan.OpNetLease:
-		a, err := network.Acquire(s.Path, s.Data, s.Source, n.reclaim)
+		a, err := network.Acquire(s.Path, s.Data, s.Source, func(h network.Holder) error { return Reclaim(h.Owner) })
 		if err != nil {
 			return err
 		}
@@ -109,13 +109,6 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		return n.user.AddPort(s.Data, uint16(s.IDs[0]), uint16(s.IDs[1]))
 	}
 	return fmt.Errorf("%s is not a network step of the parent", s.Op)
-}
-
-// reclaim removes what a sandbox that died holding a lease left on the
-// host: its rules and its veth (which goes with the sandbox's namespace,
-// unless something else holds that).
-func (n *nets) reclaim(h network.Holder) error {
-	return Reclaim(h.Owner)
 }
 
 // Reclaim deletes the host rules and the veth of the sandbox name. It is
