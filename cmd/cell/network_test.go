@@ -463,11 +463,12 @@ func TestNetBridgeKilled(t *testing.T) {
 	}
 }
 
-// TestNetUser runs an unprivileged sandbox with the user-mode network: it
-// reaches a server on the host namespace's loopback through slirp4netns
-// only when hostLoopback allows it.
-func TestNetUser(t *testing.T) {
-	requirePrivilege(t)
+// userNetCell prepares cell run of the probe as the unprivileged test
+// user, in the test network's namespace, with network.mode user and extra
+// network fields; args are the probe's name and arguments. It skips or
+// fails (CI) without slirp4netns.
+func userNetCell(t *testing.T, extra string, args ...string) *exec.Cmd {
+	t.Helper()
 	if _, err := exec.LookPath("slirp4netns"); err != nil {
 		if os.Getenv("CELL_TEST_STRICT") != "" {
 			t.Fatal("slirp4netns is missing; .ci/run installs it")
@@ -475,27 +476,33 @@ func TestNetUser(t *testing.T) {
 		t.Skip("no slirp4netns")
 	}
 	uid, gid, dir, bin := rootlessUser(t)
-	n := newTestNet(t)
-	n.serve("127.0.0.1:9100")
+	prof := filepath.Join(dir, "user.yaml")
+	if err := os.WriteFile(prof, []byte(profileText(t, bin)+"network:\n  mode: user\n"+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// /dev/net/tun is root's only on some hosts (0600 here), which keeps
 	// an unprivileged user from any tap device. The test changes nothing
 	// of the host's: cell runs in a mount namespace of its own, where a
 	// tmpfs on /dev/net holds a tun node that the user may open.
 	const script = `mount -t tmpfs -o mode=0755 cell-test /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && g=$1; shift; exec setpriv --reuid=$0 --regid=$g --clear-groups -- "$@"`
-	command := func(extra string, args ...string) *exec.Cmd {
-		prof := filepath.Join(dir, fmt.Sprintf("p%d.yaml", time.Now().UnixNano()))
-		os.WriteFile(prof, []byte(profileText(t, bin)+"network:\n  mode: user\n"+extra), 0o644)
-		cmd := exec.Command("unshare", append([]string{"--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
-			bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=" + args[0], "--", "/probe"}, args[1:]...)...)
-		cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-		cmd.Dir = dir
-		return cmd
-	}
-	run := func(extra string) cellResult { return n.run(command(extra, "dial", "10.0.2.2:9100")) }
-	if r := run("  hostLoopback: true\n"); r.stdout != "reply peer 127.0.0.1\n" {
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
+		bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=" + args[0], "--", "/probe"}, args[1:]...)...)
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Dir = dir
+	return cmd
+}
+
+// TestNetUser runs an unprivileged sandbox with the user-mode network: it
+// reaches a server on the host namespace's loopback through slirp4netns
+// only when hostLoopback allows it.
+func TestNetUser(t *testing.T) {
+	requirePrivilege(t)
+	n := newTestNet(t)
+	n.serve("127.0.0.1:9100")
+	if r := n.run(userNetCell(t, "  hostLoopback: true\n", "dial", "10.0.2.2:9100")); r.stdout != "reply peer 127.0.0.1\n" {
 		t.Errorf("user-mode network to the host's loopback: %s", r)
 	}
-	if r := run(""); !strings.HasPrefix(r.stdout, "dial: ") {
+	if r := n.run(userNetCell(t, "", "dial", "10.0.2.2:9100")); !strings.HasPrefix(r.stdout, "dial: ") {
 		t.Errorf("without hostLoopback the host's loopback must be out of reach: %s", r)
 	}
 }
@@ -505,21 +512,8 @@ func TestNetUser(t *testing.T) {
 // inside, from the gateway's address.
 func TestNetUserPorts(t *testing.T) {
 	requirePrivilege(t)
-	if _, err := exec.LookPath("slirp4netns"); err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("slirp4netns is missing; .ci/run installs it")
-		}
-		t.Skip("no slirp4netns")
-	}
-	uid, gid, dir, bin := rootlessUser(t)
 	n := newTestNet(t)
-	prof := filepath.Join(dir, "ports.yaml")
-	os.WriteFile(prof, []byte(profileText(t, bin)+"network:\n  mode: user\n  ports: [\"18090:8080\"]\n"), 0o644)
-	const script = `mount -t tmpfs -o mode=0755 cell-test /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && g=$1; shift; exec setpriv --reuid=$0 --regid=$g --clear-groups -- "$@"`
-	cmd := exec.Command("unshare", "--mount", "--propagation=private", "sh", "-c", script, fmt.Sprint(uid), fmt.Sprint(gid),
-		bin, "run", "-p", prof, "--set", "process.env.CELL_PROBE=serve", "--", "/probe", "8080")
-	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.Dir = dir
+	cmd := userNetCell(t, "  ports: [\"18090:8080\"]\n", "serve", "8080")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
