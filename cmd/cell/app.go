@@ -152,7 +152,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand())...)),
+		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand())...)),
 	}
 }
 
@@ -230,7 +230,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if c.Bool("root") && facts.Rootless() {
 		previewAs(facts, 0, 0, "", "root")
 	}
-	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+	p, err := resolveProfile(c, facts)
 	if err != nil {
 		return nil, nil, err
 	}

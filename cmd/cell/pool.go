@@ -82,7 +82,7 @@ func poolStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+	p, err := resolveProfile(c, facts)
 	if err != nil {
 		return err
 	}

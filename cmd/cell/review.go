@@ -22,11 +22,6 @@ import (
 	"github.com/cellsandbox/cell/spec/lint"
 )
 
-// localProfile is the file that names a directory's profile: cell run,
-// plan and the review commands use the nearest one in the working
-// directory or above when no -p is given.
-const localProfile = ".cell.yaml"
-
 // reviewCommands returns cmds with the commands for reviewing profiles
 // added; a command of cmds with the name of one of them is replaced.
 func reviewCommands(cmds []*cli.Command) []*cli.Command {
@@ -42,30 +37,6 @@ func reviewCommands(cmds []*cli.Command) []*cli.Command {
 		return slices.ContainsFunc(added, func(a *cli.Command) bool { return a.Name == c.Name })
 	})
 	return append(out, added...)
-}
-
-// profileName returns the profile a run, plan or review uses: the -p
-// flag's value when given, else the nearest .cell.yaml in the working
-// directory or above, else the default built-in.
-func profileName(c *cli.Context) string {
-	if c.IsSet("profile") {
-		return c.String("profile")
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return profiles.Default
-	}
-	for {
-		f := filepath.Join(dir, localProfile)
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
-			return f
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return profiles.Default
-		}
-		dir = parent
-	}
 }
 
 // formatFlag chooses an output format among choices, the first being the
@@ -128,8 +99,11 @@ func lintAction(c *cli.Context) error {
 		failOn, fail = s, true
 	}
 	names := append(c.StringSlice("profile"), c.Args().Slice()...)
-	if len(names) == 0 {
-		names = []string{profileName(c)}
+	// Without a name, lint checks what cell run would use (""), found
+	// and checked as run finds it.
+	found := len(names) == 0
+	if found {
+		names = []string{""}
 	}
 	facts, err := host.Probe()
 	if err != nil {
@@ -138,7 +112,12 @@ func lintAction(c *cli.Context) error {
 	var reports []*lint.Report
 	bad := 0
 	for _, n := range names {
-		p, err := parseProfile(n, c.StringSlice("set"), facts)
+		var p *spec.Profile
+		if found {
+			p, err = resolveProfile(c, facts)
+		} else {
+			p, err = parseProfile(n, c.StringSlice("set"), facts)
+		}
 		if err != nil {
 			report(c.App.ErrWriter, err)
 			bad++
@@ -418,7 +397,7 @@ func showCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			p, err := resolveProfile(c, facts)
 			if err != nil {
 				return err
 			}
@@ -497,7 +476,7 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			p, err := resolveProfile(c, facts)
 			if err != nil {
 				return err
 			}

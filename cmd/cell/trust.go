@@ -1,0 +1,277 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cellsandbox/cell/internal/trust"
+	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/profiles"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// resolveProfile parses the profile a command uses: -p's when given,
+// else the nearest .cell.yaml in the working directory or above, else
+// the default built-in. A found .cell.yaml is announced on stderr and
+// must be safe (the caller's, writable by no one else); cell run and
+// cell pool start also need it trusted (cell trust) and refuse a profile
+// whose writable binds hold the trust store, while the review commands
+// only say that it is not trusted.
+func resolveProfile(c *cli.Context, facts *host.Facts) (*spec.Profile, error) {
+	sets := c.StringSlice("set")
+	starts := c.Command.Name == "run" || c.Command.Name == "start"
+	var p *spec.Profile
+	var err error
+	switch {
+	case c.IsSet("profile"):
+		p, err = parseProfile(c.String("profile"), sets, facts)
+	default:
+		var found string
+		if wd, werr := os.Getwd(); werr == nil {
+			found = trust.Find(wd)
+		}
+		if found == "" {
+			p, err = parseProfile(profiles.Default, sets, facts)
+		} else {
+			p, err = parseFound(c, found, sets, facts, starts)
+		}
+	}
+	if err != nil || !starts {
+		return p, err
+	}
+	dir, derr := trust.Dir(os.Getenv, uint32(os.Geteuid()))
+	if derr != nil {
+		// No home, hence no store for a sandbox to write.
+		return p, nil
+	}
+	var writable []string
+	for _, m := range p.Filesystem.Mounts {
+		if m.Type == spec.MountBind && m.Writable {
+			writable = append(writable, m.Source)
+		}
+	}
+	return p, hint(trust.Covering(dir, writable))
+}
+
+// parseFound parses the .cell.yaml that resolveProfile found; must is
+// set for the commands that run it, which refuse it untrusted.
+func parseFound(c *cli.Context, found string, sets []string, facts *host.Facts, must bool) (*spec.Profile, error) {
+	uid := uint32(os.Geteuid())
+	root, err := trust.Key(found)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", found, err)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "cell: profile %s\n", root)
+	var entries []trust.Entry
+	dir, storeErr := trust.Dir(os.Getenv, uid)
+	if storeErr == nil {
+		entries, storeErr = trust.Open(dir, uid).Entries()
+	}
+	var untrusted error
+	p, _, stop, err := parseChecked(root, sets, facts, uid, func(files []trust.Entry) error {
+		if untrusted == nil {
+			if untrusted = storeErr; untrusted == nil {
+				untrusted = trust.Verify(entries, files)
+			}
+		}
+		if must {
+			return untrusted
+		}
+		return nil
+	})
+	if stop != nil {
+		return nil, hint(stop)
+	}
+	if untrusted != nil {
+		fmt.Fprintf(c.App.ErrWriter, "cell: note: %v: cell run refuses it until you trust it (cell trust %s)\n", untrusted, root)
+	}
+	return p, err
+}
+
+// parseChecked parses the profile file root, reading it and each local
+// file it extends once, through trust.Read, so that what is parsed is
+// what was checked. After each read, check (when not nil) gets the files
+// read so far; an error it returns, or trust.Read's refusal, ends the
+// parse and is returned as stop, apart from the parse's own err.
+func parseChecked(root string, sets []string, facts *host.Facts, uid uint32, check func([]trust.Entry) error) (p *spec.Profile, files []trust.Entry, stop, err error) {
+	read := func(f string) ([]byte, error) {
+		data, err := trust.Read(f, uid)
+		if err == nil {
+			files = append(files, trust.Sum(f, data))
+			if check != nil {
+				err = check(files)
+			}
+		}
+		if err != nil {
+			stop = firstErr(stop, err)
+			return nil, err
+		}
+		return data, nil
+	}
+	data, err := read(root)
+	if err != nil {
+		return nil, nil, stop, nil
+	}
+	p, err = spec.Parse(root, data, spec.Options{
+		Vars: spec.Vars{
+			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
+			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
+		},
+		Sets: sets,
+		Load: func(name, from string) (string, []byte, error) {
+			if isBuiltin(name) || strings.HasPrefix(from, "builtin:") {
+				return loadParent(name, from)
+			}
+			file := name
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(filepath.Dir(from), name)
+			}
+			file, err := trust.Key(file)
+			if err != nil {
+				return "", nil, err
+			}
+			data, err := read(file)
+			return file, data, err
+		},
+	})
+	return p, files, stop, err
+}
+
+// firstErr is the first error of errs that is not nil.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hint adds package trust's advice to its errors.
+func hint(err error) error {
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return &codedErr{&hinted{err, h.Hint()}, StatusProfile}
+	}
+	return err
+}
+
+func trustCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "trust",
+		Usage:     "trust a .cell.yaml, so that cell run uses it when it finds it (pinned to its content)",
+		ArgsUsage: "[FILE...]",
+		Description: "cell run, and cell pool start, use the nearest .cell.yaml in the working\n" +
+			"directory or above only when it is trusted with its present content, and the\n" +
+			"local files it extends too. cell trust FILE records their SHA-256 in\n" +
+			"$XDG_CONFIG_HOME/cell/trusted (or ~/.config/cell/trusted); without FILE it\n" +
+			"trusts the one cell run would find. A changed file must be trusted again.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "list", Usage: "print the trusted files with their SHA-256 (as sha256sum does)"},
+			&cli.BoolFlag{Name: "revoke", Usage: "forget FILE (default: the one cell run would find)"},
+		},
+		Action: trustAction,
+	}
+}
+
+func trustAction(c *cli.Context) error {
+	if c.Bool("list") && c.Bool("revoke") {
+		return usageError("trust: --list and --revoke contradict each other")
+	}
+	uid := uint32(os.Geteuid())
+	dir, err := trust.Dir(os.Getenv, uid)
+	if err != nil {
+		return err
+	}
+	store := trust.Open(dir, uid)
+	if c.Bool("list") {
+		if c.NArg() > 0 {
+			return usageError("trust --list takes no FILE")
+		}
+		entries, err := store.Entries()
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			fmt.Fprintln(c.App.Writer, e)
+		}
+		return nil
+	}
+	files := c.Args().Slice()
+	if len(files) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		f := trust.Find(wd)
+		if f == "" {
+			return fmt.Errorf("trust: no %s in %s or above; name the FILE", trust.Name, wd)
+		}
+		files = []string{f}
+	}
+	if c.Bool("revoke") {
+		var keys []string
+		for _, f := range files {
+			k, err := trust.Key(f)
+			if err != nil {
+				// A file gone or moved is revoked by the name it had.
+				if k, err = filepath.Abs(f); err != nil {
+					return err
+				}
+			}
+			keys = append(keys, k)
+		}
+		if err := store.Remove(keys...); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			fmt.Fprintf(c.App.Writer, "revoked %s\n", k)
+		}
+		return nil
+	}
+	facts, err := host.Probe()
+	if err != nil {
+		return err
+	}
+	var add []trust.Entry
+	for _, f := range files {
+		entries, err := trustFiles(f, facts, uid)
+		if err != nil {
+			return err
+		}
+		add = append(add, entries...)
+	}
+	if err := store.Add(add...); err != nil {
+		return err
+	}
+	for _, e := range add {
+		fmt.Fprintf(c.App.Writer, "trusted %s\n", e)
+	}
+	return nil
+}
+
+// trustFiles reads the profile file and the local files it extends as
+// cell run would, and returns their entries; a profile that does not
+// validate is not trusted.
+func trustFiles(file string, facts *host.Facts, uid uint32) ([]trust.Entry, error) {
+	if isBuiltin(file) {
+		return nil, usageError(fmt.Sprintf("trust: %s names a built-in profile, which needs no trust (a file's name has a slash or ends in .yaml)", file))
+	}
+	root, err := trust.Key(file)
+	if err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	_, files, stop, err := parseChecked(root, nil, facts, uid, nil)
+	if stop != nil {
+		return nil, hint(stop)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
