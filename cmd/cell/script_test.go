@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -10,7 +12,7 @@ import (
 
 // TestScripts runs the CLI scripts in testdata/script: what a user types
 // and what cell prints back. The condition [root] holds when the tests run
-// as root.
+// as root; `chown USER FILE...` gives files to a user (as root).
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -19,6 +21,20 @@ func TestScripts(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"chown": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: chown USER FILE...")
+				}
+				u, err := user.Lookup(args[0])
+				ts.Check(err)
+				uid, _ := strconv.Atoi(u.Uid)
+				gid, _ := strconv.Atoi(u.Gid)
+				for _, f := range args[1:] {
+					ts.Check(os.Lchown(ts.MkAbs(f), uid, gid))
+				}
+			},
 		},
 	})
 }
