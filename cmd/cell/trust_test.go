@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cellsandbox/cell/internal/trust"
+	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/profiles"
+	"github.com/cellsandbox/cell/spec"
 )
 
 // planter is what a sandbox does to choose its own next profile: it
@@ -143,3 +147,62 @@ func TestSandboxCannotTrust(t *testing.T) {
 		t.Errorf("cell run with the trust store in a writable bind: %s", r)
 	}
 }
+
+// TestBuiltinsKeepStoreOut checks that no built-in profile, run from a
+// project in the home directory, binds the trust store writable.
+func TestBuiltinsKeepStoreOut(t *testing.T) {
+	facts := &host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "u", Home: "/home/u", Cwd: "/home/u/proj"}
+	store := "/home/u/.config/cell"
+	for _, name := range profiles.Names() {
+		p, err := parseProfile(name, nil, facts)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, m := range p.Filesystem.Mounts {
+			if m.Type == spec.MountBind && m.Writable && (strings.HasPrefix(store+"/", m.Source+"/") || strings.HasPrefix(m.Source+"/", store+"/")) {
+				t.Errorf("%s: the writable bind of %s holds the trust store %s", name, m.Source, store)
+			}
+		}
+	}
+}
+
+// TestTrustRootless is the unprivileged caller's side: its own file must
+// be trusted, and root's is refused as another user's.
+func TestTrustRootless(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	uid, gid, dir, bin := rootlessUser(t)
+	home, proj := filepath.Join(dir, "home"), filepath.Join(dir, "proj")
+	for _, d := range []string{home, proj} {
+		os.Mkdir(d, 0o755)
+		os.Chown(d, int(uid), int(gid))
+	}
+	f := filepath.Join(proj, trust.Name)
+	os.WriteFile(f, []byte("apiVersion: cell/v1\nname: mine\nextends: default\nhostname: mine\n"), 0o644)
+	os.Chown(f, int(uid), int(gid))
+	as := func(args ...string) cellResult {
+		cmd := exec.Command(bin, args...)
+		cmd.Args[0] = "cell"
+		cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin"}
+		cmd.Dir = proj
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		return runCellCmd(t, cmd)
+	}
+	if r := as("run", "--", "hostname"); r.code != StatusProfile || !strings.Contains(r.stderr, "is not trusted") {
+		t.Fatalf("untrusted, as celltest: %s", r)
+	}
+	mustSucceed(t, as("trust"))
+	if st, err := os.Stat(filepath.Join(home, ".config", "cell", "trusted")); err != nil || owner(st) != uid || st.Mode().Perm() != 0o600 {
+		t.Errorf("celltest's store: %v, %v", st, err)
+	}
+	if out := mustSucceed(t, as("run", "--", "hostname")); out != "mine\n" {
+		t.Errorf("trusted, as celltest: %q", out)
+	}
+	os.Chown(f, 0, 0)
+	if r := as("run", "--", "hostname"); r.code != StatusProfile || !strings.Contains(r.stderr, "owned by uid 0, not by the caller") {
+		t.Errorf("root's file, as celltest: %s", r)
+	}
+}
+
+// owner is the uid owning a file's stat.
+func owner(st os.FileInfo) uint32 { return st.Sys().(*syscall.Stat_t).Uid }
