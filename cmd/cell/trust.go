@@ -25,21 +25,19 @@ import (
 func resolveProfile(c *cli.Context, facts *host.Facts) (*spec.Profile, error) {
 	sets := c.StringSlice("set")
 	starts := c.Command.Name == "run" || c.Command.Name == "start"
+	var found string
+	if wd, werr := os.Getwd(); werr == nil && !c.IsSet("profile") {
+		found = trust.Find(wd)
+	}
 	var p *spec.Profile
 	var err error
 	switch {
 	case c.IsSet("profile"):
 		p, err = parseProfile(c.String("profile"), sets, facts)
+	case found != "":
+		p, err = parseFound(c, found, sets, facts, starts)
 	default:
-		var found string
-		if wd, werr := os.Getwd(); werr == nil {
-			found = trust.Find(wd)
-		}
-		if found == "" {
-			p, err = parseProfile(profiles.Default, sets, facts)
-		} else {
-			p, err = parseFound(c, found, sets, facts, starts)
-		}
+		p, err = parseProfile(profiles.Default, sets, facts)
 	}
 	if err != nil || !starts {
 		return p, err
@@ -173,7 +171,7 @@ func trustCommand() *cli.Command {
 			"trusts the one cell run would find. A changed file must be trusted again.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "list", Usage: "print the trusted files with their SHA-256 (as sha256sum does)"},
-			&cli.BoolFlag{Name: "revoke", Usage: "forget FILE (default: the one cell run would find)"},
+			&cli.BoolFlag{Name: "revoke", Usage: "forget FILE, or else the one cell run would find"},
 		},
 		Action: trustAction,
 	}
