@@ -2,6 +2,7 @@ package trust
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -337,5 +338,27 @@ func TestDir(t *testing.T) {
 	got, err = Dir(env(map[string]string{"XDG_CONFIG_HOME": theirs, "HOME": theirs}), 0)
 	if err != nil || strings.HasPrefix(got, theirs) {
 		t.Errorf("Dir for root with another user's XDG_CONFIG_HOME and HOME = %q, %v", got, err)
+	}
+}
+
+// TestStoreConcurrent adds entries from many writers at once: the lock
+// keeps every one.
+func TestStoreConcurrent(t *testing.T) {
+	s := Open(filepath.Join(t.TempDir(), "cell"), uint32(os.Geteuid()))
+	const n = 16
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- s.Add(Sum(fmt.Sprintf("/p%d", i), nil)) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Entries(); err != nil || len(got) != n {
+		t.Errorf("after %d concurrent adds: %d entries, %v", n, len(got), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir, storeFile+".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
