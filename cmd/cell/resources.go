@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -265,6 +266,13 @@ func gc(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "removed lease %s of %s on %s\n", h.Addr, h.Owner, bridge)
 			return nil
 		})
+		errs = append(errs, err)
+		// The ID slots of killed cells (outside: pick), once no process
+		// runs with their IDs.
+		n, err := ids.Sweep(ids.LeaseFile)
+		if n > 0 {
+			fmt.Fprintf(c.App.Writer, "removed %d ID lease(s) of dead sandboxes\n", n)
+		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -14,6 +14,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -24,7 +25,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Fixed facts, so that golden plans do not depend on who runs the tests.
 var (
 	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
-		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"}}
+		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
+		IDPool: &host.IDPool{Pool: ids.DefaultPool, From: "default", Taken: []host.Taken{{Start: 0, Count: 65536, What: "low IDs"}, {Start: 100000, Count: 65536, What: "/etc/subuid entry of dev"}}}}
 	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
 		TimeNamespace: true, Env: []string{"TERM=xterm-256color"},
 		SubIDs: &host.SubIDs{UIDs: []host.SubRange{{Start: 100000, Count: 65536}}, GIDs: []host.SubRange{{Start: 100000, Count: 65536}},
@@ -66,8 +68,9 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // rootOnly are the built-in profiles that only a privileged caller can
-// run (subordinate ID ranges need root for now).
-var rootOnly = map[string]bool{"build-worker": true}
+// run (none now: build-worker's outside: pick is the caller and its
+// subordinate range for an unprivileged caller).
+var rootOnly = map[string]bool{}
 
 // TestGolden pins the plan of every built-in profile, for root and for an
 // unprivileged caller: a change in what cell executes shows up as a diff.
