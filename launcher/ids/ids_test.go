@@ -19,7 +19,7 @@ func TestParsePool(t *testing.T) {
 	}{
 		{in: "0x70000000:0x10000", want: Pool{First: 0x70000000, Count: 65536}},
 		{in: "1879048192:131072\n", want: Pool{First: 1879048192, Count: 131072}},
-		{in: "100000:100", bad: true},      // less than a slot
+		{in: "100000:100", bad: true},       // less than a slot
 		{in: "4294901760:65536", bad: true}, // reaches (uid_t)-2 and -1
 		{in: "x:65536", bad: true},
 		{in: "65536", bad: true},
