@@ -57,9 +57,10 @@ const (
 )
 
 // LeaseFile holds the leases of every pool (a plan names the file in its
-// lease step). The pool is root's: only root maps IDs other than its own
+// lease step), in a directory of its own: the state directory's *.json
+// are records. The pool is root's: only root maps IDs other than its own
 // without a subordinate range.
-const LeaseFile = "/run/cell/ids.json"
+const LeaseFile = "/run/cell/ids/leases.json"
 
 // Slots is the number of whole slots of the pool.
 func (p Pool) Slots() uint32 { return p.Count / SlotSize }
