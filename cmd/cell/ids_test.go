@@ -335,3 +335,39 @@ func readFile(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// TestPickIDMappedBind maps a host directory owned by a user to the root
+// of a sandbox whose IDs are picked: the ID-mapped mount's maps name the
+// leased slot, which the parent fills in, so what root writes inside is
+// the user's on the host.
+func TestPickIDMappedBind(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	work := t.TempDir()
+	out := filepath.Join(work, "out")
+	for _, d := range []string{work, filepath.Dir(work)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const owner = 4242
+	if err := os.Chown(out, owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cellCmd(t, "run", "-p", "build-worker", "-T", "--set", "resources.parent="+parent,
+		"--set", fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /mapped, writable: true, idmap: {uid: [{inside: 0, outside: %d, count: 1}], gid: [{inside: 0, outside: %d, count: 1}]}}", out, owner, owner),
+		"--", "sh", "-c", "echo made > /mapped/f && stat -c '%u %g' /mapped/f")
+	cmd.Dir = work
+	r := runCellCmd(t, cmd)
+	if r.code != 0 || r.stdout != "0 0\n" {
+		t.Fatalf("write through an ID-mapped bind: %s", r)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(out, "f"), &st); err != nil || st.Uid != owner || st.Gid != owner {
+		t.Errorf("the file root wrote inside is %d:%d on the host, want %d:%d (%v)", st.Uid, st.Gid, owner, owner, err)
+	}
+}
