@@ -642,4 +642,13 @@ filesystem:
 	if diff := cmp.Diff(wantArgs, helpers); diff != "" {
 		t.Errorf("newuidmap/newgidmap arguments (-want +got):\n%s", diff)
 	}
+	// Without a subordinate range, the error names the profile's range.
+	none := userFacts
+	sub := *userFacts.SubIDs
+	sub.UIDs = nil
+	none.SubIDs = &sub
+	err = compileErr(t, &none, user, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:33: ids.uidMap[0].outside: needs 65535 subordinate IDs in one piece (outside: pick of an unprivileged caller is its own ID, then its subordinate range)") {
+		t.Errorf("rootless pick without a subordinate range: %v", err)
+	}
 }

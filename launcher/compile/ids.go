@@ -61,14 +61,17 @@ func (c *compiler) identity() (*idMaps, error) {
 	if len(gids) == 0 {
 		gids = []spec.IDRange{{Inside: ids.GID, Outside: spec.HostID(c.host.GID), Count: 1}}
 	}
+	// from[i] is the index in the profile's map of range i.
+	uidFrom, gidFrom := indexes(len(uids)), indexes(len(gids))
 	if c.host.Rootless() {
-		uids, gids = ownPick(uids, c.host.UID), ownPick(gids, c.host.GID)
+		uids, uidFrom = ownPick(uids, c.host.UID)
+		gids, gidFrom = ownPick(gids, c.host.GID)
 	}
 	var err error
-	if uids, err = c.resolveSub("ids.uidMap", uids, host.SubUIDFile, func(s *host.SubIDs) []host.SubRange { return s.UIDs }); err != nil {
+	if uids, err = c.resolveSub("ids.uidMap", uids, uidFrom, host.SubUIDFile, func(s *host.SubIDs) []host.SubRange { return s.UIDs }); err != nil {
 		return nil, err
 	}
-	if gids, err = c.resolveSub("ids.gidMap", gids, host.SubGIDFile, func(s *host.SubIDs) []host.SubRange { return s.GIDs }); err != nil {
+	if gids, err = c.resolveSub("ids.gidMap", gids, gidFrom, host.SubGIDFile, func(s *host.SubIDs) []host.SubRange { return s.GIDs }); err != nil {
 		return nil, err
 	}
 	m := &idMaps{}
@@ -112,21 +115,20 @@ func (c *compiler) identity() (*idMaps, error) {
 // init becomes root of the namespace through it (newuidmap maps the
 // caller; see checkHelpers), and because the caller's files then stay
 // the caller's inside.
-func ownPick(m []spec.IDRange, caller uint32) []spec.IDRange {
+func ownPick(m []spec.IDRange, caller uint32) (out []spec.IDRange, from []int) {
 	mapped := false
 	for _, r := range m {
 		if !r.Outside.Symbolic() && caller >= uint32(r.Outside) && uint64(caller) < uint64(r.Outside)+uint64(r.Count) {
 			mapped = true
 		}
 	}
-	var out []spec.IDRange
-	for _, r := range m {
+	for i, r := range m {
 		if !r.Outside.Picked() {
-			out = append(out, r)
+			out, from = append(out, r), append(from, i)
 			continue
 		}
 		if !mapped {
-			out = append(out, spec.IDRange{Inside: r.Inside, Outside: spec.HostID(caller), Count: 1})
+			out, from = append(out, spec.IDRange{Inside: r.Inside, Outside: spec.HostID(caller), Count: 1}), append(from, i)
 			mapped = true
 			if r.Count == 1 {
 				continue
@@ -134,7 +136,16 @@ func ownPick(m []spec.IDRange, caller uint32) []spec.IDRange {
 			r = spec.IDRange{Inside: r.Inside + 1, Count: r.Count - 1}
 		}
 		r.Outside = spec.Subordinate
-		out = append(out, r)
+		out, from = append(out, r), append(from, i)
+	}
+	return out, from
+}
+
+// indexes is 0, 1, ..., n-1.
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
 	}
 	return out
 }
@@ -205,7 +216,7 @@ func (c *compiler) idLease(name string) {
 // resolveSub gives each range whose outside is subuid/subgid the next IDs
 // of the caller's allocation, and checks that every other range is the
 // caller's own ID or inside the allocation, for an unprivileged caller.
-func (c *compiler) resolveSub(field string, m []spec.IDRange, file string, alloc func(*host.SubIDs) []host.SubRange) ([]spec.IDRange, error) {
+func (c *compiler) resolveSub(field string, m []spec.IDRange, from []int, file string, alloc func(*host.SubIDs) []host.SubRange) ([]spec.IDRange, error) {
 	needSub := false
 	for _, r := range m {
 		needSub = needSub || r.Outside.Subordinate()
@@ -226,13 +237,18 @@ func (c *compiler) resolveSub(field string, m []spec.IDRange, file string, alloc
 	cur, off := 0, uint32(0) // the next free ID: ranges[cur].Start+off
 	for i, r := range m {
 		out[i] = r
-		at := fmt.Sprintf("%s[%d].outside", field, i)
+		at := fmt.Sprintf("%s[%d].outside", field, from[i])
 		if r.Outside.Subordinate() {
 			for cur < len(ranges) && ranges[cur].Count-off < r.Count {
 				cur, off = cur+1, 0 // a range must be contiguous
 			}
 			if cur == len(ranges) {
-				return nil, c.errorf(at, "needs %d subordinate IDs in one piece; %s; add a range to %s (usermod --add-subuids/--add-subgids)", r.Count, have, file)
+				why := ""
+				if orig := c.p.IDs.UIDMap; field == "ids.uidMap" && from[i] < len(orig) && orig[from[i]].Outside.Picked() ||
+					field == "ids.gidMap" && from[i] < len(c.p.IDs.GIDMap) && c.p.IDs.GIDMap[from[i]].Outside.Picked() {
+					why = " (outside: pick of an unprivileged caller is its own ID, then its subordinate range)"
+				}
+				return nil, c.errorf(at, "needs %d subordinate IDs in one piece%s; %s; add a range to %s (usermod --add-subuids/--add-subgids)", r.Count, why, have, file)
 			}
 			out[i].Outside = spec.HostID(ranges[cur].Start + off)
 			off += r.Count
