@@ -233,7 +233,7 @@ func gc(c *cli.Context) error {
 	// A record that cannot be read is reported, not removed: its cgroup
 	// is unknown, and a person should look before it goes.
 	records, err := st.List()
-	errs := []error{err}
+	errs := []error{warnForeign(c.App.ErrWriter, err)}
 	for _, t := range st.RemoveStaleTemps() {
 		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
