@@ -220,6 +220,13 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 	}
 	childEnds = nil
 	if err != nil {
+		// A server that refused the peer at once (SO_PEERCRED) said why
+		// before it closed the connection.
+		var a serverMsg
+		if p.read(&a) == nil && a.Error != nil {
+			p.abort()
+			return nil, &RefusedError{Msg: a.Error.Msg}
+		}
 		p.abort()
 		return nil, fmt.Errorf("pool: send the request to %s: %w", cl.socket, err)
 	}
