@@ -238,7 +238,9 @@ func gc(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
 	for _, r := range records {
-		if r.Alive() {
+		// A sandbox being started has a record before its init (Pid 0):
+		// its cell is alive, and its cgroup is not garbage.
+		if r.Alive() || r.CellAlive() {
 			continue
 		}
 		if r.Cgroup != nil {
