@@ -78,6 +78,16 @@ type IDs struct {
 	SetGroups SetGroups `yaml:"setgroups" json:"setgroups,omitempty"`
 }
 
+// Picks reports whether a range of the maps says outside: pick.
+func (ids *IDs) Picks() bool {
+	for _, r := range append(append([]IDRange{}, ids.UIDMap...), ids.GIDMap...) {
+		if r.Outside.Picked() {
+			return true
+		}
+	}
+	return false
+}
+
 // IDRange maps Count consecutive IDs starting at Inside to IDs starting at
 // Outside in the parent user namespace.
 type IDRange struct {

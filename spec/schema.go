@@ -331,10 +331,10 @@ func (FileMode) jsonSchema() *schema {
 
 // jsonSchema is the schema of a HostID.
 func (HostID) jsonSchema() *schema {
-	zero, most := int64(0), uint64(4294967294)
+	zero, most := int64(0), uint64(4294967293)
 	return &schema{AnyOf: []*schema{
 		{Type: "integer", Minimum: &zero, Maximum: &most},
-		{Type: "string", Enum: []string{"subuid", "subgid"}},
+		{Type: "string", Enum: []string{"subuid", "subgid", "pick"}},
 		{Ref: variableRef},
 	}}
 }

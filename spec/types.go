@@ -288,46 +288,68 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// HostID is an ID in the parent user namespace, or Subordinate: the next
+// HostID is an ID in the parent user namespace; or Subordinate: the next
 // IDs of the caller's subordinate range (/etc/subuid, /etc/subgid), written
-// "subuid" in a uidMap and "subgid" in a gidMap.
+// "subuid" in a uidMap and "subgid" in a gidMap; or Pick: IDs of a range
+// that the sandbox alone holds while it runs, written "pick" (see
+// launcher/ids).
 type HostID uint32
 
 // Subordinate is the HostID that takes IDs from the caller's subordinate
 // range. (uid_t)-1 is never a valid ID, so it cannot mean anything else.
 const Subordinate HostID = math.MaxUint32
 
+// Pick is the HostID that takes IDs from a range leased to the sandbox
+// when it starts. It is (uid_t)-2, which therefore cannot start a range
+// written as a number.
+const Pick HostID = math.MaxUint32 - 1
+
 // Subordinate reports whether the IDs come from the caller's subordinate
 // range.
 func (h HostID) Subordinate() bool { return h == Subordinate }
 
-// String prints the ID, or "subordinate".
+// Picked reports whether the IDs come from a range picked when the
+// sandbox starts.
+func (h HostID) Picked() bool { return h == Pick }
+
+// Symbolic reports whether the IDs are decided when the profile is
+// compiled or run (subuid, subgid, pick), not written as a number.
+func (h HostID) Symbolic() bool { return h.Subordinate() || h.Picked() }
+
+// String prints the ID, "subordinate" or "pick".
 func (h HostID) String() string {
-	if h.Subordinate() {
+	switch {
+	case h.Subordinate():
 		return "subordinate"
+	case h.Picked():
+		return "pick"
 	}
 	return strconv.FormatUint(uint64(h), 10)
 }
 
-// UnmarshalYAML accepts a number below 4294967295, "subuid" or "subgid".
+// UnmarshalYAML accepts a number below 4294967294, "subuid", "subgid" or
+// "pick".
 func (h *HostID) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf(`must be an ID or "subuid"/"subgid"`)
+		return fmt.Errorf(`must be an ID, "subuid"/"subgid" or "pick"`)
 	}
 	switch n.Value {
 	case "subuid", "subgid":
 		*h = Subordinate
 		return nil
+	case "pick":
+		*h = Pick
+		return nil
 	}
 	v, err := strconv.ParseUint(n.Value, 10, 32)
-	if err != nil || v == math.MaxUint32 {
-		return fmt.Errorf(`must be an ID from 0 to 4294967294, or "subuid"/"subgid" for the caller's subordinate range, not %q`, n.Value)
+	if err != nil || v >= uint64(Pick) {
+		return fmt.Errorf(`must be an ID from 0 to 4294967293, "subuid"/"subgid" for the caller's subordinate range, or "pick" for a range the sandbox alone holds, not %q`, n.Value)
 	}
 	*h = HostID(v)
 	return nil
 }
 
-// MarshalText prints the ID or "subordinate".
+// MarshalText prints the ID, "subordinate" or "pick".
 func (h HostID) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // SetGroups is a user namespace's setgroups policy.

@@ -406,7 +406,7 @@ func validateIDRange(sl validator.StructLevel) {
 	if uint64(r.Inside)+uint64(r.Count) > math.MaxUint32 {
 		sl.ReportError(r.Count, "count", "Count", "rangeend", "inside")
 	}
-	if !r.Outside.Subordinate() && uint64(r.Outside)+uint64(r.Count) > math.MaxUint32 {
+	if !r.Outside.Symbolic() && uint64(r.Outside)+uint64(r.Count) > math.MaxUint32 {
 		sl.ReportError(r.Count, "count", "Count", "rangeend", "outside")
 	}
 }
@@ -451,12 +451,12 @@ func overlaps(sl validator.StructLevel, name string, m []IDRange) {
 			{"inside", func(r IDRange) uint32 { return r.Inside }},
 			{"outside", func(r IDRange) uint32 { return uint32(r.Outside) }},
 		} {
-			if side.name == "outside" && r.Outside.Subordinate() {
-				continue // allocated from the caller's range when compiled
+			if side.name == "outside" && r.Outside.Symbolic() {
+				continue // allocated when compiled or run
 			}
 			lo, hi := uint64(side.start(r)), uint64(side.start(r))+uint64(r.Count)
 			for j, o := range m[:i] {
-				if side.name == "outside" && o.Outside.Subordinate() {
+				if side.name == "outside" && o.Outside.Symbolic() {
 					continue
 				}
 				olo, ohi := uint64(side.start(o)), uint64(side.start(o))+uint64(o.Count)

@@ -275,13 +275,19 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name: "outside range past the last ID",
-			src:  uidMap("{inside: 0, outside: 4294967294, count: 2}"),
+			src:  uidMap("{inside: 0, outside: 4294967293, count: 3}"),
 			want: []string{`p.yaml:5:47: ids.uidMap[0].count: outside + count must be at most 4294967295`},
 		},
 		{
 			name: "outside (uid_t)-1",
 			src:  uidMap("{inside: 0, outside: 4294967295, count: 1}"),
-			want: []string{`p.yaml:5:28: ids.uidMap[0].outside: must be an ID from 0 to 4294967294, or "subuid"/"subgid" for the caller's subordinate range, not "4294967295"`},
+			want: []string{`p.yaml:5:28: ids.uidMap[0].outside: must be an ID from 0 to 4294967293, "subuid"/"subgid" for the caller's subordinate range, or "pick" for a range the sandbox alone holds, not "4294967295"`},
+		},
+		{
+			// (uid_t)-2 is what pick is stored as.
+			name: "outside (uid_t)-2",
+			src:  uidMap("{inside: 0, outside: 4294967294, count: 1}"),
+			want: []string{`p.yaml:5:28: ids.uidMap[0].outside: must be an ID from 0 to 4294967293, "subuid"/"subgid" for the caller's subordinate range, or "pick" for a range the sandbox alone holds, not "4294967294"`},
 		},
 		{
 			name: "subordinate ranges do not overlap by their outside",

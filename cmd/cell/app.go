@@ -192,8 +192,9 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 
 // load validates the profile of a run or plan and compiles it.
 // probeFor fills the facts that compiling p needs and that are not
-// probed for every profile: cgroups, Landlock, the network's helpers and
-// the caller's subordinate IDs. Every command that compiles a profile
+// probed for every profile: cgroups, Landlock, the network's helpers,
+// the caller's subordinate IDs and the pool that outside: pick leases
+// from. Every command that compiles a profile
 // (run, plan, pool start, the review tools) probes through it, so that
 // none compiles against facts another would have known.
 func probeFor(p *spec.Profile, facts *host.Facts) error {
@@ -210,6 +211,11 @@ func probeFor(p *spec.Profile, facts *host.Facts) error {
 	}
 	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil {
 		if err := facts.ProbeSubIDs(); err != nil {
+			return err
+		}
+	}
+	if !facts.Rootless() && p.IDs.Picks() && facts.IDPool == nil {
+		if err := facts.ProbeIDPool(); err != nil {
 			return err
 		}
 	}

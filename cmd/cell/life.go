@@ -67,6 +67,7 @@ func lifeCommands() []*cli.Command {
 				}
 				// The readable records are listed, then what was not.
 				records, listErr := st.List()
+				listErr = warnForeign(c.App.ErrWriter, listErr)
 				type row struct {
 					Name        string  `json:"name"`
 					Pid         int     `json:"pid"`
@@ -187,6 +188,29 @@ func lifeCommands() []*cli.Command {
 	}
 }
 
+// warnForeign prints the records that the state directory does not
+// believe (another user's, or writable by others) as warnings, and
+// returns the rest of err.
+func warnForeign(w io.Writer, err error) error {
+	if err == nil {
+		return nil
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range all {
+		var fe *state.ForeignError
+		if errors.As(e, &fe) {
+			fmt.Fprintf(w, "cell: warning: %v\n", fe)
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
+}
+
 // runningRecord finds a sandbox whose cell is alive.
 func runningRecord(name string) (*state.Record, error) {
 	return liveRecord(name, (*state.Record).CellAlive)
@@ -232,7 +256,13 @@ func execIn(c *cli.Context) error {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
-	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "")
+	sock, err := st.CheckSocket(r.Name)
+	if err != nil {
+		return err
+	}
+	// The socket must lead to the cell process that runs the sandbox.
+	cl := pool.DialSocket(sock).Expect(r.CellPid, r.CellStart)
+	return execVia(cl, pool.Request{Args: args}, tty, "")
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -232,12 +233,14 @@ func gc(c *cli.Context) error {
 	// A record that cannot be read is reported, not removed: its cgroup
 	// is unknown, and a person should look before it goes.
 	records, err := st.List()
-	errs := []error{err}
+	errs := []error{warnForeign(c.App.ErrWriter, err)}
 	for _, t := range st.RemoveStaleTemps() {
 		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
 	for _, r := range records {
-		if r.Alive() {
+		// A sandbox being started has a record before its init (Pid 0):
+		// its cell is alive, and its cgroup is not garbage.
+		if r.Alive() || r.CellAlive() {
 			continue
 		}
 		if r.Cgroup != nil {
@@ -265,6 +268,13 @@ func gc(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "removed lease %s of %s on %s\n", h.Addr, h.Owner, bridge)
 			return nil
 		})
+		errs = append(errs, err)
+		// The ID slots of killed cells (outside: pick), once no process
+		// runs with their IDs.
+		n, err := ids.Sweep(ids.LeaseFile)
+		if n > 0 {
+			fmt.Fprintf(c.App.Writer, "removed %d ID lease(s) of dead sandboxes\n", n)
+		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

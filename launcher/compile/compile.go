@@ -165,6 +165,9 @@ func (c *compiler) compile(inv Invocation) error {
 	if err != nil {
 		return err
 	}
+	if ids != nil && ids.lease {
+		c.idLease(inv.Name)
+	}
 	// ID-mapped binds: their user namespaces, passed to init on the
 	// descriptors after its socket and the inherited ones.
 	fd := socketFD(p.Process.InheritFDs)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -24,7 +26,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Fixed facts, so that golden plans do not depend on who runs the tests.
 var (
 	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
-		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"}}
+		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
+		IDPool: &host.IDPool{Pool: ids.DefaultPool, From: "default", Taken: []host.Taken{{Start: 0, Count: 65536, What: "low IDs"}, {Start: 100000, Count: 65536, What: "/etc/subuid entry of dev"}}}}
 	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
 		TimeNamespace: true, Env: []string{"TERM=xterm-256color"},
 		SubIDs: &host.SubIDs{UIDs: []host.SubRange{{Start: 100000, Count: 65536}}, GIDs: []host.SubRange{{Start: 100000, Count: 65536}},
@@ -66,8 +69,9 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // rootOnly are the built-in profiles that only a privileged caller can
-// run (subordinate ID ranges need root for now).
-var rootOnly = map[string]bool{"build-worker": true}
+// run (none now: build-worker's outside: pick is the caller and its
+// subordinate range for an unprivileged caller).
+var rootOnly = map[string]bool{}
 
 // TestGolden pins the plan of every built-in profile, for root and for an
 // unprivileged caller: a change in what cell executes shows up as a diff.
@@ -551,5 +555,100 @@ func TestPooledEnv(t *testing.T) {
 		} else if env != "LANG=C SECRET=hunter2 TERM=xterm-256color" || pl.PassEnv != nil {
 			t.Errorf("run: env %q, passEnv %v", env, pl.PassEnv)
 		}
+	}
+}
+
+// TestPick compiles outside: pick: for root, a lease before anything that
+// writes the slot's IDs, placeholders in the maps (an ID-mapped bind's
+// too), a release in cleanup, and a refusal of a pool that overlaps what
+// the host gives out; for an unprivileged caller, itself and then its
+// subordinate range, with no lease.
+func TestPick(t *testing.T) {
+	doc := minimal + `ids:
+  uidMap: [{inside: 0, outside: pick, count: 1000}, {inside: 1000, outside: 5000, count: 1}, {inside: 1001, outside: pick, count: 10}]
+  gidMap: [{inside: 0, outside: pick, count: 65536}]
+filesystem:
+  mounts:
+    - {type: bind, source: /srv, target: /srv, writable: true, idmap: {uid: [{inside: 0, outside: 0, count: 1}], gid: [{inside: 0, outside: 0, count: 1}]}}
+`
+	p := parse(t, "t.yaml", []byte(doc), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"true"}, Name: "t-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := pl.Steps[0]
+	if lease.Op != plan.OpIDLease || lease.Path != ids.LeaseFile || lease.Source != "t-1" ||
+		len(lease.IDs) != 2 || lease.IDs[0] != ids.DefaultPool.First || lease.IDs[1] != ids.DefaultPool.Count || lease.Pos.String() != "t.yaml:4:33" {
+		t.Errorf("first step: %s at %s", lease.Call(), lease.Pos)
+	}
+	if !strings.Contains(lease.Call(), "picked at run time") {
+		t.Errorf("the lease step does not say the slot is picked at run time: %s", lease.Call())
+	}
+	var maps []string
+	for _, s := range pl.Steps {
+		switch s.Op {
+		case plan.OpWriteIDMap:
+			maps = append(maps, s.Data)
+		case plan.OpIDMapUserns:
+			maps = append(maps, s.Args...)
+		case plan.OpInitIDs:
+			maps = append(maps, fmt.Sprint(s.IDs))
+		}
+	}
+	want := []string{
+		"0 {ids} 1\n0 {ids} 1\n", // the bind: on-disk root is the sandbox's root, the slot's first ID
+		"0 {ids} 1000\n1000 5000 1\n1001 {ids+1000} 10\n",
+		"0 {ids} 65536\n",
+		"[0 0]", // root is not mapped: init works as the namespace's root
+	}
+	if diff := cmp.Diff(want, []string{maps[0] + maps[1], maps[2], maps[3], maps[4]}); diff != "" {
+		t.Errorf("maps (-want +got):\n%s", diff)
+	}
+	last := pl.Cleanup[len(pl.Cleanup)-1]
+	if last.Op != plan.OpIDRelease || last.Data != "{ids}" {
+		t.Errorf("last cleanup step: %s", last.Call())
+	}
+
+	// The pool must not overlap what the host gives out.
+	bad := rootFacts
+	pool := *rootFacts.IDPool
+	pool.Pool, pool.From = ids.Pool{First: 100000, Count: 65536}, ids.PoolEnv
+	bad.IDPool = &pool
+	err = compileErr(t, &bad, doc, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:33: ids.uidMap[0].outside: the ID pool 100000-165535 (CELL_ID_POOL) overlaps 100000-165535, /etc/subuid entry of dev") {
+		t.Errorf("overlapping pool: %v", err)
+	}
+	err = compileErr(t, &rootFacts, minimal+"ids:\n  uidMap: [{inside: 0, outside: pick, count: 65536}, {inside: 65536, outside: pick, count: 1}]\n", compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "ids.uidMap[1].count: the picked ranges of ids.uidMap hold 65537 IDs; a leased slot has 65536") {
+		t.Errorf("more than a slot: %v", err)
+	}
+
+	// Unprivileged: the caller, then its subordinate range; no lease.
+	user := minimal + "ids:\n  uidMap: [{inside: 0, outside: pick, count: 65536}]\n  gidMap: [{inside: 0, outside: pick, count: 65536}]\n"
+	pl, err = compile.Profile(parse(t, "t.yaml", []byte(user), &userFacts), &userFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var helpers [][]string
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpIDLease {
+			t.Errorf("an unprivileged caller's plan leases: %s", s.Call())
+		}
+		if s.Op == plan.OpNewIDMap {
+			helpers = append(helpers, s.Args)
+		}
+	}
+	wantArgs := [][]string{{"0", "1000", "1", "1", "100000", "65535"}, {"0", "1000", "1", "1", "100000", "65535"}}
+	if diff := cmp.Diff(wantArgs, helpers); diff != "" {
+		t.Errorf("newuidmap/newgidmap arguments (-want +got):\n%s", diff)
+	}
+	// Without a subordinate range, the error names the profile's range.
+	none := userFacts
+	sub := *userFacts.SubIDs
+	sub.UIDs = nil
+	none.SubIDs = &sub
+	err = compileErr(t, &none, user, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:33: ids.uidMap[0].outside: needs 65535 subordinate IDs in one piece (outside: pick of an unprivileged caller is its own ID, then its subordinate range)") {
+		t.Errorf("rootless pick without a subordinate range: %v", err)
 	}
 }

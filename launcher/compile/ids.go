@@ -8,18 +8,39 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/host"
+	idpool "github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/spec"
 )
 
+// idRange is a range of a user namespace's map as compiled: Outside is a
+// host ID or, when Picked, an offset from the first ID of the slot that
+// the parent leases when the sandbox starts (launcher/ids).
+type idRange struct {
+	Inside, Outside, Count uint32
+	Picked                 bool
+}
+
+// host is the range's first host ID as the plan writes it: a number, or
+// a placeholder of the leased slot.
+func (r idRange) host(off uint32) string {
+	if r.Picked {
+		return idpool.Ref(r.Outside + off)
+	}
+	return strconv.FormatUint(uint64(r.Outside)+uint64(off), 10)
+}
+
 // idMaps are the user namespace's maps, with subordinate ranges resolved,
 // and how they are written.
 type idMaps struct {
-	uid, gid []spec.IDRange
+	uid, gid []idRange
 	// helpers says the maps hold more than the caller's own IDs and the
 	// caller is unprivileged: the setuid newuidmap and newgidmap write
 	// them, after init exists.
 	helpers bool
+	// lease says the maps hold picked ranges: the parent leases a slot of
+	// the ID pool before anything else.
+	lease bool
 }
 
 // identity decides the user namespace's maps and checks that the
@@ -33,22 +54,43 @@ func (c *compiler) identity() (*idMaps, error) {
 		}
 		return nil, nil
 	}
-	m := &idMaps{uid: ids.UIDMap, gid: ids.GIDMap}
-	if len(m.uid) == 0 {
-		m.uid = []spec.IDRange{{Inside: ids.UID, Outside: spec.HostID(c.host.UID), Count: 1}}
+	uids, gids := ids.UIDMap, ids.GIDMap
+	if len(uids) == 0 {
+		uids = []spec.IDRange{{Inside: ids.UID, Outside: spec.HostID(c.host.UID), Count: 1}}
 	}
-	if len(m.gid) == 0 {
-		m.gid = []spec.IDRange{{Inside: ids.GID, Outside: spec.HostID(c.host.GID), Count: 1}}
+	if len(gids) == 0 {
+		gids = []spec.IDRange{{Inside: ids.GID, Outside: spec.HostID(c.host.GID), Count: 1}}
+	}
+	// from[i] is the index in the profile's map of range i.
+	uidFrom, gidFrom := indexes(len(uids)), indexes(len(gids))
+	if c.host.Rootless() {
+		uids, uidFrom = ownPick(uids, c.host.UID)
+		gids, gidFrom = ownPick(gids, c.host.GID)
 	}
 	var err error
-	if m.uid, err = c.resolveSub("ids.uidMap", m.uid, host.SubUIDFile, func(s *host.SubIDs) []host.SubRange { return s.UIDs }); err != nil {
+	if uids, err = c.resolveSub("ids.uidMap", uids, uidFrom, host.SubUIDFile, func(s *host.SubIDs) []host.SubRange { return s.UIDs }); err != nil {
 		return nil, err
 	}
-	if m.gid, err = c.resolveSub("ids.gidMap", m.gid, host.SubGIDFile, func(s *host.SubIDs) []host.SubRange { return s.GIDs }); err != nil {
+	if gids, err = c.resolveSub("ids.gidMap", gids, gidFrom, host.SubGIDFile, func(s *host.SubIDs) []host.SubRange { return s.GIDs }); err != nil {
 		return nil, err
 	}
-	own := func(r []spec.IDRange, id uint32) bool {
-		return len(r) == 1 && r[0].Count == 1 && uint32(r[0].Outside) == id
+	m := &idMaps{}
+	if m.uid, err = c.picked("ids.uidMap", uids); err != nil {
+		return nil, err
+	}
+	if m.gid, err = c.picked("ids.gidMap", gids); err != nil {
+		return nil, err
+	}
+	for _, r := range append(append([]idRange{}, m.uid...), m.gid...) {
+		m.lease = m.lease || r.Picked
+	}
+	if m.lease {
+		if err := c.checkPool(); err != nil {
+			return nil, err
+		}
+	}
+	own := func(r []idRange, id uint32) bool {
+		return len(r) == 1 && r[0].Count == 1 && !r[0].Picked && r[0].Outside == id
 	}
 	if !c.host.Rootless() || own(m.uid, c.host.UID) && own(m.gid, c.host.GID) {
 		if c.host.Rootless() && len(ids.Groups) > 0 {
@@ -67,10 +109,114 @@ func (c *compiler) identity() (*idMaps, error) {
 	return m, nil
 }
 
+// ownPick turns the picked ranges of an unprivileged caller's map into
+// IDs that the caller alone owns: its own ID first (unless the map names
+// it already), then its subordinate range. Its own ID comes first because
+// init becomes root of the namespace through it (newuidmap maps the
+// caller; see checkHelpers), and because the caller's files then stay
+// the caller's inside.
+func ownPick(m []spec.IDRange, caller uint32) (out []spec.IDRange, from []int) {
+	mapped := false
+	for _, r := range m {
+		if !r.Outside.Symbolic() && caller >= uint32(r.Outside) && uint64(caller) < uint64(r.Outside)+uint64(r.Count) {
+			mapped = true
+		}
+	}
+	for i, r := range m {
+		if !r.Outside.Picked() {
+			out, from = append(out, r), append(from, i)
+			continue
+		}
+		if !mapped {
+			out, from = append(out, spec.IDRange{Inside: r.Inside, Outside: spec.HostID(caller), Count: 1}), append(from, i)
+			mapped = true
+			if r.Count == 1 {
+				continue
+			}
+			r = spec.IDRange{Inside: r.Inside + 1, Count: r.Count - 1}
+		}
+		r.Outside = spec.Subordinate
+		out, from = append(out, r), append(from, i)
+	}
+	return out, from
+}
+
+// indexes is 0, 1, ..., n-1.
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// picked converts a map whose subordinate ranges are resolved: each
+// picked range takes the next IDs of the leased slot, which must hold
+// them all.
+func (c *compiler) picked(field string, m []spec.IDRange) ([]idRange, error) {
+	out := make([]idRange, len(m))
+	off := uint64(0)
+	for i, r := range m {
+		out[i] = idRange{Inside: r.Inside, Outside: uint32(r.Outside), Count: r.Count}
+		if !r.Outside.Picked() {
+			continue
+		}
+		if off+uint64(r.Count) > idpool.SlotSize {
+			return nil, c.errorf(fmt.Sprintf("%s[%d].count", field, i), "the picked ranges of %s hold %d IDs; a leased slot has %d", field, off+uint64(r.Count), idpool.SlotSize)
+		}
+		out[i].Outside, out[i].Picked = uint32(off), true
+		off += uint64(r.Count)
+	}
+	return out, nil
+}
+
+// checkPool checks that the pool that outside: pick leases from is known
+// and overlaps nothing the host gives out.
+func (c *compiler) checkPool() error {
+	at := c.pickField()
+	pool := c.host.IDPool
+	if pool == nil {
+		return c.errorf(at, "the ID pool was not probed")
+	}
+	if pool.Slots() == 0 {
+		return c.errorf(at, "the ID pool %s (%s) holds no slot of %d IDs", pool.Pool, pool.From, idpool.SlotSize)
+	}
+	if t, bad := pool.Overlap(); bad {
+		return c.errorf(at, "the ID pool %s (%s) overlaps %d-%d, %s: a sandbox would share IDs with it; set %s=FIRST:COUNT or write FIRST:COUNT to %s",
+			pool.Pool, pool.From, t.Start, uint64(t.Start)+uint64(t.Count)-1, t.What, idpool.PoolEnv, idpool.PoolFile)
+	}
+	return nil
+}
+
+// pickField is the position of the first picked range, which the lease
+// step and its errors point at.
+func (c *compiler) pickField() string {
+	for _, m := range []struct {
+		field string
+		m     []spec.IDRange
+	}{{"ids.uidMap", c.p.IDs.UIDMap}, {"ids.gidMap", c.p.IDs.GIDMap}} {
+		for i, r := range m.m {
+			if r.Outside.Picked() {
+				return fmt.Sprintf("%s[%d].outside", m.field, i)
+			}
+		}
+	}
+	return "ids"
+}
+
+// idLease adds the lease of a slot of the ID pool, before anything that
+// writes its IDs, and its release when the sandbox ends.
+func (c *compiler) idLease(name string) {
+	at := c.pickField()
+	pool := c.host.IDPool
+	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDLease, Path: idpool.LeaseFile, Source: name, IDs: []uint32{pool.First, pool.Count}})
+	c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Op: plan.OpIDRelease, Path: idpool.LeaseFile, Data: idpool.Placeholder, Pos: c.pos(at)})
+}
+
 // resolveSub gives each range whose outside is subuid/subgid the next IDs
 // of the caller's allocation, and checks that every other range is the
 // caller's own ID or inside the allocation, for an unprivileged caller.
-func (c *compiler) resolveSub(field string, m []spec.IDRange, file string, alloc func(*host.SubIDs) []host.SubRange) ([]spec.IDRange, error) {
+func (c *compiler) resolveSub(field string, m []spec.IDRange, from []int, file string, alloc func(*host.SubIDs) []host.SubRange) ([]spec.IDRange, error) {
 	needSub := false
 	for _, r := range m {
 		needSub = needSub || r.Outside.Subordinate()
@@ -86,28 +232,29 @@ func (c *compiler) resolveSub(field string, m []spec.IDRange, file string, alloc
 		return nil, c.errorf(field, "the caller's subordinate IDs were not probed")
 	}
 	ranges := alloc(c.host.SubIDs)
-	total := uint64(0)
-	for _, a := range ranges {
-		total += uint64(a.Count)
-	}
 	have := fmt.Sprintf("%s gives user %s %s", file, c.host.User, describe(ranges))
 	out := make([]spec.IDRange, len(m))
 	cur, off := 0, uint32(0) // the next free ID: ranges[cur].Start+off
 	for i, r := range m {
 		out[i] = r
-		at := fmt.Sprintf("%s[%d].outside", field, i)
+		at := fmt.Sprintf("%s[%d].outside", field, from[i])
 		if r.Outside.Subordinate() {
 			for cur < len(ranges) && ranges[cur].Count-off < r.Count {
 				cur, off = cur+1, 0 // a range must be contiguous
 			}
 			if cur == len(ranges) {
-				return nil, c.errorf(at, "needs %d subordinate IDs in one piece; %s; add a range to %s (usermod --add-subuids/--add-subgids)", r.Count, have, file)
+				why := ""
+				if orig := c.p.IDs.UIDMap; field == "ids.uidMap" && from[i] < len(orig) && orig[from[i]].Outside.Picked() ||
+					field == "ids.gidMap" && from[i] < len(c.p.IDs.GIDMap) && c.p.IDs.GIDMap[from[i]].Outside.Picked() {
+					why = " (outside: pick of an unprivileged caller is its own ID, then its subordinate range)"
+				}
+				return nil, c.errorf(at, "needs %d subordinate IDs in one piece%s; %s; add a range to %s (usermod --add-subuids/--add-subgids)", r.Count, why, have, file)
 			}
 			out[i].Outside = spec.HostID(ranges[cur].Start + off)
 			off += r.Count
 			continue
 		}
-		if !c.host.Rootless() {
+		if !c.host.Rootless() || r.Outside.Picked() {
 			continue
 		}
 		if r.Count == 1 && uint32(r.Outside) == caller {
@@ -117,7 +264,6 @@ func (c *compiler) resolveSub(field string, m []spec.IDRange, file string, alloc
 			return nil, c.errorf(at, "%d-%d is neither your own ID %d nor in your subordinate range (%s); use outside: %s, or add the range to %s", uint32(r.Outside), uint64(r.Outside)+uint64(r.Count)-1, caller, have, strings.TrimPrefix(file, "/etc/"), file)
 		}
 	}
-	_ = total
 	return out, nil
 }
 
@@ -158,11 +304,12 @@ func (c *compiler) checkHelpers(m *idMaps) error {
 	return nil
 }
 
-// inside returns the ID inside that maps to host ID id, or -1.
-func inside(m []spec.IDRange, id uint32) int64 {
+// inside returns the ID inside that maps to host ID id, or -1. A picked
+// range holds no ID known when compiling: the pool overlaps none.
+func inside(m []idRange, id uint32) int64 {
 	for _, r := range m {
-		if id >= uint32(r.Outside) && uint64(id) < uint64(r.Outside)+uint64(r.Count) {
-			return int64(r.Inside) + int64(id-uint32(r.Outside))
+		if !r.Picked && id >= r.Outside && uint64(id) < uint64(r.Outside)+uint64(r.Count) {
+			return int64(r.Inside) + int64(id-r.Outside)
 		}
 	}
 	return -1
@@ -172,7 +319,7 @@ func inside(m []spec.IDRange, id uint32) int64 {
 // own if the map has it, so that host files are reached as the caller
 // could; else root of the namespace. An ID outside every range would make
 // the kernel refuse to create files (EOVERFLOW).
-func initID(m []spec.IDRange, caller uint32, kind string) (uint32, error) {
+func initID(m []idRange, caller uint32, kind string) (uint32, error) {
 	if in := inside(m, caller); in >= 0 {
 		return uint32(in), nil
 	}
@@ -226,18 +373,18 @@ func (c *compiler) helperMaps(m *idMaps, self string, initArgs []string) {
 // execute itself again.
 const WaitForMaps = "wait-for-maps"
 
-func helperArgs(m []spec.IDRange) []string {
+func helperArgs(m []idRange) []string {
 	var a []string
 	for _, r := range m {
-		a = append(a, strconv.FormatUint(uint64(r.Inside), 10), strconv.FormatUint(uint64(r.Outside), 10), strconv.FormatUint(uint64(r.Count), 10))
+		a = append(a, strconv.FormatUint(uint64(r.Inside), 10), r.host(0), strconv.FormatUint(uint64(r.Count), 10))
 	}
 	return a
 }
 
-func formatMap(m []spec.IDRange) string {
+func formatMap(m []idRange) string {
 	var b strings.Builder
 	for _, r := range m {
-		fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Count)
+		fmt.Fprintf(&b, "%d %s %d\n", r.Inside, r.host(0), r.Count)
 	}
 	return b.String()
 }
@@ -279,38 +426,33 @@ func (c *compiler) idmapUserns(at string, mnt *spec.Mount, fd int) error {
 
 // throughSandbox writes the map of an ID-mapped mount's namespace: each
 // range's inside IDs go through the sandbox's map to host IDs, splitting
-// a range where the sandbox's map does.
-func (c *compiler) throughSandbox(at string, ranges []spec.IDRange, sandbox []spec.IDRange) (string, error) {
+// a range where the sandbox's map does. A picked range's host IDs are
+// placeholders of the leased slot, which the parent resolves.
+func (c *compiler) throughSandbox(at string, ranges []spec.IDRange, sandbox []idRange) (string, error) {
 	if len(ranges) == 0 {
 		return "", c.errorf(at, "an ID-mapped mount needs at least one range")
 	}
 	var b strings.Builder
 	for i, r := range ranges {
+		if r.Outside.Symbolic() {
+			return "", c.errorf(fmt.Sprintf("%s[%d].outside", at, i), "the on-disk side of an ID-mapped mount is an ID, not %s", r.Outside)
+		}
 		in, disk, left := r.Inside, uint32(r.Outside), uint64(r.Count)
 		for left > 0 {
-			host := inside(invert(sandbox), in)
-			if host < 0 {
+			var s *idRange
+			for j := range sandbox {
+				if in >= sandbox[j].Inside && uint64(in) < uint64(sandbox[j].Inside)+uint64(sandbox[j].Count) {
+					s = &sandbox[j]
+				}
+			}
+			if s == nil {
 				return "", c.errorf(fmt.Sprintf("%s[%d].inside", at, i), "inside ID %d is not mapped by the sandbox's map", in)
 			}
 			// The longest run that stays in one range of the sandbox's map.
-			n := left
-			for _, s := range sandbox {
-				if in >= s.Inside && uint64(in) < uint64(s.Inside)+uint64(s.Count) {
-					n = min(n, uint64(s.Inside)+uint64(s.Count)-uint64(in))
-				}
-			}
-			fmt.Fprintf(&b, "%d %d %d\n", disk, host, n)
+			n := min(left, uint64(s.Inside)+uint64(s.Count)-uint64(in))
+			fmt.Fprintf(&b, "%d %s %d\n", disk, s.host(in-s.Inside), n)
 			in, disk, left = in+uint32(n), disk+uint32(n), left-n
 		}
 	}
 	return b.String(), nil
-}
-
-// invert swaps a map's sides, so inside() translates inside to host IDs.
-func invert(m []spec.IDRange) []spec.IDRange {
-	out := make([]spec.IDRange, len(m))
-	for i, r := range m {
-		out[i] = spec.IDRange{Inside: uint32(r.Outside), Outside: spec.HostID(r.Inside), Count: r.Count}
-	}
-	return out
 }

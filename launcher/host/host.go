@@ -42,6 +42,10 @@ type Facts struct {
 	// SubIDs are the caller's subordinate ID ranges; nil when not probed
 	// (only profiles that map more than the caller's own IDs need them).
 	SubIDs *SubIDs
+	// IDPool is the pool that `outside: pick` leases from, and what the
+	// host gives out besides; nil when not probed (only a privileged
+	// caller's profiles with pick need it).
+	IDPool *IDPool
 	// Nameservers are the host's name servers (/etc/resolv.conf), for a
 	// sandbox on a bridge; UserNetHelper is the path of slirp4netns, ""
 	// when it is not installed. Probed for those network modes only.

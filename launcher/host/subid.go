@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/cellsandbox/cell/launcher/ids"
 )
 
 // SubRange is a range of subordinate IDs allocated to a user.
@@ -98,4 +100,128 @@ func helper(name string) string {
 		}
 	}
 	return ""
+}
+
+// IDPool is the pool that `outside: pick` leases slots from, for a
+// privileged caller, and the IDs the host gives out otherwise, which the
+// pool must not overlap.
+type IDPool struct {
+	ids.Pool
+	// From says where the pool was configured: ids.PoolEnv, ids.PoolFile
+	// or "default".
+	From string
+	// Taken are the IDs the host gives out: its users and groups, the
+	// subordinate ranges of /etc/subuid and /etc/subgid, and the ranges
+	// that login.defs lets useradd give out.
+	Taken []Taken
+}
+
+// Taken is a range of IDs that the host gives out, and to what.
+type Taken struct {
+	Start, Count uint32
+	What         string
+}
+
+// Overlap returns the first range of Taken that the pool overlaps.
+func (p *IDPool) Overlap() (Taken, bool) {
+	lo, hi := uint64(p.First), uint64(p.First)+uint64(p.Count)
+	for _, t := range p.Taken {
+		if uint64(t.Start) < hi && lo < uint64(t.Start)+uint64(t.Count) {
+			return t, true
+		}
+	}
+	return Taken{}, false
+}
+
+// LoginDefs is where shadow-utils reads the ranges it gives out.
+const LoginDefs = "/etc/login.defs"
+
+// ProbeIDPool fills f.IDPool: the pool from CELL_ID_POOL, /etc/cell/id-pool
+// or the default, and what the host's user database, subordinate ranges
+// and login.defs give out.
+func (f *Facts) ProbeIDPool() error {
+	p := &IDPool{Pool: ids.DefaultPool, From: "default"}
+	if v, ok := f.LookupEnv(ids.PoolEnv); ok && v != "" {
+		pool, err := ids.ParsePool(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ids.PoolEnv, err)
+		}
+		p.Pool, p.From = pool, ids.PoolEnv
+	} else if b, err := os.ReadFile(ids.PoolFile); err == nil {
+		pool, err := ids.ParsePool(string(b))
+		if err != nil {
+			return fmt.Errorf("%s: %w", ids.PoolFile, err)
+		}
+		p.Pool, p.From = pool, ids.PoolFile
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("probe the ID pool: %w", err)
+	}
+	p.Taken = append(p.Taken, Taken{0, 65536, "the IDs below 65536 (system and login users, nobody)"})
+	for _, file := range []string{SubUIDFile, SubGIDFile} {
+		b, err := os.ReadFile(file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("probe the ID pool: %w", err)
+		}
+		p.Taken = append(p.Taken, allSubIDs(b, file)...)
+	}
+	defs := map[string]uint64{
+		"UID_MIN": 1000, "UID_MAX": 60000, "GID_MIN": 1000, "GID_MAX": 60000,
+		"SUB_UID_MIN": 100000, "SUB_UID_MAX": 600100000, "SUB_GID_MIN": 100000, "SUB_GID_MAX": 600100000,
+	}
+	if b, err := os.ReadFile(LoginDefs); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 2 {
+				continue
+			}
+			if _, known := defs[f[0]]; known {
+				if v, err := strconv.ParseUint(f[1], 0, 32); err == nil {
+					defs[f[0]] = v
+				}
+			}
+		}
+	}
+	for _, r := range [][3]string{{"UID_MIN", "UID_MAX", "login users"}, {"GID_MIN", "GID_MAX", "login groups"},
+		{"SUB_UID_MIN", "SUB_UID_MAX", "subordinate UIDs useradd gives out"}, {"SUB_GID_MIN", "SUB_GID_MAX", "subordinate GIDs useradd gives out"}} {
+		lo, hi := defs[r[0]], defs[r[1]]
+		if hi >= lo {
+			p.Taken = append(p.Taken, Taken{uint32(lo), uint32(hi - lo + 1), fmt.Sprintf("%s %s..%s (%s)", LoginDefs, r[0], r[1], r[2])})
+		}
+	}
+	for _, file := range []string{"/etc/passwd", "/etc/group"} {
+		b, _ := os.ReadFile(file)
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), ":")
+			if len(f) < 3 {
+				continue
+			}
+			if id, err := strconv.ParseUint(f[2], 10, 32); err == nil && id >= 65536 {
+				p.Taken = append(p.Taken, Taken{uint32(id), 1, fmt.Sprintf("%s entry %s", file, f[0])})
+			}
+		}
+	}
+	f.IDPool = p
+	return nil
+}
+
+// allSubIDs returns every range of a subuid/subgid file, each named by
+// its user; lines it cannot read are skipped (shadow-utils skips them too).
+func allSubIDs(data []byte, file string) []Taken {
+	var out []Taken
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(f) != 3 {
+			continue
+		}
+		start, err1 := strconv.ParseUint(f[1], 10, 32)
+		count, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 != nil || err2 != nil || count == 0 || start+count > 1<<32-1 {
+			continue
+		}
+		out = append(out, Taken{uint32(start), uint32(count), fmt.Sprintf("%s entry of %s", file, f[0])})
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Phases of a sandbox's setup. Each op may appear only within its window
@@ -34,7 +35,7 @@ const (
 // window returns the first and last phase in which the step may run.
 func (s *Step) window() (first, last int) {
 	switch s.Op {
-	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns, OpRequire, OpNetLease, OpBridge:
+	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns, OpRequire, OpNetLease, OpBridge, OpIDLease:
 		return phaseHost, phaseHost
 	case OpNft:
 		if s.Side == Parent {
@@ -45,7 +46,7 @@ func (s *Step) window() (first, last int) {
 		return phaseStart, phaseStart
 	case OpAddrAdd, OpRouteAdd:
 		return phaseNet, phaseNet
-	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLeaseRelease, OpUserNetStop:
+	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLeaseRelease, OpUserNetStop, OpIDRelease:
 		return -1, -1 // cleanup only
 	case OpAmbientCaps:
 		if s.Side == Command {
@@ -108,7 +109,8 @@ func (s *Step) window() (first, last int) {
 func (o Op) side() (Side, bool) {
 	switch o {
 	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove,
-		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLeaseRelease, OpUserNetStop:
+		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLeaseRelease, OpUserNetStop,
+		OpIDLease, OpIDRelease:
 		return Parent, true
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
@@ -153,8 +155,14 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
 	}
 	phase, side, execInit, execInits := phaseHost, Parent, false, 0
+	leased := false
 	for i := range p.Steps {
 		s := &p.Steps[i]
+		if s.Op == OpIDLease {
+			leased = true
+		} else if !leased && s.Side == Parent && s.usesLeasedIDs() {
+			return fmt.Errorf("step %d (%s) writes the leased IDs {ids}, and no id-lease step comes before it", i+1, s.Op)
+		}
 		first, last := s.window()
 		if first < 0 {
 			return fmt.Errorf("step %d: invalid op %s", i+1, s.Op)
@@ -191,6 +199,20 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("plan has no exec-init step")
 	}
 	return nil
+}
+
+// usesLeasedIDs reports whether the step's maps name the IDs of a leased
+// slot.
+func (s *Step) usesLeasedIDs() bool {
+	if strings.Contains(s.Data, "{ids") {
+		return true
+	}
+	for _, a := range s.Args {
+		if strings.Contains(a, "{ids") {
+			return true
+		}
+	}
+	return false
 }
 
 // Encode returns the plan as JSON, the form in which it reaches init.

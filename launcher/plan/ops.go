@@ -181,6 +181,14 @@ const (
 	OpLeaseRelease
 	// OpUserNetStop stops the user-mode network helper.
 	OpUserNetStop
+	// OpIDLease leases a slot of host IDs from the pool IDs[0] (first)
+	// and IDs[1] (count) to the sandbox Source, under a lock of the lease
+	// file Path; the ID maps of later parent steps write its first ID as
+	// {ids} (launcher/ids). The slot is picked when the sandbox starts.
+	OpIDLease
+	// OpIDRelease ends the lease of the slot {ids} in the lease file Path
+	// when the sandbox ends.
+	OpIDRelease
 	opCount
 )
 
@@ -242,6 +250,8 @@ var opNames = [...]string{
 	OpNftDelete:      "nft-delete",
 	OpLeaseRelease:   "lease-release",
 	OpUserNetStop:    "user-net-stop",
+	OpIDLease:        "id-lease",
+	OpIDRelease:      "id-release",
 }
 
 func (o Op) String() string {
@@ -389,6 +399,14 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("flock(leases of %q) release(%q)", s.Path, s.Data)
 	case OpUserNetStop:
 		return "close(exit fd) of the user-mode network helper, wait"
+	case OpIDLease:
+		if len(s.IDs) != 2 {
+			return "id-lease(?)"
+		}
+		return fmt.Sprintf("flock(%q) lease(a slot of %d IDs of %d-%d, %q) = {ids}, picked at run time",
+			s.Path, idSlot, s.IDs[0], uint64(s.IDs[0])+uint64(s.IDs[1])-1, s.Source)
+	case OpIDRelease:
+		return fmt.Sprintf("flock(%q) release(%s)", s.Path, s.Data)
 	case OpSetDumpable:
 		return "prctl(PR_SET_DUMPABLE, 0)"
 	case OpSubreaper:
@@ -473,6 +491,10 @@ func join(root, p string) string {
 	return root + p
 }
 
+// idSlot is the size of a leased slot of IDs (launcher/ids.SlotSize,
+// which plan cannot import: ids imports state, which plan's users use).
+const idSlot = 65536
+
 func sig(n uint32) unix.Signal { return unix.Signal(n) }
 
 func quoteOrNull(s string) string {
@@ -518,7 +540,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
-		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, opCount:
+		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpIDLease, OpIDRelease, opCount:
 	}
 	return s.Call()
 }

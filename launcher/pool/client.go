@@ -21,27 +21,96 @@ import (
 // Client may be used from several goroutines at once.
 type Client struct {
 	socket string
+	// pid and start, when pid is set, are the server process that the
+	// socket must lead to, by pid and start time.
+	pid   int
+	start uint64
 }
 
 // Dial returns a client of the pool named name whose state directory is
 // stateDir (launcher/state.Dir: /run/cell for root). It fails when the
-// pool has no socket there; the protocol version is checked with each
-// request.
+// pool has no record and socket there, or when they are not the
+// caller's own (state.CheckDir, Store.CheckSocket); each request then
+// checks that the socket leads to the pool's daemon that the record
+// names, and the protocol version.
 func Dial(stateDir, name string) (*Client, error) {
 	if err := state.ValidName(name); err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
-	path := SocketPath(stateDir, name)
-	if _, err := os.Stat(path); err != nil {
+	st, err := state.Open(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	r, err := st.Get(RecordName(name))
+	if err == nil && !r.CellAlive() {
+		err = errors.New("its daemon has ended")
+	}
+	if err != nil {
 		return nil, fmt.Errorf("pool %s is not running (start it with cell pool start --name %s): %w", name, name, err)
 	}
-	return &Client{socket: path}, nil
+	path, err := st.CheckSocket(RecordName(name))
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", name, err)
+	}
+	return DialSocket(path).Expect(r.CellPid, r.CellStart), nil
 }
 
 // DialSocket returns a client of the server at path: a pool's socket, or
 // a running sandbox's, which runs each request as one more command in it
-// (cell exec). Nothing is checked until a request is sent.
+// (cell exec). Nothing is checked until a request is sent; then the
+// server must run as the caller or root (SO_PEERCRED).
 func DialSocket(path string) *Client { return &Client{socket: path} }
+
+// Expect makes each request check that the server is the process pid
+// whose start time is start (a state record's cell process), besides its
+// uid: a socket that someone else put in place is refused before the
+// request, and the descriptors it carries, are sent.
+func (cl *Client) Expect(pid int, start uint64) *Client {
+	c := *cl
+	c.pid, c.start = pid, start
+	return &c
+}
+
+// checkPeer checks the server at the other end of c.
+func (cl *Client) checkPeer(c *net.UnixConn) error {
+	cred, err := peerCred(c)
+	if err != nil {
+		return err
+	}
+	if euid := uint32(os.Geteuid()); cred.Uid != euid && cred.Uid != 0 {
+		return fmt.Errorf("the server at %s runs as uid %d, neither you (uid %d) nor root; refused", cl.socket, cred.Uid, euid)
+	}
+	if cl.pid == 0 {
+		return nil
+	}
+	if int(cred.Pid) != cl.pid {
+		return fmt.Errorf("the server at %s is process %d, not the sandbox's cell (pid %d); refused", cl.socket, cred.Pid, cl.pid)
+	}
+	if start, err := state.StartTime(cl.pid); err != nil || start != cl.start {
+		return fmt.Errorf("the server at %s is not the process its record names (pid %d was reused); refused", cl.socket, cl.pid)
+	}
+	return nil
+}
+
+// peerCred returns the credentials of the process at the other end of c
+// when it connected or listened (SO_PEERCRED).
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("SO_PEERCRED: %w", credErr)
+	}
+	return cred, nil
+}
 
 // Request is one command for a sandbox of the pool.
 type Request struct {
@@ -138,6 +207,11 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 		p.closeCopies()
 		return nil, fmt.Errorf("pool: connect to %s: %w", cl.socket, err)
 	}
+	if err := cl.checkPeer(c); err != nil {
+		c.Close()
+		p.closeCopies()
+		return nil, fmt.Errorf("pool: %w", err)
+	}
 	p.c, p.rd = c, &reader{c: c}
 	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Stats: req.Stats, Env: req.Env, Dir: req.Dir}}
 	err = send(c, m, int(fds[0].Fd()), int(fds[1].Fd()), int(fds[2].Fd()))
@@ -146,6 +220,13 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 	}
 	childEnds = nil
 	if err != nil {
+		// A server that refused the peer at once (SO_PEERCRED) said why
+		// before it closed the connection.
+		var a serverMsg
+		if p.read(&a) == nil && a.Error != nil {
+			p.abort()
+			return nil, &RefusedError{Msg: a.Error.Msg}
+		}
 		p.abort()
 		return nil, fmt.Errorf("pool: send the request to %s: %w", cl.socket, err)
 	}

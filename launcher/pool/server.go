@@ -52,19 +52,9 @@ func Accept(c *net.UnixConn) (*Conn, error) {
 }
 
 func accept(c *net.UnixConn) (*Conn, error) {
-	raw, err := c.SyscallConn()
+	cred, err := peerCred(c)
 	if err != nil {
 		return nil, err
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	if credErr != nil {
-		return nil, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	if cred.Uid != uint32(os.Geteuid()) && cred.Uid != 0 {
 		return nil, fmt.Errorf("uid %d may not use a server of uid %d", cred.Uid, os.Geteuid())

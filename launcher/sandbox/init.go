@@ -504,7 +504,7 @@ func (e *initExec) step(s *plan.Step) error {
 		}
 		return network.Apply(c, s.Nft)
 	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
-		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
+		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 	}
 	return fmt.Errorf("%s is not a step init can run", s.Op)
 }

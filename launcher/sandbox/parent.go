@@ -38,6 +38,7 @@ type Sandbox struct {
 	result message       // the last report of init: exit or failure
 	cg     *cgroups
 	net    *nets
+	ids    *leasedIDs
 
 	started, ended time.Time
 	stats          *cgroup.Stats
@@ -94,9 +95,10 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
 	cg := groupOf(p)
 	nw := netsOf(p)
+	lids := &leasedIDs{}
 	// undo tears down what the parent made when starting fails.
 	undo := func(err error) error {
-		if terr := errors.Join(cg.teardown(), nw.teardown()); terr != nil {
+		if terr := errors.Join(cg.teardown(), nw.teardown(), lids.teardown()); terr != nil {
 			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
 		}
 		return err
@@ -114,9 +116,18 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	initIndex := 0
 	var passed []passedFile
 	for i := range p.Steps {
-		s := &p.Steps[i]
+		s, err := lids.resolve(&p.Steps[i])
+		if err != nil {
+			return nil, undo(stepErr(i, err))
+		}
 		t0 := time.Now()
 		switch s.Op {
+		case plan.OpIDLease:
+			if err := lids.lease(s); err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			trace(i, i, t0)
+			continue
 		case plan.OpCgroupMkdir, plan.OpCgroupWrite:
 			if err := cg.step(s, 0); err != nil {
 				return nil, undo(stepErr(i, err))
@@ -220,14 +231,14 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		cg.cloneFD.Close()
 		cg.cloneFD = nil
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, started: started, onTrace: onTrace}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
-		s := &p.Steps[i]
-		var err error
+		s, err := lids.resolve(&p.Steps[i])
 		t0 := time.Now()
 		switch {
+		case err != nil:
 		case s.Op == plan.OpExecInit:
 			// init waits unmapped for this word, then executes itself
 			// again as root of its namespace.
@@ -326,7 +337,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
 		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
-		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
+		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
 	}
 	return nil
@@ -408,7 +419,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown()); terr != nil {
+	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown(), sb.ids.teardown()); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err

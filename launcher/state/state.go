@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,14 +74,103 @@ func Dir(euid int, runtime string) (string, error) {
 }
 
 // Store is an opened state directory.
-type Store struct{ dir string }
+type Store struct {
+	dir  string
+	euid int
+}
 
-// Open returns the store at dir, creating the directory (mode 0700).
+// Open returns the store at dir, creating the directory (mode 0700) if it
+// is missing, after CheckDir: whoever could write the directory could
+// swap a sandbox's exec socket (and receive the terminal of cell exec) or
+// forge a record (and aim cell kill at any process of the caller).
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	euid := os.Geteuid()
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	if err := CheckDir(dir, euid); err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, euid: euid}, nil
+}
+
+// CheckDir checks that dir can hold the state of the user euid: a
+// directory, not a symbolic link, owned by euid, that neither its group
+// nor others may write; and that its parent is owned by euid or root and,
+// when others may write it, sticky (as /tmp), so that nobody else can
+// rename dir away and put their own in its place. Every state directory,
+// whichever way it was chosen, goes through it.
+func CheckDir(dir string, euid int) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("state directory: %w", &os.PathError{Op: "lstat", Path: dir, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("state directory %s is not a directory (a symbolic link or file put there by someone else?); remove it", dir)
+	}
+	if int(st.Uid) != euid {
+		return fmt.Errorf("state directory %s is owned by uid %d, not by you (uid %d): whoever owns it can replace the sandboxes' sockets and records; remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir, st.Uid, euid)
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("state directory %s is mode %04o, writable by its group or others, who could replace the sandboxes' sockets and records; chmod 0700 %s", dir, st.Mode&0o7777, dir)
+	}
+	parent := filepath.Dir(dir)
+	if err := unix.Stat(parent, &st); err != nil {
+		return fmt.Errorf("state directory: %w", &os.PathError{Op: "stat", Path: parent, Err: err})
+	}
+	if int(st.Uid) != euid && st.Uid != 0 {
+		return fmt.Errorf("the parent of state directory %s is owned by uid %d, neither you (uid %d) nor root, who could replace %s", dir, st.Uid, euid, dir)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return fmt.Errorf("the parent of state directory %s is mode %04o: writable by others and not sticky, so they could replace %s", dir, st.Mode&0o7777, dir)
+	}
+	return nil
+}
+
+// ForeignError is a file of the state directory that the caller does not
+// own, or that its group or others may write: a record of it is not
+// believed, and its socket not used.
+type ForeignError struct {
+	Path      string
+	UID, EUID int
+	Mode      uint32
+}
+
+func (e *ForeignError) Error() string {
+	if e.UID != e.EUID {
+		return fmt.Sprintf("%s is owned by uid %d, not by you (uid %d); ignored", e.Path, e.UID, e.EUID)
+	}
+	return fmt.Sprintf("%s is mode %04o, writable by its group or others; ignored", e.Path, e.Mode)
+}
+
+// checkFile checks that a file of the store is owned by the store's user
+// and written by nobody else.
+func (s *Store) checkFile(path string, st *unix.Stat_t) error {
+	if int(st.Uid) != s.euid || st.Mode&0o022 != 0 {
+		return &ForeignError{Path: path, UID: int(st.Uid), EUID: s.euid, Mode: st.Mode & 0o7777}
+	}
+	return nil
+}
+
+// CheckSocket checks the exec socket of the sandbox name before a client
+// connects to it: a socket owned by the caller that nobody else may
+// write. (The client then checks the peer's credentials too.)
+func (s *Store) CheckSocket(name string) (string, error) {
+	path := s.Socket(name)
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return "", fmt.Errorf("sandbox %s has no exec socket: %w", name, &os.PathError{Op: "lstat", Path: path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return "", fmt.Errorf("%s is not a socket; ignored", path)
+	}
+	if err := s.checkFile(path, &st); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 func (s *Store) path(name string) string { return filepath.Join(s.dir, name+".json") }
@@ -169,12 +259,28 @@ func (s *Store) RemoveStaleTemps() []string {
 	return removed
 }
 
-// Get reads the record of name.
+// Get reads the record of name. A record the caller does not own, or
+// that others may write, is a *ForeignError: it is not believed.
 func (s *Store) Get(name string) (*Record, error) {
-	b, err := os.ReadFile(s.path(name))
+	f, err := os.OpenFile(s.path(name), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no sandbox named %q in %s", name, s.dir)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("state: %w", &os.PathError{Op: "fstat", Path: s.path(name), Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("state: %s is not a regular file; ignored", s.path(name))
+	}
+	if err := s.checkFile(s.path(name), &st); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -196,9 +302,10 @@ func (s *Store) Delete(name string) error {
 	return nil
 }
 
-// List returns every record, sorted by name. A record it cannot read is
-// left out and named in the error, so that one damaged file does not hide
-// the others from ps and gc.
+// List returns every record, sorted by name. A record it cannot read, or
+// does not believe (a *ForeignError), is left out and named in the error,
+// so that one damaged or planted file does not hide the others from ps
+// and gc.
 func (s *Store) List() ([]*Record, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {

@@ -1,7 +1,9 @@
 package state
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,5 +142,139 @@ func TestZombieNotAlive(t *testing.T) {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.Pid))
 	if !strings.Contains(string(b), ") Z ") {
 		t.Errorf("not a zombie yet, yet not alive: %s", b)
+	}
+}
+
+// otherUser returns the uid of the unprivileged test user celltest, whom
+// the tests make the owner of planted files (root may chown to anyone).
+func otherUser(t *testing.T) int {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CELL_TEST_STRICT") != "" {
+			t.Fatal("this test needs root and CELL_TEST_STRICT forbids skipping it")
+		}
+		t.Skip("needs root to give files to another user (CI runs it as root)")
+	}
+	out, err := exec.Command("id", "-u", "celltest").Output()
+	if err != nil {
+		if os.Getenv("CELL_TEST_STRICT") != "" {
+			t.Fatal("user celltest is missing; .ci/run creates it")
+		}
+		t.Skip("no user celltest")
+	}
+	var uid int
+	fmt.Sscan(string(out), &uid)
+	return uid
+}
+
+// TestForeignStateDir refuses a state directory that another user made
+// (a co-user who creates it first owns the sockets and records in it), one
+// that others may write, and a symbolic link.
+func TestForeignStateDir(t *testing.T) {
+	other := otherUser(t)
+	base := t.TempDir()
+	for _, tc := range []struct {
+		name, want string
+		make       func(dir string) error
+	}{
+		{"owned by another user", "is owned by uid", func(dir string) error {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			return os.Chown(dir, other, other)
+		}},
+		{"writable by others", "writable by its group or others", func(dir string) error {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(dir, 0o777)
+		}},
+		{"a symbolic link", "is not a directory", func(dir string) error {
+			return os.Symlink(base, dir)
+		}},
+		{"in a parent others may write, not sticky", "writable by others and not sticky", func(dir string) error {
+			if err := os.Chmod(filepath.Dir(dir), 0o777); err != nil {
+				return err
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := filepath.Join(base, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.Mkdir(parent, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(parent, "cell")
+			if err := tc.make(dir); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open of a state directory %s: %v; want an error saying %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	// A sticky parent others may write (/tmp) is fine, and Open makes the
+	// directory the caller's, mode 0700.
+	sticky := filepath.Join(base, "sticky")
+	if err := os.Mkdir(sticky, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(filepath.Join(sticky, "cell")); err != nil {
+		t.Errorf("a new state directory in a sticky parent: %v", err)
+	}
+}
+
+// TestForeignRecord ignores, with an error that names it, a record or
+// socket that another user owns or others may write: a forged record
+// would aim cell kill at a process of the caller's.
+func TestForeignRecord(t *testing.T) {
+	other := otherUser(t)
+	s, err := Open(filepath.Join(t.TempDir(), "cell"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, _ := StartTime(os.Getpid())
+	for _, name := range []string{"mine", "planted", "loose"} {
+		if err := s.Create(&Record{Name: name, Pid: os.Getpid(), PidStart: start, CellPid: os.Getpid(), CellStart: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(s.path("planted"), other, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(s.path("loose"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"planted", "loose"} {
+		_, err := s.Get(name)
+		var fe *ForeignError
+		if !errors.As(err, &fe) {
+			t.Errorf("Get of the %s record: %v; want a *ForeignError", name, err)
+		}
+	}
+	l, err := s.List()
+	if len(l) != 1 || l[0].Name != "mine" || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("planted.json is owned by uid %d", other)) {
+		t.Errorf("List = %v, %v; want only the caller's record and the others named", l, err)
+	}
+	// A socket of another user's in place of the sandbox's.
+	sock := s.Socket("planted")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := s.CheckSocket("planted"); err != nil {
+		t.Errorf("the caller's own socket: %v", err)
+	}
+	if err := os.Chown(sock, other, other); err != nil {
+		t.Fatal(err)
+	}
+	var fe *ForeignError
+	if _, err := s.CheckSocket("planted"); !errors.As(err, &fe) {
+		t.Errorf("CheckSocket of another user's socket: %v", err)
 	}
 }

@@ -122,6 +122,8 @@ func mapping(what string, m []spec.IDRange, id, caller uint32) []string {
 		switch {
 		case r.Outside.Subordinate():
 			line = fmt.Sprintf("%ss %d-%d inside are %d %ss of the caller's subordinate range (/etc/sub%s) outside", what, r.Inside, last, r.Count, what, what)
+		case r.Outside.Picked():
+			line = fmt.Sprintf("%ss %d-%d inside are %d %ss outside that this sandbox alone holds while it runs (picked when it starts; for an unprivileged caller its own %s, then its subordinate range)", what, r.Inside, last, r.Count, what, what)
 		case id >= r.Inside && uint64(id) <= last:
 			line += fmt.Sprintf(" (the command is %s %d outside)", what, uint64(r.Outside)+uint64(id-r.Inside))
 		}
