@@ -135,16 +135,23 @@ func lintAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every profile is read as the same reviewer, not as the caller, so
+	// that findings do not depend on the machine: ${HOME}, ${USER},
+	// ${PWD}, ${UID} and ${GID} are lint's; only ${env:NAME} is the
+	// caller's, as the profile names it.
+	reviewer := *facts
+	v := lint.ReviewerVars(nil)
+	reviewer.Home, reviewer.User, reviewer.Cwd, reviewer.UID, reviewer.GID = v.Home, v.User, v.PWD, v.UID, v.GID
 	var reports []*lint.Report
 	bad := 0
 	for _, n := range names {
-		p, err := parseProfile(n, c.StringSlice("set"), facts)
+		p, err := parseProfile(n, c.StringSlice("set"), &reviewer)
 		if err != nil {
 			report(c.App.ErrWriter, err)
 			bad++
 			continue
 		}
-		reports = append(reports, lint.Profile(p, lint.Options{Home: facts.Home}))
+		reports = append(reports, lint.Profile(p, lint.ReviewerOptions()))
 	}
 	switch c.String("format") {
 	case "json":
@@ -501,7 +508,7 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home})
+			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home, PWD: facts.Cwd})
 			if c.String("format") == "markdown" {
 				return prose.WriteMarkdown(c.App.Writer, e)
 			}

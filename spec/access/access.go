@@ -151,8 +151,10 @@ func Files(p *spec.Profile) []Path {
 		case spec.MountTmpfs:
 			mountNoExec = m.NoExec
 		case spec.MountProc:
-			// A proc mount is always noexec; its files are the kernel's.
-			mountRO, mountNoExec = true, true
+			// A proc mount is always noexec; what of it is writable is
+			// the kernel's choice (sys and sysrq-trigger are read-only
+			// unless unmasked).
+			mountNoExec = true
 		case spec.MountDev:
 			// The dev tmpfs is noexec; its nodes are bound one by one.
 			mountNoExec = true
