@@ -498,7 +498,7 @@ func explainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "explain",
 		Usage: "describe a profile in plain words for a reviewer",
-		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown")},
+		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown", "json")},
 		Action: func(c *cli.Context) error {
 			facts, err := host.Probe()
 			if err != nil {
@@ -509,8 +509,11 @@ func explainCommand() *cli.Command {
 				return err
 			}
 			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home, PWD: facts.Cwd})
-			if c.String("format") == "markdown" {
+			switch c.String("format") {
+			case "markdown":
 				return prose.WriteMarkdown(c.App.Writer, e)
+			case "json":
+				return prose.WriteJSON(c.App.Writer, e)
 			}
 			return prose.Write(c.App.Writer, e)
 		},
