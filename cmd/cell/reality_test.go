@@ -259,3 +259,37 @@ func rootlessTun(uid, gid uint32, bin string, args ...string) *exec.Cmd {
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	return cmd
 }
+
+// TestGitPinned runs each built-in profile that makes the project
+// writable in a project holding a git repository and tries what would
+// make the host's git run the sandbox's code: a hook, core.hooksPath in
+// .git/config, and renaming .git away to put another in its place. The
+// project itself stays writable.
+func TestGitPinned(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	const attack = `printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit 2>/dev/null && echo hook-planted
+printf '[core]\n\thooksPath = /tmp\n' >> .git/config 2>/dev/null && echo config-changed
+mv .git .git-old 2>/dev/null && echo renamed
+echo ok > made-inside && echo wrote`
+	for _, name := range []string{"agent", "dev", "default", "offline-test", "build"} {
+		t.Run(name, func(t *testing.T) {
+			work := realityProject(t, 0, 0)
+			cmd := cellCmd(t, "run", "-p", name, "--", "sh", "-c", attack)
+			cmd.Dir = work
+			r := runCellCmd(t, cmd)
+			if r.stdout != "wrote\n" {
+				t.Errorf("want only the project written; got %s", r)
+			}
+			if _, err := os.Stat(filepath.Join(work, ".git", "hooks", "pre-commit")); err == nil {
+				t.Error("a hook appeared on the host")
+			}
+			if b, _ := os.ReadFile(filepath.Join(work, ".git", "config")); strings.Contains(string(b), "hooksPath") {
+				t.Errorf("the host's .git/config changed: %q", b)
+			}
+			if _, err := os.Stat(filepath.Join(work, ".git-old")); err == nil {
+				t.Error(".git was renamed on the host")
+			}
+		})
+	}
+}
