@@ -291,8 +291,12 @@ func hostNetwork(ps *pass) {
 	l := &ps.p.Security.Landlock
 	switch {
 	case ps.p.Network.Mode == spec.NetHost && l.Mode == spec.LandlockRequire && len(l.ConnectTCP) > 0:
-		ps.reportAs(Medium, "network.mode", "set network.mode: none unless the command needs these ports",
-			"the sandbox uses the host's network, but landlock lets it connect only to TCP ports %s (UDP, and binding to ports, stay open)", ports(l.ConnectTCP))
+		open := "UDP, and binding to ports, stay open"
+		if access.AbstractUnix(ps.p).Allowed {
+			open = "UDP, binding to ports and the host's abstract Unix sockets stay open"
+		}
+		ps.reportAs(Medium, "network.mode", "set network.mode: none, or user with network.egress, unless the command needs the host's network",
+			"the sandbox uses the host's network, but landlock lets it connect only to TCP ports %s (%s)", ports(l.ConnectTCP), open)
 	case ps.p.Network.Mode == spec.NetHost:
 		ps.report("network.mode", "set network.mode: none and namespaces.net: new (the defaults)",
 			"the sandbox uses the host's network: every service the host reaches is reachable")
