@@ -351,7 +351,14 @@ func network(p *spec.Profile) []string {
 				if len(a.Ports) > 0 {
 					ports = "port " + portList(a.Ports)
 				}
-				to = append(to, fmt.Sprintf("%s (%s, %s)", a.To, proto, ports))
+				dest := a.To
+				switch a.To {
+				case "0.0.0.0/0":
+					dest = "any IPv4 address"
+				case "::/0":
+					dest = "any IPv6 address"
+				}
+				to = append(to, fmt.Sprintf("%s (%s, %s)", dest, proto, ports))
 			}
 			out = append(out, "Egress rules let it connect only to "+strings.Join(to, "; ")+", and loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
 		}
@@ -507,6 +514,9 @@ func defences(p *spec.Profile) []string {
 		out = append(out, line+".")
 	} else {
 		out = append(out, "Off: landlock (the mounts alone decide what is reachable).")
+	}
+	if n := &p.Network; n.Egress.Default == spec.EgressDeny {
+		out = append(out, "On: egress rules (nftables in its own network namespace) refuse what they do not list (see Network).")
 	}
 	onOff(p.Process.IsNewSession(), "a session of its own (no keystrokes pushed into the caller's terminal)", "the command shares the caller's terminal session")
 	out = append(out,

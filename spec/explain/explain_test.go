@@ -121,6 +121,9 @@ func TestSentences(t *testing.T) {
 		{"landlock scope on the host's network", "namespaces: {net: host}\nnetwork: {mode: host}\nsecurity: {landlock: {mode: require, scope: [abstractUnixSocket]}}\n",
 			"landlock keeps the host's abstract Unix sockets out of reach."},
 		{"own network namespace", "network: {mode: user}\n", "the host's abstract Unix sockets are out of reach"},
+		{"egress to anywhere", "network: {mode: user, egress: {default: deny, allow: [{to: 0.0.0.0/0, ports: [443], proto: tcp}]}}\n",
+			"Egress rules let it connect only to any IPv4 address (tcp, port 443), and loopback"},
+		{"egress defence", "network: {mode: user, egress: {default: deny}}\n", "On: egress rules (nftables in its own network namespace)"},
 		{"shared pid", "namespaces: {pid: host}\n", "Off: it shares the host's pid namespaces."},
 	}
 	for _, tt := range tests {
