@@ -439,6 +439,28 @@ func showCommand() *cli.Command {
 	}
 }
 
+// hostEnforcement compiles p for this host and says what of its landlock
+// rules the host's kernel enforces, or why the profile cannot run here.
+func hostEnforcement(p *spec.Profile, facts *host.Facts) string {
+	inv := compile.Invocation{Args: []string{"COMMAND"}}
+	if err := probeFor(p, facts); err != nil {
+		return "cell cannot compile it here: " + err.Error()
+	}
+	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
+		inv.Name = p.Name + "-1"
+	}
+	pl, err := compile.Profile(p, facts, inv)
+	if err != nil {
+		return "cell refuses to run it here: " + err.Error()
+	}
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpLandlock {
+			return "landlock " + s.Landlock.Effective(s.ABI)
+		}
+	}
+	return ""
+}
+
 // planLines compiles p for the caller of facts and returns the plan's
 // steps without their numbers and positions, which differ between any two
 // files; a profile without process.args runs "COMMAND", one with limits
@@ -508,7 +530,9 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home, PWD: facts.Cwd})
+			opts := prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home, PWD: facts.Cwd}
+			opts.Host = hostEnforcement(p, facts)
+			e := prose.Profile(p, opts)
 			switch c.String("format") {
 			case "markdown":
 				return prose.WriteMarkdown(c.App.Writer, e)

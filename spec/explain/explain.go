@@ -28,6 +28,10 @@ type Options struct {
 	// User is the caller's login name; Home its home directory; PWD its
 	// working directory (the project).
 	User, Home, PWD string
+	// Host says what the profile compiles to on this host where that
+	// differs by host: what of its landlock rules the kernel enforces, or
+	// why cell refuses it here. Empty says nothing.
+	Host string
 }
 
 // Section is one topic of an Explanation.
@@ -72,7 +76,7 @@ func Profile(p *spec.Profile, opts Options) *Explanation {
 		{"Network", network(p)},
 		{"Environment", environment(p)},
 		{"Limits", limits(p)},
-		{"Defences", defences(p)},
+		{"Defences", append(defences(p), hostLine(opts.Host)...)},
 		{"Review", review(p, opts)},
 	}
 	return e
@@ -528,6 +532,14 @@ func defences(p *spec.Profile) []string {
 		out = append(out, "On: cgroup limits (see Limits).")
 	}
 	return out
+}
+
+// hostLine is the Defences line of what this host enforces.
+func hostLine(h string) []string {
+	if h == "" {
+		return nil
+	}
+	return []string{"On this host: " + strings.TrimSuffix(h, ".") + "."}
 }
 
 // listOr joins paths, or says "nothing".

@@ -77,6 +77,19 @@ func golden(t *testing.T, file string, got []byte) {
 	}
 }
 
+// TestHost shows what this host enforces in Defences.
+func TestHost(t *testing.T) {
+	o := opts
+	o.Host = "landlock ABI 5 best-effort; read-only /usr; dropped: scope signal (ABI 6)"
+	var b bytes.Buffer
+	if err := explain.Write(&b, explain.Profile(parse(t, "t.yaml", "apiVersion: cell/v1\nname: t\n"), o)); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  - On this host: landlock ABI 5 best-effort; read-only /usr; dropped: scope signal (ABI 6).\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("explanation lacks %q:\n%s", want, b.String())
+	}
+}
+
 // TestSentences checks what the explanation says of single choices.
 func TestSentences(t *testing.T) {
 	const head = "apiVersion: cell/v1\nname: t\n"
