@@ -151,6 +151,7 @@ var fieldDocs = map[string]fieldDoc{
 	"security.landlock.readExec":             {"Paths the command may read and execute from.", []any{[]any{"/usr", "/lib"}}},
 	"security.landlock.bindTcp":              {"TCP ports the command may listen on.", []any{[]any{8080}}},
 	"security.landlock.connectTcp":           {"TCP ports the command may connect to.", []any{[]any{443}}},
+	"security.landlock.scope":                {"What of processes outside the sandbox landlock cuts the command off from: abstractUnixSocket (their abstract Unix sockets), signal (signalling them). Needs landlock ABI 6.", []any{[]any{"abstractUnixSocket", "signal"}}},
 	"security.rlimits":                       {"Resource limits of the command by name (nofile, nproc, core, as, cpu, fsize, ...): a value for both soft and hard, or {soft, hard}.", []any{map[string]any{"nofile": 1024, "core": 0}}},
 	"security.rlimits.soft":                  {"Soft limit: a number, or unlimited.", []any{1024, "unlimited"}},
 	"security.rlimits.hard":                  {"Hard limit, the most the soft limit can be raised to: a number, or unlimited.", []any{4096, "unlimited"}},

@@ -299,7 +299,55 @@ type Landlock struct {
 	ReadExec   []string     `yaml:"readExec" json:"readExec,omitempty" validate:"dive,abspath"`
 	BindTCP    []uint16     `yaml:"bindTcp" json:"bindTcp,omitempty"`
 	ConnectTCP []uint16     `yaml:"connectTcp" json:"connectTcp,omitempty"`
+	// Scope cuts the command off from what processes outside its landlock
+	// domain offer through other channels than files and ports: their
+	// abstract Unix sockets and their signals (landlock ABI 6).
+	Scope []LandlockScope `yaml:"scope" json:"scope,omitempty"`
 }
+
+// LandlockScope is a kind of interaction with processes outside the
+// command's landlock domain that landlock can refuse.
+type LandlockScope uint8
+
+// The scopes. The zero value is invalid, so that a missing value is
+// never taken for one.
+const (
+	scopeInvalid LandlockScope = iota
+	// ScopeAbstractUnix refuses connecting to, and sending to, abstract
+	// Unix sockets bound outside the domain.
+	ScopeAbstractUnix
+	// ScopeSignal refuses sending signals to processes outside the domain.
+	ScopeSignal
+)
+
+// LandlockScopes lists every scope.
+var LandlockScopes = []LandlockScope{ScopeAbstractUnix, ScopeSignal}
+
+// String returns the scope's YAML name.
+func (s LandlockScope) String() string {
+	switch s {
+	case ScopeAbstractUnix:
+		return "abstractUnixSocket"
+	case ScopeSignal:
+		return "signal"
+	case scopeInvalid:
+	}
+	return fmt.Sprintf("LandlockScope(%d)", uint8(s))
+}
+
+// UnmarshalYAML accepts abstractUnixSocket or signal.
+func (s *LandlockScope) UnmarshalYAML(n *yaml.Node) error {
+	for _, c := range LandlockScopes {
+		if c.String() == n.Value {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("must be abstractUnixSocket or signal, not %q", n.Value)
+}
+
+// MarshalText prints the name.
+func (s LandlockScope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Rlimit is a soft and hard limit; "unlimited" or a number. Written as a
 // single value it sets both.
@@ -404,6 +452,15 @@ func (SeccompMode) jsonSchema() *schema {
 // jsonSchema is the schema of a LandlockMode.
 func (LandlockMode) jsonSchema() *schema {
 	return &schema{Type: "string", Enum: []string{LandlockOff.String(), LandlockBestEffort.String(), LandlockRequire.String()}}
+}
+
+// jsonSchema is the schema of a LandlockScope.
+func (LandlockScope) jsonSchema() *schema {
+	names := make([]string, len(LandlockScopes))
+	for i, c := range LandlockScopes {
+		names[i] = c.String()
+	}
+	return &schema{Type: "string", Enum: names}
 }
 
 // jsonSchema is the schema of an Rlimit.

@@ -109,21 +109,28 @@ func lintAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every profile is read as the same reviewer, not as the caller, so
+	// that findings do not depend on the machine: ${HOME}, ${USER},
+	// ${PWD}, ${UID} and ${GID} are lint's; only ${env:NAME} is the
+	// caller's, as the profile names it.
+	reviewer := *facts
+	v := lint.ReviewerVars(nil)
+	reviewer.Home, reviewer.User, reviewer.Cwd, reviewer.UID, reviewer.GID = v.Home, v.User, v.PWD, v.UID, v.GID
 	var reports []*lint.Report
 	bad := 0
 	for _, n := range names {
 		var p *spec.Profile
 		if found {
-			p, err = resolveProfile(c, facts)
+			p, err = resolveProfile(c, &reviewer)
 		} else {
-			p, err = parseProfile(n, c.StringSlice("set"), facts)
+			p, err = parseProfile(n, c.StringSlice("set"), &reviewer)
 		}
 		if err != nil {
 			report(c.App.ErrWriter, err)
 			bad++
 			continue
 		}
-		reports = append(reports, lint.Profile(p, lint.Options{Home: facts.Home}))
+		reports = append(reports, lint.Profile(p, lint.ReviewerOptions()))
 	}
 	switch c.String("format") {
 	case "json":
@@ -411,6 +418,28 @@ func showCommand() *cli.Command {
 	}
 }
 
+// hostEnforcement compiles p for this host and says what of its landlock
+// rules the host's kernel enforces, or why the profile cannot run here.
+func hostEnforcement(p *spec.Profile, facts *host.Facts) string {
+	inv := compile.Invocation{Args: []string{"COMMAND"}}
+	if err := probeFor(p, facts); err != nil {
+		return "cell cannot compile it here: " + err.Error()
+	}
+	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
+		inv.Name = p.Name + "-1"
+	}
+	pl, err := compile.Profile(p, facts, inv)
+	if err != nil {
+		return "cell refuses to run it here: " + err.Error()
+	}
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpLandlock {
+			return "landlock " + s.Landlock.Effective(s.ABI)
+		}
+	}
+	return ""
+}
+
 // planLines compiles p for the caller of facts and returns the plan's
 // steps without their numbers and positions, which differ between any two
 // files; a profile without process.args runs "COMMAND", one with limits
@@ -470,7 +499,7 @@ func explainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "explain",
 		Usage: "describe a profile in plain words for a reviewer",
-		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown")},
+		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown", "json")},
 		Action: func(c *cli.Context) error {
 			facts, err := host.Probe()
 			if err != nil {
@@ -480,9 +509,14 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e := prose.Profile(p, prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home})
-			if c.String("format") == "markdown" {
+			opts := prose.Options{UID: facts.UID, GID: facts.GID, User: facts.User, Home: facts.Home, PWD: facts.Cwd}
+			opts.Host = hostEnforcement(p, facts)
+			e := prose.Profile(p, opts)
+			switch c.String("format") {
+			case "markdown":
 				return prose.WriteMarkdown(c.App.Writer, e)
+			case "json":
+				return prose.WriteJSON(c.App.Writer, e)
 			}
 			return prose.Write(c.App.Writer, e)
 		},

@@ -26,10 +26,10 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Fixed facts, so that golden plans do not depend on who runs the tests.
 var (
 	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
-		TimeNamespace: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
 		IDPool: &host.IDPool{Pool: ids.DefaultPool, From: "default", Taken: []host.Taken{{Start: 0, Count: 65536, What: "low IDs"}, {Start: 100000, Count: 65536, What: "/etc/subuid entry of dev"}}}}
 	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
-		TimeNamespace: true, Env: []string{"TERM=xterm-256color"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color"},
 		SubIDs: &host.SubIDs{UIDs: []host.SubRange{{Start: 100000, Count: 65536}}, GIDs: []host.SubRange{{Start: 100000, Count: 65536}},
 			NewUIDMap: "/usr/bin/newuidmap", NewGIDMap: "/usr/bin/newgidmap"}}
 )
@@ -145,6 +145,8 @@ func compileErr(t *testing.T, f *host.Facts, doc string, inv compile.Invocation,
 func TestErrors(t *testing.T) {
 	noTime := rootFacts
 	noTime.TimeNamespace = false
+	abi5 := rootFacts
+	abi5.LandlockABI = 5
 	tests := []struct {
 		name  string
 		facts *host.Facts
@@ -160,6 +162,8 @@ func TestErrors(t *testing.T) {
 			"t.yaml:4:71: ids.uidMap[1].outside: 300000-300009 is neither your own ID 1000 nor in your subordinate range (/etc/subuid gives user dev 100000-165535)"},
 		{"subordinate range too small", &userFacts, minimal + "ids:\n  uidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subuid, count: 70000}]\n", []string{"true"},
 			"t.yaml:4:71: ids.uidMap[1].outside: needs 70000 subordinate IDs in one piece; /etc/subuid gives user dev 100000-165535"},
+		{"landlock scope beyond the kernel", &abi5, minimal + "security:\n  landlock:\n    mode: require\n    readOnly: [/usr]\n    scope: [abstractUnixSocket, signal]\n", []string{"true"},
+			"t.yaml:7:12: security.landlock.scope: landlock is required, but this kernel's ABI is 5: scope abstract-unix-socket, signal needs ABI 6; have 5; set mode: bestEffort"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
 			"t.yaml:5:11: ids.groups: an unprivileged caller that maps only its own IDs cannot set supplementary groups"},
 	}

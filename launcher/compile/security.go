@@ -111,14 +111,32 @@ func (c *compiler) landlockRules() (*landlock.Rules, error) {
 		ReadOnly: l.ReadOnly, ReadWrite: l.ReadWrite, ReadExec: l.ReadExec,
 		BindTCP: l.BindTCP, ConnectTCP: l.ConnectTCP, Mode: landlock.Require,
 	}
+	for i, sc := range l.Scope {
+		switch sc {
+		case spec.ScopeAbstractUnix:
+			r.Scope = append(r.Scope, landlock.AbstractUnixSocket)
+		case spec.ScopeSignal:
+			r.Scope = append(r.Scope, landlock.Signal)
+		default:
+			return nil, c.errorf(fmt.Sprintf("security.landlock.scope[%d]", i), "unknown scope %s", sc)
+		}
+	}
 	if l.Mode == spec.LandlockBestEffort {
 		r.Mode = landlock.BestEffort
 	}
 	if r.Empty() {
-		return nil, c.errorf("security.landlock", "mode %s with no rule would restrict nothing; list paths or ports, or set mode: off", l.Mode)
+		return nil, c.errorf("security.landlock", "mode %s with no rule would restrict nothing; list paths, ports or scopes, or set mode: off", l.Mode)
 	}
 	if err := r.Check(c.host.LandlockABI); err != nil {
-		return nil, c.errorf("security.landlock.mode", "%s; set mode: bestEffort to run with what the kernel has", err)
+		at := "security.landlock.mode"
+		if unscoped := *r; len(r.Scope) > 0 {
+			// When only the scopes are beyond this kernel, point at them.
+			unscoped.Scope = nil
+			if unscoped.Check(c.host.LandlockABI) == nil {
+				at = "security.landlock.scope"
+			}
+		}
+		return nil, c.errorf(at, "%s; set mode: bestEffort to run with what the kernel has", err)
 	}
 	return r, nil
 }

@@ -17,15 +17,22 @@ import (
 // Package is the import path of the escape program.
 const Package = "github.com/cellsandbox/cell/launcher/escape/cmd/escape"
 
-// built is the program, compiled once per test binary and kept in memory,
-// so that each test gets its own copy in a directory it owns and nothing
-// is left behind. It is the one piece of package state: a cache that
-// tests share.
-var built struct {
+// RealityPackage is the import path of the reality probe, which checks
+// the claims of cell explain --format json from inside a sandbox.
+const RealityPackage = "github.com/cellsandbox/cell/launcher/escape/cmd/reality"
+
+// program is one program, compiled once per test binary and kept in
+// memory, so that each test gets its own copy in a directory it owns and
+// nothing is left behind.
+type program struct {
 	once sync.Once
 	bin  []byte
 	err  error
 }
+
+// built are the escape program and the reality probe: the one piece of
+// package state, a cache that tests share.
+var built = map[string]*program{Package: {}, RealityPackage: {}}
 
 // Build returns the path of the escape program, a static binary
 // (CGO_ENABLED=0) in a new directory of mode 0755, so that any user can
@@ -33,11 +40,24 @@ var built struct {
 // binary; the directory is removed when the test ends.
 func Build(t testing.TB) string {
 	t.Helper()
-	built.once.Do(func() { built.bin, built.err = compile() })
-	if built.err != nil {
-		t.Fatalf("build the escape program: %v", built.err)
+	return buildProgram(t, Package, "escape")
+}
+
+// BuildReality returns the path of the reality probe, as Build does for
+// the escape program.
+func BuildReality(t testing.TB) string {
+	t.Helper()
+	return buildProgram(t, RealityPackage, "reality")
+}
+
+func buildProgram(t testing.TB, pkg, name string) string {
+	t.Helper()
+	b := built[pkg]
+	b.once.Do(func() { b.bin, b.err = compile(pkg) })
+	if b.err != nil {
+		t.Fatalf("build %s: %v", pkg, b.err)
 	}
-	dir, err := os.MkdirTemp("", "cell-escape-")
+	dir, err := os.MkdirTemp("", "cell-"+name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,15 +65,15 @@ func Build(t testing.TB) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "escape")
-	if err := os.WriteFile(p, built.bin, 0o755); err != nil {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b.bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// compile runs go build and returns the binary.
-func compile() ([]byte, error) {
+// compile runs go build of pkg and returns the binary.
+func compile(pkg string) ([]byte, error) {
 	gotool, err := exec.LookPath("go")
 	if err != nil {
 		return nil, fmt.Errorf("no go command in PATH: %w", err)
@@ -64,7 +84,7 @@ func compile() ([]byte, error) {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "escape")
-	cmd := exec.Command(gotool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, Package)
+	cmd := exec.Command(gotool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	// Inside the module, whatever the caller's working directory.
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {

@@ -82,9 +82,69 @@ type Rules struct {
 	BindTCP []uint16 `json:"bindTCP,omitempty"`
 	// ConnectTCP are the TCP ports that sockets may connect to.
 	ConnectTCP []uint16 `json:"connectTCP,omitempty"`
+	// Scope cuts the command off from processes outside its landlock
+	// domain: their abstract Unix sockets, their signals (ABI 6).
+	Scope []Scope `json:"scope,omitempty"`
 	// Mode says whether a kernel that cannot enforce every rule is an
 	// error (Require, the zero value) or not (BestEffort).
 	Mode Mode `json:"mode"`
+}
+
+// Scope is a kind of interaction with processes outside the domain that
+// a ruleset refuses (LANDLOCK_SCOPE_*).
+type Scope uint8
+
+// The scopes.
+const (
+	scopeInvalid Scope = iota
+	// AbstractUnixSocket refuses connecting and sending to abstract Unix
+	// sockets bound by processes outside the domain.
+	AbstractUnixSocket
+	// Signal refuses signalling processes outside the domain.
+	Signal
+	scopeCount
+)
+
+func (s Scope) String() string {
+	switch s {
+	case AbstractUnixSocket:
+		return "abstract-unix-socket"
+	case Signal:
+		return "signal"
+	case scopeInvalid, scopeCount:
+	}
+	return "Scope(" + strconv.Itoa(int(s)) + ")"
+}
+
+// bit is the scope's LANDLOCK_SCOPE_* flag, 0 for an invalid scope.
+func (s Scope) bit() uint64 {
+	switch s {
+	case AbstractUnixSocket:
+		return unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+	case Signal:
+		return unix.LANDLOCK_SCOPE_SIGNAL
+	case scopeInvalid, scopeCount:
+	}
+	return 0
+}
+
+// MarshalText prints the scope's name.
+func (s Scope) MarshalText() ([]byte, error) {
+	if s.bit() == 0 {
+		return nil, fmt.Errorf("invalid landlock scope %d", uint8(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText parses a scope's name: "abstract-unix-socket" or "signal".
+func (s *Scope) UnmarshalText(b []byte) error {
+	for c := scopeInvalid + 1; c < scopeCount; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown landlock scope %q (want abstract-unix-socket or signal)", b)
 }
 
 // Filesystem access rights, and the Landlock ABI that introduced each.
@@ -122,6 +182,8 @@ const (
 	abiFS = 3
 	// abiTCP added TCP bind and connect rules.
 	abiTCP = 4
+	// abiScope added scoping of abstract Unix sockets and signals.
+	abiScope = 6
 )
 
 // The rights each list grants.
@@ -181,8 +243,26 @@ func (r *Rules) hasFS() bool {
 
 func (r *Rules) hasTCP() bool { return len(r.BindTCP)+len(r.ConnectTCP) > 0 }
 
+// scopeBits is the LANDLOCK_SCOPE_* word of the rules' scopes.
+func (r *Rules) scopeBits() uint64 {
+	var b uint64
+	for _, s := range r.Scope {
+		b |= s.bit()
+	}
+	return b
+}
+
+// scopes prints the scopes: "abstract-unix-socket, signal".
+func (r *Rules) scopes() string {
+	q := make([]string, len(r.Scope))
+	for i, s := range r.Scope {
+		q[i] = s.String()
+	}
+	return strings.Join(q, ", ")
+}
+
 // Empty reports whether the rules restrict nothing.
-func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() }
+func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() && len(r.Scope) == 0 }
 
 // ABI returns the kernel's Landlock ABI version. It is 0 when the kernel
 // has no Landlock, and then the error says why: not built in (or hidden
@@ -226,6 +306,11 @@ func (r *Rules) Check(abi int) error {
 			}
 		}
 	}
+	for i, sc := range r.Scope {
+		if sc.bit() == 0 {
+			errs = append(errs, fmt.Errorf("landlock: scope[%d]: invalid scope %d", i, uint8(sc)))
+		}
+	}
 	if r.Mode >= modeCount {
 		errs = append(errs, fmt.Errorf("landlock: invalid mode %d", uint8(r.Mode)))
 	}
@@ -253,6 +338,9 @@ func (r *Rules) missing(abi int) []string {
 	if r.hasTCP() && abi < abiTCP {
 		m = append(m, fmt.Sprintf("TCP rules need ABI %d; have %d", abiTCP, max(abi, 0)))
 	}
+	if len(r.Scope) > 0 && abi < abiScope {
+		m = append(m, fmt.Sprintf("scope %s needs ABI %d; have %d", r.scopes(), abiScope, max(abi, 0)))
+	}
 	return m
 }
 
@@ -260,7 +348,7 @@ func (r *Rules) missing(abi int) []string {
 // rights (everything of them that is not granted is denied) and what the
 // plan must say about the rest.
 type enforcement struct {
-	fs, net uint64
+	fs, net, scope uint64
 	// dropped are rules that this ABI cannot enforce at all.
 	dropped []string
 	// unenforced are rights that this ABI cannot control.
@@ -279,6 +367,9 @@ func (r *Rules) enforcement(abi int) enforcement {
 			if len(l.ports) > 0 {
 				e.dropped = append(e.dropped, l.word+" rules")
 			}
+		}
+		if len(r.Scope) > 0 {
+			e.dropped = append(e.dropped, "scope "+r.scopes())
 		}
 		return e
 	}
@@ -303,6 +394,13 @@ func (r *Rules) enforcement(abi int) enforcement {
 			e.dropped = append(e.dropped, fmt.Sprintf("%s %s (ABI %d)", l.word, ports(l.ports), abiTCP))
 		}
 	}
+	switch {
+	case len(r.Scope) == 0:
+	case abi >= abiScope:
+		e.scope = r.scopeBits()
+	default:
+		e.dropped = append(e.dropped, fmt.Sprintf("scope %s (ABI %d)", r.scopes(), abiScope))
+	}
 	if e.net != 0 {
 		e.unenforced = append(e.unenforced, "UDP and MPTCP")
 	}
@@ -322,6 +420,9 @@ func (r *Rules) String() string {
 		if len(l.ports) > 0 {
 			b = append(b, l.word+" "+ports(l.ports))
 		}
+	}
+	if len(r.Scope) > 0 {
+		b = append(b, "scope "+r.scopes())
 	}
 	if len(b) == 0 {
 		return "no rules"
@@ -343,7 +444,7 @@ func (r *Rules) Effective(abi int) string {
 	}
 	e := r.enforcement(abi)
 	var b []string
-	if e.fs == 0 && e.net == 0 {
+	if e.fs == 0 && e.net == 0 && e.scope == 0 {
 		b = append(b, fmt.Sprintf("ABI %d %s: nothing enforced", max(abi, 0), r.Mode))
 	} else {
 		b = append(b, fmt.Sprintf("ABI %d %s", abi, r.Mode))
@@ -358,6 +459,9 @@ func (r *Rules) Effective(abi int) string {
 			if e.net&l.right != 0 {
 				b = append(b, l.word+" "+ports(l.ports))
 			}
+		}
+		if e.scope != 0 {
+			b = append(b, "scope "+r.scopes())
 		}
 	}
 	if len(e.dropped) > 0 {

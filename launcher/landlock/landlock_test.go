@@ -42,13 +42,13 @@ func TestModeText(t *testing.T) {
 func TestRulesJSON(t *testing.T) {
 	r := Rules{
 		ReadOnly: []string{"/usr"}, ReadWrite: []string{"/tmp"}, ReadExec: []string{"/bin"},
-		BindTCP: []uint16{0, 8080}, ConnectTCP: []uint16{443}, Mode: BestEffort,
+		BindTCP: []uint16{0, 8080}, ConnectTCP: []uint16{443}, Scope: []Scope{AbstractUnixSocket, Signal}, Mode: BestEffort,
 	}
 	b, err := json.Marshal(&r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"readOnly":["/usr"],"readWrite":["/tmp"],"readExec":["/bin"],"bindTCP":[0,8080],"connectTCP":[443],"mode":"best-effort"}`
+	want := `{"readOnly":["/usr"],"readWrite":["/tmp"],"readExec":["/bin"],"bindTCP":[0,8080],"connectTCP":[443],"scope":["abstract-unix-socket","signal"],"mode":"best-effort"}`
 	if string(b) != want {
 		t.Errorf("json:\n got %s\nwant %s", b, want)
 	}
@@ -108,6 +108,10 @@ func TestCheck(t *testing.T) {
 		{"unclean", Rules{ReadWrite: []string{"/", "/tmp/"}, Mode: BestEffort}, 7, `landlock: readWrite[1]: "/tmp/" is not clean (want "/tmp")`},
 		{"empty path", Rules{ReadExec: []string{""}}, 7, `landlock: readExec[0]: empty path`},
 		{"bad mode", Rules{ReadExec: []string{"/bin"}, Mode: 9}, 7, `landlock: invalid mode 9`},
+		{"scope at 6", Rules{Scope: []Scope{AbstractUnixSocket, Signal}}, 6, ""},
+		{"scope at 5", Rules{Scope: []Scope{AbstractUnixSocket, Signal}}, 5, "landlock is required, but this kernel's ABI is 5: scope abstract-unix-socket, signal needs ABI 6; have 5"},
+		{"best-effort scope at 5", Rules{Scope: []Scope{Signal}, Mode: BestEffort}, 5, ""},
+		{"bad scope", Rules{Scope: []Scope{7}}, 7, `landlock: scope[0]: invalid scope 7`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.r.Check(tc.abi)
@@ -152,6 +156,10 @@ func TestEffective(t *testing.T) {
 			"ABI 3 best-effort: nothing enforced; dropped: tcp connect 443 (ABI 4)"},
 		{"tcp at 0 required", Rules{ConnectTCP: []uint16{443}}, 0,
 			"refused: landlock is required, but this kernel has none (ABI 0): TCP rules need ABI 4; have 0"},
+		{"scope at 6", Rules{ReadOnly: []string{"/usr"}, Scope: []Scope{AbstractUnixSocket, Signal}}, 6,
+			"ABI 6 require; read-only /usr; scope abstract-unix-socket, signal; not controlled: resolve_unix (ABI 9)"},
+		{"scope at 5 best effort", best(Rules{ReadOnly: []string{"/usr"}, Scope: []Scope{Signal}}), 5,
+			"ABI 5 best-effort; read-only /usr; dropped: scope signal (ABI 6); not controlled: resolve_unix (ABI 9)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.r.Effective(tc.abi); got != tc.want {

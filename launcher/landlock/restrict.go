@@ -7,12 +7,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rulesetAttr is struct landlock_ruleset_attr up to handled_access_net
-// (ABI 4). Older kernels accept the longer struct because the field they
-// do not know is zero whenever they do not support it.
+// rulesetAttr is struct landlock_ruleset_attr up to scoped (ABI 6).
+// Older kernels accept the longer struct because the fields they do not
+// know are zero whenever they do not support them.
 type rulesetAttr struct {
 	handledFS  uint64
 	handledNet uint64
+	scoped     uint64
 }
 
 // netPortAttr is struct landlock_net_port_attr.
@@ -48,10 +49,10 @@ func Restrict(r *Rules) error {
 		return err
 	}
 	e := r.enforcement(abi)
-	if e.fs == 0 && e.net == 0 {
+	if e.fs == 0 && e.net == 0 && e.scope == 0 {
 		return nil
 	}
-	attr := rulesetAttr{handledFS: e.fs, handledNet: e.net}
+	attr := rulesetAttr{handledFS: e.fs, handledNet: e.net, scoped: e.scope}
 	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET,
 		uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
 	if errno != 0 {

@@ -126,6 +126,38 @@ func TestRestrictTCP(t *testing.T) {
 	runChildTest(t, "tcp", tcpArg{})
 }
 
+// scopeArg is the argument of the "scope" child: an abstract socket and
+// a process outside its domain.
+type scopeArg struct {
+	Socket string
+	Pid    int
+}
+
+// TestRestrictScope shows that a scoped ruleset cuts the command off from
+// an abstract Unix socket and a process outside its domain, both of which
+// it reached before.
+func TestRestrictScope(t *testing.T) {
+	requireABI(t, abiScope)
+	name := fmt.Sprintf("cell-landlock-test-%d", os.Getpid())
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 8); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	runChildTest(t, "scope", scopeArg{Socket: name, Pid: sleeper.Process.Pid})
+}
+
 // TestRestrictSymlink shows that a path reached through a symlink is
 // refused rather than granted to wherever the symlink points.
 func TestRestrictSymlink(t *testing.T) {
@@ -174,6 +206,10 @@ func runChild(name, arg string) int {
 		childExec(c, a)
 	case "tcp":
 		childTCP(c)
+	case "scope":
+		var a scopeArg
+		must(json.Unmarshal([]byte(arg), &a))
+		childScope(c, a)
 	case "symlink":
 		var a fsArg
 		must(json.Unmarshal([]byte(arg), &a))
@@ -302,4 +338,24 @@ func childTCP(c *checker) {
 	// Files are not restricted: the rules name no path.
 	_, err = os.ReadFile("/proc/self/status")
 	c.expect("read a file (filesystem not handled)", err, nil)
+}
+
+// childScope connects to the abstract socket and signals the process
+// with signal 0 before and after a scoped Restrict.
+func childScope(c *checker, a scopeArg) {
+	dial := func() error {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + a.Socket})
+	}
+	c.expect("connect to the abstract socket before", dial(), nil)
+	c.expect("signal the process before", unix.Kill(a.Pid, 0), nil)
+	must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+	must(Restrict(&Rules{Scope: []Scope{AbstractUnixSocket, Signal}}))
+	c.expect("connect to the abstract socket after", dial(), unix.EPERM)
+	c.expect("signal the process after", unix.Kill(a.Pid, 0), unix.EPERM)
+	c.expect("signal itself after", unix.Kill(os.Getpid(), 0), nil)
 }

@@ -146,6 +146,7 @@ var rules = map[string]classifier{
 	"security.landlock.readExec[*]":          member("landlock read-exec path %s", "the command may execute there", "the command may no longer execute there"),
 	"security.landlock.bindTcp[*]":           member("landlock bind port %s", "the command may listen on the port", "the command may no longer listen on the port"),
 	"security.landlock.connectTcp[*]":        member("landlock connect port %s", "the command may connect to the port", "the command may no longer connect to the port"),
+	"security.landlock.scope[*]":             element(Narrows, "landlock cuts the command off from more of what processes outside offer (abstract Unix sockets, signals)", "landlock no longer cuts the command off from what processes outside offer there"),
 	"security.rlimits.*":                     rlimit,
 	"security.oomScoreAdj":                   neutral("how willingly the OOM killer picks the command"),
 }

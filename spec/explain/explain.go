@@ -10,12 +10,14 @@
 package explain
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/cellsandbox/cell/spec"
+	"github.com/cellsandbox/cell/spec/access"
 	"github.com/cellsandbox/cell/spec/lint"
 )
 
@@ -23,8 +25,13 @@ import (
 type Options struct {
 	// UID and GID are the caller's IDs.
 	UID, GID uint32
-	// User is the caller's login name; Home its home directory.
-	User, Home string
+	// User is the caller's login name; Home its home directory; PWD its
+	// working directory (the project).
+	User, Home, PWD string
+	// Host says what the profile compiles to on this host where that
+	// differs by host: what of its landlock rules the kernel enforces, or
+	// why cell refuses it here. Empty says nothing.
+	Host string
 }
 
 // Section is one topic of an Explanation.
@@ -44,18 +51,32 @@ type Explanation struct {
 	// Sections are, in order: identity, files, network, environment,
 	// limits, defences and review.
 	Sections []Section `json:"sections"`
+	// Claims are what the sentences of Files and Network say, in a form
+	// that a program can check against a running sandbox.
+	Claims Claims `json:"claims"`
+}
+
+// Claims are an explanation's statements of access, each with the
+// mechanism that enforces it.
+type Claims struct {
+	// Files says, for each mount in order, whether the command can read,
+	// write and execute there.
+	Files []access.Path `json:"files"`
+	// Network says what it can connect to, listen on and signal.
+	Network []access.Reach `json:"network"`
 }
 
 // Profile explains p to a reviewer.
 func Profile(p *spec.Profile, opts Options) *Explanation {
 	e := &Explanation{File: p.File, Name: p.Name, Description: p.Description}
+	e.Claims = Claims{Files: access.Files(p), Network: access.Reaches(p)}
 	e.Sections = []Section{
 		{"Who the command is", identity(p, opts)},
-		{"Files", files(p)},
+		{"Files", files(p, e.Claims.Files)},
 		{"Network", network(p)},
 		{"Environment", environment(p)},
 		{"Limits", limits(p)},
-		{"Defences", defences(p)},
+		{"Defences", append(defences(p), hostLine(opts.Host)...)},
 		{"Review", review(p, opts)},
 	}
 	return e
@@ -143,7 +164,7 @@ func upper(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func files(p *spec.Profile) []string {
+func files(p *spec.Profile, paths []access.Path) []string {
 	if p.Namespaces.Mount == spec.Host {
 		return []string{"There is no mount namespace: the command sees the host's whole file system as the caller does, and can write wherever the caller can."}
 	}
@@ -159,9 +180,12 @@ func files(p *spec.Profile) []string {
 		root += ", writable: nothing of the host is visible except what is listed here."
 	}
 	out = append(out, root)
-	var ro, rw, own, special []string
+	var ro, rw, own, special, hidden, kept []string
 	var execs []string
-	for _, m := range p.Filesystem.Mounts {
+	var noExec = map[string][]string{}
+	var noExecOrder []string
+	for i, m := range p.Filesystem.Mounts {
+		a := paths[i]
 		opt := ""
 		if m.Optional {
 			opt = " (if it exists)"
@@ -172,23 +196,30 @@ func files(p *spec.Profile) []string {
 			if m.Target != m.Source {
 				where += " at " + m.Target
 			}
-			if m.Writable {
+			switch {
+			case !a.Read.Allowed:
+				hidden = append(hidden, where+opt)
+			case a.Write.Allowed:
 				rw = append(rw, where+opt)
-			} else {
+			default:
 				ro = append(ro, where+opt)
+				if m.Writable {
+					kept = append(kept, m.Target)
+				}
 			}
-			if !m.NoExec {
-				execs = append(execs, m.Target)
-			}
-		case spec.MountTmpfs:
+		case spec.MountTmpfs, spec.MountOverlay:
 			size := "no size limit"
 			if m.Size != 0 {
 				size = m.Size.String()
 			}
-			own = append(own, fmt.Sprintf("%s (tmpfs, %s)", m.Target, size))
-			if !m.NoExec {
-				execs = append(execs, m.Target)
+			what := fmt.Sprintf("%s (%s, %s", m.Target, m.Type, size)
+			if m.Type == spec.MountOverlay {
+				what += ", over " + strings.Join(m.Lower, ", ")
 			}
+			if !a.Write.Allowed {
+				what += ", read-only by " + mechanisms(a.Write.By)
+			}
+			own = append(own, what+")")
 		case spec.MountProc:
 			special = append(special, m.Target+" shows the sandbox's own processes")
 		case spec.MountDev:
@@ -196,31 +227,93 @@ func files(p *spec.Profile) []string {
 		case spec.MountDir, spec.MountFile, spec.MountSymlink:
 			special = append(special, fmt.Sprintf("%s is a %s made for the sandbox", m.Target, m.Type))
 		}
+		switch {
+		case m.Type == spec.MountDir || m.Type == spec.MountFile || m.Type == spec.MountSymlink:
+		case a.Exec.Allowed:
+			execs = append(execs, m.Target)
+		default:
+			by := mechanisms(a.Exec.By)
+			if _, ok := noExec[by]; !ok {
+				noExecOrder = append(noExecOrder, by)
+			}
+			noExec[by] = append(noExec[by], m.Target)
+		}
 	}
 	list := func(what string, items []string, none string) {
 		if len(items) == 0 {
-			out = append(out, none)
+			if none != "" {
+				out = append(out, none)
+			}
 			return
 		}
 		out = append(out, what+": "+strings.Join(items, ", ")+".")
 	}
 	list("It can read, not write, the host's", ro, "It reads nothing of the host.")
 	list("It can read and write the host's", rw, "It can change no file of the host.")
+	list("Landlock keeps these writable mounts read-only", kept, "")
+	list("Landlock hides these binds (no read)", hidden, "")
 	list("Its own scratch space, gone when it ends", own, "It has no scratch space of its own.")
 	if len(special) > 0 {
 		out = append(out, upper(strings.Join(special, "; "))+".")
 	}
 	list("It can execute programs from", execs, "It can execute nothing from the mounts.")
+	for _, by := range noExecOrder {
+		line := "Execution is refused by " + strings.Replace(by, "the mount", "a noexec mount", 1) + " in: " + strings.Join(noExec[by], ", ") + "."
+		if by == string(access.Landlock) {
+			line = "Execution is refused by landlock (execve only: the dynamic loader can still run a program from these, as in ld.so ./prog; only a noexec mount stops that) in: " + strings.Join(noExec[by], ", ") + "."
+		}
+		out = append(out, line)
+	}
 	out = append(out, "Host binds are nosuid and nodev: set-user-ID bits and device nodes in them have no effect.")
 	return out
 }
 
+// mechanisms names mechanisms for a sentence: "a noexec mount and
+// landlock".
+func mechanisms(ms []access.Mechanism) string {
+	words := make([]string, len(ms))
+	for i, m := range ms {
+		switch m {
+		case access.Mount:
+			words[i] = "the mount"
+		case access.Landlock:
+			words[i] = "landlock"
+		case access.Namespace:
+			words[i] = "the namespace"
+		case access.Egress:
+			words[i] = "the egress rules"
+		case access.Network:
+			words[i] = "the network mode"
+		default:
+			words[i] = string(m)
+		}
+	}
+	return strings.Join(words, " and ")
+}
+
 func network(p *spec.Profile) []string {
 	n := &p.Network
-	if n.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
-		return []string{"It uses the host's network: it reaches everything the host reaches, can listen on the host's ports and use the host's abstract Unix sockets."}
-	}
+	l := &p.Security.Landlock
 	var out []string
+	if n.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
+		line := "It uses the host's network namespace: "
+		if v := access.Connect(p, "tcp", 0); !v.Allowed {
+			line += fmt.Sprintf("landlock lets it connect only to TCP ports %s (UDP, MPTCP and every other protocol are not restricted by landlock), ", portList(l.ConnectTCP))
+		} else {
+			line += "it reaches everything the host reaches, "
+		}
+		if v := access.Bind(p, 0); v.Allowed {
+			line += "can listen on the host's ports"
+		} else {
+			line += fmt.Sprintf("can listen only on the host's TCP ports %s", portList(l.BindTCP))
+		}
+		if access.AbstractUnix(p).Allowed {
+			line += " and can use the host's abstract Unix sockets."
+		} else {
+			line += "; landlock keeps the host's abstract Unix sockets out of reach."
+		}
+		return append(out, line)
+	}
 	switch n.Mode {
 	case spec.NetNone:
 		out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network.")
@@ -234,12 +327,18 @@ func network(p *spec.Profile) []string {
 		out = append(out, line)
 	case spec.NetUser:
 		line := "It reaches everything the host reaches, through a user-mode network stack (slirp4netns) that makes its connections as the caller"
+		if n.Egress.Default == spec.EgressDeny {
+			line = "Its connections leave through a user-mode network stack (slirp4netns) that makes them as the caller, where the egress rules below let them"
+		}
 		if n.HostLoopback {
 			line += ", including the host's loopback services at 10.0.2.2."
 		} else {
 			line += "; the host's loopback services are out of reach."
 		}
 		out = append(out, line)
+	}
+	if n.Mode != spec.NetNone {
+		out = append(out, "Its loopback, its ports and its abstract Unix sockets are its own network namespace's: the host's abstract Unix sockets are out of reach, and it listens where only published ports reach it.")
 	}
 	for _, port := range n.Ports {
 		out = append(out, fmt.Sprintf("Its %s port %d is published on the host's port %d: others can connect to it.", port.Proto, port.Sandbox, port.Host))
@@ -256,18 +355,33 @@ func network(p *spec.Profile) []string {
 				}
 				ports := "every port"
 				if len(a.Ports) > 0 {
-					ps := make([]string, len(a.Ports))
-					for i, p := range a.Ports {
-						ps[i] = fmt.Sprint(p)
-					}
-					ports = "port " + strings.Join(ps, ", ")
+					ports = "port " + portList(a.Ports)
 				}
-				to = append(to, fmt.Sprintf("%s (%s, %s)", a.To, proto, ports))
+				dest := a.To
+				switch a.To {
+				case "0.0.0.0/0":
+					dest = "any IPv4 address"
+				case "::/0":
+					dest = "any IPv6 address"
+				}
+				to = append(to, fmt.Sprintf("%s (%s, %s)", dest, proto, ports))
 			}
 			out = append(out, "Egress rules let it connect only to "+strings.Join(to, "; ")+", and loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
 		}
 	}
+	if l.Mode != spec.LandlockOff && len(l.ConnectTCP) > 0 {
+		out = append(out, fmt.Sprintf("Landlock lets it connect only to TCP ports %s, loopback included.", portList(l.ConnectTCP)))
+	}
 	return out
+}
+
+// portList prints ports: "443, 80".
+func portList(ps []uint16) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 func environment(p *spec.Profile) []string {
@@ -388,10 +502,27 @@ func defences(p *spec.Profile) []string {
 		out = append(out, "On: the default system call filter.")
 	}
 	if l := sec.Landlock; l.Mode != spec.LandlockOff {
-		out = append(out, fmt.Sprintf("On: landlock (%s): read-only %s; read-write %s; read-exec %s.", l.Mode,
-			listOr(l.ReadOnly), listOr(l.ReadWrite), listOr(l.ReadExec)))
+		line := fmt.Sprintf("On: landlock (%s): read-only %s; read-write %s; read-exec %s", l.Mode,
+			listOr(l.ReadOnly), listOr(l.ReadWrite), listOr(l.ReadExec))
+		if len(l.ConnectTCP) > 0 {
+			line += "; TCP connect " + portList(l.ConnectTCP)
+		}
+		if len(l.BindTCP) > 0 {
+			line += "; TCP bind " + portList(l.BindTCP)
+		}
+		if len(l.Scope) > 0 {
+			sc := make([]string, len(l.Scope))
+			for i, x := range l.Scope {
+				sc[i] = x.String()
+			}
+			line += "; scoped (" + strings.Join(sc, ", ") + "): the host's abstract Unix sockets and processes are out of reach"
+		}
+		out = append(out, line+".")
 	} else {
 		out = append(out, "Off: landlock (the mounts alone decide what is reachable).")
+	}
+	if n := &p.Network; n.Egress.Default == spec.EgressDeny {
+		out = append(out, "On: egress rules (nftables in its own network namespace) refuse what they do not list (see Network).")
 	}
 	onOff(p.Process.IsNewSession(), "a session of its own (no keystrokes pushed into the caller's terminal)", "the command shares the caller's terminal session")
 	out = append(out,
@@ -405,6 +536,14 @@ func defences(p *spec.Profile) []string {
 	return out
 }
 
+// hostLine is the Defences line of what this host enforces.
+func hostLine(h string) []string {
+	if h == "" {
+		return nil
+	}
+	return []string{"On this host: " + strings.TrimSuffix(h, ".") + "."}
+}
+
 // listOr joins paths, or says "nothing".
 func listOr(paths []string) string {
 	if len(paths) == 0 {
@@ -414,7 +553,7 @@ func listOr(paths []string) string {
 }
 
 func review(p *spec.Profile, o Options) []string {
-	r := lint.Profile(p, lint.Options{Home: o.Home})
+	r := lint.Profile(p, lint.Options{Home: o.Home, PWD: o.PWD})
 	out := []string{fmt.Sprintf("Exposure %.1f/10 (%s).", r.Score, r.Verdict)}
 	for _, f := range r.Findings {
 		if f.Severity > lint.Info {
@@ -443,6 +582,16 @@ func Write(w io.Writer, e *Explanation) error {
 		}
 	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON prints e as indented JSON, claims included.
+func WriteJSON(w io.Writer, e *Explanation) error {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
 	return err
 }
 

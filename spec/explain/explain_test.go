@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 var (
 	vars = spec.Vars{Home: "/home/dev", User: "dev", PWD: "/home/dev/project", UID: 1000, GID: 1000}
-	opts = explain.Options{UID: 1000, GID: 1000, User: "dev", Home: "/home/dev"}
+	opts = explain.Options{UID: 1000, GID: 1000, User: "dev", Home: "/home/dev", PWD: "/home/dev/project"}
 )
 
 func parse(t *testing.T, file, src string) *spec.Profile {
@@ -77,6 +77,19 @@ func golden(t *testing.T, file string, got []byte) {
 	}
 }
 
+// TestHost shows what this host enforces in Defences.
+func TestHost(t *testing.T) {
+	o := opts
+	o.Host = "landlock ABI 5 best-effort; read-only /usr; dropped: scope signal (ABI 6)"
+	var b bytes.Buffer
+	if err := explain.Write(&b, explain.Profile(parse(t, "t.yaml", "apiVersion: cell/v1\nname: t\n"), o)); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  - On this host: landlock ABI 5 best-effort; read-only /usr; dropped: scope signal (ABI 6).\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("explanation lacks %q:\n%s", want, b.String())
+	}
+}
+
 // TestSentences checks what the explanation says of single choices.
 func TestSentences(t *testing.T) {
 	const head = "apiVersion: cell/v1\nname: t\n"
@@ -110,6 +123,20 @@ func TestSentences(t *testing.T) {
 		{"no seccomp", "security: {seccomp: {mode: unconfined}}\n", "Off: no system call filter."},
 		{"no nnp", "security: {noNewPrivileges: false}\n", "Off: no_new_privs."},
 		{"landlock", "security: {landlock: {mode: require, readOnly: [/usr]}}\n", "On: landlock (require): read-only /usr; read-write nothing"},
+		{"landlock refuses exec", "filesystem:\n  mounts: [{type: tmpfs, target: /t, size: 1Mi}]\nsecurity: {landlock: {mode: require, readWrite: [/t]}}\n",
+			"Execution is refused by landlock (execve only: the dynamic loader can still run a program from these, as in ld.so ./prog; only a noexec mount stops that) in: /t."},
+		{"landlock and noexec", "filesystem:\n  mounts: [{type: tmpfs, target: /t, size: 1Mi, noexec: true}]\nsecurity: {landlock: {mode: require, readWrite: [/t]}}\n",
+			"Execution is refused by a noexec mount and landlock in: /t."},
+		{"landlock keeps read-only", "filesystem:\n  mounts: [{type: bind, source: /srv, target: /srv, writable: true}]\nsecurity: {landlock: {mode: require, readOnly: [/srv]}}\n",
+			"Landlock keeps these writable mounts read-only: /srv."},
+		{"landlock tcp on the host's network", "namespaces: {net: host}\nnetwork: {mode: host}\nsecurity: {landlock: {mode: require, connectTcp: [443, 80]}}\n",
+			"It uses the host's network namespace: landlock lets it connect only to TCP ports 443, 80 (UDP, MPTCP and every other protocol are not restricted by landlock), can listen on the host's ports and can use the host's abstract Unix sockets."},
+		{"landlock scope on the host's network", "namespaces: {net: host}\nnetwork: {mode: host}\nsecurity: {landlock: {mode: require, scope: [abstractUnixSocket]}}\n",
+			"landlock keeps the host's abstract Unix sockets out of reach."},
+		{"own network namespace", "network: {mode: user}\n", "the host's abstract Unix sockets are out of reach"},
+		{"egress to anywhere", "network: {mode: user, egress: {default: deny, allow: [{to: 0.0.0.0/0, ports: [443], proto: tcp}]}}\n",
+			"Egress rules let it connect only to any IPv4 address (tcp, port 443), and loopback"},
+		{"egress defence", "network: {mode: user, egress: {default: deny}}\n", "On: egress rules (nftables in its own network namespace)"},
 		{"shared pid", "namespaces: {pid: host}\n", "Off: it shares the host's pid namespaces."},
 	}
 	for _, tt := range tests {

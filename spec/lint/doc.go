@@ -16,5 +16,9 @@
 // JSON and SARIF 2.1.0 (for code scanning services).
 //
 // Like spec, the package does no host I/O: what it knows of the caller
-// (the home directory) comes in through Options.
+// (the home and working directories) comes in through Options. cell lint
+// reads every profile as the same reviewer (ReviewerVars,
+// ReviewerOptions), so that its findings do not depend on the machine.
+// What a rule says of reading, writing and executing comes from
+// spec/access, which weighs the mounts and landlock together.
 package lint

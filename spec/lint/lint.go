@@ -117,7 +117,31 @@ type Options struct {
 	// that holds it, are reported. Empty means only /home and /root are
 	// known as homes.
 	Home string
+	// PWD is the working directory of the caller: a writable bind of it
+	// (or of a directory holding it) is a project, whose .git must stay
+	// out of reach. Empty means no bind is known as the project.
+	PWD string
 }
+
+// The reviewer that cell lint reads every profile as, whoever runs it:
+// ${HOME}, ${USER}, ${PWD}, ${UID} and ${GID} expand to these, so that two
+// machines produce the same report for the same files.
+const (
+	ReviewerHome = "/home/reviewer"
+	ReviewerUser = "reviewer"
+	ReviewerPWD  = "/home/reviewer/project"
+	ReviewerUID  = 1000
+	ReviewerGID  = 1000
+)
+
+// ReviewerVars are the variables of the reviewer, with lookupEnv for
+// ${env:NAME} (a value the profile names explicitly).
+func ReviewerVars(lookupEnv func(string) (string, bool)) spec.Vars {
+	return spec.Vars{Home: ReviewerHome, User: ReviewerUser, PWD: ReviewerPWD, UID: ReviewerUID, GID: ReviewerGID, LookupEnv: lookupEnv}
+}
+
+// ReviewerOptions are the Options of the reviewer.
+func ReviewerOptions() Options { return Options{Home: ReviewerHome, PWD: ReviewerPWD} }
 
 // Report is the result of linting one profile.
 type Report struct {

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // vars are fixed, so that results do not depend on who runs the tests.
 var vars = spec.Vars{Home: "/home/dev", User: "dev", PWD: "/home/dev/project", UID: 1000, GID: 1000}
 
-var opts = lint.Options{Home: "/home/dev"}
+var opts = lint.Options{Home: "/home/dev", PWD: "/home/dev/project"}
 
 func parse(t *testing.T, file, src string) *spec.Profile {
 	t.Helper()
@@ -68,6 +68,37 @@ func TestRules(t *testing.T) {
 			mounts("{type: bind, source: /home/dev/project, target: /h}")},
 		{"CELL012", mounts("{type: bind, source: /home/ann/.ssh, target: /k}"), lint.High, "t.yaml:5:28",
 			mounts("{type: bind, source: /home/ann/.sshx, target: /k}")},
+		{"CELL012", mounts("{type: bind, source: /home/dev/.config, target: /c}"), lint.High, "t.yaml:5:28",
+			mounts("{type: bind, source: /home/dev/.config/nvim, target: /c}")},
+		{"CELL023", mounts("{type: bind, source: /etc/shadow, target: /s}"), lint.High, "t.yaml:5:28",
+			mounts("{type: bind, source: /etc/passwd, target: /s}")},
+		{"CELL023", mounts("{type: bind, source: /etc/sudoers.d, target: /s, writable: true}"), lint.Critical, "t.yaml:5:28",
+			mounts("{type: bind, source: /etc/sudoers.dist, target: /s, writable: true}")},
+		{"CELL023", mounts("{type: bind, source: /etc, target: /etc}"), lint.High, "t.yaml:5:28",
+			mounts("{type: bind, source: /etc/ssl/certs, target: /etc/ssl/certs}")},
+		{"CELL023", mounts("{type: bind, source: /etc/ssh, target: /k}"), lint.High, "t.yaml:5:28",
+			mounts("{type: bind, source: /etc/ssh_config, target: /k}")},
+		{"CELL023", mounts("{type: bind, source: /etc/gshadow, target: /k}"), lint.High, "t.yaml:5:28",
+			mounts("{type: bind, source: /etc/group, target: /k}")},
+		{"CELL024", mounts("{type: bind, source: /etc, target: /etc, writable: true}"), lint.Critical, "t.yaml:5:58",
+			"ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n" + mounts("{type: bind, source: /etc, target: /etc, writable: true}")},
+		{"CELL024", "ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n" + mounts("{type: bind, source: /etc/passwd, target: /etc/passwd, writable: true}"), lint.Critical, "t.yaml:7:72",
+			"ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n" + mounts("{type: bind, source: /etc/passwd, target: /etc/passwd}")},
+		{"CELL025", mounts("{type: bind, source: /home/dev/project, target: /src, writable: true}"), lint.High, "t.yaml:5:71",
+			"filesystem:\n  mounts:\n" +
+				"    - {type: bind, source: /home/dev/project, target: /src, writable: true}\n" +
+				"    - {type: bind, source: /home/dev/project/.git, target: /src/.git, writable: true, optional: true}\n" +
+				"    - {type: bind, source: /home/dev/project/.git/hooks, target: /src/.git/hooks, optional: true}\n" +
+				"    - {type: bind, source: /home/dev/project/.git/config, target: /src/.git/config, optional: true}\n"},
+		{"CELL025", "filesystem:\n  mounts:\n" +
+			"    - {type: bind, source: /home/dev, target: /home/dev, writable: true}\n" +
+			"    - {type: bind, source: /home/dev/project/.git/hooks, target: /home/dev/project/.git/hooks, optional: true}\n" +
+			"    - {type: bind, source: /home/dev/project/.git/config, target: /home/dev/project/.git/config, optional: true}\n", lint.High, "t.yaml:5:68",
+			mounts("{type: bind, source: /home/dev/other, target: /o, writable: true}")},
+		{"CELL014", mounts("{type: bind, source: /run/user/1000/podman/podman.sock, target: /p}"), lint.Critical, "t.yaml:5:28",
+			mounts("{type: bind, source: /srv/user/1000/podman, target: /p}")},
+		{"CELL014", mounts("{type: bind, source: /run/user/1000, target: /r}"), lint.Critical, "t.yaml:5:28",
+			mounts("{type: bind, source: /srv/run/user/1000, target: /r}")},
 		{"CELL013", mounts("{type: bind, source: /, target: /host}"), lint.High, "t.yaml:5:28",
 			mounts("{type: bind, source: /usr, target: /usr}")},
 		{"CELL014", mounts("{type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock}"), lint.Critical, "t.yaml:5:28",

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cellsandbox/cell/spec"
+	"github.com/cellsandbox/cell/spec/access"
 )
 
 // Rule is one check. Its ID and Name never change meaning; a rule that
@@ -170,6 +171,24 @@ var rules = []*Rule{
 		check:   procUnmasked,
 	},
 	{
+		ID: "CELL023", Name: "host-secret-file", Severity: High,
+		Summary: "A file of the host's secrets, or a directory holding one, is bound.",
+		Help:    "/etc/shadow and /etc/gshadow hold the host's password hashes, /etc/sudoers and /etc/sudoers.d who may become root, /etc/ssh the host's private SSH keys; a bind of /etc shows them all. Bind only the files of /etc the command needs (passwd, group, resolv.conf, ssl/certs...), never these; writable, they make the command root on the host.",
+		check:   hostSecretFile,
+	},
+	{
+		ID: "CELL024", Name: "writable-etc-as-host-root", Severity: Critical,
+		Summary: "The host's /etc is writable by an ID that is the host's root.",
+		Help:    "A writable bind of /etc (or of its passwd, shadow, sudoers...) to a sandbox whose uid 0 is the host's uid 0 (an explicit map to outside 0, or the default map for a caller that is root) lets the command add a root account or a sudo rule: it is root on the host. Bind /etc read-only, or map the sandbox to a subordinate range.",
+		check:   writableEtcAsRoot,
+	},
+	{
+		ID: "CELL025", Name: "writable-git-hooks", Severity: High,
+		Summary: "A writable project bind leaves the repository's hooks and config writable.",
+		Help:    "Git runs .git/hooks/* and the programs named by core.hooksPath, core.fsmonitor and core.sshCommand in .git/config on the host, at the caller's next commit or fetch: a sandbox that can write them runs code outside itself later. After the writable bind of the project, bind its .git onto itself (so it cannot be renamed away), and .git/hooks and .git/config read-only, all optional.",
+		check:   writableGitHooks,
+	},
+	{
 		ID: "CELL030", Name: "secret-env", Severity: High,
 		Summary: "A variable that looks like a secret enters the sandbox.",
 		Help:    "A token or password in the environment is readable by everything the command runs, and shown by cell plan when set in process.env. Pass secrets through a file bound read-only, or not at all.",
@@ -272,8 +291,12 @@ func hostNetwork(ps *pass) {
 	l := &ps.p.Security.Landlock
 	switch {
 	case ps.p.Network.Mode == spec.NetHost && l.Mode == spec.LandlockRequire && len(l.ConnectTCP) > 0:
-		ps.reportAs(Medium, "network.mode", "set network.mode: none unless the command needs these ports",
-			"the sandbox uses the host's network, but landlock lets it connect only to TCP ports %s (UDP, and binding to ports, stay open)", ports(l.ConnectTCP))
+		open := "UDP, and binding to ports, stay open"
+		if access.AbstractUnix(ps.p).Allowed {
+			open = "UDP, binding to ports and the host's abstract Unix sockets stay open"
+		}
+		ps.reportAs(Medium, "network.mode", "set network.mode: none, or user with network.egress, unless the command needs the host's network",
+			"the sandbox uses the host's network, but landlock lets it connect only to TCP ports %s (%s)", ports(l.ConnectTCP), open)
 	case ps.p.Network.Mode == spec.NetHost:
 		ps.report("network.mode", "set network.mode: none and namespaces.net: new (the defaults)",
 			"the sandbox uses the host's network: every service the host reaches is reachable")
@@ -433,6 +456,17 @@ func (ps *pass) secretDir(src string) (string, bool) {
 				return d, true
 			}
 		}
+		// A directory of a home that holds one, such as ~/.config for
+		// ~/.config/gcloud; the home itself is writable-home's or
+		// secrets-visible's home finding.
+		if src == h || !covers(h, src) {
+			continue
+		}
+		for _, s := range secretDirs {
+			if d := path.Join(h, s); covers(src, d) {
+				return d, true
+			}
+		}
 	}
 	return "", false
 }
@@ -497,10 +531,41 @@ func underAny(p string, dirs []string) bool {
 	return false
 }
 
+// userEngineSockets are the sockets of rootless container engines in a
+// user's runtime directory ($XDG_RUNTIME_DIR, /run/user/UID): control of
+// one is control of that user's containers, and of all the user reaches.
+var userEngineSockets = []string{"podman/podman.sock", "docker.sock", "containerd/containerd.sock", "buildkit/buildkitd.sock"}
+
+// holdsUserEngineSocket returns the rootless engine socket that src is or
+// holds ("*" stands for every user's directory).
+func holdsUserEngineSocket(src string) (string, bool) {
+	for _, base := range []string{"/run/user", "/var/run/user"} {
+		rest, ok := strings.CutPrefix(src, base)
+		if !ok || rest != "" && rest[0] != '/' {
+			continue
+		}
+		user, _, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+		if user == "" {
+			user = "*"
+		}
+		for _, s := range userEngineSockets {
+			if sock := path.Join(base, user, s); user == "*" || covers(src, sock) {
+				return sock, true
+			}
+		}
+	}
+	return "", false
+}
+
 func hostSocket(ps *pass) {
 	binds(ps.p, func(at string, m *spec.Mount) {
 		if m.Source == "/" {
 			return // host-root-visible says it
+		}
+		if s, ok := holdsUserEngineSocket(m.Source); ok {
+			ps.reportAs(Critical, at+".source", "remove the bind: no sandbox should hold a container engine's socket",
+				"bind of %s gives the command the rootless container engine's socket %s, which controls the user's containers and everything the user can reach", m.Source, s)
+			return
 		}
 		for _, s := range engineSockets {
 			if covers(m.Source, s) {
@@ -527,20 +592,31 @@ func hostSocket(ps *pass) {
 	})
 }
 
+// writableExec reports the mounts where the command can write a file and
+// then run it, by what the mount table and landlock enforce together.
 func writableExec(ps *pass) {
-	if ps.p.Namespaces.Mount == spec.Host {
-		return
-	}
-	for i, m := range ps.p.Filesystem.Mounts {
+	paths := access.Files(ps.p)
+	for i, a := range paths {
+		m := &ps.p.Filesystem.Mounts[i]
 		at := mountPath(i)
+		what := m.Target
+		switch m.Type {
+		case spec.MountBind:
+			at += ".writable"
+		case spec.MountTmpfs, spec.MountOverlay:
+			what = m.Type.String() + " " + m.Target
+		default:
+			continue
+		}
+		hint := "add noexec: true if nothing is run from " + m.Target
 		switch {
-		case m.NoExec:
-		case m.Type == spec.MountBind && m.Writable:
-			ps.report(at+".writable", "add noexec: true if nothing is run from "+m.Target,
-				"%s is writable and executable: the command can write a program and run it", m.Target)
-		case m.Type == spec.MountTmpfs:
-			ps.report(at, "add noexec: true if nothing is run from "+m.Target,
-				"tmpfs %s is writable and executable: the command can write a program and run it", m.Target)
+		case !a.Write.Allowed:
+		case a.Exec.Allowed && slices.Contains(a.Exec.By, access.Landlock):
+			ps.report(at, hint, "%s is writable and executable, by the mount and by landlock: the command can write a program and run it", what)
+		case a.Exec.Allowed:
+			ps.report(at, hint, "%s is writable and executable: the command can write a program and run it", what)
+		case !slices.Contains(a.Exec.By, access.Mount):
+			ps.report(at, hint, "%s is writable, and only landlock refuses execve there: the dynamic loader can still run a program written there (ld.so ./prog)", what)
 		}
 	}
 }
@@ -782,4 +858,124 @@ func noNewPrivsOff(ps *pass) {
 		ps.report("security.noNewPrivileges", "remove noNewPrivileges: false",
 			"no_new_privs is off: set-user-ID programs can raise the command's rights")
 	}
+}
+
+// secretFiles are the host's files of secrets under /etc, and what each
+// holds.
+var secretFiles = []struct{ path, what string }{
+	{"/etc/shadow", "password hashes"},
+	{"/etc/shadow-", "password hashes"},
+	{"/etc/gshadow", "group password hashes"},
+	{"/etc/gshadow-", "group password hashes"},
+	{"/etc/sudoers", "sudo rules"},
+	{"/etc/sudoers.d", "sudo rules"},
+	{"/etc/ssh", "SSH host keys"},
+	{"/etc/security/opasswd", "old password hashes"},
+	{"/etc/ssl/private", "TLS private keys"},
+	{"/etc/krb5.keytab", "Kerberos keys"},
+}
+
+func hostSecretFile(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Source == "/" {
+			return // host-root-visible says it
+		}
+		var names, whats []string
+		for _, f := range secretFiles {
+			if covers(m.Source, f.path) || covers(f.path, m.Source) {
+				names = append(names, f.path)
+				if !slices.Contains(whats, f.what) {
+					whats = append(whats, f.what)
+				}
+			}
+		}
+		if len(names) == 0 {
+			return
+		}
+		sev, how := High, "shows"
+		if m.Writable {
+			sev, how = Critical, "lets the command change"
+		}
+		if len(names) > 3 {
+			names = append(names[:3], "...")
+		}
+		ps.reportAs(sev, at+".source", "bind only the files of /etc the command needs (passwd, group, resolv.conf, ssl/certs), never these",
+			"bind of %s %s the host's %s (%s)", m.Source, how, strings.Join(whats, ", "), strings.Join(names, ", "))
+	})
+}
+
+// etcFiles are the files of /etc whose change makes a user root.
+var etcFiles = []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/sudoers", "/etc/sudoers.d", "/etc/pam.d", "/etc/ld.so.preload", "/etc/crontab", "/etc/cron.d", "/etc/systemd"}
+
+// rootIsHostRoot says whether uid 0 inside can be the host's uid 0: an
+// explicit map to outside 0, or no map at all, which maps the command to
+// the caller (root, when root runs it).
+func rootIsHostRoot(p *spec.Profile) (string, bool) {
+	if p.Namespaces.User == spec.Host {
+		return "the sandbox shares the host's user namespace", true
+	}
+	if len(p.IDs.UIDMap) == 0 {
+		return "the default map makes the command the caller, the host's root when root runs it", true
+	}
+	for _, r := range p.IDs.UIDMap {
+		if r.Outside == 0 {
+			return "ids.uidMap maps an ID to the host's uid 0", true
+		}
+	}
+	return "", false
+}
+
+func writableEtcAsRoot(ps *pass) {
+	why, ok := rootIsHostRoot(ps.p)
+	if !ok {
+		return
+	}
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if !m.Writable || m.Source == "/" {
+			return // writable-system-path says it, critically, for /
+		}
+		for _, f := range etcFiles {
+			if covers(m.Source, f) {
+				ps.report(at+".writable", "bind /etc (and its files) read-only, or map the sandbox to a subordinate range",
+					"writable bind of %s lets the command change %s, and %s: it can make itself root on the host", m.Source, f, why)
+				return
+			}
+		}
+	})
+}
+
+// writableGitHooks reports a writable bind of the working directory (or of
+// a directory that holds it) that leaves the repository's hooks and
+// config writable.
+func writableGitHooks(ps *pass) {
+	pwd := ps.opts.PWD
+	if pwd == "" || !path.IsAbs(pwd) {
+		return
+	}
+	mounts := ps.p.Filesystem.Mounts
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if !m.Writable || m.Source == "/" || !covers(m.Source, pwd) {
+			return
+		}
+		git := path.Join(m.Target, strings.TrimPrefix(pwd, m.Source), ".git")
+		has := func(target string, writable bool) bool {
+			return slices.ContainsFunc(mounts, func(o spec.Mount) bool {
+				return o.Type == spec.MountBind && o.Target == target && o.Writable == writable
+			})
+		}
+		var open []string
+		if !has(git, true) && !has(git, false) {
+			open = append(open, git+" (can be renamed away and replaced)")
+		}
+		for _, f := range []string{"hooks", "config"} {
+			if !has(path.Join(git, f), false) {
+				open = append(open, path.Join(git, f))
+			}
+		}
+		if len(open) == 0 {
+			return
+		}
+		ps.report(at+".writable", fmt.Sprintf("after this bind add {type: bind, source: %q, target: %q, writable: true, noexec: true, optional: true} and read-only optional binds of its hooks and config", path.Join(m.Source, strings.TrimPrefix(pwd, m.Source), ".git"), git),
+			"writable bind of %s leaves %s writable: the command can plant git hooks (hooks/*, core.hooksPath, core.fsmonitor) that the host runs at the caller's next commit", m.Source, strings.Join(open, ", "))
+	})
 }
