@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"sort"
@@ -27,14 +26,6 @@ import (
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
 )
-
-// forwarded are the signals cell relays to the command. Init handles them
-// itself only to discard them: as pid 1 it must not die of them, and a
-// handled (not ignored) signal is reset to its default in the command.
-var forwarded = []os.Signal{
-	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-}
 
 // Init is the main function of a sandbox's init. It returns the exit
 // status for the process; the command's status reaches cell separately.
@@ -60,12 +51,7 @@ func Init() int {
 	conn := os.NewFile(uintptr(fd), "cell")
 	enc := json.NewEncoder(conn)
 	dec := json.NewDecoder(conn)
-	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, forwarded...)
-	go func() {
-		for range signals {
-		}
-	}()
+	ignoreSignals()
 
 	var p plan.Plan
 	if err := dec.Decode(&p); err != nil {
@@ -736,7 +722,7 @@ func waitAndExec(fd int) int {
 		fmt.Fprintf(os.Stderr, "cell-init: expected the ID maps, got %q\n", line)
 		return 125
 	}
-	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, nil)
+	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, initEnv)
 	fmt.Fprintf(os.Stderr, "cell-init: execve /proc/self/exe: %v\n", err)
 	return 125
 }

@@ -192,7 +192,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	cmd := &exec.Cmd{
 		Path:        initStep.Path,
 		Args:        initStep.Args,
-		Env:         []string{},
+		Env:         initEnv,
 		ExtraFiles:  extra,
 		SysProcAttr: sys,
 	}
