@@ -156,6 +156,8 @@ func TestErrors(t *testing.T) {
 			"t.yaml:4:71: ids.uidMap[1].outside: 300000-300009 is neither your own ID 1000 nor in your subordinate range (/etc/subuid gives user dev 100000-165535)"},
 		{"subordinate range too small", &userFacts, minimal + "ids:\n  uidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subuid, count: 70000}]\n", []string{"true"},
 			"t.yaml:4:71: ids.uidMap[1].outside: needs 70000 subordinate IDs in one piece; /etc/subuid gives user dev 100000-165535"},
+		{"landlock TCP rules without seccomp", &rootFacts, minimal + "security:\n  seccomp: {mode: unconfined}\n  landlock: {mode: bestEffort, connectTcp: [443]}\n", []string{"true"},
+			"t.yaml:4:19: security.seccomp.mode: unconfined with landlock TCP port rules (security.landlock.connectTcp, bindTcp): landlock mediates only TCP, and without the filter MPTCP and SCTP sockets reach any port"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
 			"t.yaml:5:11: ids.groups: an unprivileged caller that maps only its own IDs cannot set supplementary groups"},
 	}

@@ -181,6 +181,12 @@ func (r *Rules) hasFS() bool {
 
 func (r *Rules) hasTCP() bool { return len(r.BindTCP)+len(r.ConnectTCP) > 0 }
 
+// RestrictsTCP reports whether the rules restrict TCP bind or connect.
+// Landlock mediates TCP sockets only: whoever applies such rules must
+// also keep the command from other stream protocols (MPTCP, SCTP), which
+// would reach any port.
+func (r *Rules) RestrictsTCP() bool { return r != nil && r.hasTCP() }
+
 // Empty reports whether the rules restrict nothing.
 func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() }
 
@@ -304,7 +310,7 @@ func (r *Rules) enforcement(abi int) enforcement {
 		}
 	}
 	if e.net != 0 {
-		e.unenforced = append(e.unenforced, "UDP and MPTCP")
+		e.unenforced = append(e.unenforced, "UDP; MPTCP, SCTP and raw sockets, which the seccomp filter refuses")
 	}
 	return e
 }

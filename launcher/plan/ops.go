@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // Op is the operation of a step. Every switch over Op names every case, so
@@ -411,7 +413,11 @@ func (s *Step) Call() string {
 		if s.Seccomp == nil {
 			return "seccomp(?)"
 		}
-		return fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %d instructions: %s)", len(s.Filter), strings.Join(s.Seccomp.Summary()[:1], "; "))
+		head := s.Seccomp.Summary()[:1]
+		if s.Seccomp.LandlockTCP {
+			head = append(head, seccomp.LandlockTCPNote)
+		}
+		return fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %d instructions: %s)", len(s.Filter), strings.Join(head, "; "))
 	case OpCapBSetDrop:
 		if len(s.IDs) > 0 {
 			return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(s.IDs))

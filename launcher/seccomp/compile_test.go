@@ -171,6 +171,69 @@ func TestDefaultRules(t *testing.T) {
 	}
 }
 
+// TestLandlockTCP checks the sockets the filter refuses when landlock
+// restricts TCP ports: every AF_INET and AF_INET6 socket but TCP and
+// datagram sockets, comparing the low 32 bits of each argument as the
+// kernel reads them, whatever a profile's rules allow.
+func TestLandlockTCP(t *testing.T) {
+	const hi = 1 << 32
+	refused := Errno(unix.EPROTONOSUPPORT)
+	stream, cloexec := uint64(unix.SOCK_STREAM), uint64(unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+	tests := []struct {
+		name string
+		args [maxArgs]uint64
+		want Action
+	}{
+		{"TCP", [6]uint64{unix.AF_INET, stream, 0}, Allow},
+		{"TCP by protocol, with flags", [6]uint64{unix.AF_INET6, stream | cloexec, unix.IPPROTO_TCP}, Allow},
+		{"UDP", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, 0}, Allow},
+		{"ICMP datagram (ping)", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP}, Allow},
+		{"unix stream, protocol 262", [6]uint64{unix.AF_UNIX, stream, unix.IPPROTO_MPTCP}, Allow},
+		{"MPTCP", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP over IPv6", [6]uint64{unix.AF_INET6, stream | cloexec, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP, protocol with a high bit", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP | hi}, refused},
+		{"TCP protocol with a high bit (TCP to the kernel)", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_TCP | hi}, Allow},
+		{"MPTCP, family with a high bit", [6]uint64{unix.AF_INET | hi, stream, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP, type with a high bit", [6]uint64{unix.AF_INET, stream | hi, unix.IPPROTO_MPTCP}, refused},
+		{"SCTP stream", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_SCTP}, refused},
+		{"SCTP seqpacket", [6]uint64{unix.AF_INET6, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}, refused},
+		{"DCCP", [6]uint64{unix.AF_INET, unix.SOCK_DCCP, unix.IPPROTO_DCCP}, refused},
+		{"raw TCP", [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_TCP}, refused},
+		{"SOCK_PACKET", [6]uint64{unix.AF_INET, unix.SOCK_PACKET, 0}, refused},
+	}
+	for _, allowAll := range []bool{false, true} {
+		p := Default()
+		p.LandlockTCP = true
+		if allowAll {
+			// A profile's rule cannot take the refusal back.
+			if err := p.Add(Rule{Names: []string{"socket"}, Action: Allow}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prog := compile(t, p)
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/allowAll=%v", tt.name, allowAll), func(t *testing.T) {
+				want := tt.want
+				if allowAll && want != refused {
+					want = Allow
+				}
+				d := seccompData{arch: archX86_64, nr: nr(t, "socket"), args: tt.args}
+				if got, _ := runBPF(prog, d); Action(got) != want {
+					t.Errorf("filter: %s, want %s", Action(got), want)
+				}
+				if got := decide(p, d); got != want {
+					t.Errorf("policy: %s, want %s", got, want)
+				}
+			})
+		}
+	}
+	// Without landlock's TCP rules MPTCP is a socket like any other.
+	d := seccompData{arch: archX86_64, nr: nr(t, "socket"), args: [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP}}
+	if got, _ := runBPF(compile(t, Default()), d); Action(got) != Allow {
+		t.Errorf("MPTCP without LandlockTCP: %s, want allow", Action(got))
+	}
+}
+
 // TestForkExecAllowed checks that the default filter allows what init
 // and Go's syscall.ForkExec do from the fork to execve
 // (forkAndExecInChild1 in syscall/exec_linux.go), then what init does
@@ -274,6 +337,7 @@ func TestCompileRandom(t *testing.T) {
 	values := []uint64{0, 1, 2, 0x5412, 0xffffffff, 1 << 32, 1<<32 | 0x5412, 0xffffffff00000000, ^uint64(0), 0x7fffffff, 0x80000000, 0x100000000 - 1, 1 << 63}
 	for i := range 300 {
 		p := randomPolicy(r, 1+r.IntN(40), values)
+		p.LandlockTCP = r.IntN(2) == 0
 		prog := compile(t, p)
 		for range 400 {
 			d := seccompData{arch: archX86_64, nr: nr(t, p.Rules[r.IntN(len(p.Rules))].Names[0])}
