@@ -149,10 +149,7 @@ func TestEscapeSuite(t *testing.T) {
 						t.Fatal(err)
 					}
 					args = append(args, rootlessSets(prof)...)
-					cmd = exec.Command(cellBin, "run")
-					cmd.Args[0] = "cell"
-					cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + dir, "USER=celltest", "PATH=/usr/bin:/bin"}
-					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+					cmd = rootlessCellCmd(cellBin, dir, uid, gid)
 				}
 				cmd.Dir = work
 				r := runFromNewKeyring(t, cmd, func(keyring int) []string {
@@ -165,6 +162,42 @@ func TestEscapeSuite(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSessionKeyring runs the session-keyring attempt where seccomp does not
+// deny keyctl (security.seccomp.mode unconfined), as root and rootless,
+// from a session keyring of the test's own: the command's session keyring
+// must be another.
+func TestSessionKeyring(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	bin := escape.Build(t)
+	uid, gid, dir, cellBin := rootlessUser(t)
+	for _, caller := range []string{"root", "rootless"} {
+		t.Run(caller, func(t *testing.T) {
+			args := append(escapeArgs("default", bin), "--set", "security.seccomp.mode=unconfined")
+			cmd := cellCmd(t, "run")
+			if caller == "rootless" {
+				cmd = rootlessCellCmd(cellBin, dir, uid, gid)
+			}
+			cmd.Dir = "/var/tmp"
+			r := runFromNewKeyring(t, cmd, func(keyring int) []string {
+				return append(args, "--", "/escape", "-only", "session-keyring", "-keyring", strconv.Itoa(keyring))
+			})
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "BLOCKED session-keyring: the session keyring ") {
+				t.Errorf("want a session keyring of the sandbox's own; got %s", r)
+			}
+		})
+	}
+}
+
+// rootlessCellCmd is cell run as the user celltest (rootlessUser).
+func rootlessCellCmd(cellBin, home string, uid, gid uint32) *exec.Cmd {
+	cmd := exec.Command(cellBin, "run")
+	cmd.Args[0] = "cell"
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	return cmd
 }
 
 // escapeArgs are the flags of cell run that add the escape program at

@@ -511,6 +511,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	cmd := func(at string, s plan.Step) { s.Side = plan.Command; c.add(at, s) }
 
 	initStep("process", plan.Step{Op: plan.OpSetDumpable})
+	// Always, as runc does: with seccomp unconfined the command could
+	// otherwise read the keys of the caller's session keyring.
+	initStep("process", plan.Step{Op: plan.OpSessionKeyring})
 	if p.Namespaces.PID == spec.Host {
 		initStep("namespaces.pid", plan.Step{Op: plan.OpSubreaper})
 	}

@@ -96,6 +96,10 @@ const (
 	// OpSubreaper is prctl(PR_SET_CHILD_SUBREAPER, 1), for a shared pid
 	// namespace where init is not pid 1.
 	OpSubreaper
+	// OpSessionKeyring is keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): init
+	// (and so the command) leaves the caller's session keyring for a new
+	// anonymous one, so that keys the caller holds there are out of reach.
+	OpSessionKeyring
 	// OpUmask is umask(Mode).
 	OpUmask
 	// OpOOMScoreAdj writes Data to /proc/self/oom_score_adj; the command
@@ -218,6 +222,7 @@ var opNames = [...]string{
 	OpLinkUp:         "link-up",
 	OpSetDumpable:    "set-dumpable",
 	OpSubreaper:      "subreaper",
+	OpSessionKeyring: "session-keyring",
 	OpUmask:          "umask",
 	OpOOMScoreAdj:    "oom-score-adj",
 	OpRlimit:         "rlimit",
@@ -393,6 +398,8 @@ func (s *Step) Call() string {
 		return "close(exit fd) of the user-mode network helper, wait"
 	case OpSetDumpable:
 		return "prctl(PR_SET_DUMPABLE, 0)"
+	case OpSessionKeyring:
+		return "keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)"
 	case OpSubreaper:
 		return "prctl(PR_SET_CHILD_SUBREAPER, 1)"
 	case OpUmask:
@@ -524,6 +531,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
+		OpSessionKeyring,
 		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, opCount:
 	}
 	return s.Call()

@@ -408,6 +408,14 @@ func (e *initExec) step(s *plan.Step) error {
 		return network.LinkUp(s.Path)
 	case plan.OpSetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
+	case plan.OpSessionKeyring:
+		// NULL: a new anonymous keyring, never one of the same name
+		// that another sandbox joined.
+		_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+		if errno != 0 && errno != unix.ENOSYS { // ENOSYS: no keyrings to share
+			return wrap("keyctl KEYCTL_JOIN_SESSION_KEYRING", errno)
+		}
+		return nil
 	case plan.OpSubreaper:
 		return wrap("prctl PR_SET_CHILD_SUBREAPER", unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
 	case plan.OpUmask:

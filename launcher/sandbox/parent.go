@@ -324,6 +324,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
+		plan.OpSessionKeyring,
 		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
 		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
