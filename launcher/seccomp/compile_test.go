@@ -80,6 +80,7 @@ func TestDefaultRules(t *testing.T) {
 	threads := uint64(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 		unix.CLONE_SYSVSEM | unix.CLONE_THREAD | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID)
 	eperm, enosys := Errno(unix.EPERM), Errno(unix.ENOSYS)
+	eafnosupport, eprotonosupport := Errno(unix.EAFNOSUPPORT), Errno(unix.EPROTONOSUPPORT)
 	tests := []struct {
 		name    string
 		nested  bool
@@ -127,12 +128,25 @@ func TestDefaultRules(t *testing.T) {
 		{name: "personality PER_LINUX with a high bit", syscall: "personality", args: [6]uint64{hi}, want: eperm},
 		{name: "socket AF_UNIX", syscall: "socket", args: [6]uint64{unix.AF_UNIX, unix.SOCK_STREAM}, want: Allow},
 		{name: "socket AF_INET6", syscall: "socket", args: [6]uint64{unix.AF_INET6}, want: Allow},
-		{name: "socket AF_MCTP", syscall: "socket", args: [6]uint64{unix.AF_MCTP}, want: Allow},
-		{name: "socket AF_ALG", syscall: "socket", args: [6]uint64{unix.AF_ALG}, want: eperm},
-		{name: "socket AF_VSOCK", syscall: "socket", args: [6]uint64{unix.AF_VSOCK}, want: eperm},
-		{name: "socket AF_UNSPEC", syscall: "socket", args: [6]uint64{0}, want: eperm},
-		{name: "socket AF_INET with a high bit", syscall: "socket", args: [6]uint64{unix.AF_INET | hi}, want: eperm},
-		{name: "socket family 46", syscall: "socket", args: [6]uint64{46}, want: eperm},
+		{name: "socket AF_NETLINK route", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE}, want: Allow},
+		{name: "socket AF_PACKET", syscall: "socket", args: [6]uint64{unix.AF_PACKET, unix.SOCK_RAW}, want: Allow},
+		{name: "socket NETLINK_AUDIT", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT}, want: eprotonosupport},
+		{name: "socket NETLINK_AUDIT with a high bit", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT | hi}, want: eprotonosupport},
+		{name: "socket AF_MCTP", syscall: "socket", args: [6]uint64{unix.AF_MCTP}, want: eafnosupport},
+		{name: "socket AF_RDS", syscall: "socket", args: [6]uint64{unix.AF_RDS}, want: eafnosupport},
+		{name: "socket AF_TIPC", syscall: "socket", args: [6]uint64{unix.AF_TIPC}, want: eafnosupport},
+		{name: "socket AF_KCM", syscall: "socket", args: [6]uint64{unix.AF_KCM}, want: eafnosupport},
+		{name: "socket AF_SMC", syscall: "socket", args: [6]uint64{unix.AF_SMC}, want: eafnosupport},
+		{name: "socket AF_CAN", syscall: "socket", args: [6]uint64{unix.AF_CAN}, want: eafnosupport},
+		{name: "socket AF_BLUETOOTH", syscall: "socket", args: [6]uint64{unix.AF_BLUETOOTH}, want: eafnosupport},
+		{name: "socket AF_KEY", syscall: "socket", args: [6]uint64{unix.AF_KEY}, want: eafnosupport},
+		{name: "socket AF_ALG", syscall: "socket", args: [6]uint64{unix.AF_ALG}, want: eafnosupport},
+		{name: "socket AF_VSOCK", syscall: "socket", args: [6]uint64{unix.AF_VSOCK}, want: eafnosupport},
+		{name: "socket AF_UNSPEC", syscall: "socket", args: [6]uint64{0}, want: eafnosupport},
+		{name: "socket AF_INET with a high bit", syscall: "socket", args: [6]uint64{unix.AF_INET | hi}, want: eafnosupport},
+		{name: "socket family 46", syscall: "socket", args: [6]uint64{46}, want: eafnosupport},
+		{name: "modify_ldt", syscall: "modify_ldt", want: eperm},
+		{name: "memfd_secret", syscall: "memfd_secret", want: eperm},
 		{name: "read", syscall: "read", args: [6]uint64{0, 1, 2, 3, 4, 5}, want: Allow},
 		{name: "i386 read", arch: archI386, nr: 3, want: Kill},
 		{name: "i386 with an x86_64 number", arch: archI386, syscall: "getpid", want: Kill},

@@ -331,7 +331,8 @@ func summarizeChain(c *chain, def Action) (guard, other []string) {
 		}
 		if len(l.args) == 0 {
 			last := i == len(c.links)-1
-			if l.action == Allow || (l.action == def && last) {
+			// The last link's action is the "else" of pending allows.
+			if l.action == Allow || (l.action == def && last) || (last && len(allows) > 0) {
 				continue
 			}
 			flush()
