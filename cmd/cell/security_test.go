@@ -296,3 +296,38 @@ func testPTY(t *testing.T) (master, slave *os.File) {
 	t.Cleanup(func() { p.master.Close(); p.slave.Close() })
 	return p.master, p.slave
 }
+
+// TestLoaderCannotRunWhatLandlockForbids runs a copy of /bin/true from the
+// agent profile's project directory, where landlock forbids execution,
+// directly and through the dynamic loader, which maps it with
+// mmap(PROT_EXEC) instead of executing it: both must fail, the second
+// because the project is mounted noexec.
+func TestLoaderCannotRunWhatLandlockForbids(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	const loader = "/lib64/ld-linux-x86-64.so.2"
+	if _, err := os.Stat(loader); err != nil {
+		t.Skipf("no %s on this host: %v", loader, err)
+	}
+	work, err := os.MkdirTemp("/var/tmp", "cell-loader-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "true"), prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cellCmd(t, "run", "-p", "agent", "--", "sh", "-c", "./true 2>/dev/null; echo exec=$?; "+loader+" ./true 2>/dev/null; echo loader=$?")
+	cmd.Dir = work
+	r := runCellCmd(t, cmd)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "exec=126\nloader=") || strings.HasSuffix(r.stdout, "loader=0\n") {
+		t.Errorf("want both refused; got %s", r)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
@@ -554,4 +555,52 @@ func TestPooledEnv(t *testing.T) {
 			t.Errorf("run: env %q, passEnv %v", env, pl.PassEnv)
 		}
 	}
+}
+
+// TestLandlockNoExec checks which mounts landlock's exec rules make
+// noexec: the writable ones with no readExec path at, above or below
+// their target, and only while landlock restricts files.
+func TestLandlockNoExec(t *testing.T) {
+	const mounts = `filesystem:
+  mounts:
+    - {type: bind, source: /usr, target: /usr}
+    - {type: bind, source: /data, target: /data}
+    - {type: bind, source: /srv, target: /srv, writable: true}
+    - {type: bind, source: /usr/local, target: /usr/local, writable: true}
+    - {type: tmpfs, target: /tmp}
+    - {type: tmpfs, target: /opt}
+    - {type: overlay, target: /src, lower: [/srv]}
+    - {type: dev, target: /dev}
+`
+	noexec := func(pl *plan.Plan) []string {
+		var out []string
+		for _, s := range pl.Steps {
+			if (s.Op == plan.OpBind || s.Op == plan.OpMountFS) && uint64(s.Attr)&unix.MOUNT_ATTR_NOEXEC != 0 &&
+				!strings.HasPrefix(s.Path, "/proc") && (s.Path == "/dev/shm" || !strings.HasPrefix(s.Path, "/dev")) {
+				out = append(out, s.Path)
+			}
+		}
+		return out
+	}
+	landlock := "security:\n  landlock: {mode: bestEffort, readExec: [/usr, /opt/tools], readWrite: [/tmp, /srv, /src, /opt, /dev/shm], readOnly: [/data]}\n"
+	if diff := cmp.Diff([]string{"/srv", "/tmp", "/src", "/dev/shm"}, noexec(compileFor(t, minimal+mounts+landlock, "true"))); diff != "" {
+		t.Errorf("noexec mounts under landlock (-want +got):\n%s", diff)
+	}
+	if got := noexec(compileFor(t, minimal+mounts, "true")); len(got) != 0 {
+		t.Errorf("noexec mounts without landlock: %v", got)
+	}
+	ports := "security:\n  landlock: {mode: bestEffort, connectTcp: [443]}\n"
+	if got := noexec(compileFor(t, minimal+mounts+ports, "true")); len(got) != 0 {
+		t.Errorf("noexec mounts with landlock port rules only: %v", got)
+	}
+}
+
+// compileFor compiles doc for root with the command true.
+func compileFor(t *testing.T, doc string, args ...string) *plan.Plan {
+	t.Helper()
+	pl, err := compile.Profile(parse(t, "t.yaml", []byte(doc), &rootFacts), &rootFacts, compile.Invocation{Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }

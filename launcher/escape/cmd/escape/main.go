@@ -122,6 +122,7 @@ var attempts = []attempt{
 	{"tiocsti", (*env).tiocsti},
 	{"tiocsti-high", (*env).tiocstiHigh},
 	{"mknod", (*env).mknod},
+	{"exec-bypass", (*env).execBypass},
 	{"chroot", (*env).chroot},
 	{"shadow", (*env).shadow},
 	{"signal-init", (*env).signalInit},
