@@ -13,8 +13,10 @@
 // after its permission check, restores the ctrl-alt-del setting, detaches
 // from a process it attached to, and removes what it created. The
 // exceptions are TIOCSTI (which, on a terminal, pushes an "x" into its
-// input) and the last attempt, setuid, which leaves the process without
-// its uid.
+// input), exec-bypass (which runs a program that only exits), signal-init
+// (which sends pid 1 every signal: an init that dies of one takes the
+// sandbox with it) and the last attempt, setuid, which leaves the process
+// without its uid.
 //
 // ptrace-other attaches to every visible process but pid 1, itself and its
 // children until one accepts: run escape as the sandbox's command (not under
