@@ -370,6 +370,8 @@ func shortConds(syscall string, args []Cond) (string, bool) {
 		switch {
 		case c.Op == OpEq || (c.Op == OpMaskedEq && c.Mask == 0xffffffff):
 			parts[i] = argValue(syscall, c.Arg, c.Value)
+		case c.Op == OpMaskedNe && c.Mask == 0xffffffff:
+			parts[i] = fmt.Sprintf("arg%d != %s", c.Arg, argValue(syscall, c.Arg, c.Value))
 		case c.Op == OpMaskedNe && c.Value == 0 && argKind(syscall) == kindCloneFlags &&
 			(c.Mask == cloneNamespaces || c.Mask == unshareNamespaces):
 			parts[i] = "CLONE_NEW*"

@@ -90,6 +90,18 @@ func TestSummary(t *testing.T) {
 	if strings.Contains(got, "ptrace") {
 		t.Errorf("summary says ptrace is denied after a rule allowed it:\n%s", got)
 	}
+	p.LandlockTCP = true
+	got = strings.Join(p.Summary(), "\n")
+	for _, fam := range []string{"AF_INET", "AF_INET6"} {
+		for _, want := range []string{
+			"socket(" + fam + " && arg1 & 0xf == SOCK_STREAM && arg2 != 0x0 && arg2 != 0x6) -> EPROTONOSUPPORT (landlock's TCP rules do not mediate it)\n",
+			"socket(" + fam + " && arg1 & 0xf != SOCK_STREAM && arg1 & 0xf != SOCK_DGRAM) -> EPROTONOSUPPORT (landlock's TCP rules do not mediate it)\n",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("summary with LandlockTCP lacks %q:\n%s", want, got)
+			}
+		}
+	}
 }
 
 func TestAddUnknownSyscall(t *testing.T) {
