@@ -32,6 +32,11 @@ func sandboxName(given, profile string) (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
+	// A profile's name has up to 63 characters, a sandbox's too.
+	const suffix = len("-01234567")
+	if len(profile) > 63-suffix {
+		profile = profile[:63-suffix]
+	}
 	return profile + "-" + hex.EncodeToString(b[:]), nil
 }
 

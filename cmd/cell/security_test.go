@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cellsandbox/cell/launcher/escape"
+	"github.com/cellsandbox/cell/profiles"
 )
 
 func TestSeccomp(t *testing.T) {
@@ -113,29 +120,140 @@ func TestSymlinkTargetStaysInside(t *testing.T) {
 	}
 }
 
-// TestEscapeSuite runs the escape program inside the built-in profiles
-// (each attempt a line; any ESCAPED fails the test).
+// TestEscapeSuite runs the escape program as the command of every built-in
+// profile, as root and as the unprivileged user celltest, started from a
+// session keyring of the test's own: any ESCAPED line, an attempt without
+// a line (the sandbox died under the program), an exit status other than
+// 0 or anything on stderr fails the test.
 func TestEscapeSuite(t *testing.T) {
 	requirePrivilege(t)
 	noLeaks(t)
 	bin := escape.Build(t)
-	for _, prof := range []string{"default", "build"} {
-		t.Run(prof, func(t *testing.T) {
-			work, err := os.MkdirTemp("/var/tmp", "cell-escape-work-")
-			if err != nil {
-				t.Fatal(err)
+	names := escape.Names(t, bin)
+	uid, gid, dir, cellBin := rootlessUser(t)
+	for _, caller := range []string{"root", "rootless"} {
+		for _, prof := range profiles.Names() {
+			t.Run(caller+"/"+prof, func(t *testing.T) {
+				work, err := os.MkdirTemp("/var/tmp", "cell-escape-work-")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(work) })
+				if err := os.Chmod(work, 0o755); err != nil { // build-worker's root is not the caller
+					t.Fatal(err)
+				}
+				args := escapeArgs(prof, bin)
+				cmd := cellCmd(t, "run")
+				if caller == "rootless" {
+					if err := os.Chown(work, int(uid), int(gid)); err != nil {
+						t.Fatal(err)
+					}
+					args = append(args, rootlessSets(prof)...)
+					cmd = rootlessCellCmd(cellBin, dir, uid, gid)
+				}
+				cmd.Dir = work
+				r := runFromNewKeyring(t, cmd, func(keyring int) []string {
+					return append(args, "--", "/escape", "-keyring", strconv.Itoa(keyring))
+				})
+				escape.Verify(t, []byte(r.stdout), names...)
+				if r.code != 0 || r.stderr != "" {
+					t.Errorf("escape program in %s: exit %d, stderr:\n%s", prof, r.code, r.stderr)
+				}
+			})
+		}
+	}
+}
+
+// TestSessionKeyring runs the session-keyring attempt where seccomp does not
+// deny keyctl (security.seccomp.mode unconfined), as root and rootless,
+// from a session keyring of the test's own: the command's session keyring
+// must be another.
+func TestSessionKeyring(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	bin := escape.Build(t)
+	uid, gid, dir, cellBin := rootlessUser(t)
+	for _, caller := range []string{"root", "rootless"} {
+		t.Run(caller, func(t *testing.T) {
+			args := append(escapeArgs("default", bin), "--set", "security.seccomp.mode=unconfined")
+			cmd := cellCmd(t, "run")
+			if caller == "rootless" {
+				cmd = rootlessCellCmd(cellBin, dir, uid, gid)
 			}
-			t.Cleanup(func() { os.RemoveAll(work) })
-			cmd := cellCmd(t, "run", "-p", prof, "--set", fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /escape}", bin), "--", "/escape")
-			cmd.Dir = work
-			r := runCellCmd(t, cmd)
-			t.Logf("escape suite in %s:\n%s", prof, r.stdout)
-			escape.Verify(t, []byte(r.stdout))
-			if r.code != 0 {
-				t.Errorf("escape program exited %d: %s", r.code, r.stderr)
+			cmd.Dir = "/var/tmp"
+			r := runFromNewKeyring(t, cmd, func(keyring int) []string {
+				return append(args, "--", "/escape", "-only", "session-keyring", "-keyring", strconv.Itoa(keyring))
+			})
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "BLOCKED session-keyring: the session keyring ") {
+				t.Errorf("want a session keyring of the sandbox's own; got %s", r)
 			}
 		})
 	}
+}
+
+// rootlessCellCmd is cell run as the user celltest (rootlessUser).
+func rootlessCellCmd(cellBin, home string, uid, gid uint32) *exec.Cmd {
+	cmd := exec.Command(cellBin, "run")
+	cmd.Args[0] = "cell"
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	return cmd
+}
+
+// escapeArgs are the flags of cell run that add the escape program at
+// /escape to a built-in profile, executable where the profile has a
+// landlock ruleset.
+func escapeArgs(prof, bin string) []string {
+	return []string{"-p", prof,
+		"--set", fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /escape}", bin),
+		"--set", "security.landlock.readExec[+]=/escape"}
+}
+
+// rootlessSets adapt a built-in profile to an unprivileged caller on this
+// host: no limits (they need a delegated cgroup, which the test host does
+// not have), and build-worker's IDs from the caller's subordinate range.
+func rootlessSets(prof string) []string {
+	sets := []string{"--set", "resources=null"}
+	if prof == "build-worker" {
+		sets = append(sets,
+			"--set", `ids.uidMap=[{inside: 0, outside: "${UID}", count: 1}, {inside: 1, outside: subuid, count: 65535}]`,
+			"--set", `ids.gidMap=[{inside: 0, outside: "${GID}", count: 1}, {inside: 1, outside: subgid, count: 65535}]`)
+	}
+	return sets
+}
+
+// runFromNewKeyring runs cmd, with the arguments that args returns for the
+// serial of a new session keyring, from a thread that has joined that
+// keyring: cell, and a sandbox that kept the caller's session keyring,
+// have it as theirs. The thread is left locked, so it ends with its
+// goroutine and no other goroutine runs with that keyring.
+func runFromNewKeyring(t *testing.T, cmd *exec.Cmd, args func(keyring int) []string) cellResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// A NULL name: a new anonymous keyring, as init makes.
+		serial, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+		if errno != 0 {
+			started <- fmt.Errorf("join a new session keyring: %w", errno)
+			return
+		}
+		cmd.Args = append(cmd.Args, args(int(serial))...)
+		started <- cmd.Start()
+	}()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run cell: %v", err)
+	}
+	return cellResult{out.String(), errb.String(), code}
 }
 
 // TestTIOCSTIBlocked gives the sandbox the caller's terminal as its
@@ -177,4 +295,39 @@ func testPTY(t *testing.T) (master, slave *os.File) {
 	}
 	t.Cleanup(func() { p.master.Close(); p.slave.Close() })
 	return p.master, p.slave
+}
+
+// TestLoaderCannotRunWhatLandlockForbids runs a copy of /bin/true from the
+// agent profile's project directory, where landlock forbids execution,
+// directly and through the dynamic loader, which maps it with
+// mmap(PROT_EXEC) instead of executing it: both must fail, the second
+// because the project is mounted noexec.
+func TestLoaderCannotRunWhatLandlockForbids(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	const loader = "/lib64/ld-linux-x86-64.so.2"
+	if _, err := os.Stat(loader); err != nil {
+		t.Skipf("no %s on this host: %v", loader, err)
+	}
+	work, err := os.MkdirTemp("/var/tmp", "cell-loader-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "true"), prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cellCmd(t, "run", "-p", "agent", "--", "sh", "-c", "./true 2>/dev/null; echo exec=$?; "+loader+" ./true 2>/dev/null; echo loader=$?")
+	cmd.Dir = work
+	r := runCellCmd(t, cmd)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "exec=126\nloader=") || strings.HasSuffix(r.stdout, "loader=0\n") {
+		t.Errorf("want both refused; got %s", r)
+	}
 }

@@ -294,7 +294,11 @@ func (c *compiler) filesystem(nets *netSetup) {
 	if fs.Root.Size != 0 {
 		data += fmt.Sprintf(",size=%d", fs.Root.Size)
 	}
-	c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: msSafe, Data: data})
+	flags := uint64(msSafe)
+	if !fs.Root.ReadOnly && c.landlockNoExec("/") {
+		flags |= unix.MS_NOEXEC
+	}
+	c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: plan.Flags(flags), Data: data})
 
 	for i := range fs.Mounts {
 		if c.skipMount(fs.Mounts[i].Target) {
@@ -325,7 +329,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if !m.Writable {
 			attr |= unix.MOUNT_ATTR_RDONLY
 		}
-		if m.NoExec {
+		if c.noExec(m) {
 			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
 		if m.IDMap != nil {
@@ -337,7 +341,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional})
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
-		if m.NoExec {
+		if c.noExec(m) {
 			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
 		mode := spec.FileMode(0o755)
@@ -382,7 +386,11 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 			// trusted.* xattrs are root's of the initial namespace only.
 			opts = append(opts, "userxattr")
 		}
-		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: attrSafe})
+		attr := uint64(attrSafe)
+		if c.noExec(m) {
+			attr |= unix.MOUNT_ATTR_NOEXEC
+		}
+		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
 	}
@@ -500,7 +508,11 @@ func (c *compiler) dev(at, target string) {
 	}
 	in(plan.Step{Op: plan.OpMountFS, FSType: "devpts", Path: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	in(plan.Step{Op: plan.OpSymlink, Source: "pts/ptmx", Path: j("ptmx")})
-	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"mode=1777"}, Attr: attrSafe})
+	shm := uint64(attrSafe)
+	if c.landlockNoExec(j("shm")) {
+		shm |= unix.MOUNT_ATTR_NOEXEC
+	}
+	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"mode=1777"}, Attr: plan.Flags(shm)})
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
 		in(plan.Step{Op: plan.OpSymlink, Source: l[1], Path: j(l[0])})
 	}
@@ -514,6 +526,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	cmd := func(at string, s plan.Step) { s.Side = plan.Command; c.add(at, s) }
 
 	initStep("process", plan.Step{Op: plan.OpSetDumpable})
+	// Always, as runc does: with seccomp unconfined the command could
+	// otherwise read the keys of the caller's session keyring.
+	initStep("process", plan.Step{Op: plan.OpSessionKeyring})
 	if p.Namespaces.PID == spec.Host {
 		initStep("namespaces.pid", plan.Step{Op: plan.OpSubreaper})
 	}

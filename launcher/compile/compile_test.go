@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
@@ -164,6 +165,8 @@ func TestErrors(t *testing.T) {
 			"t.yaml:4:71: ids.uidMap[1].outside: needs 70000 subordinate IDs in one piece; /etc/subuid gives user dev 100000-165535"},
 		{"landlock scope beyond the kernel", &abi5, minimal + "security:\n  landlock:\n    mode: require\n    readOnly: [/usr]\n    scope: [abstractUnixSocket, signal]\n", []string{"true"},
 			"t.yaml:7:12: security.landlock.scope: landlock is required, but this kernel's ABI is 5: scope abstract-unix-socket, signal needs ABI 6; have 5; set mode: bestEffort"},
+		{"landlock TCP rules without seccomp", &rootFacts, minimal + "security:\n  seccomp: {mode: unconfined}\n  landlock: {mode: bestEffort, connectTcp: [443]}\n", []string{"true"},
+			"t.yaml:4:19: security.seccomp.mode: unconfined with landlock TCP port rules (security.landlock.connectTcp, bindTcp): landlock mediates only TCP, and without the filter MPTCP and SCTP sockets reach any port"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
 			"t.yaml:5:11: ids.groups: an unprivileged caller that maps only its own IDs cannot set supplementary groups"},
 	}
@@ -655,4 +658,52 @@ filesystem:
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:33: ids.uidMap[0].outside: needs 65535 subordinate IDs in one piece (outside: pick of an unprivileged caller is its own ID, then its subordinate range)") {
 		t.Errorf("rootless pick without a subordinate range: %v", err)
 	}
+}
+
+// TestLandlockNoExec checks which mounts landlock's exec rules make
+// noexec: the writable ones with no readExec path at, above or below
+// their target, and only while landlock restricts files.
+func TestLandlockNoExec(t *testing.T) {
+	const mounts = `filesystem:
+  mounts:
+    - {type: bind, source: /usr, target: /usr}
+    - {type: bind, source: /data, target: /data}
+    - {type: bind, source: /srv, target: /srv, writable: true}
+    - {type: bind, source: /usr/local, target: /usr/local, writable: true}
+    - {type: tmpfs, target: /tmp}
+    - {type: tmpfs, target: /opt}
+    - {type: overlay, target: /src, lower: [/srv]}
+    - {type: dev, target: /dev}
+`
+	noexec := func(pl *plan.Plan) []string {
+		var out []string
+		for _, s := range pl.Steps {
+			if (s.Op == plan.OpBind || s.Op == plan.OpMountFS) && uint64(s.Attr)&unix.MOUNT_ATTR_NOEXEC != 0 &&
+				!strings.HasPrefix(s.Path, "/proc") && (s.Path == "/dev/shm" || !strings.HasPrefix(s.Path, "/dev")) {
+				out = append(out, s.Path)
+			}
+		}
+		return out
+	}
+	landlock := "security:\n  landlock: {mode: bestEffort, readExec: [/usr, /opt/tools], readWrite: [/tmp, /srv, /src, /opt, /dev/shm], readOnly: [/data]}\n"
+	if diff := cmp.Diff([]string{"/srv", "/tmp", "/src", "/dev/shm"}, noexec(compileFor(t, minimal+mounts+landlock, "true"))); diff != "" {
+		t.Errorf("noexec mounts under landlock (-want +got):\n%s", diff)
+	}
+	if got := noexec(compileFor(t, minimal+mounts, "true")); len(got) != 0 {
+		t.Errorf("noexec mounts without landlock: %v", got)
+	}
+	ports := "security:\n  landlock: {mode: bestEffort, connectTcp: [443]}\n"
+	if got := noexec(compileFor(t, minimal+mounts+ports, "true")); len(got) != 0 {
+		t.Errorf("noexec mounts with landlock port rules only: %v", got)
+	}
+}
+
+// compileFor compiles doc for root with the command true.
+func compileFor(t *testing.T, doc string, args ...string) *plan.Plan {
+	t.Helper()
+	pl, err := compile.Profile(parse(t, "t.yaml", []byte(doc), &rootFacts), &rootFacts, compile.Invocation{Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }

@@ -416,7 +416,7 @@ func (c *compiler) idmapUserns(at string, mnt *spec.Mount, fd int) error {
 	if !mnt.Writable {
 		attr |= unix.MOUNT_ATTR_RDONLY
 	}
-	if mnt.NoExec {
+	if c.noExec(mnt) {
 		attr |= unix.MOUNT_ATTR_NOEXEC
 	}
 	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDMapUserns, Args: []string{uid, gid}, ID: uint32(fd),

@@ -31,14 +31,21 @@ var seccompOps = map[string]seccomp.Op{
 
 // seccompPolicy builds the profile's filter, or nil when it is unconfined.
 // Every syscall name is checked against the table of this architecture:
-// an unknown name is an error at its position, never ignored.
-func (c *compiler) seccompPolicy() (*seccomp.Policy, []unix.SockFilter, error) {
+// an unknown name is an error at its position, never ignored. When the
+// landlock rules restrict TCP ports, the filter refuses the sockets that
+// landlock does not mediate, and a profile without a filter is refused:
+// nothing else could keep MPTCP or SCTP from any port.
+func (c *compiler) seccompPolicy(ll *landlock.Rules) (*seccomp.Policy, []unix.SockFilter, error) {
 	sc := &c.p.Security.Seccomp
 	if sc.Mode == spec.SeccompUnconfined {
+		if ll.RestrictsTCP() {
+			return nil, nil, c.errorf("security.seccomp.mode", "unconfined with landlock TCP port rules (security.landlock.connectTcp, bindTcp): landlock mediates only TCP, and without the filter MPTCP and SCTP sockets reach any port; use mode default or remove the port rules")
+		}
 		return nil, nil, nil
 	}
 	pol := seccomp.Default()
 	pol.AllowNestedNamespaces = sc.AllowNestedNamespaces
+	pol.LandlockTCP = ll.RestrictsTCP()
 	var errs []error
 	for i, r := range sc.Rules {
 		at := fmt.Sprintf("security.seccomp.rules[%d]", i)
@@ -191,7 +198,7 @@ func (c *compiler) prepareSecurity() (*securitySteps, error) {
 	if s.landlock, err = c.landlockRules(); err != nil {
 		return nil, err
 	}
-	if s.seccomp, s.filter, err = c.seccompPolicy(); err != nil {
+	if s.seccomp, s.filter, err = c.seccompPolicy(s.landlock); err != nil {
 		return nil, err
 	}
 	return &s, nil

@@ -96,6 +96,17 @@ func compile(pkg string) ([]byte, error) {
 	return os.ReadFile(out)
 }
 
+// Names returns the names of the program's attempts (bin -list), in the
+// order it makes them.
+func Names(t testing.TB, bin string) []string {
+	t.Helper()
+	out, err := exec.Command(bin, "-list").Output()
+	if err != nil {
+		t.Fatalf("%s -list: %v", bin, err)
+	}
+	return strings.Fields(string(out))
+}
+
 // Status is the outcome of one attempt.
 type Status uint8
 
@@ -179,8 +190,10 @@ func Select(rs []Result, s Status) []Result {
 
 // Verify parses the output of a run of the program inside a sandbox, logs
 // it, and fails the test for a malformed line, an empty output or any
-// attempt that escaped. It returns the results.
-func Verify(t testing.TB, out []byte) []Result {
+// attempt that escaped, and, when names are given, for an attempt of names
+// that printed no line (the sandbox died under the program, as when its
+// init crashes). It returns the results.
+func Verify(t testing.TB, out []byte, names ...string) []Result {
 	t.Helper()
 	t.Logf("escape program:\n%s", out)
 	rs, err := Parse(string(out))
@@ -192,6 +205,15 @@ func Verify(t testing.TB, out []byte) []Result {
 	}
 	for _, r := range Select(rs, Escaped) {
 		t.Errorf("the sandbox let an attempt through: %s", r)
+	}
+	printed := map[string]bool{}
+	for _, r := range rs {
+		printed[r.Name] = true
+	}
+	for _, n := range names {
+		if !printed[n] {
+			t.Errorf("attempt %s printed no line: the program did not get that far", n)
+		}
 	}
 	return rs
 }

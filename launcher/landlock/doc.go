@@ -7,9 +7,11 @@
 // that the rules mention is denied: filesystem rights when any path list is
 // non-empty, TCP bind when BindTCP is non-empty, TCP connect when
 // ConnectTCP is non-empty. To deny all TCP, give the sandbox its own
-// network namespace; Landlock does not cover UDP or MPTCP here. Scope
-// (ABI 6) cuts the command off from the abstract Unix sockets and the
-// signals of processes outside its domain.
+// network namespace; Landlock does not cover UDP, or MPTCP, SCTP and raw
+// sockets, which the compiler has the seccomp filter refuse whenever port
+// rules are set (see [Rules.RestrictsTCP]). Scope (ABI 6) cuts the
+// command off from the abstract Unix sockets and the signals of processes
+// outside its domain.
 //
 // What the kernel can enforce depends on its Landlock ABI version ([ABI]).
 // The compiler calls [Rules.Check] with the host's version, so that a

@@ -261,6 +261,12 @@ func (r *Rules) scopes() string {
 	return strings.Join(q, ", ")
 }
 
+// RestrictsTCP reports whether the rules restrict TCP bind or connect.
+// Landlock mediates TCP sockets only: whoever applies such rules must
+// also keep the command from other stream protocols (MPTCP, SCTP), which
+// would reach any port.
+func (r *Rules) RestrictsTCP() bool { return r != nil && r.hasTCP() }
+
 // Empty reports whether the rules restrict nothing.
 func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() && len(r.Scope) == 0 }
 
@@ -402,7 +408,7 @@ func (r *Rules) enforcement(abi int) enforcement {
 		e.dropped = append(e.dropped, fmt.Sprintf("scope %s (ABI %d)", r.scopes(), abiScope))
 	}
 	if e.net != 0 {
-		e.unenforced = append(e.unenforced, "UDP and MPTCP")
+		e.unenforced = append(e.unenforced, "UDP; MPTCP, SCTP and raw sockets, which the seccomp filter refuses")
 	}
 	return e
 }

@@ -147,7 +147,7 @@ func TestEffective(t *testing.T) {
 		{"fs at 1 best effort", best(fs), 1,
 			"ABI 1 best-effort; read-only /usr; read-exec /usr/bin; read-write /tmp; not controlled: refer (ABI 2), truncate (ABI 3), ioctl_dev (ABI 5), resolve_unix (ABI 9); renaming or linking across directories always fails (ABI 1)"},
 		{"all at 7", all, 7,
-			"ABI 7 require; read-only /usr; tcp bind 8080; tcp connect 443, 80; not controlled: resolve_unix (ABI 9), UDP and MPTCP"},
+			"ABI 7 require; read-only /usr; tcp bind 8080; tcp connect 443, 80; not controlled: resolve_unix (ABI 9), UDP; MPTCP, SCTP and raw sockets, which the seccomp filter refuses"},
 		{"all at 3 best effort", best(all), 3,
 			"ABI 3 best-effort; read-only /usr; dropped: tcp bind 8080 (ABI 4), tcp connect 443, 80 (ABI 4); not controlled: ioctl_dev (ABI 5), resolve_unix (ABI 9)"},
 		{"all at 0 best effort", best(all), 0,

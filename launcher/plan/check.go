@@ -83,7 +83,8 @@ func (s *Step) window() (first, last int) {
 		return phaseUTS, phaseUTS
 	case OpLinkUp:
 		return phaseNet, phaseNet
-	case OpSetDumpable, OpSubreaper, OpUmask, OpRlimit:
+	case OpSetDumpable, OpSubreaper, OpUmask, OpRlimit,
+		OpSessionKeyring:
 		return phaseProcess, phaseProcess
 	case OpOOMScoreAdj:
 		// While the host's /proc is still reachable.
@@ -115,6 +116,7 @@ func (o Op) side() (Side, bool) {
 	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
+		OpSessionKeyring,
 		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs:
 		return Init, true
 	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // Op is the operation of a step. Every switch over Op names every case, so
@@ -94,6 +96,10 @@ const (
 	// OpSubreaper is prctl(PR_SET_CHILD_SUBREAPER, 1), for a shared pid
 	// namespace where init is not pid 1.
 	OpSubreaper
+	// OpSessionKeyring is keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): init
+	// (and so the command) leaves the caller's session keyring for a new
+	// anonymous one, so that keys the caller holds there are out of reach.
+	OpSessionKeyring
 	// OpUmask is umask(Mode).
 	OpUmask
 	// OpOOMScoreAdj writes Data to /proc/self/oom_score_adj; the command
@@ -224,6 +230,7 @@ var opNames = [...]string{
 	OpLinkUp:         "link-up",
 	OpSetDumpable:    "set-dumpable",
 	OpSubreaper:      "subreaper",
+	OpSessionKeyring: "session-keyring",
 	OpUmask:          "umask",
 	OpOOMScoreAdj:    "oom-score-adj",
 	OpRlimit:         "rlimit",
@@ -409,6 +416,8 @@ func (s *Step) Call() string {
 		return fmt.Sprintf("flock(%q) release(%s)", s.Path, s.Data)
 	case OpSetDumpable:
 		return "prctl(PR_SET_DUMPABLE, 0)"
+	case OpSessionKeyring:
+		return "keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)"
 	case OpSubreaper:
 		return "prctl(PR_SET_CHILD_SUBREAPER, 1)"
 	case OpUmask:
@@ -429,7 +438,11 @@ func (s *Step) Call() string {
 		if s.Seccomp == nil {
 			return "seccomp(?)"
 		}
-		return fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %d instructions: %s)", len(s.Filter), strings.Join(s.Seccomp.Summary()[:1], "; "))
+		head := s.Seccomp.Summary()[:1]
+		if s.Seccomp.LandlockTCP {
+			head = append(head, seccomp.LandlockTCPNote)
+		}
+		return fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %d instructions: %s)", len(s.Filter), strings.Join(head, "; "))
 	case OpCapBSetDrop:
 		if len(s.IDs) > 0 {
 			return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(s.IDs))
@@ -540,6 +553,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
+		OpSessionKeyring,
 		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpIDLease, OpIDRelease, opCount:
 	}
 	return s.Call()

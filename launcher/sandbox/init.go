@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"sort"
@@ -27,14 +26,6 @@ import (
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
 )
-
-// forwarded are the signals cell relays to the command. Init handles them
-// itself only to discard them: as pid 1 it must not die of them, and a
-// handled (not ignored) signal is reset to its default in the command.
-var forwarded = []os.Signal{
-	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-}
 
 // Init is the main function of a sandbox's init. It returns the exit
 // status for the process; the command's status reaches cell separately.
@@ -60,12 +51,7 @@ func Init() int {
 	conn := os.NewFile(uintptr(fd), "cell")
 	enc := json.NewEncoder(conn)
 	dec := json.NewDecoder(conn)
-	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, forwarded...)
-	go func() {
-		for range signals {
-		}
-	}()
+	ignoreSignals()
 
 	var p plan.Plan
 	if err := dec.Decode(&p); err != nil {
@@ -422,6 +408,14 @@ func (e *initExec) step(s *plan.Step) error {
 		return network.LinkUp(s.Path)
 	case plan.OpSetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
+	case plan.OpSessionKeyring:
+		// NULL: a new anonymous keyring, never one of the same name
+		// that another sandbox joined.
+		_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+		if errno != 0 && errno != unix.ENOSYS { // ENOSYS: no keyrings to share
+			return wrap("keyctl KEYCTL_JOIN_SESSION_KEYRING", errno)
+		}
+		return nil
 	case plan.OpSubreaper:
 		return wrap("prctl PR_SET_CHILD_SUBREAPER", unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
 	case plan.OpUmask:
@@ -736,7 +730,7 @@ func waitAndExec(fd int) int {
 		fmt.Fprintf(os.Stderr, "cell-init: expected the ID maps, got %q\n", line)
 		return 125
 	}
-	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, nil)
+	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, initEnv)
 	fmt.Fprintf(os.Stderr, "cell-init: execve /proc/self/exe: %v\n", err)
 	return 125
 }

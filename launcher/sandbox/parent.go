@@ -203,7 +203,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	cmd := &exec.Cmd{
 		Path:        initStep.Path,
 		Args:        initStep.Args,
-		Env:         []string{},
+		Env:         initEnv,
 		ExtraFiles:  extra,
 		SysProcAttr: sys,
 	}
@@ -335,6 +335,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
+		plan.OpSessionKeyring,
 		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
 		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:

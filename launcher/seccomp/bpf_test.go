@@ -124,9 +124,19 @@ func decide(p *Policy, d seccompData) Action {
 		return true
 	}
 	if !p.AllowNestedNamespaces {
-		for _, r := range guards() {
-			if matches(r) {
+		for _, r := range p.guards() {
+			if matches(r) && r.Names[0] != "socket" {
 				return r.Action
+			}
+		}
+	}
+	if p.LandlockTCP && name == "socket" {
+		// Only the low 32 bits of the int arguments count.
+		fam, typ, proto := uint32(d.args[0]), uint32(d.args[1])&0xf, uint32(d.args[2])
+		if fam == unix.AF_INET || fam == unix.AF_INET6 {
+			tcp := typ == unix.SOCK_STREAM && (proto == 0 || proto == unix.IPPROTO_TCP)
+			if !tcp && typ != unix.SOCK_DGRAM {
+				return Errno(unix.EPROTONOSUPPORT)
 			}
 		}
 	}

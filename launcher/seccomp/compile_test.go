@@ -80,6 +80,7 @@ func TestDefaultRules(t *testing.T) {
 	threads := uint64(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 		unix.CLONE_SYSVSEM | unix.CLONE_THREAD | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID)
 	eperm, enosys := Errno(unix.EPERM), Errno(unix.ENOSYS)
+	eafnosupport, eprotonosupport := Errno(unix.EAFNOSUPPORT), Errno(unix.EPROTONOSUPPORT)
 	tests := []struct {
 		name    string
 		nested  bool
@@ -127,12 +128,25 @@ func TestDefaultRules(t *testing.T) {
 		{name: "personality PER_LINUX with a high bit", syscall: "personality", args: [6]uint64{hi}, want: eperm},
 		{name: "socket AF_UNIX", syscall: "socket", args: [6]uint64{unix.AF_UNIX, unix.SOCK_STREAM}, want: Allow},
 		{name: "socket AF_INET6", syscall: "socket", args: [6]uint64{unix.AF_INET6}, want: Allow},
-		{name: "socket AF_MCTP", syscall: "socket", args: [6]uint64{unix.AF_MCTP}, want: Allow},
-		{name: "socket AF_ALG", syscall: "socket", args: [6]uint64{unix.AF_ALG}, want: eperm},
-		{name: "socket AF_VSOCK", syscall: "socket", args: [6]uint64{unix.AF_VSOCK}, want: eperm},
-		{name: "socket AF_UNSPEC", syscall: "socket", args: [6]uint64{0}, want: eperm},
-		{name: "socket AF_INET with a high bit", syscall: "socket", args: [6]uint64{unix.AF_INET | hi}, want: eperm},
-		{name: "socket family 46", syscall: "socket", args: [6]uint64{46}, want: eperm},
+		{name: "socket AF_NETLINK route", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE}, want: Allow},
+		{name: "socket AF_PACKET", syscall: "socket", args: [6]uint64{unix.AF_PACKET, unix.SOCK_RAW}, want: Allow},
+		{name: "socket NETLINK_AUDIT", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT}, want: eprotonosupport},
+		{name: "socket NETLINK_AUDIT with a high bit", syscall: "socket", args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT | hi}, want: eprotonosupport},
+		{name: "socket AF_MCTP", syscall: "socket", args: [6]uint64{unix.AF_MCTP}, want: eafnosupport},
+		{name: "socket AF_RDS", syscall: "socket", args: [6]uint64{unix.AF_RDS}, want: eafnosupport},
+		{name: "socket AF_TIPC", syscall: "socket", args: [6]uint64{unix.AF_TIPC}, want: eafnosupport},
+		{name: "socket AF_KCM", syscall: "socket", args: [6]uint64{unix.AF_KCM}, want: eafnosupport},
+		{name: "socket AF_SMC", syscall: "socket", args: [6]uint64{unix.AF_SMC}, want: eafnosupport},
+		{name: "socket AF_CAN", syscall: "socket", args: [6]uint64{unix.AF_CAN}, want: eafnosupport},
+		{name: "socket AF_BLUETOOTH", syscall: "socket", args: [6]uint64{unix.AF_BLUETOOTH}, want: eafnosupport},
+		{name: "socket AF_KEY", syscall: "socket", args: [6]uint64{unix.AF_KEY}, want: eafnosupport},
+		{name: "socket AF_ALG", syscall: "socket", args: [6]uint64{unix.AF_ALG}, want: eafnosupport},
+		{name: "socket AF_VSOCK", syscall: "socket", args: [6]uint64{unix.AF_VSOCK}, want: eafnosupport},
+		{name: "socket AF_UNSPEC", syscall: "socket", args: [6]uint64{0}, want: eafnosupport},
+		{name: "socket AF_INET with a high bit", syscall: "socket", args: [6]uint64{unix.AF_INET | hi}, want: eafnosupport},
+		{name: "socket family 46", syscall: "socket", args: [6]uint64{46}, want: eafnosupport},
+		{name: "modify_ldt", syscall: "modify_ldt", want: eperm},
+		{name: "memfd_secret", syscall: "memfd_secret", want: eperm},
 		{name: "read", syscall: "read", args: [6]uint64{0, 1, 2, 3, 4, 5}, want: Allow},
 		{name: "i386 read", arch: archI386, nr: 3, want: Kill},
 		{name: "i386 with an x86_64 number", arch: archI386, syscall: "getpid", want: Kill},
@@ -168,6 +182,69 @@ func TestDefaultRules(t *testing.T) {
 				t.Errorf("policy: %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLandlockTCP checks the sockets the filter refuses when landlock
+// restricts TCP ports: every AF_INET and AF_INET6 socket but TCP and
+// datagram sockets, comparing the low 32 bits of each argument as the
+// kernel reads them, whatever a profile's rules allow.
+func TestLandlockTCP(t *testing.T) {
+	const hi = 1 << 32
+	refused := Errno(unix.EPROTONOSUPPORT)
+	stream, cloexec := uint64(unix.SOCK_STREAM), uint64(unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+	tests := []struct {
+		name string
+		args [maxArgs]uint64
+		want Action
+	}{
+		{"TCP", [6]uint64{unix.AF_INET, stream, 0}, Allow},
+		{"TCP by protocol, with flags", [6]uint64{unix.AF_INET6, stream | cloexec, unix.IPPROTO_TCP}, Allow},
+		{"UDP", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, 0}, Allow},
+		{"ICMP datagram (ping)", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP}, Allow},
+		{"unix stream, protocol 262", [6]uint64{unix.AF_UNIX, stream, unix.IPPROTO_MPTCP}, Allow},
+		{"MPTCP", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP over IPv6", [6]uint64{unix.AF_INET6, stream | cloexec, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP, protocol with a high bit", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP | hi}, refused},
+		{"TCP protocol with a high bit (TCP to the kernel)", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_TCP | hi}, Allow},
+		{"MPTCP, family with a high bit", [6]uint64{unix.AF_INET | hi, stream, unix.IPPROTO_MPTCP}, refused},
+		{"MPTCP, type with a high bit", [6]uint64{unix.AF_INET, stream | hi, unix.IPPROTO_MPTCP}, refused},
+		{"SCTP stream", [6]uint64{unix.AF_INET, stream, unix.IPPROTO_SCTP}, refused},
+		{"SCTP seqpacket", [6]uint64{unix.AF_INET6, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}, refused},
+		{"DCCP", [6]uint64{unix.AF_INET, unix.SOCK_DCCP, unix.IPPROTO_DCCP}, refused},
+		{"raw TCP", [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_TCP}, refused},
+		{"SOCK_PACKET", [6]uint64{unix.AF_INET, unix.SOCK_PACKET, 0}, refused},
+	}
+	for _, allowAll := range []bool{false, true} {
+		p := Default()
+		p.LandlockTCP = true
+		if allowAll {
+			// A profile's rule cannot take the refusal back.
+			if err := p.Add(Rule{Names: []string{"socket"}, Action: Allow}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prog := compile(t, p)
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/allowAll=%v", tt.name, allowAll), func(t *testing.T) {
+				want := tt.want
+				if allowAll && want != refused {
+					want = Allow
+				}
+				d := seccompData{arch: archX86_64, nr: nr(t, "socket"), args: tt.args}
+				if got, _ := runBPF(prog, d); Action(got) != want {
+					t.Errorf("filter: %s, want %s", Action(got), want)
+				}
+				if got := decide(p, d); got != want {
+					t.Errorf("policy: %s, want %s", got, want)
+				}
+			})
+		}
+	}
+	// Without landlock's TCP rules MPTCP is a socket like any other.
+	d := seccompData{arch: archX86_64, nr: nr(t, "socket"), args: [6]uint64{unix.AF_INET, stream, unix.IPPROTO_MPTCP}}
+	if got, _ := runBPF(compile(t, Default()), d); Action(got) != Allow {
+		t.Errorf("MPTCP without LandlockTCP: %s, want allow", Action(got))
 	}
 }
 
@@ -274,6 +351,7 @@ func TestCompileRandom(t *testing.T) {
 	values := []uint64{0, 1, 2, 0x5412, 0xffffffff, 1 << 32, 1<<32 | 0x5412, 0xffffffff00000000, ^uint64(0), 0x7fffffff, 0x80000000, 0x100000000 - 1, 1 << 63}
 	for i := range 300 {
 		p := randomPolicy(r, 1+r.IntN(40), values)
+		p.LandlockTCP = r.IntN(2) == 0
 		prog := compile(t, p)
 		for range 400 {
 			d := seccompData{arch: archX86_64, nr: nr(t, p.Rules[r.IntN(len(p.Rules))].Names[0])}

@@ -20,14 +20,25 @@ import (
 //     syscalls fail with ENOSYS (Docker allows both ABIs).
 //   - Nested namespaces are denied unless AllowNestedNamespaces is set:
 //     see Policy.
+//   - socket makes only AF_UNIX, AF_INET, AF_INET6, AF_NETLINK and
+//     AF_PACKET sockets (Docker allows 31 families: RDS, TIPC, KCM, SMC,
+//     CAN, Bluetooth, AF_KEY, XDP and more, whose code has had exploitable
+//     bugs and which a sandboxed command does not need); any other family
+//     fails with EAFNOSUPPORT, and NETLINK_AUDIT sockets with
+//     EPROTONOSUPPORT, what a kernel without them answers, so that
+//     programs carry on (libaudit users such as useradd abort on EPERM).
+//   - modify_ldt and memfd_secret are denied (Docker allows both).
+//
+// A profile asks for any of them back with a rule, which takes
+// precedence: {syscalls: [socket], action: allow, args: [{index: 0, op:
+// eq, value: 31}]} for Bluetooth, {syscalls: [modify_ldt], action: allow}.
 //
 // Denied as in Docker, among others: keyctl, add_key, request_key, bpf,
 // perf_event_open, kexec_load, kexec_file_load, init_module, finit_module,
 // delete_module, reboot, mount, umount2, pivot_root, setns, unshare,
 // userfaultfd, io_uring_*, and personality with anything but PER_LINUX,
 // PER_LINUX32, UNAME26 (alone or with PER_LINUX32) or the query
-// 0xffffffff. socket is allowed only for the address families Docker
-// allows (not AF_ALG or AF_VSOCK, for example).
+// 0xffffffff.
 //
 // The list allows everything Go's syscall.ForkExec does in the child
 // before execve (setgroups, setgid, setuid, chdir, prctl, getppid, dup3,
@@ -47,6 +58,8 @@ func Default() *Policy {
 	for _, persona := range []uint64{perLinux, perLinux32, uname26, perLinux32 | uname26, perQuery} {
 		add(Rule{Names: []string{"personality"}, Action: Allow, Args: []Cond{Eq(0, persona)}})
 	}
+	// Checked last among the socket rules: what no rule below allows.
+	add(Rule{Names: []string{"socket"}, Action: Errno(unix.EAFNOSUPPORT)})
 	for _, r := range familyRanges(socketFamilies()) {
 		args := []Cond{Eq(0, r[0])}
 		if r[0] != r[1] {
@@ -54,6 +67,8 @@ func Default() *Policy {
 		}
 		add(Rule{Names: []string{"socket"}, Action: Allow, Args: args})
 	}
+	add(Rule{Names: []string{"socket"}, Action: Errno(unix.EPROTONOSUPPORT),
+		Args: []Cond{Eq(0, unix.AF_NETLINK), MaskedEq(2, 0xffffffff, unix.NETLINK_AUDIT)}})
 	// clone3 takes its flags through a pointer, which seccomp cannot
 	// read; ENOSYS makes the C library fall back to clone.
 	add(Rule{Names: []string{"clone3"}, Action: Errno(unix.ENOSYS)})
@@ -67,9 +82,10 @@ func Default() *Policy {
 // without conditions and without capabilities, transcribed from
 // github.com/moby/profiles/seccomp v0.3.0 (default_linux.go) and kept
 // to the names x86_64 has (its i386 and 32-bit time variants such as
-// chown32 or clock_gettime64 are left out), plus arch_prctl and
-// modify_ldt, which Docker allows on amd64. TestDefaultMatchesDocker
-// checks the transcription against that module.
+// chown32 or clock_gettime64 are left out), plus arch_prctl, which Docker
+// allows on amd64, and without the calls Default denies (ptrace,
+// process_vm_readv, process_vm_writev, modify_ldt, memfd_secret).
+// TestDefaultMatchesDocker checks the transcription against that module.
 func dockerAllowed() []string {
 	return []string{
 		"accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat",
@@ -93,7 +109,7 @@ func dockerAllowed() []string {
 		"landlock_restrict_self", "lchown", "lgetxattr", "link", "linkat", "listen",
 		"listmount", "listxattr", "listxattrat", "llistxattr", "lremovexattr", "lseek",
 		"lsetxattr", "lstat", "madvise", "map_shadow_stack", "membarrier", "memfd_create",
-		"memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2",
+		"mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2",
 		"mlockall", "mmap", "mprotect", "mq_getsetattr", "mq_notify", "mq_open",
 		"mq_timedreceive", "mq_timedsend", "mq_unlink", "mremap", "mseal", "msgctl", "msgget",
 		"msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap", "name_to_handle_at",
@@ -120,21 +136,15 @@ func dockerAllowed() []string {
 		"timerfd_create", "timerfd_gettime", "timerfd_settime", "times", "tkill", "truncate",
 		"umask", "uname", "unlink", "unlinkat", "uretprobe", "utime", "utimensat", "utimes",
 		"vfork", "vmsplice", "wait4", "waitid", "write", "writev",
-		"arch_prctl", "modify_ldt",
+		"arch_prctl",
 	}
 }
 
-// socketFamilies returns the address families Docker's default profile
-// (moby/profiles/seccomp v0.3.0) allows socket(2) to create, in order.
+// socketFamilies returns the address families socket(2) may create, in
+// order: those of Docker's default profile (moby/profiles/seccomp v0.3.0)
+// that a sandboxed command uses.
 func socketFamilies() []uint64 {
-	return []uint64{
-		unix.AF_UNIX, unix.AF_INET, unix.AF_BRIDGE, unix.AF_ATMPVC, unix.AF_X25,
-		unix.AF_INET6, unix.AF_NETBEUI, unix.AF_SECURITY, unix.AF_KEY, unix.AF_NETLINK,
-		unix.AF_PACKET, unix.AF_ASH, unix.AF_RDS, unix.AF_SNA, unix.AF_PPPOX, unix.AF_LLC,
-		unix.AF_IB, unix.AF_MPLS, unix.AF_CAN, unix.AF_TIPC, unix.AF_BLUETOOTH, unix.AF_IUCV,
-		unix.AF_RXRPC, unix.AF_PHONET, unix.AF_IEEE802154, unix.AF_NFC, unix.AF_KCM,
-		unix.AF_QIPCRTR, unix.AF_SMC, unix.AF_XDP, unix.AF_MCTP,
-	}
+	return []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK, unix.AF_PACKET}
 }
 
 // familyRanges groups sorted numbers into runs [first, last].

@@ -17,8 +17,11 @@
 // never ignored.
 //
 // Default is Docker's default profile for a process without
-// capabilities, plus the rules for TIOCSTI and TIOCLINUX, clone3 (ENOSYS)
-// and nested namespaces. Summary and String print a policy for cell
+// capabilities, less the rare socket families, NETLINK_AUDIT, modify_ldt
+// and memfd_secret, plus the rules for TIOCSTI and TIOCLINUX, clone3
+// (ENOSYS) and nested namespaces. Policy.LandlockTCP adds the refusal of
+// the inet sockets that landlock's TCP port rules do not mediate (MPTCP,
+// SCTP, raw). Summary and String print a policy for cell
 // plan; the printed form is part of the API and tested.
 //
 // # Compiler

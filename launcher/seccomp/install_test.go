@@ -121,6 +121,17 @@ func installChild() int {
 			}
 			return err
 		}},
+		{"socket(NETLINK_AUDIT)", true, func() error {
+			fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return err
+		}},
+		{"modify_ldt(0)", true, func() error {
+			buf := make([]byte, 16)
+			return sys(unix.SYS_MODIFY_LDT, 0, uintptr(unsafe.Pointer(&buf[0])), 16)
+		}},
 		{"personality(0xffffffff)", true, func() error { return sys(unix.SYS_PERSONALITY, 0xffffffff) }},
 		{"personality(READ_IMPLIES_EXEC)", false, func() error { return sys(unix.SYS_PERSONALITY, 0x0400000) }},
 		{"mount", true, func() error { return unix.Mount("none", "/nonexistent/cell", "cell-no-such-fs", 0, "") }},
@@ -248,7 +259,9 @@ func TestInstall(t *testing.T) {
 		"ioctl(TIOCSTI|1<<32)":           "EPERM",
 		"ioctl(TCGETS)":                  "ok",
 		"socket(AF_INET)":                "ok",
-		"socket(AF_VSOCK)":               "EPERM",
+		"socket(AF_VSOCK)":               "EAFNOSUPPORT",
+		"socket(NETLINK_AUDIT)":          "EPROTONOSUPPORT",
+		"modify_ldt(0)":                  "EPERM",
 		"personality(0xffffffff)":        "ok",
 		"personality(READ_IMPLIES_EXEC)": "EPERM",
 		"mount":                          "EPERM",

@@ -67,6 +67,11 @@ var (
 		{37, "AF_CAIF"}, {38, "AF_ALG"}, {39, "AF_NFC"}, {40, "AF_VSOCK"}, {41, "AF_KCM"},
 		{42, "AF_QIPCRTR"}, {43, "AF_SMC"}, {44, "AF_XDP"}, {45, "AF_MCTP"},
 	}
+	// Socket types (socket's second argument without its flags).
+	sockTypeNames = []constName{
+		{1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {4, "SOCK_RDM"},
+		{5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"}, {10, "SOCK_PACKET"},
+	}
 )
 
 // kind of argument whose values have names.
@@ -106,6 +111,8 @@ func argValue(syscall string, arg int, v uint64) string {
 		return exactName(v, personaNames, hex)
 	case k == kindFamily && arg == 0:
 		return exactName(v, familyNames, hex)
+	case k == kindFamily && arg == 1:
+		return exactName(v, sockTypeNames, hex)
 	case k == kindCloneFlags && arg == 0:
 		return bitnames.Format(v, cloneFlagNames)
 	}

@@ -37,7 +37,10 @@ const (
 //  2. An x32 syscall (a number from __X32_SYSCALL_BIT up): ENOSYS.
 //  3. Unless AllowNestedNamespaces: clone or unshare with a CLONE_NEW*
 //     flag and setns fail with EPERM, clone3 with ENOSYS (its flags are
-//     behind a pointer that seccomp cannot read). No rule overrides this.
+//     behind a pointer that seccomp cannot read). With LandlockTCP:
+//     socket(AF_INET or AF_INET6) fails with EPROTONOSUPPORT unless it
+//     makes a TCP socket (SOCK_STREAM, protocol 0 or IPPROTO_TCP) or a
+//     datagram socket. No rule overrides this.
 //  4. The Rules, the last added first: a profile's additions take
 //     precedence over the defaults they follow.
 //  5. With AllowNestedNamespaces: clone, unshare, setns and the mount
@@ -52,7 +55,16 @@ type Policy struct {
 	// AllowNestedNamespaces lets the command make namespaces (and so
 	// run a sandbox of its own, such as bwrap); see Policy.
 	AllowNestedNamespaces bool `json:"allowNestedNamespaces,omitempty"`
+	// LandlockTCP says that landlock restricts the command's TCP ports.
+	// Landlock mediates bind and connect of TCP sockets only: an MPTCP
+	// socket (which falls back to plain TCP on the wire), SCTP, DCCP or a
+	// raw socket would reach any port. The filter refuses those; see
+	// Policy, step 3.
+	LandlockTCP bool `json:"landlockTCP,omitempty"`
 }
+
+// LandlockTCPNote is how the plan explains the rules of LandlockTCP.
+const LandlockTCPNote = "socket(AF_INET, AF_INET6) -> EPROTONOSUPPORT unless TCP or a datagram socket (landlock's TCP port rules mediate only TCP; MPTCP, SCTP, DCCP and raw sockets would bypass them)"
 
 // Add appends the rule r, after checking it: a syscall name that x86_64
 // does not have is an *UnknownSyscallError that names it and the closest
@@ -94,13 +106,32 @@ const (
 )
 
 // guards are the rules of step 3 of the filter.
-func guards() []Rule {
-	return []Rule{
-		{Names: []string{"clone"}, Action: Errno(unix.EPERM), Args: []Cond{MaskedNe(0, cloneNamespaces, 0)}},
-		{Names: []string{"unshare"}, Action: Errno(unix.EPERM), Args: []Cond{MaskedNe(0, unshareNamespaces, 0)}},
-		{Names: []string{"setns"}, Action: Errno(unix.EPERM)},
-		{Names: []string{"clone3"}, Action: Errno(unix.ENOSYS)},
+func (p *Policy) guards() []Rule {
+	var rs []Rule
+	if !p.AllowNestedNamespaces {
+		rs = append(rs,
+			Rule{Names: []string{"clone"}, Action: Errno(unix.EPERM), Args: []Cond{MaskedNe(0, cloneNamespaces, 0)}},
+			Rule{Names: []string{"unshare"}, Action: Errno(unix.EPERM), Args: []Cond{MaskedNe(0, unshareNamespaces, 0)}},
+			Rule{Names: []string{"setns"}, Action: Errno(unix.EPERM)},
+			Rule{Names: []string{"clone3"}, Action: Errno(unix.ENOSYS)})
 	}
+	if p.LandlockTCP {
+		// The kernel reads socket's arguments as ints: only the low 32
+		// bits count, so only they are compared (a deny on all 64 would
+		// miss AF_INET|1<<32). The type's low 4 bits are the type, the
+		// rest SOCK_NONBLOCK and SOCK_CLOEXEC.
+		const low32, typeMask = 0xffffffff, 0xf
+		refuse := Errno(unix.EPROTONOSUPPORT)
+		for _, fam := range []uint64{unix.AF_INET, unix.AF_INET6} {
+			rs = append(rs,
+				Rule{Names: []string{"socket"}, Action: refuse, Args: []Cond{
+					MaskedEq(0, low32, fam), MaskedEq(1, typeMask, unix.SOCK_STREAM),
+					MaskedNe(2, low32, 0), MaskedNe(2, low32, unix.IPPROTO_TCP)}},
+				Rule{Names: []string{"socket"}, Action: refuse, Args: []Cond{
+					MaskedEq(0, low32, fam), MaskedNe(1, typeMask, unix.SOCK_STREAM), MaskedNe(1, typeMask, unix.SOCK_DGRAM)}})
+		}
+	}
+	return rs
 }
 
 // nestedSyscalls are allowed by step 5 of the filter.
@@ -154,10 +185,8 @@ func (p *Policy) chains() []chain {
 			c.links = append(c.links, link{args: r.Args, action: r.Action, origin: o})
 		}
 	}
-	if !p.AllowNestedNamespaces {
-		for _, r := range guards() {
-			add(r, fromGuard)
-		}
+	for _, r := range p.guards() {
+		add(r, fromGuard)
 	}
 	for i := len(p.Rules) - 1; i >= 0; i-- {
 		add(p.Rules[i], fromRule)
@@ -248,8 +277,12 @@ func (p *Policy) Summary() []string {
 	if p.AllowNestedNamespaces {
 		lines = append(lines, "nested namespaces: allowed (clone, unshare, setns and the mount syscalls, unless a rule denies them)")
 	}
-	for _, r := range guards() {
-		lines = append(lines, guarded[r.Names[0]]...)
+	var guardNames []string
+	for _, r := range p.guards() {
+		if !slices.Contains(guardNames, r.Names[0]) {
+			guardNames = append(guardNames, r.Names[0])
+			lines = append(lines, guarded[r.Names[0]]...)
+		}
 	}
 	lines = append(lines, special...)
 	var denied []string
@@ -282,8 +315,11 @@ func summarizeChain(c *chain, def Action) (guard, other []string) {
 	for i, l := range c.links {
 		if l.origin == fromGuard {
 			note := " (nested namespaces off)"
-			if c.name == "clone3" {
+			switch c.name {
+			case "clone3":
 				note = " (its flags cannot be inspected)"
+			case "socket":
+				note = " (landlock's TCP rules do not mediate it)"
 			}
 			short := ""
 			if len(l.args) > 0 {
@@ -295,7 +331,8 @@ func summarizeChain(c *chain, def Action) (guard, other []string) {
 		}
 		if len(l.args) == 0 {
 			last := i == len(c.links)-1
-			if l.action == Allow || (l.action == def && last) {
+			// The last link's action is the "else" of pending allows.
+			if l.action == Allow || (l.action == def && last) || (last && len(allows) > 0) {
 				continue
 			}
 			flush()
@@ -333,6 +370,8 @@ func shortConds(syscall string, args []Cond) (string, bool) {
 		switch {
 		case c.Op == OpEq || (c.Op == OpMaskedEq && c.Mask == 0xffffffff):
 			parts[i] = argValue(syscall, c.Arg, c.Value)
+		case c.Op == OpMaskedNe && c.Mask == 0xffffffff:
+			parts[i] = fmt.Sprintf("arg%d != %s", c.Arg, argValue(syscall, c.Arg, c.Value))
 		case c.Op == OpMaskedNe && c.Value == 0 && argKind(syscall) == kindCloneFlags &&
 			(c.Mask == cloneNamespaces || c.Mask == unshareNamespaces):
 			parts[i] = "CLONE_NEW*"

@@ -74,7 +74,8 @@ func TestSummary(t *testing.T) {
 	got := strings.Join(p.Summary(), "\n")
 	for _, want := range []string{
 		"default action: EPERM\n",
-		"allowed: 304 syscalls, 2 more for some arguments only (personality, socket)\n",
+		"allowed: 302 syscalls, 2 more for some arguments only (personality, socket)\n",
+		"socket(AF_NETLINK && 0x9) -> EPROTONOSUPPORT\n",
 		"ioctl(TIOCSTI) -> EPERM (low 32 bits compared)\n",
 		"ioctl(TIOCLINUX) -> EPERM (low 32 bits compared)\n",
 		"clone3 -> ENOSYS",
@@ -88,6 +89,18 @@ func TestSummary(t *testing.T) {
 	}
 	if strings.Contains(got, "ptrace") {
 		t.Errorf("summary says ptrace is denied after a rule allowed it:\n%s", got)
+	}
+	p.LandlockTCP = true
+	got = strings.Join(p.Summary(), "\n")
+	for _, fam := range []string{"AF_INET", "AF_INET6"} {
+		for _, want := range []string{
+			"socket(" + fam + " && arg1 & 0xf == SOCK_STREAM && arg2 != 0x0 && arg2 != 0x6) -> EPROTONOSUPPORT (landlock's TCP rules do not mediate it)\n",
+			"socket(" + fam + " && arg1 & 0xf != SOCK_STREAM && arg1 & 0xf != SOCK_DGRAM) -> EPROTONOSUPPORT (landlock's TCP rules do not mediate it)\n",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("summary with LandlockTCP lacks %q:\n%s", want, got)
+			}
+		}
 	}
 }
 
@@ -355,12 +368,16 @@ func TestSyscallTableFresh(t *testing.T) {
 }
 
 // deliberatelyDenied are syscalls Docker allows and Default does not.
-var deliberatelyDenied = []string{"ptrace", "process_vm_readv", "process_vm_writev"}
+var deliberatelyDenied = []string{"ptrace", "process_vm_readv", "process_vm_writev", "modify_ldt", "memfd_secret"}
+
+// keptFamilies are the socket families of Docker's that Default allows.
+var keptFamilies = []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK, unix.AF_PACKET}
 
 // TestDefaultMatchesDocker checks Default against Docker's default
 // profile from github.com/moby/profiles/seccomp: the syscalls it allows
 // without conditions or capabilities on amd64, the personality values
-// and socket families it allows, clone3 and the default action.
+// and socket families it allows (of which Default keeps keptFamilies),
+// clone3 and the default action.
 func TestDefaultMatchesDocker(t *testing.T) {
 	d := docker.DefaultProfile()
 	if d.DefaultAction != specs.ActErrno || d.DefaultErrnoRet == nil || *d.DefaultErrnoRet != uint(unix.EPERM) {
@@ -425,13 +442,18 @@ func TestDefaultMatchesDocker(t *testing.T) {
 	if len(personas) != 5 {
 		t.Errorf("Docker allows %d personalities, Default 5", len(personas))
 	}
+	for _, f := range keptFamilies {
+		if !families[f] {
+			t.Errorf("Docker no longer allows %s", argValue("socket", 0, f))
+		}
+	}
 	for f := range uint64(64) {
-		want := Errno(unix.EPERM)
-		if families[f] && f != 0 { // AF_UNSPEC: Docker's range starts at 0, no such socket exists
+		want := Errno(unix.EAFNOSUPPORT)
+		if slices.Contains(keptFamilies, f) {
 			want = Allow
 		}
 		if got, _ := runBPF(prog, seccompData{arch: archX86_64, nr: nr(t, "socket"), args: [6]uint64{f}}); Action(got) != want {
-			t.Errorf("socket(%s): %s, want %s as Docker", argValue("socket", 0, f), Action(got), want)
+			t.Errorf("socket(%s): %s, want %s (Docker: allowed %v)", argValue("socket", 0, f), Action(got), want, families[f])
 		}
 	}
 }

@@ -47,7 +47,11 @@ type Record struct {
 }
 
 // ValidName reports whether name can name a sandbox: 1 to 63 lower-case
-// letters, digits, ".", "_" or "-", starting with a letter or digit.
+// letters, digits, ".", "_" or "-", starting with a letter or digit (so
+// never "", ".", ".." or a path). It is the one check of names: every
+// method of Store that takes one calls it, so that no command (run --name,
+// exec, kill, wait, update, freeze, thaw, pool) reaches a file outside the
+// state directory.
 func ValidName(name string) error {
 	ok := len(name) >= 1 && len(name) <= 63
 	for i := 0; ok && i < len(name); i++ {
@@ -223,6 +227,9 @@ func (s *Store) Create(r *Record) error {
 
 // Update rewrites an existing record (atomically, by rename).
 func (s *Store) Update(r *Record) error {
+	if err := ValidName(r.Name); err != nil {
+		return err
+	}
 	tmp, err := s.writeTemp(r)
 	if err != nil {
 		return err
@@ -262,6 +269,9 @@ func (s *Store) RemoveStaleTemps() []string {
 // Get reads the record of name. A record the caller does not own, or
 // that others may write, is a *ForeignError: it is not believed.
 func (s *Store) Get(name string) (*Record, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(s.path(name), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no sandbox named %q in %s", name, s.dir)
@@ -294,6 +304,9 @@ func (s *Store) Get(name string) (*Record, error) {
 // Delete removes the record of name and its exec socket, which a killed
 // cell leaves; a missing one is not an error.
 func (s *Store) Delete(name string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
 	for _, p := range []string{s.Socket(name), s.path(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("state: %w", err)

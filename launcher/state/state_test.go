@@ -278,3 +278,37 @@ func TestForeignRecord(t *testing.T) {
 		t.Errorf("CheckSocket of another user's socket: %v", err)
 	}
 }
+
+// TestNamesStayInside gives every method that takes a name the names that
+// would lead out of the state directory, with a record planted where
+// "../outside" leads: each is refused, and the record is neither read nor
+// removed nor overwritten.
+func TestNamesStayInside(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(filepath.Join(root, "cell"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(root, "outside.json")
+	if err := os.WriteFile(planted, []byte(`{"name": "outside", "pid": 1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../outside", "a/b", "", ".", "..", "/etc/passwd", "A"} {
+		t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
+			want := fmt.Sprintf("sandbox name %q: use 1 to 63", name)
+			check := func(op string, err error) {
+				if err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("%s(%q) = %v, want %s...", op, name, err, want)
+				}
+			}
+			_, err := s.Get(name)
+			check("Get", err)
+			check("Delete", s.Delete(name))
+			check("Update", s.Update(&Record{Name: name}))
+			check("Create", s.Create(&Record{Name: name}))
+		})
+	}
+	if b, err := os.ReadFile(planted); err != nil || string(b) != `{"name": "outside", "pid": 1}` {
+		t.Errorf("the planted record outside the state directory changed: %q, %v", b, err)
+	}
+}

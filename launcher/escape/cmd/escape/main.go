@@ -13,8 +13,10 @@
 // after its permission check, restores the ctrl-alt-del setting, detaches
 // from a process it attached to, and removes what it created. The
 // exceptions are TIOCSTI (which, on a terminal, pushes an "x" into its
-// input) and the last attempt, setuid, which leaves the process without
-// its uid.
+// input), exec-bypass (which runs a program that only exits), signal-init
+// (which sends pid 1 every signal: an init that dies of one takes the
+// sandbox with it) and the last attempt, setuid, which leaves the process
+// without its uid.
 //
 // ptrace-other attaches to every visible process but pid 1, itself and its
 // children until one accepts: run escape as the sandbox's command (not under
@@ -95,6 +97,7 @@ type attempt struct {
 var attempts = []attempt{
 	{"fds", (*env).fds},
 	{"cwd", (*env).cwd},
+	{"session-keyring", (*env).sessionKeyring},
 	{"mount", (*env).mount},
 	{"fsmount", (*env).fsmount},
 	{"userns-unshare", (*env).usernsUnshare},
@@ -110,6 +113,10 @@ var attempts = []attempt{
 	{"reboot", (*env).reboot},
 	{"packet-socket", (*env).packetSocket},
 	{"raw-socket", (*env).rawSocket},
+	{"tcp-bypass", (*env).tcpBypass},
+	{"socket-families", (*env).socketFamilies},
+	{"modify-ldt", (*env).modifyLDT},
+	{"memfd-secret", (*env).memfdSecret},
 	{"hostname", (*env).hostname},
 	{"sysrq", (*env).sysrq},
 	{"exe-write", (*env).exeWrite},
@@ -117,8 +124,10 @@ var attempts = []attempt{
 	{"tiocsti", (*env).tiocsti},
 	{"tiocsti-high", (*env).tiocstiHigh},
 	{"mknod", (*env).mknod},
+	{"exec-bypass", (*env).execBypass},
 	{"chroot", (*env).chroot},
 	{"shadow", (*env).shadow},
+	{"signal-init", (*env).signalInit},
 	{"setuid", (*env).setuid},
 }
 
@@ -135,6 +144,7 @@ func run(args []string) int {
 	only := fl.String("only", "", "run only these attempts (comma-separated names)")
 	skip := fl.String("skip", "", "do not run these attempts (comma-separated names)")
 	list := fl.Bool("list", false, "print the attempts' names and exit")
+	keyring := fl.Int("keyring", 0, "the serial of the caller's session keyring, which session-keyring compares with its own")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -159,7 +169,7 @@ func run(args []string) int {
 		return 2
 	}
 
-	e := &env{startFDs: fds}
+	e := &env{startFDs: fds, callerKeyring: int32(*keyring)}
 	defer e.cleanup()
 	code := 0
 	for _, a := range attempts {
@@ -202,10 +212,13 @@ func names(s string) (map[string]bool, error) {
 // env is what attempts share: the descriptors found at start and a scratch
 // directory, made when first needed.
 type env struct {
-	startFDs   result
-	scratchDir string
-	scratchErr error
-	madeDir    bool
+	startFDs result
+	// callerKeyring is the serial of the session keyring of the process
+	// that started the sandbox (-keyring), 0 when not given.
+	callerKeyring int32
+	scratchDir    string
+	scratchErr    error
+	madeDir       bool
 }
 
 // scratch returns a new directory to create things in, or an error saying
