@@ -81,7 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 								return usageError(fmt.Sprintf("--%s cannot be used with --pool: the pool's sandboxes were built from its own profile (give it to cell pool start)", f))
 							}
 						}
-						return runPooled(c, pool, c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0))
+						return runPooled(c, pool, wantTTY(c))
 					}
 					pl, p, err := load(c)
 					if err != nil {
@@ -241,7 +241,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tty := c.Bool("tty") || c.Command.Name == "run" && !c.Bool("no-tty") && isTerminal(0)
+	tty := c.Bool("tty") || c.Command.Name == "run" && wantTTY(c)
 	keep := c.String("keep-upper")
 	if keep != "" {
 		if keep, err = filepath.Abs(keep); err != nil {
@@ -293,10 +293,7 @@ var relayed = []os.Signal{
 
 // foreground reports whether cell is in the foreground process group of
 // the terminal on stdin.
-func foreground() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
-}
+func foreground() bool { return foregroundOf(0) }
 
 // runOptions are cell run's flags beyond the plan.
 type runOptions struct {
@@ -353,31 +350,37 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 			}
 		case plan.OpSetsid:
 			ownSession = true
-		case plan.OpSetctty:
+		case plan.OpConsole:
 			tty = true
 		}
 	}
 	stdio := sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	var term *pty
 	if tty {
-		var err error
-		if term, err = openPTY(); err != nil {
-			return err
-		}
-		stdio = sandbox.Stdio{Stdin: term.slave, Stdout: term.slave, Stderr: term.slave}
+		// The command's stdio is the console that init makes; init
+		// itself keeps only stderr, for what it cannot tell cell.
+		stdio = sandbox.Stdio{Stderr: os.Stderr}
 	}
 	sb, err := sandbox.Start(pl, stdio, inherit, tracer(pl, os.Stderr, o.traceJSON))
-	if term != nil {
-		// Only the sandbox holds the slave now: its end closes the master.
-		term.slave.Close()
-	}
 	if err != nil {
-		if term != nil {
-			term.master.Close()
-		}
 		return explain(err)
 	}
-	if term != nil {
+	var term *pty
+	if tty {
+		m, err := sb.Console()
+		if err != nil {
+			if _, werr := sb.Wait(); werr != nil {
+				err = werr
+			}
+			return explain(err)
+		}
+		term = newPTY(m)
+		term.suspend = func(stop bool) {
+			sig := unix.SIGCONT
+			if stop {
+				sig = unix.SIGSTOP
+			}
+			_ = sb.Signal(sig)
+		}
 		if err := term.start(os.Stdin, os.Stdout); err != nil {
 			_ = sb.Kill()
 			_, _ = sb.Wait()

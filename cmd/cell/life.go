@@ -231,8 +231,7 @@ func execIn(c *cli.Context) error {
 	if len(args) == 0 {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
-	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
-	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "")
+	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, wantTTY(c), "")
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the

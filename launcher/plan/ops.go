@@ -181,6 +181,14 @@ const (
 	OpLeaseRelease
 	// OpUserNetStop stops the user-mode network helper.
 	OpUserNetStop
+	// OpConsole makes the command's terminal in the sandbox's own devpts,
+	// as runc and crun do with their console socket: open(Path, O_RDWR|
+	// O_NOCTTY) of its pty multiplexer, ioctl(TIOCSPTLCK, 0), open of the
+	// slave /dev/pts/N, fchown of it to IDs (the command's uid and gid),
+	// and sendmsg of the master to cell (SCM_RIGHTS), which copies between
+	// it and the caller's terminal. The slave becomes the command's
+	// descriptors 0, 1 and 2.
+	OpConsole
 	opCount
 )
 
@@ -226,6 +234,7 @@ var opNames = [...]string{
 	OpNoNewPrivs:     "no-new-privs",
 	OpCloseFDs:       "close-fds",
 	OpSetsid:         "setsid",
+	OpSetctty:        "setctty",
 	OpSetgroups:      "setgroups",
 	OpSetgid:         "setgid",
 	OpSetuid:         "setuid",
@@ -242,6 +251,7 @@ var opNames = [...]string{
 	OpNftDelete:      "nft-delete",
 	OpLeaseRelease:   "lease-release",
 	OpUserNetStop:    "user-net-stop",
+	OpConsole:        "console",
 }
 
 func (o Op) String() string {
@@ -430,6 +440,11 @@ func (s *Step) Call() string {
 		return "setsid()"
 	case OpSetctty:
 		return "ioctl(0, TIOCSCTTY, 0)"
+	case OpConsole:
+		if len(s.IDs) == 2 {
+			return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) open(\"/dev/pts/N\") fchown(%d, %d) sendmsg(cell, SCM_RIGHTS master) dup2(slave, 0, 1, 2)", s.Path, s.IDs[0], s.IDs[1])
+		}
+		return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) open(\"/dev/pts/N\") sendmsg(cell, SCM_RIGHTS master) dup2(slave, 0, 1, 2)", s.Path)
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:
@@ -518,7 +533,7 @@ func (s *Step) Summary() string {
 	case OpInvalid, OpIDMapUserns, OpAttachTree, OpNewIDMap, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove, OpClone, OpWriteIDMap, OpUnshare, OpPdeathsig, OpInitIDs, OpAmbientCaps, OpExecInit, OpMount,
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
-		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, opCount:
+		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpConsole, opCount:
 	}
 	return s.Call()
 }

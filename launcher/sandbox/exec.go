@@ -56,8 +56,8 @@ func newMsgReader(fd int, buffered []byte) *msgReader {
 	return &msgReader{fd: fd, buf: append([]byte(nil), buffered...)}
 }
 
-// next returns the next message and, for an exec request, its three
-// descriptors.
+// next returns the next message and the descriptors that came with it:
+// three for an exec request, the master for a console.
 func (r *msgReader) next() (message, []int, error) {
 	for {
 		if i := bytes.IndexByte(r.buf, '\n'); i >= 0 {
@@ -70,14 +70,15 @@ func (r *msgReader) next() (message, []int, error) {
 			if err := json.Unmarshal(line, &m); err != nil {
 				return m, nil, fmt.Errorf("bad message %q: %w", line, err)
 			}
-			if m.Exec == nil {
+			n := m.fds()
+			if n == 0 {
 				return m, nil, nil
 			}
-			if len(r.fds) < 3 {
-				return m, nil, errors.New("exec request without its three descriptors")
+			if len(r.fds) < n {
+				return m, nil, fmt.Errorf("message %q without its %d descriptors", line, n)
 			}
-			fds := r.fds[:3]
-			r.fds = r.fds[3:]
+			fds := r.fds[:n]
+			r.fds = r.fds[n:]
 			return m, fds, nil
 		}
 		b := make([]byte, 4096)

@@ -76,7 +76,7 @@ func Init() int {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	ex := &initExec{passEnv: p.PassEnv}
+	ex := &initExec{passEnv: p.PassEnv, conn: fd}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -155,8 +155,13 @@ func Init() int {
 			}
 			switch {
 			case m.Signal > 0:
-				if p := mainPid.Load(); p > 0 {
-					_ = unix.Kill(int(p), unix.Signal(m.Signal))
+				sig := unix.Signal(m.Signal)
+				if (sig == unix.SIGSTOP || sig == unix.SIGCONT) && os.Getpid() == 1 {
+					// The caller's Ctrl-Z, fg and bg: every process of
+					// the sandbox, not only the command, stops and goes on.
+					_ = unix.Kill(-1, sig)
+				} else if p := mainPid.Load(); p > 0 {
+					_ = unix.Kill(int(p), sig)
 				}
 			case m.ExecSignal != nil:
 				reg.signal(m.ExecSignal.ID, unix.Signal(m.ExecSignal.Signal))
@@ -322,6 +327,10 @@ type initExec struct {
 	exec             *plan.Step
 	// passEnv names the variables an exec request may bring.
 	passEnv []string
+	// conn is the socket to cell; console is the slave of the pty that
+	// a console step made, the command's stdio.
+	conn    int
+	console *os.File
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -463,6 +472,8 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetctty:
 		e.sys.Setctty, e.sys.Ctty = true, 0
 		return nil
+	case plan.OpConsole:
+		return e.openConsole(s)
 	case plan.OpSetgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = s.IDs, false
@@ -585,6 +596,44 @@ func closeFDs(keep []uint32) error {
 	return nil
 }
 
+// openConsole makes the command's pty in the devpts that s.Path (the
+// sandbox's /dev/ptmx) belongs to, and sends the master to cell. The slave
+// is opened with TIOCGPTPEER, from the master itself, not by a path that
+// the sandbox's file system could redirect.
+func (e *initExec) openConsole(s *plan.Step) error {
+	m, err := unix.Open(s.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &mounts.SyscallError{Syscall: "open", Object: s.Path, Err: err}
+	}
+	defer unix.Close(m)
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return &mounts.SyscallError{Syscall: "ioctl TIOCSPTLCK", Object: s.Path, Err: err}
+	}
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return &mounts.SyscallError{Syscall: "ioctl TIOCGPTN", Object: s.Path, Err: err}
+	}
+	name := fmt.Sprintf("/dev/pts/%d", n)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return &mounts.SyscallError{Syscall: "ioctl TIOCGPTPEER", Object: s.Path, Err: errno}
+	}
+	sfd := int(r)
+	slave := os.NewFile(uintptr(sfd), name)
+	if len(s.IDs) == 2 {
+		if err := unix.Fchown(sfd, int(s.IDs[0]), int(s.IDs[1])); err != nil {
+			slave.Close()
+			return &mounts.SyscallError{Syscall: "fchown", Object: name, Err: err}
+		}
+	}
+	if err := sendWithFDs(e.conn, message{Console: name}, []int{m}); err != nil {
+		slave.Close()
+		return &mounts.SyscallError{Syscall: "sendmsg", Object: "the console to cell", Err: err}
+	}
+	e.console = slave
+	return nil
+}
+
 // forkExtra starts an exec'd command like the command: the same
 // credentials, directory, environment and session, the request's
 // arguments and descriptors, and the request's terminal as controlling
@@ -653,6 +702,13 @@ func (e *initExec) forkCommand() (int, error) {
 		return 0, err
 	}
 	files := []uintptr{0, 1, 2}
+	if e.console != nil {
+		// Init keeps no copy: the command's end (and its orphans') is
+		// what ends cell's reading of the master.
+		defer e.console.Close()
+		c := e.console.Fd()
+		files = []uintptr{c, c, c}
+	}
 	for _, fd := range e.keepFDs {
 		for uint32(len(files)) <= fd {
 			files = append(files, ^uintptr(0)) // closed in the command
