@@ -31,6 +31,10 @@ type pty struct {
 	in  int            // the caller's terminal, -1 when stdin is none
 	old *unix.Termios  // its mode before cell made it raw; nil when not raw
 	sig chan os.Signal // SIGWINCH, SIGTSTP, SIGCONT
+	// cooked counts the bytes typed before the terminal went raw, still
+	// unread: in them the kernel stores an end of file (Ctrl-D) as a
+	// NUL byte, which must not reach the command as one.
+	cooked int
 }
 
 // isTerminal reports whether fd is a terminal.
@@ -128,6 +132,9 @@ func (p *pty) raw() error {
 		return fmt.Errorf("raw mode: %w", err)
 	}
 	p.old = old
+	if n, err := unix.IoctlGetInt(p.in, unix.TIOCINQ); err == nil {
+		p.cooked = n
+	}
 	p.resize()
 	return nil
 }
@@ -235,6 +242,7 @@ func (p *pty) input(stdin *os.File) {
 			}
 		}
 		n, err := stdin.Read(b)
+		n = p.dropEOFs(b[:n])
 		if n > 0 {
 			if _, werr := p.master.Write(b[:n]); werr != nil {
 				return
@@ -254,6 +262,25 @@ func (p *pty) input(stdin *os.File) {
 			return
 		}
 	}
+}
+
+// dropEOFs removes from b the NUL bytes that stand for an end of file in
+// what was typed before the terminal went raw, and returns its new length.
+func (p *pty) dropEOFs(b []byte) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cooked == 0 {
+		return len(b)
+	}
+	k := min(p.cooked, len(b))
+	p.cooked -= k
+	out := b[:0]
+	for i, c := range b {
+		if i >= k || c != 0 {
+			out = append(out, c)
+		}
+	}
+	return len(out)
 }
 
 // close restores the caller's terminal after the output is copied; the
