@@ -241,6 +241,15 @@ func execIn(c *cli.Context) error {
 func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) error {
 	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
 	var term *pty
+	var relay *termRelay
+	if !tty {
+		in, out, errf := os.Stdin, os.Stdout, os.Stderr
+		var err error
+		if relay, err = relayTerminals([3]**os.File{&in, &out, &errf}); err != nil {
+			return err
+		}
+		req.Stdin, req.Stdout, req.Stderr = in, out, errf
+	}
 	if tty {
 		var err error
 		if term, err = openPTY(); err != nil {
@@ -257,6 +266,10 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
 	p, err := cl.Start(context.Background(), req)
+	if relay != nil {
+		relay.handedOver()
+		defer relay.close()
+	}
 	if term != nil {
 		// Only the sandbox holds the slave now: its end closes the master.
 		term.slave.Close()

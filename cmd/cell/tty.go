@@ -291,3 +291,104 @@ func (p *pty) close() {
 	p.restore()
 	p.master.Close()
 }
+
+// termRelay stands between a sandbox that outlives the command (cell exec,
+// a pool) and the caller's terminal: each of stdin, stdout and stderr that
+// is a terminal is handed over as a pipe that cell copies, and cell closes
+// its ends when the command has ended. A process the command left behind
+// then holds a dead pipe, not the caller's terminal, whose keystrokes it
+// could otherwise read, and to which it could write, long after.
+type termRelay struct {
+	child  []*os.File // the sandbox's ends, closed once handed over
+	ours   []*os.File // cell's ends
+	copies sync.WaitGroup
+	stop   chan struct{}
+}
+
+// relayTerminals replaces the terminals among *stdio by pipes.
+func relayTerminals(stdio [3]**os.File) (*termRelay, error) {
+	r := &termRelay{stop: make(chan struct{})}
+	for i, f := range stdio {
+		if *f == nil || !isTerminal(int((*f).Fd())) {
+			continue
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			r.handedOver()
+			r.close()
+			return nil, fmt.Errorf("pipe for descriptor %d: %w", i, err)
+		}
+		term := *f
+		if i == 0 {
+			*f = pr
+			r.child, r.ours = append(r.child, pr), append(r.ours, pw)
+			// Not waited for: the command need not read its input.
+			go func() {
+				readTerminal(term, pw, r.stop)
+				pw.Close()
+			}()
+			continue
+		}
+		*f = pw
+		r.child, r.ours = append(r.child, pw), append(r.ours, pr)
+		r.copies.Go(func() { _, _ = io.Copy(term, pr) })
+	}
+	return r, nil
+}
+
+// handedOver closes cell's copies of the sandbox's ends.
+func (r *termRelay) handedOver() {
+	for _, f := range r.child {
+		f.Close()
+	}
+	r.child = nil
+}
+
+// close ends the relay when the command has ended: what it wrote is
+// copied out, then every pipe is closed under whatever still holds it.
+func (r *termRelay) close() {
+	close(r.stop)
+	for _, f := range r.ours {
+		// A pipe's read end: what is buffered is read at once, then the
+		// deadline ends the copy even if an orphan keeps the pipe open.
+		_ = f.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	}
+	r.copies.Wait()
+	for _, f := range r.ours {
+		f.Close()
+	}
+}
+
+// readTerminal copies the terminal in to w while cell is in its
+// foreground, until in ends, w breaks or stop is closed.
+func readTerminal(in, w *os.File, stop <-chan struct{}) {
+	fd := int(in.Fd())
+	b := make([]byte, 32*1024)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if !foregroundOf(fd) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if n, err := unix.Poll(pfd, 100); n <= 0 || err != nil {
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			continue
+		}
+		n, err := in.Read(b)
+		if n > 0 {
+			if _, werr := w.Write(b[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

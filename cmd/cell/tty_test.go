@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"crypto/sha256"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -296,4 +300,58 @@ func TestCtrlZ(t *testing.T) {
 	term.expect("$ ")
 	term.send("echo done-$((2+3))\r")
 	term.expect("done-5")
+}
+
+// holders lists the processes other than this one that hold the terminal
+// whose slave is s.
+func holders(t *testing.T, s *os.File) []string {
+	t.Helper()
+	var want unix.Stat_t
+	if err := unix.Fstat(int(s.Fd()), &want); err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		pid := strings.Split(fd, "/")[2]
+		if pid == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == want.Rdev {
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			found = append(found, fd+" ("+strings.TrimSpace(string(comm))+")")
+		}
+	}
+	return found
+}
+
+// TestExecLeavesNoTerminal runs cell exec -T with the caller's terminal on
+// 0, 1 and 2, and a command that leaves a process behind: when exec has
+// returned, nothing in the sandbox may hold the caller's terminal.
+func TestExecLeavesNoTerminal(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	name := fmt.Sprintf("exec-tty-%d", time.Now().UnixNano()%1e9)
+	run := cellCmd(t, "run", "--name", name, "-p", profile(t, ""), "--", "sh", "-c", "echo ready; sleep 60")
+	out, _ := run.StdoutPipe()
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the sandbox said %q, %v", line, err)
+	}
+	term, s := newTerminal(t)
+	ex := cellCmd(t, "exec", "-T", name, "--", "sh", "-c", "sleep 30 & echo said-$((1+1)); echo to-stderr-$((2+2)) >&2")
+	ex.Stdin, ex.Stdout, ex.Stderr = s, s, s
+	ex.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := ex.Run(); err != nil {
+		t.Fatalf("exec: %v: %q", err, term.output())
+	}
+	term.expect("said-2")
+	term.expect("to-stderr-4")
+	if h := holders(t, s); len(h) > 0 {
+		t.Errorf("after cell exec returned, the sandbox holds the caller's terminal: %v", h)
+	}
 }
