@@ -183,11 +183,11 @@ const (
 	OpUserNetStop
 	// OpConsole makes the command's terminal in the sandbox's own devpts,
 	// as runc and crun do with their console socket: open(Path, O_RDWR|
-	// O_NOCTTY) of its pty multiplexer, ioctl(TIOCSPTLCK, 0), open of the
-	// slave /dev/pts/N, fchown of it to IDs (the command's uid and gid),
-	// and sendmsg of the master to cell (SCM_RIGHTS), which copies between
-	// it and the caller's terminal. The slave becomes the command's
-	// descriptors 0, 1 and 2.
+	// O_NOCTTY) of its pty multiplexer, ioctl(TIOCSPTLCK, 0), the slave
+	// /dev/pts/N by ioctl(TIOCGPTPEER), fchown of it to IDs (the command's
+	// uid and gid), and sendmsg of the master to cell (SCM_RIGHTS), which
+	// copies between it and the caller's terminal. The slave becomes the
+	// command's descriptors 0, 1 and 2.
 	OpConsole
 	opCount
 )
@@ -442,9 +442,9 @@ func (s *Step) Call() string {
 		return "ioctl(0, TIOCSCTTY, 0)"
 	case OpConsole:
 		if len(s.IDs) == 2 {
-			return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) open(\"/dev/pts/N\") fchown(%d, %d) sendmsg(cell, SCM_RIGHTS master) dup2(slave, 0, 1, 2)", s.Path, s.IDs[0], s.IDs[1])
+			return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) fchown(slave, %d, %d) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path, s.IDs[0], s.IDs[1])
 		}
-		return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) open(\"/dev/pts/N\") sendmsg(cell, SCM_RIGHTS master) dup2(slave, 0, 1, 2)", s.Path)
+		return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path)
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:

@@ -285,7 +285,7 @@ func TestCheckConsole(t *testing.T) {
 	if err := with(console).Check(); err == nil || !strings.Contains(err.Error(), "needs a setctty") {
 		t.Errorf("console without setctty: %v", err)
 	}
-	if got := console.Call(); !strings.Contains(got, `open("/dev/ptmx")`) || !strings.Contains(got, "fchown(1000, 1000)") || !strings.Contains(got, "SCM_RIGHTS") {
+	if got := console.Call(); !strings.Contains(got, `open("/dev/ptmx")`) || !strings.Contains(got, "fchown(slave, 1000, 1000)") || !strings.Contains(got, "SCM_RIGHTS") {
 		t.Errorf("console prints as %s", got)
 	}
 }
