@@ -331,7 +331,11 @@ func relayTerminals(stdio [3]**os.File) (*termRelay, error) {
 		}
 		*f = pw
 		r.child, r.ours = append(r.child, pw), append(r.ours, pr)
-		r.copies.Go(func() { _, _ = io.Copy(term, pr) })
+		r.copies.Go(func() {
+			if _, err := io.Copy(term, pr); errors.Is(err, os.ErrDeadlineExceeded) {
+				drain(pr, term)
+			}
+		})
 	}
 	return r, nil
 }
@@ -357,6 +361,29 @@ func (r *termRelay) close() {
 	for _, f := range r.ours {
 		f.Close()
 	}
+}
+
+// drain copies what the pipe r holds now to w, without waiting for more:
+// a copy that the deadline ended may not have read what was already
+// there (Go checks the deadline before it reads).
+func drain(r, w *os.File) {
+	_ = r.SetReadDeadline(time.Time{})
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	b := make([]byte, 32*1024)
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := unix.Read(int(fd), b)
+			if n <= 0 || err != nil {
+				return true // EAGAIN: empty, and not waited on
+			}
+			if _, err := w.Write(b[:n]); err != nil {
+				return true
+			}
+		}
+	})
 }
 
 // readTerminal copies the terminal in to w while cell is in its
