@@ -374,13 +374,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 			return explain(err)
 		}
 		term = newPTY(m)
-		term.suspend = func(stop bool) {
-			sig := unix.SIGCONT
-			if stop {
-				sig = unix.SIGSTOP
-			}
-			_ = sb.Signal(sig)
-		}
+		term.suspend = suspender(sb.Signal)
 		if err := term.start(os.Stdin, os.Stdout); err != nil {
 			_ = sb.Kill()
 			_, _ = sb.Wait()
@@ -409,6 +403,9 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	// A command in the caller's session gets the terminal's signals from
 	// the kernel; one in a session of its own only through cell.
 	fg := foreground() && !ownSession
+	if !tty && ownSession || term != nil && term.in < 0 {
+		defer suspendWithCell(suspender(sb.Signal))()
+	}
 	go func() {
 		for s := range sigs {
 			if fg && ttySignals[s] || tty && s == unix.SIGWINCH {

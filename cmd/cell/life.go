@@ -278,6 +278,11 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 	if err != nil {
 		return err
 	}
+	if term != nil && term.in >= 0 {
+		term.setSuspend(suspender(p.Signal))
+	} else {
+		defer suspendWithCell(suspender(p.Signal))()
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

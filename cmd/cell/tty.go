@@ -97,6 +97,14 @@ func newPTY(m *os.File) *pty {
 	return &pty{master: m, suspend: func(bool) {}, stop: make(chan struct{}), in: -1}
 }
 
+// setSuspend sets how Ctrl-Z stops and continues the command, once it is
+// known (after the pty's copying started).
+func (p *pty) setSuspend(f func(stop bool)) {
+	p.mu.Lock()
+	p.suspend = f
+	p.mu.Unlock()
+}
+
 // resize copies the size of the caller's terminal to the pty, which sends
 // SIGWINCH to the command's foreground process group.
 func (p *pty) resize() {
@@ -192,14 +200,20 @@ func (p *pty) signals() {
 			case unix.SIGWINCH:
 				p.resize()
 			case unix.SIGTSTP:
-				p.suspend(true)
+				p.mu.Lock()
+				suspend := p.suspend
+				p.mu.Unlock()
+				suspend(true)
 				p.restore()
 				// cell alone: init is in its process group, and a stopped
 				// init could not continue the sandbox.
 				_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
 			case unix.SIGCONT:
 				_ = p.raw()
-				p.suspend(false)
+				p.mu.Lock()
+				suspend := p.suspend
+				p.mu.Unlock()
+				suspend(false)
 			}
 		case <-p.stop:
 			signal.Stop(p.sig)
@@ -416,6 +430,43 @@ func readTerminal(in, w *os.File, stop <-chan struct{}) {
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// suspendWithCell makes SIGTSTP (Ctrl-Z on the caller's terminal) stop the
+// sandbox through suspend and then cell, and SIGCONT (fg, bg) continue the
+// sandbox, for a command without a pty in a session of its own, which the
+// terminal's signals do not reach. The returned function ends this.
+func suspendWithCell(suspend func(stop bool)) func() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, unix.SIGTSTP, unix.SIGCONT)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sig:
+				if s == unix.SIGTSTP {
+					suspend(true)
+					_ = unix.Kill(os.Getpid(), unix.SIGSTOP)
+				} else {
+					suspend(false)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(sig); close(done) }
+}
+
+// suspender is how Ctrl-Z stops and continues a run's sandbox.
+func suspender(signal func(unix.Signal) error) func(stop bool) {
+	return func(stop bool) {
+		if stop {
+			_ = signal(unix.SIGSTOP)
+		} else {
+			_ = signal(unix.SIGCONT)
 		}
 	}
 }

@@ -281,13 +281,17 @@ func TestCtrlZ(t *testing.T) {
 	requirePrivilege(t)
 	noLeaks(t)
 	term := shellSession(t)
-	term.send(`"$CELL" run -p ` + profile(t, "") + ` -- sh -c 'echo started-$((1+1)); sleep 2; echo slept-$((2+2)); read x; echo got-$x'` + "\r")
+	// The mark on the host shows whether the sandbox runs: stopped cell
+	// copies none of its output.
+	out := t.TempDir()
+	term.send(`"$CELL" run -p ` + profile(t, "") + ` --set 'filesystem.mounts[+]={type: bind, source: ` + out + `, target: /out, writable: true}'` +
+		` -- sh -c 'echo started-$((1+1)); sleep 2; touch /out/slept; echo slept-$((2+2)); read x; echo got-$x'` + "\r")
 	term.expect("started-2")
 	term.send("\x1a")
 	term.expect("Stopped")
 	time.Sleep(3 * time.Second)
-	if out := term.output(); strings.Contains(out, "slept-4") {
-		t.Fatalf("the sandbox ran on after Ctrl-Z:\n%q", out)
+	if _, err := os.Stat(filepath.Join(out, "slept")); err == nil {
+		t.Fatalf("the sandbox ran on after Ctrl-Z:\n%q", term.output())
 	}
 	// The shell has its terminal back, cooked.
 	term.send("echo cooked-$((1+2))\r")
@@ -357,4 +361,28 @@ func TestExecLeavesNoTerminal(t *testing.T) {
 	if h := holders(t, s); len(h) > 0 {
 		t.Errorf("after cell exec returned, the sandbox holds the caller's terminal: %v", h)
 	}
+}
+
+// TestCtrlZWithoutPTY is Ctrl-Z on `cell run -- cmd | cat`: no pty (stdout
+// is a pipe) and the command in a session of its own, which the terminal's
+// SIGTSTP does not reach; cell stops it, then itself, and fg continues both.
+func TestCtrlZWithoutPTY(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	term := shellSession(t)
+	// The mark on the host shows whether the sandbox runs: the pipe's
+	// reader, stopped too, would hide its output.
+	out := t.TempDir()
+	term.send(`"$CELL" run -p ` + profile(t, "") + ` --set 'filesystem.mounts[+]={type: bind, source: ` + out + `, target: /out, writable: true}'` +
+		` -- sh -c 'echo started-$((1+1)); sleep 2; touch /out/slept; echo slept-$((2+2))' | cat` + "\r")
+	term.expect("started-2")
+	term.send("\x1a")
+	term.expect("Stopped")
+	time.Sleep(3 * time.Second)
+	if _, err := os.Stat(filepath.Join(out, "slept")); err == nil {
+		t.Fatalf("the sandbox ran on after Ctrl-Z:\n%q", term.output())
+	}
+	term.send("fg\r")
+	term.expect("slept-4")
+	term.expect("$ ")
 }
