@@ -386,3 +386,19 @@ func TestCtrlZWithoutPTY(t *testing.T) {
 	term.expect("slept-4")
 	term.expect("$ ")
 }
+
+// TestTTYWithoutDevpts asks for a terminal in a sandbox with no devpts to
+// make it in: the console step fails, and cell says what to do.
+func TestTTYWithoutDevpts(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := filepath.Join(t.TempDir(), "nodev.yaml")
+	writeFile(t, prof, "apiVersion: cell/v1\nname: nodev\nfilesystem:\n  mounts:\n    - {type: bind, source: /usr, target: /usr}\n    - {type: bind, source: /bin, target: /bin, optional: true}\n    - {type: bind, source: /lib, target: /lib, optional: true}\n    - {type: bind, source: /lib64, target: /lib64, optional: true}\n")
+	r := cell(t, "run", "-t", "-p", prof, "--", "true")
+	if r.code != StatusSetup || !strings.Contains(r.stderr, "console") && !strings.Contains(r.stderr, "/dev/ptmx") || !strings.Contains(r.stderr, "{type: dev, target: /dev}") {
+		t.Errorf("want a failed console step and the hint; got %s", r)
+	}
+	if r := cell(t, "run", "-T", "-p", prof, "--", "true"); r.code != 0 {
+		t.Errorf("-T: %s", r)
+	}
+}
