@@ -359,7 +359,12 @@ func (sb *Sandbox) read() {
 			return
 		}
 		if m.Console != "" {
-			sb.console <- os.NewFile(uintptr(fds[0]), m.Console)
+			f := os.NewFile(uintptr(fds[0]), m.Console)
+			select {
+			case sb.console <- f:
+			default:
+				f.Close() // a plan has one console
+			}
 		}
 		if m.Ready {
 			close(sb.ready)
