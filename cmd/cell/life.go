@@ -255,12 +255,9 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 		if term, err = openPTY(); err != nil {
 			return err
 		}
-		req.Stdin, req.Stdout, req.Stderr = term.slave, term.slave, term.slave
-		if err := term.start(os.Stdin, os.Stdout); err != nil {
-			term.slave.Close()
-			term.master.Close()
-			return err
-		}
+		// The sandbox's own devpts makes the terminal (the console);
+		// this one is for a server that cannot.
+		req.Stdin, req.Stdout, req.Stderr, req.Console = term.slave, term.slave, term.slave, true
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
@@ -273,6 +270,20 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 	if term != nil {
 		// Only the sandbox holds the slave now: its end closes the master.
 		term.slave.Close()
+		if err != nil {
+			term.master.Close()
+			return err
+		}
+		if m := p.Console(); m != nil {
+			term.master.Close()
+			term = newPTY(m)
+		}
+		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			term.master.Close()
+			_ = p.Signal(unix.SIGKILL)
+			_, _ = p.Wait()
+			return err
+		}
 		defer term.close()
 	}
 	if err != nil {

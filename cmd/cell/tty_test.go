@@ -402,3 +402,44 @@ func TestTTYWithoutDevpts(t *testing.T) {
 		t.Errorf("-T: %s", r)
 	}
 }
+
+// TestExecTTYInside runs cell exec with a terminal on stdin and stdout: the
+// command's pty is the sandbox's own (tty names a /dev/pts/N that exists
+// inside), and with -t and piped input the end of it ends cat.
+func TestExecTTYInside(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	name := fmt.Sprintf("exec-pty-%d", time.Now().UnixNano()%1e9)
+	run := cellCmd(t, "run", "--name", name, "-p", profile(t, ""), "--", "sh", "-c", "echo ready; sleep 60")
+	out, _ := run.StdoutPipe()
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the sandbox said %q, %v", line, err)
+	}
+	term, s := newTerminal(t)
+	ex := cellCmd(t, "exec", name, "--", "sh", "-c", `t=$(tty) && [ -c "$t" ] && [ "$(stat -L -c %t:%T /dev/stdin)" = "$(stat -c %t:%T $t)" ] && echo "inside $t end"`)
+	ex.Stdin, ex.Stdout, ex.Stderr = s, s, s
+	ex.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := ex.Run(); err != nil {
+		t.Fatalf("exec: %v: %q", err, term.output())
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !regexp.MustCompile(`inside /dev/pts/[0-9]+ end`).MatchString(term.output()) {
+		t.Errorf("want the sandbox's /dev/pts/N; got %q", term.output())
+	}
+	cat := cellCmd(t, "exec", "-t", name, "--", "cat")
+	cat.Stdin = strings.NewReader("hi\n")
+	var b bytes.Buffer
+	cat.Stdout = &b
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hung := time.AfterFunc(20*time.Second, func() { cat.Process.Kill() })
+	defer hung.Stop()
+	if err := cat.Wait(); err != nil || b.String() != "hi\r\n" {
+		t.Errorf("exec -t cat with piped input: want %q once; got %q, %v", "hi\r\n", b.String(), err)
+	}
+}

@@ -174,7 +174,34 @@ func Init() int {
 	// inherits its seccomp filter, landlock domain, capability sets and
 	// no_new_privs, all of which are per thread.
 	fork := func(r request) (int, bool) {
-		p, err := ex.forkExtra(r.exec, r.fds)
+		fds := r.fds
+		if r.exec.Console {
+			// As the command's console: a pty of the sandbox's devpts,
+			// made as the command's credentials have it; without one
+			// (no devpts, or landlock forbids it) the request's own.
+			c := &ExecConsole{ID: r.exec.ID}
+			var uid, gid []uint32
+			if ex.cred != nil {
+				uid, gid = []uint32{ex.cred.Uid}, []uint32{ex.cred.Gid}
+			}
+			m, slave, name, err := makePTY("/dev/ptmx", append(uid, gid...))
+			if err != nil {
+				c.Err = err.Error()
+				send(message{ExecConsole: c})
+			} else {
+				c.Name = name
+				encMu.Lock()
+				err = sendWithFDs(fd, message{ExecConsole: c}, []int{m})
+				encMu.Unlock()
+				unix.Close(m)
+				defer slave.Close()
+				if err == nil {
+					s := int(slave.Fd())
+					fds, r.exec.TTY = []int{s, s, s}, true
+				}
+			}
+		}
+		p, err := ex.forkExtra(r.exec, fds)
 		for _, fd := range r.fds {
 			unix.Close(fd)
 		}
@@ -601,37 +628,51 @@ func closeFDs(keep []uint32) error {
 // is opened with TIOCGPTPEER, from the master itself, not by a path that
 // the sandbox's file system could redirect.
 func (e *initExec) openConsole(s *plan.Step) error {
-	m, err := unix.Open(s.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	m, slave, name, err := makePTY(s.Path, s.IDs)
 	if err != nil {
-		return &mounts.SyscallError{Syscall: "open", Object: s.Path, Err: err}
+		return err
 	}
 	defer unix.Close(m)
-	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
-		return &mounts.SyscallError{Syscall: "ioctl TIOCSPTLCK", Object: s.Path, Err: err}
-	}
-	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
-	if err != nil {
-		return &mounts.SyscallError{Syscall: "ioctl TIOCGPTN", Object: s.Path, Err: err}
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
-	if errno != 0 {
-		return &mounts.SyscallError{Syscall: "ioctl TIOCGPTPEER", Object: s.Path, Err: errno}
-	}
-	sfd := int(r)
-	slave := os.NewFile(uintptr(sfd), name)
-	if len(s.IDs) == 2 {
-		if err := unix.Fchown(sfd, int(s.IDs[0]), int(s.IDs[1])); err != nil {
-			slave.Close()
-			return &mounts.SyscallError{Syscall: "fchown", Object: name, Err: err}
-		}
-	}
 	if err := sendWithFDs(e.conn, message{Console: name}, []int{m}); err != nil {
 		slave.Close()
 		return &mounts.SyscallError{Syscall: "sendmsg", Object: "the console to cell", Err: err}
 	}
 	e.console = slave
 	return nil
+}
+
+// makePTY opens a new pty of the devpts that ptmx belongs to and returns
+// its master, its slave (owned by ids, uid and gid, when given) and the
+// slave's name.
+func makePTY(ptmx string, ids []uint32) (int, *os.File, string, error) {
+	m, err := unix.Open(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, "", &mounts.SyscallError{Syscall: "open", Object: ptmx, Err: err}
+	}
+	fail := func(call string, err error) (int, *os.File, string, error) {
+		unix.Close(m)
+		return -1, nil, "", &mounts.SyscallError{Syscall: call, Object: ptmx, Err: err}
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return fail("ioctl TIOCSPTLCK", err)
+	}
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return fail("ioctl TIOCGPTN", err)
+	}
+	name := fmt.Sprintf("/dev/pts/%d", n)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fail("ioctl TIOCGPTPEER", errno)
+	}
+	slave := os.NewFile(r, name)
+	if len(ids) == 2 {
+		if err := unix.Fchown(int(r), int(ids[0]), int(ids[1])); err != nil {
+			slave.Close()
+			return fail("fchown "+name, err)
+		}
+	}
+	return m, slave, name, nil
 }
 
 // forkExtra starts an exec'd command like the command: the same

@@ -41,6 +41,8 @@ type message struct {
 	ExecSignal *ExecSignal `json:"execSignal,omitempty"`
 	// ExecExit, from init, says how an exec'd command ended.
 	ExecExit *ExecExit `json:"execExit,omitempty"`
+	// ExecConsole, from init, answers an exec request's Console.
+	ExecConsole *ExecConsole `json:"execConsole,omitempty"`
 	// Console, from init, names the pty it made in the sandbox's devpts
 	// ("/dev/pts/0"), whose master comes with the message.
 	Console string `json:"console,omitempty"`
@@ -51,7 +53,7 @@ func (m *message) fds() int {
 	switch {
 	case m.Exec != nil:
 		return 3
-	case m.Console != "":
+	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
 		return 1
 	}
 	return 0

@@ -366,6 +366,9 @@ func (sb *Sandbox) read() {
 				f.Close() // a plan has one console
 			}
 		}
+		if m.ExecConsole != nil {
+			sb.execConsole(m.ExecConsole, fds)
+		}
 		if m.Ready {
 			close(sb.ready)
 		}
