@@ -81,7 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 								return usageError(fmt.Sprintf("--%s cannot be used with --pool: the pool's sandboxes were built from its own profile (give it to cell pool start)", f))
 							}
 						}
-						return runPooled(c, pool, c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0))
+						return runPooled(c, pool, wantTTY(c))
 					}
 					pl, p, err := load(c)
 					if err != nil {
@@ -247,7 +247,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tty := c.Bool("tty") || c.Command.Name == "run" && !c.Bool("no-tty") && isTerminal(0)
+	tty := c.Bool("tty") || c.Command.Name == "run" && wantTTY(c)
 	keep := c.String("keep-upper")
 	if keep != "" {
 		if keep, err = filepath.Abs(keep); err != nil {
@@ -299,10 +299,7 @@ var relayed = []os.Signal{
 
 // foreground reports whether cell is in the foreground process group of
 // the terminal on stdin.
-func foreground() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
-}
+func foreground() bool { return foregroundOf(0) }
 
 // runOptions are cell run's flags beyond the plan.
 type runOptions struct {
@@ -359,31 +356,31 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 			}
 		case plan.OpSetsid:
 			ownSession = true
-		case plan.OpSetctty:
+		case plan.OpConsole:
 			tty = true
 		}
 	}
 	stdio := sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	var term *pty
 	if tty {
-		var err error
-		if term, err = openPTY(); err != nil {
-			return err
-		}
-		stdio = sandbox.Stdio{Stdin: term.slave, Stdout: term.slave, Stderr: term.slave}
+		// The command's stdio is the console that init makes; init
+		// itself keeps only stderr, for what it cannot tell cell.
+		stdio = sandbox.Stdio{Stderr: os.Stderr}
 	}
 	sb, err := sandbox.Start(pl, stdio, inherit, tracer(pl, os.Stderr, o.traceJSON))
-	if term != nil {
-		// Only the sandbox holds the slave now: its end closes the master.
-		term.slave.Close()
-	}
 	if err != nil {
-		if term != nil {
-			term.master.Close()
-		}
 		return explain(err)
 	}
-	if term != nil {
+	var term *pty
+	if tty {
+		m, err := sb.Console()
+		if err != nil {
+			if _, werr := sb.Wait(); werr != nil {
+				err = werr
+			}
+			return explain(err)
+		}
+		term = newPTY(m)
+		term.suspend = suspender(sb.Signal)
 		if err := term.start(os.Stdin, os.Stdout); err != nil {
 			_ = sb.Kill()
 			_, _ = sb.Wait()
@@ -412,6 +409,9 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	// A command in the caller's session gets the terminal's signals from
 	// the kernel; one in a session of its own only through cell.
 	fg := foreground() && !ownSession
+	if !tty && ownSession || term != nil && term.in < 0 {
+		defer suspendWithCell(suspender(sb.Signal))()
+	}
 	go func() {
 		for s := range sigs {
 			if fg && ttySignals[s] || tty && s == unix.SIGWINCH {
@@ -452,6 +452,9 @@ func explain(err error) error {
 	var se *sandbox.StepError
 	if errors.As(err, &se) && se.Step.Op == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
 		return &hinted{err, "the kernel refused to create the namespaces; check that unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns)"}
+	}
+	if errors.As(err, &se) && se.Step.Op == plan.OpConsole && se.Errno == unix.ENOENT {
+		return &hinted{err, "the command's terminal is made in the sandbox's devpts, and it has none: add {type: dev, target: /dev} to filesystem.mounts, or run with -T (no terminal of its own)"}
 	}
 	if errors.As(err, &se) && se.Step.Op == plan.OpBind && se.Errno == unix.ENOENT {
 		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Source))}

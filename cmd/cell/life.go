@@ -255,14 +255,13 @@ func execIn(c *cli.Context) error {
 	if len(args) == 0 {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
-	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
 	sock, err := st.CheckSocket(r.Name)
 	if err != nil {
 		return err
 	}
 	// The socket must lead to the cell process that runs the sandbox.
 	cl := pool.DialSocket(sock).Expect(r.CellPid, r.CellStart)
-	return execVia(cl, pool.Request{Args: args}, tty, "")
+	return execVia(cl, pool.Request{Args: args}, wantTTY(c), "")
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the
@@ -272,29 +271,58 @@ func execIn(c *cli.Context) error {
 func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) error {
 	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
 	var term *pty
+	var relay *termRelay
+	if !tty {
+		in, out, errf := os.Stdin, os.Stdout, os.Stderr
+		var err error
+		if relay, err = relayTerminals([3]**os.File{&in, &out, &errf}); err != nil {
+			return err
+		}
+		req.Stdin, req.Stdout, req.Stderr = in, out, errf
+	}
 	if tty {
 		var err error
 		if term, err = openPTY(); err != nil {
 			return err
 		}
-		req.Stdin, req.Stdout, req.Stderr = term.slave, term.slave, term.slave
-		if err := term.start(os.Stdin, os.Stdout); err != nil {
-			term.slave.Close()
-			term.master.Close()
-			return err
-		}
+		// The sandbox's own devpts makes the terminal (the console);
+		// this one is for a server that cannot.
+		req.Stdin, req.Stdout, req.Stderr, req.Console = term.slave, term.slave, term.slave, true
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
 	p, err := cl.Start(context.Background(), req)
+	if relay != nil {
+		relay.handedOver()
+		defer relay.close()
+	}
 	if term != nil {
 		// Only the sandbox holds the slave now: its end closes the master.
 		term.slave.Close()
+		if err != nil {
+			term.master.Close()
+			return err
+		}
+		if m := p.Console(); m != nil {
+			term.master.Close()
+			term = newPTY(m)
+		}
+		if err := term.start(os.Stdin, os.Stdout); err != nil {
+			term.master.Close()
+			_ = p.Signal(unix.SIGKILL)
+			_, _ = p.Wait()
+			return err
+		}
 		defer term.close()
 	}
 	if err != nil {
 		return err
+	}
+	if term != nil && term.in >= 0 {
+		term.setSuspend(suspender(p.Signal))
+	} else {
+		defer suspendWithCell(suspender(p.Signal))()
 	}
 	done := make(chan struct{})
 	defer close(done)

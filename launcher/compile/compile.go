@@ -529,6 +529,16 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	// Always, as runc does: with seccomp unconfined the command could
 	// otherwise read the keys of the caller's session keyring.
 	initStep("process", plan.Step{Op: plan.OpSessionKeyring})
+	if c.tty {
+		// The pty comes from the sandbox's own devpts, so that its
+		// /dev/pts/N exists inside (tty, ttyname, ps); owned by the
+		// command, as a login's terminal is.
+		uid, gid := p.IDs.UID, p.IDs.GID
+		if p.Namespaces.User == spec.Host && c.host.Rootless() {
+			uid, gid = c.host.UID, c.host.GID
+		}
+		initStep("process", plan.Step{Op: plan.OpConsole, Path: "/dev/ptmx", IDs: []uint32{uid, gid}})
+	}
 	if p.Namespaces.PID == spec.Host {
 		initStep("namespaces.pid", plan.Step{Op: plan.OpSubreaper})
 	}
@@ -565,7 +575,7 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		cmd("process.newSession", plan.Step{Op: plan.OpSetsid})
 	}
 	if c.tty {
-		// The pty is the command's stdin: its own terminal, not the
+		// The console is the command's stdin: its own terminal, not the
 		// caller's, so the session of its own costs job control nothing.
 		cmd("process", plan.Step{Op: plan.OpSetctty})
 	}

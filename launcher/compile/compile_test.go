@@ -707,3 +707,40 @@ func compileFor(t *testing.T, doc string, args ...string) *plan.Plan {
 	}
 	return pl
 }
+
+// TestConsole: a run with a terminal makes its pty in the sandbox (a
+// console step, owned by the command's ids, before the capabilities go),
+// then setsid and setctty; without one, none of the three.
+func TestConsole(t *testing.T) {
+	doc := minimal + "ids: {uid: 1000, gid: 1000}\nfilesystem:\n  mounts:\n    - {type: dev, target: /dev}\n"
+	p := parse(t, "c.yaml", []byte(doc), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"sh"}, TTY: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[plan.Op]int{}
+	for i, s := range pl.Steps {
+		if _, ok := at[s.Op]; !ok {
+			at[s.Op] = i
+		}
+	}
+	c, ok := at[plan.OpConsole]
+	if !ok {
+		t.Fatalf("no console step:\n%s", pl)
+	}
+	if s := pl.Steps[c]; s.Side != plan.Init || s.Path != "/dev/ptmx" || !cmp.Equal(s.IDs, []uint32{1000, 1000}) {
+		t.Errorf("console step %+v", s)
+	}
+	if !(at[plan.OpPivotRoot] < c && c < at[plan.OpCapBSetDrop] && at[plan.OpSetsid] > c && at[plan.OpSetctty] > at[plan.OpSetsid]) {
+		t.Errorf("console at %d, pivot_root %d, capbset-drop %d, setsid %d, setctty %d", c, at[plan.OpPivotRoot], at[plan.OpCapBSetDrop], at[plan.OpSetsid], at[plan.OpSetctty])
+	}
+	pl, err = compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpConsole || s.Op == plan.OpSetctty {
+			t.Errorf("a run without a terminal has %s", s.Call())
+		}
+	}
+}

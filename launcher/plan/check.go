@@ -86,6 +86,10 @@ func (s *Step) window() (first, last int) {
 	case OpSetDumpable, OpSubreaper, OpUmask, OpRlimit,
 		OpSessionKeyring:
 		return phaseProcess, phaseProcess
+	case OpConsole:
+		// After the devpts of the new root is mounted and the host's
+		// root is gone, before the capabilities (fchown) go.
+		return phaseProcess, phaseProcess
 	case OpOOMScoreAdj:
 		// While the host's /proc is still reachable.
 		return phasePrivate, phaseStage
@@ -117,7 +121,7 @@ func (o Op) side() (Side, bool) {
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpSessionKeyring,
-		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs:
+		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs, OpConsole:
 		return Init, true
 	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true
@@ -199,6 +203,31 @@ func (p *Plan) Check() error {
 	}
 	if !execInit {
 		return fmt.Errorf("plan has no exec-init step")
+	}
+	return p.checkConsole()
+}
+
+// checkConsole verifies that a controlling terminal is the pty that a
+// console step made: TIOCSCTTY on a descriptor 0 that is the caller's
+// would give the command the caller's terminal.
+func (p *Plan) checkConsole() error {
+	console, ctty := 0, 0
+	for i := range p.Steps {
+		switch p.Steps[i].Op {
+		case OpConsole:
+			if console > 0 {
+				return fmt.Errorf("step %d: a plan has one console", i+1)
+			}
+			console = i + 1
+		case OpSetctty:
+			ctty = i + 1
+		}
+	}
+	switch {
+	case ctty > 0 && console == 0:
+		return fmt.Errorf("step %d (setctty) needs a console step: only the sandbox's own pty may become the command's terminal", ctty)
+	case console > 0 && ctty == 0:
+		return fmt.Errorf("step %d (console) needs a setctty step: the pty is the command's controlling terminal", console)
 	}
 	return nil
 }

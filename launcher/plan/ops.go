@@ -195,6 +195,14 @@ const (
 	// OpIDRelease ends the lease of the slot {ids} in the lease file Path
 	// when the sandbox ends.
 	OpIDRelease
+	// OpConsole makes the command's terminal in the sandbox's own devpts,
+	// as runc and crun do with their console socket: open(Path, O_RDWR|
+	// O_NOCTTY) of its pty multiplexer, ioctl(TIOCSPTLCK, 0), the slave
+	// /dev/pts/N by ioctl(TIOCGPTPEER), fchown of it to IDs (the command's
+	// uid and gid), and sendmsg of the master to cell (SCM_RIGHTS), which
+	// copies between it and the caller's terminal. The slave becomes the
+	// command's descriptors 0, 1 and 2.
+	OpConsole
 	opCount
 )
 
@@ -241,6 +249,7 @@ var opNames = [...]string{
 	OpNoNewPrivs:     "no-new-privs",
 	OpCloseFDs:       "close-fds",
 	OpSetsid:         "setsid",
+	OpSetctty:        "setctty",
 	OpSetgroups:      "setgroups",
 	OpSetgid:         "setgid",
 	OpSetuid:         "setuid",
@@ -259,6 +268,7 @@ var opNames = [...]string{
 	OpUserNetStop:    "user-net-stop",
 	OpIDLease:        "id-lease",
 	OpIDRelease:      "id-release",
+	OpConsole:        "console",
 }
 
 func (o Op) String() string {
@@ -461,6 +471,11 @@ func (s *Step) Call() string {
 		return "setsid()"
 	case OpSetctty:
 		return "ioctl(0, TIOCSCTTY, 0)"
+	case OpConsole:
+		if len(s.IDs) == 2 {
+			return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) fchown(slave, %d, %d) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path, s.IDs[0], s.IDs[1])
+		}
+		return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path)
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:
@@ -554,7 +569,7 @@ func (s *Step) Summary() string {
 		OpChdir, OpPivotRoot, OpUmount, OpSetattr, OpSethostname, OpSetdomainname, OpLinkUp,
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
 		OpSessionKeyring,
-		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpIDLease, OpIDRelease, opCount:
+		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpIDLease, OpIDRelease, OpConsole, opCount:
 	}
 	return s.Call()
 }

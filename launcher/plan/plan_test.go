@@ -253,3 +253,39 @@ func TestFlagNames(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// TestCheckConsole accepts a controlling terminal only with a console step
+// that made it: TIOCSCTTY on whatever descriptor 0 is would give the
+// command the caller's terminal.
+func TestCheckConsole(t *testing.T) {
+	with := func(steps ...Step) *Plan {
+		p := valid()
+		for i, s := range p.Steps {
+			if s.Op == OpUmask {
+				p.Steps = append(p.Steps[:i+1], append([]Step{steps[0]}, p.Steps[i+1:]...)...)
+				break
+			}
+		}
+		for i, s := range p.Steps {
+			if s.Op == OpSetuid && len(steps) > 1 {
+				p.Steps = append(p.Steps[:i], append(steps[1:], p.Steps[i:]...)...)
+				break
+			}
+		}
+		return p
+	}
+	console := Step{Side: Init, Op: OpConsole, Path: "/dev/ptmx", IDs: []uint32{1000, 1000}}
+	setsid, ctty := Step{Side: Command, Op: OpSetsid}, Step{Side: Command, Op: OpSetctty}
+	if err := with(console, setsid, ctty).Check(); err != nil {
+		t.Errorf("console, setsid, setctty: %v", err)
+	}
+	if err := with(Step{Side: Init, Op: OpUmask}, setsid, ctty).Check(); err == nil || !strings.Contains(err.Error(), "needs a console") {
+		t.Errorf("setctty without a console: %v", err)
+	}
+	if err := with(console).Check(); err == nil || !strings.Contains(err.Error(), "needs a setctty") {
+		t.Errorf("console without setctty: %v", err)
+	}
+	if got := console.Call(); !strings.Contains(got, `open("/dev/ptmx")`) || !strings.Contains(got, "fchown(slave, 1000, 1000)") || !strings.Contains(got, "SCM_RIGHTS") {
+		t.Errorf("console prints as %s", got)
+	}
+}

@@ -125,6 +125,11 @@ type Request struct {
 	// TTY makes Stdin, which must then be a terminal (*os.File), the
 	// command's controlling terminal.
 	TTY bool
+	// Console asks for the command's terminal to be made in the sandbox's
+	// own devpts, so that its /dev/pts/N exists inside; Process.Console
+	// returns its master. A server that cannot make one uses Stdin with
+	// TTY as before.
+	Console bool
 	// Env is the caller's environment, KEY=VALUE: the command gets the
 	// values of the variables that the profile's passEnv names and its
 	// env does not set; the rest is ignored, as cell run ignores them.
@@ -164,6 +169,7 @@ type Process struct {
 	closers []io.Closer // the parent's ends of the copying pipes
 	stop    func() bool // ends the watch of the context
 	ctx     context.Context
+	console *os.File
 }
 
 // Run sends the request and waits for its command's end. When ctx is done
@@ -213,7 +219,7 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
 	p.c, p.rd = c, &reader{c: c}
-	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Stats: req.Stats, Env: req.Env, Dir: req.Dir}}
+	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Console: req.Console, Stats: req.Stats, Env: req.Env, Dir: req.Dir}}
 	err = send(c, m, int(fds[0].Fd()), int(fds[1].Fd()), int(fds[2].Fd()))
 	for _, f := range childEnds {
 		f.Close()
@@ -230,9 +236,18 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 		p.abort()
 		return nil, fmt.Errorf("pool: send the request to %s: %w", cl.socket, err)
 	}
-	// The answer: the sandbox that took the request, or a refusal.
+	// The answer: the sandbox that took the request, or a refusal; with
+	// the master of the command's console when it has one.
 	var a serverMsg
-	if err := p.read(&a); err != nil {
+	got, err := p.readFDs(&a)
+	if a.Console != "" && len(got) == 1 && err == nil {
+		p.console = os.NewFile(uintptr(got[0]), a.Console)
+	} else {
+		for _, fd := range got {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
 		p.abort()
 		return nil, err
 	}
@@ -309,22 +324,41 @@ func (p *Process) closeCopies() {
 
 // abort ends a request that did not start.
 func (p *Process) abort() {
+	if p.console != nil {
+		p.console.Close()
+	}
 	p.c.Close()
 	p.closeCopies()
 }
 
 // read reads one message of the server.
 func (p *Process) read(m *serverMsg) error {
+	fds, err := p.readFDs(m)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// readFDs reads one message of the server and returns the descriptors
+// that came with it.
+func (p *Process) readFDs(m *serverMsg) ([]int, error) {
 	line, err := p.rd.line()
-	p.rd.closeFDs()
+	fds := p.rd.fds
+	p.rd.fds = nil
 	if err != nil {
-		return fmt.Errorf("pool: %s closed the connection: %w", p.socket, err)
+		return fds, fmt.Errorf("pool: %s closed the connection: %w", p.socket, err)
 	}
 	if err := json.Unmarshal(line, m); err != nil {
-		return fmt.Errorf("pool: bad message from %s %q: %w", p.socket, line, err)
+		return fds, fmt.Errorf("pool: bad message from %s %q: %w", p.socket, line, err)
 	}
-	return nil
+	return fds, nil
 }
+
+// Console is the master of the command's pty in the sandbox, when the
+// request asked for one and the server made it; nil otherwise. The caller
+// copies between it and its terminal, and closes it.
+func (p *Process) Console() *os.File { return p.console }
 
 // Sandbox names the sandbox that took the request.
 func (p *Process) Sandbox() string { return p.sandbox }

@@ -45,6 +45,9 @@
 //     argument vector, args[0] looked up in the profile's PATH as execvp
 //     does; it must not be empty. tty asks that stdin become the
 //     command's controlling terminal (stdin must then be a terminal).
+//     console (with tty) asks for that terminal to be made in the
+//     sandbox's own devpts instead; stdin, stdout and stderr then serve
+//     only if the sandbox cannot make one.
 //     stats asks for the sandbox's resource statistics with the exit
 //     report; only a pool's sandbox has them, and they cost the wait for
 //     the sandbox's end (its pid namespace's teardown and its cgroup's
@@ -63,7 +66,11 @@
 //     {"version":2,"sandbox":"ci-1a2b3c4d"}
 //
 //     version is the server's protocol version; sandbox names the sandbox
-//     that runs the command (as `cell ps` lists it). Or the request is
+//     that runs the command (as `cell ps` lists it). For a request with
+//     console whose terminal the sandbox made, console names it
+//     ("console":"/dev/pts/0") and the message carries its master
+//     (SCM_RIGHTS), between which and its terminal the client copies.
+//     Or the request is
 //     refused, and the server closes the connection after:
 //
 //     {"version":2,"error":{"msg":"protocol version 3 is not served here: this server speaks version 2"}}

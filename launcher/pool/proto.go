@@ -38,11 +38,12 @@ type request struct {
 }
 
 type runReq struct {
-	Args  []string `json:"args"`
-	TTY   bool     `json:"tty,omitempty"`
-	Stats bool     `json:"stats,omitempty"`
-	Env   []string `json:"env,omitempty"`
-	Dir   string   `json:"dir,omitempty"`
+	Args    []string `json:"args"`
+	TTY     bool     `json:"tty,omitempty"`
+	Console bool     `json:"console,omitempty"`
+	Stats   bool     `json:"stats,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
 }
 
 // clientMsg is every later message of the client.
@@ -55,6 +56,7 @@ type clientMsg struct {
 type serverMsg struct {
 	Version int             `json:"version,omitempty"`
 	Sandbox string          `json:"sandbox,omitempty"`
+	Console string          `json:"console,omitempty"`
 	Exit    *sandbox.Status `json:"exit,omitempty"`
 	Stats   *sandbox.Stats  `json:"stats,omitempty"`
 	Error   *wireError      `json:"error,omitempty"`

@@ -24,13 +24,14 @@ const requestTimeout = 10 * time.Second
 type Conn struct {
 	c  *net.UnixConn
 	rd *reader
-	// Args, TTY, Stats, Env and Dir are the request's (see the package
-	// documentation).
-	Args  []string
-	TTY   bool
-	Stats bool
-	Env   []string
-	Dir   string
+	// Args, TTY, Console, Stats, Env and Dir are the request's (see the
+	// package documentation).
+	Args    []string
+	TTY     bool
+	Console bool
+	Stats   bool
+	Env     []string
+	Dir     string
 	// stdio are the request's descriptors, closed once handed to init.
 	stdio [3]*os.File
 }
@@ -85,7 +86,7 @@ func accept(c *net.UnixConn) (*Conn, error) {
 		rd.closeFDs()
 		return nil, errors.New(`the request has no command ("run": {"args": [...]})`)
 	}
-	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Stats: req.Run.Stats, Env: req.Run.Env, Dir: req.Run.Dir}
+	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Console: req.Run.Console, Stats: req.Run.Stats, Env: req.Run.Env, Dir: req.Run.Dir}
 	for i, fd := range rd.fds {
 		conn.stdio[i] = os.NewFile(uintptr(fd), fmt.Sprintf("client-fd-%d", i))
 	}
@@ -157,16 +158,25 @@ func (c *Conn) RunPooled(sb *sandbox.Sandbox, name string) (sandbox.Status, erro
 	return sst, serr
 }
 
-// handOver answers the request and gives it to init; the request's
-// descriptors are closed here once init holds them.
+// handOver gives the request to init and answers it, with the master of
+// the pty that init made when the request asked for a console; the
+// request's descriptors are closed here once init holds them.
 func (c *Conn) handOver(sb *sandbox.Sandbox, name string) (*sandbox.Process, error) {
-	if err := send(c.c, serverMsg{Version: Version, Sandbox: name}); err != nil {
-		return nil, err
-	}
-	p, err := sb.Exec(sandbox.ExecRequest{Args: c.Args, TTY: c.TTY, Env: c.Env, Dir: c.Dir}, c.stdio)
+	p, err := sb.Exec(sandbox.ExecRequest{Args: c.Args, TTY: c.TTY, Console: c.Console, Env: c.Env, Dir: c.Dir}, c.stdio)
 	for i, f := range c.stdio {
 		f.Close()
 		c.stdio[i] = nil
+	}
+	answer := serverMsg{Version: Version, Sandbox: name}
+	var fds []int
+	if err == nil && c.Console {
+		if m := p.Console(); m != nil {
+			defer m.Close()
+			answer.Console, fds = m.Name(), []int{int(m.Fd())}
+		}
+	}
+	if serr := send(c.c, answer, fds...); serr != nil && err == nil {
+		return nil, serr
 	}
 	if err != nil {
 		_ = send(c.c, serverMsg{Error: &wireError{Msg: err.Error()}})

@@ -21,6 +21,11 @@ type ExecRequest struct {
 	Args []string `json:"args"`
 	// TTY makes the command's stdin its controlling terminal.
 	TTY bool `json:"tty,omitempty"`
+	// Console asks init for a new pty in the sandbox's own devpts as the
+	// command's stdin, stdout, stderr and controlling terminal, whose
+	// master comes back (Process.Console). When init cannot make one
+	// the request's descriptors are used, with TTY.
+	Console bool `json:"console,omitempty"`
 	// Env are the caller's variables, KEY=VALUE; init takes only those
 	// that the plan's PassEnv names. Dir, when set, is the working
 	// directory instead of the plan's.
@@ -35,6 +40,14 @@ type ExecExit struct {
 	// Err is set when the command could not be started, with its errno.
 	Err   string `json:"err,omitempty"`
 	Errno int    `json:"errno,omitempty"`
+}
+
+// ExecConsole, from init, answers an exec request's Console: the pty's
+// name, whose master comes with the message, or why there is none.
+type ExecConsole struct {
+	ID   int    `json:"id"`
+	Name string `json:"name,omitempty"`
+	Err  string `json:"err,omitempty"`
 }
 
 // ExecSignal asks init to deliver a signal to an exec'd command.
@@ -56,8 +69,8 @@ func newMsgReader(fd int, buffered []byte) *msgReader {
 	return &msgReader{fd: fd, buf: append([]byte(nil), buffered...)}
 }
 
-// next returns the next message and, for an exec request, its three
-// descriptors.
+// next returns the next message and the descriptors that came with it:
+// three for an exec request, the master for a console.
 func (r *msgReader) next() (message, []int, error) {
 	for {
 		if i := bytes.IndexByte(r.buf, '\n'); i >= 0 {
@@ -70,14 +83,15 @@ func (r *msgReader) next() (message, []int, error) {
 			if err := json.Unmarshal(line, &m); err != nil {
 				return m, nil, fmt.Errorf("bad message %q: %w", line, err)
 			}
-			if m.Exec == nil {
+			n := m.fds()
+			if n == 0 {
 				return m, nil, nil
 			}
-			if len(r.fds) < 3 {
-				return m, nil, errors.New("exec request without its three descriptors")
+			if len(r.fds) < n {
+				return m, nil, fmt.Errorf("message %q without its %d descriptors", line, n)
 			}
-			fds := r.fds[:3]
-			r.fds = r.fds[3:]
+			fds := r.fds[:n]
+			r.fds = r.fds[n:]
 			return m, fds, nil
 		}
 		b := make([]byte, 4096)
@@ -119,16 +133,18 @@ func sendWithFDs(fd int, m message, fds []int) error {
 // execs routes the exits init reports to the Processes that wait for
 // them.
 type execs struct {
-	mu      sync.Mutex
-	next    int
-	waiting map[int]chan ExecExit
+	mu       sync.Mutex
+	next     int
+	waiting  map[int]chan ExecExit
+	consoles map[int]chan *os.File
 }
 
 // Process is a command that init forked for Exec.
 type Process struct {
-	sb   *Sandbox
-	id   int
-	exit chan ExecExit
+	sb      *Sandbox
+	id      int
+	exit    chan ExecExit
+	console chan *os.File // nil when init made none
 }
 
 // Exec asks init for one more command in the sandbox: init forks args
@@ -152,11 +168,15 @@ func (sb *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
 	}
 	sb.execs.mu.Lock()
 	sb.execs.next++
-	p := &Process{sb: sb, id: sb.execs.next, exit: make(chan ExecExit, 1)}
+	p := &Process{sb: sb, id: sb.execs.next, exit: make(chan ExecExit, 1), console: make(chan *os.File, 1)}
 	if sb.execs.waiting == nil {
 		sb.execs.waiting = map[int]chan ExecExit{}
+		sb.execs.consoles = map[int]chan *os.File{}
 	}
 	sb.execs.waiting[p.id] = p.exit
+	if req.Console {
+		sb.execs.consoles[p.id] = p.console
+	}
 	sb.execs.mu.Unlock()
 	var err error
 	select {
@@ -176,10 +196,46 @@ func (sb *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
 	if err != nil {
 		sb.execs.mu.Lock()
 		delete(sb.execs.waiting, p.id)
+		delete(sb.execs.consoles, p.id)
 		sb.execs.mu.Unlock()
 		return nil, err
 	}
 	return p, nil
+}
+
+// Console returns the master of the pty that init made for a request with
+// Console, or nil when it made none (the request's descriptors serve).
+func (p *Process) Console() *os.File {
+	select {
+	case f := <-p.console:
+		return f
+	case <-p.sb.done:
+		select {
+		case f := <-p.console:
+			return f
+		default:
+			return nil
+		}
+	}
+}
+
+// execConsole hands init's answer to a Console request to its Process.
+func (sb *Sandbox) execConsole(c *ExecConsole, fds []int) {
+	var f *os.File
+	if c.Name != "" && len(fds) == 1 {
+		f = os.NewFile(uintptr(fds[0]), c.Name)
+	}
+	sb.execs.mu.Lock()
+	ch := sb.execs.consoles[c.ID]
+	delete(sb.execs.consoles, c.ID)
+	sb.execs.mu.Unlock()
+	if ch == nil {
+		if f != nil {
+			f.Close()
+		}
+		return
+	}
+	ch <- f
 }
 
 // Signal asks init to deliver sig to the command. A signal sent before

@@ -62,7 +62,7 @@ func Init() int {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	ex := &initExec{passEnv: p.PassEnv}
+	ex := &initExec{passEnv: p.PassEnv, conn: fd}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -141,8 +141,13 @@ func Init() int {
 			}
 			switch {
 			case m.Signal > 0:
-				if p := mainPid.Load(); p > 0 {
-					_ = unix.Kill(int(p), unix.Signal(m.Signal))
+				sig := unix.Signal(m.Signal)
+				if (sig == unix.SIGSTOP || sig == unix.SIGCONT) && os.Getpid() == 1 {
+					// The caller's Ctrl-Z, fg and bg: every process of
+					// the sandbox, not only the command, stops and goes on.
+					_ = unix.Kill(-1, sig)
+				} else if p := mainPid.Load(); p > 0 {
+					_ = unix.Kill(int(p), sig)
 				}
 			case m.ExecSignal != nil:
 				reg.signal(m.ExecSignal.ID, unix.Signal(m.ExecSignal.Signal))
@@ -155,7 +160,34 @@ func Init() int {
 	// inherits its seccomp filter, landlock domain, capability sets and
 	// no_new_privs, all of which are per thread.
 	fork := func(r request) (int, bool) {
-		p, err := ex.forkExtra(r.exec, r.fds)
+		fds := r.fds
+		if r.exec.Console {
+			// As the command's console: a pty of the sandbox's devpts,
+			// made as the command's credentials have it; without one
+			// (no devpts, or landlock forbids it) the request's own.
+			c := &ExecConsole{ID: r.exec.ID}
+			var uid, gid []uint32
+			if ex.cred != nil {
+				uid, gid = []uint32{ex.cred.Uid}, []uint32{ex.cred.Gid}
+			}
+			m, slave, name, err := makePTY("/dev/ptmx", append(uid, gid...))
+			if err != nil {
+				c.Err = err.Error()
+				send(message{ExecConsole: c})
+			} else {
+				c.Name = name
+				encMu.Lock()
+				err = sendWithFDs(fd, message{ExecConsole: c}, []int{m})
+				encMu.Unlock()
+				unix.Close(m)
+				defer slave.Close()
+				if err == nil {
+					s := int(slave.Fd())
+					fds, r.exec.TTY = []int{s, s, s}, true
+				}
+			}
+		}
+		p, err := ex.forkExtra(r.exec, fds)
 		for _, fd := range r.fds {
 			unix.Close(fd)
 		}
@@ -308,6 +340,10 @@ type initExec struct {
 	exec             *plan.Step
 	// passEnv names the variables an exec request may bring.
 	passEnv []string
+	// conn is the socket to cell; console is the slave of the pty that
+	// a console step made, the command's stdio.
+	conn    int
+	console *os.File
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -457,6 +493,8 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetctty:
 		e.sys.Setctty, e.sys.Ctty = true, 0
 		return nil
+	case plan.OpConsole:
+		return e.openConsole(s)
 	case plan.OpSetgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = s.IDs, false
@@ -579,6 +617,58 @@ func closeFDs(keep []uint32) error {
 	return nil
 }
 
+// openConsole makes the command's pty in the devpts that s.Path (the
+// sandbox's /dev/ptmx) belongs to, and sends the master to cell. The slave
+// is opened with TIOCGPTPEER, from the master itself, not by a path that
+// the sandbox's file system could redirect.
+func (e *initExec) openConsole(s *plan.Step) error {
+	m, slave, name, err := makePTY(s.Path, s.IDs)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(m)
+	if err := sendWithFDs(e.conn, message{Console: name}, []int{m}); err != nil {
+		slave.Close()
+		return &mounts.SyscallError{Syscall: "sendmsg", Object: "the console to cell", Err: err}
+	}
+	e.console = slave
+	return nil
+}
+
+// makePTY opens a new pty of the devpts that ptmx belongs to and returns
+// its master, its slave (owned by ids, uid and gid, when given) and the
+// slave's name.
+func makePTY(ptmx string, ids []uint32) (int, *os.File, string, error) {
+	m, err := unix.Open(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, "", &mounts.SyscallError{Syscall: "open", Object: ptmx, Err: err}
+	}
+	fail := func(call string, err error) (int, *os.File, string, error) {
+		unix.Close(m)
+		return -1, nil, "", &mounts.SyscallError{Syscall: call, Object: ptmx, Err: err}
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return fail("ioctl TIOCSPTLCK", err)
+	}
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return fail("ioctl TIOCGPTN", err)
+	}
+	name := fmt.Sprintf("/dev/pts/%d", n)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fail("ioctl TIOCGPTPEER", errno)
+	}
+	slave := os.NewFile(r, name)
+	if len(ids) == 2 {
+		if err := unix.Fchown(int(r), int(ids[0]), int(ids[1])); err != nil {
+			slave.Close()
+			return fail("fchown "+name, err)
+		}
+	}
+	return m, slave, name, nil
+}
+
 // forkExtra starts an exec'd command like the command: the same
 // credentials, directory, environment and session, the request's
 // arguments and descriptors, and the request's terminal as controlling
@@ -647,6 +737,13 @@ func (e *initExec) forkCommand() (int, error) {
 		return 0, err
 	}
 	files := []uintptr{0, 1, 2}
+	if e.console != nil {
+		// Init keeps no copy: the command's end (and its orphans') is
+		// what ends cell's reading of the master.
+		defer e.console.Close()
+		c := e.console.Fd()
+		files = []uintptr{c, c, c}
+	}
 	for _, fd := range e.keepFDs {
 		for uint32(len(files)) <= fd {
 			files = append(files, ^uintptr(0)) // closed in the command

@@ -41,6 +41,22 @@ type message struct {
 	ExecSignal *ExecSignal `json:"execSignal,omitempty"`
 	// ExecExit, from init, says how an exec'd command ended.
 	ExecExit *ExecExit `json:"execExit,omitempty"`
+	// ExecConsole, from init, answers an exec request's Console.
+	ExecConsole *ExecConsole `json:"execConsole,omitempty"`
+	// Console, from init, names the pty it made in the sandbox's devpts
+	// ("/dev/pts/0"), whose master comes with the message.
+	Console string `json:"console,omitempty"`
+}
+
+// fds is how many descriptors travel with m.
+func (m *message) fds() int {
+	switch {
+	case m.Exec != nil:
+		return 3
+	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
+		return 1
+	}
+	return 0
 }
 
 // Trace is one executed step or run of steps, for cell run --trace: steps

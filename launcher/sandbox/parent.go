@@ -44,6 +44,7 @@ type Sandbox struct {
 	stats          *cgroup.Stats
 	onTrace        func(Trace)
 	execs          execs
+	console        chan *os.File // the master of a console step's pty
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -231,7 +232,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		cg.cloneFD.Close()
 		cg.cloneFD = nil
 	}
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1)}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
@@ -336,7 +337,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
 		plan.OpSessionKeyring,
-		plan.OpSetctty, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
+		plan.OpSetctty, plan.OpConsole, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
 		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
@@ -359,14 +360,26 @@ func parseMap(data string) ([]syscall.SysProcIDMap, error) {
 	return m, nil
 }
 
-// read takes init's reports until init closes the socket.
+// read takes init's reports until init closes the socket. They are read
+// with recvmsg, as the console's master comes with its message.
 func (sb *Sandbox) read() {
 	defer close(sb.done)
-	dec := json.NewDecoder(sb.conn)
+	rd := newMsgReader(int(sb.conn.Fd()), nil)
 	for {
-		var m message
-		if err := dec.Decode(&m); err != nil {
+		m, fds, err := rd.next()
+		if err != nil {
 			return
+		}
+		if m.Console != "" {
+			f := os.NewFile(uintptr(fds[0]), m.Console)
+			select {
+			case sb.console <- f:
+			default:
+				f.Close() // a plan has one console
+			}
+		}
+		if m.ExecConsole != nil {
+			sb.execConsole(m.ExecConsole, fds)
 		}
 		if m.Ready {
 			close(sb.ready)
@@ -379,6 +392,23 @@ func (sb *Sandbox) read() {
 		}
 		if m.ExecExit != nil {
 			sb.execDone(*m.ExecExit)
+		}
+	}
+}
+
+// Console returns the master of the pty that the plan's console step made
+// in the sandbox, once init has made it; it fails when the sandbox ended
+// first (a step failed: Wait says which).
+func (sb *Sandbox) Console() (*os.File, error) {
+	select {
+	case f := <-sb.console:
+		return f, nil
+	case <-sb.done:
+		select {
+		case f := <-sb.console:
+			return f, nil
+		default:
+			return nil, errors.New("the sandbox ended before it made its terminal")
 		}
 	}
 }
