@@ -150,6 +150,13 @@ func TestEscapeSuite(t *testing.T) {
 					}
 					args = append(args, rootlessSets(prof)...)
 					cmd = rootlessCellCmd(cellBin, dir, uid, gid)
+					if prof == "agent" {
+						// The agent's user-mode network needs a tun
+						// node the user may open (root's only here).
+						env := cmd.Env
+						cmd = rootlessTun(uid, gid, cellBin, "run")
+						cmd.Env = env
+					}
 				}
 				cmd.Dir = work
 				r := runFromNewKeyring(t, cmd, func(keyring int) []string {
@@ -324,7 +331,9 @@ func TestLoaderCannotRunWhatLandlockForbids(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, "true"), prog, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := cellCmd(t, "run", "-p", "agent", "--", "sh", "-c", "./true 2>/dev/null; echo exec=$?; "+loader+" ./true 2>/dev/null; echo loader=$?")
+	// The agent may execute from the project and /tmp (go test runs its
+	// binaries there); its home is where landlock forbids execution.
+	cmd := cellCmd(t, "run", "-p", "agent", "--", "sh", "-c", "cp ./true ~/true && { ~/true 2>/dev/null; echo exec=$?; "+loader+" ~/true 2>/dev/null; echo loader=$?; }")
 	cmd.Dir = work
 	r := runCellCmd(t, cmd)
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "exec=126\nloader=") || strings.HasSuffix(r.stdout, "loader=0\n") {
