@@ -31,8 +31,9 @@
 #                       memory, pids, cpu, cpuset and io controllers enabled
 #                       down to it; with VMTEST_USER it is delegated to that
 #                       user the way systemd delegates a unit's cgroup
-#   VMTEST_MODULES="M..." kernel modules loaded before the binary starts
-#                       (others in the guest's tree load on demand)
+#   VMTEST_MODULES="M..." kernel modules loaded before the binary starts,
+#                       of those the guest carries (see carry below; the
+#                       others there load on demand)
 #   VMTEST_TIMEOUT      seconds the whole VM may run (600)
 #   VMTEST_BOOT_TIMEOUT seconds the guest may take to reach the binary (60);
 #                       a guest stuck in boot is started again, twice at most
@@ -157,8 +158,10 @@ carry="kernel/drivers/block/loop.ko kernel/fs/overlayfs kernel/fs/fuse kernel/fs
  kernel/drivers/net/macvlan.ko kernel/drivers/net/ipvlan kernel/net/bridge
  kernel/net/802 kernel/net/llc kernel/net/netfilter kernel/net/ipv4 kernel/net/ipv6
  kernel/crypto kernel/arch/x86/crypto"
-# Loaded at boot: what a test should not wait for on first use.
-preload="loop overlay veth bridge nf_tables ${VMTEST_MODULES:-}"
+# Loaded at boot: what a test should not wait for on first use. (Each
+# run's VMTEST_MODULES are loaded after these, not built into the image:
+# runs with different ones share it.)
+preload="loop overlay veth bridge nf_tables"
 share_modules="virtio_pci 9pnet_virtio 9p"
 
 # The guest's PID 1. Stage 1 moves the root to a tmpfs: pivot_root(2),
