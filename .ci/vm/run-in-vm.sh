@@ -224,13 +224,12 @@ if [ -n "$cgroup" ]; then
 	# files that let the user make children and move its processes.
 	[ -z "$uid" ] || chown "$uid:$gid" "$cg" "$cg/cgroup.procs" "$cg/cgroup.threads" "$cg/cgroup.subtree_control"
 fi
+# su takes the group from /etc/passwd: the user gets an entry of its own.
 user=root
 if [ -n "$uid" ] && [ "$uid" != 0 ]; then
-	user=$(awk -F: -v u="$uid" '$3 == u { print $1; exit }' /etc/passwd)
-	if [ -z "$user" ]; then
-		user=u$uid
-		echo "$user:x:$uid:$gid::/tmp:/bin/sh" >>/etc/passwd
-	fi
+	user=u$uid
+	echo "$user:x:$uid:$gid::/tmp:/bin/sh" >>/etc/passwd
+	grep -q "^[^:]*:x:$gid:" /etc/group || echo "g$gid:x:$gid:" >>/etc/group
 fi
 stty -F /dev/ttyS1 raw -echo
 echo "vm: running after $(cut -d ' ' -f 1 /proc/uptime) s"
@@ -310,9 +309,9 @@ build_base() {
 	done
 	echo $preload >"$st/root/etc/preload"
 	echo $share_modules >"$st/root/etc/share-modules"
-	printf '%s\n' root:x:0:0:root:/root:/bin/sh user:x:1000:1000:user:/tmp:/bin/sh \
+	printf '%s\n' root:x:0:0:root:/root:/bin/sh \
 		nobody:x:65534:65534:nobody:/nonexistent:/bin/false >"$st/root/etc/passwd"
-	printf '%s\n' root:x:0: tty:x:5: user:x:1000: nogroup:x:65534: >"$st/root/etc/group"
+	printf '%s\n' root:x:0: tty:x:5: nogroup:x:65534: >"$st/root/etc/group"
 	printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$st/root/etc/hosts"
 	init_script >"$st/root/init"
 	chmod 0755 "$st/root/init"
@@ -404,9 +403,12 @@ else
 fi
 kernel=$kdir/vmlinux
 [[ -f $kernel ]] || kernel=$kdir/vmlinuz
+# no_timer_check: under emulation on a loaded host the kernel's check of
+# the PIT through the IO-APIC can fail ("8254 timer not connected") and
+# stall the boot; the emulated timer is fine.
 cmdline=(console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init
 	cgroup_no_v1=all 8250.nr_uarts=2 printk.devkmsg=on
-	random.trust_cpu=on mitigations=off tsc=reliable cryptomgr.notests)
+	random.trust_cpu=on mitigations=off tsc=reliable no_timer_check cryptomgr.notests)
 share_args=()
 [[ -z $share ]] || share_args=(
 	-fsdev "local,id=share,path=${share//,/,,},security_model=none,readonly=on"
