@@ -143,7 +143,12 @@ pkg=${VMTEST_KERNEL_PKG:-}
 			kdir=$cache/$pkg
 			fetch_kernel "$pkg" "$kdir"
 		} || fail "apt-get download $pkg: failed"
+		# The kernels this one replaces (~150 MB each), unless a run
+		# began with one within the hour.
+		find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' ! -name "$pkg" -mmin +60 \
+			-exec rm -rf {} +
 	fi
+	touch "$kdir"
 } 9>"$cache/lock"
 
 # ------------------------------------------------------ guest's base image
