@@ -31,6 +31,7 @@ unit:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@if git grep -nE '\.\.[/]shared' -- .; then echo "lint: the lines above name a directory beside the checkout, which a clone does not have"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 

@@ -126,11 +126,19 @@ func (d *decoder) typed(n *yaml.Node, path string, v reflect.Value) {
 	case reflect.Slice:
 		d.list(n, path, v)
 	case reflect.String:
+		if msg := d.notString(n); msg != "" {
+			d.errorf(n, path, "%s", msg)
+			return
+		}
 		if s, ok := d.scalar(n, path, "must be a string"); ok {
 			v.SetString(s)
 		}
 	case reflect.Bool:
 		if s, ok := d.scalar(n, path, "must be true or false"); ok {
+			if tag := d.tagOf(n, s); tag != "!!bool" {
+				d.errorf(n, path, "must be true or false, not %s", describe(n, s, tag, "!!bool"))
+				return
+			}
 			switch s {
 			case "true", "True", "TRUE":
 				v.SetBool(true)
@@ -143,6 +151,12 @@ func (d *decoder) typed(n *yaml.Node, path string, v reflect.Value) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		if s, ok := d.scalar(n, path, "must be an integer"); ok {
+			// A float is left to integer, which says why it is not one
+			// (a fraction, or out of range).
+			if tag := d.tagOf(n, s); tag != "!!int" && tag != "!!float" {
+				d.errorf(n, path, "must be an integer, not %s", describe(n, s, tag, "!!int"))
+				return
+			}
 			d.integer(n, path, s, v)
 		}
 	default:
@@ -153,7 +167,9 @@ func (d *decoder) typed(n *yaml.Node, path string, v reflect.Value) {
 }
 
 // unmarshaler calls u with n, its text expanded if it is a scalar. An error
-// u returns is placed at n.
+// u returns is placed at n. A scalar with a variable is given to u as if
+// its expansion had been written plain, so that its tag says what the
+// expansion looks like.
 func (d *decoder) unmarshaler(n *yaml.Node, path string, u yaml.Unmarshaler) {
 	arg := n
 	if n.Kind == yaml.ScalarNode {
@@ -163,11 +179,95 @@ func (d *decoder) unmarshaler(n *yaml.Node, path string, u yaml.Unmarshaler) {
 		}
 		c := *n
 		c.Value = s
+		if s != n.Value {
+			c.Tag, c.Style = plainTag(s), 0
+		}
 		arg = &c
 	}
 	if err := u.UnmarshalYAML(arg); err != nil {
 		d.errorf(n, path, "%s", err)
 	}
+}
+
+// Profiles are YAML 1.2, as yaml.v3 and editors read them, and are read
+// strictly, so that no value means one thing to cell and another to a
+// YAML 1.1 reader or to a JSON Schema validator: where a string is
+// expected a number, true or false must be quoted, and the words that
+// YAML 1.1 reads as booleans (yes, no, on, off, y, n) too; where a boolean
+// or a number is expected, a quoted one is refused. A value with a
+// ${...} variable is typed by its expansion. --set values are exempt
+// from the first rule: on a command line, --set env.X=1 means the
+// string.
+
+// yaml11Bools are the plain scalars YAML 1.1 reads as booleans and YAML
+// 1.2 as strings (other than true and false).
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
+}
+
+// plainTag returns the tag YAML 1.2 gives s written as a plain scalar.
+func plainTag(s string) string {
+	return (&yaml.Node{Kind: yaml.ScalarNode, Value: s}).ShortTag()
+}
+
+// isPlain reports whether the scalar n is written without quotes or a
+// block style.
+func isPlain(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
+}
+
+// notString says why the node n cannot be a string, or returns "".
+func (d *decoder) notString(n *yaml.Node) string {
+	if _, set := d.origin[n]; set || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	switch tag := n.ShortTag(); {
+	case tag == "!!bool" || tag == "!!int" || tag == "!!float":
+		return fmt.Sprintf("must be a string, not the %s %s: write it in quotes (\"%s\")", tagName(tag), shorten(n.Value), shorten(n.Value))
+	case tag == "!!str" && isPlain(n) && yaml11Bools[n.Value]:
+		return fmt.Sprintf("%s is a boolean in YAML 1.1 and a string in YAML 1.2: write \"%s\" in quotes for the string", n.Value, n.Value)
+	}
+	return ""
+}
+
+// tagOf returns the tag of the scalar n whose expanded text is s: n's own,
+// or, if s came from a variable, the tag of s written plain.
+func (d *decoder) tagOf(n *yaml.Node, s string) string {
+	if s != n.Value {
+		return plainTag(s)
+	}
+	return n.ShortTag()
+}
+
+// describe names the value s of n, whose tag is tag, where want was
+// expected, for an error.
+func describe(n *yaml.Node, s, tag, want string) string {
+	switch {
+	case tag == "!!str" && isPlain(n) && yaml11Bools[s]:
+		return fmt.Sprintf("%s (a string in YAML 1.2, which profiles are)", s)
+	case tag == "!!str" && plainTag(s) == want:
+		return fmt.Sprintf("the quoted %q: write it without quotes", shorten(s))
+	case tag == "!!str":
+		return fmt.Sprintf("%q", shorten(s))
+	}
+	return fmt.Sprintf("the %s %s", tagName(tag), shorten(s))
+}
+
+// tagName returns a YAML tag in words.
+func tagName(tag string) string {
+	switch tag {
+	case "!!bool":
+		return "boolean"
+	case "!!int":
+		return "integer"
+	case "!!float":
+		return "number"
+	case "!!timestamp":
+		return "date"
+	}
+	return strings.TrimPrefix(tag, "!!")
 }
 
 // scalar returns the expanded text of the scalar n, or records kindMsg as an
@@ -323,6 +423,11 @@ func (d *decoder) list(n *yaml.Node, path string, v reflect.Value) {
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
+		// A null item would be a zero value no one wrote.
+		if r := resolve(item); r != nil && isNull(r) {
+			d.errorf(item, joinIndex(path, i), "has no value")
+			continue
+		}
 		d.value(item, joinIndex(path, i), s.Index(i))
 	}
 	v.Set(s)

@@ -109,7 +109,7 @@ func TestDecodeErrors(t *testing.T) {
 		{
 			name: "yes is not a boolean",
 			src:  hdr + "filesystem:\n  root:\n    readOnly: yes\n",
-			want: []string{`p.yaml:5:15: filesystem.root.readOnly: must be true or false, not "yes"`},
+			want: []string{`p.yaml:5:15: filesystem.root.readOnly: must be true or false, not yes (a string in YAML 1.2, which profiles are)`},
 		},
 		{
 			name: "list for a boolean",

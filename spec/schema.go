@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -97,8 +98,13 @@ func typeSchema(t reflect.Type, path string) (*schema, error) {
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", fp, err)
 			}
+			if v, ok := fs.AdditionalProperties.(*schema); ok && fs.PropertyNames != nil {
+				nullable(v)
+			}
 			if required {
 				s.Required = append(s.Required, f.Name)
+			} else {
+				nullable(fs)
 			}
 			if d, ok := fieldDocs[fp]; ok {
 				fs.Description, fs.Examples = d.desc, d.examples
@@ -217,6 +223,20 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 	}
 	allowVariables(s)
 	return required, nil
+}
+
+// nullable lets s be null as well: Parse reads a null field ("key:",
+// "~") as absent, which in a profile that extends another resets the
+// field, and a null value in a mapping (process.env) as removing the key.
+func nullable(s *schema) {
+	null := &schema{Type: "null"}
+	if len(s.AnyOf) > 0 && s.Type == "" && s.Ref == "" {
+		s.AnyOf = append(slices.Clip(s.AnyOf), null)
+		return
+	}
+	core := *s
+	core.Description, core.Examples = "", nil
+	*s = schema{Description: s.Description, Examples: s.Examples, AnyOf: []*schema{&core, null}}
 }
 
 // limit applies a min or max tag to s by its type. A scalar type with its

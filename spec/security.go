@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
@@ -439,9 +440,29 @@ func (Capabilities) jsonSchema() *schema {
 	return &schema{AnyOf: []*schema{list, sets}}
 }
 
-// jsonSchema is the schema of a Capability.
+// jsonSchema is the schema of a Capability: the known names, with or
+// without CAP_, in any case. The case is spelt out letter by letter
+// ([Cc][Aa][Pp]) because an inline (?i) is RE2's and Python's but not
+// ECMA-262's, the regular expressions editors use.
 func (Capability) jsonSchema() *schema {
-	return &schema{Type: "string", Pattern: `^(?i)(CAP_)?[A-Z_]+$`}
+	var names []string
+	for _, n := range capability.Names() {
+		names = append(names, anyCase(strings.TrimPrefix(n, "CAP_")))
+	}
+	return &schema{Type: "string", Pattern: "^(" + anyCase("CAP_") + ")?(" + strings.Join(names, "|") + ")$"}
+}
+
+// anyCase returns a pattern that matches s, of letters and _, in any case.
+func anyCase(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if u, l := unicode.ToUpper(r), unicode.ToLower(r); u != l {
+			b.WriteString("[" + string(u) + string(l) + "]")
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // jsonSchema is the schema of a SeccompMode.

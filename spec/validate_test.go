@@ -161,7 +161,7 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name: "mode on symlink",
-			src:  mounts("{type: symlink, target: /x, linkTo: y, mode: 0755}"),
+			src:  mounts("{type: symlink, target: /x, linkTo: z, mode: 0755}"),
 			want: []string{`p.yaml:5:52: filesystem.mounts[0].mode: only applies to tmpfs, dir and file mounts, not symlink`},
 		},
 		{

@@ -356,7 +356,7 @@ func TestMissingSource(t *testing.T) {
 		t.Errorf("no hint: %s", r.stderr)
 	}
 	// A mount written in the file is reported at its line there.
-	r = sandboxRun(t, profile(t, "  args: [true]\n"), []string{"filesystem.mounts[0].source=/no/such/usr"})
+	r = sandboxRun(t, profile(t, "  args: [\"true\"]\n"), []string{"filesystem.mounts[0].source=/no/such/usr"})
 	if !strings.Contains(r.stderr, "test.yaml:7:7: step ") || !strings.Contains(r.stderr, "bind /no/such/usr -> /usr") {
 		t.Errorf("error does not name the source and position: %s", r)
 	}

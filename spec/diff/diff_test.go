@@ -83,7 +83,7 @@ func TestClassify(t *testing.T) {
 			"process.passEnv[TOKEN]", diff.Added, diff.Widens, "a.yaml:3:20", "b.yaml:3:27"},
 		{"passEnv removed", "process: {passEnv: [TERM, TOKEN]}\n", "process: {passEnv: [TOKEN]}\n",
 			"process.passEnv[TERM]", diff.Removed, diff.Narrows, "a.yaml:3:21", "b.yaml:3:20"},
-		{"env value", "process: {env: {A: x}}\n", "process: {env: {A: y}}\n", "process.env.A", diff.Changed, diff.Neutral, "a.yaml:3:20", "b.yaml:3:20"},
+		{"env value", "process: {env: {A: x}}\n", "process: {env: {A: z}}\n", "process.env.A", diff.Changed, diff.Neutral, "a.yaml:3:20", "b.yaml:3:20"},
 		{"umask", "process: {umask: \"0077\"}\n", "process: {umask: \"0002\"}\n", "process.umask", diff.Changed, diff.Widens, "a.yaml:3:18", "b.yaml:3:18"},
 		{"inherited fd", "", "process: {inheritFds: [3]}\n", "process.inheritFds[3]", diff.Added, diff.Widens, "a.yaml:1:1", "b.yaml:3:24"},
 		{"root inside", "ids: {uid: 1000}\n", "ids: {uid: 0}\n", "ids.uid", diff.Changed, diff.Widens, "a.yaml:3:12", "b.yaml:3:12"},
