@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +43,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "name",
 		Usage: "name the sandbox (for update, freeze, thaw); default: the profile's name and a random suffix",
 	}
-	return &cli.App{
+	app := &cli.App{
 		Name:                      "cell",
 		Usage:                     "run a command in a sandbox described by a YAML profile",
 		Writer:                    stdout,
@@ -51,11 +52,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError:              func(_ *cli.Context, err error, _ bool) error { return usageError(err.Error()) },
+		Flags:                     []cli.Flag{&cli.BoolFlag{Name: "version", Usage: "print the version and exit (as cell version)"}},
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return writeVersion(c.App.Writer)
+			}
+			if c.NArg() > 0 {
+				return usageError(fmt.Sprintf("unknown command %q", c.Args().First()))
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: reviewCommands(append([]*cli.Command{
 			{
 				Name:      "run",
 				Usage:     "run a command in the sandbox",
-				ArgsUsage: "[-- CMD [ARGS...]]",
+				ArgsUsage: "[PROFILE] [-- CMD [ARGS...]]",
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
@@ -65,8 +77,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "keep-upper", Usage: "keep the overlay mounts' upper layers (what the command wrote) in `DIR`/N/upper instead of a tmpfs that goes with the sandbox"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
-					&cli.DurationFlag{Name: "timeout", Usage: "send SIGTERM to the command after `DURATION`; cell then exits 124"},
-					&cli.DurationFlag{Name: "kill-after", Value: 5 * time.Second, Usage: "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"},
+					durationFlag("timeout", 0, "send SIGTERM to the command after `DURATION` (seconds, as 5 or 1.5, or with a unit: 500ms, 2m, 1h); cell then exits 124"),
+					durationFlag("kill-after", 5*time.Second, "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"),
 				},
 				Action: func(c *cli.Context) error {
 					if c.IsSet("cwd") && c.String("pool") == "" {
@@ -76,10 +88,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						// The pool's profile was compiled when it started;
 						// a flag that would change the sandbox is refused,
 						// not ignored.
-						for _, f := range []string{"profile", "set", "name", "keep-upper", "trace", "timeout", "kill-after"} {
+						for _, f := range []string{"profile", "set", "name", "keep-upper", "trace"} {
 							if c.IsSet(f) {
 								return usageError(fmt.Sprintf("--%s cannot be used with --pool: the pool's sandboxes were built from its own profile (give it to cell pool start)", f))
 							}
+						}
+						if pos, _, _ := splitArgs(c); len(pos) > 0 {
+							return usageError(fmt.Sprintf("run --pool: unexpected argument %q: the pool's sandboxes were built from its own profile, and the command goes after --", pos[0]))
 						}
 						return runPooled(c, pool, c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0))
 					}
@@ -93,14 +108,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					pl.Trace = c.Bool("trace")
 					return runPlan(pl, p, runOptions{
 						stats: c.String("stats"), named: c.IsSet("name"), traceJSON: c.String("log-format") == "json",
-						timeout: c.Duration("timeout"), killAfter: c.Duration("kill-after"),
+						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
 			},
 			{
 				Name:      "plan",
 				Usage:     "print the plan of syscalls that run would execute",
-				ArgsUsage: "[-- CMD [ARGS...]]",
+				ArgsUsage: "[PROFILE] [-- CMD [ARGS...]]",
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
@@ -142,18 +157,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 				Action: validate,
 			},
-			{
-				Name:  "profiles",
-				Usage: "list the built-in profiles",
-				Action: func(c *cli.Context) error {
-					for _, n := range profiles.Names() {
-						fmt.Fprintln(c.App.Writer, n)
-					}
-					return nil
-				},
-			},
+			versionCommand(),
 		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand())...)),
 	}
+	strictArgs(app.Commands)
+	return app
 }
 
 // isBuiltin tells a built-in profile's name from a file name.
@@ -230,7 +238,17 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if c.Bool("root") && facts.Rootless() {
 		previewAs(facts, 0, 0, "", "root")
 	}
-	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+	pos, args, _ := splitArgs(c)
+	profile, err := oneProfile(c, pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) == 1 && isBuiltin(pos[0]) && !slices.Contains(profiles.Names(), pos[0]) {
+		// cell run sh: a command taken for a profile.
+		return nil, nil, usageError(fmt.Sprintf("%s: no built-in profile %q; the command goes after --: cell %s [PROFILE] -- %s",
+			c.Command.Name, pos[0], c.Command.Name, strings.Join(pos, " ")))
+	}
+	p, err := parseProfile(profile, c.StringSlice("set"), facts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -250,7 +268,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	}
 	pooled := c.Command.Name == "plan" && c.Bool("pool")
 	self, _ := initBinary()
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: args, Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,9 +276,13 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 }
 
 func validate(c *cli.Context) error {
-	names := append(c.StringSlice("profile"), c.Args().Slice()...)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("validate: unexpected --: validate runs nothing")
+	}
+	names := profileArgs(c, pos)
 	if len(names) == 0 {
-		return errors.New("validate: name at least one profile (-p FILE or a built-in name)")
+		return usageError("validate: name at least one profile (-p FILE or a built-in name)")
 	}
 	facts, err := host.Probe()
 	if err != nil {

@@ -34,7 +34,10 @@ func main() {
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	inv, err := normalize(app, args)
+	if err == nil {
+		err = app.Run(inv.args)
+	}
 	if err == nil {
 		return 0
 	}
@@ -43,6 +46,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return int(st)
 	}
 	report(stderr, err)
+	if isUsage(err) {
+		// One line that says where the usage is, not the whole help.
+		cmd := "cell"
+		if inv.command != "" {
+			cmd += " " + inv.command
+		}
+		fmt.Fprintf(stderr, "cell: hint: run '%s --help'\n", cmd)
+	}
 	return statusOf(err)
 }
 
@@ -87,6 +98,10 @@ func statusOf(err error) int {
 // isUsage reports an error of the command line itself, as urfave/cli
 // words them.
 func isUsage(err error) bool {
+	var u usageError
+	if errors.As(err, &u) {
+		return true
+	}
 	msg := err.Error()
 	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") ||
 		strings.Contains(msg, "Required flag") || strings.HasPrefix(msg, "No help topic")

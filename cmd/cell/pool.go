@@ -26,8 +26,9 @@ func poolCommand() *cli.Command {
 		Name:  "pool",
 		Usage: "keep sandboxes built ahead of time, each used once, for cell run --pool",
 		Subcommands: []*cli.Command{{
-			Name:  "start",
-			Usage: "build --size sandboxes of a profile and hand one to each cell run --pool NAME (runs until SIGTERM or SIGINT)",
+			Name:      "start",
+			ArgsUsage: "[PROFILE]",
+			Usage:     "build --size sandboxes of a profile and hand one to each cell run --pool NAME (runs until SIGTERM or SIGINT)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Value: "default", Usage: "profile `FILE` or built-in name"},
 				&cli.StringSliceFlag{Name: "set", Usage: "override a profile field: `KEY=VALUE`"},
@@ -82,7 +83,15 @@ func poolStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("pool start: unexpected --: a pool's commands come from cell run --pool NAME -- CMD")
+	}
+	profile, err := oneProfile(c, pos)
+	if err != nil {
+		return err
+	}
+	p, err := parseProfile(profile, c.StringSlice("set"), facts)
 	if err != nil {
 		return err
 	}
@@ -293,10 +302,7 @@ func runPooled(c *cli.Context, name string, tty bool) error {
 	if err != nil {
 		return err
 	}
-	args := c.Args().Slice()
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
+	_, args, _ := splitArgs(c)
 	if len(args) == 0 {
 		return errors.New("run --pool: give the command after --")
 	}

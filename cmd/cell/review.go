@@ -127,7 +127,11 @@ func lintAction(c *cli.Context) error {
 		}
 		failOn, fail = s, true
 	}
-	names := append(c.StringSlice("profile"), c.Args().Slice()...)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("lint: unexpected --: lint runs nothing")
+	}
+	names := profileArgs(c, pos)
 	if len(names) == 0 {
 		names = []string{profileName(c)}
 	}
@@ -237,12 +241,13 @@ func diffCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "diff",
 		Usage:     "compare two profiles: what widens, narrows or stays neutral, and the change in the plan",
-		ArgsUsage: "OLD NEW | --git REV FILE...",
+		ArgsUsage: "OLD NEW | -p OLD -p NEW | --git REV FILE...",
 		Description: "Each change is classified as widens (the command can reach more), narrows or\n" +
 			"neutral, with the positions of the value in both files. Both profiles are also\n" +
 			"compiled for the current caller, and the lines of the plan that differ follow.\n" +
 			"With --git REV each FILE of the working tree is compared with its version at REV.",
 		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `FILE` or built-in name: OLD, then NEW"},
 			reviewSetFlag(),
 			formatFlag("text", "markdown", "json"),
 			&cli.StringFlag{Name: "fail-on", Value: "none", Usage: "exit with status 1 when there is a change of `CLASS`: widen, any or none"},
@@ -266,11 +271,15 @@ func diffAction(c *cli.Context) error {
 	if !slices.Contains([]string{"widen", "any", "none"}, failOn) {
 		return fmt.Errorf("--fail-on: must be widen, any or none, not %q", failOn)
 	}
-	args := c.Args().Slice()
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("diff: unexpected --: diff runs nothing")
+	}
+	args := profileArgs(c, pos)
 	var pairs [][2]profileSource
 	if rev := c.String("git"); rev != "" {
 		if len(args) == 0 {
-			return fmt.Errorf("diff --git %s: name the profile files to compare", rev)
+			return usageError(fmt.Sprintf("diff --git %s: name the profile files to compare", rev))
 		}
 		for _, f := range args {
 			old, err := gitShow(rev, f)
@@ -285,7 +294,7 @@ func diffAction(c *cli.Context) error {
 		}
 	} else {
 		if len(args) != 2 {
-			return fmt.Errorf("diff: give two profiles, OLD and NEW (or --git REV FILE...)")
+			return usageError(fmt.Sprintf("diff: give two profiles, OLD and NEW (or --git REV FILE...), not %d", len(args)))
 		}
 		old, err := readSource(args[0])
 		if err != nil {
@@ -407,18 +416,23 @@ func loadParent(name, from string) (string, []byte, error) {
 
 func showCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "show",
-		Usage: "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+		Name:      "show",
+		Usage:     "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+		ArgsUsage: "[PROFILE]",
 		Flags: []cli.Flag{
 			reviewProfileFlag(), reviewSetFlag(),
 			&cli.BoolFlag{Name: "origins", Usage: "end each value with the file:line:col it came from"},
 		},
 		Action: func(c *cli.Context) error {
+			name, err := reviewedProfile(c)
+			if err != nil {
+				return err
+			}
 			facts, err := host.Probe()
 			if err != nil {
 				return err
 			}
-			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			p, err := parseProfile(name, c.StringSlice("set"), facts)
 			if err != nil {
 				return err
 			}
@@ -489,15 +503,20 @@ func reviewProfileFlag() *cli.StringFlag {
 
 func explainCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "explain",
-		Usage: "describe a profile in plain words for a reviewer",
-		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown")},
+		Name:      "explain",
+		Usage:     "describe a profile in plain words for a reviewer",
+		ArgsUsage: "[PROFILE]",
+		Flags:     []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown")},
 		Action: func(c *cli.Context) error {
+			name, err := reviewedProfile(c)
+			if err != nil {
+				return err
+			}
 			facts, err := host.Probe()
 			if err != nil {
 				return err
 			}
-			p, err := parseProfile(profileName(c), c.StringSlice("set"), facts)
+			p, err := parseProfile(name, c.StringSlice("set"), facts)
 			if err != nil {
 				return err
 			}
@@ -508,4 +527,13 @@ func explainCommand() *cli.Command {
 			return prose.Write(c.App.Writer, e)
 		},
 	}
+}
+
+// reviewedProfile is the one profile show or explain describes.
+func reviewedProfile(c *cli.Context) (string, error) {
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return "", usageError(c.Command.Name + ": unexpected --: it runs nothing")
+	}
+	return oneProfile(c, pos)
 }
