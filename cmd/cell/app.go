@@ -248,7 +248,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		return nil, nil, usageError(fmt.Sprintf("%s: no built-in profile %q; the command goes after --: cell %s [PROFILE] -- %s",
 			c.Command.Name, pos[0], c.Command.Name, strings.Join(pos, " ")))
 	}
-	p, err := parseProfile(profile, c.StringSlice("set"), facts)
+	p, err := parseToRun(profile, c.StringSlice("set"), facts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -91,7 +91,7 @@ func poolStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseProfile(profile, c.StringSlice("set"), facts)
+	p, err := parseToRun(profile, c.StringSlice("set"), facts)
 	if err != nil {
 		return err
 	}
