@@ -294,7 +294,7 @@ func startPooled(store *state.Store, compilePlan func() (*plan.Plan, error), dev
 // runPooled is cell run --pool: the command runs in a sandbox the pool
 // built ahead of time.
 func runPooled(c *cli.Context, name string, tty bool) error {
-	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	dir, err := stateDir()
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,12 +36,26 @@ func sandboxName(given, profile string) (string, error) {
 }
 
 func openStore() (*state.Store, error) {
-	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	dir, err := stateDir()
 	if err != nil {
 		return nil, err
 	}
 	return state.Open(dir)
 }
+
+// stateDir is state.Dir for this process; where a user has no
+// XDG_RUNTIME_DIR, it says once where the state goes instead.
+func stateDir() (string, error) {
+	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err == nil && dir == state.FallbackDir(os.Geteuid()) {
+		fallbackNotice()
+	}
+	return dir, err
+}
+
+var fallbackNotice = sync.OnceFunc(func() {
+	fmt.Fprintf(os.Stderr, "cell: notice: XDG_RUNTIME_DIR is not set; the state of your sandboxes is kept in %s\n", state.FallbackDir(os.Geteuid()))
+})
 
 // writeStats writes s to path ("-" is stderr).
 func writeStats(path string, s *sandbox.Stats) error {

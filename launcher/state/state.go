@@ -1,5 +1,6 @@
 // Package state keeps a small record of each running sandbox in a state
-// directory (/run/cell for root, $XDG_RUNTIME_DIR/cell for a user), so
+// directory (/run/cell for root, $XDG_RUNTIME_DIR/cell for a user, else
+// /tmp/cell-UID), so
 // that later commands can find a sandbox by name (update, freeze, thaw,
 // and later ps, exec and kill) and `cell gc` can remove what a killed cell
 // left behind.
@@ -61,24 +62,47 @@ func ValidName(name string) error {
 }
 
 // Dir is the state directory for a caller: /run/cell for root, else
-// $XDG_RUNTIME_DIR/cell (runtime is the value of XDG_RUNTIME_DIR).
+// $XDG_RUNTIME_DIR/cell (runtime is the value of XDG_RUNTIME_DIR), or,
+// where that is not set (after su -, from cron or CI), FallbackDir.
 func Dir(euid int, runtime string) (string, error) {
-	if euid == 0 {
+	switch {
+	case euid == 0:
 		return "/run/cell", nil
-	}
-	if runtime == "" {
-		return "", errors.New("XDG_RUNTIME_DIR is not set; it holds the state of an unprivileged user's sandboxes")
+	case runtime == "":
+		return FallbackDir(euid), nil
 	}
 	return filepath.Join(runtime, "cell"), nil
 }
 
+// FallbackDir is the state directory of a user without XDG_RUNTIME_DIR:
+// /tmp/cell-UID, which Open makes private to the user and refuses when
+// another user made it first.
+func FallbackDir(euid int) string { return fmt.Sprintf("/tmp/cell-%d", euid) }
+
 // Store is an opened state directory.
 type Store struct{ dir string }
 
-// Open returns the store at dir, creating the directory (mode 0700).
+// Open returns the store at dir, creating the directory (mode 0700). The
+// directory must be a real directory (not a symbolic link) of this
+// process's effective user that no one else can use: in a directory
+// anyone can write to, such as /tmp, another user could have made it
+// first to read or plant records.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return nil, fmt.Errorf("state directory: %w", &os.PathError{Op: "lstat", Path: dir, Err: err})
+	}
+	euid := os.Geteuid()
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return nil, fmt.Errorf("state directory %s: not a directory (a symbolic link?); remove it", dir)
+	case int(st.Uid) != euid:
+		return nil, fmt.Errorf("state directory %s: owned by uid %d, not by uid %d; remove it, or set XDG_RUNTIME_DIR", dir, st.Uid, euid)
+	case st.Mode&0o077 != 0:
+		return nil, fmt.Errorf("state directory %s: mode %04o lets others in; make it 0700 (chmod 700 %s)", dir, st.Mode&0o7777, dir)
 	}
 	return &Store{dir: dir}, nil
 }
