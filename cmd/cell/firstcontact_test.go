@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,5 +119,108 @@ func TestNoRuntimeDir(t *testing.T) {
 	os.Chmod(dir, 0o700)
 	if r.code != 1 || !strings.Contains(r.stderr, "mode 0755 lets others in") {
 		t.Errorf("a fallback directory of mode 0755: %s", r)
+	}
+}
+
+// TestPsFrozenDeadDamaged: ps shows a frozen sandbox as frozen and a
+// dead record as dead (with cell gc as the hint); exec into a frozen
+// sandbox is refused at once; a damaged record makes neither ps nor gc
+// fail.
+func TestPsFrozenDeadDamaged(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name := fmt.Sprintf("t-%d", time.Now().UnixNano()%1e9)
+	startNamed(t, name, "resources.parent="+parent, "resources.pids.max=64")
+	// Records as a killed cell and a crash mid-write leave them.
+	dead, damaged := "/run/cell/"+name+"-dead.json", "/run/cell/"+name+"-damaged.json"
+	t.Cleanup(func() { os.Remove(dead); os.Remove(damaged) })
+	if err := os.WriteFile(dead, []byte(`{"name":"`+name+`-dead","profile":"test","pid":0,"cellPid":0}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(damaged, []byte(`{"name":"`+name+`-dam`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := cell(t, "freeze", name); r.code != 0 {
+		t.Fatalf("freeze: %s", r)
+	}
+	t.Cleanup(func() { cell(t, "thaw", name) }) // before startNamed's kill
+	r := cell(t, "ps")
+	if r.code != 0 {
+		t.Errorf("ps with a damaged record: %s", r)
+	}
+	if !regexp.MustCompile(`(?m)^` + name + `\s+frozen\s`).MatchString(r.stdout) {
+		t.Errorf("ps does not show %s frozen: %s", name, r)
+	}
+	if !regexp.MustCompile(`(?m)^` + name + `-dead\s+dead\s`).MatchString(r.stdout) {
+		t.Errorf("ps does not show the dead record: %s", r)
+	}
+	if !strings.Contains(r.stderr, "cell gc removes") || !strings.Contains(r.stderr, "cell: warning: state: "+damaged) {
+		t.Errorf("ps: no hint of gc or warning of the damaged record: %s", r)
+	}
+	var rows []struct{ Name, State string }
+	if r := cell(t, "ps", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil {
+		t.Errorf("ps --json: %s", r)
+	}
+	states := map[string]string{}
+	for _, x := range rows {
+		states[x.Name] = x.State
+	}
+	if states[name] != "frozen" || states[name+"-dead"] != "dead" {
+		t.Errorf("ps --json states: %v", states)
+	}
+
+	cmd := cellCmd(t, "exec", "-T", name, "--", "true")
+	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	r = runCellCmd(t, cmd)
+	timer.Stop()
+	if want := name + " is frozen; cell thaw " + name + " first"; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exec into a frozen sandbox: want status 1 and %q: %s", want, r)
+	}
+	if r := cell(t, "thaw", name); r.code != 0 {
+		t.Fatalf("thaw: %s", r)
+	}
+	if r := cell(t, "exec", "-T", name, "--", "true"); r.code != 0 {
+		t.Errorf("exec after thaw: %s", r)
+	}
+	r = cell(t, "gc")
+	if r.code != 0 || !strings.Contains(r.stdout, "removed "+name+"-dead") || !strings.Contains(r.stderr, "cell: warning: state: "+damaged) {
+		t.Errorf("gc with a damaged record: %s", r)
+	}
+	if _, err := os.Stat(damaged); err != nil {
+		t.Errorf("gc removed the damaged record, whose cgroup is unknown: %v", err)
+	}
+}
+
+// TestUpdateBelowUsage: a memory limit below what the sandbox uses and
+// cannot give back is refused with the usage and the reason, not a bare
+// EBUSY. (cgroup v2 takes such a limit and reclaims or OOM-kills.)
+func TestUpdateBelowUsage(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name := fmt.Sprintf("t-%d", time.Now().UnixNano()%1e9)
+	args := []string{"run", "-p", profile(t, ""), "--name", name, "--set", "resources.parent=" + parent,
+		"--set", "resources.memory.max=256Mi", "--set", "filesystem.mounts[+]={type: tmpfs, target: /tmp}",
+		"--", "sh", "-c", "head -c 24000000 /dev/zero > /tmp/f; echo ready; exec sleep 60"}
+	cmd := cellCmd(t, args...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	if sc := bufio.NewScanner(out); !sc.Scan() || sc.Text() != "ready" {
+		t.Fatal("sandbox did not start")
+	}
+	r := cell(t, "update", "--memory-max", "4Mi", name)
+	if r.code == 0 {
+		if dirExists("/sys/fs/cgroup/memory") {
+			t.Fatalf("a v1 memory limit below unreclaimable usage was taken: %s", r)
+		}
+		t.Skipf("cgroup v2 takes a limit below usage: %s", r)
+	}
+	if !regexp.MustCompile(`update: the sandbox uses 2\d\.\d MiB of memory now, more than the new limit of 4.0 MiB, and the kernel could not reclaim the difference`).MatchString(r.stderr) ||
+		!strings.Contains(r.stderr, "cell: hint: give a limit above") {
+		t.Errorf("update below usage: %s", r)
 	}
 }

@@ -60,61 +60,7 @@ func lifeCommands() []*cli.Command {
 			Name:  "ps",
 			Usage: "list the running sandboxes",
 			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-			Action: func(c *cli.Context) error {
-				st, err := openStore()
-				if err != nil {
-					return err
-				}
-				// The readable records are listed, then what was not.
-				records, listErr := st.List()
-				type row struct {
-					Name        string  `json:"name"`
-					Pid         int     `json:"pid"`
-					Profile     string  `json:"profile"`
-					UptimeSec   float64 `json:"uptimeSec"`
-					MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
-					CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
-					CgroupLimit bool    `json:"cgroup"`
-					Address     string  `json:"address,omitempty"`
-				}
-				var rows []row
-				for _, r := range records {
-					if !r.CellAlive() {
-						continue // stale: cell gc removes it
-					}
-					x := row{Name: r.Name, Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil, Address: r.Address}
-					if r.Cgroup != nil {
-						if s, err := r.Cgroup.Stats(); err == nil {
-							x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
-						}
-					}
-					rows = append(rows, x)
-				}
-				if c.Bool("json") {
-					enc := json.NewEncoder(c.App.Writer)
-					enc.SetIndent("", "  ")
-					if rows == nil {
-						rows = []row{}
-					}
-					return errors.Join(enc.Encode(rows), listErr)
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
-				for _, x := range rows {
-					mem, cpu, addr := "-", "-", "-"
-					if x.Address != "" {
-						addr = x.Address
-					}
-					if x.MemoryPeak != nil {
-						mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
-					}
-					if x.CPUUsec != nil {
-						cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu, addr)
-				}
-				return errors.Join(tw.Flush(), listErr)
-			},
+			Action: ps,
 		},
 		{
 			Name:      "kill",
@@ -187,6 +133,90 @@ func lifeCommands() []*cli.Command {
 	}
 }
 
+// ps lists the sandboxes: running, frozen, or dead (a record that a
+// killed cell left, for cell gc). A record that cannot be read is named
+// in a warning and does not hide the others.
+func ps(c *cli.Context) error {
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	records, listErr := st.List()
+	type row struct {
+		Name        string  `json:"name"`
+		State       string  `json:"state"`
+		Pid         int     `json:"pid"`
+		Profile     string  `json:"profile"`
+		UptimeSec   float64 `json:"uptimeSec"`
+		MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
+		CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
+		CgroupLimit bool    `json:"cgroup"`
+		Address     string  `json:"address,omitempty"`
+	}
+	rows := []row{}
+	dead := 0
+	for _, r := range records {
+		x := row{Name: r.Name, State: "running", Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil, Address: r.Address}
+		switch {
+		case !r.CellAlive():
+			x.State, x.UptimeSec = "dead", 0
+			dead++
+		case r.Cgroup != nil:
+			if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+				x.State = "frozen"
+			}
+			if s, err := r.Cgroup.Stats(); err == nil {
+				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
+			}
+		}
+		rows = append(rows, x)
+	}
+	warnDamaged(c.App.ErrWriter, listErr)
+	if dead > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "cell: hint: %d dead %s (the cell that ran it was killed): cell gc removes %s\n",
+			dead, plural(dead, "sandbox", "sandboxes"), plural(dead, "it", "them"))
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
+	for _, x := range rows {
+		mem, cpu, addr, up := "-", "-", "-", "-"
+		if x.Address != "" {
+			addr = x.Address
+		}
+		if x.MemoryPeak != nil {
+			mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
+		}
+		if x.CPUUsec != nil {
+			cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
+		}
+		if x.State != "dead" {
+			up = time.Duration(x.UptimeSec * float64(time.Second)).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.State, x.Pid, x.Profile, up, mem, cpu, addr)
+	}
+	return tw.Flush()
+}
+
+// warnDamaged names each record the store could not read: its cgroup, if
+// it had one, is unknown, so it is left for a person to look at.
+func warnDamaged(w io.Writer, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		fmt.Fprintf(w, "cell: warning: %v (a damaged record: look at it, then remove it)\n", e)
+	}
+}
+
 // runningRecord finds a sandbox whose cell is alive.
 func runningRecord(name string) (*state.Record, error) {
 	return liveRecord(name, (*state.Record).CellAlive)
@@ -219,6 +249,13 @@ func execIn(c *cli.Context) error {
 	r, err := runningRecord(c.Args().First())
 	if err != nil {
 		return err
+	}
+	if r.Cgroup != nil {
+		// A frozen init cannot fork the command: the request would wait
+		// until the sandbox is thawed.
+		if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+			return fmt.Errorf("exec: %s is frozen; cell thaw %s first", r.Name, r.Name)
+		}
 	}
 	st, err := openStore()
 	if err != nil {

@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/network"
@@ -212,7 +216,7 @@ func update(c *cli.Context) error {
 		return errors.New("update: give at least one limit to change")
 	}
 	if err := cgroup.Update(writes); err != nil {
-		return err
+		return explainUpdate(err)
 	}
 	for _, w := range writes {
 		fmt.Fprintln(c.App.Writer, w)
@@ -244,10 +248,12 @@ func gc(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// A record that cannot be read is reported, not removed: its cgroup
-	// is unknown, and a person should look before it goes.
+	// A record that cannot be read is named, not removed: its cgroup is
+	// unknown, and a person should look before it goes. The others are
+	// collected all the same.
 	records, err := st.List()
-	errs := []error{err}
+	warnDamaged(c.App.ErrWriter, err)
+	var errs []error
 	for _, t := range st.RemoveStaleTemps() {
 		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
@@ -284,3 +290,42 @@ func gc(c *cli.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// usageFiles names, for each memory limit file, the file of the usage it
+// limits.
+var usageFiles = map[string]string{
+	"memory.max":                  "memory.current",
+	"memory.swap.max":             "memory.swap.current",
+	"memory.limit_in_bytes":       "memory.usage_in_bytes",
+	"memory.memsw.limit_in_bytes": "memory.memsw.usage_in_bytes",
+}
+
+// explainUpdate says why the kernel refused a memory limit with EBUSY: a
+// cgroup v1 limit below the current usage makes the kernel reclaim the
+// difference, and when it cannot (tmpfs or anonymous memory without
+// swap, locked pages) the write fails rather than kill anything. (v2
+// takes the limit and reclaims, then OOM-kills.)
+func explainUpdate(err error) error {
+	var ce *cgroup.Error
+	if !errors.As(err, &ce) || ce.Op != "write" || !errors.Is(ce.Err, unix.EBUSY) {
+		return err
+	}
+	usage, ok := usageFiles[filepath.Base(ce.Path)]
+	if !ok {
+		return err
+	}
+	b, rerr := os.ReadFile(filepath.Join(filepath.Dir(ce.Path), usage))
+	used, perr := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	limit, lerr := strconv.ParseUint(ce.Value, 10, 64)
+	if rerr != nil || perr != nil || lerr != nil {
+		return err
+	}
+	return &hinted{
+		err: fmt.Errorf("update: the sandbox uses %s of memory now, more than the new limit of %s, and the kernel could not reclaim the difference, so it refused to set %s (EBUSY)",
+			mib(used), mib(limit), ce.Path),
+		hint: fmt.Sprintf("give a limit above %s, or free memory in the sandbox first (files in its tmpfs count, and cannot be reclaimed without swap)", mib(used)),
+	}
+}
+
+// mib prints n bytes in MiB.
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
