@@ -57,9 +57,9 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 func lifeCommands() []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:  "ps",
-			Usage: "list the running sandboxes",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			Name:   "ps",
+			Usage:  "list the running sandboxes",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 			Action: ps,
 		},
 		{
