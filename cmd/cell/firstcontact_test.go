@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -222,5 +223,39 @@ func TestUpdateBelowUsage(t *testing.T) {
 	if !regexp.MustCompile(`update: the sandbox uses 2\d\.\d MiB of memory now, more than the new limit of 4.0 MiB, and the kernel could not reclaim the difference`).MatchString(r.stderr) ||
 		!strings.Contains(r.stderr, "cell: hint: give a limit above") {
 		t.Errorf("update below usage: %s", r)
+	}
+}
+
+// TestClosedOutput: cell run --trace ... | head -1 closes cell's output
+// early; cell must not die of SIGPIPE but tear the sandbox down: no
+// record and no cgroup remain.
+func TestClosedOutput(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name := fmt.Sprintf("t-%d", time.Now().UnixNano()%1e9)
+	t.Cleanup(func() { os.Remove("/run/cell/" + name + ".json") })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := cellCmd(t, "run", "-T", "--trace", "--name", name, "-p", profile(t, ""),
+		"--set", "resources.parent="+parent, "--set", "resources.pids.max=64",
+		"--", "sh", "-c", "echo one; sleep 0.2; echo two")
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Run()
+	w.Close()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			t.Errorf("cell was killed by %v writing to a closed pipe", ws.Signal())
+		}
+	}
+	if _, err := os.Stat("/run/cell/" + name + ".json"); err == nil {
+		t.Error("the record of the sandbox remains")
+	}
+	if left := sandboxCgroups(parent, name); len(left) > 0 {
+		t.Errorf("cgroups remain: %v", left)
 	}
 }

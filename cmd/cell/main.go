@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -33,6 +36,11 @@ func main() {
 
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
+	// A closed stdout or stderr (cell run --trace ... | head -1) must not
+	// kill cell before it has torn the sandbox down: with SIGPIPE
+	// notified, Go's writes to fds 1 and 2 return EPIPE instead. Notified,
+	// not ignored: an ignored signal would stay ignored in the command.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	app := newApp(stdout, stderr)
 	inv, err := normalize(app, args)
 	if err == nil {
