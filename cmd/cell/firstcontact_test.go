@@ -259,3 +259,24 @@ func TestClosedOutput(t *testing.T) {
 		t.Errorf("cgroups remain: %v", left)
 	}
 }
+
+// TestPoolTimeout: --timeout belongs to the run, pooled or not: SIGTERM,
+// then the command is killed after --kill-after; cell exits 124.
+func TestPoolTimeout(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	name, _ := startPool(t, "resources.parent="+parent, "resources.pids.max=64")
+	r := cell(t, "run", "-T", "--pool", name, "--timeout", "0.3", "--", "sleep", "30")
+	if r.code != 124 || !strings.Contains(r.stderr, "cell: timeout: 300ms elapsed, sending SIGTERM") {
+		t.Errorf("pooled run with --timeout: %s", r)
+	}
+	start := time.Now()
+	r = cell(t, "run", "-T", "--pool", name, "--timeout", "300ms", "--kill-after", "0.3", "--", "sh", "-c", "trap '' TERM; sleep 30")
+	if r.code != 124 || !strings.Contains(r.stderr, "killing the command") || time.Since(start) > 20*time.Second {
+		t.Errorf("pooled run with --kill-after: %s", r)
+	}
+	if r := cell(t, "run", "-T", "--pool", name, "--timeout", "10", "--", "true"); r.code != 0 {
+		t.Errorf("pooled run that ends in time: %s", r)
+	}
+}

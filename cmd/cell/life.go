@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -269,14 +270,15 @@ func execIn(c *cli.Context) error {
 		return errors.New("exec: NAME -- CMD [ARGS...]")
 	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
-	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "")
+	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "", runOptions{})
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the
 // server of cl (a running sandbox's, for cell exec, or a pool's) and
 // returns the command's exit status as cell's. With statsPath, the
-// sandbox's statistics are asked for and written there ("-" is stderr).
-func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) error {
+// sandbox's statistics are asked for and written there ("-" is stderr);
+// with o.timeout, the command is ended as cell run --timeout ends it.
+func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string, o runOptions) error {
 	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
 	var term *pty
 	if tty {
@@ -294,7 +296,9 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
-	p, err := cl.Start(context.Background(), req)
+	ctx, kill := context.WithCancel(context.Background())
+	defer kill()
+	p, err := cl.Start(ctx, req)
 	if term != nil {
 		// Only the sandbox holds the slave now: its end closes the master.
 		term.slave.Close()
@@ -315,7 +319,25 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 			}
 		}
 	}()
+	var timedOut atomic.Bool
+	if o.timeout > 0 {
+		// As cell run --timeout: SIGTERM to the command, then SIGKILL
+		// (the context's end) when it is still running after the grace.
+		t := time.AfterFunc(o.timeout, func() {
+			timedOut.Store(true)
+			fmt.Fprintf(os.Stderr, "cell: timeout: %s elapsed, sending SIGTERM\n", o.timeout)
+			_ = p.Signal(unix.SIGTERM)
+			time.AfterFunc(o.killAfter, func() {
+				fmt.Fprintf(os.Stderr, "cell: timeout: still running %s later, killing the command\n", o.killAfter)
+				kill()
+			})
+		})
+		defer t.Stop()
+	}
 	res, err := p.Wait()
+	if timedOut.Load() {
+		return exitStatus(StatusTimeout)
+	}
 	var errno unix.Errno
 	switch {
 	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):

@@ -306,5 +306,6 @@ func runPooled(c *cli.Context, name string, tty bool) error {
 	if len(args) == 0 {
 		return errors.New("run --pool: give the command after --")
 	}
-	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"))
+	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"),
+		runOptions{timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after")})
 }
