@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -262,9 +263,10 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	tty := c.Bool("tty") || c.Command.Name == "run" && !c.Bool("no-tty") && isTerminal(0)
 	keep := c.String("keep-upper")
 	if keep != "" {
-		if keep, err = filepath.Abs(keep); err != nil {
+		if keep, err = keepDir(keep); err != nil {
 			return nil, nil, err
 		}
+		fmt.Fprintf(os.Stderr, "cell: the overlays' upper layers are kept in %s\n", keep)
 	}
 	pooled := c.Command.Name == "plan" && c.Bool("pool")
 	self, _ := initBinary()
@@ -456,8 +458,54 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	return exitStatus(st.ExitCode())
 }
 
+// keepDir makes the directory of one run's --keep-upper DIR: DIR/1,
+// DIR/2, ..., the first number not taken, so that runs never share or
+// collide with one another's layers. mkdir(2) claims it atomically.
+func keepDir(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("--keep-upper: %w", err)
+	}
+	for n := 1; ; n++ {
+		run := filepath.Join(dir, strconv.Itoa(n))
+		err := os.Mkdir(run, 0o755)
+		if err == nil {
+			return run, nil
+		}
+		if !errors.Is(err, os.ErrExist) || n == 1<<20 {
+			return "", fmt.Errorf("--keep-upper: %w", err)
+		}
+	}
+}
+
+// hostPaths is a step's error with the paths the sandbox's init saw under
+// its staging directories (/oldroot is the host's root, /newroot the
+// sandbox's) written as the host and the sandbox know them.
+type hostPaths struct{ err error }
+
+var stagingPrefix = regexp.MustCompile(`(^|[^\w/.-])/(?:oldroot|newroot)(/|[^\w.-]|$)`)
+
+func (h *hostPaths) Error() string {
+	return stagingPrefix.ReplaceAllStringFunc(h.err.Error(), func(m string) string {
+		g := stagingPrefix.FindStringSubmatch(m)
+		if g[2] == "/" {
+			return g[1] + "/"
+		}
+		return g[1] + "/" + g[2]
+	})
+}
+
+func (h *hostPaths) Unwrap() error { return h.err }
+
 // explain adds what would help to the failures people meet most.
 func explain(err error) error {
+	var step *sandbox.StepError
+	if errors.As(err, &step) {
+		err = &hostPaths{err}
+	}
 	var ee *sandbox.ExecError
 	if errors.As(err, &ee) {
 		if ee.ExitCode() == 127 {

@@ -280,3 +280,41 @@ func TestPoolTimeout(t *testing.T) {
 		t.Errorf("pooled run that ends in time: %s", r)
 	}
 }
+
+// TestHostPaths: a step's error names host and sandbox paths, never the
+// init's staging directories /oldroot and /newroot.
+func TestHostPaths(t *testing.T) {
+	for in, want := range map[string]string{
+		`step 9 mkdir /oldroot/tmp/k/1/0: EEXIST`:           `step 9 mkdir /tmp/k/1/0: EEXIST`,
+		`step 3 bind /oldroot/srv -> /newroot/data: ENOENT`: `step 3 bind /srv -> /data: ENOENT`,
+		`open_tree("/oldroot", 0) at /newroot: x`:           `open_tree("/", 0) at /: x`,
+		`bind /home/oldroot/x -> /oldrootfs/y`:              `bind /home/oldroot/x -> /oldrootfs/y`,
+		`mkdir /oldroot/a /oldroot/b`:                       `mkdir /a /b`,
+	} {
+		if got := (&hostPaths{errors.New(in)}).Error(); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestKeepUpperAgain: --keep-upper DIR used twice keeps each run's layers
+// in a directory of its own, DIR/1 and DIR/2.
+func TestKeepUpperAgain(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	lower, keep := t.TempDir(), t.TempDir()
+	set := fmt.Sprintf("filesystem.mounts[+]={type: overlay, target: /w, lower: [%s], size: 4Mi}", lower)
+	for run := 1; run <= 2; run++ {
+		r := cell(t, "run", "-T", "-p", profile(t, ""), "--keep-upper", keep, "--set", set, "--", "sh", "-c", fmt.Sprintf("echo %d > /w/result", run))
+		if r.code != 0 || strings.Contains(r.stderr, "/oldroot") {
+			t.Fatalf("run %d with --keep-upper %s: %s", run, keep, r)
+		}
+		dir := filepath.Join(keep, fmt.Sprint(run))
+		if !strings.Contains(r.stderr, "cell: the overlays' upper layers are kept in "+dir+"\n") {
+			t.Errorf("run %d does not say where its layers are: %s", run, r)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "0", "upper", "result")); err != nil || string(b) != fmt.Sprintf("%d\n", run) {
+			t.Errorf("run %d: %q %v", run, b, err)
+		}
+	}
+}

@@ -783,7 +783,7 @@ func TestOverlay(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	if b, err := os.ReadFile(filepath.Join(keep, "0", "upper", "result")); err != nil || string(b) != "out\n" {
+	if b, err := os.ReadFile(filepath.Join(keep, "1", "0", "upper", "result")); err != nil || string(b) != "out\n" {
 		t.Errorf("--keep-upper: %q %v", b, err)
 	}
 	// The upper layer's tmpfs has the size asked for.
