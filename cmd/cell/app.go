@@ -66,9 +66,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: reviewCommands(append([]*cli.Command{
 			{
-				Name:      "run",
-				Usage:     "run a command in the sandbox",
-				ArgsUsage: "[PROFILE] [-- CMD [ARGS...]]",
+				Name:        "run",
+				Usage:       "run a command in the sandbox",
+				ArgsUsage:   "[PROFILE] [-- CMD [ARGS...]]",
+				Description: profileAndCommand,
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
@@ -114,9 +115,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:      "plan",
-				Usage:     "print the plan of syscalls that run would execute",
-				ArgsUsage: "[PROFILE] [-- CMD [ARGS...]]",
+				Name:        "plan",
+				Usage:       "print the plan of syscalls that run would execute",
+				ArgsUsage:   "[PROFILE] [-- CMD [ARGS...]]",
+				Description: profileAndCommand,
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
@@ -165,6 +167,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
+// profileAndCommand is how run and plan tell the profile from the command.
+const profileAndCommand = "The profile is -p PROFILE or the one argument before --; the words after --\n" +
+	"are the command. cell plan FILE -- CMD is FILE running CMD; cell plan -- CMD is\n" +
+	"the default (or .cell.yaml) profile running CMD. Without --, the profile's\n" +
+	"process.args run. Flags may follow the profile, never the --."
+
 // isBuiltin tells a built-in profile's name from a file name.
 func isBuiltin(name string) bool {
 	return !strings.Contains(name, "/") && !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")
@@ -173,13 +181,18 @@ func isBuiltin(name string) bool {
 // readProfile returns the YAML of a profile and the name its positions
 // are reported under.
 func readProfile(name string) ([]byte, string, error) {
+	// A profile that cannot be had is the caller's mistake, as an invalid
+	// one is: status 2.
 	if isBuiltin(name) {
 		b, err := profiles.Get(name)
-		return b, "builtin:" + name, err
+		if err != nil {
+			return nil, "", &codedErr{err, StatusProfile}
+		}
+		return b, "builtin:" + name, nil
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, "", fmt.Errorf("read profile: %w", err)
+		return nil, "", &codedErr{fmt.Errorf("read profile: %w", err), StatusProfile}
 	}
 	return b, name, nil
 }

@@ -59,7 +59,7 @@ func lifeCommands() []*cli.Command {
 	return []*cli.Command{
 		{
 			Name:   "ps",
-			Usage:  "list the running sandboxes",
+			Usage:  "list the sandboxes: running, frozen, or dead (left by a killed cell, for cell gc)",
 			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 			Action: ps,
 		},

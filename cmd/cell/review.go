@@ -162,7 +162,7 @@ func lintAction(c *cli.Context) error {
 		return err
 	}
 	if bad > 0 {
-		return exitStatus(1)
+		return exitStatus(StatusProfile)
 	}
 	if fail {
 		n := 0
