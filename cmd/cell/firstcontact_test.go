@@ -172,6 +172,9 @@ func TestPsFrozenDeadDamaged(t *testing.T) {
 	}
 
 	cmd := cellCmd(t, "exec", "-T", name, "--", "true")
+	// The frozen command would hold the output pipes that cell exec
+	// handed it: Wait must not wait for them after the kill.
+	cmd.WaitDelay = 2 * time.Second
 	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
 	r = runCellCmd(t, cmd)
 	timer.Stop()
