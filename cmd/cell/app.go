@@ -105,7 +105,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					if c.String("log-format") != "text" && c.String("log-format") != "json" {
-						return fmt.Errorf("--log-format %q: use text or json", c.String("log-format"))
+						return usageError(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")))
 					}
 					pl.Trace = c.Bool("trace")
 					return runPlan(pl, p, runOptions{
@@ -244,7 +244,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		return nil, nil, err
 	}
 	if c.Bool("rootless") && c.Bool("root") {
-		return nil, nil, errors.New("plan: --rootless and --root contradict each other")
+		return nil, nil, usageError("plan: --rootless and --root contradict each other")
 	}
 	if c.Bool("rootless") && !facts.Rootless() {
 		previewAs(facts, envUint(facts, "SUDO_UID", 1000), envUint(facts, "SUDO_GID", 1000), "SUDO_USER", "user")

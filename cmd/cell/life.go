@@ -69,7 +69,7 @@ func lifeCommands() []*cli.Command {
 			ArgsUsage: "NAME [SIGNAL]",
 			Action: func(c *cli.Context) error {
 				if c.NArg() < 1 || c.NArg() > 2 {
-					return errors.New("kill: NAME [SIGNAL]")
+					return usageError("kill: NAME [SIGNAL]")
 				}
 				sig := unix.SIGTERM
 				if c.NArg() == 2 {
@@ -78,7 +78,7 @@ func lifeCommands() []*cli.Command {
 						name = "SIG" + name
 					}
 					if sig = unix.SignalNum(name); sig == 0 {
-						return fmt.Errorf("kill: unknown signal %q", c.Args().Get(1))
+						return usageError(fmt.Sprintf("kill: unknown signal %q", c.Args().Get(1)))
 					}
 				}
 				r, err := runningRecord(c.Args().First())
@@ -109,7 +109,7 @@ func lifeCommands() []*cli.Command {
 			ArgsUsage: "NAME",
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return errors.New("wait: NAME")
+					return usageError("wait: NAME")
 				}
 				r, err := runningRecord(c.Args().First())
 				if err != nil {
@@ -245,7 +245,7 @@ func liveRecord(name string, alive func(*state.Record) bool) (*state.Record, err
 // seccomp filter; there is no setns from outside to get wrong.
 func execIn(c *cli.Context) error {
 	if c.NArg() < 2 {
-		return errors.New("exec: NAME -- CMD [ARGS...]")
+		return usageError("exec: NAME -- CMD [ARGS...]")
 	}
 	r, err := runningRecord(c.Args().First())
 	if err != nil {
@@ -267,7 +267,7 @@ func execIn(c *cli.Context) error {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return errors.New("exec: NAME -- CMD [ARGS...]")
+		return usageError("exec: NAME -- CMD [ARGS...]")
 	}
 	tty := c.Bool("tty") || !c.Bool("no-tty") && isTerminal(0)
 	return execVia(pool.DialSocket(st.Socket(r.Name)), pool.Request{Args: args}, tty, "", runOptions{})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -48,7 +47,7 @@ func poolCommand() *cli.Command {
 // poolStop signals the pool's daemon and waits until it is gone.
 func poolStop(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return errors.New("pool stop: NAME")
+		return usageError("pool stop: NAME")
 	}
 	store, err := openStore()
 	if err != nil {
@@ -77,7 +76,7 @@ func poolStop(c *cli.Context) error {
 func poolStart(c *cli.Context) error {
 	size := c.Int("size")
 	if size < 1 || size > 64 {
-		return errors.New("pool: --size is 1 to 64")
+		return usageError("pool start: --size is 1 to 64")
 	}
 	facts, err := host.Probe()
 	if err != nil {
@@ -304,7 +303,7 @@ func runPooled(c *cli.Context, name string, tty bool) error {
 	}
 	_, args, _ := splitArgs(c)
 	if len(args) == 0 {
-		return errors.New("run --pool: give the command after --")
+		return usageError("run --pool: give the command after --")
 	}
 	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"),
 		runOptions{timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after")})

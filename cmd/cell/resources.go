@@ -159,7 +159,7 @@ func controlCommands() []*cli.Command {
 
 func oneName(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: name one sandbox", c.Command.Name)
+		return "", usageError(fmt.Sprintf("%s: name one sandbox", c.Command.Name))
 	}
 	return c.Args().First(), nil
 }
@@ -171,17 +171,13 @@ func parseLimit(flag, v string) (*cgroup.Value, error) {
 	}
 	n, err := spec.ParseSize(v)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flag, err)
+		return nil, usageError(fmt.Sprintf("--%s: %v", flag, err))
 	}
 	return cgroup.Num(uint64(n)), nil
 }
 
 func update(c *cli.Context) error {
 	name, err := oneName(c)
-	if err != nil {
-		return err
-	}
-	r, err := lookupRunning(name)
 	if err != nil {
 		return err
 	}
@@ -199,11 +195,15 @@ func update(c *cli.Context) error {
 	if c.IsSet("cpu-max") {
 		cpus, err := spec.ParseCPUs(c.String("cpu-max"))
 		if err != nil {
-			return fmt.Errorf("--cpu-max: %w", err)
+			return usageError(fmt.Sprintf("--cpu-max: %v", err))
 		}
 		lim.CPUMax = cgroup.CPUs(cpus.Millis)
 	}
 	lim.CPUWeight = c.Uint64("cpu-weight")
+	r, err := lookupRunning(name)
+	if err != nil {
+		return err
+	}
 	layout, err := cgroup.Probe()
 	if err != nil {
 		return err
@@ -213,7 +213,7 @@ func update(c *cli.Context) error {
 		return err
 	}
 	if len(writes) == 0 {
-		return errors.New("update: give at least one limit to change")
+		return usageError("update: give at least one limit to change")
 	}
 	if err := cgroup.Update(writes); err != nil {
 		return explainUpdate(err)

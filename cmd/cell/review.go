@@ -77,7 +77,7 @@ func formatFlag(choices ...string) *cli.StringFlag {
 		Value: choices[0],
 		Action: func(_ *cli.Context, v string) error {
 			if !slices.Contains(choices, v) {
-				return fmt.Errorf("--format: must be one of %s, not %q", strings.Join(choices, ", "), v)
+				return usageError(fmt.Sprintf("--format: must be one of %s, not %q", strings.Join(choices, ", "), v))
 			}
 			return nil
 		},
@@ -123,7 +123,7 @@ func lintAction(c *cli.Context) error {
 	if v := c.String("fail-on"); v != "none" {
 		s, err := lint.ParseSeverity(v)
 		if err != nil {
-			return fmt.Errorf("--fail-on: %w", err)
+			return usageError(fmt.Sprintf("--fail-on: %v", err))
 		}
 		failOn, fail = s, true
 	}
@@ -269,7 +269,7 @@ type profileSource struct {
 func diffAction(c *cli.Context) error {
 	failOn := c.String("fail-on")
 	if !slices.Contains([]string{"widen", "any", "none"}, failOn) {
-		return fmt.Errorf("--fail-on: must be widen, any or none, not %q", failOn)
+		return usageError(fmt.Sprintf("--fail-on: must be widen, any or none, not %q", failOn))
 	}
 	pos, _, dashed := splitArgs(c)
 	if dashed {
