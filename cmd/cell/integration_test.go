@@ -348,7 +348,7 @@ func TestMissingSource(t *testing.T) {
 	noLeaks(t)
 	prof := profile(t, "")
 	r := sandboxRun(t, prof, []string{"filesystem.mounts[+]={type: bind, source: /no/such/dir, target: /x}"}, "true")
-	re := regexp.MustCompile(`^cell: error: --set:1:\d+: step \d+ bind /no/such/dir -> /x: openat2 /oldroot/no/such/dir: ENOENT \(no such file or directory\)\n`)
+	re := regexp.MustCompile(`^cell: error: --set:1:\d+: step \d+ bind /no/such/dir -> /x: openat2 /no/such/dir: ENOENT \(no such file or directory\)\n`)
 	if r.code == 0 || !re.MatchString(r.stderr) {
 		t.Errorf("want a positioned ENOENT error matching %s; got %s", re, r)
 	}
