@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +44,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "name",
 		Usage: "name the sandbox (for update, freeze, thaw); default: the profile's name and a random suffix",
 	}
-	return &cli.App{
+	app := &cli.App{
 		Name:                      "cell",
 		Usage:                     "run a command in a sandbox described by a YAML profile",
 		Writer:                    stdout,
@@ -51,11 +53,23 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError:              func(_ *cli.Context, err error, _ bool) error { return usageError(err.Error()) },
+		Flags:                     []cli.Flag{&cli.BoolFlag{Name: "version", Usage: "print the version and exit (as cell version)"}},
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return writeVersion(c.App.Writer)
+			}
+			if c.NArg() > 0 {
+				return usageError(fmt.Sprintf("unknown command %q", c.Args().First()))
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: reviewCommands(append([]*cli.Command{
 			{
-				Name:      "run",
-				Usage:     "run a command in the sandbox",
-				ArgsUsage: "[-- CMD [ARGS...]]",
+				Name:        "run",
+				Usage:       "run a command in the sandbox",
+				ArgsUsage:   "[PROFILE] [-- CMD [ARGS...]]",
+				Description: profileAndCommand,
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a new terminal (the default when stdin is one)"},
@@ -65,8 +79,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "keep-upper", Usage: "keep the overlay mounts' upper layers (what the command wrote) in `DIR`/N/upper instead of a tmpfs that goes with the sandbox"},
 					&cli.BoolFlag{Name: "trace", Usage: "print each plan step to stderr as it runs, with its duration"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "format of --trace: text or json"},
-					&cli.DurationFlag{Name: "timeout", Usage: "send SIGTERM to the command after `DURATION`; cell then exits 124"},
-					&cli.DurationFlag{Name: "kill-after", Value: 5 * time.Second, Usage: "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"},
+					durationFlag("timeout", 0, "send SIGTERM to the command after `DURATION` (seconds, as 5 or 1.5, or with a unit: 500ms, 2m, 1h); cell then exits 124"),
+					durationFlag("kill-after", 5*time.Second, "after --timeout, end the whole sandbox (SIGKILL) when it is still running after `DURATION`"),
 				},
 				Action: func(c *cli.Context) error {
 					if c.IsSet("cwd") && c.String("pool") == "" {
@@ -76,10 +90,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						// The pool's profile was compiled when it started;
 						// a flag that would change the sandbox is refused,
 						// not ignored.
-						for _, f := range []string{"profile", "set", "name", "keep-upper", "trace", "timeout", "kill-after"} {
+						for _, f := range []string{"profile", "set", "name", "keep-upper", "trace"} {
 							if c.IsSet(f) {
 								return usageError(fmt.Sprintf("--%s cannot be used with --pool: the pool's sandboxes were built from its own profile (give it to cell pool start)", f))
 							}
+						}
+						if pos, _, _ := splitArgs(c); len(pos) > 0 {
+							return usageError(fmt.Sprintf("run --pool: unexpected argument %q: the pool's sandboxes were built from its own profile, and the command goes after --", pos[0]))
 						}
 						return runPooled(c, pool, wantTTY(c))
 					}
@@ -88,19 +105,20 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					if c.String("log-format") != "text" && c.String("log-format") != "json" {
-						return fmt.Errorf("--log-format %q: use text or json", c.String("log-format"))
+						return usageError(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")))
 					}
 					pl.Trace = c.Bool("trace")
 					return runPlan(pl, p, runOptions{
 						stats: c.String("stats"), named: c.IsSet("name"), traceJSON: c.String("log-format") == "json",
-						timeout: c.Duration("timeout"), killAfter: c.Duration("kill-after"),
+						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
 			},
 			{
-				Name:      "plan",
-				Usage:     "print the plan of syscalls that run would execute",
-				ArgsUsage: "[-- CMD [ARGS...]]",
+				Name:        "plan",
+				Usage:       "print the plan of syscalls that run would execute",
+				ArgsUsage:   "[PROFILE] [-- CMD [ARGS...]]",
+				Description: profileAndCommand,
 				Flags: []cli.Flag{profileFlag, setFlag, nameFlag,
 					&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 					&cli.BoolFlag{Name: "seccomp", Usage: "print the whole seccomp filter after the plan, one rule a line"},
@@ -152,9 +170,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand())...)),
+		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand())...)),
 	}
+	strictArgs(app.Commands)
+	return app
 }
+
+// profileAndCommand is how run and plan tell the profile from the command.
+const profileAndCommand = "The profile is -p PROFILE or the one argument before --; the words after --\n" +
+	"are the command. cell plan FILE -- CMD is FILE running CMD; cell plan -- CMD is\n" +
+	"the default (or .cell.yaml) profile running CMD. Without --, the profile's\n" +
+	"process.args run. Flags may follow the profile, never the --."
 
 // isBuiltin tells a built-in profile's name from a file name.
 func isBuiltin(name string) bool {
@@ -164,13 +190,18 @@ func isBuiltin(name string) bool {
 // readProfile returns the YAML of a profile and the name its positions
 // are reported under.
 func readProfile(name string) ([]byte, string, error) {
+	// A profile that cannot be had is the caller's mistake, as an invalid
+	// one is: status 2.
 	if isBuiltin(name) {
 		b, err := profiles.Get(name)
-		return b, "builtin:" + name, err
+		if err != nil {
+			return nil, "", &codedErr{err, StatusProfile}
+		}
+		return b, "builtin:" + name, nil
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, "", fmt.Errorf("read profile: %w", err)
+		return nil, "", &codedErr{fmt.Errorf("read profile: %w", err), StatusProfile}
 	}
 	return b, name, nil
 }
@@ -228,7 +259,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 		return nil, nil, err
 	}
 	if c.Bool("rootless") && c.Bool("root") {
-		return nil, nil, errors.New("plan: --rootless and --root contradict each other")
+		return nil, nil, usageError("plan: --rootless and --root contradict each other")
 	}
 	if c.Bool("rootless") && !facts.Rootless() {
 		previewAs(facts, envUint(facts, "SUDO_UID", 1000), envUint(facts, "SUDO_GID", 1000), "SUDO_USER", "user")
@@ -236,7 +267,17 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if c.Bool("root") && facts.Rootless() {
 		previewAs(facts, 0, 0, "", "root")
 	}
-	p, err := resolveProfile(c, facts)
+	pos, args, _ := splitArgs(c)
+	profile, err := oneProfile(c, pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) == 1 && isBuiltin(pos[0]) && !slices.Contains(profiles.Names(), pos[0]) {
+		// cell run sh: a command taken for a profile.
+		return nil, nil, usageError(fmt.Sprintf("%s: no built-in profile %q; the command goes after --: cell %s [PROFILE] -- %s",
+			c.Command.Name, pos[0], c.Command.Name, strings.Join(pos, " ")))
+	}
+	p, err := resolveProfile(c, profile, facts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -250,13 +291,14 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	tty := c.Bool("tty") || c.Command.Name == "run" && wantTTY(c)
 	keep := c.String("keep-upper")
 	if keep != "" {
-		if keep, err = filepath.Abs(keep); err != nil {
+		if keep, err = keepDir(keep); err != nil {
 			return nil, nil, err
 		}
+		fmt.Fprintf(os.Stderr, "cell: the overlays' upper layers are kept in %s\n", keep)
 	}
 	pooled := c.Command.Name == "plan" && c.Bool("pool")
 	self, _ := initBinary()
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: c.Args().Slice(), Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
+	pl, err := compile.Profile(p, facts, compile.Invocation{Args: args, Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,9 +306,13 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 }
 
 func validate(c *cli.Context) error {
-	names := append(c.StringSlice("profile"), c.Args().Slice()...)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("validate: unexpected --: validate runs nothing")
+	}
+	names := profileArgs(c, pos)
 	if len(names) == 0 {
-		return errors.New("validate: name at least one profile (-p FILE or a built-in name)")
+		return usageError("validate: name at least one profile (-p FILE or a built-in name)")
 	}
 	facts, err := host.Probe()
 	if err != nil {
@@ -440,8 +486,54 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	return exitStatus(st.ExitCode())
 }
 
+// keepDir makes the directory of one run's --keep-upper DIR: DIR/1,
+// DIR/2, ..., the first number not taken, so that runs never share or
+// collide with one another's layers. mkdir(2) claims it atomically.
+func keepDir(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("--keep-upper: %w", err)
+	}
+	for n := 1; ; n++ {
+		run := filepath.Join(dir, strconv.Itoa(n))
+		err := os.Mkdir(run, 0o755)
+		if err == nil {
+			return run, nil
+		}
+		if !errors.Is(err, os.ErrExist) || n == 1<<20 {
+			return "", fmt.Errorf("--keep-upper: %w", err)
+		}
+	}
+}
+
+// hostPaths is a step's error with the paths the sandbox's init saw under
+// its staging directories (/oldroot is the host's root, /newroot the
+// sandbox's) written as the host and the sandbox know them.
+type hostPaths struct{ err error }
+
+var stagingPrefix = regexp.MustCompile(`(^|[^\w/.-])/(?:oldroot|newroot)(/|[^\w.-]|$)`)
+
+func (h *hostPaths) Error() string {
+	return stagingPrefix.ReplaceAllStringFunc(h.err.Error(), func(m string) string {
+		g := stagingPrefix.FindStringSubmatch(m)
+		if g[2] == "/" {
+			return g[1] + "/"
+		}
+		return g[1] + "/" + g[2]
+	})
+}
+
+func (h *hostPaths) Unwrap() error { return h.err }
+
 // explain adds what would help to the failures people meet most.
 func explain(err error) error {
+	var step *sandbox.StepError
+	if errors.As(err, &step) {
+		err = &hostPaths{err}
+	}
 	var ee *sandbox.ExecError
 	if errors.As(err, &ee) {
 		if ee.ExitCode() == 127 {

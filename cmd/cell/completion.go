@@ -46,7 +46,7 @@ func docCommands() []*cli.Command {
 					_, err = fmt.Fprint(c.App.Writer, s)
 					return err
 				}
-				return fmt.Errorf("completion: name a shell: bash, zsh or fish")
+				return usageError("completion: name a shell: bash, zsh or fish")
 			},
 		},
 		{

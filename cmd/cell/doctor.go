@@ -38,14 +38,19 @@ func doctorCommand() *cli.Command {
 					}
 				}
 			}
-			for _, ch := range checks {
-				if ch.Status == host.Fail {
-					return exitStatus(1)
-				}
-			}
-			return nil
+			return doctorStatus(checks)
 		},
 	}
+}
+
+// doctorStatus is doctor's result: status 1 when a check failed.
+func doctorStatus(checks []host.Check) error {
+	for _, ch := range checks {
+		if ch.Status == host.Fail {
+			return exitStatus(1)
+		}
+	}
+	return nil
 }
 
 // initCheck says which init sandboxes run, and why cell-init is not used

@@ -348,7 +348,7 @@ func TestMissingSource(t *testing.T) {
 	noLeaks(t)
 	prof := profile(t, "")
 	r := sandboxRun(t, prof, []string{"filesystem.mounts[+]={type: bind, source: /no/such/dir, target: /x}"}, "true")
-	re := regexp.MustCompile(`^cell: error: --set:1:\d+: step \d+ bind /no/such/dir -> /x: openat2 /oldroot/no/such/dir: ENOENT \(no such file or directory\)\n`)
+	re := regexp.MustCompile(`^cell: error: --set:1:\d+: step \d+ bind /no/such/dir -> /x: openat2 /no/such/dir: ENOENT \(no such file or directory\)\n`)
 	if r.code == 0 || !re.MatchString(r.stderr) {
 		t.Errorf("want a positioned ENOENT error matching %s; got %s", re, r)
 	}
@@ -423,6 +423,15 @@ func TestRootless(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
+	// The user's runtime directory (XDG_RUNTIME_DIR), as a login gives
+	// one: without it cell keeps state in /tmp and says so on stderr.
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(run, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
 	self, _ := os.Executable()
 	bin := filepath.Join(dir, "cell")
 	data, err := os.ReadFile(self)
@@ -644,6 +653,15 @@ func rootlessUser(t *testing.T) (uid, gid uint32, dir, bin string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
+	// The user's runtime directory (XDG_RUNTIME_DIR), as a login gives
+	// one: without it cell keeps state in /tmp and says so on stderr.
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(run, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
 	self, _ := os.Executable()
 	data, err := os.ReadFile(self)
 	if err != nil {
@@ -783,7 +801,7 @@ func TestOverlay(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	if b, err := os.ReadFile(filepath.Join(keep, "0", "upper", "result")); err != nil || string(b) != "out\n" {
+	if b, err := os.ReadFile(filepath.Join(keep, "1", "0", "upper", "result")); err != nil || string(b) != "out\n" {
 		t.Errorf("--keep-upper: %q %v", b, err)
 	}
 	// The upper layer's tmpfs has the size asked for.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -57,65 +58,10 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 func lifeCommands() []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:  "ps",
-			Usage: "list the running sandboxes",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-			Action: func(c *cli.Context) error {
-				st, err := openStore()
-				if err != nil {
-					return err
-				}
-				// The readable records are listed, then what was not.
-				records, listErr := st.List()
-				listErr = warnForeign(c.App.ErrWriter, listErr)
-				type row struct {
-					Name        string  `json:"name"`
-					Pid         int     `json:"pid"`
-					Profile     string  `json:"profile"`
-					UptimeSec   float64 `json:"uptimeSec"`
-					MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
-					CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
-					CgroupLimit bool    `json:"cgroup"`
-					Address     string  `json:"address,omitempty"`
-				}
-				var rows []row
-				for _, r := range records {
-					if !r.CellAlive() {
-						continue // stale: cell gc removes it
-					}
-					x := row{Name: r.Name, Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil, Address: r.Address}
-					if r.Cgroup != nil {
-						if s, err := r.Cgroup.Stats(); err == nil {
-							x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
-						}
-					}
-					rows = append(rows, x)
-				}
-				if c.Bool("json") {
-					enc := json.NewEncoder(c.App.Writer)
-					enc.SetIndent("", "  ")
-					if rows == nil {
-						rows = []row{}
-					}
-					return errors.Join(enc.Encode(rows), listErr)
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
-				for _, x := range rows {
-					mem, cpu, addr := "-", "-", "-"
-					if x.Address != "" {
-						addr = x.Address
-					}
-					if x.MemoryPeak != nil {
-						mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
-					}
-					if x.CPUUsec != nil {
-						cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Pid, x.Profile, time.Duration(x.UptimeSec*float64(time.Second)).Round(time.Second), mem, cpu, addr)
-				}
-				return errors.Join(tw.Flush(), listErr)
-			},
+			Name:   "ps",
+			Usage:  "list the sandboxes: running, frozen, or dead (left by a killed cell, for cell gc)",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+			Action: ps,
 		},
 		{
 			Name:      "kill",
@@ -123,7 +69,7 @@ func lifeCommands() []*cli.Command {
 			ArgsUsage: "NAME [SIGNAL]",
 			Action: func(c *cli.Context) error {
 				if c.NArg() < 1 || c.NArg() > 2 {
-					return errors.New("kill: NAME [SIGNAL]")
+					return usageError("kill: NAME [SIGNAL]")
 				}
 				sig := unix.SIGTERM
 				if c.NArg() == 2 {
@@ -132,7 +78,7 @@ func lifeCommands() []*cli.Command {
 						name = "SIG" + name
 					}
 					if sig = unix.SignalNum(name); sig == 0 {
-						return fmt.Errorf("kill: unknown signal %q", c.Args().Get(1))
+						return usageError(fmt.Sprintf("kill: unknown signal %q", c.Args().Get(1)))
 					}
 				}
 				r, err := runningRecord(c.Args().First())
@@ -163,7 +109,7 @@ func lifeCommands() []*cli.Command {
 			ArgsUsage: "NAME",
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return errors.New("wait: NAME")
+					return usageError("wait: NAME")
 				}
 				r, err := runningRecord(c.Args().First())
 				if err != nil {
@@ -211,6 +157,90 @@ func warnForeign(w io.Writer, err error) error {
 	return errors.Join(rest...)
 }
 
+// ps lists the sandboxes: running, frozen, or dead (a record that a
+// killed cell left, for cell gc). A record that cannot be read is named
+// in a warning and does not hide the others.
+func ps(c *cli.Context) error {
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	records, listErr := st.List()
+	type row struct {
+		Name        string  `json:"name"`
+		State       string  `json:"state"`
+		Pid         int     `json:"pid"`
+		Profile     string  `json:"profile"`
+		UptimeSec   float64 `json:"uptimeSec"`
+		MemoryPeak  *uint64 `json:"memoryPeakBytes,omitempty"`
+		CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
+		CgroupLimit bool    `json:"cgroup"`
+		Address     string  `json:"address,omitempty"`
+	}
+	rows := []row{}
+	dead := 0
+	for _, r := range records {
+		x := row{Name: r.Name, State: "running", Pid: r.Pid, Profile: r.Profile, UptimeSec: time.Since(r.Started).Seconds(), CgroupLimit: r.Cgroup != nil, Address: r.Address}
+		switch {
+		case !r.CellAlive():
+			x.State, x.UptimeSec = "dead", 0
+			dead++
+		case r.Cgroup != nil:
+			if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+				x.State = "frozen"
+			}
+			if s, err := r.Cgroup.Stats(); err == nil {
+				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
+			}
+		}
+		rows = append(rows, x)
+	}
+	warnDamaged(c.App.ErrWriter, warnForeign(c.App.ErrWriter, listErr))
+	if dead > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "cell: hint: %d dead %s (the cell that ran it was killed): cell gc removes %s\n",
+			dead, plural(dead, "sandbox", "sandboxes"), plural(dead, "it", "them"))
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
+	for _, x := range rows {
+		mem, cpu, addr, up := "-", "-", "-", "-"
+		if x.Address != "" {
+			addr = x.Address
+		}
+		if x.MemoryPeak != nil {
+			mem = fmt.Sprintf("%.1f MiB", float64(*x.MemoryPeak)/(1<<20))
+		}
+		if x.CPUUsec != nil {
+			cpu = (time.Duration(*x.CPUUsec) * time.Microsecond).String()
+		}
+		if x.State != "dead" {
+			up = time.Duration(x.UptimeSec * float64(time.Second)).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.State, x.Pid, x.Profile, up, mem, cpu, addr)
+	}
+	return tw.Flush()
+}
+
+// warnDamaged names each record the store could not read: its cgroup, if
+// it had one, is unknown, so it is left for a person to look at.
+func warnDamaged(w io.Writer, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		fmt.Fprintf(w, "cell: warning: %v (a damaged record: look at it, then remove it)\n", e)
+	}
+}
+
 // runningRecord finds a sandbox whose cell is alive.
 func runningRecord(name string) (*state.Record, error) {
 	return liveRecord(name, (*state.Record).CellAlive)
@@ -238,11 +268,18 @@ func liveRecord(name string, alive func(*state.Record) bool) (*state.Record, err
 // seccomp filter; there is no setns from outside to get wrong.
 func execIn(c *cli.Context) error {
 	if c.NArg() < 2 {
-		return errors.New("exec: NAME -- CMD [ARGS...]")
+		return usageError("exec: NAME -- CMD [ARGS...]")
 	}
 	r, err := runningRecord(c.Args().First())
 	if err != nil {
 		return err
+	}
+	if r.Cgroup != nil {
+		// A frozen init cannot fork the command: the request would wait
+		// until the sandbox is thawed.
+		if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+			return fmt.Errorf("exec: %s is frozen; cell thaw %s first", r.Name, r.Name)
+		}
 	}
 	st, err := openStore()
 	if err != nil {
@@ -253,7 +290,7 @@ func execIn(c *cli.Context) error {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return errors.New("exec: NAME -- CMD [ARGS...]")
+		return usageError("exec: NAME -- CMD [ARGS...]")
 	}
 	sock, err := st.CheckSocket(r.Name)
 	if err != nil {
@@ -261,14 +298,15 @@ func execIn(c *cli.Context) error {
 	}
 	// The socket must lead to the cell process that runs the sandbox.
 	cl := pool.DialSocket(sock).Expect(r.CellPid, r.CellStart)
-	return execVia(cl, pool.Request{Args: args}, wantTTY(c), "")
+	return execVia(cl, pool.Request{Args: args}, wantTTY(c), "", runOptions{})
 }
 
 // execVia hands args and this process's stdio (or a new pty's) to the
 // server of cl (a running sandbox's, for cell exec, or a pool's) and
 // returns the command's exit status as cell's. With statsPath, the
-// sandbox's statistics are asked for and written there ("-" is stderr).
-func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) error {
+// sandbox's statistics are asked for and written there ("-" is stderr);
+// with o.timeout, the command is ended as cell run --timeout ends it.
+func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string, o runOptions) error {
 	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
 	var term *pty
 	var relay *termRelay
@@ -292,7 +330,9 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	defer signal.Stop(sigs)
-	p, err := cl.Start(context.Background(), req)
+	ctx, kill := context.WithCancel(context.Background())
+	defer kill()
+	p, err := cl.Start(ctx, req)
 	if relay != nil {
 		relay.handedOver()
 		defer relay.close()
@@ -336,7 +376,25 @@ func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string) erro
 			}
 		}
 	}()
+	var timedOut atomic.Bool
+	if o.timeout > 0 {
+		// As cell run --timeout: SIGTERM to the command, then SIGKILL
+		// (the context's end) when it is still running after the grace.
+		t := time.AfterFunc(o.timeout, func() {
+			timedOut.Store(true)
+			fmt.Fprintf(os.Stderr, "cell: timeout: %s elapsed, sending SIGTERM\n", o.timeout)
+			_ = p.Signal(unix.SIGTERM)
+			time.AfterFunc(o.killAfter, func() {
+				fmt.Fprintf(os.Stderr, "cell: timeout: still running %s later, killing the command\n", o.killAfter)
+				kill()
+			})
+		})
+		defer t.Stop()
+	}
 	res, err := p.Wait()
+	if timedOut.Load() {
+		return exitStatus(StatusTimeout)
+	}
 	var errno unix.Errno
 	switch {
 	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -33,8 +36,16 @@ func main() {
 
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
+	// A closed stdout or stderr (cell run --trace ... | head -1) must not
+	// kill cell before it has torn the sandbox down: with SIGPIPE
+	// notified, Go's writes to fds 1 and 2 return EPIPE instead. Notified,
+	// not ignored: an ignored signal would stay ignored in the command.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	inv, err := normalize(app, args)
+	if err == nil {
+		err = app.Run(inv.args)
+	}
 	if err == nil {
 		return 0
 	}
@@ -43,6 +54,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return int(st)
 	}
 	report(stderr, err)
+	if isUsage(err) {
+		// One line that says where the usage is, not the whole help.
+		cmd := "cell"
+		if inv.command != "" {
+			cmd += " " + inv.command
+		}
+		fmt.Fprintf(stderr, "cell: hint: run '%s --help'\n", cmd)
+	}
 	return statusOf(err)
 }
 
@@ -87,6 +106,10 @@ func statusOf(err error) int {
 // isUsage reports an error of the command line itself, as urfave/cli
 // words them.
 func isUsage(err error) bool {
+	var u usageError
+	if errors.As(err, &u) {
+		return true
+	}
 	msg := err.Error()
 	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") ||
 		strings.Contains(msg, "Required flag") || strings.HasPrefix(msg, "No help topic")

@@ -18,11 +18,7 @@ import (
 func TestForeignStateDirCLI(t *testing.T) {
 	requirePrivilege(t)
 	uid, gid, dir, bin := rootlessUser(t)
-	runtime := filepath.Join(dir, "run")
-	if err := os.Mkdir(runtime, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(runtime, int(uid), int(gid))
+	runtime := filepath.Join(dir, "run") // made by rootlessUser
 	planted := filepath.Join(runtime, "cell")
 	if err := os.Mkdir(planted, 0o777); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,8 +25,9 @@ func poolCommand() *cli.Command {
 		Name:  "pool",
 		Usage: "keep sandboxes built ahead of time, each used once, for cell run --pool",
 		Subcommands: []*cli.Command{{
-			Name:  "start",
-			Usage: "build --size sandboxes of a profile and hand one to each cell run --pool NAME (runs until SIGTERM or SIGINT)",
+			Name:      "start",
+			ArgsUsage: "[PROFILE]",
+			Usage:     "build --size sandboxes of a profile and hand one to each cell run --pool NAME (runs until SIGTERM or SIGINT)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Value: "default", Usage: "profile `FILE` or built-in name"},
 				&cli.StringSliceFlag{Name: "set", Usage: "override a profile field: `KEY=VALUE`"},
@@ -47,7 +47,7 @@ func poolCommand() *cli.Command {
 // poolStop signals the pool's daemon and waits until it is gone.
 func poolStop(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return errors.New("pool stop: NAME")
+		return usageError("pool stop: NAME")
 	}
 	store, err := openStore()
 	if err != nil {
@@ -76,13 +76,21 @@ func poolStop(c *cli.Context) error {
 func poolStart(c *cli.Context) error {
 	size := c.Int("size")
 	if size < 1 || size > 64 {
-		return errors.New("pool: --size is 1 to 64")
+		return usageError("pool start: --size is 1 to 64")
 	}
 	facts, err := host.Probe()
 	if err != nil {
 		return err
 	}
-	p, err := resolveProfile(c, facts)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("pool start: unexpected --: a pool's commands come from cell run --pool NAME -- CMD")
+	}
+	profile, err := oneProfile(c, pos)
+	if err != nil {
+		return err
+	}
+	p, err := resolveProfile(c, profile, facts)
 	if err != nil {
 		return err
 	}
@@ -285,7 +293,7 @@ func startPooled(store *state.Store, compilePlan func() (*plan.Plan, error), dev
 // runPooled is cell run --pool: the command runs in a sandbox the pool
 // built ahead of time.
 func runPooled(c *cli.Context, name string, tty bool) error {
-	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	dir, err := stateDir()
 	if err != nil {
 		return err
 	}
@@ -293,12 +301,10 @@ func runPooled(c *cli.Context, name string, tty bool) error {
 	if err != nil {
 		return err
 	}
-	args := c.Args().Slice()
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
+	_, args, _ := splitArgs(c)
 	if len(args) == 0 {
-		return errors.New("run --pool: give the command after --")
+		return usageError("run --pool: give the command after --")
 	}
-	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"))
+	return execVia(cl, pool.Request{Args: args, Env: os.Environ(), Dir: c.String("cwd")}, tty, c.String("stats"),
+		runOptions{timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after")})
 }

@@ -9,9 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/ids"
@@ -41,12 +46,26 @@ func sandboxName(given, profile string) (string, error) {
 }
 
 func openStore() (*state.Store, error) {
-	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	dir, err := stateDir()
 	if err != nil {
 		return nil, err
 	}
 	return state.Open(dir)
 }
+
+// stateDir is state.Dir for this process; where a user has no
+// XDG_RUNTIME_DIR, it says once where the state goes instead.
+func stateDir() (string, error) {
+	dir, err := state.Dir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err == nil && dir == state.FallbackDir(os.Geteuid()) {
+		fallbackNotice()
+	}
+	return dir, err
+}
+
+var fallbackNotice = sync.OnceFunc(func() {
+	fmt.Fprintf(os.Stderr, "cell: notice: XDG_RUNTIME_DIR is not set; the state of your sandboxes is kept in %s\n", state.FallbackDir(os.Geteuid()))
+})
 
 // writeStats writes s to path ("-" is stderr).
 func writeStats(path string, s *sandbox.Stats) error {
@@ -146,7 +165,7 @@ func controlCommands() []*cli.Command {
 
 func oneName(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: name one sandbox", c.Command.Name)
+		return "", usageError(fmt.Sprintf("%s: name one sandbox", c.Command.Name))
 	}
 	return c.Args().First(), nil
 }
@@ -158,17 +177,13 @@ func parseLimit(flag, v string) (*cgroup.Value, error) {
 	}
 	n, err := spec.ParseSize(v)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flag, err)
+		return nil, usageError(fmt.Sprintf("--%s: %v", flag, err))
 	}
 	return cgroup.Num(uint64(n)), nil
 }
 
 func update(c *cli.Context) error {
 	name, err := oneName(c)
-	if err != nil {
-		return err
-	}
-	r, err := lookupRunning(name)
 	if err != nil {
 		return err
 	}
@@ -186,11 +201,15 @@ func update(c *cli.Context) error {
 	if c.IsSet("cpu-max") {
 		cpus, err := spec.ParseCPUs(c.String("cpu-max"))
 		if err != nil {
-			return fmt.Errorf("--cpu-max: %w", err)
+			return usageError(fmt.Sprintf("--cpu-max: %v", err))
 		}
 		lim.CPUMax = cgroup.CPUs(cpus.Millis)
 	}
 	lim.CPUWeight = c.Uint64("cpu-weight")
+	r, err := lookupRunning(name)
+	if err != nil {
+		return err
+	}
 	layout, err := cgroup.Probe()
 	if err != nil {
 		return err
@@ -200,10 +219,10 @@ func update(c *cli.Context) error {
 		return err
 	}
 	if len(writes) == 0 {
-		return errors.New("update: give at least one limit to change")
+		return usageError("update: give at least one limit to change")
 	}
 	if err := cgroup.Update(writes); err != nil {
-		return err
+		return explainUpdate(err)
 	}
 	for _, w := range writes {
 		fmt.Fprintln(c.App.Writer, w)
@@ -235,10 +254,12 @@ func gc(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// A record that cannot be read is reported, not removed: its cgroup
-	// is unknown, and a person should look before it goes.
+	// A record that cannot be read is named, not removed: its cgroup is
+	// unknown, and a person should look before it goes. The others are
+	// collected all the same.
 	records, err := st.List()
-	errs := []error{warnForeign(c.App.ErrWriter, err)}
+	warnDamaged(c.App.ErrWriter, warnForeign(c.App.ErrWriter, err))
+	var errs []error
 	for _, t := range st.RemoveStaleTemps() {
 		fmt.Fprintf(c.App.Writer, "removed %s\n", t)
 	}
@@ -284,3 +305,42 @@ func gc(c *cli.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// usageFiles names, for each memory limit file, the file of the usage it
+// limits.
+var usageFiles = map[string]string{
+	"memory.max":                  "memory.current",
+	"memory.swap.max":             "memory.swap.current",
+	"memory.limit_in_bytes":       "memory.usage_in_bytes",
+	"memory.memsw.limit_in_bytes": "memory.memsw.usage_in_bytes",
+}
+
+// explainUpdate says why the kernel refused a memory limit with EBUSY: a
+// cgroup v1 limit below the current usage makes the kernel reclaim the
+// difference, and when it cannot (tmpfs or anonymous memory without
+// swap, locked pages) the write fails rather than kill anything. (v2
+// takes the limit and reclaims, then OOM-kills.)
+func explainUpdate(err error) error {
+	var ce *cgroup.Error
+	if !errors.As(err, &ce) || ce.Op != "write" || !errors.Is(ce.Err, unix.EBUSY) {
+		return err
+	}
+	usage, ok := usageFiles[filepath.Base(ce.Path)]
+	if !ok {
+		return err
+	}
+	b, rerr := os.ReadFile(filepath.Join(filepath.Dir(ce.Path), usage))
+	used, perr := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	limit, lerr := strconv.ParseUint(ce.Value, 10, 64)
+	if rerr != nil || perr != nil || lerr != nil {
+		return err
+	}
+	return &hinted{
+		err: fmt.Errorf("update: the sandbox uses %s of memory now, more than the new limit of %s, and the kernel could not reclaim the difference, so it refused to set %s (EBUSY)",
+			mib(used), mib(limit), ce.Path),
+		hint: fmt.Sprintf("give a limit above %s, or free memory in the sandbox first (files in its tmpfs count, and cannot be reclaimed without swap)", mib(used)),
+	}
+}
+
+// mib prints n bytes in MiB.
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -48,7 +48,7 @@ func formatFlag(choices ...string) *cli.StringFlag {
 		Value: choices[0],
 		Action: func(_ *cli.Context, v string) error {
 			if !slices.Contains(choices, v) {
-				return fmt.Errorf("--format: must be one of %s, not %q", strings.Join(choices, ", "), v)
+				return usageError(fmt.Sprintf("--format: must be one of %s, not %q", strings.Join(choices, ", "), v))
 			}
 			return nil
 		},
@@ -94,11 +94,15 @@ func lintAction(c *cli.Context) error {
 	if v := c.String("fail-on"); v != "none" {
 		s, err := lint.ParseSeverity(v)
 		if err != nil {
-			return fmt.Errorf("--fail-on: %w", err)
+			return usageError(fmt.Sprintf("--fail-on: %v", err))
 		}
 		failOn, fail = s, true
 	}
-	names := append(c.StringSlice("profile"), c.Args().Slice()...)
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("lint: unexpected --: lint runs nothing")
+	}
+	names := profileArgs(c, pos)
 	// Without a name, lint checks what cell run would use (""), found
 	// and checked as run finds it.
 	found := len(names) == 0
@@ -121,7 +125,7 @@ func lintAction(c *cli.Context) error {
 	for _, n := range names {
 		var p *spec.Profile
 		if found {
-			p, err = resolveProfile(c, &reviewer)
+			p, err = resolveProfile(c, "", &reviewer)
 		} else {
 			p, err = parseProfile(n, c.StringSlice("set"), &reviewer)
 		}
@@ -144,7 +148,7 @@ func lintAction(c *cli.Context) error {
 		return err
 	}
 	if bad > 0 {
-		return exitStatus(1)
+		return exitStatus(StatusProfile)
 	}
 	if fail {
 		n := 0
@@ -223,12 +227,13 @@ func diffCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "diff",
 		Usage:     "compare two profiles: what widens, narrows or stays neutral, and the change in the plan",
-		ArgsUsage: "OLD NEW | --git REV FILE...",
+		ArgsUsage: "OLD NEW | -p OLD -p NEW | --git REV FILE...",
 		Description: "Each change is classified as widens (the command can reach more), narrows or\n" +
 			"neutral, with the positions of the value in both files. Both profiles are also\n" +
 			"compiled for the current caller, and the lines of the plan that differ follow.\n" +
 			"With --git REV each FILE of the working tree is compared with its version at REV.",
 		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "profile", Aliases: []string{"p"}, Usage: "profile `FILE` or built-in name: OLD, then NEW"},
 			reviewSetFlag(),
 			formatFlag("text", "markdown", "json"),
 			&cli.StringFlag{Name: "fail-on", Value: "none", Usage: "exit with status 1 when there is a change of `CLASS`: widen, any or none"},
@@ -250,13 +255,17 @@ type profileSource struct {
 func diffAction(c *cli.Context) error {
 	failOn := c.String("fail-on")
 	if !slices.Contains([]string{"widen", "any", "none"}, failOn) {
-		return fmt.Errorf("--fail-on: must be widen, any or none, not %q", failOn)
+		return usageError(fmt.Sprintf("--fail-on: must be widen, any or none, not %q", failOn))
 	}
-	args := c.Args().Slice()
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return usageError("diff: unexpected --: diff runs nothing")
+	}
+	args := profileArgs(c, pos)
 	var pairs [][2]profileSource
 	if rev := c.String("git"); rev != "" {
 		if len(args) == 0 {
-			return fmt.Errorf("diff --git %s: name the profile files to compare", rev)
+			return usageError(fmt.Sprintf("diff --git %s: name the profile files to compare", rev))
 		}
 		for _, f := range args {
 			old, err := gitShow(rev, f)
@@ -271,7 +280,7 @@ func diffAction(c *cli.Context) error {
 		}
 	} else {
 		if len(args) != 2 {
-			return fmt.Errorf("diff: give two profiles, OLD and NEW (or --git REV FILE...)")
+			return usageError(fmt.Sprintf("diff: give two profiles, OLD and NEW (or --git REV FILE...), not %d", len(args)))
 		}
 		old, err := readSource(args[0])
 		if err != nil {
@@ -393,18 +402,23 @@ func loadParent(name, from string) (string, []byte, error) {
 
 func showCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "show",
-		Usage: "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+		Name:      "show",
+		Usage:     "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+		ArgsUsage: "[PROFILE]",
 		Flags: []cli.Flag{
 			reviewProfileFlag(), reviewSetFlag(),
 			&cli.BoolFlag{Name: "origins", Usage: "end each value with the file:line:col it came from"},
 		},
 		Action: func(c *cli.Context) error {
+			name, err := reviewedProfile(c)
+			if err != nil {
+				return err
+			}
 			facts, err := host.Probe()
 			if err != nil {
 				return err
 			}
-			p, err := resolveProfile(c, facts)
+			p, err := resolveProfile(c, name, facts)
 			if err != nil {
 				return err
 			}
@@ -497,15 +511,20 @@ func reviewProfileFlag() *cli.StringFlag {
 
 func explainCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "explain",
-		Usage: "describe a profile in plain words for a reviewer",
-		Flags: []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown", "json")},
+		Name:      "explain",
+		Usage:     "describe a profile in plain words for a reviewer",
+		ArgsUsage: "[PROFILE]",
+		Flags:     []cli.Flag{reviewProfileFlag(), reviewSetFlag(), formatFlag("text", "markdown", "json")},
 		Action: func(c *cli.Context) error {
+			name, err := reviewedProfile(c)
+			if err != nil {
+				return err
+			}
 			facts, err := host.Probe()
 			if err != nil {
 				return err
 			}
-			p, err := resolveProfile(c, facts)
+			p, err := resolveProfile(c, name, facts)
 			if err != nil {
 				return err
 			}
@@ -521,4 +540,13 @@ func explainCommand() *cli.Command {
 			return prose.Write(c.App.Writer, e)
 		},
 	}
+}
+
+// reviewedProfile is the one profile show or explain describes.
+func reviewedProfile(c *cli.Context) (string, error) {
+	pos, _, dashed := splitArgs(c)
+	if dashed {
+		return "", usageError(c.Command.Name + ": unexpected --: it runs nothing")
+	}
+	return oneProfile(c, pos)
 }

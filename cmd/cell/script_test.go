@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"strconv"
 	"testing"
@@ -12,7 +14,9 @@ import (
 
 // TestScripts runs the CLI scripts in testdata/script: what a user types
 // and what cell prints back. The condition [root] holds when the tests run
-// as root; `chown USER FILE...` gives files to a user (as root).
+// as root; `chown USER FILE...` gives files to a user (as root);
+// `status N cmd args...` runs a command, as exec does, and fails unless
+// it exits with status N.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -33,6 +37,24 @@ func TestScripts(t *testing.T) {
 				gid, _ := strconv.Atoi(u.Gid)
 				for _, f := range args[1:] {
 					ts.Check(os.Lchown(ts.MkAbs(f), uid, gid))
+				}
+			},
+			"status": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: status N command [args...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("%v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 				}
 			},
 		},

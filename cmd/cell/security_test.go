@@ -202,7 +202,7 @@ func TestSessionKeyring(t *testing.T) {
 func rootlessCellCmd(cellBin, home string, uid, gid uint32) *exec.Cmd {
 	cmd := exec.Command(cellBin, "run")
 	cmd.Args[0] = "cell"
-	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin", "XDG_RUNTIME_DIR=" + filepath.Join(home, "run")}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
 	return cmd
 }

@@ -15,29 +15,39 @@ import (
 	"github.com/cellsandbox/cell/spec"
 )
 
-// resolveProfile parses the profile a command uses: -p's when given,
+// resolveProfile parses the profile a command uses: named (from -p or
+// an argument) when given,
 // else the nearest .cell.yaml in the working directory or above, else
 // the default built-in. A found .cell.yaml is announced on stderr and
 // must be safe (the caller's, writable by no one else); cell run and
 // cell pool start also need it trusted (cell trust) and refuse a profile
 // whose writable binds hold the trust store, while the review commands
 // only say that it is not trusted.
-func resolveProfile(c *cli.Context, facts *host.Facts) (*spec.Profile, error) {
+func resolveProfile(c *cli.Context, named string, facts *host.Facts) (*spec.Profile, error) {
 	sets := c.StringSlice("set")
 	starts := c.Command.Name == "run" || c.Command.Name == "start"
+	// What runs, or is planned to run, is checked against the working
+	// directory too (collisions, a writable home).
+	parse := parseProfile
+	if starts || c.Command.Name == "plan" {
+		parse = parseToRun
+	}
 	var found string
-	if wd, werr := os.Getwd(); werr == nil && !c.IsSet("profile") {
+	if wd, werr := os.Getwd(); werr == nil && named == "" {
 		found = trust.Find(wd)
 	}
 	var p *spec.Profile
 	var err error
 	switch {
-	case c.IsSet("profile"):
-		p, err = parseProfile(c.String("profile"), sets, facts)
+	case named != "":
+		p, err = parse(named, sets, facts)
 	case found != "":
 		p, err = parseFound(c, found, sets, facts, starts)
+		if err == nil && (starts || c.Command.Name == "plan") {
+			err = refuseHome(p, facts)
+		}
 	default:
-		p, err = parseProfile(profiles.Default, sets, facts)
+		p, err = parse(profiles.Default, sets, facts)
 	}
 	if err != nil || !starts {
 		return p, err

@@ -311,6 +311,29 @@ func (g *Group) Freeze(ctx context.Context) error { return g.freeze(ctx, true) }
 // the kernel says so.
 func (g *Group) Thaw(ctx context.Context) error { return g.freeze(ctx, false) }
 
+// Frozen reports whether the group is frozen, or being frozen: its
+// processes cannot run until it is thawed.
+func (g *Group) Frozen() (bool, error) {
+	if g.Unified != "" {
+		b, err := read(g.Unified, "cgroup.freeze")
+		if err == nil {
+			return strings.TrimSpace(string(b)) == "1", nil
+		}
+		if !errors.Is(err, unix.ENOENT) || g.V1["freezer"] == "" {
+			return false, err
+		}
+	}
+	d := g.V1["freezer"]
+	if d == "" {
+		return false, nil // no freezer: it cannot be frozen
+	}
+	b, err := read(d, "freezer.state")
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(string(b)) != "THAWED", nil
+}
+
 func (g *Group) freeze(ctx context.Context, on bool) error {
 	v2, v1 := "0", "THAWED"
 	if on {

@@ -1,5 +1,6 @@
 // Package state keeps a small record of each running sandbox in a state
-// directory (/run/cell for root, $XDG_RUNTIME_DIR/cell for a user), so
+// directory (/run/cell for root, $XDG_RUNTIME_DIR/cell for a user, else
+// /tmp/cell-UID), so
 // that later commands can find a sandbox by name (update, freeze, thaw,
 // and later ps, exec and kill) and `cell gc` can remove what a killed cell
 // left behind.
@@ -66,16 +67,22 @@ func ValidName(name string) error {
 }
 
 // Dir is the state directory for a caller: /run/cell for root, else
-// $XDG_RUNTIME_DIR/cell (runtime is the value of XDG_RUNTIME_DIR).
+// $XDG_RUNTIME_DIR/cell (runtime is the value of XDG_RUNTIME_DIR), or,
+// where that is not set (after su -, from cron or CI), FallbackDir.
 func Dir(euid int, runtime string) (string, error) {
-	if euid == 0 {
+	switch {
+	case euid == 0:
 		return "/run/cell", nil
-	}
-	if runtime == "" {
-		return "", errors.New("XDG_RUNTIME_DIR is not set; it holds the state of an unprivileged user's sandboxes")
+	case runtime == "":
+		return FallbackDir(euid), nil
 	}
 	return filepath.Join(runtime, "cell"), nil
 }
+
+// FallbackDir is the state directory of a user without XDG_RUNTIME_DIR:
+// /tmp/cell-UID, which Open makes private to the user and refuses when
+// another user made it first.
+func FallbackDir(euid int) string { return fmt.Sprintf("/tmp/cell-%d", euid) }
 
 // Store is an opened state directory.
 type Store struct {
@@ -103,7 +110,7 @@ func Open(dir string) (*Store, error) {
 
 // CheckDir checks that dir can hold the state of the user euid: a
 // directory, not a symbolic link, owned by euid, that neither its group
-// nor others may write; and that its parent is owned by euid or root and,
+// nor others may use; and that its parent is owned by euid or root and,
 // when others may write it, sticky (as /tmp), so that nobody else can
 // rename dir away and put their own in its place. Every state directory,
 // whichever way it was chosen, goes through it.
@@ -118,8 +125,10 @@ func CheckDir(dir string, euid int) error {
 	if int(st.Uid) != euid {
 		return fmt.Errorf("state directory %s is owned by uid %d, not by you (uid %d): whoever owns it can replace the sandboxes' sockets and records; remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir, st.Uid, euid)
 	}
-	if st.Mode&0o022 != 0 {
-		return fmt.Errorf("state directory %s is mode %04o, writable by its group or others, who could replace the sandboxes' sockets and records; chmod 0700 %s", dir, st.Mode&0o7777, dir)
+	if st.Mode&0o077 != 0 {
+		// Writable: others could replace the sockets and records;
+		// readable: they could learn the sandboxes' names and pids.
+		return fmt.Errorf("state directory %s is mode %04o and lets its group or others in, who could read, or replace, the sandboxes' sockets and records; chmod 0700 %s", dir, st.Mode&0o7777, dir)
 	}
 	parent := filepath.Dir(dir)
 	if err := unix.Stat(parent, &st); err != nil {

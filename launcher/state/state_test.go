@@ -76,8 +76,50 @@ func TestDir(t *testing.T) {
 	if d, _ := Dir(1000, "/run/user/1000"); d != "/run/user/1000/cell" {
 		t.Errorf("user: %s", d)
 	}
-	if _, err := Dir(1000, ""); err == nil {
-		t.Error("no XDG_RUNTIME_DIR accepted")
+	if d, err := Dir(1000, ""); d != "/tmp/cell-1000" || err != nil {
+		t.Errorf("user without XDG_RUNTIME_DIR: %s, %v", d, err)
+	}
+}
+
+// TestOpenRefuses: a state directory another user could use, or that is
+// a symbolic link, is refused, not used.
+func TestOpenRefuses(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(open); err == nil || !strings.Contains(err.Error(), "mode 0755 lets others in") {
+		t.Errorf("a directory of mode 0755: %v", err)
+	}
+	link := filepath.Join(base, "link")
+	private := filepath.Join(base, "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(link); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a symbolic link: %v", err)
+	}
+	if _, err := Open(private); err != nil {
+		t.Errorf("a private directory: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(base, "other")
+		if err := os.Mkdir(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(other); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("another user's directory: %v", err)
+		}
 	}
 }
 
@@ -85,7 +127,7 @@ func TestDir(t *testing.T) {
 // disk) must not hide the others from gc, and a dead writer's temp file
 // goes.
 func TestDamaged(t *testing.T) {
-	dir := t.TempDir()
+	dir := t.TempDir() + "/cell"
 	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +225,7 @@ func TestForeignStateDir(t *testing.T) {
 			}
 			return os.Chown(dir, other, other)
 		}},
-		{"writable by others", "writable by its group or others", func(dir string) error {
+		{"writable by others", "lets its group or others in", func(dir string) error {
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				return err
 			}
