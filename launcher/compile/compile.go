@@ -187,6 +187,10 @@ func (c *compiler) compile(inv Invocation) error {
 	if setup != nil {
 		cloneInto = setup.Clone
 	}
+	// Only what the plan names reaches init: the caller's descriptors
+	// left open without close-on-exec would live in pid 1 for the
+	// sandbox's life, where /proc/1/fd reopens them.
+	c.add("process.inheritFds", plan.Step{Side: plan.Parent, Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
 	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone), Path: cloneInto})
 	if ids != nil && !ids.helpers {
 		if err := c.directMaps(ids); err != nil {
@@ -243,6 +247,16 @@ func (c *compiler) compile(inv Invocation) error {
 
 // socketFD is the lowest descriptor from 3 up that the command does not
 // inherit: init's socket to cell, which init closes before the command runs.
+// inheritedFDs are the descriptors the command inherits, sorted.
+func inheritedFDs(inherit []int) []uint32 {
+	keep := make([]uint32, 0, len(inherit))
+	for _, fd := range inherit {
+		keep = append(keep, uint32(fd))
+	}
+	slices.Sort(keep)
+	return keep
+}
+
 func socketFD(inherit []int) int {
 	fd := 3
 	for slices.Contains(inherit, fd) {
@@ -530,12 +544,7 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	if p.Security.NoNewPrivs() {
 		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
 	}
-	keep := make([]uint32, 0, len(p.Process.InheritFDs))
-	for _, fd := range p.Process.InheritFDs {
-		keep = append(keep, uint32(fd))
-	}
-	sort.Slice(keep, func(i, j int) bool { return keep[i] < keep[j] })
-	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: keep})
+	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
 	if sec.landlock != nil {
 		initStep("security.landlock", plan.Step{Op: plan.OpLandlock, Landlock: sec.landlock, ABI: c.host.LandlockABI})
 	}

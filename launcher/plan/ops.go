@@ -119,7 +119,10 @@ const (
 	// last, so that the filter needs to allow only what is left to do.
 	OpSeccomp
 	// OpCloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the
-	// descriptors IDs, which the command inherits.
+	// descriptors IDs, which the command inherits. In the parent it comes
+	// before the clone, so that no descriptor of the caller's but IDs
+	// reaches init; init then closes any descriptor it was started with
+	// that the plan does not name (its socket, ID-mapped trees, IDs).
 	OpCloseFDs
 	// OpSetsid is setsid() in the command: a session of its own, without
 	// the caller's terminal as its controlling one.
@@ -422,10 +425,14 @@ func (s *Step) Call() string {
 	case OpNoNewPrivs:
 		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
 	case OpCloseFDs:
-		if len(s.IDs) == 0 {
-			return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
+		call := "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
+		if len(s.IDs) > 0 {
+			call = fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
 		}
-		return fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
+		if s.Side == Parent {
+			return call + " in cell; init closes every other descriptor it did not get from the plan"
+		}
+		return call
 	case OpSetsid:
 		return "setsid()"
 	case OpSetctty:

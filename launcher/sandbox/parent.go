@@ -129,6 +129,15 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			}
 			trace(i, i, t0)
 			continue
+		case plan.OpCloseFDs:
+			// Only marked: cell keeps its descriptors, init gets none
+			// of them but what ExtraFiles places (Go's fork clears the
+			// flag of a descriptor placed at its own number).
+			if err := closeFDs(s.IDs); err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			trace(i, i, t0)
+			continue
 		case plan.OpIDMapUserns:
 			f, err := idmapUserns(s)
 			if err != nil {

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,7 @@ type attempt struct {
 // anything, and setuid last, because it gives up the process's uid.
 var attempts = []attempt{
 	{"fds", (*env).fds},
+	{"init-fds", (*env).initFDs},
 	{"cwd", (*env).cwd},
 	{"mount", (*env).mount},
 	{"fsmount", (*env).fsmount},
@@ -129,7 +131,7 @@ func main() {
 func run(args []string) int {
 	// The descriptors the program was started with, before the flag
 	// package or anything else can open one.
-	fds := scanFDs()
+	fds, fdNums := scanFDs()
 
 	fl := flag.NewFlagSet("escape", flag.ContinueOnError)
 	only := fl.String("only", "", "run only these attempts (comma-separated names)")
@@ -159,7 +161,7 @@ func run(args []string) int {
 		return 2
 	}
 
-	e := &env{startFDs: fds}
+	e := &env{startFDs: fds, startFDNums: fdNums}
 	defer e.cleanup()
 	code := 0
 	for _, a := range attempts {
@@ -202,10 +204,12 @@ func names(s string) (map[string]bool, error) {
 // env is what attempts share: the descriptors found at start and a scratch
 // directory, made when first needed.
 type env struct {
-	startFDs   result
-	scratchDir string
-	scratchErr error
-	madeDir    bool
+	startFDs result
+	// startFDNums are the descriptors above 2 the program started with.
+	startFDNums []int
+	scratchDir  string
+	scratchErr  error
+	madeDir     bool
 }
 
 // scratch returns a new directory to create things in, or an error saying
@@ -254,29 +258,49 @@ func (e *env) fds() result { return e.startFDs }
 // path the kernel gives for it does not reach from this root points
 // outside (the CVE-2024-21626 class: openat(fd, "..") walks the host).
 // Pipes, sockets and anonymous files are listed but cannot be placed.
-func scanFDs() result {
-	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// It also returns the descriptors' numbers.
+func scanFDs() (result, []int) {
+	fds, err := listFDs("/proc/self/fd")
 	if err != nil {
-		return scanFDsBlind(err)
+		r, fds := scanFDsBlind(err)
+		return r, fds
 	}
+	return placeFDs(fds), fds
+}
+
+// listFDs lists the descriptors above 2 in dir, a /proc/PID/fd, sorted,
+// without the one it reads dir with.
+func listFDs(dir string) ([]int, error) {
+	d, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(d)
 	var fds []int
 	buf := make([]byte, 4096)
 	for {
-		n, err := unix.Getdents(dir, buf)
-		if err != nil || n <= 0 {
+		n, err := unix.Getdents(d, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
 			break
 		}
 		var names []string
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 		for _, name := range names {
-			if fd, err := strconv.Atoi(name); err == nil && fd > 2 && fd != dir {
+			if fd, err := strconv.Atoi(name); err == nil && fd > 2 && (fd != d || dir != "/proc/self/fd") {
 				fds = append(fds, fd)
 			}
 		}
 	}
-	unix.Close(dir)
 	sort.Ints(fds)
+	return fds, nil
+}
 
+// placeFDs tells for each of this process's descriptors fds whether the
+// path the kernel gives for it reaches it from this root.
+func placeFDs(fds []int) result {
 	var outside, other []string
 	for _, fd := range fds {
 		target, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -307,13 +331,15 @@ func scanFDs() result {
 
 // scanFDsBlind looks for descriptors without /proc: any inherited
 // directory could lead outside.
-func scanFDsBlind(procErr error) result {
+func scanFDsBlind(procErr error) (result, []int) {
 	var dirs, other []string
+	var fds []int
 	for fd := 3; fd < 1024; fd++ {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) != nil {
 			continue
 		}
+		fds = append(fds, fd)
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			dirs = append(dirs, fmt.Sprintf("fd %d (directory)", fd))
 		} else {
@@ -322,11 +348,56 @@ func scanFDsBlind(procErr error) result {
 	}
 	switch {
 	case len(dirs) > 0:
-		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", syserr.Text(procErr), strings.Join(append(dirs, other...), "; "))
+		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", syserr.Text(procErr), strings.Join(append(dirs, other...), "; ")), fds
 	case len(other) > 0:
-		return blockedf("no directory above fd 2; other descriptors: %s", strings.Join(other, "; "))
+		return blockedf("no directory above fd 2; other descriptors: %s", strings.Join(other, "; ")), fds
 	}
-	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", syserr.Text(procErr))
+	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", syserr.Text(procErr)), fds
+}
+
+// initFDs looks at pid 1's descriptors: the sandbox's init may hold 0-2,
+// one socket to cell and the descriptors the command was started with
+// (those its plan names). Any other is one init was left by its caller or
+// by the host, open for the sandbox's life, which /proc/1/fd reopens for
+// whoever may ptrace pid 1 (a leaked directory gives the host's files).
+// Without the right to read pid 1's links only their number can tell.
+func (e *env) initFDs() result {
+	if os.Getpid() == 1 {
+		return skippedf("this process is pid 1")
+	}
+	fds, err := listFDs("/proc/1/fd")
+	if err != nil {
+		return blockedf("list /proc/1/fd: %s", syserr.Text(err))
+	}
+	var unknown, outside, seen []string
+	sockets := 0
+	for _, fd := range fds {
+		if slices.Contains(e.startFDNums, fd) {
+			continue
+		}
+		target, err := os.Readlink(fmt.Sprintf("/proc/1/fd/%d", fd))
+		switch {
+		case err != nil:
+			unknown = append(unknown, strconv.Itoa(fd))
+		case strings.HasPrefix(target, "socket:"):
+			sockets++
+			seen = append(seen, fmt.Sprintf("fd %d -> %s", fd, target))
+		default:
+			outside = append(outside, fmt.Sprintf("fd %d -> %s", fd, target))
+		}
+	}
+	switch {
+	case len(outside) > 0:
+		return escapedf("pid 1 holds descriptors the command was not given, reachable through /proc/1/fd: %s", strings.Join(append(outside, seen...), "; "))
+	case sockets+len(unknown) > 1:
+		return escapedf("pid 1 holds %d descriptors above 2 that the command was not given, where one (its socket to cell) is expected: %s",
+			sockets+len(unknown), strings.Join(append(seen, "unreadable fds "+strings.Join(unknown, ", ")), "; "))
+	case len(unknown) == 1:
+		return blockedf("pid 1 holds one descriptor above 2 that the command was not given (fd %s: its socket to cell; not readable here)", unknown[0])
+	case sockets == 1:
+		return blockedf("pid 1 holds one descriptor above 2 that the command was not given: %s", seen[0])
+	}
+	return blockedf("pid 1 holds no descriptor above 2 that the command was not given")
 }
 
 func fileType(mode uint32) string {

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cellsandbox/cell/launcher/escape"
+	"github.com/cellsandbox/cell/profiles"
+)
+
+// escapeSets bind the escape program at /escape and let landlock execute
+// it there (the agent profile executes only from the system's directories).
+func escapeSets(bin string) []string {
+	return []string{
+		"--set", fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /escape}", bin),
+		"--set", "security.landlock.readExec[+]=/escape",
+	}
+}
+
+// notForThisCaller reports a profile that cannot start for this caller on
+// this host for a reason of the host's setup, not of the sandbox: no
+// delegated cgroup for an unprivileged caller, a fixed ID range outside
+// its subordinate one.
+func notForThisCaller(stderr string) bool {
+	return strings.Contains(stderr, "no cgroup is delegated to you") ||
+		strings.Contains(stderr, "is neither your own ID")
+}
+
+// TestInheritedDescriptorsClosed leaks a directory of the host's (/etc,
+// left open without close-on-exec at fd 7, and a file at fd 9) into cell
+// run for every built-in profile, as root and as an unprivileged caller,
+// and walks the descriptors of the command (/proc/self/fd) and of init
+// (/proc/1/fd) from inside with the escape program, and init's from the
+// host: only 0, 1, 2 and init's socket to cell may exist.
+func TestInheritedDescriptorsClosed(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	bin := escape.Build(t)
+	etc, err := os.Open("/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etc.Close()
+	file, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	callers := []string{"root", "celltest"}
+	for _, prof := range profiles.Names() {
+		for _, caller := range callers {
+			t.Run(prof+"/"+caller, func(t *testing.T) {
+				var cmd *exec.Cmd
+				args := append([]string{"run", "-p", prof}, escapeSets(bin)...)
+				args = append(args, "--", "/bin/sh", "-c", "/escape -only fds,init-fds; read x")
+				work, err := os.MkdirTemp("/var/tmp", "cell-fds-")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(work) })
+				// build-worker's root is a subordinate ID: it must reach the
+				// project.
+				os.Chmod(work, 0o755)
+				if caller == "root" {
+					cmd = cellCmd(t, args...)
+				} else {
+					uid, gid, home, cellBin := rootlessUser(t)
+					os.Chown(work, int(uid), int(gid))
+					cmd = exec.Command(cellBin, args...)
+					cmd.Args[0] = "cell"
+					cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=" + home, "USER=celltest", "PATH=/usr/bin:/bin"}
+					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+				}
+				cmd.Dir = work
+				// ExtraFiles are placed at 3, 4, ... without close-on-exec:
+				// /etc at 7, /etc/hostname at 9, as a careless caller leaves them.
+				cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, etc, nil, file}
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					stdin.Close()
+					_ = cmd.Wait()
+				}()
+				rd := bufio.NewReader(stdout)
+				var lines []string
+				for len(lines) < 2 {
+					line, err := rd.ReadString('\n')
+					if err != nil {
+						stdin.Close()
+						_ = cmd.Wait()
+						if notForThisCaller(stderr.String()) {
+							t.Logf("%s cannot start for %s on this host: %s", prof, caller, stderr.String())
+							return
+						}
+						t.Fatalf("escape program: %v after %q\nstderr: %s", err, lines, stderr.String())
+					}
+					lines = append(lines, line)
+				}
+				// Init is still running: its descriptors, seen from the host.
+				if pid := initOf(t, cmd.Process.Pid); pid > 0 {
+					hostFDs(t, pid)
+				} else {
+					t.Errorf("no init under cell (pid %d)", cmd.Process.Pid)
+				}
+				stdin.Close()
+				rest, _ := io.ReadAll(rd)
+				rs := escape.Verify(t, []byte(strings.Join(lines, "")+string(rest)))
+				if len(rs) != 2 {
+					t.Errorf("want the fds and init-fds attempts, got %v", rs)
+				}
+			})
+		}
+	}
+}
+
+// initOf is the pid of the sandbox's init, the child of cell whose
+// argv[0] is cell-init.
+func initOf(t *testing.T, cellPid int) int {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cellPid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(p)
+			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.HasPrefix(string(argv), "cell-init\x00") {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// hostFDs fails the test unless init holds only 0, 1, 2 and one socket.
+func hostFDs(t *testing.T, pid int) {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockets := 0
+	for _, e := range ents {
+		fd, _ := strconv.Atoi(e.Name())
+		if fd <= 2 {
+			continue
+		}
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+		if strings.HasPrefix(target, "socket:") && sockets == 0 {
+			sockets++
+			continue
+		}
+		t.Errorf("init (pid %d) holds fd %d -> %s, which the plan does not name", pid, fd, target)
+	}
+}
