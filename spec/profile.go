@@ -144,6 +144,10 @@ type Mount struct {
 	// Lower are the read-only host directories of an overlay, topmost
 	// first.
 	Lower []string `yaml:"lower" json:"lower,omitempty" validate:"max=32,dive,abspath"`
+	// FollowSymlinks lets a bind's source resolve through symlinks where
+	// cell would refuse them: in a writable bind's source, and in a source
+	// under the working directory (a sandbox may have planted them there).
+	FollowSymlinks bool `yaml:"followSymlinks" json:"followSymlinks,omitempty"`
 	// IDMap makes a bind ID-mapped: files that the host has owned by an
 	// outside ID appear inside as owned by the inside ID, and files made
 	// inside get the outside ID on the host. Needs root.

@@ -171,3 +171,64 @@ func hostFDs(t *testing.T, pid int) {
 		t.Errorf("init (pid %d) holds fd %d -> %s, which the plan does not name", pid, fd, target)
 	}
 }
+
+// TestPlantedBindSource plants out -> a host directory from inside a
+// default sandbox (whose project directory is writable), then runs
+// build-worker in the same project, which binds ${PWD}/out writable at
+// /out: cell must refuse, naming out as the link, and nothing may reach
+// the host directory. On a path to the project through a symlink (a
+// shell's $PWD), the default profile still runs: ${PWD} is the kernel's
+// path, without links.
+func TestPlantedBindSource(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	base, err := os.MkdirTemp("/var/tmp", "cell-planted-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	project, victim := filepath.Join(base, "project"), filepath.Join(base, "victim")
+	for _, d := range []string{project, victim} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The victim directory is writable by anyone, so that only the bind
+	// stands between build-worker's root and it.
+	os.Chmod(victim, 0o777)
+
+	plant := cellCmd(t, "run", "--", "ln", "-s", victim, "out")
+	plant.Dir = project
+	mustSucceed(t, runCellCmd(t, plant))
+	if l, err := os.Readlink(filepath.Join(project, "out")); err != nil || l != victim {
+		t.Fatalf("the default sandbox did not plant out -> %s: %q %v", victim, l, err)
+	}
+
+	build := cellCmd(t, "run", "-p", "build-worker", "--", "sh", "-c", "echo pwned > /out/pwned")
+	build.Dir = project
+	build.Env = append(build.Env, "CELL_OUT=")
+	r := runCellCmd(t, build)
+	if _, err := os.Stat(filepath.Join(victim, "pwned")); err == nil {
+		t.Errorf("build-worker wrote through the planted link into %s", victim)
+	}
+	want := fmt.Sprintf("bind source %s/out: %s/out is a symlink (to %s), which is not followed", project, project, victim)
+	if r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("build-worker in a project with a planted out link: want a refusal saying %q; got %s", want, r)
+	}
+
+	// A path to the project through a link: ${PWD} is the physical one.
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(project, link); err != nil {
+		t.Fatal(err)
+	}
+	run := cellCmd(t, "run", "--", "sh", "-c", "pwd; echo ok > made")
+	run.Dir = link
+	run.Env = append(run.Env, "PWD="+link)
+	if out := mustSucceed(t, runCellCmd(t, run)); out != project+"\n" {
+		t.Errorf("default profile from %s: working directory %q, want %s", link, out, project)
+	}
+	if b, _ := os.ReadFile(filepath.Join(project, "made")); string(b) != "ok\n" {
+		t.Errorf("the project was not writable through the default profile")
+	}
+}

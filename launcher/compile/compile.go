@@ -180,6 +180,7 @@ func (c *compiler) compile(inv Invocation) error {
 		if err := c.idmapUserns(fmt.Sprintf("filesystem.mounts[%d].idmap", i), m, fd); err != nil {
 			return err
 		}
+		c.steps[len(c.steps)-1].NoSymlinks = c.noSymlinks(m)
 		c.idmapFDs = append(c.idmapFDs, fd)
 	}
 	c.netHost(nets)
@@ -247,6 +248,18 @@ func (c *compiler) compile(inv Invocation) error {
 
 // socketFD is the lowest descriptor from 3 up that the command does not
 // inherit: init's socket to cell, which init closes before the command runs.
+// noSymlinks reports whether a bind's source is resolved without
+// following symlinks: a writable bind's (a sandbox that had it writable,
+// or had its parent, could have replaced a component by a link to
+// anywhere on the host) and one under the working directory (which the
+// default profiles bind writable), unless the mount opts in to follow.
+func (c *compiler) noSymlinks(m *spec.Mount) bool {
+	if m.FollowSymlinks {
+		return false
+	}
+	return m.Writable || c.host.Cwd != "" && (m.Source == c.host.Cwd || strings.HasPrefix(m.Source, strings.TrimSuffix(c.host.Cwd, "/")+"/"))
+}
+
 // inheritedFDs are the descriptors the command inherits, sorted.
 func inheritedFDs(inherit []int) []uint32 {
 	keep := make([]uint32, 0, len(inherit))
@@ -345,7 +358,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 			c.idmapped++
 			return
 		}
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional})
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional, NoSymlinks: c.noSymlinks(m)})
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
 		if m.NoExec {

@@ -250,17 +250,110 @@ func (r *Root) attach(mnt int, p string, kind Kind, t Target) error {
 // source or its existing target does not exist.
 var ErrSkipped = errors.New("source does not exist; skipped")
 
-// Bind clones the tree at source (resolved inside srcRoot), sets attr on it
-// (on every submount when recursive) and attaches it at p. The attributes
-// are set before the tree is attached, so there is no moment at which the
+// SymlinkError reports a bind source that has a symlink in a component
+// that must not be one.
+type SymlinkError struct {
+	// Source is the source as the profile gave it; Link the component
+	// that is a symlink, Target what it points to.
+	Source, Link, Target string
+}
+
+func (e *SymlinkError) Error() string {
+	return fmt.Sprintf("bind source %s: %s is a symlink (to %s), which is not followed: "+
+		"a writable bind's source, or one under the working directory, may have been planted by a sandbox; "+
+		"bind the path it points to, or set followSymlinks: true on the mount", e.Source, e.Link, e.Target)
+}
+
+// Unwrap makes the error an ELOOP, as openat2 reported it.
+func (e *SymlinkError) Unwrap() error { return unix.ELOOP }
+
+// OpenSource opens source, resolved inside r, as an O_PATH descriptor.
+// With noSymlinks no component may be a symlink (RESOLVE_NO_SYMLINKS), so
+// that a link a sandbox planted in a directory it could write does not
+// send a bind elsewhere on the host; the error then names the first
+// component that is one (*SymlinkError).
+func (r *Root) OpenSource(source string, noSymlinks bool) (int, error) {
+	rel := strings.TrimPrefix(source, "/")
+	if rel == "" {
+		rel = "."
+	}
+	how := resolveHow(unix.O_PATH)
+	if noSymlinks {
+		how.Resolve |= unix.RESOLVE_NO_SYMLINKS
+	}
+	fd, err := openat2(r.fd, rel, how)
+	if err == nil {
+		return fd, nil
+	}
+	if noSymlinks && errors.Is(err, unix.ELOOP) {
+		if link, target, ok := r.firstSymlink(source); ok {
+			return -1, &SymlinkError{Source: source, Link: link, Target: target}
+		}
+	}
+	return -1, fail("openat2", r.show(source), err)
+}
+
+// firstSymlink walks p inside r a component at a time without following
+// any, and returns the first component that is a symlink (as a path in r)
+// and its target.
+func (r *Root) firstSymlink(p string) (link, target string, ok bool) {
+	dirs := []int{r.fd} // the directories walked, r's own first
+	defer func() {
+		for _, d := range dirs[1:] {
+			unix.Close(d)
+		}
+	}()
+	var walked []string
+	for _, name := range strings.Split(p, "/") {
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			// Inside r, ".." stops at its root, as RESOLVE_IN_ROOT does.
+			if len(dirs) > 1 {
+				unix.Close(dirs[len(dirs)-1])
+				dirs, walked = dirs[:len(dirs)-1], walked[:len(walked)-1]
+			}
+			continue
+		}
+		dir := dirs[len(dirs)-1]
+		fd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", "", false
+		}
+		walked = append(walked, name)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return "", "", false
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			unix.Close(fd)
+			buf := make([]byte, unix.PathMax)
+			n, err := unix.Readlinkat(dir, name, buf)
+			if err != nil {
+				return "/" + strings.Join(walked, "/"), "?", true
+			}
+			return "/" + strings.Join(walked, "/"), string(buf[:n]), true
+		}
+		dirs = append(dirs, fd)
+	}
+	return "", "", false
+}
+
+// Bind clones the tree at source (resolved inside srcRoot, without
+// following symlinks when noSymlinks is set), sets attr on it (on every
+// submount when recursive) and attaches it at p. The attributes are set
+// before the tree is attached, so there is no moment at which the
 // sandbox's tree holds a writable submount of a read-only bind.
-func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive bool, t Target) error {
-	src, err := srcRoot.open(source, 0)
+func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, noSymlinks bool, t Target) error {
+	src, err := srcRoot.OpenSource(source, noSymlinks)
 	if err != nil {
-		if t.Optional && errors.Is(err, unix.ENOENT) {
+		var sl *SymlinkError
+		if t.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
 			return ErrSkipped
 		}
-		return fail("openat2", srcRoot.show(source), err)
+		return err
 	}
 	defer unix.Close(src)
 	var st unix.Stat_t
@@ -382,18 +475,29 @@ func Unmount(p string, flags int) error {
 }
 
 // IDMappedTree clones the tree at source (a host path, resolved by the
-// caller's root) and sets attr and MOUNT_ATTR_IDMAP with the user
-// namespace userns on it, on every submount when recursive. It returns the
-// detached tree's descriptor. ID-mapping a host file system takes
-// CAP_SYS_ADMIN over its owner, so this runs in cell, not in init.
-func IDMappedTree(source string, attr uint64, recursive bool, userns int) (int, error) {
-	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+// caller's root, without following symlinks when noSymlinks is set) and
+// sets attr and MOUNT_ATTR_IDMAP with the user namespace userns on it, on
+// every submount when recursive. It returns the detached tree's
+// descriptor. ID-mapping a host file system takes CAP_SYS_ADMIN over its
+// owner, so this runs in cell, not in init.
+func IDMappedTree(source string, attr uint64, recursive, noSymlinks bool, userns int) (int, error) {
+	root, err := OpenRoot("/")
+	if err != nil {
+		return -1, err
+	}
+	defer root.Close()
+	src, err := root.OpenSource(source, noSymlinks)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(src)
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)
 	setFlags := uint(unix.AT_EMPTY_PATH)
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 		setFlags |= unix.AT_RECURSIVE
 	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, source, flags)
+	tree, err := unix.OpenTree(src, "", flags)
 	if err != nil {
 		return -1, fail("open_tree", source, err)
 	}

@@ -282,8 +282,8 @@ func (s *Step) Call() string {
 		if s.Recursive {
 			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
 		}
-		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%q, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init",
-			s.Args[0], s.Args[1], s.Source, open, AttrFlags(s.Attr), rec, s.ID)
+		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%s, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init",
+			s.Args[0], s.Args[1], s.source(s.Source), open, AttrFlags(s.Attr), rec, s.ID)
 	case OpAttachTree:
 		return fmt.Sprintf("move_mount(fd %d -> %q)", s.ID, p)
 	case OpCgroupMkdir:
@@ -348,8 +348,8 @@ func (s *Step) Call() string {
 		if s.Attr&unix.MOUNT_ATTR_IDMAP != 0 {
 			idmap = fmt.Sprintf(", userns_fd=%d", s.ID)
 		}
-		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s",
-			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, idmap, p, s.condition())
+		return fmt.Sprintf("open_tree(%s, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s",
+			s.source(join(s.SourceRoot, s.Source)), open, AttrFlags(s.Attr), rec, idmap, p, s.condition())
 	case OpWriteFile:
 		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
 	case OpSymlink:
@@ -504,6 +504,15 @@ func shorten(s string) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:max]), len(s))
+}
+
+// source is a bind's source as its open_tree takes it: the path, or the
+// descriptor of the path resolved without following symlinks.
+func (s *Step) source(p string) string {
+	if s.NoSymlinks {
+		return fmt.Sprintf("openat2(%q, RESOLVE_NO_SYMLINKS)", p)
+	}
+	return fmt.Sprintf("%q", p)
 }
 
 // Summary is a short description of the step for error messages: "bind

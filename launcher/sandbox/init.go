@@ -393,7 +393,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, s.NoSymlinks, mounts.Target{Existing: s.Existing, Optional: s.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}

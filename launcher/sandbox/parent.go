@@ -479,7 +479,7 @@ func idmapUserns(s *plan.Step) (*os.File, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	tree, err := mounts.IDMappedTree(s.Source, uint64(s.Attr), s.Recursive, int(ns.Fd()))
+	tree, err := mounts.IDMappedTree(s.Source, uint64(s.Attr), s.Recursive, s.NoSymlinks, int(ns.Fd()))
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,7 @@ var rules = map[string]classifier{
 	"filesystem.mounts[*].mode":           mode("the mount's root"),
 	"filesystem.mounts[*].content":        neutral("the file's content"),
 	"filesystem.mounts[*].linkTo":         neutral("where the symlink points"),
+	"filesystem.mounts[*].followSymlinks": flag(Widens, "the source may resolve through symlinks a sandbox planted, to anywhere on the host", "the source resolves without following symlinks where a sandbox could have planted them"),
 	"filesystem.mounts[*].idmap":          changedWidens("the owners of the mount's files change as the sandbox sees them"),
 	"filesystem.mounts[*].idmap.uid[*]":   idRange("uid"),
 	"filesystem.mounts[*].idmap.gid[*]":   idRange("gid"),

@@ -1,0 +1,103 @@
+package mounts
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// sourceTree makes a root with a real directory real/dir, a file
+// real/dir/f, and the symlinks a sandbox could plant: last -> real/dir
+// (relative), abs -> /real (absolute, resolved inside the root), mid ->
+// real (so mid/dir has a link in the middle), and real/up -> .. .
+func sourceTree(t *testing.T) *Root {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "real", "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "real", "dir", "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"last":    "real/dir",
+		"abs":     "/real",
+		"mid":     "real",
+		"real/up": "..",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestOpenSourceNoSymlinks resolves bind sources with and without
+// following symlinks: followed, each lands on the real directory inside
+// the root; not followed, each is refused with the component that is a
+// link named, and a path without links still opens.
+func TestOpenSourceNoSymlinks(t *testing.T) {
+	r := sourceTree(t)
+	var want unix.Stat_t
+	if err := unix.Fstatat(r.fd, "real/dir", &want, 0); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, source string
+		link, target string // the component named, "" when it opens
+	}{
+		{"no link", "/real/dir", "", ""},
+		{"no link, dot-dot", "/real/dir/../dir", "", ""},
+		{"link in the last component", "/last", "/last", "real/dir"},
+		{"link in a middle component", "/mid/dir", "/mid", "real"},
+		{"absolute link", "/abs/dir", "/abs", "/real"},
+		{"link reached through dot-dot", "/real/dir/../../last", "/last", "real/dir"},
+		{"dot-dot link", "/real/up/real/dir", "/real/up", ".."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fd, err := r.OpenSource(tt.source, false)
+			if err != nil {
+				t.Fatalf("following symlinks: %v", err)
+			}
+			var st unix.Stat_t
+			unix.Fstat(fd, &st)
+			unix.Close(fd)
+			if st.Ino != want.Ino || st.Dev != want.Dev {
+				t.Errorf("following symlinks, %s is not real/dir", tt.source)
+			}
+
+			fd, err = r.OpenSource(tt.source, true)
+			if tt.link == "" {
+				if err != nil {
+					t.Fatalf("no symlink in %s, yet: %v", tt.source, err)
+				}
+				unix.Close(fd)
+				return
+			}
+			if err == nil {
+				unix.Close(fd)
+				t.Fatalf("%s opened through a symlink", tt.source)
+			}
+			var sl *SymlinkError
+			if !errors.As(err, &sl) || sl.Link != tt.link || sl.Target != tt.target || sl.Source != tt.source {
+				t.Fatalf("got %v, want %s named as a link to %s", err, tt.link, tt.target)
+			}
+			if !errors.Is(err, unix.ELOOP) {
+				t.Errorf("%v is not ELOOP", err)
+			}
+		})
+	}
+	// A missing source stays ENOENT, so that optional binds are skipped.
+	if _, err := r.OpenSource("/real/none", true); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("missing source: %v, want ENOENT", err)
+	}
+}
