@@ -232,3 +232,77 @@ func TestPlantedBindSource(t *testing.T) {
 		t.Errorf("the project was not writable through the default profile")
 	}
 }
+
+// TestSetIDFilesStayOffHost runs, as a root caller (whose inside root is
+// the host's root in these profiles), what the assessment did: copy a
+// shell into the project directory and make it set-user-ID, create one
+// with the bits in open's mode, make a device node; and the same in an
+// overlay whose upper layer is kept with --keep-upper. No file on the host
+// may carry a set-ID bit, and the kept directory is not world-readable.
+func TestSetIDFilesStayOffHost(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	script := "cp /bin/sh x; chmod u+s x; chmod g+s x; " +
+		"python3 -c 'import os; os.open(\"y\", os.O_CREAT|os.O_WRONLY, 0o6755)' 2>/dev/null; " +
+		"mknod n c 1 3 2>/dev/null; ls -ln"
+	check := func(t *testing.T, dir string) {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) == 0 {
+			t.Fatalf("nothing was written to %s", dir)
+		}
+		for _, e := range ents {
+			var st syscall.Stat_t
+			if err := syscall.Lstat(filepath.Join(dir, e.Name()), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+				t.Errorf("%s/%s on the host has mode %o, owned by %d:%d", dir, e.Name(), st.Mode, st.Uid, st.Gid)
+			}
+			if typ := st.Mode & syscall.S_IFMT; typ == syscall.S_IFCHR || typ == syscall.S_IFBLK {
+				t.Errorf("%s/%s on the host is a device node", dir, e.Name())
+			}
+		}
+	}
+	for _, prof := range []string{"default", "dev"} {
+		t.Run(prof, func(t *testing.T) {
+			work, err := os.MkdirTemp("/var/tmp", "cell-setid-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(work) })
+			cmd := cellCmd(t, "run", "-p", prof, "--", "sh", "-c", script)
+			cmd.Dir = work
+			r := runCellCmd(t, cmd)
+			t.Logf("%s", r)
+			check(t, work)
+		})
+	}
+	t.Run("kept upper", func(t *testing.T) {
+		base, err := os.MkdirTemp("/var/tmp", "cell-setid-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(base) })
+		lower, keep := filepath.Join(base, "lower"), filepath.Join(base, "keep")
+		os.Mkdir(lower, 0o755)
+		os.Mkdir(keep, 0o755)
+		cmd := cellCmd(t, "run", "--keep-upper", keep,
+			"--set", fmt.Sprintf("filesystem.mounts[+]={type: overlay, target: /w, lower: [%s], size: 16Mi}", lower),
+			"--", "sh", "-c", "cd /w && "+script)
+		cmd.Dir = base
+		r := runCellCmd(t, cmd)
+		t.Logf("%s", r)
+		check(t, filepath.Join(keep, "0", "upper"))
+		st, err := os.Stat(filepath.Join(keep, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s/0 has mode %v: other users can reach what the command wrote", keep, st.Mode().Perm())
+		}
+	})
+}

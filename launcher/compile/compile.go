@@ -427,7 +427,9 @@ func (c *compiler) overlayLayers() {
 		dir := fmt.Sprintf("/overlay-%d", n)
 		if c.keepUpper != "" {
 			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o755})
+			// Not world-readable: what the command wrote is for the
+			// caller, and other users must not reach (or run) it.
+			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
 		} else {
 			data := "mode=0755"
 			if m.Size != 0 {

@@ -34,7 +34,11 @@ var seccompOps = map[string]seccomp.Op{
 // an unknown name is an error at its position, never ignored.
 func (c *compiler) seccompPolicy() (*seccomp.Policy, []unix.SockFilter, error) {
 	sc := &c.p.Security.Seccomp
+	setID := c.setIDExposure()
 	if sc.Mode == spec.SeccompUnconfined {
+		if setID != "" {
+			return nil, nil, c.errorf("security.seccomp.mode", "unconfined leaves no filter to refuse set-user-ID and set-group-ID bits, and what the command makes in %s belongs on the host to %s: another user could run such a file as that ID; keep the seccomp filter, or make the bind read-only", setID, c.hostOwner())
+		}
 		return nil, nil, nil
 	}
 	pol := seccomp.Default()
@@ -91,6 +95,11 @@ func (c *compiler) seccompPolicy() (*seccomp.Policy, []unix.SockFilter, error) {
 	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
+	}
+	if setID != "" {
+		if err := addSetIDGuard(pol); err != nil {
+			return nil, nil, c.errorf("security.seccomp", "%s", err)
+		}
 	}
 	prog, err := pol.Compile()
 	if err != nil {

@@ -3,9 +3,10 @@
 // (mounting, nested user namespaces, ptrace of pid 1 and of processes
 // outside, keyctl, bpf, perf_event_open, kexec, module loading, reboot,
 // raw sockets, writes to /proc/sys and /proc/sysrq-trigger, opening pid
-// 1's executable for writing, TIOCSTI, mknod, the chroot escape, setuid
-// back to 0, /etc/shadow, inherited descriptors and working directories
-// that lead outside) and prints one line per attempt.
+// 1's executable for writing, TIOCSTI, mknod, set-ID files left in the
+// working directory for the host, the chroot escape, setuid back to 0,
+// /etc/shadow, inherited descriptors in the command and in pid 1, and
+// working directories that lead outside) and prints one line per attempt.
 //
 // Tests call [Build] for the program's path, run it in a sandbox, and
 // hand its output to [Verify], which fails the test on a malformed line

@@ -203,7 +203,7 @@ func expect(t *testing.T, rs map[string]Result, s Status, names ...string) {
 var privileged = []string{
 	"fds", "init-fds", "cwd", "mount", "fsmount", "ptrace-init", "kexec", "init-module", "finit-module",
 	"reboot", "packet-socket", "raw-socket", "hostname", "sysrq", "exe-write", "exe-reopen",
-	"mknod", "chroot", "shadow", "setuid",
+	"mknod", "setid-file", "chroot", "shadow", "setuid",
 }
 
 // TestUnprivilegedOnHost runs the program on the host as uid 65534 from a
@@ -248,7 +248,7 @@ func TestRootDetected(t *testing.T) {
 	escapes := []string{
 		"mount", "fsmount", "userns-unshare", "userns-clone", "ptrace-init",
 		"packet-socket", "raw-socket", "hostname", "exe-write", "exe-reopen", "mknod",
-		"init-fds",
+		"init-fds", "setid-file",
 	}
 	if _, err := os.Stat("/etc/shadow"); err == nil {
 		escapes = append(escapes, "shadow")

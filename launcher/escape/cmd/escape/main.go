@@ -119,6 +119,7 @@ var attempts = []attempt{
 	{"tiocsti", (*env).tiocsti},
 	{"tiocsti-high", (*env).tiocstiHigh},
 	{"mknod", (*env).mknod},
+	{"setid-file", (*env).setIDFile},
 	{"chroot", (*env).chroot},
 	{"shadow", (*env).shadow},
 	{"setuid", (*env).setuid},
@@ -862,6 +863,81 @@ func (e *env) mknod() result {
 	}
 	os.Remove(p)
 	return escapedf("created the character device 1:3 (/dev/null) in %s (removed again)", dir)
+}
+
+// setIDFile tries to leave a set-user-ID and a set-group-ID executable in
+// the working directory, which in a sandbox is usually a writable bind of
+// the host's (the project): by chmod and by open(O_CREAT) with the bits
+// in its mode. It escaped when a bit stuck on a file whose owner is, on
+// the host, root or an ID of a range (a subordinate range, or a root
+// caller's): another user could run it as that ID. A file of a
+// single-ID map is the caller's own, which it could make on the host
+// anyway.
+func (e *env) setIDFile() result {
+	var made []string
+	defer func() {
+		for _, p := range made {
+			os.Remove(p)
+		}
+	}()
+	var refused []string
+	for _, how := range []string{"chmod", "open"} {
+		p := fmt.Sprintf(".cell-escape-setid-%s-%d", how, os.Getpid())
+		var fd int
+		var err error
+		if how == "chmod" {
+			fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o755)
+		} else {
+			fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o755|unix.S_ISUID|unix.S_ISGID)
+		}
+		if err != nil {
+			refused = append(refused, fmt.Sprintf("%s: create: %s", how, syserr.Text(err)))
+			continue
+		}
+		made = append(made, p)
+		if how == "chmod" {
+			if err := unix.Fchmod(fd, 0o755|unix.S_ISUID|unix.S_ISGID); err != nil {
+				refused = append(refused, fmt.Sprintf("fchmod(04755|02000): %s", syserr.Text(err)))
+			}
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil || st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+			if how == "open" {
+				refused = append(refused, "open(O_CREAT, 06755): the bits did not stick")
+			}
+			continue
+		}
+		uid, uidRange := hostID("/proc/self/uid_map", st.Uid)
+		gid, gidRange := hostID("/proc/self/gid_map", st.Gid)
+		if st.Mode&unix.S_ISUID != 0 && (uid == 0 || uidRange) || st.Mode&unix.S_ISGID != 0 && (gid == 0 || gidRange) {
+			wd, _ := os.Getwd()
+			return escapedf("%s left %s/%s mode %04o, owned by host uid %d gid %d (removed again)", how, wd, p, st.Mode&0o7777, uid, gid)
+		}
+		refused = append(refused, fmt.Sprintf("%s: the bits stuck, on a file of the caller's own host IDs %d:%d", how, uid, gid))
+	}
+	return blockedf("%s", strings.Join(refused, "; "))
+}
+
+// hostID maps an ID of this namespace to the host's through an ID map
+// file, and reports whether it is part of a range (count above 1). An
+// unreadable map is taken as the identity of the whole range.
+func hostID(mapFile string, id uint32) (uint32, bool) {
+	b, err := os.ReadFile(mapFile)
+	if err != nil {
+		return id, true
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var in, out, n uint64
+		if _, err := fmt.Sscan(line, &in, &out, &n); err != nil {
+			continue
+		}
+		if uint64(id) >= in && uint64(id) < in+n {
+			return uint32(out + uint64(id) - in), n > 1
+		}
+	}
+	return id, true
 }
 
 // chroot tries the classic escape: chroot into a subdirectory while the

@@ -1,0 +1,69 @@
+package compile_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/seccomp"
+)
+
+// guarded reports whether the plan's filter refuses set-ID bits to chmod.
+func guarded(t *testing.T, pl *plan.Plan) bool {
+	t.Helper()
+	for _, s := range pl.Steps {
+		if s.Op != plan.OpSeccomp {
+			continue
+		}
+		for _, r := range s.Seccomp.Rules {
+			if slices.Equal(r.Names, []string{"chmod"}) && len(r.Args) == 1 && r.Args[0].Op == seccomp.OpMaskedNe && r.Args[0].Mask == 0o6000 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestSetIDGuard checks when the filter refuses set-ID bits: whenever
+// what the command writes to the host (a writable bind, a kept upper
+// layer) is a host ID other than an unprivileged caller's own.
+func TestSetIDGuard(t *testing.T) {
+	bind := minimal + "filesystem: {mounts: [{type: bind, source: /srv/p, target: /p, writable: true}]}\n"
+	overlay := minimal + "filesystem: {mounts: [{type: overlay, target: /w, lower: [/srv/p]}]}\n"
+	sub := "ids: {uid: 1, gid: 1, uidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subuid, count: 1000}], gidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subgid, count: 1000}]}\n"
+	for _, tt := range []struct {
+		name string
+		root bool
+		doc  string
+		keep string
+		want bool
+	}{
+		{"root, writable bind", true, bind, "", true},
+		{"root, read-only bind", true, strings.Replace(bind, ", writable: true", "", 1), "", false},
+		{"root, overlay on a tmpfs", true, overlay, "", false},
+		{"root, kept upper", true, overlay, "/var/tmp/keep", true},
+		{"unprivileged, its own IDs", false, bind, "", false},
+		{"unprivileged, a subordinate range", false, bind + sub, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &userFacts
+			if tt.root {
+				f = &rootFacts
+			}
+			p := parse(t, "t.yaml", []byte(tt.doc), f)
+			pl, err := compile.Profile(p, f, compile.Invocation{Args: []string{"true"}, KeepUpper: tt.keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := guarded(t, pl); got != tt.want {
+				t.Errorf("set-ID guard %v, want %v", got, tt.want)
+			}
+		})
+	}
+	err := compileErr(t, &rootFacts, bind+"security: {seccomp: {mode: unconfined}}\n", compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "security.seccomp.mode: unconfined leaves no filter to refuse set-user-ID and set-group-ID bits, and what the command makes in the writable bind of /srv/p belongs on the host to uid 0") {
+		t.Errorf("unconfined, root, writable bind: %v", err)
+	}
+}
