@@ -306,3 +306,91 @@ func TestSetIDFilesStayOffHost(t *testing.T) {
 		}
 	})
 }
+
+// TestHandBack runs the README's build-worker recipe with its /out bind
+// marked handBack (as a profile extending build-worker), CELL_OUT naming
+// the output directory: what the build's root makes there is the
+// caller's on the host (build-worker's root is a subordinate ID), the
+// symlink it leaves is removed and the run fails saying so, a set-ID bit
+// does not stick; with keepSymlinks the link stays and the run succeeds.
+// An unprivileged caller whose command is itself gets the same check on a
+// plain bind.
+func TestHandBack(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	base, err := os.MkdirTemp("/var/tmp", "cell-handback-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	script := "echo built > /out/f && mkdir /out/lib && ln -s /etc/shadow /out/lib/l && " +
+		"(chmod u+s /out/f 2>/dev/null; chown 5 /out/f 2>/dev/null; true)"
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("root/keepSymlinks=%v", keep), func(t *testing.T) {
+			out := filepath.Join(base, fmt.Sprintf("out-%v", keep))
+			os.Mkdir(out, 0o755)
+			prof := filepath.Join(base, fmt.Sprintf("p-%v.yaml", keep))
+			os.WriteFile(prof, []byte(fmt.Sprintf(`apiVersion: cell/v1
+name: hb
+extends: [build-worker]
+filesystem:
+  mounts:
+    - {type: bind, source: "${env:CELL_OUT:-${PWD}/out}", target: /out, writable: true, noexec: true, optional: true, handBack: true, keepSymlinks: %v}
+`, keep)), 0o644)
+			cmd := cellCmd(t, "run", "-p", prof, "--", "sh", "-c", script)
+			cmd.Dir = base
+			cmd.Env = append(cmd.Env, "CELL_OUT="+out)
+			r := runCellCmd(t, cmd)
+			for _, p := range []string{out + "/f", out + "/lib"} {
+				var st syscall.Stat_t
+				if err := syscall.Lstat(p, &st); err != nil {
+					t.Fatalf("%v\n%s", err, r)
+				}
+				if st.Uid != uint32(os.Getuid()) || st.Gid != uint32(os.Getgid()) {
+					t.Errorf("%s is %d:%d on the host, want the caller's %d:%d", p, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+				}
+				if st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+					t.Errorf("%s has mode %o", p, st.Mode)
+				}
+			}
+			_, lerr := os.Lstat(out + "/lib/l")
+			if keep {
+				if r.code != 0 || lerr != nil {
+					t.Errorf("keepSymlinks: the link is gone (%v) or the run failed: %s", lerr, r)
+				}
+				return
+			}
+			if lerr == nil {
+				t.Errorf("the symlink to /etc/shadow is still in the outputs")
+			}
+			want := fmt.Sprintf("hand-back %s: the command left what a consumer of its outputs could trip over: removed 1 symlinks (%s/lib/l -> /etc/shadow)", out, out)
+			if r.code == 0 || !strings.Contains(r.stderr, want) {
+				t.Errorf("want a failed run saying %q; got %s", want, r)
+			}
+		})
+	}
+	t.Run("celltest", func(t *testing.T) {
+		uid, gid, dir, bin := rootlessUser(t)
+		out := filepath.Join(dir, "out")
+		os.Mkdir(out, 0o755)
+		os.Chown(out, int(uid), int(gid))
+		prof := filepath.Join(dir, "p.yaml")
+		os.WriteFile(prof, []byte(strings.Replace(profileText(t, bin), "name: test\n", "name: test\nids: {uid: \"${UID}\", gid: \"${GID}\"}\n", 1)), 0o644)
+		cmd := exec.Command(bin, "run", "-p", prof, "--set",
+			fmt.Sprintf("filesystem.mounts[+]={type: bind, source: %s, target: /out, writable: true, handBack: true}", out),
+			"--", "sh", "-c", script)
+		cmd.Args[0] = "cell"
+		cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "PATH=/usr/bin:/bin"}
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		r := runCellCmd(t, cmd)
+		var st syscall.Stat_t
+		if err := syscall.Stat(out+"/f", &st); err != nil || st.Uid != uid {
+			t.Errorf("out/f: %v, owner %d, want %d\n%s", err, st.Uid, uid, r)
+		}
+		if _, err := os.Lstat(out + "/lib/l"); err == nil || r.code == 0 || !strings.Contains(r.stderr, "removed 1 symlinks") {
+			t.Errorf("unprivileged hand-back: the link stays (%v) or the run did not fail: %s", err, r)
+		}
+	})
+}

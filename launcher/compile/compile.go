@@ -170,12 +170,25 @@ func (c *compiler) compile(inv Invocation) error {
 	fd := socketFD(p.Process.InheritFDs)
 	for i := range p.Filesystem.Mounts {
 		m := &p.Filesystem.Mounts[i]
-		if m.IDMap == nil {
+		var handBack *spec.IDMap
+		if m.HandBack {
+			if handBack, err = c.handBackMap(fmt.Sprintf("filesystem.mounts[%d]", i), m); err != nil {
+				return err
+			}
+		}
+		if m.IDMap == nil && handBack == nil {
 			continue
 		}
 		fd++
 		for slices.Contains(p.Process.InheritFDs, fd) {
 			fd++
+		}
+		if handBack != nil {
+			if err := c.handBackUserns(fmt.Sprintf("filesystem.mounts[%d]", i), m, handBack, fd); err != nil {
+				return err
+			}
+			c.idmapFDs = append(c.idmapFDs, fd)
+			continue
 		}
 		if err := c.idmapUserns(fmt.Sprintf("filesystem.mounts[%d].idmap", i), m, fd); err != nil {
 			return err
@@ -352,13 +365,14 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.NoExec {
 			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
-		if m.IDMap != nil {
+		if m.IDMap != nil || m.HandBack && c.handBackMapped(m) {
 			// The parent made the ID-mapped tree; init attaches it.
-			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped])})
+			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
 			c.idmapped++
 			return
 		}
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional, NoSymlinks: c.noSymlinks(m)})
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
+			NoSymlinks: c.noSymlinks(m), HandBack: m.HandBack, KeepSymlinks: m.KeepSymlinks})
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
 		if m.NoExec {

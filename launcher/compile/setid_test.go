@@ -67,3 +67,61 @@ func TestSetIDGuard(t *testing.T) {
 		t.Errorf("unconfined, root, writable bind: %v", err)
 	}
 }
+
+// TestHandBackSteps checks how a hand-back bind reaches the caller: a
+// root caller's build-worker (root of a subordinate range) gets an
+// ID-mapped tree from the command's root to the caller, optional like the
+// bind; a caller whose command is itself gets a plain bind; an
+// unprivileged caller whose command is another host ID is refused.
+func TestHandBackSteps(t *testing.T) {
+	out := "    - {type: bind, source: /srv/out, target: /out, writable: true, optional: true, handBack: true}\n"
+	worker := "apiVersion: cell/v1\nname: t\nextends: [build-worker]\nfilesystem:\n  mounts:\n" + out
+	f := rootFacts
+	f.Cgroup = layout(t, "v2vm", true)
+	p := parse(t, "t.yaml", []byte(worker), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"true"}, Name: "t-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree, attach *plan.Step
+	for i := range pl.Steps {
+		switch s := &pl.Steps[i]; s.Op {
+		case plan.OpIDMapUserns:
+			tree = s
+		case plan.OpAttachTree:
+			attach = s
+		}
+	}
+	if tree == nil || attach == nil {
+		t.Fatalf("no ID-mapped tree for the hand-back bind:\n%s", pl)
+	}
+	if want := []string{"0 100000 1\n", "0 100000 1\n"}; !slices.Equal(tree.Args, want) || !tree.HandBack || !tree.Optional || !tree.NoSymlinks || tree.Source != "/srv/out" {
+		t.Errorf("tree step %+v, want maps %q, hand-back, optional, no symlinks", tree, want)
+	}
+	if !attach.Optional || attach.Path != "/out" || attach.ID != tree.ID {
+		t.Errorf("attach step %+v", attach)
+	}
+
+	own := minimal + "filesystem:\n  mounts:\n" + out
+	p = parse(t, "t.yaml", []byte(own), &userFacts)
+	pl, err = compile.Profile(p, &userFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range pl.Steps {
+		found = found || s.Op == plan.OpBind && s.HandBack && s.Source == "/srv/out"
+		if s.Op == plan.OpIDMapUserns {
+			t.Errorf("an unprivileged caller's own IDs need no ID-mapped tree: %s", s.Call())
+		}
+	}
+	if !found {
+		t.Errorf("no hand-back bind:\n%s", pl)
+	}
+
+	sub := "ids: {uid: 1, gid: 1, uidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subuid, count: 10}], gidMap: [{inside: 0, outside: 1000, count: 1}, {inside: 1, outside: subgid, count: 10}]}\n"
+	err = compileErr(t, &userFacts, own+sub, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "the command's uid 1 and gid 1 are host IDs 100000 and 100000, not yours (1000, 1000)") {
+		t.Errorf("unprivileged, command as a subordinate ID: %v", err)
+	}
+}

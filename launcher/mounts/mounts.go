@@ -525,3 +525,126 @@ func (r *Root) Attach(tree int, p string) error {
 	}
 	return r.attach(tree, p, kind, Target{})
 }
+
+// HandBackError lists what a sandbox left in a hand-back directory that
+// cell took away: symlinks removed and files whose set-ID bits it cleared.
+type HandBackError struct {
+	Dir              string
+	Symlinks, SetIDs []string
+}
+
+func (e *HandBackError) Error() string {
+	var parts []string
+	if len(e.Symlinks) > 0 {
+		parts = append(parts, fmt.Sprintf("removed %d symlinks (%s)", len(e.Symlinks), strings.Join(e.Symlinks, ", ")))
+	}
+	if len(e.SetIDs) > 0 {
+		parts = append(parts, fmt.Sprintf("cleared the set-ID bits of %d files (%s)", len(e.SetIDs), strings.Join(e.SetIDs, ", ")))
+	}
+	return fmt.Sprintf("hand-back %s: the command left what a consumer of its outputs could trip over: %s", e.Dir, strings.Join(parts, "; "))
+}
+
+// HandBack checks the directory (or file) dir, which a sandbox that has
+// ended wrote: it removes every symlink unless keepSymlinks, and clears
+// set-user-ID and set-group-ID bits, without following any link and
+// without leaving dir's file system. It reports what it did as a
+// *HandBackError; a missing dir is no error.
+func HandBack(dir string, keepSymlinks bool) error {
+	root, err := OpenRoot("/")
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := openat2(root.fd, strings.TrimPrefix(dir, "/"), how)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fail("openat2", dir, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail("fstat", dir, err)
+	}
+	e := &HandBackError{Dir: dir}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = e.walk(fd, dir, st.Dev, keepSymlinks)
+	} else {
+		err = e.clear(fd, dir, &st)
+	}
+	if err != nil {
+		return err
+	}
+	if len(e.Symlinks)+len(e.SetIDs) > 0 {
+		return e
+	}
+	return nil
+}
+
+// clear takes the set-ID bits off the open file fd.
+func (e *HandBackError) clear(fd int, p string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+		return nil
+	}
+	if err := unix.Fchmod(fd, st.Mode&0o777); err != nil {
+		return fail("fchmod", p, err)
+	}
+	e.SetIDs = append(e.SetIDs, p)
+	return nil
+}
+
+// walk checks the entries of the directory dir (at path p) and below, on
+// device dev only.
+func (e *HandBackError) walk(dir int, p string, dev uint64, keepSymlinks bool) error {
+	// Names are read through a duplicate, whose closing leaves dir to
+	// the caller.
+	dup, err := unix.Dup(dir)
+	if err != nil {
+		return fail("dup", p, err)
+	}
+	d := os.NewFile(uintptr(dup), p)
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", p, err)
+	}
+	for _, name := range names {
+		child := path.Join(p, name)
+		var st unix.Stat_t
+		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fail("fstatat", child, err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			if keepSymlinks {
+				continue
+			}
+			buf := make([]byte, unix.PathMax)
+			n, _ := unix.Readlinkat(dir, name, buf)
+			if err := unix.Unlinkat(dir, name, 0); err != nil {
+				return fail("unlinkat", child, err)
+			}
+			e.Symlinks = append(e.Symlinks, child+" -> "+string(buf[:max(n, 0)]))
+		case unix.S_IFDIR, unix.S_IFREG:
+			if st.Dev != dev {
+				continue // another file system mounted there: not the sandbox's output
+			}
+			fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fail("openat", child, err)
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				err = e.walk(fd, child, dev, keepSymlinks)
+			} else {
+				err = e.clear(fd, child, &st)
+			}
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

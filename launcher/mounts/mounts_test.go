@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -99,5 +100,59 @@ func TestOpenSourceNoSymlinks(t *testing.T) {
 	// A missing source stays ENOENT, so that optional binds are skipped.
 	if _, err := r.OpenSource("/real/none", true); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("missing source: %v, want ENOENT", err)
+	}
+}
+
+// TestHandBack leaves in a directory what a sandbox could: a symlink to
+// the host's secrets, one in a subdirectory, a set-user-ID file, and a
+// plain file: HandBack removes the links, clears the bits, keeps the rest,
+// and says what it did; with keepSymlinks the links stay.
+func TestHandBack(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		dir := t.TempDir()
+		sub := filepath.Join(dir, "sub")
+		os.Mkdir(sub, 0o755)
+		os.Symlink("/etc/shadow", filepath.Join(dir, "l"))
+		os.Symlink("..", filepath.Join(sub, "up"))
+		os.WriteFile(filepath.Join(sub, "x"), nil, 0o755)
+		if err := os.Chmod(filepath.Join(sub, "x"), 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "f"), []byte("out"), 0o644)
+
+		err := HandBack(dir, keep)
+		var he *HandBackError
+		if !errors.As(err, &he) {
+			t.Fatalf("keep=%v: got %v, want a *HandBackError", keep, err)
+		}
+		if want := []string{sub + "/x"}; len(he.SetIDs) != 1 || he.SetIDs[0] != want[0] {
+			t.Errorf("set-ID files %v, want %v", he.SetIDs, want)
+		}
+		if st, _ := os.Stat(filepath.Join(sub, "x")); st.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || st.Mode().Perm() != 0o755 {
+			t.Errorf("x still has mode %v", st.Mode())
+		}
+		_, lerr := os.Lstat(filepath.Join(dir, "l"))
+		_, uerr := os.Lstat(filepath.Join(sub, "up"))
+		if keep {
+			if lerr != nil || uerr != nil || len(he.Symlinks) != 0 {
+				t.Errorf("keepSymlinks: links %v %v, reported %v", lerr, uerr, he.Symlinks)
+			}
+		} else {
+			if lerr == nil || uerr == nil {
+				t.Errorf("symlinks left: %v %v", lerr, uerr)
+			}
+			if len(he.Symlinks) != 2 || !strings.Contains(err.Error(), dir+"/l -> /etc/shadow") {
+				t.Errorf("reported %v: %v", he.Symlinks, err)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "out" {
+			t.Errorf("the plain output changed: %q", b)
+		}
+		if err := HandBack(dir, keep); err != nil {
+			t.Errorf("a second check found more: %v", err)
+		}
+	}
+	if err := HandBack(filepath.Join(t.TempDir(), "none"), false); err != nil {
+		t.Errorf("missing directory: %v", err)
 	}
 }

@@ -282,10 +282,10 @@ func (s *Step) Call() string {
 		if s.Recursive {
 			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
 		}
-		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%s, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init",
-			s.Args[0], s.Args[1], s.source(s.Source), open, AttrFlags(s.Attr), rec, s.ID)
+		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%s, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init%s%s",
+			s.Args[0], s.Args[1], s.source(s.Source), open, AttrFlags(s.Attr), rec, s.ID, s.condition(), s.handBack())
 	case OpAttachTree:
-		return fmt.Sprintf("move_mount(fd %d -> %q)", s.ID, p)
+		return fmt.Sprintf("move_mount(fd %d -> %q)%s", s.ID, p, s.condition())
 	case OpCgroupMkdir:
 		return fmt.Sprintf("mkdir(%q, 0755)", s.Path)
 	case OpCgroupWrite:
@@ -348,8 +348,8 @@ func (s *Step) Call() string {
 		if s.Attr&unix.MOUNT_ATTR_IDMAP != 0 {
 			idmap = fmt.Sprintf(", userns_fd=%d", s.ID)
 		}
-		return fmt.Sprintf("open_tree(%s, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s",
-			s.source(join(s.SourceRoot, s.Source)), open, AttrFlags(s.Attr), rec, idmap, p, s.condition())
+		return fmt.Sprintf("open_tree(%s, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s%s",
+			s.source(join(s.SourceRoot, s.Source)), open, AttrFlags(s.Attr), rec, idmap, p, s.condition(), s.handBack())
 	case OpWriteFile:
 		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
 	case OpSymlink:
@@ -504,6 +504,18 @@ func shorten(s string) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:max]), len(s))
+}
+
+// handBack says what cell does with a hand-back bind's source after the
+// sandbox.
+func (s *Step) handBack() string {
+	switch {
+	case !s.HandBack:
+		return ""
+	case s.KeepSymlinks:
+		return "; after the sandbox: set-ID bits cleared in " + s.Source
+	}
+	return "; after the sandbox: set-ID bits cleared and symlinks removed in " + s.Source
 }
 
 // source is a bind's source as its open_tree takes it: the path, or the

@@ -80,7 +80,7 @@ func Init() int {
 		return 125
 	}
 	closeUnnamed(started, namedFDs(&p, fd))
-	ex := &initExec{passEnv: p.PassEnv}
+	ex := &initExec{passEnv: p.PassEnv, started: started}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -326,6 +326,9 @@ type initExec struct {
 	exec             *plan.Step
 	// passEnv names the variables an exec request may bring.
 	passEnv []string
+	// started are the descriptors init was started with: an optional
+	// tree that cell did not pass is not among them.
+	started []int
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -402,6 +405,9 @@ func (e *initExec) step(s *plan.Step) error {
 		r, err := e.root(s.Root)
 		if err != nil {
 			return err
+		}
+		if s.Optional && !slices.Contains(e.started, int(s.ID)) {
+			return nil // its source does not exist; cell passed no tree
 		}
 		// The tree is attached once; its descriptor must not stay
 		// in pid 1.

@@ -140,6 +140,12 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			continue
 		case plan.OpIDMapUserns:
 			f, err := idmapUserns(s)
+			var sl *mounts.SymlinkError
+			if s.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
+				// No tree at its number: init skips the attach.
+				trace(i, i, t0)
+				continue
+			}
 			if err != nil {
 				return nil, undo(stepErr(i, err))
 			}
@@ -408,6 +414,15 @@ func (sb *Sandbox) Signal(sig syscall.Signal) error {
 func (sb *Sandbox) Wait() (Status, error) {
 	st, err := sb.wait()
 	sb.ended = time.Now()
+	// Every process of the sandbox is gone with init: what it left in
+	// its hand-back binds is checked before the caller takes it.
+	for i := range sb.plan.Steps {
+		if s := &sb.plan.Steps[i]; s.HandBack {
+			if herr := mounts.HandBack(s.Source, s.KeepSymlinks); herr != nil {
+				err = errors.Join(err, herr)
+			}
+		}
+	}
 	if g := sb.cg.group; g != nil {
 		// Counters are read before the cgroups go; a counter the host
 		// lacks stays unknown (nil).

@@ -98,6 +98,8 @@ var rules = map[string]classifier{
 	"filesystem.mounts[*].content":        neutral("the file's content"),
 	"filesystem.mounts[*].linkTo":         neutral("where the symlink points"),
 	"filesystem.mounts[*].followSymlinks": flag(Widens, "the source may resolve through symlinks a sandbox planted, to anywhere on the host", "the source resolves without following symlinks where a sandbox could have planted them"),
+	"filesystem.mounts[*].handBack":       flag(Narrows, "what the command leaves there is checked and becomes the caller's", "what the command leaves there is no longer checked or given to the caller"),
+	"filesystem.mounts[*].keepSymlinks":   flag(Widens, "symlinks the command leaves in the outputs stay", "symlinks the command leaves in the outputs are removed"),
 	"filesystem.mounts[*].idmap":          changedWidens("the owners of the mount's files change as the sandbox sees them"),
 	"filesystem.mounts[*].idmap.uid[*]":   idRange("uid"),
 	"filesystem.mounts[*].idmap.gid[*]":   idRange("gid"),
