@@ -144,8 +144,9 @@ type Mount struct {
 	// Lower are the read-only host directories of an overlay, topmost
 	// first.
 	Lower []string `yaml:"lower" json:"lower,omitempty" validate:"max=32,dive,abspath"`
-	// FollowSymlinks lets a bind's source resolve through symlinks where
-	// cell would refuse them: in a writable bind's source, and in a source
+	// FollowSymlinks lets a bind's source or an overlay's lower
+	// directories resolve through symlinks where cell would refuse them:
+	// in a writable bind's source, and in a source or lower directory
 	// under the working directory (a sandbox may have planted them there).
 	FollowSymlinks bool `yaml:"followSymlinks" json:"followSymlinks,omitempty"`
 	// HandBack marks a writable bind as where the sandbox hands its

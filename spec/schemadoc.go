@@ -64,7 +64,7 @@ var fieldDocs = map[string]fieldDoc{
 	"filesystem.mounts.mode":              {"Permissions of a tmpfs's root, a dir or a file, in octal.", []any{"1777", "0644"}},
 	"filesystem.mounts.content":           {"Text of a file mount.", []any{"nameserver 10.0.0.1\n"}},
 	"filesystem.mounts.linkTo":            {"Where a symlink points.", []any{"usr/bin"}},
-	"filesystem.mounts.followSymlinks":    {"Let a writable bind's source, or one under the working directory, resolve through symlinks (refused by default: a sandbox may have planted them).", []any{true}},
+	"filesystem.mounts.followSymlinks":    {"Let a writable bind's source, or a bind source or overlay lower directory under the working directory, resolve through symlinks (refused by default: a sandbox may have planted them).", []any{true}},
 	"filesystem.mounts.handBack":          {"Make a writable bind the sandbox's outputs for the caller: what the command's user makes is the caller's on the host (ID-mapped if needed, root only); afterwards set-ID bits are cleared and symlinks removed, and the run fails if there were any.", []any{true}},
 	"filesystem.mounts.keepSymlinks":      {"Keep the symlinks the command left in a hand-back bind.", []any{true}},
 	"filesystem.mounts.idmap":             {"Make a bind ID-mapped (root only): host owners in outside appear as inside.", []any{map[string]any{"uid": []any{map[string]any{"inside": 0, "outside": 1000, "count": 1}}}}},

@@ -263,7 +263,7 @@ var mountFields = []mountField{
 	{"linkTo", []MountType{MountSymlink}, true, func(m *Mount) (any, bool) { return m.LinkTo, m.LinkTo != "" }},
 	{"unmasked", []MountType{MountProc}, false, func(m *Mount) (any, bool) { return m.Unmasked, m.Unmasked }},
 	{"idmap", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.IDMap, m.IDMap != nil }},
-	{"followSymlinks", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.FollowSymlinks, m.FollowSymlinks }},
+	{"followSymlinks", []MountType{MountBind, MountOverlay}, false, func(m *Mount) (any, bool) { return m.FollowSymlinks, m.FollowSymlinks }},
 	{"handBack", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.HandBack, m.HandBack }},
 	{"keepSymlinks", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.KeepSymlinks, m.KeepSymlinks }},
 }

@@ -167,7 +167,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name: "followSymlinks on tmpfs",
 			src:  mounts("{type: tmpfs, target: /x, followSymlinks: true}"),
-			want: []string{`p.yaml:5:49: filesystem.mounts[0].followSymlinks: only applies to bind mounts, not tmpfs`},
+			want: []string{`p.yaml:5:49: filesystem.mounts[0].followSymlinks: only applies to bind and overlay mounts, not tmpfs`},
 		},
 		{
 			name: "size on bind",

@@ -217,6 +217,20 @@ func TestPlantedBindSource(t *testing.T) {
 		t.Errorf("build-worker in a project with a planted out link: want a refusal saying %q; got %s", want, r)
 	}
 
+	// An overlay whose lower directory is a planted link (relative, which
+	// overlayfs would follow on the host) is refused too.
+	plant = cellCmd(t, "run", "--", "ln", "-s", "../victim", "rel")
+	plant.Dir = project
+	mustSucceed(t, runCellCmd(t, plant))
+	os.WriteFile(filepath.Join(victim, "secret"), []byte("host's\n"), 0o644)
+	ov := cellCmd(t, "run", "--set", fmt.Sprintf("filesystem.mounts[+]={type: overlay, target: /w, lower: [%s/rel]}", project), "--", "cat", "/w/secret")
+	ov.Dir = project
+	r = runCellCmd(t, ov)
+	want = fmt.Sprintf("overlay lower directory %s/rel: %s/rel is a symlink (to ../victim), which is not followed", project, project)
+	if r.code == 0 || !strings.Contains(r.stderr, want) || strings.Contains(r.stdout, "host's") {
+		t.Errorf("overlay on the planted link: want a refusal saying %q; got %s", want, r)
+	}
+
 	// A path to the project through a link: ${PWD} is the physical one.
 	link := filepath.Join(base, "link")
 	if err := os.Symlink(project, link); err != nil {

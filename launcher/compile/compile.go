@@ -270,7 +270,13 @@ func (c *compiler) noSymlinks(m *spec.Mount) bool {
 	if m.FollowSymlinks {
 		return false
 	}
-	return m.Writable || c.host.Cwd != "" && (m.Source == c.host.Cwd || strings.HasPrefix(m.Source, strings.TrimSuffix(c.host.Cwd, "/")+"/"))
+	return m.Writable || c.underCwd(m.Source)
+}
+
+// underCwd reports whether the host path p is the working directory or
+// below it.
+func (c *compiler) underCwd(p string) bool {
+	return c.host.Cwd != "" && (p == c.host.Cwd || strings.HasPrefix(p, strings.TrimSuffix(c.host.Cwd, "/")+"/"))
 }
 
 // inheritedFDs are the descriptors the command inherits, sorted.
@@ -420,7 +426,13 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 			// trusted.* xattrs are root's of the initial namespace only.
 			opts = append(opts, "userxattr")
 		}
-		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: attrSafe})
+		// A lower under the working directory may be a link a sandbox
+		// planted there, like a bind's source.
+		noSymlinks := false
+		for _, l := range m.Lower {
+			noSymlinks = noSymlinks || !m.FollowSymlinks && c.underCwd(l)
+		}
+		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: attrSafe, NoSymlinks: noSymlinks})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
 	}

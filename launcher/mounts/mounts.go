@@ -256,12 +256,18 @@ type SymlinkError struct {
 	// Source is the source as the profile gave it; Link the component
 	// that is a symlink, Target what it points to.
 	Source, Link, Target string
+	// What the source is: "bind source" when empty.
+	What string
 }
 
 func (e *SymlinkError) Error() string {
-	return fmt.Sprintf("bind source %s: %s is a symlink (to %s), which is not followed: "+
+	what := e.What
+	if what == "" {
+		what = "bind source"
+	}
+	return fmt.Sprintf("%s %s: %s is a symlink (to %s), which is not followed: "+
 		"a writable bind's source, or one under the working directory, may have been planted by a sandbox; "+
-		"bind the path it points to, or set followSymlinks: true on the mount", e.Source, e.Link, e.Target)
+		"use the path it points to, or set followSymlinks: true on the mount", what, e.Source, e.Link, e.Target)
 }
 
 // Unwrap makes the error an ELOOP, as openat2 reported it.
@@ -647,4 +653,49 @@ func (e *HandBackError) walk(dir int, p string, dev uint64, keepSymlinks bool) e
 		}
 	}
 	return nil
+}
+
+// PinLowers opens each directory of an overlay's lowerdir option (host
+// paths under r, given as r's name followed by the path) inside r without
+// following symlinks, and returns the options with each replaced by the
+// path of its descriptor under procDir (a proc mount that shows this
+// process as self), which overlayfs follows to the opened directory; and
+// the descriptors, to close once the overlay is made.
+func (r *Root) PinLowers(opts []string, procDir string) ([]string, []int, error) {
+	out := make([]string, len(opts))
+	var fds []int
+	for i, o := range opts {
+		out[i] = o
+		list, ok := strings.CutPrefix(o, "lowerdir=")
+		if !ok {
+			continue
+		}
+		var pinned []string
+		for _, p := range strings.Split(list, ":") {
+			rel, ok := strings.CutPrefix(p, r.name+"/")
+			if !ok {
+				closeAll(fds)
+				return nil, nil, fmt.Errorf("overlay lower directory %s is not under %s", p, r.name)
+			}
+			fd, err := r.OpenSource("/"+rel, true)
+			if err != nil {
+				closeAll(fds)
+				var sl *SymlinkError
+				if errors.As(err, &sl) {
+					sl.What = "overlay lower directory"
+				}
+				return nil, nil, err
+			}
+			fds = append(fds, fd)
+			pinned = append(pinned, fmt.Sprintf("%s/self/fd/%d", procDir, fd))
+		}
+		out[i] = "lowerdir=" + strings.Join(pinned, ":")
+	}
+	return out, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

@@ -2,6 +2,7 @@ package mounts
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,36 @@ func TestHandBack(t *testing.T) {
 	}
 	if err := HandBack(filepath.Join(t.TempDir(), "none"), false); err != nil {
 		t.Errorf("missing directory: %v", err)
+	}
+}
+
+// TestPinLowers opens an overlay's lower directories without following
+// symlinks and hands them on as descriptors; a link among them is refused
+// by name, and the other options stay as they are.
+func TestPinLowers(t *testing.T) {
+	r := sourceTree(t)
+	opts := []string{"lowerdir=" + r.name + "/real/dir:" + r.name + "/real", "upperdir=/u", "userxattr"}
+	got, fds, err := r.PinLowers(opts, "/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(fds)
+	if len(fds) != 2 {
+		t.Fatalf("descriptors %v, want 2", fds)
+	}
+	want := fmt.Sprintf("lowerdir=/proc/self/fd/%d:/proc/self/fd/%d", fds[0], fds[1])
+	if got[0] != want || got[1] != opts[1] || got[2] != opts[2] {
+		t.Errorf("options %q, want %q then the rest unchanged", got, want)
+	}
+	var st, dir unix.Stat_t
+	unix.Stat(got[0][len("lowerdir="):len("lowerdir=")+len(fmt.Sprintf("/proc/self/fd/%d", fds[0]))], &st)
+	unix.Fstatat(r.fd, "real/dir", &dir, 0)
+	if st.Ino != dir.Ino {
+		t.Errorf("the first descriptor is not real/dir")
+	}
+	_, _, err = r.PinLowers([]string{"lowerdir=" + r.name + "/real:" + r.name + "/mid/dir"}, "/proc")
+	var sl *SymlinkError
+	if !errors.As(err, &sl) || sl.Link != "/mid" || !strings.HasPrefix(err.Error(), "overlay lower directory /mid/dir: /mid is a symlink (to real)") {
+		t.Errorf("a lower through a link: %v", err)
 	}
 }

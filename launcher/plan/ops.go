@@ -337,8 +337,12 @@ func (s *Step) Call() string {
 	case OpUmount:
 		return fmt.Sprintf("umount2(%q, %s)", s.Path, UmountFlags(s.Flags))
 	case OpMountFS:
-		return fmt.Sprintf("fsopen(%q) fsconfig(%s) fsmount(%s) move_mount(-> %q)%s",
-			s.FSType, strings.Join(s.Options, ", "), AttrFlags(s.Attr), p, s.condition())
+		lowers := ""
+		if s.NoSymlinks {
+			lowers = " (lowerdir each opened with openat2 RESOLVE_NO_SYMLINKS and given as its descriptor)"
+		}
+		return fmt.Sprintf("fsopen(%q) fsconfig(%s)%s fsmount(%s) move_mount(-> %q)%s",
+			s.FSType, strings.Join(s.Options, ", "), lowers, AttrFlags(s.Attr), p, s.condition())
 	case OpBind:
 		rec, open := "", "OPEN_TREE_CLONE"
 		if s.Recursive {

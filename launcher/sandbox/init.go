@@ -382,7 +382,26 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		err = r.MountFS(s.FSType, s.Options, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		opts := s.Options
+		if s.NoSymlinks {
+			// The overlay's lower directories, opened without
+			// following links, reach overlayfs as their descriptors
+			// through the host's /proc, still at /oldroot/proc.
+			old, err := e.root("/oldroot")
+			if err != nil {
+				return err
+			}
+			var fds []int
+			if opts, fds, err = old.PinLowers(s.Options, "/oldroot/proc"); err != nil {
+				return err
+			}
+			defer func() {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}()
+		}
+		err = r.MountFS(s.FSType, opts, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
