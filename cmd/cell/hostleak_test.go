@@ -295,6 +295,26 @@ func TestSetIDFilesStayOffHost(t *testing.T) {
 			check(t, work)
 		})
 	}
+	// File capabilities are the other way to a privileged file: with
+	// CAP_SETFCAP kept, setcap cap_setuid+ep in the project worked.
+	t.Run("CAP_SETFCAP", func(t *testing.T) {
+		work, err := os.MkdirTemp("/var/tmp", "cell-setid-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(work) })
+		cmd := cellCmd(t, "run", "--set", "security.capabilities=[CAP_SETFCAP]", "--", "sh", "-c", "cp /bin/true x && setcap cap_setuid+ep x")
+		cmd.Dir = work
+		r := runCellCmd(t, cmd)
+		if _, err := exec.LookPath("getcap"); err == nil {
+			if out, _ := exec.Command("getcap", filepath.Join(work, "x")).Output(); len(out) > 0 {
+				t.Errorf("a file with capabilities on the host: %s", out)
+			}
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "CAP_SETFCAP lets the command give files in the writable bind of "+work) {
+			t.Errorf("want a refusal; got %s", r)
+		}
+	})
 	t.Run("kept upper", func(t *testing.T) {
 		base, err := os.MkdirTemp("/var/tmp", "cell-setid-")
 		if err != nil {

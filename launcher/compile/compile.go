@@ -138,6 +138,9 @@ func (c *compiler) compile(inv Invocation) error {
 	if err := c.checkCapSets(); err != nil {
 		return err
 	}
+	if err := c.checkSetIDCaps(); err != nil {
+		return err
+	}
 	nets, err := c.checkNetwork(inv.Name)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -86,4 +87,22 @@ func (c *compiler) hostOwner() string {
 		}
 	}
 	return "a host ID of the sandbox's map"
+}
+
+// checkSetIDCaps refuses, where the set-ID guard is needed, the
+// capability that would get around it: CAP_SETFCAP lets the command give
+// a file capabilities (security.capability, through setxattr, whose name
+// seccomp cannot read), which the host honours for whoever runs it when
+// the sandbox's root is the host's. The guard's other half, CAP_FSETID,
+// only keeps bits a file already has, and CAP_MKNOD makes no device in a
+// user namespace.
+func (c *compiler) checkSetIDCaps() error {
+	where := c.setIDExposure()
+	if where == "" {
+		return nil
+	}
+	if slices.Contains(capNumbers(c.p.Security.Capabilities.Bounding), uint32(unix.CAP_SETFCAP)) {
+		return c.errorf("security.capabilities", "CAP_SETFCAP lets the command give files in %s capabilities that the host honours for %s; drop it, or make the bind read-only", where, c.hostOwner())
+	}
+	return nil
 }

@@ -62,7 +62,14 @@ func TestSetIDGuard(t *testing.T) {
 			}
 		})
 	}
-	err := compileErr(t, &rootFacts, bind+"security: {seccomp: {mode: unconfined}}\n", compile.Invocation{Args: []string{"true"}})
+	err := compileErr(t, &rootFacts, bind+"security: {capabilities: [CAP_SETFCAP]}\n", compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "security.capabilities: CAP_SETFCAP lets the command give files in the writable bind of /srv/p capabilities that the host honours for uid 0") {
+		t.Errorf("CAP_SETFCAP, root, writable bind: %v", err)
+	}
+	if err := compileErr(t, &userFacts, bind+"security: {capabilities: [CAP_SETFCAP]}\n", compile.Invocation{Args: []string{"true"}}); err != nil {
+		t.Errorf("CAP_SETFCAP for an unprivileged caller's own files: %v", err)
+	}
+	err = compileErr(t, &rootFacts, bind+"security: {seccomp: {mode: unconfined}}\n", compile.Invocation{Args: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "security.seccomp.mode: unconfined leaves no filter to refuse set-user-ID and set-group-ID bits, and what the command makes in the writable bind of /srv/p belongs on the host to uid 0") {
 		t.Errorf("unconfined, root, writable bind: %v", err)
 	}
