@@ -154,6 +154,21 @@ type Mount struct {
 	// Lower are the read-only host directories of an overlay, topmost
 	// first.
 	Lower []string `yaml:"lower" json:"lower,omitempty" validate:"max=32,dive,abspath"`
+	// FollowSymlinks lets a bind's source or an overlay's lower
+	// directories resolve through symlinks where cell would refuse them:
+	// in a writable bind's source, and in a source or lower directory
+	// under the working directory (a sandbox may have planted them there).
+	FollowSymlinks bool `yaml:"followSymlinks" json:"followSymlinks,omitempty"`
+	// HandBack marks a writable bind as where the sandbox hands its
+	// outputs back to the caller: what the command's user makes there is
+	// the caller's on the host (ID-mapped when the sandbox's user is
+	// another host ID, which needs root), and after the sandbox, set-ID
+	// bits are cleared and symlinks removed, and the run fails if there
+	// were any.
+	HandBack bool `yaml:"handBack" json:"handBack,omitempty"`
+	// KeepSymlinks lets the symlinks the command left in a hand-back bind
+	// stay.
+	KeepSymlinks bool `yaml:"keepSymlinks" json:"keepSymlinks,omitempty"`
 	// IDMap makes a bind ID-mapped: files that the host has owned by an
 	// outside ID appear inside as owned by the inside ID, and files made
 	// inside get the outside ID on the host. Needs root.

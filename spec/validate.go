@@ -263,6 +263,9 @@ var mountFields = []mountField{
 	{"linkTo", []MountType{MountSymlink}, true, func(m *Mount) (any, bool) { return m.LinkTo, m.LinkTo != "" }},
 	{"unmasked", []MountType{MountProc}, false, func(m *Mount) (any, bool) { return m.Unmasked, m.Unmasked }},
 	{"idmap", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.IDMap, m.IDMap != nil }},
+	{"followSymlinks", []MountType{MountBind, MountOverlay}, false, func(m *Mount) (any, bool) { return m.FollowSymlinks, m.FollowSymlinks }},
+	{"handBack", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.HandBack, m.HandBack }},
+	{"keepSymlinks", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.KeepSymlinks, m.KeepSymlinks }},
 }
 
 // typeList names types in a message: "bind", "bind and tmpfs", "a, b and c".
@@ -300,6 +303,15 @@ func validateProfile(sl validator.StructLevel) {
 			case !applies && given(fp, nonZero):
 				sl.ReportError(v, fp, f.name, "onlyfor", fmt.Sprintf("%s mounts, not %s", typeList(f.types), m.Type))
 			}
+		}
+		if fp := joinKey(mp, "handBack"); m.HandBack && !m.Writable {
+			sl.ReportError(m.HandBack, fp, "handBack", "needs", "writable: true")
+		}
+		if fp := joinKey(mp, "handBack"); m.HandBack && m.IDMap != nil {
+			sl.ReportError(m.HandBack, fp, "handBack", "needs", "no idmap (a hand-back bind is ID-mapped to the caller by cell)")
+		}
+		if fp := joinKey(mp, "keepSymlinks"); m.KeepSymlinks && !m.HandBack {
+			sl.ReportError(m.KeepSymlinks, fp, "keepSymlinks", "needs", "handBack: true")
 		}
 		if fp := joinKey(mp, "size"); m.Type == MountTmpfs && m.Size == 0 && p.given(fp) {
 			sl.ReportError(m.Size, fp, "size", "gt", "0")

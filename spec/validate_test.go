@@ -155,6 +155,21 @@ func TestValidationErrors(t *testing.T) {
 			want: []string{`p.yaml:5:40: filesystem.mounts[0].noexec: only applies to bind and tmpfs mounts, not proc`},
 		},
 		{
+			name: "handBack on a read-only bind",
+			src:  mounts("{type: bind, target: /x, source: /x, handBack: true}"),
+			want: []string{`p.yaml:5:54: filesystem.mounts[0].handBack: needs writable: true`},
+		},
+		{
+			name: "keepSymlinks without handBack",
+			src:  mounts("{type: bind, target: /x, source: /x, writable: true, keepSymlinks: true}"),
+			want: []string{`p.yaml:5:74: filesystem.mounts[0].keepSymlinks: needs handBack: true`},
+		},
+		{
+			name: "followSymlinks on tmpfs",
+			src:  mounts("{type: tmpfs, target: /x, followSymlinks: true}"),
+			want: []string{`p.yaml:5:49: filesystem.mounts[0].followSymlinks: only applies to bind and overlay mounts, not tmpfs`},
+		},
+		{
 			name: "size on bind",
 			src:  mounts("{type: bind, target: /x, source: /x, size: 1M}"),
 			want: []string{`p.yaml:5:50: filesystem.mounts[0].size: only applies to tmpfs and overlay mounts, not bind`},

@@ -1,3 +1,9 @@
+// The Go runtime would keep two cgroupfs files open to follow the
+// cgroup's CPU limit (GOMAXPROCS): in init they are host descriptors in
+// pid 1, and init closes at start every descriptor the plan does not name.
+
+//go:debug containermaxprocs=0
+
 // Command cell-init is a sandbox's init, built on its own: cell runs it
 // instead of re-executing itself when it is installed beside cell from
 // the same build (see cmd/cell's initBinary). It holds only the

@@ -1,3 +1,9 @@
+// The Go runtime would keep two cgroupfs files open to follow the
+// cgroup's CPU limit (GOMAXPROCS): in init they are host descriptors in
+// pid 1, and init closes at start every descriptor the plan does not name.
+
+//go:debug containermaxprocs=0
+
 // Command cell runs a command in a Linux sandbox described by a YAML
 // profile: it validates the profile, compiles it into a plan of syscalls,
 // and executes that plan.

@@ -138,6 +138,9 @@ func (c *compiler) compile(inv Invocation) error {
 	if err := c.checkCapSets(); err != nil {
 		return err
 	}
+	if err := c.checkSetIDCaps(); err != nil {
+		return err
+	}
 	nets, err := c.checkNetwork(inv.Name)
 	if err != nil {
 		return err
@@ -173,16 +176,30 @@ func (c *compiler) compile(inv Invocation) error {
 	fd := socketFD(p.Process.InheritFDs)
 	for i := range p.Filesystem.Mounts {
 		m := &p.Filesystem.Mounts[i]
-		if m.IDMap == nil {
+		var handBack *spec.IDMap
+		if m.HandBack {
+			if handBack, err = c.handBackMap(fmt.Sprintf("filesystem.mounts[%d]", i), m); err != nil {
+				return err
+			}
+		}
+		if m.IDMap == nil && handBack == nil {
 			continue
 		}
 		fd++
 		for slices.Contains(p.Process.InheritFDs, fd) {
 			fd++
 		}
+		if handBack != nil {
+			if err := c.handBackUserns(fmt.Sprintf("filesystem.mounts[%d]", i), m, handBack, fd); err != nil {
+				return err
+			}
+			c.idmapFDs = append(c.idmapFDs, fd)
+			continue
+		}
 		if err := c.idmapUserns(fmt.Sprintf("filesystem.mounts[%d].idmap", i), m, fd); err != nil {
 			return err
 		}
+		c.steps[len(c.steps)-1].NoSymlinks = c.noSymlinks(m)
 		c.idmapFDs = append(c.idmapFDs, fd)
 	}
 	c.netHost(nets)
@@ -190,6 +207,10 @@ func (c *compiler) compile(inv Invocation) error {
 	if setup != nil {
 		cloneInto = setup.Clone
 	}
+	// Only what the plan names reaches init: the caller's descriptors
+	// left open without close-on-exec would live in pid 1 for the
+	// sandbox's life, where /proc/1/fd reopens them.
+	c.add("process.inheritFds", plan.Step{Side: plan.Parent, Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
 	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone), Path: cloneInto})
 	if ids != nil && !ids.helpers {
 		if err := c.directMaps(ids); err != nil {
@@ -246,6 +267,34 @@ func (c *compiler) compile(inv Invocation) error {
 
 // socketFD is the lowest descriptor from 3 up that the command does not
 // inherit: init's socket to cell, which init closes before the command runs.
+// noSymlinks reports whether a bind's source is resolved without
+// following symlinks: a writable bind's (a sandbox that had it writable,
+// or had its parent, could have replaced a component by a link to
+// anywhere on the host) and one under the working directory (which the
+// default profiles bind writable), unless the mount opts in to follow.
+func (c *compiler) noSymlinks(m *spec.Mount) bool {
+	if m.FollowSymlinks {
+		return false
+	}
+	return m.Writable || c.underCwd(m.Source)
+}
+
+// underCwd reports whether the host path p is the working directory or
+// below it.
+func (c *compiler) underCwd(p string) bool {
+	return c.host.Cwd != "" && (p == c.host.Cwd || strings.HasPrefix(p, strings.TrimSuffix(c.host.Cwd, "/")+"/"))
+}
+
+// inheritedFDs are the descriptors the command inherits, sorted.
+func inheritedFDs(inherit []int) []uint32 {
+	keep := make([]uint32, 0, len(inherit))
+	for _, fd := range inherit {
+		keep = append(keep, uint32(fd))
+	}
+	slices.Sort(keep)
+	return keep
+}
+
 func socketFD(inherit []int) int {
 	fd := 3
 	for slices.Contains(inherit, fd) {
@@ -332,13 +381,14 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if c.noExec(m) {
 			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
-		if m.IDMap != nil {
+		if m.IDMap != nil || m.HandBack && c.handBackMapped(m) {
 			// The parent made the ID-mapped tree; init attaches it.
-			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped])})
+			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
 			c.idmapped++
 			return
 		}
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional})
+		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
+			NoSymlinks: c.noSymlinks(m), HandBack: m.HandBack, KeepSymlinks: m.KeepSymlinks})
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
 		if c.noExec(m) {
@@ -390,7 +440,13 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if c.noExec(m) {
 			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
-		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
+		// A lower under the working directory may be a link a sandbox
+		// planted there, like a bind's source.
+		noSymlinks := false
+		for _, l := range m.Lower {
+			noSymlinks = noSymlinks || !m.FollowSymlinks && c.underCwd(l)
+		}
+		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: plan.Flags(attr), NoSymlinks: noSymlinks})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
 	}
@@ -411,7 +467,9 @@ func (c *compiler) overlayLayers() {
 		dir := fmt.Sprintf("/overlay-%d", n)
 		if c.keepUpper != "" {
 			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o755})
+			// Not world-readable: what the command wrote is for the
+			// caller, and other users must not reach (or run) it.
+			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
 		} else {
 			data := "mode=0755"
 			if m.Size != 0 {
@@ -558,12 +616,7 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	if p.Security.NoNewPrivs() {
 		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
 	}
-	keep := make([]uint32, 0, len(p.Process.InheritFDs))
-	for _, fd := range p.Process.InheritFDs {
-		keep = append(keep, uint32(fd))
-	}
-	sort.Slice(keep, func(i, j int) bool { return keep[i] < keep[j] })
-	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: keep})
+	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
 	if sec.landlock != nil {
 		initStep("security.landlock", plan.Step{Op: plan.OpLandlock, Landlock: sec.landlock, ABI: c.host.LandlockABI})
 	}

@@ -206,7 +206,7 @@ func TestSteps(t *testing.T) {
 	}
 	t.Run("shared namespaces are not cloned", func(t *testing.T) {
 		pl := compileOK(t, &rootFacts, minimal+"namespaces: {net: host, pid: host, time: host}\nnetwork: {mode: host}\n", "true")
-		got := plan.CloneFlags(pl.Steps[0].Flags).String()
+		got := plan.CloneFlags(find(pl, plan.OpClone)[0].Flags).String()
 		if want := "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP"; got != want {
 			t.Errorf("clone flags %s, want %s", got, want)
 		}
@@ -261,8 +261,18 @@ func TestSteps(t *testing.T) {
 		if got := find(pl, plan.OpExecInit)[0].Args; !cmp.Equal(got, []string{compile.InitArg0, "5"}) {
 			t.Errorf("exec-init args %q", got)
 		}
-		if got := find(pl, plan.OpCloseFDs)[0].IDs; !cmp.Equal(got, []uint32{3, 4}) {
-			t.Errorf("kept fds %v", got)
+		// cell marks the rest before the clone, init before the command.
+		closes := find(pl, plan.OpCloseFDs)
+		if len(closes) != 2 || closes[0].Side != plan.Parent || closes[1].Side != plan.Init {
+			t.Fatalf("close-fds steps %v, want one in the parent and one in init", closes)
+		}
+		for _, s := range closes {
+			if !cmp.Equal(s.IDs, []uint32{3, 4}) {
+				t.Errorf("%s keeps fds %v, want [3 4]", s.Side, s.IDs)
+			}
+		}
+		if pl.Steps[0].Op != plan.OpCloseFDs || pl.Steps[1].Op != plan.OpClone {
+			t.Errorf("the parent's close-fds is not right before the clone")
 		}
 	})
 }
@@ -350,10 +360,11 @@ func TestRootlessHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, s := range pl.Steps[:7] {
+	for _, s := range pl.Steps[:8] {
 		got = append(got, s.Side.String()+" "+s.Call())
 	}
 	want := []string{
+		"parent close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) in cell; init closes every other descriptor it did not get from the plan",
 		"parent clone3(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP|CLONE_NEWTIME, exit_signal=SIGCHLD) = INIT",
 		"init prctl(PR_SET_PDEATHSIG, SIGKILL)",
 		`init execve("/proc/self/exe", ["cell-init", "3", "wait-for-maps"])`,

@@ -37,9 +37,13 @@ var seccompOps = map[string]seccomp.Op{
 // nothing else could keep MPTCP or SCTP from any port.
 func (c *compiler) seccompPolicy(ll *landlock.Rules) (*seccomp.Policy, []unix.SockFilter, error) {
 	sc := &c.p.Security.Seccomp
+	setID := c.setIDExposure()
 	if sc.Mode == spec.SeccompUnconfined {
 		if ll.RestrictsTCP() {
 			return nil, nil, c.errorf("security.seccomp.mode", "unconfined with landlock TCP port rules (security.landlock.connectTcp, bindTcp): landlock mediates only TCP, and without the filter MPTCP and SCTP sockets reach any port; use mode default or remove the port rules")
+		}
+		if setID != "" {
+			return nil, nil, c.errorf("security.seccomp.mode", "unconfined leaves no filter to refuse set-user-ID and set-group-ID bits, and what the command makes in %s belongs on the host to %s: another user could run such a file as that ID; keep the seccomp filter, or make the bind read-only", setID, c.hostOwner())
 		}
 		return nil, nil, nil
 	}
@@ -98,6 +102,11 @@ func (c *compiler) seccompPolicy(ll *landlock.Rules) (*seccomp.Policy, []unix.So
 	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
+	}
+	if setID != "" {
+		if err := addSetIDGuard(pol); err != nil {
+			return nil, nil, c.errorf("security.seccomp", "%s", err)
+		}
 	}
 	prog, err := pol.Compile()
 	if err != nil {

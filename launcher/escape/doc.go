@@ -5,11 +5,12 @@
 // kexec, module loading, reboot, raw sockets, MPTCP and SCTP past
 // landlock's TCP rules, rare socket families and NETLINK_AUDIT,
 // modify_ldt, memfd_secret, writes to /proc/sys and /proc/sysrq-trigger,
-// opening pid 1's executable for writing, TIOCSTI, mknod, running a
-// program through the dynamic loader where execve is refused, the chroot
-// escape, /etc/shadow, every signal to pid 1, setuid back to 0, inherited
-// descriptors and working directories that lead outside) and prints one
-// line per attempt.
+// opening pid 1's executable for writing, TIOCSTI, mknod, set-ID files
+// left in the working directory for the host, running a program through
+// the dynamic loader where execve is refused, the chroot escape,
+// /etc/shadow, every signal to pid 1, setuid back to 0, inherited
+// descriptors in the command and in pid 1, and working directories that
+// lead outside) and prints one line per attempt.
 //
 // Tests call [Build] for the program's path, run it in a sandbox, and
 // hand its output to [Verify], which fails the test on a malformed line,

@@ -195,9 +195,9 @@ func expect(t *testing.T, rs map[string]Result, s Status, names ...string) {
 // get through, whatever the host's sysctls (unlike user namespaces,
 // keyctl, unprivileged bpf or perf_event_open).
 var privileged = []string{
-	"fds", "cwd", "mount", "fsmount", "ptrace-init", "kexec", "init-module", "finit-module",
+	"fds", "init-fds", "cwd", "mount", "fsmount", "ptrace-init", "kexec", "init-module", "finit-module",
 	"reboot", "packet-socket", "raw-socket", "hostname", "sysrq", "exe-write", "exe-reopen",
-	"mknod", "chroot", "shadow", "setuid",
+	"mknod", "setid-file", "chroot", "shadow", "setuid",
 }
 
 // TestUnprivilegedOnHost runs the program on the host as uid 65534 from a
@@ -239,7 +239,7 @@ func TestRootDetected(t *testing.T) {
 	escapes := []string{
 		"mount", "fsmount", "userns-unshare", "userns-clone", "ptrace-init",
 		"packet-socket", "raw-socket", "hostname", "exe-write", "exe-reopen", "mknod",
-		"socket-families", "modify-ldt",
+		"socket-families", "modify-ldt", "init-fds", "setid-file",
 	}
 	if !strings.Contains(rs["memfd-secret"].Detail, "ENOSYS") { // secretmem off in this kernel
 		escapes = append(escapes, "memfd-secret")
@@ -255,6 +255,9 @@ func TestRootDetected(t *testing.T) {
 	expect(t, rs, Skipped, "session-keyring", "tcp-bypass")
 	if d := rs["chroot"].Detail; !strings.Contains(d, "there is nothing above it") {
 		t.Errorf("chroot: %q", d)
+	}
+	if d := rs["init-fds"].Detail; !strings.Contains(d, "-> /etc") {
+		t.Errorf("init-fds does not name pid 1's descriptor of /etc: %q", d)
 	}
 	if d := rs["ptrace-init"].Detail; !strings.Contains(d, "escape.test") {
 		t.Errorf("ptrace-init attached to something other than the test's pid 1: %q", d)
@@ -289,12 +292,19 @@ func TestSignalInitDetected(t *testing.T) {
 
 // runInit is pid 1 of TestRootDetected's namespaces: it mounts a /proc of
 // the new pid namespace and runs the escape program as its child, in a
-// directory of its own.
+// directory of its own, while it holds a descriptor of /etc (close-on-exec:
+// the child does not get it), the leak init-fds looks for.
 func runInit() int {
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "init: mount /proc:", err)
 		return 125
 	}
+	etc, err := os.Open("/etc")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "init:", err)
+		return 125
+	}
+	defer etc.Close()
 	bin := os.Getenv(binEnv)
 	cmd := exec.Command(bin, strings.Fields(os.Getenv(argsEnv))...)
 	cmd.Dir = filepath.Dir(bin)

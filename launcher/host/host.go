@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -25,7 +26,8 @@ type Facts struct {
 	UID, GID, EUID uint32
 	// User and Home are the caller's login name and home directory.
 	User, Home string
-	// Cwd is the caller's working directory.
+	// Cwd is the caller's working directory, as the kernel has it (no
+	// symlinks).
 	Cwd string
 	// TimeNamespace reports whether the kernel has time namespaces.
 	TimeNamespace bool
@@ -107,7 +109,10 @@ func Probe() (*Facts, error) {
 		Device: statDevice,
 	}
 	var err error
-	if f.Cwd, err = os.Getwd(); err != nil {
+	// The kernel's path, without the symlinks a shell's $PWD may hold
+	// (os.Getwd prefers $PWD): binds under it resolve without following
+	// symlinks, which a path through one would fail.
+	if f.Cwd, err = syscall.Getwd(); err != nil {
 		return nil, fmt.Errorf("probe host: working directory: %w", err)
 	}
 	// $USER and $HOME are what the caller means by "me" in a shell; the

@@ -250,17 +250,116 @@ func (r *Root) attach(mnt int, p string, kind Kind, t Target) error {
 // source or its existing target does not exist.
 var ErrSkipped = errors.New("source does not exist; skipped")
 
-// Bind clones the tree at source (resolved inside srcRoot), sets attr on it
-// (on every submount when recursive) and attaches it at p. The attributes
-// are set before the tree is attached, so there is no moment at which the
+// SymlinkError reports a bind source that has a symlink in a component
+// that must not be one.
+type SymlinkError struct {
+	// Source is the source as the profile gave it; Link the component
+	// that is a symlink, Target what it points to.
+	Source, Link, Target string
+	// What the source is: "bind source" when empty.
+	What string
+}
+
+func (e *SymlinkError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "bind source"
+	}
+	return fmt.Sprintf("%s %s: %s is a symlink (to %s), which is not followed: "+
+		"a writable bind's source, or one under the working directory, may have been planted by a sandbox; "+
+		"use the path it points to, or set followSymlinks: true on the mount", what, e.Source, e.Link, e.Target)
+}
+
+// Unwrap makes the error an ELOOP, as openat2 reported it.
+func (e *SymlinkError) Unwrap() error { return unix.ELOOP }
+
+// OpenSource opens source, resolved inside r, as an O_PATH descriptor.
+// With noSymlinks no component may be a symlink (RESOLVE_NO_SYMLINKS), so
+// that a link a sandbox planted in a directory it could write does not
+// send a bind elsewhere on the host; the error then names the first
+// component that is one (*SymlinkError).
+func (r *Root) OpenSource(source string, noSymlinks bool) (int, error) {
+	rel := strings.TrimPrefix(source, "/")
+	if rel == "" {
+		rel = "."
+	}
+	how := resolveHow(unix.O_PATH)
+	if noSymlinks {
+		how.Resolve |= unix.RESOLVE_NO_SYMLINKS
+	}
+	fd, err := openat2(r.fd, rel, how)
+	if err == nil {
+		return fd, nil
+	}
+	if noSymlinks && errors.Is(err, unix.ELOOP) {
+		if link, target, ok := r.firstSymlink(source); ok {
+			return -1, &SymlinkError{Source: source, Link: link, Target: target}
+		}
+	}
+	return -1, fail("openat2", r.show(source), err)
+}
+
+// firstSymlink walks p inside r a component at a time without following
+// any, and returns the first component that is a symlink (as a path in r)
+// and its target.
+func (r *Root) firstSymlink(p string) (link, target string, ok bool) {
+	dirs := []int{r.fd} // the directories walked, r's own first
+	defer func() {
+		for _, d := range dirs[1:] {
+			unix.Close(d)
+		}
+	}()
+	var walked []string
+	for _, name := range strings.Split(p, "/") {
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			// Inside r, ".." stops at its root, as RESOLVE_IN_ROOT does.
+			if len(dirs) > 1 {
+				unix.Close(dirs[len(dirs)-1])
+				dirs, walked = dirs[:len(dirs)-1], walked[:len(walked)-1]
+			}
+			continue
+		}
+		dir := dirs[len(dirs)-1]
+		fd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", "", false
+		}
+		walked = append(walked, name)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return "", "", false
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			unix.Close(fd)
+			buf := make([]byte, unix.PathMax)
+			n, err := unix.Readlinkat(dir, name, buf)
+			if err != nil {
+				return "/" + strings.Join(walked, "/"), "?", true
+			}
+			return "/" + strings.Join(walked, "/"), string(buf[:n]), true
+		}
+		dirs = append(dirs, fd)
+	}
+	return "", "", false
+}
+
+// Bind clones the tree at source (resolved inside srcRoot, without
+// following symlinks when noSymlinks is set), sets attr on it (on every
+// submount when recursive) and attaches it at p. The attributes are set
+// before the tree is attached, so there is no moment at which the
 // sandbox's tree holds a writable submount of a read-only bind.
-func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive bool, t Target) error {
-	src, err := srcRoot.open(source, 0)
+func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, noSymlinks bool, t Target) error {
+	src, err := srcRoot.OpenSource(source, noSymlinks)
 	if err != nil {
-		if t.Optional && errors.Is(err, unix.ENOENT) {
+		var sl *SymlinkError
+		if t.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
 			return ErrSkipped
 		}
-		return fail("openat2", srcRoot.show(source), err)
+		return err
 	}
 	defer unix.Close(src)
 	var st unix.Stat_t
@@ -382,18 +481,29 @@ func Unmount(p string, flags int) error {
 }
 
 // IDMappedTree clones the tree at source (a host path, resolved by the
-// caller's root) and sets attr and MOUNT_ATTR_IDMAP with the user
-// namespace userns on it, on every submount when recursive. It returns the
-// detached tree's descriptor. ID-mapping a host file system takes
-// CAP_SYS_ADMIN over its owner, so this runs in cell, not in init.
-func IDMappedTree(source string, attr uint64, recursive bool, userns int) (int, error) {
-	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+// caller's root, without following symlinks when noSymlinks is set) and
+// sets attr and MOUNT_ATTR_IDMAP with the user namespace userns on it, on
+// every submount when recursive. It returns the detached tree's
+// descriptor. ID-mapping a host file system takes CAP_SYS_ADMIN over its
+// owner, so this runs in cell, not in init.
+func IDMappedTree(source string, attr uint64, recursive, noSymlinks bool, userns int) (int, error) {
+	root, err := OpenRoot("/")
+	if err != nil {
+		return -1, err
+	}
+	defer root.Close()
+	src, err := root.OpenSource(source, noSymlinks)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(src)
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)
 	setFlags := uint(unix.AT_EMPTY_PATH)
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 		setFlags |= unix.AT_RECURSIVE
 	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, source, flags)
+	tree, err := unix.OpenTree(src, "", flags)
 	if err != nil {
 		return -1, fail("open_tree", source, err)
 	}
@@ -420,4 +530,172 @@ func (r *Root) Attach(tree int, p string) error {
 		kind = Dir
 	}
 	return r.attach(tree, p, kind, Target{})
+}
+
+// HandBackError lists what a sandbox left in a hand-back directory that
+// cell took away: symlinks removed and files whose set-ID bits it cleared.
+type HandBackError struct {
+	Dir              string
+	Symlinks, SetIDs []string
+}
+
+func (e *HandBackError) Error() string {
+	var parts []string
+	if len(e.Symlinks) > 0 {
+		parts = append(parts, fmt.Sprintf("removed %d symlinks (%s)", len(e.Symlinks), strings.Join(e.Symlinks, ", ")))
+	}
+	if len(e.SetIDs) > 0 {
+		parts = append(parts, fmt.Sprintf("cleared the set-ID bits of %d files (%s)", len(e.SetIDs), strings.Join(e.SetIDs, ", ")))
+	}
+	return fmt.Sprintf("hand-back %s: the command left what a consumer of its outputs could trip over: %s", e.Dir, strings.Join(parts, "; "))
+}
+
+// HandBack checks the directory (or file) dir, which a sandbox that has
+// ended wrote: it removes every symlink unless keepSymlinks, and clears
+// set-user-ID and set-group-ID bits, without following any link and
+// without leaving dir's file system. It reports what it did as a
+// *HandBackError; a missing dir is no error.
+func HandBack(dir string, keepSymlinks bool) error {
+	root, err := OpenRoot("/")
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := openat2(root.fd, strings.TrimPrefix(dir, "/"), how)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fail("openat2", dir, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail("fstat", dir, err)
+	}
+	e := &HandBackError{Dir: dir}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = e.walk(fd, dir, st.Dev, keepSymlinks)
+	} else {
+		err = e.clear(fd, dir, &st)
+	}
+	if err != nil {
+		return err
+	}
+	if len(e.Symlinks)+len(e.SetIDs) > 0 {
+		return e
+	}
+	return nil
+}
+
+// clear takes the set-ID bits off the open file fd.
+func (e *HandBackError) clear(fd int, p string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+		return nil
+	}
+	if err := unix.Fchmod(fd, st.Mode&0o777); err != nil {
+		return fail("fchmod", p, err)
+	}
+	e.SetIDs = append(e.SetIDs, p)
+	return nil
+}
+
+// walk checks the entries of the directory dir (at path p) and below, on
+// device dev only.
+func (e *HandBackError) walk(dir int, p string, dev uint64, keepSymlinks bool) error {
+	// Names are read through a duplicate, whose closing leaves dir to
+	// the caller.
+	dup, err := unix.Dup(dir)
+	if err != nil {
+		return fail("dup", p, err)
+	}
+	d := os.NewFile(uintptr(dup), p)
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", p, err)
+	}
+	for _, name := range names {
+		child := path.Join(p, name)
+		var st unix.Stat_t
+		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fail("fstatat", child, err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			if keepSymlinks {
+				continue
+			}
+			buf := make([]byte, unix.PathMax)
+			n, _ := unix.Readlinkat(dir, name, buf)
+			if err := unix.Unlinkat(dir, name, 0); err != nil {
+				return fail("unlinkat", child, err)
+			}
+			e.Symlinks = append(e.Symlinks, child+" -> "+string(buf[:max(n, 0)]))
+		case unix.S_IFDIR, unix.S_IFREG:
+			if st.Dev != dev {
+				continue // another file system mounted there: not the sandbox's output
+			}
+			fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fail("openat", child, err)
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				err = e.walk(fd, child, dev, keepSymlinks)
+			} else {
+				err = e.clear(fd, child, &st)
+			}
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PinLowers opens each directory of an overlay's lowerdir option (host
+// paths under r, given as r's name followed by the path) inside r without
+// following symlinks, and returns the options with each replaced by the
+// path of its descriptor under procDir (a proc mount that shows this
+// process as self), which overlayfs follows to the opened directory; and
+// the descriptors, to close once the overlay is made.
+func (r *Root) PinLowers(opts []string, procDir string) ([]string, []int, error) {
+	out := make([]string, len(opts))
+	var fds []int
+	for i, o := range opts {
+		out[i] = o
+		list, ok := strings.CutPrefix(o, "lowerdir=")
+		if !ok {
+			continue
+		}
+		var pinned []string
+		for _, p := range strings.Split(list, ":") {
+			rel, ok := strings.CutPrefix(p, r.name+"/")
+			if !ok {
+				closeAll(fds)
+				return nil, nil, fmt.Errorf("overlay lower directory %s is not under %s", p, r.name)
+			}
+			fd, err := r.OpenSource("/"+rel, true)
+			if err != nil {
+				closeAll(fds)
+				var sl *SymlinkError
+				if errors.As(err, &sl) {
+					sl.What = "overlay lower directory"
+				}
+				return nil, nil, err
+			}
+			fds = append(fds, fd)
+			pinned = append(pinned, fmt.Sprintf("%s/self/fd/%d", procDir, fd))
+		}
+		out[i] = "lowerdir=" + strings.Join(pinned, ":")
+	}
+	return out, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

@@ -100,7 +100,13 @@ func (s *Step) window() (first, last int) {
 	case OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs:
 		return phasePrivilege, phasePrivilege
 	case OpCloseFDs:
-		return phaseFDs, phaseFDs
+		switch s.Side {
+		case Parent:
+			return phaseHost, phaseHost
+		case Init:
+			return phaseFDs, phaseFDs
+		case Command:
+		}
 	case OpSetgroups, OpSetgid, OpSetuid:
 		return phaseCreds, phaseCreds
 	case OpExec:
@@ -121,12 +127,14 @@ func (o Op) side() (Side, bool) {
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpSessionKeyring,
-		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs, OpConsole:
+		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpConsole:
 		return Init, true
 	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true
 	case OpPdeathsig, OpChdir, OpAmbientCaps:
 		return 0, false // init and command both use these
+	case OpCloseFDs:
+		return 0, false // cell before the clone, init before the command
 	case OpNft:
 		return 0, false // the parent on the host, init in the sandbox
 	case OpInvalid, opCount:

@@ -125,7 +125,10 @@ const (
 	// last, so that the filter needs to allow only what is left to do.
 	OpSeccomp
 	// OpCloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the
-	// descriptors IDs, which the command inherits.
+	// descriptors IDs, which the command inherits. In the parent it comes
+	// before the clone, so that no descriptor of the caller's but IDs
+	// reaches init; init then closes any descriptor it was started with
+	// that the plan does not name (its socket, ID-mapped trees, IDs).
 	OpCloseFDs
 	// OpSetsid is setsid() in the command: a session of its own, without
 	// the caller's terminal as its controlling one.
@@ -306,10 +309,10 @@ func (s *Step) Call() string {
 		if s.Recursive {
 			rec, open = ", AT_RECURSIVE", open+"|AT_RECURSIVE"
 		}
-		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%q, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init",
-			s.Args[0], s.Args[1], s.Source, open, AttrFlags(s.Attr), rec, s.ID)
+		return fmt.Sprintf("clone(CLONE_NEWUSER) with uid_map %q gid_map %q; open_tree(%s, %s) mount_setattr(%s|MOUNT_ATTR_IDMAP%s) = fd %d in init%s%s",
+			s.Args[0], s.Args[1], s.source(s.Source), open, AttrFlags(s.Attr), rec, s.ID, s.condition(), s.handBack())
 	case OpAttachTree:
-		return fmt.Sprintf("move_mount(fd %d -> %q)", s.ID, p)
+		return fmt.Sprintf("move_mount(fd %d -> %q)%s", s.ID, p, s.condition())
 	case OpCgroupMkdir:
 		return fmt.Sprintf("mkdir(%q, 0755)", s.Path)
 	case OpCgroupWrite:
@@ -361,8 +364,12 @@ func (s *Step) Call() string {
 	case OpUmount:
 		return fmt.Sprintf("umount2(%q, %s)", s.Path, UmountFlags(s.Flags))
 	case OpMountFS:
-		return fmt.Sprintf("fsopen(%q) fsconfig(%s) fsmount(%s) move_mount(-> %q)%s",
-			s.FSType, strings.Join(s.Options, ", "), AttrFlags(s.Attr), p, s.condition())
+		lowers := ""
+		if s.NoSymlinks {
+			lowers = " (lowerdir each opened with openat2 RESOLVE_NO_SYMLINKS and given as its descriptor)"
+		}
+		return fmt.Sprintf("fsopen(%q) fsconfig(%s)%s fsmount(%s) move_mount(-> %q)%s",
+			s.FSType, strings.Join(s.Options, ", "), lowers, AttrFlags(s.Attr), p, s.condition())
 	case OpBind:
 		rec, open := "", "OPEN_TREE_CLONE"
 		if s.Recursive {
@@ -372,8 +379,8 @@ func (s *Step) Call() string {
 		if s.Attr&unix.MOUNT_ATTR_IDMAP != 0 {
 			idmap = fmt.Sprintf(", userns_fd=%d", s.ID)
 		}
-		return fmt.Sprintf("open_tree(%q, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s",
-			join(s.SourceRoot, s.Source), open, AttrFlags(s.Attr), rec, idmap, p, s.condition())
+		return fmt.Sprintf("open_tree(%s, %s) mount_setattr(%s%s%s) move_mount(-> %q)%s%s",
+			s.source(join(s.SourceRoot, s.Source)), open, AttrFlags(s.Attr), rec, idmap, p, s.condition(), s.handBack())
 	case OpWriteFile:
 		return fmt.Sprintf("open(%q, O_CREAT|O_EXCL|O_WRONLY, %04o) write(%s)", p, s.Mode, shorten(s.Data))
 	case OpSymlink:
@@ -463,10 +470,14 @@ func (s *Step) Call() string {
 	case OpNoNewPrivs:
 		return "prctl(PR_SET_NO_NEW_PRIVS, 1)"
 	case OpCloseFDs:
-		if len(s.IDs) == 0 {
-			return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
+		call := "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)"
+		if len(s.IDs) > 0 {
+			call = fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
 		}
-		return fmt.Sprintf("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) keeping %v", s.IDs)
+		if s.Side == Parent {
+			return call + " in cell; init closes every other descriptor it did not get from the plan"
+		}
+		return call
 	case OpSetsid:
 		return "setsid()"
 	case OpSetctty:
@@ -547,6 +558,27 @@ func shorten(s string) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:max]), len(s))
+}
+
+// handBack says what cell does with a hand-back bind's source after the
+// sandbox.
+func (s *Step) handBack() string {
+	switch {
+	case !s.HandBack:
+		return ""
+	case s.KeepSymlinks:
+		return "; after the sandbox: set-ID bits cleared in " + s.Source
+	}
+	return "; after the sandbox: set-ID bits cleared and symlinks removed in " + s.Source
+}
+
+// source is a bind's source as its open_tree takes it: the path, or the
+// descriptor of the path resolved without following symlinks.
+func (s *Step) source(p string) string {
+	if s.NoSymlinks {
+		return fmt.Sprintf("openat2(%q, RESOLVE_NO_SYMLINKS)", p)
+	}
+	return fmt.Sprintf("%q", p)
 }
 
 // Summary is a short description of the step for error messages: "bind

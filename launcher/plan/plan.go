@@ -164,6 +164,14 @@ type Step struct {
 	Optional bool `json:"optional,omitempty"`
 	// Existing requires a mount's target to exist: it is not created.
 	Existing bool `json:"existing,omitempty"`
+	// NoSymlinks resolves a bind's Source without following a symlink in
+	// any component (RESOLVE_NO_SYMLINKS).
+	NoSymlinks bool `json:"noSymlinks,omitempty"`
+	// HandBack makes a bind's Source the sandbox's outputs: after the
+	// sandbox, cell clears set-ID bits there and removes symlinks (unless
+	// KeepSymlinks), and fails the run if it found any.
+	HandBack     bool `json:"handBack,omitempty"`
+	KeepSymlinks bool `json:"keepSymlinks,omitempty"`
 }
 
 // Flags is a word of flag bits; how it prints depends on the step's Op.

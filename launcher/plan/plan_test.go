@@ -55,6 +55,12 @@ func TestCheckValid(t *testing.T) {
 	if err := p.Check(); err != nil {
 		t.Fatalf("plan with cgroup steps: %v\n%s", err, p)
 	}
+	// cell marks its descriptors close-on-exec before the clone.
+	p = valid()
+	p.Steps = append([]Step{{Side: Parent, Op: OpCloseFDs, IDs: []uint32{7}}}, p.Steps...)
+	if err := p.Check(); err != nil {
+		t.Fatalf("plan with the parent's close-fds: %v\n%s", err, p)
+	}
 }
 
 // TestCheckNetwork accepts a bridged plan: lease, bridge and host rules
@@ -134,6 +140,10 @@ func TestCheckRules(t *testing.T) {
 		{"address in the command", func(p *Plan) {
 			p.Steps = append(p.Steps[:16], append([]Step{{Side: Command, Op: OpAddrAdd, Path: "eth0", Data: "10.88.0.2/24"}}, p.Steps[16:]...)...)
 		}, "belongs in init"},
+		{"close-fds in the parent after the clone", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Op: OpCloseFDs}}, p.Steps[1:]...)...)
+		}, "too late"},
+		{"close-fds in the command", func(p *Plan) { p.Steps[14].Side = Command }, "invalid op"},
 		{"lease release as a step", func(p *Plan) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Op: OpLeaseRelease}}, p.Steps[1:]...)...)
 		}, "invalid op"},

@@ -47,6 +47,9 @@ func Init() int {
 	if len(os.Args) == 3 && os.Args[2] == waitForMaps {
 		return waitAndExec(fd)
 	}
+	// The descriptors init started with, before it opens any: after the
+	// plan is read, those it does not name are closed.
+	started := openFDs()
 	unix.CloseOnExec(fd)
 	conn := os.NewFile(uintptr(fd), "cell")
 	enc := json.NewEncoder(conn)
@@ -62,7 +65,8 @@ func Init() int {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	ex := &initExec{passEnv: p.PassEnv, conn: fd}
+	closeUnnamed(started, namedFDs(&p, fd))
+	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -344,6 +348,9 @@ type initExec struct {
 	// a console step made, the command's stdio.
 	conn    int
 	console *os.File
+	// started are the descriptors init was started with: an optional
+	// tree that cell did not pass is not among them.
+	started []int
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -397,7 +404,26 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		err = r.MountFS(s.FSType, s.Options, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		opts := s.Options
+		if s.NoSymlinks {
+			// The overlay's lower directories, opened without
+			// following links, reach overlayfs as their descriptors
+			// through the host's /proc, still at /oldroot/proc.
+			old, err := e.root("/oldroot")
+			if err != nil {
+				return err
+			}
+			var fds []int
+			if opts, fds, err = old.PinLowers(s.Options, "/oldroot/proc"); err != nil {
+				return err
+			}
+			defer func() {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}()
+		}
+		err = r.MountFS(s.FSType, opts, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
@@ -411,7 +437,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
-		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, s.NoSymlinks, mounts.Target{Existing: s.Existing, Optional: s.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
@@ -421,6 +447,12 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return err
 		}
+		if s.Optional && !slices.Contains(e.started, int(s.ID)) {
+			return nil // its source does not exist; cell passed no tree
+		}
+		// The tree is attached once; its descriptor must not stay
+		// in pid 1.
+		defer unix.Close(int(s.ID))
 		return r.Attach(int(s.ID), s.Path)
 	case plan.OpWriteFile:
 		r, err := e.root(s.Root)
@@ -597,6 +629,68 @@ func dropBoundingSet(keep []uint32) error {
 		return &mounts.SyscallError{Syscall: "capset", Err: err}
 	}
 	return nil
+}
+
+// openFDs lists the open descriptors above 2, from /proc/self/fd (the
+// host's /proc while init starts), or by probing each number up to the
+// descriptor limit without it.
+func openFDs() []int {
+	var fds []int
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		defer unix.Close(dir)
+		buf := make([]byte, 4096)
+		for {
+			n, err := unix.Getdents(dir, buf)
+			if err != nil || n <= 0 {
+				return fds
+			}
+			var names []string
+			_, _, names = unix.ParseDirent(buf[:n], -1, names)
+			for _, name := range names {
+				if fd, err := strconv.Atoi(name); err == nil && fd > 2 && fd != dir {
+					fds = append(fds, fd)
+				}
+			}
+		}
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
+		lim.Cur = 1024
+	}
+	for fd := 3; uint64(fd) < min(lim.Cur, 1<<20); fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+// namedFDs are the descriptors the plan gives init: its socket, the
+// ID-mapped trees and the ones the command inherits.
+func namedFDs(p *plan.Plan, socket int) []int {
+	named := []int{socket}
+	for i := range p.Steps {
+		switch s := &p.Steps[i]; s.Op {
+		case plan.OpIDMapUserns:
+			named = append(named, int(s.ID))
+		case plan.OpCloseFDs:
+			for _, fd := range s.IDs {
+				named = append(named, int(fd))
+			}
+		}
+	}
+	return named
+}
+
+// closeUnnamed closes each descriptor of fds that named does not hold.
+// cell starts init with none such; this is the check that none came.
+func closeUnnamed(fds, named []int) {
+	for _, fd := range fds {
+		if !slices.Contains(named, fd) {
+			unix.Close(fd)
+		}
+	}
 }
 
 // closeFDs marks every descriptor from 3 up close-on-exec, except keep

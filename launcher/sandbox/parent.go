@@ -141,8 +141,23 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			}
 			trace(i, i, t0)
 			continue
+		case plan.OpCloseFDs:
+			// Only marked: cell keeps its descriptors, init gets none
+			// of them but what ExtraFiles places (Go's fork clears the
+			// flag of a descriptor placed at its own number).
+			if err := closeFDs(s.IDs); err != nil {
+				return nil, undo(stepErr(i, err))
+			}
+			trace(i, i, t0)
+			continue
 		case plan.OpIDMapUserns:
 			f, err := idmapUserns(s)
+			var sl *mounts.SymlinkError
+			if s.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
+				// No tree at its number: init skips the attach.
+				trace(i, i, t0)
+				continue
+			}
 			if err != nil {
 				return nil, undo(stepErr(i, err))
 			}
@@ -441,6 +456,15 @@ func (sb *Sandbox) Signal(sig syscall.Signal) error {
 func (sb *Sandbox) Wait() (Status, error) {
 	st, err := sb.wait()
 	sb.ended = time.Now()
+	// Every process of the sandbox is gone with init: what it left in
+	// its hand-back binds is checked before the caller takes it.
+	for i := range sb.plan.Steps {
+		if s := &sb.plan.Steps[i]; s.HandBack {
+			if herr := mounts.HandBack(s.Source, s.KeepSymlinks); herr != nil {
+				err = errors.Join(err, herr)
+			}
+		}
+	}
 	if g := sb.cg.group; g != nil {
 		// Counters are read before the cgroups go; a counter the host
 		// lacks stays unknown (nil).
@@ -512,7 +536,7 @@ func idmapUserns(s *plan.Step) (*os.File, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	tree, err := mounts.IDMappedTree(s.Source, uint64(s.Attr), s.Recursive, int(ns.Fd()))
+	tree, err := mounts.IDMappedTree(s.Source, uint64(s.Attr), s.Recursive, s.NoSymlinks, int(ns.Fd()))
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func TestOpenRefuses(t *testing.T) {
 	if err := os.Chmod(open, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(open); err == nil || !strings.Contains(err.Error(), "mode 0755 lets others in") {
+	if _, err := Open(open); err == nil || !strings.Contains(err.Error(), "mode 0755 and lets its group or others in") {
 		t.Errorf("a directory of mode 0755: %v", err)
 	}
 	link := filepath.Join(base, "link")

@@ -131,6 +131,7 @@ func TestRules(t *testing.T) {
 		{"CELL032", "process: {passEnv: [SSH_AUTH_SOCK]}\n", lint.Medium, "t.yaml:3:21", "process: {passEnv: [LANG]}\n"},
 		{"CELL033", "process: {inheritFds: [3]}\n", lint.Low, "t.yaml:3:24", "process: {inheritFds: []}\n"},
 		{"CELL022", mounts("{type: proc, target: /proc, unmasked: true}"), lint.Medium, "t.yaml:5:45", mounts("{type: proc, target: /proc}")},
+		{"CELL029", mounts("{type: bind, source: /srv/p, target: /p, writable: true, followSymlinks: true}"), lint.High, "t.yaml:5:80", mounts("{type: bind, source: /srv/p, target: /p, followSymlinks: true}")},
 		{"CELL034", "process: {newSession: false}\n", lint.Medium, "t.yaml:3:23", "process: {newSession: true}\n"},
 		{"CELL040", "security: {capabilities: [CAP_NET_BIND_SERVICE]}\n", lint.Medium, "t.yaml:3:26", "security: {capabilities: []}\n"},
 		{"CELL041", "security: {capabilities: [sys_admin]}\n", lint.High, "t.yaml:3:26", "security: {capabilities: [CAP_CHOWN]}\n"},

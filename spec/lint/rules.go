@@ -189,6 +189,12 @@ var rules = []*Rule{
 		check:   writableGitHooks,
 	},
 	{
+		ID: "CELL029", Name: "writable-bind-follows-symlinks", Severity: High,
+		Summary: "A writable bind's source is resolved through symlinks.",
+		Help:    "cell resolves a writable bind's source without following symlinks, because a sandbox that could write there may have replaced a component by a link to anywhere on the host (out -> /etc), which the next sandbox would then get writable. followSymlinks: true turns that off. Bind the path the link points to instead.",
+		check:   writableFollowsSymlinks,
+	},
+	{
 		ID: "CELL030", Name: "secret-env", Severity: High,
 		Summary: "A variable that looks like a secret enters the sandbox.",
 		Help:    "A token or password in the environment is readable by everything the command runs, and shown by cell plan when set in process.env. Pass secrets through a file bound read-only, or not at all.",
@@ -814,6 +820,15 @@ func procUnmasked(ps *pass) {
 				"proc at %s is unmasked: kernel memory and settings are exposed", m.Target)
 		}
 	}
+}
+
+func writableFollowsSymlinks(ps *pass) {
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Writable && m.FollowSymlinks {
+			ps.report(at+".followSymlinks", "remove followSymlinks: true and bind the path the link points to",
+				"writable bind of %s follows symlinks: a link a sandbox planted there sends the bind anywhere on the host", m.Source)
+		}
+	})
 }
 
 func sharedSession(ps *pass) {

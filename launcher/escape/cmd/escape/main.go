@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +97,7 @@ type attempt struct {
 // anything, and setuid last, because it gives up the process's uid.
 var attempts = []attempt{
 	{"fds", (*env).fds},
+	{"init-fds", (*env).initFDs},
 	{"cwd", (*env).cwd},
 	{"session-keyring", (*env).sessionKeyring},
 	{"mount", (*env).mount},
@@ -125,6 +127,7 @@ var attempts = []attempt{
 	{"tiocsti-high", (*env).tiocstiHigh},
 	{"mknod", (*env).mknod},
 	{"exec-bypass", (*env).execBypass},
+	{"setid-file", (*env).setIDFile},
 	{"chroot", (*env).chroot},
 	{"shadow", (*env).shadow},
 	{"signal-init", (*env).signalInit},
@@ -138,7 +141,7 @@ func main() {
 func run(args []string) int {
 	// The descriptors the program was started with, before the flag
 	// package or anything else can open one.
-	fds := scanFDs()
+	fds, fdNums := scanFDs()
 
 	fl := flag.NewFlagSet("escape", flag.ContinueOnError)
 	only := fl.String("only", "", "run only these attempts (comma-separated names)")
@@ -169,7 +172,7 @@ func run(args []string) int {
 		return 2
 	}
 
-	e := &env{startFDs: fds, callerKeyring: int32(*keyring)}
+	e := &env{startFDs: fds, startFDNums: fdNums, callerKeyring: int32(*keyring)}
 	defer e.cleanup()
 	code := 0
 	for _, a := range attempts {
@@ -216,9 +219,11 @@ type env struct {
 	// callerKeyring is the serial of the session keyring of the process
 	// that started the sandbox (-keyring), 0 when not given.
 	callerKeyring int32
-	scratchDir    string
-	scratchErr    error
-	madeDir       bool
+	// startFDNums are the descriptors above 2 the program started with.
+	startFDNums []int
+	scratchDir  string
+	scratchErr  error
+	madeDir     bool
 }
 
 // scratch returns a new directory to create things in, or an error saying
@@ -267,29 +272,49 @@ func (e *env) fds() result { return e.startFDs }
 // path the kernel gives for it does not reach from this root points
 // outside (the CVE-2024-21626 class: openat(fd, "..") walks the host).
 // Pipes, sockets and anonymous files are listed but cannot be placed.
-func scanFDs() result {
-	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// It also returns the descriptors' numbers.
+func scanFDs() (result, []int) {
+	fds, err := listFDs("/proc/self/fd")
 	if err != nil {
-		return scanFDsBlind(err)
+		r, fds := scanFDsBlind(err)
+		return r, fds
 	}
+	return placeFDs(fds), fds
+}
+
+// listFDs lists the descriptors above 2 in dir, a /proc/PID/fd, sorted,
+// without the one it reads dir with.
+func listFDs(dir string) ([]int, error) {
+	d, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(d)
 	var fds []int
 	buf := make([]byte, 4096)
 	for {
-		n, err := unix.Getdents(dir, buf)
-		if err != nil || n <= 0 {
+		n, err := unix.Getdents(d, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
 			break
 		}
 		var names []string
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 		for _, name := range names {
-			if fd, err := strconv.Atoi(name); err == nil && fd > 2 && fd != dir {
+			if fd, err := strconv.Atoi(name); err == nil && fd > 2 && (fd != d || dir != "/proc/self/fd") {
 				fds = append(fds, fd)
 			}
 		}
 	}
-	unix.Close(dir)
 	sort.Ints(fds)
+	return fds, nil
+}
 
+// placeFDs tells for each of this process's descriptors fds whether the
+// path the kernel gives for it reaches it from this root.
+func placeFDs(fds []int) result {
 	var outside, other []string
 	for _, fd := range fds {
 		target, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -320,13 +345,15 @@ func scanFDs() result {
 
 // scanFDsBlind looks for descriptors without /proc: any inherited
 // directory could lead outside.
-func scanFDsBlind(procErr error) result {
+func scanFDsBlind(procErr error) (result, []int) {
 	var dirs, other []string
+	var fds []int
 	for fd := 3; fd < 1024; fd++ {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) != nil {
 			continue
 		}
+		fds = append(fds, fd)
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			dirs = append(dirs, fmt.Sprintf("fd %d (directory)", fd))
 		} else {
@@ -335,11 +362,56 @@ func scanFDsBlind(procErr error) result {
 	}
 	switch {
 	case len(dirs) > 0:
-		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", syserr.Text(procErr), strings.Join(append(dirs, other...), "; "))
+		return escapedf("inherited directories, which /proc/self/fd (%s) cannot place: %s", syserr.Text(procErr), strings.Join(append(dirs, other...), "; ")), fds
 	case len(other) > 0:
-		return blockedf("no directory above fd 2; other descriptors: %s", strings.Join(other, "; "))
+		return blockedf("no directory above fd 2; other descriptors: %s", strings.Join(other, "; ")), fds
 	}
-	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", syserr.Text(procErr))
+	return blockedf("no descriptor above 2 is open (checked without /proc: %s)", syserr.Text(procErr)), fds
+}
+
+// initFDs looks at pid 1's descriptors: the sandbox's init may hold 0-2,
+// one socket to cell and the descriptors the command was started with
+// (those its plan names). Any other is one init was left by its caller or
+// by the host, open for the sandbox's life, which /proc/1/fd reopens for
+// whoever may ptrace pid 1 (a leaked directory gives the host's files).
+// Without the right to read pid 1's links only their number can tell.
+func (e *env) initFDs() result {
+	if os.Getpid() == 1 {
+		return skippedf("this process is pid 1")
+	}
+	fds, err := listFDs("/proc/1/fd")
+	if err != nil {
+		return blockedf("list /proc/1/fd: %s", syserr.Text(err))
+	}
+	var unknown, outside, seen []string
+	sockets := 0
+	for _, fd := range fds {
+		if slices.Contains(e.startFDNums, fd) {
+			continue
+		}
+		target, err := os.Readlink(fmt.Sprintf("/proc/1/fd/%d", fd))
+		switch {
+		case err != nil:
+			unknown = append(unknown, strconv.Itoa(fd))
+		case strings.HasPrefix(target, "socket:"):
+			sockets++
+			seen = append(seen, fmt.Sprintf("fd %d -> %s", fd, target))
+		default:
+			outside = append(outside, fmt.Sprintf("fd %d -> %s", fd, target))
+		}
+	}
+	switch {
+	case len(outside) > 0:
+		return escapedf("pid 1 holds descriptors the command was not given, reachable through /proc/1/fd: %s", strings.Join(append(outside, seen...), "; "))
+	case sockets+len(unknown) > 1:
+		return escapedf("pid 1 holds %d descriptors above 2 that the command was not given, where one (its socket to cell) is expected: %s",
+			sockets+len(unknown), strings.Join(append(seen, "unreadable fds "+strings.Join(unknown, ", ")), "; "))
+	case len(unknown) == 1:
+		return blockedf("pid 1 holds one descriptor above 2 that the command was not given (fd %s: its socket to cell; not readable here)", unknown[0])
+	case sockets == 1:
+		return blockedf("pid 1 holds one descriptor above 2 that the command was not given: %s", seen[0])
+	}
+	return blockedf("pid 1 holds no descriptor above 2 that the command was not given")
 }
 
 func fileType(mode uint32) string {
@@ -804,6 +876,81 @@ func (e *env) mknod() result {
 	}
 	os.Remove(p)
 	return escapedf("created the character device 1:3 (/dev/null) in %s (removed again)", dir)
+}
+
+// setIDFile tries to leave a set-user-ID and a set-group-ID executable in
+// the working directory, which in a sandbox is usually a writable bind of
+// the host's (the project): by chmod and by open(O_CREAT) with the bits
+// in its mode. It escaped when a bit stuck on a file whose owner is, on
+// the host, root or an ID of a range (a subordinate range, or a root
+// caller's): another user could run it as that ID. A file of a
+// single-ID map is the caller's own, which it could make on the host
+// anyway.
+func (e *env) setIDFile() result {
+	var made []string
+	defer func() {
+		for _, p := range made {
+			os.Remove(p)
+		}
+	}()
+	var refused []string
+	for _, how := range []string{"chmod", "open"} {
+		p := fmt.Sprintf(".cell-escape-setid-%s-%d", how, os.Getpid())
+		var fd int
+		var err error
+		if how == "chmod" {
+			fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o755)
+		} else {
+			fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o755|unix.S_ISUID|unix.S_ISGID)
+		}
+		if err != nil {
+			refused = append(refused, fmt.Sprintf("%s: create: %s", how, syserr.Text(err)))
+			continue
+		}
+		made = append(made, p)
+		if how == "chmod" {
+			if err := unix.Fchmod(fd, 0o755|unix.S_ISUID|unix.S_ISGID); err != nil {
+				refused = append(refused, fmt.Sprintf("fchmod(04755|02000): %s", syserr.Text(err)))
+			}
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil || st.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
+			if how == "open" {
+				refused = append(refused, "open(O_CREAT, 06755): the bits did not stick")
+			}
+			continue
+		}
+		uid, uidRange := hostID("/proc/self/uid_map", st.Uid)
+		gid, gidRange := hostID("/proc/self/gid_map", st.Gid)
+		if st.Mode&unix.S_ISUID != 0 && (uid == 0 || uidRange) || st.Mode&unix.S_ISGID != 0 && (gid == 0 || gidRange) {
+			wd, _ := os.Getwd()
+			return escapedf("%s left %s/%s mode %04o, owned by host uid %d gid %d (removed again)", how, wd, p, st.Mode&0o7777, uid, gid)
+		}
+		refused = append(refused, fmt.Sprintf("%s: the bits stuck, on a file of the caller's own host IDs %d:%d", how, uid, gid))
+	}
+	return blockedf("%s", strings.Join(refused, "; "))
+}
+
+// hostID maps an ID of this namespace to the host's through an ID map
+// file, and reports whether it is part of a range (count above 1). An
+// unreadable map is taken as the identity of the whole range.
+func hostID(mapFile string, id uint32) (uint32, bool) {
+	b, err := os.ReadFile(mapFile)
+	if err != nil {
+		return id, true
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var in, out, n uint64
+		if _, err := fmt.Sscan(line, &in, &out, &n); err != nil {
+			continue
+		}
+		if uint64(id) >= in && uint64(id) < in+n {
+			return uint32(out + uint64(id) - in), n > 1
+		}
+	}
+	return id, true
 }
 
 // chroot tries the classic escape: chroot into a subdirectory while the
