@@ -74,6 +74,7 @@ soak:
 # Regenerate golden files and the JSON Schema after an intended change.
 golden:
 	$(GO) test ./launcher/compile ./spec -run 'Golden|Schema' -update
+	$(GO) test ./spec/lint -run Golden -update
 
 # The manual page and shell completions come from the CLI's own definition.
 man: build
