@@ -499,7 +499,9 @@ func keepDir(dir string) (string, error) {
 	}
 	for n := 1; ; n++ {
 		run := filepath.Join(dir, strconv.Itoa(n))
-		err := os.Mkdir(run, 0o755)
+		// 0700: what the command wrote is the caller's to look at, not
+		// every user's (set-ID bits aside, it may hold secrets).
+		err := os.Mkdir(run, 0o700)
 		if err == nil {
 			return run, nil
 		}

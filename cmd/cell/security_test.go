@@ -182,12 +182,23 @@ func TestSessionKeyring(t *testing.T) {
 	uid, gid, dir, cellBin := rootlessUser(t)
 	for _, caller := range []string{"root", "rootless"} {
 		t.Run(caller, func(t *testing.T) {
-			args := append(escapeArgs("default", bin), "--set", "security.seccomp.mode=unconfined")
+			// Unconfined, with the project read-only: a writable bind
+			// without the filter's set-ID guard is refused.
+			args := append(escapeArgs("default", bin), "--set", "security.seccomp.mode=unconfined",
+				"--set", "filesystem.mounts[23].writable=false", "--set", "filesystem.mounts[24].writable=false")
 			cmd := cellCmd(t, "run")
 			if caller == "rootless" {
 				cmd = rootlessCellCmd(cellBin, dir, uid, gid)
 			}
-			cmd.Dir = "/var/tmp"
+			work, err := os.MkdirTemp("/var/tmp", "cell-keyring-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(work) })
+			if err := os.Chmod(work, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Dir = work
 			r := runFromNewKeyring(t, cmd, func(keyring int) []string {
 				return append(args, "--", "/escape", "-only", "session-keyring", "-keyring", strconv.Itoa(keyring))
 			})
