@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,65 @@ func TestTrace(t *testing.T) {
 	var line map[string]any
 	if err := json.Unmarshal([]byte(first), &line); err != nil || line["steps"] == nil || line["us"] == nil {
 		t.Errorf("JSON trace line %q: %v", first, err)
+	}
+}
+
+// lifePhases are the phases --trace reports for each process, in the
+// order each process goes through them (see stamp.Mark's callers).
+var lifePhases = map[string][]string{
+	"cell": {"start", "runtime", "main", "flags", "probe", "parse", "validate", "compile", "record", "parent-steps", "clone", "started", "wait", "teardown"},
+	"init": {"runtime", "main", "plan", "steps", "exec"},
+}
+
+// TestTraceLife checks that --trace covers the whole life of a launch:
+// every phase of cell's and of init's, each once, in order on the clock
+// they share, init's between cell's clone and cell's wait.
+func TestTraceLife(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := profile(t, "")
+	r := cell(t, "run", "--trace", "--log-format", "json", "-p", prof, "--", "true")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	type phase struct {
+		Msg   string `json:"msg"`
+		Phase string `json:"phase"`
+		Side  string `json:"side"`
+		At    *int64 `json:"at_us"`
+		Us    *int64 `json:"us"`
+	}
+	got := map[string][]string{}
+	at := map[string]int64{}
+	for line := range strings.Lines(r.stderr) {
+		var p phase
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if p.Msg != "phase" {
+			continue
+		}
+		if p.At == nil || p.Us == nil || *p.Us < 0 {
+			t.Errorf("phase record without at_us or with a negative us: %q", line)
+			continue
+		}
+		key := p.Side + " " + p.Phase
+		if _, dup := at[key]; dup {
+			t.Errorf("phase %s reported twice", key)
+		}
+		if prev := got[p.Side]; len(prev) > 0 && *p.At < at[p.Side+" "+prev[len(prev)-1]] {
+			t.Errorf("phase %s at %d µs, before %s", key, *p.At, prev[len(prev)-1])
+		}
+		got[p.Side] = append(got[p.Side], p.Phase)
+		at[key] = *p.At
+	}
+	for _, side := range []string{"cell", "init"} {
+		if !slices.Equal(lifePhases[side], got[side]) {
+			t.Fatalf("%s's phases: got %v, want %v\n%s", side, got[side], lifePhases[side], r.stderr)
+		}
+	}
+	if at["init runtime"] < at["cell clone"] || at["init exec"] > at["cell wait"] || at["cell start"] > at["cell runtime"] {
+		t.Errorf("init's phases are not between cell's clone and wait, or cell's start is after its runtime: %v", at)
 	}
 }
 

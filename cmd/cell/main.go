@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
@@ -33,6 +34,7 @@ func main() {
 
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
+	stamp.Mark("main")
 	app := newApp(stdout, stderr)
 	err := app.Run(args)
 	if err == nil {
