@@ -199,11 +199,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		r.net = setup.net
 		ls = append(ls, setup.launchers...)
 	}
+	// Issue 16's rows: the reference set, and startup alone.
+	ref, err := newReference(scratch)
+	if err != nil {
+		return err
+	}
+	refCell, refBwrap, err := ref.launchers(tools, 0, tools.true)
+	if err != nil {
+		return err
+	}
+	ls = append(ls, refCell, refBwrap)
+	startup, startupSkip := startupLaunchers(ctx, tools, scratch)
+	ls = append(ls, startup...)
 	rep, err := latencyReport(ctx, r, cfg, env, ls)
 	if err != nil {
 		return err
 	}
-	rep.Skipped = crunSkip
+	rep.Skipped = append(crunSkip, startupSkip...)
 	if cfg.memRuns > 0 {
 		mls, err := launchers(tools, crun, base.ns, scratch, memoryCommand...)
 		if err != nil {
