@@ -33,7 +33,7 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 		h = slog.NewJSONHandler(w, nil)
 	}
 	log := slog.New(h).With("sandbox", pl.Name)
-	life := &lifeTrace{log: log}
+	life := &lifeTrace{log: log, withNS: asJSON}
 	return func(t sandbox.Trace) {
 		if len(t.Phases) > 0 {
 			life.phases(t.Phases)
@@ -60,9 +60,12 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 // it that the trace had printed: sorted by at_us, the records cut cell's
 // life into consecutive pieces whose us add up to its whole. The first
 // record, "start", is the kernel's start of cell's process, which it
-// gives in 10 ms ticks: its at_us is that coarse.
+// gives in 10 ms ticks: its at_us is that coarse. In JSON, ns is the
+// stamp itself, wall-clock nanoseconds, for a tool that compares it with
+// its own clock (cellbench -trace).
 type lifeTrace struct {
-	log *slog.Logger
+	log    *slog.Logger
+	withNS bool
 	// origin is cell's first stamp; seen every stamp printed so far.
 	origin int64
 	seen   []int64
@@ -87,7 +90,11 @@ func (l *lifeTrace) phases(ss []stamp.Stamp) {
 			us = (s.Unix - prev) / 1000
 		}
 		l.seen = append(l.seen, s.Unix)
-		l.log.Info("phase", "phase", s.Name, "side", s.Side, "at_us", (s.Unix-l.origin)/1000, "us", us)
+		attrs := []any{"phase", s.Name, "side", s.Side, "at_us", (s.Unix - l.origin) / 1000, "us", us}
+		if l.withNS {
+			attrs = append(attrs, "ns", s.Unix)
+		}
+		l.log.Info("phase", attrs...)
 	}
 }
 
