@@ -125,8 +125,15 @@ func TestCostOf(t *testing.T) {
 	if !slices.Equal(names, []string{"cell runtime", "cell main", "cell exit"}) {
 		t.Errorf("rows in order %v, want the order of the phases", names)
 	}
-	if r := c.Rows[1]; r.MedianMS != 5 || r.Share != 0.5 {
-		t.Errorf("cell main: %+v, want median 5 ms, share 0.5", r)
+	if r := c.Rows[1]; r.MedianMS != 5 || r.Share != 0.5 || r.MeanMS != 5 {
+		t.Errorf("cell main: %+v, want median 5 ms, share 0.5, mean 5 ms", r)
+	}
+	var shares float64
+	for _, r := range c.Rows {
+		shares += r.MeanShare
+	}
+	if c.MeanTotalMS != 32.0/3 || shares < 0.999 || shares > 1.001 {
+		t.Errorf("mean total %v ms, shares of means %v; want 10.67 ms and 1", c.MeanTotalMS, shares)
 	}
 	for _, r := range c.Rows {
 		if phaseDescriptions[r.Name] == "" {

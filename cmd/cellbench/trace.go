@@ -85,16 +85,23 @@ type phaseRow struct {
 	MedianMS float64 `json:"median_ms"`
 	// Share is MedianMS over the median of the whole launch.
 	Share float64 `json:"share"`
+	// MeanMS is the mean of the piece over the launches, and MeanShare
+	// it over the mean of the whole launch: means add up, so the shares
+	// of every row make 100%, where medians' need not.
+	MeanMS    float64 `json:"mean_ms"`
+	MeanShare float64 `json:"mean_share"`
 	// at orders the rows: the median end of the piece since the launch.
 	at float64
 }
 
 // costTable is the cost of one launcher's phases.
 type costTable struct {
-	Name    string     `json:"name"`
-	Argv    []string   `json:"argv"`
-	TotalMS float64    `json:"total_ms"`
-	Rows    []phaseRow `json:"rows"`
+	Name    string   `json:"name"`
+	Argv    []string `json:"argv"`
+	TotalMS float64  `json:"total_ms"`
+	// MeanTotalMS is the mean of the whole launch.
+	MeanTotalMS float64    `json:"mean_total_ms"`
+	Rows        []phaseRow `json:"rows"`
 }
 
 // costOf aggregates the segments of many launches of one command.
@@ -111,10 +118,10 @@ func costOf(name string, argv []string, runs [][]segment) costTable {
 		}
 		totals = append(totals, float64(t)/1e6)
 	}
-	c := costTable{Name: name, Argv: argv, TotalMS: summarize(totals).Median}
+	c := costTable{Name: name, Argv: argv, TotalMS: summarize(totals).Median, MeanTotalMS: mean(totals, len(runs))}
 	for n, v := range pieces {
-		m := summarize(v).Median
-		c.Rows = append(c.Rows, phaseRow{Name: n, MedianMS: m, Share: m / c.TotalMS, at: summarize(ends[n]).Median})
+		m, avg := summarize(v).Median, mean(v, len(runs))
+		c.Rows = append(c.Rows, phaseRow{Name: n, MedianMS: m, Share: m / c.TotalMS, MeanMS: avg, MeanShare: avg / c.MeanTotalMS, at: summarize(ends[n]).Median})
 	}
 	slices.SortFunc(c.Rows, func(a, b phaseRow) int {
 		switch {
@@ -126,6 +133,15 @@ func costOf(name string, argv []string, runs [][]segment) costTable {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return c
+}
+
+// mean is the sum of xs over n: a phase missing from a run counts as 0.
+func mean(xs []float64, n int) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(n)
 }
 
 // phaseDescriptions say what ends at each phase, for the table.
@@ -217,12 +233,14 @@ func (rep *traced) markdown(w io.Writer) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Where a launch's time goes: %d traced runs of each command (`cell run --trace --log-format json`), interleaved, after %d warm-up runs. "+
 		"Each run is cut at every phase end that cell and its init report (wall-clock stamps both share), sorted by time; a row is the time from the phase end before it, in either process, to its own: "+
-		"the first from cellbench's clock before it forks cell, the last to cellbench having reaped cell. Medians over the runs, in ms; share is of the median whole launch (shares of medians need not add up to 100%%). "+
+		"the first from cellbench's clock before it forks cell, the last to cellbench having reaped cell. Medians and means over the runs, in ms, each with its share of the whole launch's median or mean: the means' shares add up to 100%%, the medians' need not "+
+		"(where they fall far short, the runs had long stalls in varying phases: a busy machine). "+
 		"Tracing itself costs a little: the records are written to a pipe.\n\n", rep.Runs, rep.Warmup)
 	for _, t := range rep.Tables {
-		fmt.Fprintf(&b, "%s (`%s`): %s ms in all.\n\n| phase | what ends there | median | share |\n|---|---|--:|--:|\n", t.Name, launcher{argv: t.Argv}, ms(t.TotalMS))
+		fmt.Fprintf(&b, "%s (`%s`): %s ms in all (median; mean %s).\n\n| phase | what ends there | median | share | mean | share |\n|---|---|--:|--:|--:|--:|\n",
+			t.Name, launcher{argv: t.Argv}, ms(t.TotalMS), ms(t.MeanTotalMS))
 		for _, row := range t.Rows {
-			fmt.Fprintf(&b, "| %s | %s | %s | %.1f%% |\n", row.Name, phaseDescriptions[row.Name], ms(row.MedianMS), 100*row.Share)
+			fmt.Fprintf(&b, "| %s | %s | %s | %.1f%% | %s | %.1f%% |\n", row.Name, phaseDescriptions[row.Name], ms(row.MedianMS), 100*row.Share, ms(row.MeanMS), 100*row.MeanShare)
 		}
 		b.WriteString("\n")
 	}
