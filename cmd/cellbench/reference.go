@@ -111,7 +111,7 @@ func startupLaunchers(ctx context.Context, t tools, scratch string) ([]launcher,
 	dir := filepath.Join(scratch, "hello")
 	hello := filepath.Join(dir, "hello")
 	src := filepath.Join(dir, "main.go")
-	if err := os.MkdirAll(dir, 0o755); err == nil {
+	if err = os.MkdirAll(dir, 0o755); err == nil {
 		err = os.WriteFile(src, []byte(helloSource), 0o644)
 	}
 	if err == nil {
