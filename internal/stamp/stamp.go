@@ -49,11 +49,19 @@ var (
 	marks = append(make([]Stamp, 0, 32), Stamp{Name: Runtime, Unix: time.Now().UnixNano()})
 )
 
+// maxMarks bounds the stamps kept between two Takes: a long-lived
+// process that parses profiles again and again (a pool, a program using
+// spec) and never takes them keeps the first ones and drops the rest,
+// rather than growing without end.
+const maxMarks = 64
+
 // Mark records that the phase name ended now.
 func Mark(name string) {
 	t := time.Now().UnixNano()
 	mu.Lock()
-	marks = append(marks, Stamp{Name: name, Unix: t})
+	if len(marks) < maxMarks {
+		marks = append(marks, Stamp{Name: name, Unix: t})
+	}
 	mu.Unlock()
 }
 

@@ -53,4 +53,11 @@ func TestMarkTake(t *testing.T) {
 	if again := Take("init"); len(again) != 0 {
 		t.Fatalf("a second Take = %v, want nothing", again)
 	}
+	// A process that marks without taking keeps a bounded record.
+	for range 10 * maxMarks {
+		Mark("parse")
+	}
+	if got := Take("cell"); len(got) != maxMarks {
+		t.Fatalf("after %d marks, Take = %d stamps, want the first %d", 10*maxMarks, len(got), maxMarks)
+	}
 }
