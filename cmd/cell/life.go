@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -63,20 +64,34 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 // gives in 10 ms ticks: its at_us is that coarse. In JSON, ns is the
 // stamp itself, wall-clock nanoseconds, for a tool that compares it with
 // its own clock (cellbench -trace).
+//
+// Init's stamps arrive on the goroutine that reads init's reports, cell's
+// on the one that runs the sandbox: phases may be called from both.
 type lifeTrace struct {
 	log    *slog.Logger
 	withNS bool
-	// origin is cell's first stamp; seen every stamp printed so far.
+	mu     sync.Mutex
+	// origin is cell's first stamp; seen every stamp printed so far;
+	// early holds init's stamps that came before cell's first.
 	origin int64
 	seen   []int64
+	early  []stamp.Stamp
 }
 
 func (l *lifeTrace) phases(ss []stamp.Stamp) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.origin == 0 {
+		if ss[0].Side != "cell" {
+			l.early = append(l.early, ss...)
+			return
+		}
 		l.origin = ss[0].Unix
 		if start, err := stamp.ProcessStart(); err == nil && start <= l.origin {
 			ss = append([]stamp.Stamp{{Name: "start", Side: ss[0].Side, Unix: start}}, ss...)
 		}
+		ss = append(ss, l.early...)
+		l.early = nil
 	}
 	for _, s := range ss {
 		prev := int64(0)

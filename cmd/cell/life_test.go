@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
 // TestTrace checks that --trace reports every step of the plan, in order,
@@ -364,5 +368,34 @@ func TestPoolKilled(t *testing.T) {
 	}
 	if r := cell(t, "run", "--pool", name, "--", "true"); r.code == 0 {
 		t.Errorf("a run in a killed pool succeeded: %s", r)
+	}
+}
+
+// TestLifeTraceInitFirst checks that init's phases, when they reach the
+// tracer before cell's first (they come on another goroutine), are held
+// and printed against cell's origin, not taken as the origin.
+func TestLifeTraceInitFirst(t *testing.T) {
+	var out strings.Builder
+	tr := tracer(&plan.Plan{Name: "x"}, &out, true)
+	const base = int64(1_000_000_000_000)
+	tr(sandbox.Trace{Phases: []stamp.Stamp{{Name: "runtime", Side: "init", Unix: base + 5_000_000}}})
+	if out.Len() != 0 {
+		t.Fatalf("init's phases printed before cell's origin is known: %s", out.String())
+	}
+	tr(sandbox.Trace{Phases: []stamp.Stamp{{Name: "runtime", Side: "cell", Unix: base}, {Name: "clone", Side: "cell", Unix: base + 4_000_000}}})
+	at := map[string]int64{}
+	for line := range strings.Lines(out.String()) {
+		var r struct {
+			Phase, Side string
+			At          int64 `json:"at_us"`
+			NS          int64 `json:"ns"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		at[r.Side+" "+r.Phase] = r.At
+	}
+	if at["cell runtime"] != 0 || at["cell clone"] != 4000 || at["init runtime"] != 5000 {
+		t.Errorf("at_us: %v, want cell runtime 0, cell clone 4000, init runtime 5000\n%s", at, out.String())
 	}
 }
