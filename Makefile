@@ -38,12 +38,16 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./spec
 
-# Launch latency and memory of cell against unshare, bwrap and crun, then
-# throughput at 1, 2 and 8 workers (see README's Speed section).
+# Launch latency, CPU and memory of cell against unshare, bwrap and crun
+# (with issue 16's reference rows and targets), then throughput at 1, 2
+# and 8 workers, the growth tables (binds, running sandboxes) and the
+# cost table of a traced launch (see README's Speed section).
 bench: build
 	$(GO) build -o cellbench ./cmd/cellbench
 	./cellbench -cell ./cell
 	for c in 1 2 8; do ./cellbench -cell ./cell -throughput -c $$c -d 8 || exit 1; done
+	./cellbench -cell ./cell -growth -n 50 -warmup 5
+	./cellbench -cell ./cell -trace -n 100
 
 # Latency of a request on a warm pool (as root): the Go API's Client.Run
 # of /bin/true, with and without statistics, and cell run --pool; the
@@ -51,8 +55,8 @@ bench: build
 bench-pool: build
 	CELL_BENCH_CELL=$(CURDIR)/cell $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPool$$' -benchtime 200x ./cmd/cell
 
-# The benchmark's latency (every variant row too), memory and throughput modes, a few launches
-# each: proves they run (bwrap and crun side by side included); asserts no
+# The benchmark's latency (every variant row too), memory, throughput,
+# growth (tiny counts) and trace modes, a few launches each: proves they run (bwrap and crun side by side included); asserts no
 # figure. Without bwrap (a fresh machine) it is skipped, and without crun
 # cellbench skips crun's rows, but neither under CELL_TEST_STRICT, as in
 # CI, which installs both.
@@ -63,7 +67,9 @@ bench-smoke: build
 		echo "bench-smoke: crun is not installed, and CELL_TEST_STRICT forbids skipping its rows (apt-get install crun)"; exit 1; fi; \
 	set -x; \
 	$(GO) run ./cmd/cellbench -cell ./cell -n 3 -warmup 1 -mem 1 >/dev/null && \
-	$(GO) run ./cmd/cellbench -cell ./cell -throughput -c 2 -d 0.5 -warmup 1 >/dev/null
+	$(GO) run ./cmd/cellbench -cell ./cell -throughput -c 2 -d 0.5 -warmup 1 >/dev/null && \
+	$(GO) run ./cmd/cellbench -cell ./cell -growth -binds 0,2 -running 0,2 -n 2 -warmup 0 >/dev/null && \
+	$(GO) run ./cmd/cellbench -cell ./cell -trace -n 2 -warmup 0 >/dev/null
 
 # Thousands of build-worker launches with limits, 2 and 8 at a time, some
 # cell processes SIGKILLed; fails on any leak (make test runs 40 of them).

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cellsandbox/cell/internal/stamp"
 )
 
 // Options are the inputs of Parse besides the file.
@@ -66,11 +68,13 @@ func Parse(file string, data []byte, opts Options) (*Profile, error) {
 			root = d.apply(root, s)
 		}
 		d.value(root, "", reflect.ValueOf(p).Elem())
+		stamp.Mark("parse")
 		for _, e := range validate(p) {
 			if !d.failedAt(e.Path) {
 				d.errs = append(d.errs, e)
 			}
 		}
+		stamp.Mark("validate")
 	}
 	if len(d.errs) > 0 {
 		placeChain(d.errs, via)

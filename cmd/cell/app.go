@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -109,7 +110,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					pl.Trace = c.Bool("trace")
 					return runPlan(pl, p, runOptions{
-						stats: c.String("stats"), named: c.IsSet("name"), traceJSON: c.String("log-format") == "json",
+						stats: c.String("stats"), named: c.IsSet("name"), trace: tracer(pl, os.Stderr, c.String("log-format") == "json"),
 						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
@@ -254,10 +255,12 @@ func probeFor(p *spec.Profile, facts *host.Facts) error {
 }
 
 func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
+	stamp.Mark("flags")
 	facts, err := host.Probe()
 	if err != nil {
 		return nil, nil, err
 	}
+	stamp.Mark("probe")
 	if c.Bool("rootless") && c.Bool("root") {
 		return nil, nil, usageError("plan: --rootless and --root contradict each other")
 	}
@@ -302,6 +305,7 @@ func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	stamp.Mark("compile")
 	return pl, p, nil
 }
 
@@ -350,8 +354,10 @@ func foreground() bool { return foregroundOf(0) }
 // runOptions are cell run's flags beyond the plan.
 type runOptions struct {
 	stats              string
-	named, traceJSON   bool
+	named              bool
 	timeout, killAfter time.Duration
+	// trace receives what --trace prints: nil without --trace.
+	trace func(sandbox.Trace)
 }
 
 // runPlan executes a plan and returns the command's exit status. The
@@ -359,7 +365,16 @@ type runOptions struct {
 // wait, update, freeze, thaw and gc); an unnamed sandbox without limits
 // runs unrecorded when the state directory cannot be had.
 func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
+	if !pl.Trace {
+		o.trace = nil
+	}
+	if o.trace != nil {
+		// Deferred first, so it runs last: teardown ends once the
+		// record is deleted too.
+		defer func() { stamp.Mark("teardown"); o.trace(sandbox.Trace{Phases: stamp.Take("cell")}) }()
+	}
 	store, rec, err := record(pl)
+	stamp.Mark("record")
 	if err != nil && (pl.Cgroup != nil || o.named) {
 		return err
 	}
@@ -412,7 +427,11 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 		// itself keeps only stderr, for what it cannot tell cell.
 		stdio = sandbox.Stdio{Stderr: os.Stderr}
 	}
-	sb, err := sandbox.Start(pl, stdio, inherit, tracer(pl, os.Stderr, o.traceJSON))
+	sb, err := sandbox.Start(pl, stdio, inherit, o.trace)
+	if o.trace != nil {
+		stamp.Mark("started")
+		o.trace(sandbox.Trace{Phases: stamp.Take("cell")})
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -467,6 +486,7 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 		}
 	}()
 	st, err := sb.Wait()
+	stamp.Mark("wait")
 	if err != nil {
 		if timedOut {
 			return exitStatus(StatusTimeout)

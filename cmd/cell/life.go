@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -25,14 +27,20 @@ import (
 
 // tracer logs the steps init and cell report as they run (--trace),
 // through log/slog: one record a step (or run of steps done together),
-// as text for people or JSON for machines.
+// as text for people or JSON for machines; and one "phase" record for
+// each phase of cell's and init's lives (see lifeTrace).
 func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 	var h slog.Handler = slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: dropTime})
 	if asJSON {
 		h = slog.NewJSONHandler(w, nil)
 	}
 	log := slog.New(h).With("sandbox", pl.Name)
+	life := &lifeTrace{log: log, withNS: asJSON}
 	return func(t sandbox.Trace) {
+		if len(t.Phases) > 0 {
+			life.phases(t.Phases)
+			return
+		}
 		if t.First < 0 || t.Last >= len(pl.Steps) || t.First > t.Last {
 			return
 		}
@@ -43,6 +51,66 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 			call = s.Op.String() + " ... " + pl.Steps[t.Last].Op.String()
 		}
 		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op.String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
+	}
+}
+
+// lifeTrace logs the ends of the phases of cell's and init's lives, as
+// they arrive: cell's up to the sandbox's start, init's once it has
+// exec'd the command, cell's to its teardown. Each record has the phase,
+// the process (side), at_us, the time since cell's runtime started
+// (its first stamp), and us, the time since the latest phase end before
+// it that the trace had printed: sorted by at_us, the records cut cell's
+// life into consecutive pieces whose us add up to its whole. The first
+// record, "start", is the kernel's start of cell's process, which it
+// gives in 10 ms ticks: its at_us is that coarse. In JSON, ns is the
+// stamp itself, wall-clock nanoseconds, for a tool that compares it with
+// its own clock (cellbench -trace).
+//
+// Init's stamps arrive on the goroutine that reads init's reports, cell's
+// on the one that runs the sandbox: phases may be called from both.
+type lifeTrace struct {
+	log    *slog.Logger
+	withNS bool
+	mu     sync.Mutex
+	// origin is cell's first stamp; seen every stamp printed so far;
+	// early holds init's stamps that came before cell's first.
+	origin int64
+	seen   []int64
+	early  []stamp.Stamp
+}
+
+func (l *lifeTrace) phases(ss []stamp.Stamp) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.origin == 0 {
+		if ss[0].Side != "cell" {
+			l.early = append(l.early, ss...)
+			return
+		}
+		l.origin = ss[0].Unix
+		if start, err := stamp.ProcessStart(); err == nil && start <= l.origin {
+			ss = append([]stamp.Stamp{{Name: "start", Side: ss[0].Side, Unix: start}}, ss...)
+		}
+		ss = append(ss, l.early...)
+		l.early = nil
+	}
+	for _, s := range ss {
+		prev := int64(0)
+		for _, t := range l.seen {
+			if t <= s.Unix && t > prev {
+				prev = t
+			}
+		}
+		us := int64(0)
+		if prev != 0 {
+			us = (s.Unix - prev) / 1000
+		}
+		l.seen = append(l.seen, s.Unix)
+		attrs := []any{"phase", s.Name, "side", s.Side, "at_us", (s.Unix - l.origin) / 1000, "us", us}
+		if l.withNS {
+			attrs = append(attrs, "ns", s.Unix)
+		}
+		l.log.Info("phase", attrs...)
 	}
 }
 

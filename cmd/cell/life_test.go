@@ -8,10 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
 // TestTrace checks that --trace reports every step of the plan, in order,
@@ -50,6 +55,65 @@ func TestTrace(t *testing.T) {
 	var line map[string]any
 	if err := json.Unmarshal([]byte(first), &line); err != nil || line["steps"] == nil || line["us"] == nil {
 		t.Errorf("JSON trace line %q: %v", first, err)
+	}
+}
+
+// lifePhases are the phases --trace reports for each process, in the
+// order each process goes through them (see stamp.Mark's callers).
+var lifePhases = map[string][]string{
+	"cell": {"start", "runtime", "main", "flags", "probe", "parse", "validate", "compile", "record", "parent-steps", "clone", "started", "wait", "teardown"},
+	"init": {"runtime", "main", "plan", "steps", "exec"},
+}
+
+// TestTraceLife checks that --trace covers the whole life of a launch:
+// every phase of cell's and of init's, each once, in order on the clock
+// they share, init's between cell's clone and cell's wait.
+func TestTraceLife(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	prof := profile(t, "")
+	r := cell(t, "run", "--trace", "--log-format", "json", "-p", prof, "--", "true")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	type phase struct {
+		Msg   string `json:"msg"`
+		Phase string `json:"phase"`
+		Side  string `json:"side"`
+		At    *int64 `json:"at_us"`
+		Us    *int64 `json:"us"`
+	}
+	got := map[string][]string{}
+	at := map[string]int64{}
+	for line := range strings.Lines(r.stderr) {
+		var p phase
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if p.Msg != "phase" {
+			continue
+		}
+		if p.At == nil || p.Us == nil || *p.Us < 0 {
+			t.Errorf("phase record without at_us or with a negative us: %q", line)
+			continue
+		}
+		key := p.Side + " " + p.Phase
+		if _, dup := at[key]; dup {
+			t.Errorf("phase %s reported twice", key)
+		}
+		if prev := got[p.Side]; len(prev) > 0 && *p.At < at[p.Side+" "+prev[len(prev)-1]] {
+			t.Errorf("phase %s at %d µs, before %s", key, *p.At, prev[len(prev)-1])
+		}
+		got[p.Side] = append(got[p.Side], p.Phase)
+		at[key] = *p.At
+	}
+	for _, side := range []string{"cell", "init"} {
+		if !slices.Equal(lifePhases[side], got[side]) {
+			t.Fatalf("%s's phases: got %v, want %v\n%s", side, got[side], lifePhases[side], r.stderr)
+		}
+	}
+	if at["init runtime"] < at["cell clone"] || at["init exec"] > at["cell wait"] || at["cell start"] > at["cell runtime"] {
+		t.Errorf("init's phases are not between cell's clone and wait, or cell's start is after its runtime: %v", at)
 	}
 }
 
@@ -304,5 +368,34 @@ func TestPoolKilled(t *testing.T) {
 	}
 	if r := cell(t, "run", "--pool", name, "--", "true"); r.code == 0 {
 		t.Errorf("a run in a killed pool succeeded: %s", r)
+	}
+}
+
+// TestLifeTraceInitFirst checks that init's phases, when they reach the
+// tracer before cell's first (they come on another goroutine), are held
+// and printed against cell's origin, not taken as the origin.
+func TestLifeTraceInitFirst(t *testing.T) {
+	var out strings.Builder
+	tr := tracer(&plan.Plan{Name: "x"}, &out, true)
+	const base = int64(1_000_000_000_000)
+	tr(sandbox.Trace{Phases: []stamp.Stamp{{Name: "runtime", Side: "init", Unix: base + 5_000_000}}})
+	if out.Len() != 0 {
+		t.Fatalf("init's phases printed before cell's origin is known: %s", out.String())
+	}
+	tr(sandbox.Trace{Phases: []stamp.Stamp{{Name: "runtime", Side: "cell", Unix: base}, {Name: "clone", Side: "cell", Unix: base + 4_000_000}}})
+	at := map[string]int64{}
+	for line := range strings.Lines(out.String()) {
+		var r struct {
+			Phase, Side string
+			At          int64 `json:"at_us"`
+			NS          int64 `json:"ns"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		at[r.Side+" "+r.Phase] = r.At
+	}
+	if at["cell runtime"] != 0 || at["cell clone"] != 4000 || at["init runtime"] != 5000 {
+		t.Errorf("at_us: %v, want cell runtime 0, cell clone 4000, init runtime 5000\n%s", at, out.String())
 	}
 }

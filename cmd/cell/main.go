@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
@@ -42,6 +43,7 @@ func main() {
 
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
+	stamp.Mark("main")
 	// A closed stdout or stderr (cell run --trace ... | head -1) must not
 	// kill cell before it has torn the sandbox down: with SIGPIPE
 	// notified, Go's writes to fds 1 and 2 return EPIPE instead. Notified,

@@ -25,6 +25,12 @@ type latencyResult struct {
 	Orphans []int `json:"orphans"`
 	// MaxRSSKiB is each run's largest ru_maxrss in KiB, in run order.
 	MaxRSSKiB []int64 `json:"max_rss_kib"`
+	// CPUNS is each run's user+system time of its whole process tree
+	// (wait4's rusage of the launched process and its orphans), in
+	// nanoseconds, in run order.
+	CPUNS []int64 `json:"cpu_ns"`
+	// CPUMS summarizes CPUNS in milliseconds.
+	CPUMS summary `json:"cpu_ms"`
 	// WallMS summarizes WallNS in milliseconds.
 	WallMS summary `json:"wall_ms"`
 	// TreeMS summarizes TreeNS in milliseconds.
@@ -124,6 +130,7 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 			TreeNS:    make([]int64, 0, cfg.runs),
 			Orphans:   make([]int, 0, cfg.runs),
 			MaxRSSKiB: make([]int64, 0, cfg.runs),
+			CPUNS:     make([]int64, 0, cfg.runs),
 		}
 		if l.as != nil {
 			rep.Results[i].User = l.as.String()
@@ -151,12 +158,14 @@ func latencyReport(ctx context.Context, r runner, cfg config, env environment, l
 				res.RunsWithOrphans++
 			}
 			res.MaxRSSKiB = append(res.MaxRSSKiB, s.maxRSS)
+			res.CPUNS = append(res.CPUNS, s.cpu.Nanoseconds())
 		}
 	}
 	for i := range rep.Results {
 		res := &rep.Results[i]
 		res.WallMS = summarize(millis(res.WallNS))
 		res.TreeMS = summarize(millis(res.TreeNS))
+		res.CPUMS = summarize(millis(res.CPUNS))
 		rss := make([]float64, len(res.MaxRSSKiB))
 		for j, kib := range res.MaxRSSKiB {
 			rss[j] = float64(kib)
@@ -291,7 +300,7 @@ func flood(ctx context.Context, r runner, l launcher, workers int, d time.Durati
 			_, pgid, err := r.launch(ctx, l)
 			if pgid != 0 {
 				reapers.Go(func() {
-					if _, _, err := reapGroup(ctx, pgid); err != nil {
+					if _, _, _, err := reapGroup(ctx, pgid); err != nil {
 						fail(err)
 					}
 				})

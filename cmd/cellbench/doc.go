@@ -10,6 +10,8 @@
 //
 //	cellbench [-cell ./cell] [-n 200] [-warmup 10] [-variants=true] [-mem 5] [-json]
 //	cellbench -throughput [-c 2] [-d 5] [-json]
+//	cellbench -growth [-binds 0,1,10,100,1000] [-running 0,1,10,100] [-n 200] [-json]
+//	cellbench -trace [-n 200] [-json]
 //
 // Latency mode (the default) warms each command up, then runs the commands
 // round-robin, rotating which one goes first in each round, so that noise
@@ -19,6 +21,36 @@
 // rerun in the message. It prints a markdown table (median, p90, p99, min,
 // max, median max RSS, ratios to bwrap and unshare) and a one-line summary,
 // or with -json every sample.
+//
+// Every row also has its CPU time: user plus system time of the whole
+// launch tree, from wait4's rusage of the launched process and of every
+// orphan it left (each covers the descendants it reaped: cell's covers
+// its init's, which covers the command's).
+//
+// Latency mode also runs issue 16's rows: `cell run` of the reference
+// profile (testdata/reference.yaml, embedded: bubblewrap's reference
+// set of user, pid, uts, ipc, net and cgroup namespaces, /usr read-only
+// with the bin, lib, lib64 and sbin links, /etc read-only, a private
+// /tmp, /proc, /dev, no seccomp) next to bwrap with exactly those
+// arguments (refBwrapArgs); and `cell --help`, startup alone, next to a
+// static Go hello that cellbench builds into its scratch directory with
+// the go command on PATH. A table of issue 16's targets follows, each a
+// ratio of medians from the same run, met or missed.
+//
+// Growth mode measures the two reference rows with more read-only binds
+// (-binds: of one directory, at /m/0, /m/1 ...), then with N sandboxes
+// of the launcher being measured already running (-running: each runs
+// sleep, started and waited for before the point's rounds, ended with
+// SIGTERM after them), and prints each as a table with the change per
+// step, so that growth worse than linear shows.
+//
+// Trace mode runs `cell run --trace --log-format json` of the default
+// and of the reference profile, and cuts each launch at every phase end
+// that cell and its init report (wall-clock stamps, which both share):
+// from cellbench's clock before the fork to cell's runtime, through
+// cell's and init's phases, to cellbench having reaped cell. It prints
+// a cost table per profile: each phase's median and its share of the
+// median launch.
 //
 // Max RSS is ru_maxrss from wait4, which has a floor: os/exec starts
 // children with vfork, and Linux charges a child that execs the peak RSS

@@ -97,6 +97,12 @@ type sample struct {
 	// process and its orphans, each of which covers the descendants it
 	// reaped itself.
 	maxRSS int64
+	// cpu is the user and system time of the whole launch tree: the
+	// launched process's and its orphans' rusage from wait4, each of
+	// which covers the descendants it reaped itself (cell's covers its
+	// init, whose covers the command). once measures it; flood leaves
+	// the orphans' out.
+	cpu time.Duration
 }
 
 // runner starts launchers in dir with stdio on every standard stream.
@@ -184,9 +190,10 @@ func (r runner) onceHere(ctx context.Context, l launcher) (sample, error) {
 		return s, err
 	}
 	reapStart := time.Now()
-	n, rss, rerr := reapGroup(ctx, pgid)
+	n, rss, cpu, rerr := reapGroup(ctx, pgid)
 	s.tree = s.wall + time.Since(reapStart)
 	s.orphans, s.maxRSS = n, max(s.maxRSS, rss)
+	s.cpu += cpu
 	if err != nil {
 		return s, err
 	}
@@ -215,14 +222,21 @@ func (r runner) launch(ctx context.Context, l launcher) (s sample, pgid int, err
 		return s, pgid, errors.New("no rusage from wait4")
 	}
 	s.maxRSS = ru.Maxrss
+	s.cpu = cpuTime(ru.Utime, ru.Stime)
 	return s, pgid, nil
 }
 
+// cpuTime is user plus system time of an rusage.
+func cpuTime(user, sys syscall.Timeval) time.Duration {
+	return time.Duration(user.Nano() + sys.Nano())
+}
+
 // reapGroup waits for every child of this process in process group pgid
-// to exit, and returns how many there were and their largest max RSS.
+// to exit, and returns how many there were, their largest max RSS and
+// the CPU time they and what they reaped used.
 // If they have not all gone after orphanTimeout, or when ctx is done, it
 // kills the group.
-func reapGroup(ctx context.Context, pgid int) (n int, maxRSS int64, err error) {
+func reapGroup(ctx context.Context, pgid int) (n int, maxRSS int64, cpu time.Duration, err error) {
 	kill := func() { _ = unix.Kill(-pgid, unix.SIGKILL) }
 	timer := time.AfterFunc(orphanTimeout, kill)
 	defer timer.Stop()
@@ -235,11 +249,12 @@ func reapGroup(ctx context.Context, pgid int) (n int, maxRSS int64, err error) {
 		case nil:
 			n++
 			maxRSS = max(maxRSS, ru.Maxrss)
+			cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		case unix.EINTR:
 		case unix.ECHILD:
-			return n, maxRSS, nil
+			return n, maxRSS, cpu, nil
 		default:
-			return n, maxRSS, os.NewSyscallError("wait4", err)
+			return n, maxRSS, cpu, os.NewSyscallError("wait4", err)
 		}
 	}
 }

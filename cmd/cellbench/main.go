@@ -59,6 +59,12 @@ type config struct {
 	// memRuns is how many times memory mode launches each command; 0
 	// leaves memory out.
 	memRuns int
+	// growth measures the growth tables instead of latency, at binds
+	// more binds and with running sandboxes running.
+	growth         bool
+	binds, running []int
+	// trace measures where the time of a launch goes instead.
+	trace bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -75,8 +81,28 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.memRuns, "mem", 5, "launches of each command whose memory is sampled while it runs (latency mode; 0: none)")
 	fs.IntVar(&c.workers, "c", 2, "concurrent workers (throughput mode)")
 	fs.Float64Var(&seconds, "d", 5, "`seconds` each command is launched for (throughput mode)")
+	fs.BoolVar(&c.growth, "growth", false, "measure launch time against the number of binds and of running sandboxes instead of latency")
+	binds := fs.String("binds", "0,1,10,100,1000", "binds added to the reference set, comma-separated `counts` (growth mode)")
+	running := fs.String("running", "0,1,10,100", "sandboxes running meanwhile, comma-separated `counts` (growth mode)")
+	fs.BoolVar(&c.trace, "trace", false, "cut traced launches of cell run into their phases (cell run --trace) instead of measuring latency")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if c.binds, err = parseCounts("binds", *binds); err != nil {
+		return c, err
+	}
+	if c.running, err = parseCounts("running", *running); err != nil {
+		return c, err
+	}
+	modes := 0
+	for _, m := range []bool{c.throughput, c.growth, c.trace} {
+		if m {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return c, errors.New("-throughput, -growth and -trace are separate modes: give one")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -164,6 +190,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		env.CrunHides = crun.hide
 	}
 
+	if cfg.growth || cfg.trace {
+		ref, err := newReference(scratch)
+		if err != nil {
+			return err
+		}
+		var rep interface{ markdown(io.Writer) error }
+		if cfg.growth {
+			rep, err = growthReport(ctx, r, cfg, env, tools, ref)
+		} else {
+			refCell, _, lerr := ref.launchers(tools, 0, tools.true)
+			if lerr != nil {
+				return lerr
+			}
+			traced := func(l launcher) launcher {
+				l.argv = append([]string{l.argv[0], "run", "--trace", "--log-format", "json"}, l.argv[2:]...)
+				return l
+			}
+			rep, err = traceReport(ctx, r, cfg, env, []launcher{traced(ls[cellIdx]), traced(refCell)})
+		}
+		if err != nil {
+			return err
+		}
+		if cfg.json {
+			return writeJSON(stdout, rep)
+		}
+		return rep.markdown(stdout)
+	}
 	if cfg.throughput {
 		tls := []launcher{ls[cellIdx], ls[bwrapIdx]}
 		if crun != nil {
@@ -199,11 +252,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		r.net = setup.net
 		ls = append(ls, setup.launchers...)
 	}
+	// Issue 16's rows: the reference set, and startup alone.
+	ref, err := newReference(scratch)
+	if err != nil {
+		return err
+	}
+	refCell, refBwrap, err := ref.launchers(tools, 0, tools.true)
+	if err != nil {
+		return err
+	}
+	ls = append(ls, refCell, refBwrap)
+	startup, startupSkip := startupLaunchers(ctx, tools, scratch)
+	ls = append(ls, startup...)
 	rep, err := latencyReport(ctx, r, cfg, env, ls)
 	if err != nil {
 		return err
 	}
-	rep.Skipped = crunSkip
+	rep.Skipped = append(crunSkip, startupSkip...)
 	if cfg.memRuns > 0 {
 		mls, err := launchers(tools, crun, base.ns, scratch, memoryCommand...)
 		if err != nil {

@@ -166,7 +166,7 @@ func (r runner) memoryOnce(ctx context.Context, l launcher, cmdFile fileKey) (sa
 		// End the command (EOF on its stdin), then the launcher.
 		pw.Close()
 		waitErr := cmd.Wait()
-		if _, _, rerr := reapGroup(ctx, pgid); rerr != nil {
+		if _, _, _, rerr := reapGroup(ctx, pgid); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		if waitErr != nil && ctx.Err() == nil {

@@ -243,6 +243,7 @@ func (rep *latency) rss(kib float64) string {
 func (rep *latency) markdown(w io.Writer) error {
 	var b bytes.Buffer
 	bw := rep.Results[bwrapIdx].WallMS.Median
+	bwCPU := rep.Results[bwrapIdx].CPUMS.Median
 	un := rep.Results[unshareIdx].WallMS.Median
 	order := rowOrder(rep.Results)
 	var costs []*latencyResult
@@ -251,13 +252,14 @@ func (rep *latency) markdown(w io.Writer) error {
 			costs = append(costs, &rep.Results[i])
 		}
 	}
-	fmt.Fprintf(&b, "Launch latency of /bin/true: %d runs of each command, interleaved (%s) after %d warm-up runs each; wall time of exec.Cmd.Run in ms.\n\n",
+	fmt.Fprintf(&b, "Launch latency of /bin/true: %d runs of each command, interleaved (%s) after %d warm-up runs each; wall time of exec.Cmd.Run in ms; "+
+		"CPU is user+system time of the whole launch tree (wait4's rusage of the launched process and of any orphan it left, each covering what it reaped) in ms.\n\n",
 		rep.Runs, rep.Order, rep.Warmup)
-	b.WriteString("| Command | median | p90 | p99 | min | max | median max RSS | vs bwrap | vs unshare |")
+	b.WriteString("| Command | median | p90 | p99 | min | max | median CPU | median max RSS | vs bwrap | CPU vs bwrap | vs unshare |")
 	if len(costs) > 0 {
 		b.WriteString(" vs default |")
 	}
-	b.WriteString("\n|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	b.WriteString("\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	if len(costs) > 0 {
 		b.WriteString("--:|")
 	}
@@ -266,9 +268,9 @@ func (rep *latency) markdown(w io.Writer) error {
 	for _, i := range order {
 		r := rep.Results[i]
 		s := r.WallMS
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |",
-			r.Name, ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max),
-			rep.rss(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(s.Median, un))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
+			r.Name, ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max), ms(r.CPUMS.Median),
+			rep.rss(r.MedianMaxRSSKiB), ratio(s.Median, bw), ratio(r.CPUMS.Median, bwCPU), ratio(s.Median, un))
 		if len(costs) > 0 {
 			switch {
 			case i == cellIdx:
@@ -338,6 +340,7 @@ func (rep *latency) markdown(w io.Writer) error {
 	if len(rep.Results) > crunIdx && rep.Results[crunIdx].Name == "crun" {
 		rep.Env.crunNote(&b)
 	}
+	rep.targets(&b)
 	if rep.Memory != nil {
 		rep.Memory.markdown(&b)
 	}

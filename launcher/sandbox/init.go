@@ -19,6 +19,7 @@ import (
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/landlock"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/network"
@@ -32,6 +33,7 @@ import (
 // It must be called before anything else in the process, on the main
 // goroutine.
 func Init() int {
+	stamp.Mark("main")
 	// Capabilities, no_new_privs and the parent-death signal are per
 	// thread, and the command is forked from this one.
 	runtime.LockOSThread()
@@ -66,6 +68,7 @@ func Init() int {
 		return 125
 	}
 	closeUnnamed(started, namedFDs(&p, fd))
+	stamp.Mark("plan")
 	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
@@ -108,6 +111,7 @@ func Init() int {
 	// The command is forked before the reader below starts, so that a
 	// signal relayed early finds it. A pooled sandbox's command comes
 	// later, with the first request.
+	stamp.Mark("steps")
 	var pid, pooledID int
 	var mainPid atomic.Int64
 	t0 := time.Now()
@@ -119,6 +123,10 @@ func Init() int {
 		mainPid.Store(int64(pid))
 		// The command's steps run in the forked child up to its execve.
 		trace(firstCommand, len(p.Steps)-1, t0)
+		stamp.Mark("exec")
+		if p.Trace {
+			_ = enc.Encode(message{Trace: &Trace{Phases: stamp.Take("init")}})
+		}
 	}
 	// From here on the socket carries descriptors too (exec requests), so
 	// it is read with recvmsg; the decoder's buffered bytes come first.

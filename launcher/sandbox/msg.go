@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -65,6 +66,10 @@ type Trace struct {
 	First  int   `json:"first"`
 	Last   int   `json:"last"`
 	Micros int64 `json:"us"`
+	// Phases, when not empty, are the ends of phases of a process's life
+	// (see internal/stamp) instead of a step: init sends its own once
+	// the command has been exec'd.
+	Phases []stamp.Stamp `json:"phases,omitempty"`
 }
 
 type failure struct {

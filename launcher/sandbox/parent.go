@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -238,10 +239,12 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	for p.Steps[clone].Op != plan.OpClone {
 		clone++
 	}
+	stamp.Mark("parent-steps")
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		return nil, undo(stepErr(clone, err))
 	}
+	stamp.Mark("clone")
 	trace(clone, initIndex, started)
 	if cg.cloneFD != nil {
 		cg.cloneFD.Close()
