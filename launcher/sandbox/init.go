@@ -101,7 +101,7 @@ func Init() int {
 			firstCommand = i
 		}
 		t0 := time.Now()
-		if err := ex.step(&p.Steps[i]); err != nil {
+		if err := guard(func() error { return ex.step(&p.Steps[i]) }); err != nil {
 			return report(i, err)
 		}
 		if p.Steps[i].Side == plan.Init {
@@ -950,4 +950,18 @@ func setInheritable(caps []uint32) error {
 		return &mounts.SyscallError{Syscall: "capset", Object: "inheritable", Err: err}
 	}
 	return nil
+}
+
+// guard runs one step of init's. A panic in it (a bug of cell's, or a
+// plan that Check let through) becomes the step's failure: cell then
+// reports the step and its profile position, instead of an init that
+// "ended without a report" after a goroutine dump (which init, running
+// with GOTRACEBACK=none, would not print anyway).
+func guard(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cell-init panicked (a bug of cell's; please report it): %v", r)
+		}
+	}()
+	return f()
 }
