@@ -168,6 +168,9 @@ func readProfile(name string) ([]byte, string, error) {
 		b, err := profiles.Get(name)
 		return b, "builtin:" + name, err
 	}
+	if c, ok := bundleConfig(name); ok {
+		name = c
+	}
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, "", fmt.Errorf("read profile: %w", err)
@@ -179,6 +182,9 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 	data, file, err := readProfile(name)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := bundleConfig(file); ok {
+		return parseBundle(file, data, sets)
 	}
 	return spec.Parse(file, data, spec.Options{
 		Vars: spec.Vars{
