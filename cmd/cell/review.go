@@ -17,10 +17,10 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
-	"github.com/cellsandbox/cell/spec/oci"
 	"github.com/cellsandbox/cell/spec/diff"
 	prose "github.com/cellsandbox/cell/spec/explain"
 	"github.com/cellsandbox/cell/spec/lint"
+	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // reviewCommands returns cmds with the commands for reviewing profiles
