@@ -164,12 +164,11 @@ func isBuiltin(name string) bool {
 // readProfile returns the YAML of a profile and the name its positions
 // are reported under.
 func readProfile(name string) ([]byte, string, error) {
-	if isBuiltin(name) {
-		b, err := profiles.Get(name)
-		return b, "builtin:" + name, err
-	}
 	if c, ok := bundleConfig(name); ok {
 		name = c
+	} else if isBuiltin(name) {
+		b, err := profiles.Get(name)
+		return b, "builtin:" + name, err
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {

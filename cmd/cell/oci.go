@@ -3,17 +3,20 @@ package main
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // bundleConfig returns the config.json of name when name is an OCI bundle
 // (a directory holding config.json, or config.json itself), so that every
-// command that reads a profile by name reads a bundle too.
+// command that reads a profile by name reads a bundle too. A built-in
+// name is the built-in even where a directory of that name is a bundle.
 func bundleConfig(name string) (string, bool) {
-	if isBuiltin(name) {
+	if isBuiltin(name) && slices.Contains(profiles.Names(), name) {
 		return "", false
 	}
 	return oci.Bundle(name)
