@@ -42,7 +42,7 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	c.namespaces(out, top, f["linux"], lin)
 	c.root(out, top, f["root"])
 	c.process(out, top, f["process"])
-	c.mounts(out, f["mounts"], lin)
+	c.mounts(out, f["mounts"], c.masked(lin))
 	if f["linux"] != nil {
 		c.linux(out, f["linux"], lin)
 	}
@@ -318,11 +318,11 @@ func (c *conv) user(out, n *yaml.Node) {
 }
 
 // mounts translates mounts.
-func (c *conv) mounts(out, n *yaml.Node, lin map[string]*yaml.Node) {
-	list := array(n)
+func (c *conv) mounts(out, n *yaml.Node, masked bool) {
 	if n == nil {
 		return
 	}
+	list := array(n)
 	devAt := ""
 	for i, e := range c.items(n, "mounts") {
 		p := index("mounts", i)
@@ -330,7 +330,7 @@ func (c *conv) mounts(out, n *yaml.Node, lin map[string]*yaml.Node) {
 		if f == nil {
 			continue
 		}
-		m := c.mount(e, p, f, lin, &devAt)
+		m := c.mount(e, p, f, masked, &devAt)
 		if m != nil {
 			c.paths[index("filesystem.mounts", len(list.Content))] = p
 			list.Content = append(list.Content, m)
@@ -342,9 +342,10 @@ func (c *conv) mounts(out, n *yaml.Node, lin map[string]*yaml.Node) {
 }
 
 // mount translates one entry of mounts; nil means it adds no mount of its
-// own (an error, or what another mount already makes). devAt is the
+// own (an error, or what another mount already makes). masked says
+// whether linux.maskedPaths asks for /proc's masks. devAt is the
 // target of the /dev that cell makes, once one is seen.
-func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, lin map[string]*yaml.Node, devAt *string) *yaml.Node {
+func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked bool, devAt *string) *yaml.Node {
 	d, ok := f["destination"]
 	if !ok {
 		c.errorf(e, p+".destination", "is required")
@@ -437,7 +438,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, lin map[st
 		return m
 	case typ == "proc":
 		set(m, "type", str(e, "proc"))
-		if !c.masked(lin) {
+		if !masked {
 			set(m, "unmasked", flag(e, true))
 		}
 		c.plainOptions(opts, optNodes, optPath, "proc")
