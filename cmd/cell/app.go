@@ -152,7 +152,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand())...)),
+		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), exportCommand())...)),
 	}
 }
 
