@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cellsandbox/cell/profiles"
+)
+
+// seenScript prints what the command sees: its uid, hostname,
+// namespaces and mount table.
+const seenScript = `id -u; hostname; for n in user mnt pid net uts ipc cgroup time; do echo "ns $n $(readlink /proc/self/ns/$n)"; done; cat /proc/self/mountinfo`
+
+// seen is what seenScript printed, with the namespaces said as new or
+// host (inode numbers differ from run to run) and each mount point outside
+// /proc and /dev (whose insides runtimes build each their own way) as ro
+// or rw.
+type seen struct {
+	UID, Hostname string
+	NS            map[string]string
+	Mounts        map[string]string
+}
+
+func parseSeen(t *testing.T, out string, host map[string]string) seen {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("short output:\n%s", out)
+	}
+	s := seen{UID: lines[0], Hostname: lines[1], NS: map[string]string{}, Mounts: map[string]string{}}
+	for _, l := range lines[2:] {
+		if rest, ok := strings.CutPrefix(l, "ns "); ok {
+			n, link, _ := strings.Cut(rest, " ")
+			s.NS[n] = "new"
+			if link == host[n] {
+				s.NS[n] = "host"
+			}
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		mp := f[4]
+		if mp == "/proc" || mp == "/dev" || strings.HasPrefix(mp, "/proc/") || strings.HasPrefix(mp, "/dev/") {
+			continue
+		}
+		opts := strings.Split(f[5], ",")
+		s.Mounts[mp] = "rw"
+		if slices.Contains(opts, "ro") {
+			s.Mounts[mp] = "ro"
+		}
+	}
+	return s
+}
+
+// crunCommand runs crun on bundle. crun 1.8 refuses a hybrid cgroup
+// layout (cgroup2 with controllers at /sys/fs/cgroup/unified) even with
+// its cgroup manager disabled; it runs in a mount namespace of its own
+// (made by unshare, slave so nothing propagates back) in which that mount
+// is covered by an empty tmpfs. No cgroup of the host is touched.
+func crunCommand(t *testing.T, crun, state, bundle, id string) *exec.Cmd {
+	run := fmt.Sprintf("exec %s --root %s --cgroup-manager=disabled run --bundle %s %s", crun, state, bundle, id)
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		run = "mount -t tmpfs -o ro,size=4k,mode=0555 cell-hide /sys/fs/cgroup/unified && " + run
+	}
+	return exec.Command("unshare", "--mount", "--propagation", "slave", "sh", "-c", run)
+}
+
+// TestExportRoundTrip exports each built-in profile (with --lossy) and
+// checks that crun, running the bundle, shows the command what cell run
+// shows it: uid, hostname, which namespaces are its own, and which mount
+// points there are and whether each is read-only.
+func TestExportRoundTrip(t *testing.T) {
+	requirePrivilege(t)
+	crun, err := exec.LookPath("crun")
+	if err != nil {
+		if os.Getenv("CELL_TEST_STRICT") != "" {
+			t.Fatal("crun is not installed and CELL_TEST_STRICT forbids skipping")
+		}
+		t.Skip("crun is not installed")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) is missing")
+	}
+	host := hostNamespaces(t)
+	// Not under /tmp, which the profiles cover with a tmpfs, and the
+	// working directory the profiles bind.
+	work, err := os.MkdirTemp("/var/tmp", "cell-oci-work-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	for _, name := range profiles.Names() {
+		t.Run(name, func(t *testing.T) {
+			bundle := filepath.Join(t.TempDir(), "bundle")
+			exp := cellCmd(t, "export", "--lossy", "--oci", bundle, "-p", name, "--", "sh", "-c", seenScript)
+			exp.Dir = work
+			r := runCellCmd(t, exp)
+			if name == "build-worker" {
+				// outside: pick leases IDs when cell runs.
+				if r.code == 0 || !strings.Contains(r.stderr, "pick") {
+					t.Fatalf("export of build-worker: want refused for its outside: pick, got %s", r)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("export: %s", r)
+			}
+			if !strings.Contains(r.stderr, "cell: loss: ") {
+				t.Errorf("export --lossy printed no loss (every built-in has the root's size or passEnv):\n%s", r.stderr)
+			}
+
+			run := cellCmd(t, "run", "-p", name, "--", "sh", "-c", seenScript)
+			run.Dir = work
+			want := parseSeen(t, mustSucceed(t, runCellCmd(t, run)), host)
+
+			state := t.TempDir()
+			id := fmt.Sprintf("cell-oci-test-%d-%s", os.Getpid(), name)
+			t.Cleanup(func() { exec.Command(crun, "--root", state, "delete", "--force", id).Run() })
+			cmd := crunCommand(t, crun, state, bundle, id)
+			cmd.Dir = work
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr string
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = string(ee.Stderr)
+				}
+				t.Fatalf("crun: %v\n%s%s", err, out, stderr)
+			}
+			got := parseSeen(t, string(out), host)
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("what the command sees under crun differs from cell run (-cell +crun):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestExportRefuses checks that an export with losses writes nothing
+// unless --lossy, and says every loss at its position.
+func TestExportRefuses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "b")
+	prof := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(prof, []byte(`apiVersion: cell/v1
+name: p
+filesystem:
+  root: {size: 1Mi, readOnly: true}
+  mounts:
+    - {type: dir, target: /d, mode: "0700"}
+    - {type: file, target: /d/f, content: hi}
+    - {type: symlink, target: /l, linkTo: /d/f}
+process:
+  args: [true]
+  passEnv: [TERM]
+security:
+  seccomp: {mode: unconfined}
+  landlock: {mode: require, readOnly: [/]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cell(t, "export", "--oci", dir, "-p", prof)
+	for _, want := range []string{
+		"p.yaml:4:16: filesystem.root.size: ",
+		"p.yaml:11:12: process.passEnv: ",
+		"p.yaml:14:13: security.landlock: ",
+		"cell: hint: --lossy",
+	} {
+		if r.code == 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("export without --lossy: want failure with %q, got %s", want, r)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("export without --lossy wrote the bundle")
+	}
+	r = cell(t, "export", "--lossy", "--oci", dir, "-p", prof)
+	if r.code != 0 || strings.Count(r.stderr, "cell: loss: ") != 3 {
+		t.Fatalf("export --lossy: want 3 losses printed, got %s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "rootfs/d/f")); err != nil || string(b) != "hi" {
+		t.Errorf("rootfs/d/f = %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "rootfs/d")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("rootfs/d: %v, %v; want mode 0700", fi, err)
+	}
+	if l, err := os.Readlink(filepath.Join(dir, "rootfs/l")); err != nil || l != "/d/f" {
+		t.Errorf("rootfs/l -> %q, %v", l, err)
+	}
+	// The bundle reads back as a profile.
+	if r := cell(t, "validate", dir); r.code != 0 {
+		t.Errorf("validate the exported bundle: %s", r)
+	}
+	if r := cell(t, "export", "--lossy", "--oci", dir, "-p", prof); r.code == 0 || !strings.Contains(r.stderr, "is not empty") {
+		t.Errorf("export into a non-empty directory: %s", r)
+	}
+}
