@@ -61,13 +61,18 @@ func parseSeen(t *testing.T, out string, host map[string]string) seen {
 	return s
 }
 
-// crunCommand runs crun on bundle. crun 1.8 refuses a hybrid cgroup
-// layout (cgroup2 with controllers at /sys/fs/cgroup/unified) even with
-// its cgroup manager disabled; it runs in a mount namespace of its own
-// (made by unshare, slave so nothing propagates back) in which that mount
-// is covered by an empty tmpfs. No cgroup of the host is touched.
-func crunCommand(t *testing.T, crun, state, bundle, id string) *exec.Cmd {
-	run := fmt.Sprintf("exec %s --root %s --cgroup-manager=disabled run --bundle %s %s", crun, state, bundle, id)
+// runtimeCommand runs the OCI runtime rt (crun or runc) on bundle.
+// crun 1.8 refuses a hybrid cgroup layout (cgroup2 with controllers at
+// /sys/fs/cgroup/unified) even with its cgroup manager disabled; it runs
+// in a mount namespace of its own (made by unshare, slave so nothing
+// propagates back) in which that mount is covered by an empty tmpfs. No
+// cgroup of the host is touched by crun; runc makes its container's
+// cgroups, named by the unique id, and removes them when it ends.
+func runtimeCommand(rt, bin, state, bundle, id string) *exec.Cmd {
+	if rt == "runc" {
+		return exec.Command(bin, "--root", state, "run", "--bundle", bundle, id)
+	}
+	run := fmt.Sprintf("exec %s --root %s --cgroup-manager=disabled run --bundle %s %s", bin, state, bundle, id)
 	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
 		run = "mount -t tmpfs -o ro,size=4k,mode=0555 cell-hide /sys/fs/cgroup/unified && " + run
 	}
@@ -75,18 +80,13 @@ func crunCommand(t *testing.T, crun, state, bundle, id string) *exec.Cmd {
 }
 
 // TestExportRoundTrip exports each built-in profile (with --lossy) and
-// checks that crun, running the bundle, shows the command what cell run
-// shows it: uid, hostname, which namespaces are its own, and which mount
-// points there are and whether each is read-only.
+// checks that crun and runc, running the bundle, show the command what
+// cell run shows it: uid, hostname, which namespaces are its own, and
+// which mount points there are and whether each is read-only. runc 1.1
+// (Debian 12) has no time namespace, so its runs share the host's, in
+// cell run as in the export.
 func TestExportRoundTrip(t *testing.T) {
 	requirePrivilege(t)
-	crun, err := exec.LookPath("crun")
-	if err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("crun is not installed and CELL_TEST_STRICT forbids skipping")
-		}
-		t.Skip("crun is not installed")
-	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare (util-linux) is missing")
 	}
@@ -98,48 +98,66 @@ func TestExportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(work) })
-	for _, name := range profiles.Names() {
-		t.Run(name, func(t *testing.T) {
-			bundle := filepath.Join(t.TempDir(), "bundle")
-			exp := cellCmd(t, "export", "--lossy", "--oci", bundle, "-p", name, "--", "sh", "-c", seenScript)
-			exp.Dir = work
-			r := runCellCmd(t, exp)
-			if name == "build-worker" {
-				// outside: pick leases IDs when cell runs.
-				if r.code == 0 || !strings.Contains(r.stderr, "pick") {
-					t.Fatalf("export of build-worker: want refused for its outside: pick, got %s", r)
-				}
-				return
-			}
-			if r.code != 0 {
-				t.Fatalf("export: %s", r)
-			}
-			if !strings.Contains(r.stderr, "cell: loss: ") {
-				t.Errorf("export --lossy printed no loss (every built-in has the root's size or passEnv):\n%s", r.stderr)
-			}
-
-			run := cellCmd(t, "run", "-p", name, "--", "sh", "-c", seenScript)
-			run.Dir = work
-			want := parseSeen(t, mustSucceed(t, runCellCmd(t, run)), host)
-
-			state := t.TempDir()
-			id := fmt.Sprintf("cell-oci-test-%d-%s", os.Getpid(), name)
-			t.Cleanup(func() { exec.Command(crun, "--root", state, "delete", "--force", id).Run() })
-			cmd := crunCommand(t, crun, state, bundle, id)
-			cmd.Dir = work
-			out, err := cmd.Output()
+	for _, rt := range []struct {
+		name string
+		sets []string
+	}{{"crun", nil}, {"runc", []string{"--set", "namespaces.time=host"}}} {
+		t.Run(rt.name, func(t *testing.T) {
+			bin, err := exec.LookPath(rt.name)
 			if err != nil {
-				var stderr string
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = string(ee.Stderr)
+				if os.Getenv("CELL_TEST_STRICT") != "" {
+					t.Fatalf("%s is not installed and CELL_TEST_STRICT forbids skipping", rt.name)
 				}
-				t.Fatalf("crun: %v\n%s%s", err, out, stderr)
+				t.Skipf("%s is not installed", rt.name)
 			}
-			got := parseSeen(t, string(out), host)
-			if d := cmp.Diff(want, got); d != "" {
-				t.Errorf("what the command sees under crun differs from cell run (-cell +crun):\n%s", d)
+			for _, name := range profiles.Names() {
+				t.Run(name, func(t *testing.T) {
+					roundTrip(t, rt.name, bin, name, rt.sets, work, host)
+				})
 			}
 		})
+	}
+}
+
+func roundTrip(t *testing.T, rt, bin, name string, sets []string, work string, host map[string]string) {
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	exp := cellCmd(t, append(append([]string{"export", "--lossy", "--oci", bundle, "-p", name}, sets...), "--", "sh", "-c", seenScript)...)
+	exp.Dir = work
+	r := runCellCmd(t, exp)
+	if name == "build-worker" {
+		// outside: pick leases IDs when cell runs.
+		if r.code == 0 || !strings.Contains(r.stderr, "pick") {
+			t.Fatalf("export of build-worker: want refused for its outside: pick, got %s", r)
+		}
+		return
+	}
+	if r.code != 0 {
+		t.Fatalf("export: %s", r)
+	}
+	if !strings.Contains(r.stderr, "cell: loss: ") {
+		t.Errorf("export --lossy printed no loss (every built-in has the root's size or passEnv):\n%s", r.stderr)
+	}
+
+	run := cellCmd(t, append(append([]string{"run", "-p", name}, sets...), "--", "sh", "-c", seenScript)...)
+	run.Dir = work
+	want := parseSeen(t, mustSucceed(t, runCellCmd(t, run)), host)
+
+	state := t.TempDir()
+	id := fmt.Sprintf("cell-oci-test-%d-%s", os.Getpid(), name)
+	t.Cleanup(func() { exec.Command(bin, "--root", state, "delete", "--force", id).Run() })
+	cmd := runtimeCommand(rt, bin, state, bundle, id)
+	cmd.Dir = work
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s: %v\n%s%s", rt, err, out, stderr)
+	}
+	got := parseSeen(t, string(out), host)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("what the command sees under %s differs from cell run (-cell +%s):\n%s", rt, rt, d)
 	}
 }
 
