@@ -68,8 +68,11 @@ func parseSeen(t *testing.T, out string, host map[string]string) seen {
 // propagates back) in which that mount is covered by an empty tmpfs. No
 // cgroup of the host is touched by crun; runc makes its container's
 // cgroups, named by the unique id, and removes them when it ends.
-func runtimeCommand(rt, bin, state, bundle, id string) *exec.Cmd {
-	if rt == "runc" {
+func runtimeCommand(t *testing.T, rt, bin, state, bundle, id string) *exec.Cmd {
+	switch rt {
+	case "cell":
+		return cellCmd(t, "run", "-p", bundle)
+	case "runc":
 		return exec.Command(bin, "--root", state, "run", "--bundle", bundle, id)
 	}
 	run := fmt.Sprintf("exec %s --root %s --cgroup-manager=disabled run --bundle %s %s", bin, state, bundle, id)
@@ -80,8 +83,9 @@ func runtimeCommand(rt, bin, state, bundle, id string) *exec.Cmd {
 }
 
 // TestExportRoundTrip exports each built-in profile (with --lossy) and
-// checks that crun and runc, running the bundle, show the command what
-// cell run shows it: uid, hostname, which namespaces are its own, and
+// checks that crun and runc, running the bundle, and cell run reading it
+// back (its rootfs as filesystem.root.path), show the command what
+// cell run of the profile shows it: uid, hostname, which namespaces are its own, and
 // which mount points there are and whether each is read-only. runc 1.1
 // (Debian 12) has no time namespace, so its runs share the host's, in
 // cell run as in the export.
@@ -101,9 +105,12 @@ func TestExportRoundTrip(t *testing.T) {
 	for _, rt := range []struct {
 		name string
 		sets []string
-	}{{"crun", nil}, {"runc", []string{"--set", "namespaces.time=host"}}} {
+	}{{"crun", nil}, {"runc", []string{"--set", "namespaces.time=host"}}, {"cell", nil}} {
 		t.Run(rt.name, func(t *testing.T) {
 			bin, err := exec.LookPath(rt.name)
+			if rt.name == "cell" {
+				bin, err = os.Executable()
+			}
 			if err != nil {
 				if os.Getenv("CELL_TEST_STRICT") != "" {
 					t.Fatalf("%s is not installed and CELL_TEST_STRICT forbids skipping", rt.name)
@@ -145,7 +152,7 @@ func roundTrip(t *testing.T, rt, bin, name string, sets []string, work string, h
 	state := t.TempDir()
 	id := fmt.Sprintf("cell-oci-test-%d-%s", os.Getpid(), name)
 	t.Cleanup(func() { exec.Command(bin, "--root", state, "delete", "--force", id).Run() })
-	cmd := runtimeCommand(rt, bin, state, bundle, id)
+	cmd := runtimeCommand(t, rt, bin, state, bundle, id)
 	cmd.Dir = work
 	out, err := cmd.Output()
 	if err != nil {
