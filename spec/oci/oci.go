@@ -3,12 +3,11 @@ package oci
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,13 +60,9 @@ func Load(path string) (*spec.Profile, error) {
 // of every problem, sorted by position, each placed in config.json.
 func Parse(file string, data []byte, dir string) (*spec.Profile, error) {
 	c := &conv{file: file, dir: dir, paths: map[string]string{}}
-	root, err := readJSON(data)
+	root, line, col, err := readJSON(data)
 	if err != nil {
-		line := 1
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
-		return nil, spec.ErrorList{{Pos: spec.Pos{File: file, Line: line, Col: 1}, Msg: "invalid JSON: " + strings.TrimPrefix(yamlLineRE.ReplaceAllString(err.Error(), ""), "yaml: ")}}
+		return nil, spec.ErrorList{{Pos: spec.Pos{File: file, Line: line, Col: col}, Msg: "invalid JSON: " + err.Error()}}
 	}
 	out := c.translate(root, profileName(dir))
 	p, perr := spec.ParseNode(file, out)
@@ -90,24 +85,49 @@ func Parse(file string, data []byte, dir string) (*spec.Profile, error) {
 	return p, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// readJSON parses data into its top node, which must be an object. JSON
-// is YAML, so yaml.v3 reads it with positions; text that is YAML but not
-// JSON (no braces) is refused, since no runtime would read it.
-func readJSON(data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty")
+// readJSON parses data, which must be one JSON object, into its top node.
+// encoding/json checks the syntax strictly (YAML would take more) and
+// places an error; yaml.v3 then reads the same text, since JSON is YAML,
+// keeping each value's line and column.
+func readJSON(data []byte) (root *yaml.Node, line, col int, err error) {
+	if err := json.Unmarshal(data, new(map[string]json.RawMessage)); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		off := int64(0)
+		switch {
+		case errors.As(err, &se):
+			off = se.Offset
+		case errors.As(err, &te):
+			return nil, 1, 1, errors.New("must be a JSON object")
 		}
-		return nil, err
+		line, col = lineCol(data, off)
+		return nil, line, col, err
 	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode || doc.Content[0].Style&yaml.FlowStyle == 0 {
-		return nil, errors.New("must be a JSON object")
+	defer func() {
+		// yaml.v3 has been known to panic on hostile input; a bundle
+		// must never crash cell.
+		if r := recover(); r != nil {
+			root, line, col, err = nil, 1, 1, fmt.Errorf("%v", r)
+		}
+	}()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, 1, 1, err
 	}
-	return doc.Content[0], nil
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, 1, 1, errors.New("must be a JSON object")
+	}
+	return doc.Content[0], 0, 0, nil
+}
+
+// lineCol returns the 1-based line and column of byte off of data
+// (encoding/json's offset is just past the offending byte).
+func lineCol(data []byte, off int64) (int, int) {
+	off = min(max(off-1, 0), int64(len(data)))
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return line, col
 }
 
 // profileName makes a profile name of the bundle directory's name.

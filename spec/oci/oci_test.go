@@ -286,11 +286,17 @@ func TestLoadBundle(t *testing.T) {
 }
 
 func TestParseNotJSON(t *testing.T) {
-	for _, data := range []string{"", "a: b\n", "[1]", "{\n\"a\": [\n}"} {
-		_, err := Parse("config.json", []byte(data), "/b")
-		var el spec.ErrorList
-		if !errors.As(err, &el) || len(el) != 1 || !strings.Contains(el[0].Msg, "JSON") {
-			t.Errorf("Parse(%q) = %v, want one invalid JSON error", data, err)
+	for _, tc := range []struct{ data, want string }{
+		{"", "config.json:1:1: invalid JSON: unexpected end of JSON input"},
+		{"a: b\n", "config.json:1:1: invalid JSON: invalid character 'a' looking for beginning of value"},
+		{"[1]", "config.json:1:1: invalid JSON: must be a JSON object"},
+		{"{\n\"a\": [\n}", "config.json:3:1: invalid JSON: invalid character '}' looking for beginning of value"},
+		{"{\"a\": 1}\n{}", "config.json:2:1: invalid JSON: invalid character '{' after top-level value"},
+		{"{a: 1}", "config.json:1:2: invalid JSON: invalid character 'a' looking for beginning of object key string"},
+	} {
+		_, err := Parse("config.json", []byte(tc.data), "/b")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) = %v, want %s", tc.data, err, tc.want)
 		}
 	}
 }
