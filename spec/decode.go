@@ -35,6 +35,8 @@ type decoder struct {
 	// active holds the alias targets being decoded, to catch cycles.
 	active map[*yaml.Node]bool
 	budget int
+	// literal turns off variable expansion, for ParseNode.
+	literal bool
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
@@ -283,6 +285,9 @@ func (d *decoder) scalar(n *yaml.Node, path, kindMsg string) (string, bool) {
 // expand returns the text of the scalar n with its variables expanded.
 // Each bad reference is an error at its own column when that can be found.
 func (d *decoder) expand(n *yaml.Node, path string) (string, bool) {
+	if d.literal {
+		return n.Value, true
+	}
 	s, errs := d.vars.expand(n.Value)
 	for _, e := range errs {
 		d.errorAt(d.posIn(n, e.off), path, "%s", e.msg)

@@ -50,7 +50,35 @@ func Parse(file string, data []byte, opts Options) (*Profile, error) {
 	}
 	root, errs := readDocument(data, func(line, col int) Pos { return Pos{File: file, Line: line, Col: col} })
 	d.errs = append(d.errs, errs...)
-	if len(errs) == 0 && (root == nil || isNull(root)) {
+	return d.parse(root, len(errs) > 0, opts)
+}
+
+// ParseNode decodes and validates a profile given as a node tree, such as
+// one translated from another format (spec/oci), whose nodes carry their
+// line and column in file. Strings are taken literally: no variables are
+// expanded, since the source format has none, and extends is not read.
+// Errors are as Parse's.
+func ParseNode(file string, root *yaml.Node) (*Profile, error) {
+	p := &Profile{File: file, positions: make(map[string]Pos), keys: make(map[string]Pos)}
+	d := &decoder{
+		file:    file,
+		vars:    &Vars{},
+		prof:    p,
+		origin:  make(map[*yaml.Node]Pos),
+		failed:  make(map[string]bool),
+		active:  make(map[*yaml.Node]bool),
+		budget:  maxValues,
+		literal: true,
+	}
+	return d.parse(root, false, Options{})
+}
+
+// parse decodes root, the document read (failed says reading it failed),
+// then applies opts and validates.
+func (d *decoder) parse(root *yaml.Node, failed bool, opts Options) (*Profile, error) {
+	file, p := d.file, d.prof
+	errs := failed
+	if !errs && (root == nil || isNull(root)) {
 		line := 1
 		if root != nil {
 			line = root.Line
@@ -59,7 +87,7 @@ func Parse(file string, data []byte, opts Options) (*Profile, error) {
 		root = nil
 	}
 	var via map[string]Pos
-	if root != nil {
+	if root != nil && !d.literal {
 		root, via = d.compose(root, opts.Load)
 	}
 	sets := d.parseSets(opts.Sets)

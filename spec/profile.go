@@ -109,8 +109,13 @@ type Filesystem struct {
 	Mounts []Mount `yaml:"mounts" json:"mounts,omitempty" validate:"dive"`
 }
 
-// Root configures the tmpfs that becomes the sandbox's "/".
+// Root configures the tmpfs that becomes the sandbox's "/", or names the
+// host directory that does.
 type Root struct {
+	// Path is a host directory bound (with its submounts) as "/" instead
+	// of a tmpfs, as an OCI bundle's rootfs is: writes reach the host
+	// directory unless ReadOnly is set. Size and Mode do not apply to it.
+	Path string `yaml:"path" json:"path,omitempty" validate:"omitempty,abspath"`
 	// Size caps the root tmpfs; zero means the kernel default.
 	Size Size `yaml:"size" json:"size,omitempty"`
 	// Mode is the permission of "/" (default 0755).

@@ -320,6 +320,15 @@ func validateProfile(sl validator.StructLevel) {
 	if fp := "filesystem.root.size"; p.Filesystem.Root.Size == 0 && p.given(fp) {
 		sl.ReportError(p.Filesystem.Root.Size, fp, "size", "gt", "0")
 	}
+	if r := p.Filesystem.Root; r.Path != "" {
+		// A directory's size and mode are the host's, not a tmpfs option.
+		if given("filesystem.root.size", r.Size != 0) {
+			sl.ReportError(r.Size, "filesystem.root.size", "size", "onlyfor", "a tmpfs root, not filesystem.root.path")
+		}
+		if given("filesystem.root.mode", r.Mode != nil) {
+			sl.ReportError(r.Mode, "filesystem.root.mode", "mode", "onlyfor", "a tmpfs root, not filesystem.root.path")
+		}
+	}
 
 	ns := p.Namespaces
 	if ns.User == Host {
@@ -356,6 +365,7 @@ func validateProfile(sl validator.StructLevel) {
 			v       any
 			nonZero bool
 		}{
+			{"filesystem.root.path", r.Path, r.Path != ""},
 			{"filesystem.root.size", r.Size, r.Size != 0},
 			{"filesystem.root.mode", r.Mode, r.Mode != nil},
 			{"filesystem.root.readOnly", r.ReadOnly, r.ReadOnly},

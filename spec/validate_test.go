@@ -218,6 +218,15 @@ func TestValidationErrors(t *testing.T) {
 			want: []string{`p.yaml:5:39: filesystem.mounts[0].size: must be greater than 0`},
 		},
 		{
+			name: "root path with tmpfs options",
+			src:  hdr + "filesystem:\n  root: {path: rel, size: 1Mi, mode: \"0700\"}\n",
+			want: []string{
+				`p.yaml:4:16: filesystem.root.path: must be an absolute path, not "rel"`,
+				`p.yaml:4:27: filesystem.root.size: only applies to a tmpfs root, not filesystem.root.path`,
+				`p.yaml:4:38: filesystem.root.mode: only applies to a tmpfs root, not filesystem.root.path`,
+			},
+		},
+		{
 			name: "root size 0",
 			src:  hdr + "filesystem:\n  root:\n    size: 0\n",
 			want: []string{`p.yaml:5:11: filesystem.root.size: must be greater than 0`},

@@ -171,7 +171,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand())...)),
+		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand(), exportCommand())...)),
 	}
 	strictArgs(app.Commands)
 	return app
@@ -193,7 +193,9 @@ func isBuiltin(name string) bool {
 func readProfile(name string) ([]byte, string, error) {
 	// A profile that cannot be had is the caller's mistake, as an invalid
 	// one is: status 2.
-	if isBuiltin(name) {
+	if c, ok := bundleConfig(name); ok {
+		name = c
+	} else if isBuiltin(name) {
 		b, err := profiles.Get(name)
 		if err != nil {
 			return nil, "", &codedErr{err, StatusProfile}
@@ -211,6 +213,9 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 	data, file, err := readProfile(name)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := bundleConfig(file); ok {
+		return parseBundle(file, data, sets)
 	}
 	return spec.Parse(file, data, spec.Options{
 		Vars: spec.Vars{

@@ -20,6 +20,7 @@ import (
 	"github.com/cellsandbox/cell/spec/diff"
 	prose "github.com/cellsandbox/cell/spec/explain"
 	"github.com/cellsandbox/cell/spec/lint"
+	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // reviewCommands returns cmds with the commands for reviewing profiles
@@ -361,6 +362,9 @@ func gitShow(rev, file string) (profileSource, error) {
 // parseSource validates a profile read by readSource or gitShow; the
 // parents of a profile read from git are read from the same revision.
 func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Profile, error) {
+	if filepath.Base(src.file) == oci.ConfigName {
+		return parseBundle(src.file, src.data, sets)
+	}
 	return spec.Parse(src.file, src.data, spec.Options{
 		Vars: spec.Vars{
 			Home: facts.Home, User: facts.User, PWD: facts.Cwd,

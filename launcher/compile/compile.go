@@ -343,11 +343,20 @@ func (c *compiler) filesystem(nets *netSetup) {
 	if fs.Root.Size != 0 {
 		data += fmt.Sprintf(",size=%d", fs.Root.Size)
 	}
-	flags := uint64(msSafe)
-	if !fs.Root.ReadOnly && c.landlockNoExec("/") {
-		flags |= unix.MS_NOEXEC
+	if fs.Root.Path != "" {
+		// A bundle's rootfs: the host directory itself becomes "/", as
+		// runc makes it; reached through oldRoot like every host path.
+		// A bind ignores other flags: nosuid and nodev are set once "/"
+		// is in place, by mount_setattr, which leaves the host's other
+		// (possibly locked) flags alone.
+		c.add("filesystem.root.path", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: oldRoot + fs.Root.Path, Path: newRoot, Flags: unix.MS_BIND | unix.MS_REC})
+	} else {
+		flags := uint64(msSafe)
+		if !fs.Root.ReadOnly && c.landlockNoExec("/") {
+			flags |= unix.MS_NOEXEC
+		}
+		c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: plan.Flags(flags), Data: data})
 	}
-	c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: plan.Flags(flags), Data: data})
 
 	for i := range fs.Mounts {
 		if c.skipMount(fs.Mounts[i].Target) {
@@ -362,6 +371,9 @@ func (c *compiler) filesystem(nets *netSetup) {
 	init(plan.Step{Op: plan.OpPivotRoot, Path: ".", Source: "."})
 	init(plan.Step{Op: plan.OpUmount, Path: ".", Flags: unix.MNT_DETACH})
 	init(plan.Step{Op: plan.OpChdir, Path: "/"})
+	if fs.Root.Path != "" {
+		c.add("filesystem.root.path", plan.Step{Side: plan.Init, Op: plan.OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV})
+	}
 	if fs.Root.ReadOnly {
 		c.add("filesystem.root.readOnly", plan.Step{Side: plan.Init, Op: plan.OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_RDONLY})
 	}

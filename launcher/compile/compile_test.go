@@ -486,6 +486,30 @@ func TestOverlaySteps(t *testing.T) {
 	}
 }
 
+// TestRootPath checks that filesystem.root.path makes the host directory
+// "/" (an OCI bundle's rootfs) instead of a tmpfs, nosuid and nodev.
+func TestRootPath(t *testing.T) {
+	doc := minimal + "filesystem:\n  root: {path: /srv/rootfs, readOnly: true}\n  mounts: [{type: tmpfs, target: /tmp}]\n"
+	p := parse(t, "t.yaml", []byte(doc), &userFacts)
+	pl, err := compile.Profile(p, &userFacts, compile.Invocation{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pl.String()
+	for _, want := range []string{
+		`init    mount("/oldroot/srv/rootfs", "/newroot", NULL, MS_BIND|MS_REC, NULL)`,
+		`init    mount_setattr("/", MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV)`,
+		`init    mount_setattr("/", MOUNT_ATTR_RDONLY)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, `mount("tmpfs", "/newroot"`) {
+		t.Errorf("a tmpfs root as well:\n%s", text)
+	}
+}
+
 // TestGoldenNetwork pins the plans of a bridged sandbox with NAT, ports
 // and egress rules, and of a user-mode one, root and rootless.
 func TestGoldenNetwork(t *testing.T) {

@@ -81,6 +81,7 @@ var rules = map[string]classifier{
 	"ids.gidMap[*]":            idRange("gid"),
 	"ids.uidMap[*].*":          idRangeField("uid"),
 	"ids.gidMap[*].*":          idRangeField("gid"),
+	"filesystem.root.path":     changedWidens("a host directory is the root: the command sees (and, unless read-only, changes) its files"),
 	"filesystem.root.size":     size("the root tmpfs"),
 	"filesystem.root.mode":     mode("the root directory"),
 	"filesystem.root.readOnly": flag(Narrows, "the root becomes read-only", "the root becomes writable"),

@@ -174,9 +174,14 @@ func files(p *spec.Profile, paths []access.Path) []string {
 	if r.Size != 0 {
 		root += " of " + r.Size.String()
 	}
-	if r.ReadOnly {
+	switch {
+	case r.Path != "" && r.ReadOnly:
+		root = "The root is the host's directory " + r.Path + ", read-only once the mounts are made: the command sees its files and, of the rest of the host, only what is listed here."
+	case r.Path != "":
+		root = "The root is the host's directory " + r.Path + ", writable: the command can change its files on the host; of the rest of the host it sees only what is listed here."
+	case r.ReadOnly:
 		root += ", read-only once the mounts are made: nothing of the host is visible except what is listed here."
-	} else {
+	default:
 		root += ", writable: nothing of the host is visible except what is listed here."
 	}
 	out = append(out, root)

@@ -632,7 +632,7 @@ func unboundedTmpfs(ps *pass) {
 	if p.Namespaces.Mount == spec.Host {
 		return
 	}
-	if r := p.Filesystem.Root; r.Size == 0 && !r.ReadOnly {
+	if r := p.Filesystem.Root; r.Size == 0 && !r.ReadOnly && r.Path == "" {
 		ps.report("filesystem.root.size", "set filesystem.root.size (16Mi is plenty for mount points), or readOnly: true",
 			"the writable root tmpfs has no size: the command can fill memory up to the kernel's default of half of RAM")
 	}
@@ -645,6 +645,12 @@ func unboundedTmpfs(ps *pass) {
 }
 
 func writableRoot(ps *pass) {
+	if r := ps.p.Filesystem.Root; ps.p.Namespaces.Mount == spec.New && !r.ReadOnly && r.Path != "" {
+		// Not a tmpfs that goes with the sandbox: the host's files.
+		ps.reportAs(High, "filesystem.root.path", "set filesystem.root.readOnly: true (root.readonly in config.json) and give writable mounts for what must change",
+			"the root is the host's directory %s, writable: the command can change its files on the host", r.Path)
+		return
+	}
 	if ps.p.Namespaces.Mount == spec.New && !ps.p.Filesystem.Root.ReadOnly {
 		ps.report("filesystem.root.readOnly", "set filesystem.root.readOnly: true and give writable mounts for what must change",
 			"the sandbox's root stays writable: the command can create files wherever no mount covers")

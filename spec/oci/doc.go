@@ -1,0 +1,24 @@
+// Package oci reads an OCI runtime-spec bundle (config.json and its
+// rootfs) as a cell profile, so that cell's review tools and compiler
+// treat the specs an engine generates the way they treat profiles.
+//
+// config.json is read with yaml.v3, which parses JSON and keeps every
+// value's line and column. The reader translates the JSON tree into the
+// node tree of the equivalent profile, each node carrying the position of
+// the JSON value it came from, and hands it to spec.ParseNode: every
+// error and every finding about the profile is then placed in config.json.
+//
+// The translation fails closed. A value cell cannot apply (a sysfs or
+// mqueue mount, joining an existing namespace, a sysctl, hooks, an OCI
+// seccomp filter, device rules that allow anything) is an error naming its
+// JSON path and position, never dropped. Unknown keys are ignored, as the
+// runtime spec requires of a runtime, and so are annotations. All errors
+// are reported at once, sorted by position.
+//
+// Where the runtime spec's default differs from cell's, the profile says
+// the runtime spec's: a namespace absent from linux.namespaces is the
+// host's, no seccomp object means no filter, and noNewPrivileges is off
+// unless set.
+//
+// The package does no host I/O besides Load reading the file it is given.
+package oci

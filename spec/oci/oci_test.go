@@ -1,0 +1,302 @@
+package oci
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cellsandbox/cell/spec"
+)
+
+// runcSpec is what `runc spec` writes (runc 1.1), tab-indented, less the
+// mounts and masked path cell refuses (mqueue, sysfs, /sys/firmware) and
+// the ambient set, which holds capabilities that are not inheritable.
+const runcSpec = `{
+	"ociVersion": "1.0.2-dev",
+	"process": {
+		"terminal": true,
+		"user": {
+			"uid": 0,
+			"gid": 0
+		},
+		"args": [
+			"sh"
+		],
+		"env": [
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"TERM=xterm"
+		],
+		"cwd": "/",
+		"capabilities": {
+			"bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+			"effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+			"permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+		},
+		"rlimits": [
+			{
+				"type": "RLIMIT_NOFILE",
+				"hard": 1024,
+				"soft": 1024
+			}
+		],
+		"noNewPrivileges": true
+	},
+	"root": {
+		"path": "rootfs",
+		"readonly": true
+	},
+	"hostname": "runc",
+	"mounts": [
+		{"destination": "/proc", "type": "proc", "source": "proc"},
+		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+		{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+		{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}
+	],
+	"linux": {
+		"resources": {
+			"devices": [{"allow": false, "access": "rwm"}]
+		},
+		"namespaces": [
+			{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+			{"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+		],
+		"maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi"],
+		"readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+	},
+	"annotations": {"ignored": "yes"},
+	"someFutureKey": [1, 2, 3]
+}
+`
+
+func TestParseRuncSpec(t *testing.T) {
+	p, err := Parse("/b/config.json", []byte(runcSpec), "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Filesystem.Root.Path != "/b/rootfs" || !p.Filesystem.Root.ReadOnly {
+		t.Errorf("root = %+v, want /b/rootfs read-only", p.Filesystem.Root)
+	}
+	if p.Hostname != "runc" || p.Name != "b" {
+		t.Errorf("hostname, name = %q, %q", p.Hostname, p.Name)
+	}
+	ns := p.Namespaces
+	if ns.User != spec.Host || ns.Time != spec.Host || ns.PID != spec.New || ns.Net != spec.New || p.Network.Mode != spec.NetNone {
+		t.Errorf("namespaces = %+v, network %s: want user and time host, the rest new, network none", ns, p.Network.Mode)
+	}
+	var mounts []string
+	for _, m := range p.Filesystem.Mounts {
+		mounts = append(mounts, m.Type.String()+":"+m.Target+":"+m.Size.String())
+	}
+	if d := cmp.Diff([]string{"proc:/proc:0", "dev:/dev:0", "tmpfs:/dev/shm:64Mi"}, mounts); d != "" {
+		t.Errorf("mounts (-want +got):\n%s", d)
+	}
+	if p.Filesystem.Mounts[0].Unmasked {
+		t.Error("proc is unmasked although maskedPaths asks for the masks")
+	}
+	if d := cmp.Diff(map[string]string{"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM": "xterm"}, p.Process.Env); d != "" {
+		t.Errorf("env (-want +got):\n%s", d)
+	}
+	caps := p.Security.Capabilities
+	if d := cmp.Diff([]spec.Capability{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}, caps.Bounding); d != "" || len(caps.Ambient) != 0 {
+		t.Errorf("bounding (-want +got):\n%s; ambient %v", d, caps.Ambient)
+	}
+	if r := p.Security.Rlimits["nofile"]; r.Soft.Value != 1024 || r.Hard.Value != 1024 {
+		t.Errorf("nofile = %+v", r)
+	}
+	if !p.Security.NoNewPrivs() || p.Security.Seccomp.Mode != spec.SeccompUnconfined {
+		t.Errorf("noNewPrivs %v, seccomp %s: want true, unconfined (no seccomp object)", p.Security.NoNewPrivs(), p.Security.Seccomp.Mode)
+	}
+	if got := p.At("hostname"); got != (spec.Pos{File: "/b/config.json", Line: 35, Col: 14}) {
+		t.Errorf("At(hostname) = %s, want /b/config.json:35:14", got)
+	}
+	if got := p.At("filesystem.mounts[2].size"); got.Line != 40 {
+		t.Errorf("At(filesystem.mounts[2].size) = %s, want line 40", got)
+	}
+}
+
+// TestParseMapping checks single translations against what the runtime
+// spec means.
+func TestParseMapping(t *testing.T) {
+	const base = `{"ociVersion": "1.0.2", "root": {"path": "/r"}, %s}`
+	for _, tc := range []struct {
+		name, json string
+		check      func(p *spec.Profile) string
+	}{
+		{"defaults differ from cell's", `"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+			if p.Security.NoNewPrivs() || p.Namespaces.PID != spec.Host || p.Namespaces.User != spec.Host || p.Network.Mode != spec.NetHost {
+				return "want no_new_privs off, every namespace but mount the host's, network host"
+			}
+			return ""
+		}},
+		{"user and maps", `"process": {"user": {"uid": 1000, "gid": 100, "additionalGids": [5], "umask": 63}}, "linux": {"namespaces": [{"type": "user"}, {"type": "mount"}, {"type": "network"}], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}, {"containerID": 1000, "hostID": 300000, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 100, "size": 1}, {"containerID": 100, "hostID": 300000, "size": 1}, {"containerID": 5, "hostID": 300005, "size": 1}]}`, func(p *spec.Profile) string {
+			ids := p.IDs
+			if ids.UID != 1000 || ids.GID != 100 || len(ids.Groups) != 1 || len(ids.UIDMap) != 2 || ids.UIDMap[1].Outside != 300000 || *p.Process.Umask != 0o077 {
+				return "got " + p.Name
+			}
+			return ""
+		}},
+		{"resources", `"linux": {"resources": {"memory": {"limit": 1073741824, "swap": 2147483648}, "pids": {"limit": 100}, "cpu": {"quota": 150000, "period": 100000, "shares": 1024, "cpus": "0-1"}, "blockIO": {"weight": 500}}, "namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+			r := p.Resources
+			switch {
+			case r.Memory.Max.Value != 1<<30 || r.Memory.Swap.Value != 1<<30:
+				return "memory: max " + r.Memory.Max.String() + " swap " + r.Memory.Swap.String() + ", want 1Gi, 1Gi (swap is memory+swap in the runtime spec)"
+			case r.Pids.Max.Value != 100 || r.CPU.Max.String() != "1.5" || r.CPU.Cpus != "0-1":
+				return "pids " + r.Pids.Max.String() + " cpu " + r.CPU.Max.String()
+			case r.CPU.Weight != 39 || r.IO.Weight != 4950:
+				return "weights, converted as runc does"
+			}
+			return ""
+		}},
+		{"bind options", `"mounts": [{"destination": "/data", "type": "bind", "source": "data", "options": ["bind", "ro", "noexec"]}, {"destination": "/w", "source": "/srv", "options": ["rbind", "rw"]}], "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+			a, b := p.Filesystem.Mounts[0], p.Filesystem.Mounts[1]
+			if a.Source != "/bundle/data" || a.Writable || !a.NoExec || a.IsRecursive() || !b.Writable || !b.IsRecursive() {
+				return "got " + a.Source
+			}
+			return ""
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse("config.json", []byte(strings.Replace(base, "%s", tc.json, 1)), "/bundle")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tc.check(p); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+// TestParseErrors checks that what cell cannot apply, and invalid values,
+// are errors at their JSON position, all at once.
+func TestParseErrors(t *testing.T) {
+	const data = `{
+	"ociVersion": "2.0.0",
+	"process": {"args": ["sh"], "env": ["X"], "apparmorProfile": "p", "user": {"uid": -1}},
+	"root": {"path": ""},
+	"hooks": {"prestart": [{"path": "/bin/true"}]},
+	"mounts": [
+		{"destination": "/sys", "type": "sysfs"},
+		{"destination": "/m", "type": "mqueue"},
+		{"destination": "/c", "type": "cgroup"},
+		{"destination": "/b", "type": "bind", "source": "/x", "options": ["rbind", "suid"]},
+		{"destination": "/t", "type": "tmpfs", "options": ["size=lots"]},
+		{"destination": "/pts", "type": "devpts"}
+	],
+	"linux": {
+		"namespaces": [{"type": "network", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
+		"sysctl": {"a": "1"},
+		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"},
+		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
+		"maskedPaths": ["/sys/firmware"],
+		"resources": {"devices": [{"allow": true, "access": "rwm"}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+		"rootfsPropagation": "shared"
+	}
+}`
+	_, err := Parse("config.json", []byte(data), "/b")
+	var el spec.ErrorList
+	if !errors.As(err, &el) {
+		t.Fatalf("err = %v, want an ErrorList", err)
+	}
+	var got []string
+	for _, e := range el {
+		got = append(got, e.Pos.String()+" "+e.Path)
+	}
+	want := []string{
+		"config.json:2:16 ociVersion",
+		"config.json:3:38 process.env[0]",
+		"config.json:3:63 process.apparmorProfile",
+		"config.json:3:84 process.user.uid",
+		"config.json:4:19 root.path",
+		"config.json:5:11 hooks",
+		"config.json:7:35 mounts[0].type",
+		"config.json:8:33 mounts[1].type",
+		"config.json:9:33 mounts[2].type",
+		"config.json:10:78 mounts[3].options[1]",
+		"config.json:11:54 mounts[4].options[0]",
+		"config.json:12:19 mounts[5].destination",
+		"config.json:15:46 linux.namespaces[0].path",
+		"config.json:15:72 linux.namespaces[1].type",
+		"config.json:16:13 linux.sysctl",
+		"config.json:17:14 linux.seccomp",
+		"config.json:18:14 linux.devices",
+		"config.json:19:19 linux.maskedPaths[0]",
+		"config.json:20:39 linux.resources.devices[0].allow",
+		"config.json:20:90 linux.resources.memory.reservation",
+		"config.json:20:111 linux.resources.cpu.quota",
+		"config.json:20:174 linux.resources.blockIO.throttleReadBpsDevice",
+		"config.json:20:232 linux.resources.hugepageLimits",
+		"config.json:21:24 linux.rootfsPropagation",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("errors (-want +got):\n%s\n%s", d, strings.Join(got, "\n"))
+	}
+}
+
+// TestParseCellValidation checks that errors cell's own validation finds
+// are placed in the JSON too.
+func TestParseCellValidation(t *testing.T) {
+	const data = `{"ociVersion": "1.0.2", "root": {"path": "r"},
+  "hostname": "h",
+  "process": {"capabilities": {"bounding": ["CAP_NOPE"]}}}`
+	_, err := Parse("config.json", []byte(data), "/b")
+	var el spec.ErrorList
+	if !errors.As(err, &el) {
+		t.Fatalf("err = %v, want an ErrorList", err)
+	}
+	var got []string
+	for _, e := range el {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"config.json:1:42: root.path (cell filesystem.root.path): needs namespaces.mount: new",
+		"config.json:2:15: hostname: needs namespaces.uts: new",
+		`config.json:3:31: process.capabilities (cell security.capabilities): bounding: unknown capability "CAP_NOPE"`,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("errors (-want +got):\n%s", d)
+	}
+}
+
+func TestLoadBundle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "My Bundle")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigName), []byte(runcSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := Bundle(dir); !ok || f != filepath.Join(dir, ConfigName) {
+		t.Errorf("Bundle(dir) = %q, %v", f, ok)
+	}
+	if _, ok := Bundle(filepath.Dir(dir)); ok {
+		t.Error("a directory without config.json is a bundle")
+	}
+	p, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "my-bundle" || p.Filesystem.Root.Path != filepath.Join(dir, "rootfs") {
+		t.Errorf("name %q root %q", p.Name, p.Filesystem.Root.Path)
+	}
+}
+
+func TestParseNotJSON(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"", "config.json:1:1: invalid JSON: unexpected end of JSON input"},
+		{"a: b\n", "config.json:1:1: invalid JSON: invalid character 'a' looking for beginning of value"},
+		{"[1]", "config.json:1:1: invalid JSON: must be a JSON object"},
+		{"{\n\"a\": [\n}", "config.json:3:1: invalid JSON: invalid character '}' looking for beginning of value"},
+		{"{\"a\": 1}\n{}", "config.json:2:1: invalid JSON: invalid character '{' after top-level value"},
+		{"{a: 1}", "config.json:1:2: invalid JSON: invalid character 'a' looking for beginning of object key string"},
+	} {
+		_, err := Parse("config.json", []byte(tc.data), "/b")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) = %v, want %s", tc.data, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,747 @@
+package oci
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cellsandbox/cell/spec"
+)
+
+// translate turns the config.json object top into a profile node tree.
+func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
+	out := object(top)
+	c.put(out, "apiVersion", str(top, spec.APIVersion), "")
+	c.put(out, "name", str(top, name), "")
+	f := c.fields(top, "")
+
+	if v, ok := f["ociVersion"]; !ok {
+		c.errorf(top, "ociVersion", "is required")
+	} else if s, ok := c.str(v, "ociVersion"); ok && !strings.HasPrefix(s, "1.") {
+		c.errorf(v, "ociVersion", "must be a 1.x version of the runtime spec, not %q", s)
+	}
+	c.refuse(f, "", map[string]string{
+		"hooks":   "cell does not run OCI hooks",
+		"solaris": "is for Solaris; cell runs Linux sandboxes",
+		"windows": "is for Windows; cell runs Linux sandboxes",
+		"vm":      "is for virtual-machine runtimes; cell runs Linux sandboxes",
+		"zos":     "is for z/OS; cell runs Linux sandboxes",
+	})
+	for _, k := range []string{"hostname", "domainname"} {
+		if v := f[k]; v != nil && !isNull(v) {
+			if s, ok := c.str(v, k); ok && s != "" {
+				c.put(out, k, str(v, s), k)
+			}
+		}
+	}
+	lin := c.fields(f["linux"], "linux")
+	c.namespaces(out, top, f["linux"], lin)
+	c.root(out, top, f["root"])
+	c.process(out, top, f["process"])
+	c.mounts(out, f["mounts"], c.masked(lin))
+	if f["linux"] != nil {
+		c.linux(out, f["linux"], lin)
+	}
+	if !given(lin["seccomp"]) {
+		// No seccomp object: the runtime spec installs no filter.
+		c.put(out, "security.seccomp.mode", str(top, "unconfined"), "linux.seccomp")
+	}
+	return out
+}
+
+// nsKinds maps the runtime spec's namespace types to the profile's keys.
+var nsKinds = []struct{ oci, cell string }{
+	{"user", "user"}, {"mount", "mount"}, {"pid", "pid"}, {"network", "net"},
+	{"uts", "uts"}, {"ipc", "ipc"}, {"cgroup", "cgroup"}, {"time", "time"},
+}
+
+// namespaces translates linux.namespaces. A kind absent from the list is
+// the host's, and so is the network, whose mode follows.
+func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Node) {
+	at := top
+	if linNode != nil {
+		at = linNode
+	}
+	list := lin["namespaces"]
+	if list != nil {
+		at = list
+	}
+	got := map[string]*yaml.Node{}
+	for i, n := range c.items(list, "linux.namespaces") {
+		p := index("linux.namespaces", i)
+		e := c.fields(n, p)
+		t, ok := e["type"]
+		if !ok {
+			c.errorf(n, p+".type", "is required")
+			continue
+		}
+		kind, ok := c.str(t, p+".type")
+		if !ok {
+			continue
+		}
+		j := slices.IndexFunc(nsKinds, func(k struct{ oci, cell string }) bool { return k.oci == kind })
+		if j < 0 {
+			c.errorf(t, p+".type", "unknown namespace type %q (types: user, mount, pid, network, uts, ipc, cgroup, time)", kind)
+			continue
+		}
+		if first, dup := got[kind]; dup {
+			c.errorf(t, p+".type", "namespace %s is listed twice (first at %d:%d)", kind, first.Line, first.Column)
+			continue
+		}
+		got[kind] = t
+		if v := e["path"]; v != nil && given(v) {
+			c.errorf(v, p+".path", "cell cannot join an existing namespace: it makes a new %s namespace or shares the host's (leave the namespace out to share the host's)", kind)
+		}
+	}
+	for _, k := range nsKinds {
+		share, pos := "host", at
+		if t, ok := got[k.oci]; ok {
+			share, pos = "new", t
+		}
+		c.put(out, "namespaces."+k.cell, str(pos, share), "linux.namespaces")
+	}
+	if t, ok := got["network"]; ok {
+		c.put(out, "network.mode", str(t, "none"), "linux.namespaces")
+	} else {
+		c.put(out, "network.mode", str(at, "host"), "linux.namespaces")
+	}
+}
+
+// root translates root: a rootfs path relative to the bundle.
+func (c *conv) root(out, top, n *yaml.Node) {
+	if n == nil {
+		c.errorf(top, "root", "is required: cell needs the bundle's rootfs")
+		return
+	}
+	f := c.fields(n, "root")
+	if f == nil {
+		if n.Kind == yaml.MappingNode || isNull(n) {
+			c.errorf(n, "root.path", "is required")
+		}
+		return
+	}
+	if v, ok := f["path"]; !ok {
+		c.errorf(n, "root.path", "is required")
+	} else if s, ok := c.str(v, "root.path"); ok {
+		if s == "" {
+			c.errorf(v, "root.path", "must not be empty")
+		} else {
+			if !filepath.IsAbs(s) {
+				s = filepath.Join(c.dir, s)
+			}
+			c.put(out, "filesystem.root.path", str(v, filepath.Clean(s)), "root.path")
+		}
+	}
+	if v, ok := f["readonly"]; ok && !isNull(v) {
+		if b, ok := c.boolean(v, "root.readonly"); ok && b {
+			c.put(out, "filesystem.root.readOnly", flag(v, true), "root.readonly")
+		}
+	}
+}
+
+// rlimitNames maps RLIMIT_* to the profile's names.
+func rlimitName(s string) (string, bool) {
+	n, ok := strings.CutPrefix(s, "RLIMIT_")
+	n = strings.ToLower(n)
+	return n, ok && slices.Contains(spec.RlimitNames, n)
+}
+
+// process translates process.
+func (c *conv) process(out, top, n *yaml.Node) {
+	if n == nil || isNull(n) {
+		return
+	}
+	f := c.fields(n, "process")
+	if f == nil {
+		return
+	}
+	c.refuse(f, "process", map[string]string{
+		"apparmorProfile": "cell does not apply AppArmor profiles",
+		"selinuxLabel":    "cell does not apply SELinux labels",
+		"ioPriority":      "cell does not set I/O priorities",
+		"scheduler":       "cell does not set a scheduling policy",
+		"execCPUAffinity": "cell does not set CPU affinity",
+		"commandLine":     "is for Windows",
+	})
+	// terminal and consoleSize concern how the caller wires stdio, which
+	// cell run decides from its own terminal; they change no isolation.
+	if v := f["args"]; v != nil {
+		args := array(v)
+		for i, a := range c.items(v, "process.args") {
+			if s, ok := c.str(a, index("process.args", i)); ok {
+				args.Content = append(args.Content, str(a, s))
+			}
+		}
+		if len(args.Content) > 0 {
+			c.put(out, "process.args", args, "process.args")
+		}
+	}
+	if v := f["env"]; v != nil {
+		env := object(v)
+		for i, e := range c.items(v, "process.env") {
+			p := index("process.env", i)
+			s, ok := c.str(e, p)
+			if !ok {
+				continue
+			}
+			k, val, ok := strings.Cut(s, "=")
+			if !ok {
+				c.errorf(e, p, "must be NAME=VALUE, not %q", s)
+				continue
+			}
+			set(env, k, str(e, val))
+		}
+		if len(env.Content) > 0 {
+			c.put(out, "process.env", env, "process.env")
+		}
+	}
+	if v := f["cwd"]; v != nil {
+		if s, ok := c.str(v, "process.cwd"); ok {
+			c.put(out, "process.cwd", str(v, s), "process.cwd")
+		}
+	}
+	c.user(out, f["user"])
+	if v := f["capabilities"]; v != nil && !isNull(v) {
+		caps := object(v)
+		cf := c.fields(v, "process.capabilities")
+		for _, set1 := range []string{"bounding", "effective", "inheritable", "permitted", "ambient"} {
+			l := cf[set1]
+			p := "process.capabilities." + set1
+			list := array(v)
+			if l != nil {
+				list = array(l)
+			}
+			for i, e := range c.items(l, p) {
+				if s, ok := c.str(e, index(p, i)); ok {
+					list.Content = append(list.Content, str(e, s))
+				}
+			}
+			set(caps, set1, list)
+		}
+		c.put(out, "security.capabilities", caps, "process.capabilities")
+	}
+	if v := f["rlimits"]; v != nil {
+		rl := object(v)
+		for i, e := range c.items(v, "process.rlimits") {
+			p := index("process.rlimits", i)
+			r := c.fields(e, p)
+			if r == nil {
+				continue
+			}
+			t, ok := r["type"]
+			if !ok {
+				c.errorf(e, p+".type", "is required")
+				continue
+			}
+			ts, ok := c.str(t, p+".type")
+			if !ok {
+				continue
+			}
+			name, ok := rlimitName(ts)
+			if !ok {
+				c.errorf(t, p+".type", "unknown rlimit %q", ts)
+				continue
+			}
+			lim := object(e)
+			for _, k := range []string{"soft", "hard"} {
+				v, ok := r[k]
+				if !ok {
+					c.errorf(e, p+"."+k, "is required")
+					continue
+				}
+				if u, ok := c.unsigned(v, p+"."+k); ok {
+					if u == 1<<64-1 {
+						set(lim, k, str(v, "unlimited"))
+					} else {
+						set(lim, k, unum(v, u))
+					}
+				}
+			}
+			if len(lim.Content) == 4 {
+				set(rl, name, lim)
+			}
+		}
+		if len(rl.Content) > 0 {
+			c.put(out, "security.rlimits", rl, "process.rlimits")
+		}
+	}
+	// The runtime spec's default is off, cell's on: say it either way.
+	nnp, at := false, n
+	if v := f["noNewPrivileges"]; v != nil && !isNull(v) {
+		at = v
+		if b, ok := c.boolean(v, "process.noNewPrivileges"); ok {
+			nnp = b
+		}
+	}
+	c.put(out, "security.noNewPrivileges", flag(at, nnp), "process.noNewPrivileges")
+	if v := f["oomScoreAdj"]; v != nil && !isNull(v) {
+		if i, ok := c.integer(v, "process.oomScoreAdj", -1000, 1000); ok {
+			c.put(out, "security.oomScoreAdj", num(v, i), "process.oomScoreAdj")
+		}
+	}
+}
+
+// user translates process.user.
+func (c *conv) user(out, n *yaml.Node) {
+	f := c.fields(n, "process.user")
+	if f == nil {
+		return
+	}
+	c.refuse(f, "process.user", map[string]string{"username": "is for Windows; give uid and gid"})
+	for _, k := range []struct{ oci, cell string }{{"uid", "ids.uid"}, {"gid", "ids.gid"}} {
+		if v, ok := f[k.oci]; ok {
+			if i, ok := c.integer(v, "process.user."+k.oci, 0, 1<<32-1); ok {
+				c.put(out, k.cell, num(v, i), "process.user."+k.oci)
+			}
+		}
+	}
+	if v := f["umask"]; v != nil && !isNull(v) {
+		if i, ok := c.integer(v, "process.user.umask", 0, 0o777); ok {
+			c.put(out, "process.umask", str(v, fmt.Sprintf("%04o", i)), "process.user.umask")
+		}
+	}
+	if v := f["additionalGids"]; v != nil {
+		gs := array(v)
+		for i, g := range c.items(v, "process.user.additionalGids") {
+			if id, ok := c.integer(g, index("process.user.additionalGids", i), 0, 1<<32-1); ok {
+				gs.Content = append(gs.Content, num(g, id))
+			}
+		}
+		if len(gs.Content) > 0 {
+			c.put(out, "ids.groups", gs, "process.user.additionalGids")
+		}
+	}
+}
+
+// mounts translates mounts.
+func (c *conv) mounts(out, n *yaml.Node, masked bool) {
+	if n == nil {
+		return
+	}
+	list := array(n)
+	devAt := ""
+	for i, e := range c.items(n, "mounts") {
+		p := index("mounts", i)
+		f := c.fields(e, p)
+		if f == nil {
+			continue
+		}
+		m := c.mount(e, p, f, masked, &devAt)
+		if m != nil {
+			c.paths[index("filesystem.mounts", len(list.Content))] = p
+			list.Content = append(list.Content, m)
+		}
+	}
+	if len(list.Content) > 0 {
+		c.put(out, "filesystem.mounts", list, "mounts")
+	}
+}
+
+// mount translates one entry of mounts; nil means it adds no mount of its
+// own (an error, or what another mount already makes). masked says
+// whether linux.maskedPaths asks for /proc's masks. devAt is the
+// target of the /dev that cell makes, once one is seen.
+func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked bool, devAt *string) *yaml.Node {
+	d, ok := f["destination"]
+	if !ok {
+		c.errorf(e, p+".destination", "is required")
+		return nil
+	}
+	dest, ok := c.str(d, p+".destination")
+	if !ok {
+		return nil
+	}
+	typ := ""
+	if v := f["type"]; v != nil && !isNull(v) {
+		if typ, ok = c.str(v, p+".type"); !ok {
+			return nil
+		}
+	}
+	src := ""
+	if v := f["source"]; v != nil && !isNull(v) {
+		if src, ok = c.str(v, p+".source"); !ok {
+			return nil
+		}
+	}
+	var opts []string
+	var optNodes []*yaml.Node
+	for i, o := range c.items(f["options"], p+".options") {
+		if s, ok := c.str(o, index(p+".options", i)); ok {
+			opts = append(opts, s)
+			optNodes = append(optNodes, o)
+		}
+	}
+	for _, k := range []string{"uidMappings", "gidMappings"} {
+		if v := f[k]; given(v) {
+			c.errorf(v, p+"."+k, "ID-mapped OCI mounts are not supported; cell's are filesystem.mounts[].idmap")
+		}
+	}
+	optPath := func(i int) string { return index(p+".options", i) }
+	m := object(e)
+	set(m, "target", str(d, dest))
+	bind := typ == "bind" || slices.Contains(opts, "bind") || slices.Contains(opts, "rbind")
+	switch {
+	case bind:
+		set(m, "type", str(e, "bind"))
+		if src == "" {
+			c.errorf(e, p+".source", "is required for a bind mount")
+			return nil
+		}
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(c.dir, src)
+		}
+		set(m, "source", str(f["source"], filepath.Clean(src)))
+		rec, writable, noexec := false, true, false
+		for i, o := range opts {
+			switch o {
+			case "rbind":
+				rec = true
+			case "bind":
+			case "ro":
+				writable = false
+			case "rw":
+				writable = true
+			case "noexec":
+				noexec = true
+			case "exec":
+				noexec = false
+			case "nosuid", "nodev", "private", "rprivate", "slave", "rslave",
+				"relatime", "norelatime", "noatime", "strictatime", "nodiratime", "diratime":
+				// cell's binds are always nosuid, nodev and private;
+				// access times change no isolation.
+			default:
+				c.errorf(optNodes[i], optPath(i), "cell cannot apply bind option %q (it applies ro, rw, noexec, exec, bind, rbind; binds are always nosuid, nodev and private)", o)
+			}
+		}
+		set(m, "recursive", flag(e, rec))
+		if writable {
+			set(m, "writable", flag(e, true))
+		}
+		if noexec {
+			set(m, "noexec", flag(e, true))
+		}
+		return m
+	case typ == "tmpfs" && dest == "/dev":
+		// The runtime spec's /dev: a tmpfs the runtime fills with the
+		// default devices, which is what cell's dev mount is.
+		*devAt = dest
+		set(m, "type", str(e, "dev"))
+		c.tmpfsOptions(opts, optNodes, optPath, nil)
+		return m
+	case typ == "tmpfs":
+		set(m, "type", str(e, "tmpfs"))
+		c.tmpfsOptions(opts, optNodes, optPath, m)
+		return m
+	case typ == "proc":
+		set(m, "type", str(e, "proc"))
+		if !masked {
+			set(m, "unmasked", flag(e, true))
+		}
+		c.plainOptions(opts, optNodes, optPath, "proc")
+		return m
+	case typ == "devpts":
+		if *devAt == "" || dest != *devAt+"/pts" {
+			c.errorf(d, p+".destination", "cell mounts devpts only as /dev/pts of its /dev (a tmpfs at /dev listed before it)")
+		}
+		return nil // cell's dev mount makes it
+	case typ == "":
+		c.errorf(e, p+".type", "is required unless options say bind or rbind")
+		return nil
+	}
+	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, and devpts within its /dev)", typ)
+	return nil
+}
+
+// tmpfsOptions reads a tmpfs's options into m (nil: check only).
+func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) string, m *yaml.Node) {
+	for i, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "size":
+			if m == nil {
+				continue // cell's /dev has its own size
+			}
+			sz := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, "k"), "m"), "g")
+			mult := map[string]string{"k": "Ki", "m": "Mi", "g": "Gi"}[strings.TrimPrefix(v, sz)]
+			if _, err := spec.ParseSize(sz + mult); err != nil || sz == "" {
+				c.errorf(nodes[i], at(i), "size must be bytes or a number with k, m or g, not %q", v)
+				continue
+			}
+			set(m, "size", str(nodes[i], sz+mult))
+		case "mode":
+			if m == nil {
+				continue
+			}
+			if _, err := spec.ParseFileMode(v); err != nil {
+				c.errorf(nodes[i], at(i), "mode %s", err)
+				continue
+			}
+			set(m, "mode", str(nodes[i], v))
+		case "noexec":
+			if m != nil {
+				set(m, "noexec", flag(nodes[i], true))
+			}
+		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw":
+		default:
+			c.errorf(nodes[i], at(i), "cell cannot apply tmpfs option %q (it applies size, mode, noexec; tmpfs is always nosuid and nodev)", o)
+		}
+	}
+}
+
+// plainOptions accepts the options cell applies anyway to a filesystem it
+// mounts.
+func (c *conv) plainOptions(opts []string, nodes []*yaml.Node, at func(int) string, fs string) {
+	for i, o := range opts {
+		switch o {
+		case "nosuid", "nodev", "noexec", "rw", "relatime", "strictatime", "noatime":
+		default:
+			c.errorf(nodes[i], at(i), "cell cannot apply %s option %q (its %s is nosuid, nodev and noexec)", fs, o, fs)
+		}
+	}
+}
+
+// procMasked are the paths below /proc that cell's proc mount masks or
+// makes read-only unless it is unmasked (launcher/compile's hardenProc).
+var (
+	procMasked   = []string{"kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug", "acpi", "asound", "scsi"}
+	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+)
+
+// masked reports whether linux.maskedPaths and linux.readonlyPaths ask
+// for hardening of /proc; paths that cell's proc hardening does not cover
+// are errors.
+func (c *conv) masked(lin map[string]*yaml.Node) bool {
+	any := false
+	for _, k := range []struct {
+		key  string
+		list []string
+	}{{"maskedPaths", procMasked}, {"readonlyPaths", procReadOnly}} {
+		p := "linux." + k.key
+		for i, e := range c.items(lin[k.key], p) {
+			s, ok := c.str(e, index(p, i))
+			if !ok {
+				continue
+			}
+			rest, under := strings.CutPrefix(s, "/proc/")
+			if !under || !slices.Contains(append(slices.Clone(procMasked), procReadOnly...), rest) {
+				c.errorf(e, index(p, i), "cell cannot mask %s: its proc mount covers /proc/{%s} and makes /proc/{%s} read-only", s, strings.Join(procMasked, ","), strings.Join(procReadOnly, ","))
+				continue
+			}
+			any = true
+		}
+	}
+	return any
+}
+
+// linux translates the rest of linux: ID maps, resources, refusals.
+func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
+	if f == nil {
+		return
+	}
+	c.refuse(f, "linux", map[string]string{
+		"sysctl":       "cell does not set sysctls",
+		"devices":      "cell does not create device nodes beyond its /dev's (null, zero, full, random, urandom, tty)",
+		"seccomp":      "cell's seccomp filter is its default policy plus rules; an OCI filter with its own default action and list cannot be expressed (remove linux.seccomp to run without a filter, or write a cell profile)",
+		"mountLabel":   "cell does not apply SELinux labels",
+		"intelRdt":     "cell does not use Intel RDT",
+		"personality":  "cell does not set the personality",
+		"timeOffsets":  "cell does not set time namespace offsets",
+		"memoryPolicy": "cell does not set a memory policy",
+		"netDevices":   "cell does not move network devices into the sandbox",
+	})
+	if v := f["rootfsPropagation"]; v != nil && !isNull(v) {
+		if s, ok := c.str(v, "linux.rootfsPropagation"); ok && s != "" && s != "private" && s != "rprivate" {
+			c.errorf(v, "linux.rootfsPropagation", "cell's mounts are private; it cannot make them %s", s)
+		}
+	}
+	c.idMap(out, f["uidMappings"], "linux.uidMappings", "ids.uidMap")
+	c.idMap(out, f["gidMappings"], "linux.gidMappings", "ids.gidMap")
+	// cgroupsPath names where a runtime puts the cgroup; cell places it
+	// under resources.parent itself, so it is not a limit and is ignored.
+	c.resources(out, f["resources"])
+}
+
+// idMap translates linux.uidMappings or gidMappings.
+func (c *conv) idMap(out, n *yaml.Node, path, to string) {
+	if n == nil || isNull(n) {
+		return
+	}
+	list := array(n)
+	for i, e := range c.items(n, path) {
+		p := index(path, i)
+		f := c.fields(e, p)
+		if f == nil {
+			continue
+		}
+		r := object(e)
+		for _, k := range []struct{ oci, cell string }{{"containerID", "inside"}, {"hostID", "outside"}, {"size", "count"}} {
+			v, ok := f[k.oci]
+			if !ok {
+				c.errorf(e, p+"."+k.oci, "is required")
+				continue
+			}
+			if id, ok := c.integer(v, p+"."+k.oci, 0, 1<<32-1); ok {
+				set(r, k.cell, num(v, id))
+			}
+		}
+		c.paths[index(to, len(list.Content))] = p
+		list.Content = append(list.Content, r)
+	}
+	if len(list.Content) > 0 {
+		c.put(out, to, list, path)
+	}
+}
+
+// resources translates linux.resources.
+func (c *conv) resources(out, n *yaml.Node) {
+	const path = "linux.resources"
+	f := c.fields(n, path)
+	if f == nil {
+		return
+	}
+	c.refuse(f, path, map[string]string{
+		"hugepageLimits": "cell does not limit huge pages",
+		"network":        "cell does not set network classes or priorities",
+		"rdma":           "cell does not limit RDMA",
+		"unified":        "cell does not write raw cgroup v2 files",
+	})
+	for i, d := range c.items(f["devices"], path+".devices") {
+		p := index(path+".devices", i)
+		df := c.fields(d, p)
+		if df == nil {
+			continue
+		}
+		if a, ok := df["allow"]; ok {
+			if b, ok := c.boolean(a, p+".allow"); ok && b {
+				c.errorf(a, p+".allow", "cell has no device cgroup: it cannot allow devices (its sandboxes reach only the nodes of its /dev); only deny rules are accepted")
+			}
+		}
+	}
+	if mem := c.fields(f["memory"], path+".memory"); mem != nil {
+		p := path + ".memory"
+		c.refuse(mem, p, map[string]string{
+			"reservation":       "cell sets memory.max and memory.high, not a reservation (memory.low)",
+			"kernel":            "kernel memory limits are gone from cgroup v2 and cell",
+			"kernelTCP":         "kernel TCP memory limits are gone from cgroup v2 and cell",
+			"swappiness":        "cell does not set swappiness",
+			"disableOOMKiller":  "cell does not disable the OOM killer",
+			"checkBeforeUpdate": "cell does not update limits",
+		})
+		var limit int64 = -1
+		if v := mem["limit"]; v != nil && !isNull(v) {
+			if l, ok := c.integer(v, p+".limit", -1, 1<<62); ok {
+				limit = l
+				c.put(out, "resources.memory.max", limitNode(v, l), p+".limit")
+			}
+		}
+		if v := mem["swap"]; v != nil && !isNull(v) {
+			// The runtime spec's swap is memory plus swap, as cgroup v1's
+			// memsw; cgroup v2 and cell limit swap alone.
+			if s, ok := c.integer(v, p+".swap", -1, 1<<62); ok {
+				switch {
+				case s == -1:
+					c.put(out, "resources.memory.swap", str(v, "max"), p+".swap")
+				case limit < 0:
+					c.errorf(v, p+".swap", "a swap limit (memory plus swap) needs memory.limit")
+				case s < limit:
+					c.errorf(v, p+".swap", "memory plus swap (%d) must be at least the memory limit (%d)", s, limit)
+				default:
+					c.put(out, "resources.memory.swap", num(v, s-limit), p+".swap")
+				}
+			}
+		}
+	}
+	if pids := c.fields(f["pids"], path+".pids"); pids != nil {
+		if v := pids["limit"]; v != nil && !isNull(v) {
+			if l, ok := c.integer(v, path+".pids.limit", -1, 1<<62); ok {
+				if l <= 0 {
+					c.put(out, "resources.pids.max", str(v, "max"), path+".pids.limit")
+				} else {
+					c.put(out, "resources.pids.max", num(v, l), path+".pids.limit")
+				}
+			}
+		}
+	}
+	if cpu := c.fields(f["cpu"], path+".cpu"); cpu != nil {
+		c.cpu(out, cpu, path+".cpu")
+	}
+	if bio := c.fields(f["blockIO"], path+".blockIO"); bio != nil {
+		p := path + ".blockIO"
+		c.refuse(bio, p, map[string]string{
+			"leafWeight":              "cell does not set a leaf weight",
+			"weightDevice":            "cell does not set per-device weights",
+			"throttleReadBpsDevice":   "cell throttles devices named by path (resources.io.devices), not by major:minor",
+			"throttleWriteBpsDevice":  "cell throttles devices named by path (resources.io.devices), not by major:minor",
+			"throttleReadIOPSDevice":  "cell throttles devices named by path (resources.io.devices), not by major:minor",
+			"throttleWriteIOPSDevice": "cell throttles devices named by path (resources.io.devices), not by major:minor",
+		})
+		if v := bio["weight"]; v != nil && !isNull(v) {
+			if w, ok := c.integer(v, p+".weight", 10, 1000); ok {
+				// cgroup v1's blkio weight (10-1000) on v2's io.weight
+				// (1-10000), as runc converts it.
+				c.put(out, "resources.io.weight", num(v, 1+(w-10)*9999/990), p+".weight")
+			}
+		}
+	}
+}
+
+// limitNode is a memory limit: -1 is no limit.
+func limitNode(at *yaml.Node, v int64) *yaml.Node {
+	if v < 0 {
+		return str(at, "max")
+	}
+	return num(at, v)
+}
+
+// cpu translates linux.resources.cpu.
+func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
+	c.refuse(f, p, map[string]string{
+		"realtimeRuntime": "cell does not set real-time CPU time",
+		"realtimePeriod":  "cell does not set real-time CPU time",
+		"idle":            "cell does not set cpu.idle",
+		"burst":           "cell does not set cpu.max.burst",
+	})
+	if v := f["shares"]; v != nil && !isNull(v) {
+		if s, ok := c.integer(v, p+".shares", 2, 262144); ok {
+			// cgroup v1's shares on v2's cpu.weight, as runc converts them.
+			c.put(out, "resources.cpu.weight", num(v, 1+((s-2)*9999)/262142), p+".shares")
+		}
+	}
+	q, qok := f["quota"]
+	if qok && !isNull(q) {
+		quota, ok := c.integer(q, p+".quota", -1, 1<<40)
+		period := int64(100000)
+		if v := f["period"]; v != nil && !isNull(v) {
+			if per, pok := c.integer(v, p+".period", 1000, 1000000); pok {
+				period = per
+			} else {
+				ok = false
+			}
+		}
+		switch {
+		case !ok:
+		case quota <= 0:
+			c.put(out, "resources.cpu.max", str(q, "max"), p+".quota")
+		case quota*1000%period != 0:
+			c.errorf(q, p+".quota", "quota %d per period %d is not a whole number of thousandths of a CPU, which is what cell sets", quota, period)
+		default:
+			millis := quota * 1000 / period
+			cpus := strconv.FormatInt(millis/1000, 10)
+			if r := millis % 1000; r != 0 {
+				cpus += "." + strings.TrimRight(fmt.Sprintf("%03d", r), "0")
+			}
+			c.put(out, "resources.cpu.max", str(q, cpus), p+".quota")
+		}
+	}
+	for _, k := range []struct{ oci, cell string }{{"cpus", "cpus"}, {"mems", "mems"}} {
+		if v := f[k.oci]; v != nil && given(v) {
+			if s, ok := c.str(v, p+"."+k.oci); ok {
+				c.put(out, "resources.cpu."+k.cell, str(v, s), p+"."+k.oci)
+			}
+		}
+	}
+}
