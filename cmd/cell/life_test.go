@@ -168,8 +168,38 @@ func TestPsKillWait(t *testing.T) {
 	if text := cell(t, "ps"); !strings.Contains(text.stdout, name) || !strings.HasPrefix(text.stdout, "NAME") {
 		t.Errorf("ps: %s", text)
 	}
-	waited := make(chan cellResult)
-	go func() { waited <- cell(t, "wait", name) }()
+	// cell wait, once it has found the record and holds a pidfd of the
+	// sandbox's cell: a kill sent before that could end the sandbox
+	// first, and wait would rightly find no sandbox of that name.
+	wcmd := cellCmd(t, "wait", name)
+	var wout, werr strings.Builder
+	wcmd.Stdout, wcmd.Stderr = &wout, &werr
+	if err := wcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan cellResult, 1)
+	go func() {
+		err := wcmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		waited <- cellResult{code: code, stdout: wout.String(), stderr: werr.String()}
+	}()
+	holdsPidfd := func() bool {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", wcmd.Process.Pid))
+		for _, e := range ents {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", wcmd.Process.Pid, e.Name())); l == "anon_inode:[pidfd]" {
+				return true
+			}
+		}
+		return false
+	}
+	for start := time.Now(); !holdsPidfd(); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("cell wait did not start waiting")
+		}
+	}
 	if r := cell(t, "kill", name, "TERM"); r.code != 0 {
 		t.Fatalf("kill: %s", r)
 	}
