@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,36 @@ func TestKeepDirOwner(t *testing.T) {
 	}
 	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("DIR: %v %v, want 0700", fi.Mode(), err)
+	}
+}
+
+// TestKeepUpperSetID: the set-ID guard does not see copy-up. Touching a
+// set-user-ID file of an overlay's lower copies it, bits and all, into
+// the kept upper layer on the host (and a shared mmap could then change
+// its content, bits kept). After the run cell clears them, as it does a
+// hand-back's, and fails the run saying so.
+func TestKeepUpperSetID(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	lower, keep := t.TempDir(), t.TempDir()
+	f := filepath.Join(lower, "su")
+	if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	set := fmt.Sprintf("filesystem.mounts[+]={type: overlay, target: /w, lower: [%s], size: 4Mi}", lower)
+	r := cell(t, "run", "-T", "-p", profile(t, ""), "--keep-upper", keep, "--set", set, "--", "touch", "/w/su")
+	kept := filepath.Join(keep, "1", "0", "upper", "su")
+	fi, err := os.Stat(kept)
+	if err != nil {
+		t.Fatalf("%s: %v (%s)", kept, err, r)
+	}
+	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		t.Errorf("the kept upper layer holds %s, %v", kept, fi.Mode())
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "cleared the set-ID bits of 1 files ("+kept+")") {
+		t.Errorf("the run does not say it cleared the bits: %s", r)
 	}
 }

@@ -468,8 +468,13 @@ func (c *compiler) overlayLayers() {
 		if c.keepUpper != "" {
 			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
 			// Not world-readable: what the command wrote is for the
-			// caller, and other users must not reach (or run) it.
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
+			// caller, and other users must not reach (or run) it. The
+			// set-ID guard does not cover copy-up: touching a set-ID file
+			// of a lower copies it up with its bits, and a shared mmap
+			// then changes its content without clearing them. So the
+			// kept layers are checked like a hand-back's outputs.
+			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700,
+				Source: fmt.Sprintf("%s/%d", c.keepUpper, n), HandBack: true, KeepSymlinks: true})
 		} else {
 			data := "mode=0755"
 			if m.Size != 0 {
