@@ -472,9 +472,15 @@ func (c *compiler) overlayLayers() {
 			// set-ID guard does not cover copy-up: touching a set-ID file
 			// of a lower copies it up with its bits, and a shared mmap
 			// then changes its content without clearing them. So the
-			// kept layers are checked like a hand-back's outputs.
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700,
-				Source: fmt.Sprintf("%s/%d", c.keepUpper, n), HandBack: true, KeepSymlinks: true})
+			// upper layers are checked like a hand-back's outputs where
+			// the guard is on and the caller is root, who can read and
+			// fchmod what the command made (an unprivileged caller's
+			// kept files are its own or its range's, under DIR/R 0700).
+			step := plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700}
+			if !c.host.Rootless() && c.setIDExposure() != "" {
+				step.Source, step.HandBack, step.KeepSymlinks = fmt.Sprintf("%s/%d/upper", c.keepUpper, n), true, true
+			}
+			add(step)
 		} else {
 			data := "mode=0755"
 			if m.Size != 0 {
