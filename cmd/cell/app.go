@@ -511,31 +511,6 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	return exitStatus(st.ExitCode())
 }
 
-// keepDir makes the directory of one run's --keep-upper DIR: DIR/1,
-// DIR/2, ..., the first number not taken, so that runs never share or
-// collide with one another's layers. mkdir(2) claims it atomically.
-func keepDir(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("--keep-upper: %w", err)
-	}
-	for n := 1; ; n++ {
-		run := filepath.Join(dir, strconv.Itoa(n))
-		// 0700: what the command wrote is the caller's to look at, not
-		// every user's (set-ID bits aside, it may hold secrets).
-		err := os.Mkdir(run, 0o700)
-		if err == nil {
-			return run, nil
-		}
-		if !errors.Is(err, os.ErrExist) || n == 1<<20 {
-			return "", fmt.Errorf("--keep-upper: %w", err)
-		}
-	}
-}
-
 // hostPaths is a step's error with the paths the sandbox's init saw under
 // its staging directories (/oldroot is the host's root, /newroot the
 // sandbox's) written as the host and the sandbox know them.

@@ -480,8 +480,19 @@ func (c *compiler) overlayLayers() {
 		if c.keepUpper != "" {
 			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
 			// Not world-readable: what the command wrote is for the
-			// caller, and other users must not reach (or run) it.
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
+			// caller, and other users must not reach (or run) it. The
+			// set-ID guard does not cover copy-up: touching a set-ID file
+			// of a lower copies it up with its bits, and a shared mmap
+			// then changes its content without clearing them. So the
+			// upper layers are checked like a hand-back's outputs where
+			// the guard is on and the caller is root, who can read and
+			// fchmod what the command made (an unprivileged caller's
+			// kept files are its own or its range's, under DIR/R 0700).
+			step := plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700}
+			if !c.host.Rootless() && c.setIDExposure() != "" {
+				step.Source, step.HandBack, step.KeepSymlinks = fmt.Sprintf("%s/%d/upper", c.keepUpper, n), true, true
+			}
+			add(step)
 		} else {
 			data := "mode=0755"
 			if m.Size != 0 {

@@ -347,6 +347,15 @@ func (r *Root) firstSymlink(p string) (link, target string, ok bool) {
 	return "", "", false
 }
 
+// Missing reports whether err says that a path does not exist, as an
+// optional mount's source may not: no such file, or a component that is
+// not a directory (.git/hooks in a git worktree, whose .git is a file).
+// A component that is a symlink where none may be is no missing source.
+func Missing(err error) bool {
+	var sl *SymlinkError
+	return (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) && !errors.As(err, &sl)
+}
+
 // Bind clones the tree at source (resolved inside srcRoot, without
 // following symlinks when noSymlinks is set), sets attr on it (on every
 // submount when recursive) and attaches it at p. The attributes are set
@@ -355,8 +364,7 @@ func (r *Root) firstSymlink(p string) (link, target string, ok bool) {
 func (r *Root) Bind(srcRoot *Root, source, p string, attr uint64, recursive, noSymlinks bool, t Target) error {
 	src, err := srcRoot.OpenSource(source, noSymlinks)
 	if err != nil {
-		var sl *SymlinkError
-		if t.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
+		if t.Optional && Missing(err) {
 			return ErrSkipped
 		}
 		return err

@@ -358,7 +358,7 @@ func (s *Step) Call() string {
 	case OpChdir:
 		return fmt.Sprintf("chdir(%q)", p)
 	case OpMkdir:
-		return fmt.Sprintf("mkdir(%q, %04o)", p, s.Mode)
+		return fmt.Sprintf("mkdir(%q, %04o)%s", p, s.Mode, s.handBack())
 	case OpPivotRoot:
 		return fmt.Sprintf("pivot_root(%q, %q)", s.Path, s.Source)
 	case OpUmount:

@@ -167,7 +167,8 @@ type Step struct {
 	// NoSymlinks resolves a bind's Source without following a symlink in
 	// any component (RESOLVE_NO_SYMLINKS).
 	NoSymlinks bool `json:"noSymlinks,omitempty"`
-	// HandBack makes a bind's Source the sandbox's outputs: after the
+	// HandBack makes a bind's Source (or a kept upper layer's, on its
+	// mkdir) the sandbox's outputs: after the
 	// sandbox, cell clears set-ID bits there and removes symlinks (unless
 	// KeepSymlinks), and fails the run if it found any.
 	HandBack     bool `json:"handBack,omitempty"`

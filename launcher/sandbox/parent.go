@@ -153,8 +153,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			continue
 		case plan.OpIDMapUserns:
 			f, err := idmapUserns(s)
-			var sl *mounts.SymlinkError
-			if s.Optional && errors.Is(err, unix.ENOENT) && !errors.As(err, &sl) {
+			if s.Optional && mounts.Missing(err) {
 				// No tree at its number: init skips the attach.
 				trace(i, i, t0)
 				continue
