@@ -20,7 +20,7 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/ids"
-	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
@@ -287,7 +287,7 @@ func gc(c *cli.Context) error {
 	if os.Geteuid() == 0 {
 		// Bridged sandboxes are root's; their leases name what they left
 		// on the host (rules, a veth) when they died before cleanup.
-		_, err := network.Sweep(func(bridge string, h network.Holder) error {
+		_, err := lease.Sweep(func(bridge string, h lease.Holder) error {
 			if err := sandbox.Reclaim(h.Owner); err != nil {
 				return err
 			}

@@ -22,7 +22,8 @@ import (
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/landlock"
 	"github.com/cellsandbox/cell/launcher/mounts"
-	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/link"
+	"github.com/cellsandbox/cell/launcher/network/nft"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
@@ -481,7 +482,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetdomainname:
 		return wrap("setdomainname", unix.Setdomainname([]byte(s.Path)))
 	case plan.OpLinkUp:
-		return network.LinkUp(s.Path)
+		return link.LinkUp(s.Path)
 	case plan.OpSetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
 	case plan.OpSessionKeyring:
@@ -563,9 +564,9 @@ func (e *initExec) step(s *plan.Step) error {
 		e.exec = s
 		return nil
 	case plan.OpAddrAdd:
-		return network.AddrAdd(s.Path, s.Data)
+		return link.AddrAdd(s.Path, s.Data)
 	case plan.OpRouteAdd:
-		return network.DefaultRoute(s.Path, s.Data)
+		return link.DefaultRoute(s.Path, s.Data)
 	case plan.OpNft:
 		if s.Nft == nil {
 			return errors.New("nft step without a rule")
@@ -574,7 +575,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return fmt.Errorf("nftables: %w", err)
 		}
-		return network.Apply(c, s.Nft)
+		return nft.Apply(c, s.Nft)
 	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 	}
