@@ -26,7 +26,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/network/nft"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/rlimit"
-	"github.com/cellsandbox/cell/launcher/seccomp"
+	"github.com/cellsandbox/cell/launcher/seccomp/filter"
 )
 
 // Init is the main function of a sandbox's init. It returns the exit
@@ -518,7 +518,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if len(s.Filter) == 0 {
 			return errors.New("seccomp step without a filter")
 		}
-		return seccomp.Install(s.Filter)
+		return filter.Install(s.Filter)
 	case plan.OpCapBSetDrop:
 		return dropBoundingSet(s.IDs)
 	case plan.OpCapInheritable:
