@@ -26,6 +26,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/network/nft"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/rlimit"
+	"github.com/cellsandbox/cell/launcher/rlimit/prlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp/filter"
 )
 
@@ -503,12 +504,12 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return fmt.Errorf("oom_score_adj %q: %w", s.Data, err)
 		}
-		return rlimit.OOMScoreAdj(v)
+		return prlimit.OOMScoreAdj(v)
 	case plan.OpRlimit:
 		if s.Rlimit == nil {
 			return errors.New("rlimit step without a limit")
 		}
-		return rlimit.Apply([]rlimit.Limit{*s.Rlimit})
+		return prlimit.Apply([]rlimit.Limit{*s.Rlimit})
 	case plan.OpLandlock:
 		if s.Landlock == nil {
 			return errors.New("landlock step without rules")
