@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 )
 
 // Status is the outcome of one check.
@@ -72,7 +72,7 @@ func Diagnose(f *Facts) []Check {
 		add(subIDCheck("newgidmap", s.NewGIDMap, SubGIDFile, s.GIDs, f.User))
 	}
 	add(cgroupCheck(f))
-	if abi, err := landlock.ABI(); abi > 0 {
+	if abi, err := lsm.ABI(); abi > 0 {
 		add(Check{Name: "landlock", Status: OK, Detail: fmt.Sprintf("ABI %d", abi)})
 	} else {
 		add(Check{Name: "landlock", Status: Warn, Detail: fmt.Sprintf("not available (%v): profiles with landlock mode require fail, bestEffort runs without it", err),

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 )
 
 // Facts are the properties of the host and the caller that a plan depends
@@ -60,7 +60,7 @@ type Facts struct {
 
 // ProbeLandlock fills f.LandlockABI.
 func (f *Facts) ProbeLandlock() {
-	f.LandlockABI, _ = landlock.ABI()
+	f.LandlockABI, _ = lsm.ABI()
 }
 
 // ProbeCgroup fills f.Cgroup.

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
-	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/network/link"
 	"github.com/cellsandbox/cell/launcher/network/nft"
@@ -514,7 +514,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if s.Landlock == nil {
 			return errors.New("landlock step without rules")
 		}
-		return landlock.Restrict(s.Landlock)
+		return lsm.Restrict(s.Landlock)
 	case plan.OpSeccomp:
 		if len(s.Filter) == 0 {
 			return errors.New("seccomp step without a filter")
