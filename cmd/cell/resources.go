@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -210,7 +211,7 @@ func update(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	layout, err := cgroup.Probe()
+	layout, err := cgroupfs.Probe()
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func update(c *cli.Context) error {
 	if len(writes) == 0 {
 		return usageError("update: give at least one limit to change")
 	}
-	if err := cgroup.Update(writes); err != nil {
+	if err := cgroupfs.Update(writes); err != nil {
 		return explainUpdate(err)
 	}
 	for _, w := range writes {
@@ -242,9 +243,9 @@ func freeze(c *cli.Context, on bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if on {
-		return r.Cgroup.Freeze(ctx)
+		return cgroupfs.Freeze(ctx, r.Cgroup)
 	}
-	return r.Cgroup.Thaw(ctx)
+	return cgroupfs.Thaw(ctx, r.Cgroup)
 }
 
 // gc removes what a cell that could not clean up (SIGKILL, a crash, a
@@ -271,7 +272,7 @@ func gc(c *cli.Context) error {
 		}
 		if r.Cgroup != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := errors.Join(r.Cgroup.Kill(ctx), r.Cgroup.Remove(ctx))
+			err := errors.Join(cgroupfs.Kill(ctx, r.Cgroup), cgroupfs.Remove(ctx, r.Cgroup))
 			cancel()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("sandbox %s: %w", r.Name, err))

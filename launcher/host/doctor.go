@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 )
 
@@ -159,7 +159,7 @@ func subIDCheck(helper, path, file string, ranges []SubRange, user string) Check
 
 func cgroupCheck(f *Facts) Check {
 	c := Check{Name: "cgroups"}
-	l, err := cgroup.Probe()
+	l, err := cgroupfs.Probe()
 	if err != nil {
 		c.Status, c.Detail = Fail, err.Error()
 		return c

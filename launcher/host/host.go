@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 )
 
@@ -65,7 +66,7 @@ func (f *Facts) ProbeLandlock() {
 
 // ProbeCgroup fills f.Cgroup.
 func (f *Facts) ProbeCgroup() error {
-	l, err := cgroup.Probe()
+	l, err := cgroupfs.Probe()
 	if err != nil {
 		return fmt.Errorf("probe cgroups: %w", err)
 	}
