@@ -21,6 +21,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/ids"
+	"github.com/cellsandbox/cell/launcher/ids/slots"
 	"github.com/cellsandbox/cell/launcher/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -298,7 +299,7 @@ func gc(c *cli.Context) error {
 		errs = append(errs, err)
 		// The ID slots of killed cells (outside: pick), once no process
 		// runs with their IDs.
-		n, err := ids.Sweep(ids.LeaseFile)
+		n, err := slots.Sweep(ids.LeaseFile)
 		if n > 0 {
 			fmt.Fprintf(c.App.Writer, "removed %d ID lease(s) of dead sandboxes\n", n)
 		}
