@@ -14,6 +14,7 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -109,7 +110,7 @@ func lintAction(c *cli.Context) error {
 	if found {
 		names = []string{""}
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}
@@ -292,7 +293,7 @@ func diffAction(c *cli.Context) error {
 		}
 		pairs = append(pairs, [2]profileSource{old, cur})
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}
@@ -414,7 +415,7 @@ func showCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			facts, err := host.Probe()
+			facts, err := probe.Host()
 			if err != nil {
 				return err
 			}
@@ -520,7 +521,7 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			facts, err := host.Probe()
+			facts, err := probe.Host()
 			if err != nil {
 				return err
 			}
