@@ -6,7 +6,7 @@
 // The slots come from a pool that cell is configured to own
 // (DefaultPool, or CELL_ID_POOL, or the file PoolFile). The leases are one
 // JSON file, LeaseFile, rewritten under an exclusive flock(2) of itself,
-// as the bridge's address leases are (launcher/network): each lease names
+// as the bridge's address leases are (launcher/network/lease): each lease names
 // the cell process that holds it by pid and start time, so that the lease
 // of a cell that was SIGKILLed is told from a live one and taken back,
 // by the next slots.Acquire or by `cell gc`, once no process runs with an ID of
