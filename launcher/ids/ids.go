@@ -1,16 +1,16 @@
 // Package ids describes the ranges of host user and group IDs that are
-// leased to sandboxes, as systemd-nspawn's --private-users=pick does: a profile whose ID map says
-// `outside: pick` gets, while it runs, a slot of SlotSize IDs that no
-// other sandbox, user or subordinate range holds.
+// leased to sandboxes, as systemd-nspawn's --private-users=pick does: a
+// profile whose ID map says `outside: pick` gets, while it runs, a slot of
+// SlotSize IDs that no other sandbox, user or subordinate range holds.
 //
 // The slots come from a pool that cell is configured to own
 // (DefaultPool, or CELL_ID_POOL, or the file PoolFile). The leases are one
 // JSON file, LeaseFile, rewritten under an exclusive flock(2) of itself,
-// as the bridge's address leases are (launcher/network/lease): each lease names
-// the cell process that holds it by pid and start time, so that the lease
-// of a cell that was SIGKILLed is told from a live one and taken back,
-// by the next slots.Acquire or by `cell gc`, once no process runs with an ID of
-// the slot.
+// as the bridge's address leases are (launcher/network/lease): each lease
+// names the cell process that holds it by pid and start time, so that the
+// lease of a cell that was SIGKILLed is told from a live one and taken
+// back, by the next slots.Acquire or by `cell gc`, once no process runs
+// with an ID of the slot.
 //
 // The same slot gives the sandbox's UIDs and GIDs: base..base+SlotSize-1
 // of each. This package holds the pool, the slot size and the
