@@ -2,6 +2,7 @@ package landlock
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -168,8 +169,8 @@ func TestEffective(t *testing.T) {
 }
 
 // TestEnforcement pins the handled rights behind each
-// printed line, so that what Restrict hands the kernel is what the plan
-// says.
+// printed line, so that what lsm.Restrict hands the kernel is what the
+// plan says.
 func TestEnforcement(t *testing.T) {
 	fs := Rules{ReadOnly: []string{"/usr"}}
 	for _, tc := range []struct {
@@ -193,6 +194,41 @@ func TestEnforcement(t *testing.T) {
 			}
 			if e.net != tc.netBit {
 				t.Errorf("handled net = %#x, want %#x", e.net, tc.netBit)
+			}
+		})
+	}
+}
+
+// TestRuleset pins what lsm.Restrict makes: the rights of each path
+// narrowed to those handled at the ABI, and port rules only where the ABI
+// handles TCP.
+func TestRuleset(t *testing.T) {
+	r := Rules{ReadOnly: []string{"/usr"}, ReadWrite: []string{"/tmp"}, ConnectTCP: []uint16{443}, Scope: []Scope{Signal}, Mode: BestEffort}
+	for _, tc := range []struct {
+		name string
+		abi  int
+		want string
+	}{
+		{"no landlock", 0, "fs=0 net=0 scoped=0"},
+		{"at 1", 1, "fs=execute|write_file|read_file|read_dir|remove_dir|remove_file|make_char|make_dir|make_reg|make_sock|make_fifo|make_block|make_sym net=0 scoped=0" +
+			"; read-only /usr read_file|read_dir" +
+			"; read-write /tmp write_file|read_file|read_dir|remove_dir|remove_file|make_dir|make_reg|make_sock|make_fifo|make_sym"},
+		{"at 6", 6, "fs=execute|write_file|read_file|read_dir|remove_dir|remove_file|make_char|make_dir|make_reg|make_sock|make_fifo|make_block|make_sym|refer|truncate|ioctl_dev net=2 scoped=2" +
+			"; read-only /usr read_file|read_dir" +
+			"; read-write /tmp write_file|read_file|read_dir|remove_dir|remove_file|make_dir|make_reg|make_sock|make_fifo|make_sym|refer|truncate" +
+			"; tcp connect 443 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := r.Ruleset(tc.abi)
+			got := fmt.Sprintf("fs=%s net=%d scoped=%d", AccessFS(rs.HandledFS), rs.HandledNet, rs.Scoped)
+			for _, p := range rs.Paths {
+				got += fmt.Sprintf("; %s %s %s", p.Word, p.Path, AccessFS(p.Allowed))
+			}
+			for _, p := range rs.Ports {
+				got += fmt.Sprintf("; %s %d %d", p.Word, p.Port, p.Allowed)
+			}
+			if got != tc.want {
+				t.Errorf("Ruleset(%d):\n got %s\nwant %s", tc.abi, got, tc.want)
 			}
 		})
 	}
