@@ -31,7 +31,8 @@
 //
 // This package does no I/O, so that compiling and printing a plan touches
 // no cgroup file; cgroupfs does the rest. Create makes a Setup's
-// directories and writes (and undoes them on failure). OpenDir gives the descriptor for clone3's CLONE_INTO_CGROUP
+// directories and writes (and undoes them on failure). OpenDir gives the
+// descriptor for clone3's CLONE_INTO_CGROUP
 // (syscall.SysProcAttr.UseCgroupFD), Join moves a running process in. A
 // Group (Setup.Group) is the sandbox's cgroups afterwards: Freeze, Thaw,
 // Kill, ReadStats and Remove work on it, and Limit (here) with Update

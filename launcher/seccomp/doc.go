@@ -2,7 +2,8 @@
 // names, an action, conditions on arguments), the default policy, a
 // compiler from a policy to a classic BPF program. It makes no syscall,
 // so a plan carries policies without pulling in code that touches the
-// kernel; the subpackage filter installs a compiled program. It is pure Go (no libseccomp, so cell stays static) and x86_64 only.
+// kernel; the subpackage filter installs a compiled program. It is pure
+// Go (no libseccomp, so cell stays static) and x86_64 only.
 //
 // # Model
 //

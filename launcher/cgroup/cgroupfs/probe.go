@@ -15,8 +15,9 @@ import (
 )
 
 // Probe reads the calling process's cgroup layout: cgroup.ParseLayout of
-// /proc/self/mountinfo and /proc/self/cgroup, then the facts cgroup.Plan checks
-// limits against, read from the cgroup file systems and never written:
+// /proc/self/mountinfo and /proc/self/cgroup, then the facts cgroup.Plan
+// checks limits against, read from the cgroup file systems and never
+// written:
 // the controllers of the top unified cgroup and its subtree_control, the
 // delegation of a rootless caller, swap accounting, the IO weight and
 // throttle files, and the v1 cpuset root's CPUs and nodes.

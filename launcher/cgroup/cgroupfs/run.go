@@ -23,9 +23,9 @@ import (
 // Create makes the cgroups of s: the directories, then the writes, in
 // order. A parent directory may exist already; a leaf (a directory of
 // s.Group) must not, so that two sandboxes never share a cgroup. On
-// failure it removes the directories it made, except cgroup.SupervisorName (the
-// caller may be in it), and returns the error of the failed step joined
-// with any error of that undoing.
+// failure it removes the directories it made, except
+// cgroup.SupervisorName (the caller may be in it), and returns the error
+// of the failed step joined with any error of that undoing.
 //
 // Create runs in the process that will start the sandbox: a rootless
 // setup moves that very process (a write of "0" to cgroup.procs).
@@ -84,8 +84,8 @@ func Join(dir string, pid int) error {
 	return write(dir, "cgroup.procs", strconv.Itoa(pid))
 }
 
-// Update applies writes to a running sandbox's cgroups in order, as cgroup.Limit
-// returns them, and stops at the first that fails.
+// Update applies writes to a running sandbox's cgroups in order, as
+// cgroup.Limit returns them, and stops at the first that fails.
 func Update(ws []cgroup.Write) error {
 	for _, w := range ws {
 		if err := write(w.Dir, w.File, w.Value); err != nil {

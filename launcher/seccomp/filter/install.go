@@ -16,8 +16,8 @@ import (
 	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
-// Install loads prog (from seccomp.Policy.Compile) as a seccomp filter of the calling
-// thread, with seccomp(SECCOMP_SET_MODE_FILTER) and no flags.
+// Install loads prog (from seccomp.Policy.Compile) as a seccomp filter of
+// the calling thread, with seccomp(SECCOMP_SET_MODE_FILTER) and no flags.
 //
 // It must run on a locked OS thread (runtime.LockOSThread), and the
 // thread must have set no_new_privs (prctl PR_SET_NO_NEW_PRIVS) or hold
