@@ -327,7 +327,7 @@ func (s *variantSetup) netns() error {
 			return err
 		}
 		s.netIno = st.Ino
-		return link.LinkUp("lo")
+		return link.Up("lo")
 	})
 	if err != nil {
 		return fmt.Errorf("network rows: a network namespace of cellbench's own: %w", err)

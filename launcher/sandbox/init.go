@@ -483,7 +483,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetdomainname:
 		return wrap("setdomainname", unix.Setdomainname([]byte(s.Path)))
 	case plan.OpLinkUp:
-		return link.LinkUp(s.Path)
+		return link.Up(s.Path)
 	case plan.OpSetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
 	case plan.OpSessionKeyring:

@@ -100,7 +100,7 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		}
 		return link.ForgetNeighbor(s.Source, n.lease)
 	case plan.OpUserNet:
-		u, err := slirp.StartUserNet(s.Path, s.Args, initPid, 10*time.Second)
+		u, err := slirp.Start(s.Path, s.Args, initPid, 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func Reclaim(name string) error {
 	} else if _, err := nft.DeleteOwned(c, "ip", network.HostTable, func(o string) bool { return o == name }); err != nil {
 		errs = append(errs, err)
 	}
-	if err := link.DeleteLink(network.VethName(name)); err != nil {
+	if err := link.Delete(network.VethName(name)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

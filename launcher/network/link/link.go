@@ -94,9 +94,9 @@ func ForgetNeighbor(name string, addr netip.Addr) error {
 	return nil
 }
 
-// DeleteLink deletes the link name; a missing link is not an error (a
+// Delete deletes the link name; a missing link is not an error (a
 // veth goes with its namespace when the sandbox ends).
-func DeleteLink(name string) error {
+func Delete(name string) error {
 	l, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
@@ -147,9 +147,9 @@ func DefaultRoute(name, gw string) error {
 	return nil
 }
 
-// LinkUp sets IFF_UP on the interface name in the calling thread's network
+// Up sets IFF_UP on the interface name in the calling thread's network
 // namespace.
-func LinkUp(name string) error {
+func Up(name string) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socket AF_INET: %w", err)

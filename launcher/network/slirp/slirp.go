@@ -49,12 +49,12 @@ func (l *lockedBuffer) String() string {
 	return strings.TrimSpace(l.b.String())
 }
 
-// StartUserNet runs the helper with args, in which network.InitPID stands
+// Start runs the helper with args, in which network.InitPID stands
 // for pid and network.APISocket for a socket path it makes, with
 // descriptor 3 to write when the network is configured and descriptor 4
 // whose closing stops the helper, and waits until it is ready. The helper
 // also stops when cell dies, as descriptor 4 then closes.
-func StartUserNet(helper string, args []string, pid int, timeout time.Duration) (*UserNet, error) {
+func Start(helper string, args []string, pid int, timeout time.Duration) (*UserNet, error) {
 	dir, err := os.MkdirTemp("", "cell-usernet-")
 	if err != nil {
 		return nil, err
