@@ -22,6 +22,7 @@ import (
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -236,23 +237,23 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 // none compiles against facts another would have known.
 func probeFor(p *spec.Profile, facts *host.Facts) error {
 	if p.Resources.Any() && facts.Cgroup == nil {
-		if err := facts.ProbeCgroup(); err != nil {
+		if err := probe.Cgroup(facts); err != nil {
 			return err
 		}
 	}
 	if p.Security.Landlock.Mode != spec.LandlockOff {
-		facts.ProbeLandlock()
+		probe.Landlock(facts)
 	}
 	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
-		facts.ProbeNetwork()
+		probe.Network(facts)
 	}
 	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil {
-		if err := facts.ProbeSubIDs(); err != nil {
+		if err := probe.SubIDs(facts); err != nil {
 			return err
 		}
 	}
 	if !facts.Rootless() && p.IDs.Picks() && facts.IDPool == nil {
-		if err := facts.ProbeIDPool(); err != nil {
+		if err := probe.IDPool(facts); err != nil {
 			return err
 		}
 	}
@@ -261,7 +262,7 @@ func probeFor(p *spec.Profile, facts *host.Facts) error {
 
 func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	stamp.Mark("flags")
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -323,7 +324,7 @@ func validate(c *cli.Context) error {
 	if len(names) == 0 {
 		return usageError("validate: name at least one profile (-p FILE or a built-in name)")
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}
@@ -582,7 +583,7 @@ func previewAs(f *host.Facts, uid, gid uint32, userVar, user string) {
 	}
 	f.SubIDs = nil
 	if uid != 0 {
-		_ = f.ProbeSubIDs()
+		_ = probe.SubIDs(f)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 )
 
 // doctorProbe is the argv[0] of the child that `cell doctor` starts in a
@@ -19,11 +20,11 @@ func doctorCommand() *cli.Command {
 		Usage: "check what sandboxes need of this host, and say how to fix what is missing",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON"}},
 		Action: func(c *cli.Context) error {
-			facts, err := host.Probe()
+			facts, err := probe.Host()
 			if err != nil {
 				return err
 			}
-			checks := append(host.Diagnose(facts), initCheck())
+			checks := append(probe.Diagnose(facts), initCheck())
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cellsandbox/cell/launcher/ids"
+	"github.com/cellsandbox/cell/launcher/ids/slots"
 	"github.com/cellsandbox/cell/launcher/state"
 )
 
@@ -126,7 +127,7 @@ func TestPickConcurrent(t *testing.T) {
 		<-b.maps
 	}
 	// All 50 run now: the lease file holds a lease of each.
-	leases, err := ids.Leases(ids.LeaseFile)
+	leases, err := slots.Leases(ids.LeaseFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestPickConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	subs := hostSubIDs(t)
-	var slots []idRange
+	var taken []idRange
 	for i, b := range boxes {
 		err := b.cmd.Wait()
 		text := b.out.String()
@@ -160,7 +161,7 @@ func TestPickConcurrent(t *testing.T) {
 			continue
 		}
 		r := uids[0]
-		for j, o := range slots {
+		for j, o := range taken {
 			if overlapping(r, o) {
 				t.Errorf("sandbox %d's IDs %d-%d overlap another's (%d: %d-%d)", i, r.out, r.out+r.n-1, j, o.out, o.out+o.n-1)
 			}
@@ -173,9 +174,9 @@ func TestPickConcurrent(t *testing.T) {
 		if r.out == 0 || r.out <= 100000+65536 {
 			t.Errorf("sandbox %d runs as host IDs %d-%d", i, r.out, r.out+r.n-1)
 		}
-		slots = append(slots, r)
+		taken = append(taken, r)
 	}
-	leases, _ = ids.Leases(ids.LeaseFile)
+	leases, _ = slots.Leases(ids.LeaseFile)
 	for _, h := range leases {
 		if strings.HasPrefix(h.Owner, prefix) {
 			t.Errorf("lease of %s left after its end: %+v", h.Owner, h)
@@ -222,12 +223,12 @@ func TestPickGC(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "up\n" {
 		t.Fatalf("sandbox did not start: %q", line)
 	}
-	mine := func() []ids.Holder {
-		leases, err := ids.Leases(ids.LeaseFile)
+	mine := func() []slots.Holder {
+		leases, err := slots.Leases(ids.LeaseFile)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []ids.Holder
+		var out []slots.Holder
 		for _, h := range leases {
 			if h.Owner == name {
 				out = append(out, h)

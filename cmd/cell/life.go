@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -254,10 +255,10 @@ func ps(c *cli.Context) error {
 			x.State, x.UptimeSec = "dead", 0
 			dead++
 		case r.Cgroup != nil:
-			if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+			if frozen, err := cgroupfs.Frozen(r.Cgroup); err == nil && frozen {
 				x.State = "frozen"
 			}
-			if s, err := r.Cgroup.Stats(); err == nil {
+			if s, err := cgroupfs.ReadStats(r.Cgroup); err == nil {
 				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
 			}
 		}
@@ -345,7 +346,7 @@ func execIn(c *cli.Context) error {
 	if r.Cgroup != nil {
 		// A frozen init cannot fork the command: the request would wait
 		// until the sandbox is thawed.
-		if frozen, err := r.Cgroup.Frozen(); err == nil && frozen {
+		if frozen, err := cgroupfs.Frozen(r.Cgroup); err == nil && frozen {
 			return fmt.Errorf("exec: %s is frozen; cell thaw %s first", r.Name, r.Name)
 		}
 	}

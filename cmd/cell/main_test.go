@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	case os.Getenv("CELL_PROBE") != "":
-		os.Exit(probe(os.Getenv("CELL_PROBE"), os.Args[1:]))
+		os.Exit(probeInside(os.Getenv("CELL_PROBE"), os.Args[1:]))
 	case os.Getenv("CELL_TEST_MAIN") == "1":
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
@@ -47,8 +47,8 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// probe runs a check inside a sandbox and prints what it found.
-func probe(name string, args []string) int {
+// probeInside runs a check inside a sandbox and prints what it found.
+func probeInside(name string, args []string) int {
 	switch name {
 	case "netifs":
 		ifs, err := net.Interfaces()

@@ -21,6 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/lease"
+	"github.com/cellsandbox/cell/launcher/network/link"
+	"github.com/cellsandbox/cell/launcher/network/nft"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
@@ -83,7 +86,7 @@ func newTestNet(t *testing.T) *testNet {
 func (n *testNet) close() {
 	var st unix.Stat_t
 	if unix.Fstat(n.fd, &st) == nil {
-		files, _ := filepath.Glob(filepath.Join(network.LeaseDir, fmt.Sprintf("%d-*.json", st.Ino)))
+		files, _ := filepath.Glob(filepath.Join(lease.LeaseDir, fmt.Sprintf("%d-*.json", st.Ino)))
 		for _, f := range files {
 			os.Remove(f)
 		}
@@ -210,7 +213,7 @@ func (n *testNet) ruleOwners() []string {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	owners, err := network.Owners(c, "ip", network.HostTable)
+	owners, err := nft.Owners(c, "ip", network.HostTable)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -219,10 +222,10 @@ func (n *testNet) ruleOwners() []string {
 }
 
 // leases returns the addresses leased on the bridge.
-func (n *testNet) leases(bridge string) []network.Holder {
+func (n *testNet) leases(bridge string) []lease.Holder {
 	n.t.Helper()
-	var hs []network.Holder
-	if err := n.do(func() (err error) { hs, err = network.Leases(bridge); return err }); err != nil {
+	var hs []lease.Holder
+	if err := n.do(func() (err error) { hs, err = lease.Leases(bridge); return err }); err != nil {
 		n.t.Fatal(err)
 	}
 	return hs
@@ -239,11 +242,11 @@ func (n *testNet) outside() *testNet {
 		if err := netlink.LinkAdd(v); err != nil {
 			return err
 		}
-		return network.AddrAdd("up0", "198.51.100.1/24")
+		return link.AddrAdd("up0", "198.51.100.1/24")
 	}); err != nil {
 		n.t.Fatal(err)
 	}
-	if err := o.do(func() error { return network.AddrAdd("up1", "198.51.100.2/24") }); err != nil {
+	if err := o.do(func() error { return link.AddrAdd("up1", "198.51.100.2/24") }); err != nil {
 		n.t.Fatal(err)
 	}
 	return o

@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/oci"
@@ -69,7 +69,7 @@ func exportBundle(c *cli.Context) error {
 	if len(pos) > 0 {
 		return usageError(fmt.Sprintf("export: unexpected argument %q: the profile is -p's, and the command goes after --", pos[0]))
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -78,7 +78,7 @@ func poolStart(c *cli.Context) error {
 	if size < 1 || size > 64 {
 		return usageError("pool start: --size is 1 to 64")
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}

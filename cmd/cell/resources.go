@@ -19,8 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/ids"
-	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/ids/slots"
+	"github.com/cellsandbox/cell/launcher/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
@@ -210,7 +212,7 @@ func update(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	layout, err := cgroup.Probe()
+	layout, err := cgroupfs.Probe()
 	if err != nil {
 		return err
 	}
@@ -221,7 +223,7 @@ func update(c *cli.Context) error {
 	if len(writes) == 0 {
 		return usageError("update: give at least one limit to change")
 	}
-	if err := cgroup.Update(writes); err != nil {
+	if err := cgroupfs.Update(writes); err != nil {
 		return explainUpdate(err)
 	}
 	for _, w := range writes {
@@ -242,9 +244,9 @@ func freeze(c *cli.Context, on bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if on {
-		return r.Cgroup.Freeze(ctx)
+		return cgroupfs.Freeze(ctx, r.Cgroup)
 	}
-	return r.Cgroup.Thaw(ctx)
+	return cgroupfs.Thaw(ctx, r.Cgroup)
 }
 
 // gc removes what a cell that could not clean up (SIGKILL, a crash, a
@@ -271,7 +273,7 @@ func gc(c *cli.Context) error {
 		}
 		if r.Cgroup != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := errors.Join(r.Cgroup.Kill(ctx), r.Cgroup.Remove(ctx))
+			err := errors.Join(cgroupfs.Kill(ctx, r.Cgroup), cgroupfs.Remove(ctx, r.Cgroup))
 			cancel()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("sandbox %s: %w", r.Name, err))
@@ -287,7 +289,7 @@ func gc(c *cli.Context) error {
 	if os.Geteuid() == 0 {
 		// Bridged sandboxes are root's; their leases name what they left
 		// on the host (rules, a veth) when they died before cleanup.
-		_, err := network.Sweep(func(bridge string, h network.Holder) error {
+		_, err := lease.Sweep(func(bridge string, h lease.Holder) error {
 			if err := sandbox.Reclaim(h.Owner); err != nil {
 				return err
 			}
@@ -297,7 +299,7 @@ func gc(c *cli.Context) error {
 		errs = append(errs, err)
 		// The ID slots of killed cells (outside: pick), once no process
 		// runs with their IDs.
-		n, err := ids.Sweep(ids.LeaseFile)
+		n, err := slots.Sweep(ids.LeaseFile)
 		if n > 0 {
 			fmt.Fprintf(c.App.Writer, "removed %d ID lease(s) of dead sandboxes\n", n)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -110,7 +111,7 @@ func lintAction(c *cli.Context) error {
 	if found {
 		names = []string{""}
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func diffAction(c *cli.Context) error {
 		}
 		pairs = append(pairs, [2]profileSource{old, cur})
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}
@@ -418,7 +419,7 @@ func showCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			facts, err := host.Probe()
+			facts, err := probe.Host()
 			if err != nil {
 				return err
 			}
@@ -524,7 +525,7 @@ func explainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			facts, err := host.Probe()
+			facts, err := probe.Host()
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cellsandbox/cell/internal/trust"
 	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -242,7 +243,7 @@ func trustAction(c *cli.Context) error {
 		}
 		return nil
 	}
-	facts, err := host.Probe()
+	facts, err := probe.Host()
 	if err != nil {
 		return err
 	}

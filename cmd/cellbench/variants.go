@@ -16,7 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/lease"
+	"github.com/cellsandbox/cell/launcher/network/link"
 )
 
 // variant is a `cell run` row that differs from the default row by one
@@ -326,7 +327,7 @@ func (s *variantSetup) netns() error {
 			return err
 		}
 		s.netIno = st.Ino
-		return network.LinkUp("lo")
+		return link.Up("lo")
 	})
 	if err != nil {
 		return fmt.Errorf("network rows: a network namespace of cellbench's own: %w", err)
@@ -473,7 +474,7 @@ func (s *variantSetup) cleanup() (parents, leaves []string, err error) {
 		// lease files cell kept for it are on the file system.
 		s.net.close()
 		s.net = nil
-		files, _ := filepath.Glob(filepath.Join(network.LeaseDir, fmt.Sprintf("%d-*.json", s.netIno)))
+		files, _ := filepath.Glob(filepath.Join(lease.LeaseDir, fmt.Sprintf("%d-*.json", s.netIno)))
 		for _, f := range files {
 			if rmErr := os.Remove(f); rmErr != nil {
 				err = errors.Join(err, rmErr)

@@ -6,7 +6,7 @@
 //
 // A Layout is the host's cgroup hierarchies as the caller sees them.
 // ParseLayout reads it from the contents of /proc/self/mountinfo and
-// /proc/self/cgroup, and Probe adds, read-only, what Plan checks limits
+// /proc/self/cgroup, and cgroupfs.Probe adds, read-only, what Plan checks limits
 // against (controllers available, delegation, swap accounting, IO weight
 // files). Plan is a pure function of (Layout, parent, name, Limits) to a
 // Setup: the directories to make, the values to write, where the first
@@ -27,14 +27,16 @@
 // on v2, under the cgroup systemd delegated to them (systemd-run --user
 // --scope -p Delegate=yes); cgroup v1 cannot be delegated.
 //
-// # Runtime part
+// # Runtime part: the subpackage cgroupfs
 //
-// Create makes a Setup's directories and writes (and undoes them on
-// failure). OpenDir gives the descriptor for clone3's CLONE_INTO_CGROUP
+// This package does no I/O, so that compiling and printing a plan touches
+// no cgroup file; cgroupfs does the rest. Create makes a Setup's
+// directories and writes (and undoes them on failure). OpenDir gives the
+// descriptor for clone3's CLONE_INTO_CGROUP
 // (syscall.SysProcAttr.UseCgroupFD), Join moves a running process in. A
 // Group (Setup.Group) is the sandbox's cgroups afterwards: Freeze, Thaw,
-// Kill, Stats and Remove work on it, and Limit with Update change the
-// limits of a running sandbox.
+// Kill, ReadStats and Remove work on it, and Limit (here) with Update
+// change the limits of a running sandbox.
 //
 // Every failure of the kernel names the operation, the file, the value
 // and the errno: `write "64M" to /sys/fs/cgroup/cell/x/memory.max: EINVAL

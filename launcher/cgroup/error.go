@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 
 	"golang.org/x/sys/unix"
@@ -48,14 +47,4 @@ func (e *Error) hint() string {
 		return ": processes are still in it (Kill first)"
 	}
 	return ""
-}
-
-// fail makes the *Error of op on path, keeping only the errno of a
-// *fs.PathError (the path is already in the message).
-func fail(op, path, value string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return &Error{Op: op, Path: path, Value: value, Err: err}
 }

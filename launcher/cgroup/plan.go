@@ -62,7 +62,7 @@ func (g *Group) Dirs() []string {
 }
 
 // v2 reports whether the unified leaf has controller c.
-func (g *Group) v2(c string) bool { return g.Unified != "" && slices.Contains(g.Controllers, c) }
+func (g *Group) OnV2(c string) bool { return g.Unified != "" && slices.Contains(g.Controllers, c) }
 
 // Setup is what creating a sandbox's cgroups takes, in order: make the
 // directories Dirs (the parents may exist already, the leaves must not),
@@ -336,7 +336,7 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 		if d := g.V1[v1Name(c)]; d != "" {
 			return d, true
 		}
-		if g.v2(c) {
+		if g.OnV2(c) {
 			return g.Unified, false
 		}
 		return "", false

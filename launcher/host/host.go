@@ -1,22 +1,14 @@
-// Package host gathers the facts about the running system that compiling
-// a plan depends on, once, into one value. Compilation itself reads
-// nothing from the host.
+// Package host holds the facts about the running system that compiling a
+// plan depends on, in one value. It does no I/O: the subpackage probe
+// gathers the facts, once, and compilation itself reads nothing from the
+// host.
 package host
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
-	"os"
-	"os/user"
-	"strconv"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/landlock"
 )
 
 // Facts are the properties of the host and the caller that a plan depends
@@ -58,33 +50,6 @@ type Facts struct {
 	TunAccess bool
 }
 
-// ProbeLandlock fills f.LandlockABI.
-func (f *Facts) ProbeLandlock() {
-	f.LandlockABI, _ = landlock.ABI()
-}
-
-// ProbeCgroup fills f.Cgroup.
-func (f *Facts) ProbeCgroup() error {
-	l, err := cgroup.Probe()
-	if err != nil {
-		return fmt.Errorf("probe cgroups: %w", err)
-	}
-	f.Cgroup = l
-	return nil
-}
-
-// statDevice returns the device number of a block device file.
-func statDevice(path string) (uint32, uint32, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, 0, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return 0, 0, fmt.Errorf("%s is not a block device", path)
-	}
-	return unix.Major(st.Rdev), unix.Minor(st.Rdev), nil
-}
-
 // Rootless reports whether the caller is an unprivileged user.
 func (f *Facts) Rootless() bool { return f.EUID != 0 }
 
@@ -97,68 +62,6 @@ func (f *Facts) LookupEnv(name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// Probe reads the facts of the running process and system.
-func Probe() (*Facts, error) {
-	f := &Facts{
-		UID:    uint32(os.Getuid()),
-		GID:    uint32(os.Getgid()),
-		EUID:   uint32(os.Geteuid()),
-		Env:    os.Environ(),
-		Device: statDevice,
-	}
-	var err error
-	// The kernel's path, without the symlinks a shell's $PWD may hold
-	// (os.Getwd prefers $PWD): binds under it resolve without following
-	// symlinks, which a path through one would fail.
-	if f.Cwd, err = syscall.Getwd(); err != nil {
-		return nil, fmt.Errorf("probe host: working directory: %w", err)
-	}
-	// $USER and $HOME are what the caller means by "me" in a shell; the
-	// password database is the fallback (e.g. under a service manager).
-	f.User, _ = f.LookupEnv("USER")
-	f.Home, _ = f.LookupEnv("HOME")
-	if f.User == "" || f.Home == "" {
-		if u, err := user.LookupId(strconv.Itoa(int(f.UID))); err == nil {
-			if f.User == "" {
-				f.User = u.Username
-			}
-			if f.Home == "" {
-				f.Home = u.HomeDir
-			}
-		}
-	}
-	if f.User == "" {
-		f.User = strconv.Itoa(int(f.UID))
-	}
-	if f.Home == "" {
-		f.Home = "/"
-	}
-	if _, err := os.Stat("/proc/self/ns/time"); err == nil {
-		f.TimeNamespace = true
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("probe host: %w", err)
-	}
-	return f, nil
-}
-
-// ProbeNetwork fills f.Nameservers and f.UserNetHelper, for the network
-// modes bridge and user.
-func (f *Facts) ProbeNetwork() {
-	f.Nameservers = nil
-	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		f.Nameservers = ParseNameservers(string(b))
-	}
-	f.TunAccess = unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil
-	f.UserNetHelper = ""
-	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/bin"} {
-		p := dir + "/slirp4netns"
-		if unix.Access(p, unix.X_OK) == nil {
-			f.UserNetHelper = p
-			break
-		}
-	}
 }
 
 // ParseNameservers returns the addresses of resolv.conf's nameserver

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/bitnames"
-	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Mode says what happens when the kernel cannot enforce all of a [Rules].
@@ -176,14 +175,14 @@ var fsRights = [...]right{
 
 // The ABI versions that features of Rules need.
 const (
-	// abiFS is the first ABI where filesystem rules are complete: before
+	// ABIFS is the first ABI where filesystem rules are complete: before
 	// it, truncate(2) of any file the DAC permits is not controlled, so
 	// a read-only or unlisted file could be emptied.
-	abiFS = 3
-	// abiTCP added TCP bind and connect rules.
-	abiTCP = 4
-	// abiScope added scoping of abstract Unix sockets and signals.
-	abiScope = 6
+	ABIFS = 3
+	// ABITCP added TCP bind and connect rules.
+	ABITCP = 4
+	// ABIScope added scoping of abstract Unix sockets and signals.
+	ABIScope = 6
 )
 
 // The rights each list grants.
@@ -199,9 +198,9 @@ const (
 		unix.LANDLOCK_ACCESS_FS_MAKE_SOCK | unix.LANDLOCK_ACCESS_FS_MAKE_FIFO |
 		unix.LANDLOCK_ACCESS_FS_MAKE_SYM | unix.LANDLOCK_ACCESS_FS_REFER |
 		unix.LANDLOCK_ACCESS_FS_TRUNCATE
-	// fileRights are the rights that apply to a file that is not a
+	// FileRights are the rights that apply to a file that is not a
 	// directory; the kernel rejects a rule on such a file with others.
-	fileRights = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+	FileRights = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
 		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
 		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
 )
@@ -270,30 +269,6 @@ func (r *Rules) RestrictsTCP() bool { return r != nil && r.hasTCP() }
 // Empty reports whether the rules restrict nothing.
 func (r *Rules) Empty() bool { return !r.hasFS() && !r.hasTCP() && len(r.Scope) == 0 }
 
-// ABI returns the kernel's Landlock ABI version. It is 0 when the kernel
-// has no Landlock, and then the error says why: not built in (or hidden
-// by a seccomp filter), or built in but not enabled at boot.
-func ABI() (int, error) {
-	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	return abiOf(v, errno)
-}
-
-// abiOf interprets the result of landlock_create_ruleset(NULL, 0,
-// LANDLOCK_CREATE_RULESET_VERSION).
-func abiOf(v uintptr, errno unix.Errno) (int, error) {
-	switch errno {
-	case 0:
-		return int(v), nil
-	case unix.ENOSYS:
-		return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno,
-			Why: "landlock is not built into this kernel (CONFIG_SECURITY_LANDLOCK), or a seccomp filter hides it"}
-	case unix.EOPNOTSUPP:
-		return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno,
-			Why: "landlock is built into this kernel but disabled at boot (add it to the lsm= kernel parameter)"}
-	}
-	return 0, &Error{Call: "landlock_create_ruleset", Object: "version", Err: errno}
-}
-
 // Check validates the rules and, in Require mode, that a kernel with
 // Landlock ABI version abi can enforce all of them. The error names what
 // the kernel lacks. In BestEffort mode only the rules themselves are
@@ -338,14 +313,14 @@ func (r *Rules) Check(abi int) error {
 // missing lists the needs of the rules that ABI abi does not meet.
 func (r *Rules) missing(abi int) []string {
 	var m []string
-	if r.hasFS() && abi < abiFS {
-		m = append(m, fmt.Sprintf("filesystem rules need ABI %d (truncate control); have %d", abiFS, max(abi, 0)))
+	if r.hasFS() && abi < ABIFS {
+		m = append(m, fmt.Sprintf("filesystem rules need ABI %d (truncate control); have %d", ABIFS, max(abi, 0)))
 	}
-	if r.hasTCP() && abi < abiTCP {
-		m = append(m, fmt.Sprintf("TCP rules need ABI %d; have %d", abiTCP, max(abi, 0)))
+	if r.hasTCP() && abi < ABITCP {
+		m = append(m, fmt.Sprintf("TCP rules need ABI %d; have %d", ABITCP, max(abi, 0)))
 	}
-	if len(r.Scope) > 0 && abi < abiScope {
-		m = append(m, fmt.Sprintf("scope %s needs ABI %d; have %d", r.scopes(), abiScope, max(abi, 0)))
+	if len(r.Scope) > 0 && abi < ABIScope {
+		m = append(m, fmt.Sprintf("scope %s needs ABI %d; have %d", r.scopes(), ABIScope, max(abi, 0)))
 	}
 	return m
 }
@@ -394,23 +369,73 @@ func (r *Rules) enforcement(abi int) enforcement {
 	for _, l := range r.portLists() {
 		switch {
 		case len(l.ports) == 0:
-		case abi >= abiTCP:
+		case abi >= ABITCP:
 			e.net |= l.right
 		default:
-			e.dropped = append(e.dropped, fmt.Sprintf("%s %s (ABI %d)", l.word, ports(l.ports), abiTCP))
+			e.dropped = append(e.dropped, fmt.Sprintf("%s %s (ABI %d)", l.word, ports(l.ports), ABITCP))
 		}
 	}
 	switch {
 	case len(r.Scope) == 0:
-	case abi >= abiScope:
+	case abi >= ABIScope:
 		e.scope = r.scopeBits()
 	default:
-		e.dropped = append(e.dropped, fmt.Sprintf("scope %s (ABI %d)", r.scopes(), abiScope))
+		e.dropped = append(e.dropped, fmt.Sprintf("scope %s (ABI %d)", r.scopes(), ABIScope))
 	}
 	if e.net != 0 {
 		e.unenforced = append(e.unenforced, "UDP; MPTCP, SCTP and raw sockets, which the seccomp filter refuses")
 	}
 	return e
+}
+
+// Ruleset is what Rules come to at one ABI version, in the kernel's
+// terms: the handled rights (everything of them that no rule grants is
+// denied) and the rules that grant some of them. Restricting a thread is
+// making this ruleset and nothing else, so that what the plan prints
+// ([Rules.Effective]) is what the kernel is given.
+type Ruleset struct {
+	HandledFS, HandledNet, Scoped uint64
+	Paths                         []PathRule
+	Ports                         []PortRule
+}
+
+// PathRule grants Allowed beneath Path; Word names its list ("read-only").
+// On a path that is not a directory only [FileRights] of it apply.
+type PathRule struct {
+	Word, Path string
+	Allowed    uint64
+}
+
+// PortRule grants Allowed (bind or connect) on a TCP port; Word names its
+// list ("tcp connect").
+type PortRule struct {
+	Word    string
+	Port    uint16
+	Allowed uint64
+}
+
+// Ruleset returns the ruleset that enforces r on a kernel with Landlock
+// ABI version abi. It handles nothing when r is empty or the ABI can
+// enforce none of it.
+func (r *Rules) Ruleset(abi int) Ruleset {
+	e := r.enforcement(abi)
+	rs := Ruleset{HandledFS: e.fs, HandledNet: e.net, Scoped: e.scope}
+	if e.fs != 0 {
+		for _, l := range r.pathLists() {
+			for _, p := range l.paths {
+				rs.Paths = append(rs.Paths, PathRule{Word: l.word, Path: p, Allowed: l.grant & e.fs})
+			}
+		}
+	}
+	for _, l := range r.portLists() {
+		if e.net&l.right == 0 {
+			continue
+		}
+		for _, port := range l.ports {
+			rs.Ports = append(rs.Ports, PortRule{Word: l.word, Port: port, Allowed: l.right})
+		}
+	}
+	return rs
 }
 
 // String prints the rules as the profile gave them: "read-only /usr;
@@ -508,7 +533,3 @@ func ports(ps []uint16) string {
 	}
 	return strings.Join(q, ", ")
 }
-
-// Error is a failed system call of this package, naming the call, the
-// object it acted on and the errno by name.
-type Error = syserr.Error

@@ -2,11 +2,10 @@ package landlock
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 )
 
 func TestModeText(t *testing.T) {
@@ -170,8 +169,8 @@ func TestEffective(t *testing.T) {
 }
 
 // TestEnforcement pins the handled rights behind each
-// printed line, so that what Restrict hands the kernel is what the plan
-// says.
+// printed line, so that what lsm.Restrict hands the kernel is what the
+// plan says.
 func TestEnforcement(t *testing.T) {
 	fs := Rules{ReadOnly: []string{"/usr"}}
 	for _, tc := range []struct {
@@ -200,22 +199,38 @@ func TestEnforcement(t *testing.T) {
 	}
 }
 
-func TestABIErrors(t *testing.T) {
+// TestRuleset pins what lsm.Restrict makes: the rights of each path
+// narrowed to those handled at the ABI, and port rules only where the ABI
+// handles TCP.
+func TestRuleset(t *testing.T) {
+	r := Rules{ReadOnly: []string{"/usr"}, ReadWrite: []string{"/tmp"}, ConnectTCP: []uint16{443}, Scope: []Scope{Signal}, Mode: BestEffort}
 	for _, tc := range []struct {
-		errno unix.Errno
-		want  string
+		name string
+		abi  int
+		want string
 	}{
-		{unix.ENOSYS, "landlock_create_ruleset version: ENOSYS (function not implemented): landlock is not built into this kernel (CONFIG_SECURITY_LANDLOCK), or a seccomp filter hides it"},
-		{unix.EOPNOTSUPP, "landlock_create_ruleset version: ENOTSUP (operation not supported): landlock is built into this kernel but disabled at boot (add it to the lsm= kernel parameter)"},
-		{unix.EFAULT, "landlock_create_ruleset version: EFAULT (bad address)"},
+		{"no landlock", 0, "fs=0 net=0 scoped=0"},
+		{"at 1", 1, "fs=execute|write_file|read_file|read_dir|remove_dir|remove_file|make_char|make_dir|make_reg|make_sock|make_fifo|make_block|make_sym net=0 scoped=0" +
+			"; read-only /usr read_file|read_dir" +
+			"; read-write /tmp write_file|read_file|read_dir|remove_dir|remove_file|make_dir|make_reg|make_sock|make_fifo|make_sym"},
+		{"at 6", 6, "fs=execute|write_file|read_file|read_dir|remove_dir|remove_file|make_char|make_dir|make_reg|make_sock|make_fifo|make_block|make_sym|refer|truncate|ioctl_dev net=2 scoped=2" +
+			"; read-only /usr read_file|read_dir" +
+			"; read-write /tmp write_file|read_file|read_dir|remove_dir|remove_file|make_dir|make_reg|make_sock|make_fifo|make_sym|refer|truncate" +
+			"; tcp connect 443 2"},
 	} {
-		abi, err := abiOf(0, tc.errno)
-		if abi != 0 || err == nil || err.Error() != tc.want || !errors.Is(err, tc.errno) {
-			t.Errorf("abiOf(%v) = %d, %v\nwant 0, %s", tc.errno, abi, err, tc.want)
-		}
-	}
-	if abi, err := abiOf(7, 0); abi != 7 || err != nil {
-		t.Errorf("abiOf(7, 0) = %d, %v", abi, err)
+		t.Run(tc.name, func(t *testing.T) {
+			rs := r.Ruleset(tc.abi)
+			got := fmt.Sprintf("fs=%s net=%d scoped=%d", AccessFS(rs.HandledFS), rs.HandledNet, rs.Scoped)
+			for _, p := range rs.Paths {
+				got += fmt.Sprintf("; %s %s %s", p.Word, p.Path, AccessFS(p.Allowed))
+			}
+			for _, p := range rs.Ports {
+				got += fmt.Sprintf("; %s %d %d", p.Word, p.Port, p.Allowed)
+			}
+			if got != tc.want {
+				t.Errorf("Ruleset(%d):\n got %s\nwant %s", tc.abi, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -226,7 +241,7 @@ func TestAccessFS(t *testing.T) {
 	}{
 		{0, "0"},
 		{grantReadOnly, "read_file|read_dir"},
-		{grantReadExec & fileRights, "execute|read_file"},
+		{grantReadExec & FileRights, "execute|read_file"},
 		{grantReadWrite, "write_file|read_file|read_dir|remove_dir|remove_file|make_dir|make_reg|make_sock|make_fifo|make_sym|refer|truncate"},
 		{1 << 40, "0x10000000000"},
 	} {

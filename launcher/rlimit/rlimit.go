@@ -237,7 +237,7 @@ func (l Limit) Check() error {
 		return fmt.Errorf("invalid resource %d", uint8(l.Resource))
 	}
 	if l.Soft > l.Hard {
-		return fmt.Errorf("%s: soft limit %s is above the hard limit %s", l.Resource, value(l.Soft), value(l.Hard))
+		return fmt.Errorf("%s: soft limit %s is above the hard limit %s", l.Resource, FormatValue(l.Soft), FormatValue(l.Hard))
 	}
 	return nil
 }
@@ -246,88 +246,24 @@ func (l Limit) Check() error {
 // "core=0".
 func (l Limit) String() string {
 	if l.Soft == l.Hard {
-		return l.Resource.String() + "=" + value(l.Soft)
+		return l.Resource.String() + "=" + FormatValue(l.Soft)
 	}
-	return l.Resource.String() + "=" + value(l.Soft) + ":" + value(l.Hard)
+	return l.Resource.String() + "=" + FormatValue(l.Soft) + ":" + FormatValue(l.Hard)
 }
 
 // Call prints the system call that applies the limit:
 // "prlimit(0, RLIMIT_NOFILE, {1024, 4096})".
 func (l Limit) Call() string {
-	return fmt.Sprintf("prlimit(0, %s, {%s, %s})", l.Resource.Macro(), value(l.Soft), value(l.Hard))
+	return fmt.Sprintf("prlimit(0, %s, {%s, %s})", l.Resource.Macro(), FormatValue(l.Soft), FormatValue(l.Hard))
 }
 
-func value(v uint64) string {
+// FormatValue prints a limit's value: a number, or "unlimited" for
+// [Unlimited].
+func FormatValue(v uint64) string {
 	if v == Unlimited {
 		return "unlimited"
 	}
 	return strconv.FormatUint(v, 10)
-}
-
-// Apply sets each limit on the calling process, in order, after checking
-// them all: a resource given twice is an error. Errors name the resource,
-// the values and the errno, and for EPERM the hard limit in force.
-func Apply(ls []Limit) error {
-	var seen [resourceCount]bool
-	for _, l := range ls {
-		if err := l.Check(); err != nil {
-			return err
-		}
-		if seen[l.Resource] {
-			return fmt.Errorf("%s: limited twice", l.Resource)
-		}
-		seen[l.Resource] = true
-	}
-	for _, l := range ls {
-		// unix.Prlimit goes through the syscall package, which then
-		// stops restoring its start-up RLIMIT_NOFILE in forked
-		// children.
-		err := unix.Prlimit(0, l.Resource.Number(), &unix.Rlimit{Cur: l.Soft, Max: l.Hard}, nil)
-		if err == nil {
-			continue
-		}
-		e := &Error{Call: "prlimit", Object: fmt.Sprintf("%s soft=%s hard=%s", l.Resource.Macro(), value(l.Soft), value(l.Hard)), Err: err}
-		if err == unix.EPERM {
-			var cur unix.Rlimit
-			if unix.Prlimit(0, l.Resource.Number(), nil, &cur) == nil {
-				e.Why = fmt.Sprintf("the hard limit is %s; raising it needs CAP_SYS_RESOURCE", value(cur.Max))
-			}
-			if l.Resource == NoFile {
-				e.Why += " (and nofile cannot exceed fs.nr_open)"
-			}
-		}
-		return e
-	}
-	return nil
-}
-
-// The range of /proc/PID/oom_score_adj.
-const (
-	OOMScoreAdjMin = -1000
-	OOMScoreAdjMax = 1000
-)
-
-// OOMScoreAdj writes v to /proc/self/oom_score_adj: from -1000 (never
-// chosen by the OOM killer) to 1000 (chosen first). Lowering it below the
-// lowest value the process has had needs CAP_SYS_RESOURCE.
-func OOMScoreAdj(v int) error {
-	if v < OOMScoreAdjMin || v > OOMScoreAdjMax {
-		return fmt.Errorf("oom_score_adj %d is out of range [%d, %d]", v, OOMScoreAdjMin, OOMScoreAdjMax)
-	}
-	const path = "/proc/self/oom_score_adj"
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &Error{Call: "open", Object: path, Err: err}
-	}
-	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte(strconv.Itoa(v))); err != nil {
-		e := &Error{Call: "write", Object: fmt.Sprintf("%d to %s", v, path), Err: err}
-		if err == unix.EACCES {
-			e.Why = "lowering it below the process's lowest value needs CAP_SYS_RESOURCE"
-		}
-		return e
-	}
-	return nil
 }
 
 // Error is a failed system call of this package, naming the call, the

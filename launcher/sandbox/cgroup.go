@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -48,9 +49,9 @@ func (cg *cgroups) step(s *plan.Step, initPid int) error {
 		cg.made = append(cg.made, s.Path)
 		return nil
 	case plan.OpCgroupWrite:
-		return cgroup.Update([]cgroup.Write{{Dir: path.Dir(s.Path), File: path.Base(s.Path), Value: s.Data}})
+		return cgroupfs.Update([]cgroup.Write{{Dir: path.Dir(s.Path), File: path.Base(s.Path), Value: s.Data}})
 	case plan.OpCgroupJoin:
-		return cgroup.Join(s.Path, initPid)
+		return cgroupfs.Join(s.Path, initPid)
 	}
 	return fmt.Errorf("%s is not a cgroup step", s.Op)
 }
@@ -69,10 +70,10 @@ func (cg *cgroups) teardown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
-	if err := cg.group.Kill(ctx); err != nil {
+	if err := cgroupfs.Kill(ctx, cg.group); err != nil {
 		errs = append(errs, err)
 	}
-	if err := cg.group.Remove(ctx); err != nil {
+	if err := cgroupfs.Remove(ctx, cg.group); err != nil {
 		errs = append(errs, err)
 	}
 	cg.made = nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cellsandbox/cell/launcher/ids"
+	"github.com/cellsandbox/cell/launcher/ids/slots"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -20,7 +21,7 @@ func (l *leasedIDs) lease(s *plan.Step) error {
 	if len(s.IDs) != 2 {
 		return fmt.Errorf("id-lease step needs the pool's first ID and count, has %v", s.IDs)
 	}
-	base, err := ids.Acquire(s.Path, ids.Pool{First: s.IDs[0], Count: s.IDs[1]}, s.Source)
+	base, err := slots.Acquire(s.Path, ids.Pool{First: s.IDs[0], Count: s.IDs[1]}, s.Source)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func (l *leasedIDs) teardown() error {
 		return nil
 	}
 	l.held = false
-	if err := ids.Release(l.file, l.base); err != nil {
+	if err := slots.Release(l.file, l.base); err != nil {
 		return fmt.Errorf("id-release: %w", err)
 	}
 	return nil

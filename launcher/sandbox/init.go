@@ -20,12 +20,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
-	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 	"github.com/cellsandbox/cell/launcher/mounts"
-	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/link"
+	"github.com/cellsandbox/cell/launcher/network/nft"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/rlimit"
-	"github.com/cellsandbox/cell/launcher/seccomp"
+	"github.com/cellsandbox/cell/launcher/rlimit/prlimit"
+	"github.com/cellsandbox/cell/launcher/seccomp/filter"
 )
 
 // Init is the main function of a sandbox's init. It returns the exit
@@ -481,7 +483,7 @@ func (e *initExec) step(s *plan.Step) error {
 	case plan.OpSetdomainname:
 		return wrap("setdomainname", unix.Setdomainname([]byte(s.Path)))
 	case plan.OpLinkUp:
-		return network.LinkUp(s.Path)
+		return link.Up(s.Path)
 	case plan.OpSetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
 	case plan.OpSessionKeyring:
@@ -502,22 +504,22 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return fmt.Errorf("oom_score_adj %q: %w", s.Data, err)
 		}
-		return rlimit.OOMScoreAdj(v)
+		return prlimit.OOMScoreAdj(v)
 	case plan.OpRlimit:
 		if s.Rlimit == nil {
 			return errors.New("rlimit step without a limit")
 		}
-		return rlimit.Apply([]rlimit.Limit{*s.Rlimit})
+		return prlimit.Apply([]rlimit.Limit{*s.Rlimit})
 	case plan.OpLandlock:
 		if s.Landlock == nil {
 			return errors.New("landlock step without rules")
 		}
-		return landlock.Restrict(s.Landlock)
+		return lsm.Restrict(s.Landlock)
 	case plan.OpSeccomp:
 		if len(s.Filter) == 0 {
 			return errors.New("seccomp step without a filter")
 		}
-		return seccomp.Install(s.Filter)
+		return filter.Install(s.Filter)
 	case plan.OpCapBSetDrop:
 		return dropBoundingSet(s.IDs)
 	case plan.OpCapInheritable:
@@ -563,9 +565,9 @@ func (e *initExec) step(s *plan.Step) error {
 		e.exec = s
 		return nil
 	case plan.OpAddrAdd:
-		return network.AddrAdd(s.Path, s.Data)
+		return link.AddrAdd(s.Path, s.Data)
 	case plan.OpRouteAdd:
-		return network.DefaultRoute(s.Path, s.Data)
+		return link.DefaultRoute(s.Path, s.Data)
 	case plan.OpNft:
 		if s.Nft == nil {
 			return errors.New("nft step without a rule")
@@ -574,7 +576,7 @@ func (e *initExec) step(s *plan.Step) error {
 		if err != nil {
 			return fmt.Errorf("nftables: %w", err)
 		}
-		return network.Apply(c, s.Nft)
+		return nft.Apply(c, s.Nft)
 	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 	}

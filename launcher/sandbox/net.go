@@ -11,6 +11,10 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/lease"
+	"github.com/cellsandbox/cell/launcher/network/link"
+	"github.com/cellsandbox/cell/launcher/network/nft"
+	"github.com/cellsandbox/cell/launcher/network/slirp"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -18,7 +22,7 @@ import (
 // the helper it started, and the plan's network cleanup.
 type nets struct {
 	lease   netip.Addr
-	user    *network.UserNet
+	user    *slirp.UserNet
 	cleanup []plan.Step
 	nft     *nftables.Conn
 }
@@ -68,7 +72,7 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		}
 		return nil
 	case plan.OpNetLease:
-		a, err := network.Acquire(s.Path, s.Data, s.Source, func(h network.Holder) error { return Reclaim(h.Owner) })
+		a, err := lease.Acquire(s.Path, s.Data, s.Source, func(h lease.Holder) error { return Reclaim(h.Owner) })
 		if err != nil {
 			return err
 		}
@@ -79,7 +83,7 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 		if err != nil {
 			return err
 		}
-		return network.EnsureBridge(s.Path, gw)
+		return link.EnsureBridge(s.Path, gw)
 	case plan.OpNft:
 		if s.Nft == nil {
 			return errors.New("nft step without a rule")
@@ -89,14 +93,14 @@ func (n *nets) step(s *plan.Step, initPid int) error {
 			return err
 		}
 		r := s.Nft.Resolve(n.lease.String())
-		return network.Apply(c, &r)
+		return nft.Apply(c, &r)
 	case plan.OpVeth:
-		if err := network.AddVeth(s.Path, s.Source, s.Data, initPid); err != nil {
+		if err := link.AddVeth(s.Path, s.Source, s.Data, initPid); err != nil {
 			return err
 		}
-		return network.ForgetNeighbor(s.Source, n.lease)
+		return link.ForgetNeighbor(s.Source, n.lease)
 	case plan.OpUserNet:
-		u, err := network.StartUserNet(s.Path, s.Args, initPid, 10*time.Second)
+		u, err := slirp.Start(s.Path, s.Args, initPid, 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -118,10 +122,10 @@ func Reclaim(name string) error {
 	var errs []error
 	if c, err := nftables.New(); err != nil {
 		errs = append(errs, err)
-	} else if _, err := network.DeleteOwned(c, "ip", network.HostTable, func(o string) bool { return o == name }); err != nil {
+	} else if _, err := nft.DeleteOwned(c, "ip", network.HostTable, func(o string) bool { return o == name }); err != nil {
 		errs = append(errs, err)
 	}
-	if err := network.DeleteLink(network.VethName(name)); err != nil {
+	if err := link.Delete(network.VethName(name)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -140,11 +144,11 @@ func (n *nets) teardown() error {
 			fam, table, _ := strings.Cut(s.Path, " ")
 			var c *nftables.Conn
 			if c, err = n.conn(); err == nil {
-				_, err = network.DeleteOwned(c, fam, table, func(o string) bool { return o == s.Data })
+				_, err = nft.DeleteOwned(c, fam, table, func(o string) bool { return o == s.Data })
 			}
 		case plan.OpLeaseRelease:
 			if n.lease.IsValid() {
-				err = network.Release(s.Path, s.Data)
+				err = lease.Release(s.Path, s.Data)
 			}
 		case plan.OpUserNetStop:
 			err = n.user.Stop()

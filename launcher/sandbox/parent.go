@@ -17,6 +17,7 @@ import (
 
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/cgroup"
+	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
@@ -167,7 +168,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			continue
 		case plan.OpClone:
 			if s.Path != "" {
-				f, err := cgroup.OpenDir(s.Path)
+				f, err := cgroupfs.OpenDir(s.Path)
 				if err != nil {
 					return nil, undo(stepErr(i, err))
 				}
@@ -470,7 +471,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 	if g := sb.cg.group; g != nil {
 		// Counters are read before the cgroups go; a counter the host
 		// lacks stays unknown (nil).
-		stats, serr := g.Stats()
+		stats, serr := cgroupfs.ReadStats(g)
 		if serr != nil {
 			err = errors.Join(err, fmt.Errorf("read cgroup statistics: %w", serr))
 		}

@@ -32,7 +32,7 @@ func (d seccompData) bytes() [64]byte {
 // (bpf_check_classic and seccomp_check_filter) for the instructions
 // Compile uses, and refuses every other instruction.
 func checkBPF(prog []unix.SockFilter) error {
-	if len(prog) == 0 || len(prog) > maxInstructions {
+	if len(prog) == 0 || len(prog) > MaxInstructions {
 		return fmt.Errorf("%d instructions", len(prog))
 	}
 	for pc, ins := range prog {

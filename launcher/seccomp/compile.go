@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxInstructions is the kernel's limit on a filter's length (BPF_MAXINSNS).
-const maxInstructions = 4096
+// MaxInstructions is the kernel's limit on a filter's length (BPF_MAXINSNS).
+const MaxInstructions = 4096
 
 // Offsets in struct seccomp_data, the input of a filter.
 const (
@@ -43,8 +43,8 @@ func (p *Policy) Compile() ([]unix.SockFilter, error) {
 	a.seq(ld(offArch), l)
 
 	n := len(a.rev)
-	if n > maxInstructions {
-		return nil, fmt.Errorf("seccomp policy: %d BPF instructions, more than the kernel's %d", n, maxInstructions)
+	if n > MaxInstructions {
+		return nil, fmt.Errorf("seccomp policy: %d BPF instructions, more than the kernel's %d", n, MaxInstructions)
 	}
 	prog := make([]unix.SockFilter, n)
 	for i, ins := range a.rev {

@@ -1,7 +1,9 @@
 // Package seccomp holds cell's seccomp policy: a model of rules (syscall
 // names, an action, conditions on arguments), the default policy, a
-// compiler from a policy to a classic BPF program, and the installer.
-// It is pure Go (no libseccomp, so cell stays static) and x86_64 only.
+// compiler from a policy to a classic BPF program. It makes no syscall,
+// so a plan carries policies without pulling in code that touches the
+// kernel; the subpackage filter installs a compiled program. It is pure
+// Go (no libseccomp, so cell stays static) and x86_64 only.
 //
 // # Model
 //
@@ -44,6 +46,6 @@
 // Init installs the filter last, on its locked OS thread, right before it
 // forks the command (syscall.ForkExec): the filter must allow the fork
 // (clone without namespace flags) and what Go's child does before execve,
-// and it does. Install applies the filter to the calling thread only;
+// and it does. filter.Install applies the filter to the calling thread only;
 // init's other threads are unaffected, and the command inherits it.
 package seccomp

@@ -1,4 +1,4 @@
-package landlock
+package lsm
 
 import (
 	"encoding/json"
@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/landlock"
 )
 
 // childEnv names the scenario a re-executed test binary runs instead of
@@ -75,7 +77,7 @@ func runChildTest(t *testing.T, name string, arg any) string {
 }
 
 func TestRestrictFilesystem(t *testing.T) {
-	requireABI(t, abiFS)
+	requireABI(t, landlock.ABIFS)
 	rw, out := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(out, "secret"), []byte("s"), 0o644); err != nil {
 		t.Fatal(err)
@@ -108,7 +110,7 @@ func TestRestrictFilesystem(t *testing.T) {
 // TestRestrictExecAndFile grants execute under /usr and read on a single
 // file, whose neighbour stays unreadable.
 func TestRestrictExecAndFile(t *testing.T) {
-	requireABI(t, abiFS)
+	requireABI(t, landlock.ABIFS)
 	out := t.TempDir()
 	for _, f := range []string{"allowed", "secret"} {
 		if err := os.WriteFile(filepath.Join(out, f), []byte(f), 0o644); err != nil {
@@ -122,7 +124,7 @@ func TestRestrictExecAndFile(t *testing.T) {
 }
 
 func TestRestrictTCP(t *testing.T) {
-	requireABI(t, abiTCP)
+	requireABI(t, landlock.ABITCP)
 	runChildTest(t, "tcp", tcpArg{})
 }
 
@@ -137,7 +139,7 @@ type scopeArg struct {
 // an abstract Unix socket and a process outside its domain, both of which
 // it reached before.
 func TestRestrictScope(t *testing.T) {
-	requireABI(t, abiScope)
+	requireABI(t, landlock.ABIScope)
 	name := fmt.Sprintf("cell-landlock-test-%d", os.Getpid())
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -161,7 +163,7 @@ func TestRestrictScope(t *testing.T) {
 // TestRestrictSymlink shows that a path reached through a symlink is
 // refused rather than granted to wherever the symlink points.
 func TestRestrictSymlink(t *testing.T) {
-	requireABI(t, abiFS)
+	requireABI(t, landlock.ABIFS)
 	dir := t.TempDir()
 	if err := os.Symlink("/etc", filepath.Join(dir, "etc")); err != nil {
 		t.Fatal(err)
@@ -186,7 +188,7 @@ func TestABI(t *testing.T) {
 		t.Errorf("ABI() = %d, %v; want %d", abi, err, v)
 	}
 	// What a plan would print on this host.
-	r := Rules{ReadOnly: []string{"/usr"}, ConnectTCP: []uint16{1}}
+	r := landlock.Rules{ReadOnly: []string{"/usr"}, ConnectTCP: []uint16{1}}
 	t.Logf("landlock ABI %d: %s", abi, r.Effective(abi))
 }
 
@@ -214,7 +216,7 @@ func runChild(name, arg string) int {
 		var a fsArg
 		must(json.Unmarshal([]byte(arg), &a))
 		must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		err := Restrict(&Rules{ReadWrite: []string{a.RW}})
+		err := Restrict(&landlock.Rules{ReadWrite: []string{a.RW}})
 		fmt.Println("restrict:", err)
 		c.expect("restrict through a symlink", err, unix.ELOOP)
 	default:
@@ -249,7 +251,7 @@ func (c *checker) expect(what string, err, want error) {
 
 func childFS(c *checker, a fsArg) {
 	must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-	must(Restrict(&Rules{ReadOnly: []string{"/usr"}, ReadWrite: []string{a.RW}}))
+	must(Restrict(&landlock.Rules{ReadOnly: []string{"/usr"}, ReadWrite: []string{a.RW}}))
 
 	c.expect("write in the read-write dir", os.WriteFile(filepath.Join(a.RW, "ok"), []byte("x"), 0o644), nil)
 	c.expect("mkdir in the read-write dir", os.MkdirAll(filepath.Join(a.RW, "a"), 0o755), nil)
@@ -281,7 +283,7 @@ func childFS(c *checker, a fsArg) {
 func childExec(c *checker, a fsArg) {
 	allowed, secret := filepath.Join(a.Out, "allowed"), filepath.Join(a.Out, "secret")
 	must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-	must(Restrict(&Rules{ReadExec: []string{"/usr"}, ReadOnly: []string{allowed}}))
+	must(Restrict(&landlock.Rules{ReadExec: []string{"/usr"}, ReadOnly: []string{allowed}}))
 
 	pid, err := syscall.ForkExec(a.Exe, []string{a.Exe}, &syscall.ProcAttr{})
 	if err == nil {
@@ -327,7 +329,7 @@ func childTCP(c *checker) {
 	fmt.Printf("listeners on %d (not listed) and %d (listed); free port %d\n", denied, allowed, freePort)
 
 	must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-	must(Restrict(&Rules{ConnectTCP: []uint16{uint16(allowed)}, BindTCP: []uint16{uint16(allowed)}}))
+	must(Restrict(&landlock.Rules{ConnectTCP: []uint16{uint16(allowed)}, BindTCP: []uint16{uint16(allowed)}}))
 
 	c.expect(fmt.Sprintf("connect to unlisted port %d", denied), connect(denied), unix.EACCES)
 	c.expect(fmt.Sprintf("connect to listed port %d", allowed), connect(allowed), nil)
@@ -354,8 +356,27 @@ func childScope(c *checker, a scopeArg) {
 	c.expect("connect to the abstract socket before", dial(), nil)
 	c.expect("signal the process before", unix.Kill(a.Pid, 0), nil)
 	must(unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-	must(Restrict(&Rules{Scope: []Scope{AbstractUnixSocket, Signal}}))
+	must(Restrict(&landlock.Rules{Scope: []landlock.Scope{landlock.AbstractUnixSocket, landlock.Signal}}))
 	c.expect("connect to the abstract socket after", dial(), unix.EPERM)
 	c.expect("signal the process after", unix.Kill(a.Pid, 0), unix.EPERM)
 	c.expect("signal itself after", unix.Kill(os.Getpid(), 0), nil)
+}
+
+func TestABIErrors(t *testing.T) {
+	for _, tc := range []struct {
+		errno unix.Errno
+		want  string
+	}{
+		{unix.ENOSYS, "landlock_create_ruleset version: ENOSYS (function not implemented): landlock is not built into this kernel (CONFIG_SECURITY_LANDLOCK), or a seccomp filter hides it"},
+		{unix.EOPNOTSUPP, "landlock_create_ruleset version: ENOTSUP (operation not supported): landlock is built into this kernel but disabled at boot (add it to the lsm= kernel parameter)"},
+		{unix.EFAULT, "landlock_create_ruleset version: EFAULT (bad address)"},
+	} {
+		abi, err := abiOf(0, tc.errno)
+		if abi != 0 || err == nil || err.Error() != tc.want || !errors.Is(err, tc.errno) {
+			t.Errorf("abiOf(%v) = %d, %v\nwant 0, %s", tc.errno, abi, err, tc.want)
+		}
+	}
+	if abi, err := abiOf(7, 0); abi != 7 || err != nil {
+		t.Errorf("abiOf(7, 0) = %d, %v", abi, err)
+	}
 }

@@ -1,4 +1,6 @@
-package network
+// Package lease hands out the addresses of a bridge's subnet to the
+// sandboxes on it, from a file per bridge and network namespace.
+package lease
 
 import (
 	"encoding/json"

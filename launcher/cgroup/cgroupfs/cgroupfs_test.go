@@ -1,4 +1,4 @@
-package cgroup
+package cgroupfs
 
 import (
 	"bufio"
@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 // The privileged tests make real cgroups and put real processes in them:
@@ -138,7 +140,7 @@ func skip(t *testing.T, why string) {
 // mode is a layout to run a test in, by name.
 type mode struct {
 	name string
-	l    *Layout
+	l    *cgroup.Layout
 }
 
 // modes returns the layouts the privileged tests run in: the host's, and
@@ -164,7 +166,7 @@ func modes(t *testing.T) []mode {
 }
 
 // each runs f as a subtest in every mode, with a fresh test parent.
-func each(t *testing.T, f func(t *testing.T, l *Layout, parent string)) {
+func each(t *testing.T, f func(t *testing.T, l *cgroup.Layout, parent string)) {
 	t.Helper()
 	for _, m := range modes(t) {
 		t.Run(m.name, func(t *testing.T) {
@@ -175,10 +177,10 @@ func each(t *testing.T, f func(t *testing.T, l *Layout, parent string)) {
 
 var parents int
 
-// testParent returns a new cell-test-<run>-<n> parent for Plan. Its
+// testParent returns a new cell-test-<run>-<n> parent for cgroup.Plan. Its
 // removal (every cgroup under it, their processes killed) is registered
 // before anything makes it, and after that a check that it is gone.
-func testParent(t *testing.T, l *Layout) string {
+func testParent(t *testing.T, l *cgroup.Layout) string {
 	t.Helper()
 	parents++
 	name := fmt.Sprintf("cell-test-%s-%d", run, parents)
@@ -201,7 +203,7 @@ func testParent(t *testing.T, l *Layout) string {
 
 // tops are the directories the test parents go in: the unified root (or
 // the delegated cgroup) and each v1 mount.
-func tops(l *Layout) []string {
+func tops(l *cgroup.Layout) []string {
 	var ts []string
 	if l.Unified != "" {
 		top := "/"
@@ -220,7 +222,7 @@ func tops(l *Layout) []string {
 }
 
 // leftovers lists this run's cell-test-<run>-* cgroups.
-func leftovers(l *Layout) []string {
+func leftovers(l *cgroup.Layout) []string {
 	var left []string
 	for _, top := range tops(l) {
 		m, _ := filepath.Glob(path.Join(top, "cell-test-"+run+"-*"))
@@ -246,17 +248,17 @@ func removeTree(dir string) error {
 			}
 		}
 	}
-	g := &Group{V1: map[string]string{"memory": dir}}
+	g := &cgroup.Group{V1: map[string]string{"memory": dir}}
 	if strings.HasSuffix(path.Dir(dir), "unified") || exists(path.Join(dir, "cgroup.kill")) {
-		g = &Group{Unified: dir}
+		g = &cgroup.Group{Unified: dir}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := g.Kill(ctx); err != nil {
+	if err := Kill(ctx, g); err != nil {
 		return err
 	}
 	reapOrphans()
-	return g.Remove(ctx)
+	return Remove(ctx, g)
 }
 
 // reapOrphans reaps the children of this process that have ended. It runs
@@ -273,9 +275,9 @@ func reapOrphans() {
 
 // sandbox plans and creates the cgroups of a test sandbox, registering
 // their removal first.
-func sandbox(t *testing.T, l *Layout, parent string, lim Limits) *Setup {
+func sandbox(t *testing.T, l *cgroup.Layout, parent string, lim cgroup.Limits) *cgroup.Setup {
 	t.Helper()
-	s, err := Plan(l, parent, "sbx", lim)
+	s, err := cgroup.Plan(l, parent, "sbx", lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,11 +285,11 @@ func sandbox(t *testing.T, l *Layout, parent string, lim Limits) *Setup {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.Group.Kill(ctx); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := Kill(ctx, &s.Group); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("kill: %v", err)
 		}
 		reapOrphans()
-		if err := s.Group.Remove(ctx); err != nil {
+		if err := Remove(ctx, &s.Group); err != nil {
 			t.Errorf("remove: %v", err)
 		}
 	})
@@ -307,7 +309,7 @@ type proc struct {
 // start runs this binary as role inside s's cgroups: cloned into s.Clone
 // (CLONE_INTO_CGROUP), moved into each of s.Join, then told to go. It
 // checks that the child is in every cgroup before it goes.
-func start(t *testing.T, s *Setup, role string, env ...string) *proc {
+func start(t *testing.T, s *cgroup.Setup, role string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + role}, env...)...)
@@ -398,9 +400,9 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) error {
 	}
 }
 
-func stats(t *testing.T, g *Group) *Stats {
+func stats(t *testing.T, g *cgroup.Group) *cgroup.Stats {
 	t.Helper()
-	st, err := g.Stats()
+	st, err := ReadStats(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,11 +411,11 @@ func stats(t *testing.T, g *Group) *Stats {
 }
 
 func TestMemoryMaxOOMKill(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
 		const limit = 32 << 20
-		lim := Limits{MemoryMax: Num(limit)}
+		lim := cgroup.Limits{MemoryMax: cgroup.Num(limit)}
 		if l.Swap {
-			lim.SwapMax = Num(0)
+			lim.SwapMax = cgroup.Num(0)
 		}
 		s := sandbox(t, l, parent, lim)
 		p := start(t, s, "hog", "GOGC=off")
@@ -435,9 +437,9 @@ func TestMemoryMaxOOMKill(t *testing.T) {
 }
 
 func TestPidsMaxStopsForkBomb(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
 		const limit = 32
-		s := sandbox(t, l, parent, Limits{PidsMax: Num(limit)})
+		s := sandbox(t, l, parent, cgroup.Limits{PidsMax: cgroup.Num(limit)})
 		p := start(t, s, "bomb", "GOMAXPROCS=1")
 		got := p.line(t, time.Minute)
 		if !strings.HasSuffix(got, ": EAGAIN") {
@@ -457,8 +459,8 @@ func TestPidsMaxStopsForkBomb(t *testing.T) {
 }
 
 func TestCPUMaxHalfACPU(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{CPUMax: CPUs(500)})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{CPUMax: cgroup.CPUs(500)})
 		p := start(t, s, "spin")
 		if got := p.line(t, time.Minute); got != "spinning" {
 			t.Fatalf("the child said %q", got)
@@ -478,14 +480,14 @@ func TestCPUMaxHalfACPU(t *testing.T) {
 }
 
 func TestFreezeThaw(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{})
 		g := &s.Group
 		p := start(t, s, "spin")
 		p.line(t, time.Minute)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := g.Freeze(ctx); err != nil {
+		if err := Freeze(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		// Frozen: no CPU time at all.
@@ -495,7 +497,7 @@ func TestFreezeThaw(t *testing.T) {
 		if *u1-*u0 > 5000 {
 			t.Errorf("the frozen spinner used %d µs of CPU in 300 ms", *u1-*u0)
 		}
-		if err := g.Thaw(ctx); err != nil {
+		if err := Thaw(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		// Thawed: it runs again (however slow the machine is).
@@ -511,14 +513,14 @@ func TestFreezeThaw(t *testing.T) {
 }
 
 func TestKillAndRemove(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{PidsMax: Num(100)})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{PidsMax: cgroup.Num(100)})
 		g := &s.Group
 		p := start(t, s, "spawner")
 		if got := p.line(t, time.Minute); got != "ready" {
 			t.Fatalf("the child said %q", got)
 		}
-		ps, err := g.Procs()
+		ps, err := Procs(g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,16 +529,16 @@ func TestKillAndRemove(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := g.Kill(ctx); err != nil {
+		if err := Kill(ctx, g); err != nil {
 			t.Fatal(err)
 		}
-		if ps, err := g.Procs(); err != nil || len(ps) != 0 {
+		if ps, err := Procs(g); err != nil || len(ps) != 0 {
 			t.Errorf("after Kill, Procs() = %v, %v", ps, err)
 		}
 		if err := p.wait(t, time.Minute); err == nil {
 			t.Error("the spawner survived Kill")
 		}
-		if err := g.Remove(ctx); err != nil {
+		if err := Remove(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range g.Dirs() {
@@ -548,8 +550,8 @@ func TestKillAndRemove(t *testing.T) {
 }
 
 func TestCreateUndoesOnFailure(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s, err := Plan(l, parent, "sbx", Limits{PidsMax: Num(5)})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s, err := cgroup.Plan(l, parent, "sbx", cgroup.Limits{PidsMax: cgroup.Num(5)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,7 +566,7 @@ func TestCreateUndoesOnFailure(t *testing.T) {
 			t.Errorf("%v is not EINVAL", err)
 		}
 		for _, d := range s.Dirs {
-			if _, err := os.Stat(d); path.Base(d) != SupervisorName && !errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(d); path.Base(d) != cgroup.SupervisorName && !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s is left after the failed Create (%v)", d, err)
 			}
 		}
@@ -572,8 +574,8 @@ func TestCreateUndoesOnFailure(t *testing.T) {
 }
 
 func TestCreateTwiceFails(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{})
 		err := Create(s)
 		want := fmt.Sprintf("mkdir %s: EEXIST (file exists): a sandbox of that name exists already (or an earlier one was not removed)", s.Group.Dirs()[0])
 		if err == nil || err.Error() != want {
@@ -588,13 +590,13 @@ func TestCreateTwiceFails(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{PidsMax: Num(10), MemoryMax: Num(64 << 20)})
-		lim := Limits{PidsMax: Num(20), MemoryMax: Max()}
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{PidsMax: cgroup.Num(10), MemoryMax: cgroup.Num(64 << 20)})
+		lim := cgroup.Limits{PidsMax: cgroup.Num(20), MemoryMax: cgroup.Max()}
 		if l.Swap {
-			lim.MemoryMax, lim.SwapMax = Num(128<<20), Num(16<<20)
+			lim.MemoryMax, lim.SwapMax = cgroup.Num(128<<20), cgroup.Num(16<<20)
 		}
-		ws, err := Limit(l, &s.Group, lim)
+		ws, err := cgroup.Limit(l, &s.Group, lim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -618,8 +620,8 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestCpusetPinsTheChild(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
-		s := sandbox(t, l, parent, Limits{Cpus: "0"})
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		s := sandbox(t, l, parent, cgroup.Limits{Cpus: "0"})
 		p := start(t, s, "spin")
 		p.line(t, time.Minute)
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
@@ -636,9 +638,9 @@ func TestCpusetPinsTheChild(t *testing.T) {
 // TestIOLimitsTakeEffect sets an IO weight and a device throttle and
 // reads them back: the kernel parsed them for a real device.
 func TestIOLimitsTakeEffect(t *testing.T) {
-	each(t, func(t *testing.T, l *Layout, parent string) {
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
 		major, minor := blockDevice(t)
-		lim := Limits{IODevices: []IODevice{{Major: major, Minor: minor, RBPS: 1 << 20, WIOPS: 100}}}
+		lim := cgroup.Limits{IODevices: []cgroup.IODevice{{Major: major, Minor: minor, RBPS: 1 << 20, WIOPS: 100}}}
 		if l.BFQ || l.IOCost || l.BlkioWeight {
 			lim.IOWeight = 500
 		}
@@ -690,13 +692,13 @@ func blockDevice(t *testing.T) (uint32, uint32) {
 // teardown after a failed start needs no bookkeeping.
 func TestKillRemoveOfMissingGroup(t *testing.T) {
 	d := t.TempDir()
-	g := &Group{Unified: path.Join(d, "u", "sbx"), V1: map[string]string{"memory": path.Join(d, "m", "sbx"), "freezer": path.Join(d, "f", "sbx")}}
+	g := &cgroup.Group{Unified: path.Join(d, "u", "sbx"), V1: map[string]string{"memory": path.Join(d, "m", "sbx"), "freezer": path.Join(d, "f", "sbx")}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := g.Kill(ctx); err != nil {
+	if err := Kill(ctx, g); err != nil {
 		t.Errorf("Kill: %v", err)
 	}
-	if err := g.Remove(ctx); err != nil {
+	if err := Remove(ctx, g); err != nil {
 		t.Errorf("Remove: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package cgroup
+package cgroupfs
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -15,25 +16,26 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
 // Create makes the cgroups of s: the directories, then the writes, in
 // order. A parent directory may exist already; a leaf (a directory of
 // s.Group) must not, so that two sandboxes never share a cgroup. On
-// failure it removes the directories it made, except SupervisorName (the
-// caller may be in it), and returns the error of the failed step joined
-// with any error of that undoing.
+// failure it removes the directories it made, except
+// cgroup.SupervisorName (the caller may be in it), and returns the error
+// of the failed step joined with any error of that undoing.
 //
 // Create runs in the process that will start the sandbox: a rootless
 // setup moves that very process (a write of "0" to cgroup.procs).
-func Create(s *Setup) error {
+func Create(s *cgroup.Setup) error {
 	leaves := s.Group.Dirs()
 	var made []string
 	undo := func(err error) error {
 		var errs []error
 		for _, d := range slices.Backward(made) {
-			if path.Base(d) == SupervisorName {
+			if path.Base(d) == cgroup.SupervisorName {
 				continue
 			}
 			if e := unix.Rmdir(d); e != nil {
@@ -82,9 +84,9 @@ func Join(dir string, pid int) error {
 	return write(dir, "cgroup.procs", strconv.Itoa(pid))
 }
 
-// Update applies writes to a running sandbox's cgroups in order, as Limit
-// returns them, and stops at the first that fails.
-func Update(ws []Write) error {
+// Update applies writes to a running sandbox's cgroups in order, as
+// cgroup.Limit returns them, and stops at the first that fails.
+func Update(ws []cgroup.Write) error {
 	for _, w := range ws {
 		if err := write(w.Dir, w.File, w.Value); err != nil {
 			return err
@@ -122,7 +124,7 @@ func read(dir, file string) ([]byte, error) {
 
 // Procs returns the pids in the group's cgroups (the union over its
 // directories), sorted.
-func (g *Group) Procs() ([]int, error) {
+func Procs(g *cgroup.Group) ([]int, error) {
 	var pids []int
 	for _, d := range g.Dirs() {
 		ps, err := procs(d)
@@ -160,12 +162,14 @@ func procs(dir string) ([]int, error) {
 // repeats until cgroup.procs is empty. A process that has exited counts
 // no more, even as a zombie. A directory of the group that does not exist
 // holds nothing: Kill of a group made in part, or removed, succeeds.
-func (g *Group) Kill(ctx context.Context) error {
+func Kill(ctx context.Context, g *cgroup.Group) error {
+	freezeG := func(ctx context.Context) error { return Freeze(ctx, g) }
+	thawG := func(ctx context.Context) error { return Thaw(ctx, g) }
 	if g.Unified != "" && exists(g.Unified) {
 		err := write(g.Unified, "cgroup.kill", "1")
 		if errors.Is(err, unix.ENOENT) {
 			// Before 5.14: signal loop, under cgroup.freeze (5.2).
-			err = killLoop(ctx, []string{g.Unified}, g.Freeze, g.Thaw)
+			err = killLoop(ctx, []string{g.Unified}, freezeG, thawG)
 		} else if err == nil {
 			err = waitEvent(ctx, g.Unified, "populated", "0")
 		}
@@ -184,7 +188,7 @@ func (g *Group) Kill(ctx context.Context) error {
 	}
 	freeze, thaw := func(context.Context) error { return nil }, func(context.Context) error { return nil }
 	if g.Unified == "" && g.V1["freezer"] != "" {
-		freeze, thaw = g.Freeze, g.Thaw
+		freeze, thaw = freezeG, thawG
 	}
 	return killLoop(ctx, v1, freeze, thaw)
 }
@@ -305,15 +309,15 @@ func field(b []byte, key string) (string, bool) {
 // stopped: cgroup.freeze and "frozen 1" in cgroup.events with a unified
 // leaf (Linux 5.2), freezer.state FROZEN on v1. Frozen processes still
 // die of SIGKILL on v2, not on v1 until thawed.
-func (g *Group) Freeze(ctx context.Context) error { return g.freeze(ctx, true) }
+func Freeze(ctx context.Context, g *cgroup.Group) error { return freeze(ctx, g, true) }
 
 // Thaw lets the processes of a frozen group run again and waits until
 // the kernel says so.
-func (g *Group) Thaw(ctx context.Context) error { return g.freeze(ctx, false) }
+func Thaw(ctx context.Context, g *cgroup.Group) error { return freeze(ctx, g, false) }
 
 // Frozen reports whether the group is frozen, or being frozen: its
 // processes cannot run until it is thawed.
-func (g *Group) Frozen() (bool, error) {
+func Frozen(g *cgroup.Group) (bool, error) {
 	if g.Unified != "" {
 		b, err := read(g.Unified, "cgroup.freeze")
 		if err == nil {
@@ -334,7 +338,7 @@ func (g *Group) Frozen() (bool, error) {
 	return strings.TrimSpace(string(b)) != "THAWED", nil
 }
 
-func (g *Group) freeze(ctx context.Context, on bool) error {
+func freeze(ctx context.Context, g *cgroup.Group, on bool) error {
 	v2, v1 := "0", "THAWED"
 	if on {
 		v2, v1 = "1", "FROZEN"
@@ -367,7 +371,7 @@ func (g *Group) freeze(ctx context.Context, on bool) error {
 // sandboxes may share). While the processes of a killed group finish
 // exiting, rmdir fails with EBUSY: Remove retries with backoff until ctx
 // ends (10 s without a deadline). A directory already gone is no error.
-func (g *Group) Remove(ctx context.Context) error {
+func Remove(ctx context.Context, g *cgroup.Group) error {
 	var errs []error
 	for _, d := range g.Dirs() {
 		var last error
@@ -390,4 +394,14 @@ func (g *Group) Remove(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fail makes the *Error of op on path, keeping only the errno of a
+// *fs.PathError (the path is already in the message).
+func fail(op, path, value string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &cgroup.Error{Op: op, Path: path, Value: value, Err: err}
 }

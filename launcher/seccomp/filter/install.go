@@ -1,4 +1,8 @@
-package seccomp
+// Package filter loads a seccomp filter, compiled from a seccomp.Policy,
+// into the kernel. It is the kernel side of the seccomp concern, apart
+// from the policy and its compiler so that compiling a plan makes no
+// syscall.
+package filter
 
 import (
 	"errors"
@@ -8,10 +12,12 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
-// Install loads prog (from Compile) as a seccomp filter of the calling
-// thread, with seccomp(SECCOMP_SET_MODE_FILTER) and no flags.
+// Install loads prog (from seccomp.Policy.Compile) as a seccomp filter of
+// the calling thread, with seccomp(SECCOMP_SET_MODE_FILTER) and no flags.
 //
 // It must run on a locked OS thread (runtime.LockOSThread), and the
 // thread must have set no_new_privs (prctl PR_SET_NO_NEW_PRIVS) or hold
@@ -30,8 +36,8 @@ func Install(prog []unix.SockFilter) error {
 	if runtime.GOARCH != "amd64" {
 		return fmt.Errorf("seccomp: the filter is for x86_64, this is %s", runtime.GOARCH)
 	}
-	if len(prog) == 0 || len(prog) > maxInstructions {
-		return fmt.Errorf("seccomp: a filter has 1 to %d instructions, not %d", maxInstructions, len(prog))
+	if len(prog) == 0 || len(prog) > seccomp.MaxInstructions {
+		return fmt.Errorf("seccomp: a filter has 1 to %d instructions, not %d", seccomp.MaxInstructions, len(prog))
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))

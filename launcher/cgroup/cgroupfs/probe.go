@@ -1,4 +1,4 @@
-package cgroup
+package cgroupfs
 
 import (
 	"errors"
@@ -10,16 +10,18 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/syserr"
 )
 
-// Probe reads the calling process's cgroup layout: ParseLayout of
-// /proc/self/mountinfo and /proc/self/cgroup, then the facts Plan checks
-// limits against, read from the cgroup file systems and never written:
+// Probe reads the calling process's cgroup layout: cgroup.ParseLayout of
+// /proc/self/mountinfo and /proc/self/cgroup, then the facts cgroup.Plan
+// checks limits against, read from the cgroup file systems and never
+// written:
 // the controllers of the top unified cgroup and its subtree_control, the
 // delegation of a rootless caller, swap accounting, the IO weight and
 // throttle files, and the v1 cpuset root's CPUs and nodes.
-func Probe() (*Layout, error) {
+func Probe() (*cgroup.Layout, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("probe cgroups: %w", err)
@@ -28,7 +30,7 @@ func Probe() (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("probe cgroups: %w", err)
 	}
-	l, err := ParseLayout(mi, pc)
+	l, err := cgroup.ParseLayout(mi, pc)
 	if err != nil {
 		return nil, fmt.Errorf("probe cgroups: %w", err)
 	}
@@ -94,7 +96,7 @@ func Probe() (*Layout, error) {
 // or why there is none.
 func delegation(unified, self string) (string, string) {
 	d := self
-	if path.Base(d) == SupervisorName {
+	if path.Base(d) == cgroup.SupervisorName {
 		d = path.Dir(d)
 	}
 	if d == "/" {

@@ -1,4 +1,6 @@
-package network
+// Package slirp runs the slirp4netns helper that gives a rootless
+// sandbox its user-mode network.
+package slirp
 
 import (
 	"bufio"
@@ -13,22 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// The addresses slirp4netns gives a sandbox with its default CIDR
-// (10.0.2.0/24) and --configure.
-const (
-	UserAddr    = "10.0.2.100"
-	UserGateway = "10.0.2.2"
-	UserDNS     = "10.0.2.3"
-	UserTap     = "tap0"
-)
-
-// The placeholders in a user network step's arguments: init's pid and
-// the API socket, which the executor makes in a directory of its own.
-const (
-	InitPID   = "{init}"
-	APISocket = "{api}"
+	"github.com/cellsandbox/cell/launcher/network"
 )
 
 // UserNet is a slirp4netns process serving one sandbox's namespace.
@@ -61,12 +49,12 @@ func (l *lockedBuffer) String() string {
 	return strings.TrimSpace(l.b.String())
 }
 
-// StartUserNet runs the helper with args, in which InitPID stands for pid
-// and APISocket for a socket path it makes, with descriptor 3 to write
-// when the network is configured and descriptor 4 whose closing stops the
-// helper, and waits until it is ready. The helper also stops when cell
-// dies, as descriptor 4 then closes.
-func StartUserNet(helper string, args []string, pid int, timeout time.Duration) (*UserNet, error) {
+// Start runs the helper with args, in which network.InitPID stands
+// for pid and network.APISocket for a socket path it makes, with
+// descriptor 3 to write when the network is configured and descriptor 4
+// whose closing stops the helper, and waits until it is ready. The helper
+// also stops when cell dies, as descriptor 4 then closes.
+func Start(helper string, args []string, pid int, timeout time.Duration) (*UserNet, error) {
 	dir, err := os.MkdirTemp("", "cell-usernet-")
 	if err != nil {
 		return nil, err
@@ -74,8 +62,8 @@ func StartUserNet(helper string, args []string, pid int, timeout time.Duration) 
 	u := &UserNet{dir: dir, api: filepath.Join(dir, "api.sock"), stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	argv := make([]string, len(args))
 	for i, a := range args {
-		a = strings.ReplaceAll(a, InitPID, strconv.Itoa(pid))
-		argv[i] = strings.ReplaceAll(a, APISocket, u.api)
+		a = strings.ReplaceAll(a, network.InitPID, strconv.Itoa(pid))
+		argv[i] = strings.ReplaceAll(a, network.APISocket, u.api)
 	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {

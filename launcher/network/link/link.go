@@ -1,35 +1,17 @@
-package network
+// Package link makes the links of a sandbox with netlink: the bridge,
+// the veth pair, addresses and routes, and brings links up.
+package link
 
 import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// VethName is the host end of a sandbox's veth pair: "cell" and eight hex
-// digits of a hash of the sandbox's name, so that cleanup and `cell gc`
-// find it again from the name alone (interface names have 15 bytes).
-func VethName(sandbox string) string {
-	h := fnv.New32a()
-	h.Write([]byte(sandbox))
-	return fmt.Sprintf("cell%08x", h.Sum32())
-}
-
-// Gateway returns the bridge's own address in subnet, its first, with the
-// subnet's prefix length.
-func Gateway(subnet string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(subnet)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("subnet %q: want an IPv4 CIDR", subnet)
-	}
-	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits()), nil
-}
 
 // EnsureBridge makes the bridge name with the address gw, up, unless it
 // exists. An existing link of that name must be a bridge; its addresses
@@ -112,9 +94,9 @@ func ForgetNeighbor(name string, addr netip.Addr) error {
 	return nil
 }
 
-// DeleteLink deletes the link name; a missing link is not an error (a
+// Delete deletes the link name; a missing link is not an error (a
 // veth goes with its namespace when the sandbox ends).
-func DeleteLink(name string) error {
+func Delete(name string) error {
 	l, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
@@ -161,6 +143,28 @@ func DefaultRoute(name, gw string) error {
 	}
 	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: a.AsSlice()}); err != nil {
 		return fmt.Errorf("add default route via %s on %s: %w", gw, name, err)
+	}
+	return nil
+}
+
+// Up sets IFF_UP on the interface name in the calling thread's network
+// namespace.
+func Up(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket AF_INET: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", name, err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("ioctl SIOCGIFFLAGS %s: %w", name, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("ioctl SIOCSIFFLAGS %s: %w", name, err)
 	}
 	return nil
 }

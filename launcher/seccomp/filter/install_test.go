@@ -1,4 +1,4 @@
-package seccomp
+package filter
 
 import (
 	"encoding/json"
@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // childEnv makes the test binary run installChild instead of the tests.
@@ -154,7 +156,7 @@ func installChild() int {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("prctl PR_SET_NO_NEW_PRIVS: %w", err))
 	}
-	prog, err := Default().Compile()
+	prog, err := seccomp.Default().Compile()
 	if err != nil {
 		return fail(err)
 	}
