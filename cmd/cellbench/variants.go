@@ -109,7 +109,11 @@ const landlockSet = "security.landlock={mode: require, readExec: [/usr, /bin, /l
 func (v variant) sets(parent string) []string {
 	switch v {
 	case noSeccomp:
-		return []string{"security.seccomp.mode=unconfined"}
+		// Without the filter's set-ID guard cell refuses a root
+		// caller's writable binds: the default profile's project and
+		// .git binds (mounts 23 and 24) go read-only, which costs the
+		// same.
+		return []string{"security.seccomp.mode=unconfined", "filesystem.mounts[23].writable=false", "filesystem.mounts[24].writable=false"}
 	case withLandlock:
 		return []string{landlockSet}
 	case withCgroups:

@@ -14,7 +14,7 @@ import (
 
 func TestVariantSets(t *testing.T) {
 	want := map[variant]string{
-		noSeccomp:    "security.seccomp.mode=unconfined",
+		noSeccomp:    "security.seccomp.mode=unconfined filesystem.mounts[23].writable=false filesystem.mounts[24].writable=false",
 		withLandlock: "security.landlock={mode: require, readExec: [/usr, /bin, /lib, /lib64, /etc], readWrite: [/tmp, /dev]}",
 		withCgroups:  "resources.parent=cellbench-42 resources.pids.max=1024 resources.memory={max: 256Mi}",
 		rootless:     "",
