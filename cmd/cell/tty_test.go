@@ -342,7 +342,7 @@ func TestExecLeavesNoTerminal(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	t.Cleanup(func() { endRun(run) })
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("the sandbox said %q, %v", line, err)
 	}
@@ -415,7 +415,7 @@ func TestExecTTYInside(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	t.Cleanup(func() { endRun(run) })
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("the sandbox said %q, %v", line, err)
 	}
@@ -441,5 +441,20 @@ func TestExecTTYInside(t *testing.T) {
 	defer hung.Stop()
 	if err := cat.Wait(); err != nil || b.String() != "hi\r\n" {
 		t.Errorf("exec -t cat with piped input: want %q once; got %q, %v", "hi\r\n", b.String(), err)
+	}
+}
+
+// endRun ends a cell run that a test started: SIGTERM, which cell passes
+// on, so that it tears down and removes its record; SIGKILL only when
+// that takes more than 10 s.
+func endRun(run *exec.Cmd) {
+	_ = run.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = run.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = run.Process.Kill()
+		<-done
 	}
 }
