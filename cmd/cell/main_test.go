@@ -18,6 +18,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
@@ -39,12 +40,52 @@ func TestMain(m *testing.M) {
 	case os.Getenv("CELL_TEST_MAIN") == "1":
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
+	var mm testscript.TestingM = m
 	if os.Geteuid() == 0 {
 		sweepStaleParents()
+		mm = defaultParentRemoved{m, missingDefaultParents()}
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(mm, map[string]func(){
 		"cell": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
 	})
+}
+
+// defaultParentRemoved runs the tests, then removes the default cgroup
+// parents (cgroup.DefaultParent in each hierarchy) that were missing
+// before them: the tests that run built-in profiles with limits (agent,
+// offline-test, build-worker) as root put their sandboxes there, and
+// cell, which shares that parent between sandboxes, never removes it.
+// One that existed before is the host's and stays; rmdir leaves a
+// parent that still holds a cgroup.
+type defaultParentRemoved struct {
+	m       *testing.M
+	missing []string
+}
+
+func (d defaultParentRemoved) Run() int {
+	code := d.m.Run()
+	for _, p := range d.missing {
+		syscall.Rmdir(p)
+	}
+	return code
+}
+
+// missingDefaultParents returns where cell's default cgroup parent would
+// be made, in each hierarchy, and is not yet.
+func missingDefaultParents() []string {
+	var out []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/cgroup.procs")
+	dirs := []string{"/sys/fs/cgroup"}
+	for _, r := range roots {
+		dirs = append(dirs, filepath.Dir(r))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, cgroup.DefaultParent)
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // probeInside runs a check inside a sandbox and prints what it found.
