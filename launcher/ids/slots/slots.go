@@ -7,15 +7,11 @@
 package slots
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/state"
@@ -43,39 +39,7 @@ func overlap(a, b uint32) bool {
 // locked runs f on the leases under an exclusive lock of the lease file
 // and writes back what f returns. The lock is held for the lease only.
 func locked(name string, f func([]Holder) ([]Holder, error)) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-		return fmt.Errorf("ID leases: %w", err)
-	}
-	file, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("ID leases: %w", err)
-	}
-	defer file.Close()
-	if err := unix.Flock(int(file.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("flock %s: %w", name, err)
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return fmt.Errorf("ID leases: %w", err)
-	}
-	var hs []Holder
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &hs); err != nil {
-			return fmt.Errorf("ID lease file %s is damaged (%v); remove it when no sandbox with outside: pick runs", name, err)
-		}
-	}
-	out, err := f(hs)
-	if err != nil {
-		return err
-	}
-	if b, err = json.Marshal(out); err != nil {
-		return err
-	}
-	// Rewritten in place under the lock; a reader takes the lock first.
-	if err := file.Truncate(0); err != nil {
-		return fmt.Errorf("ID leases: %w", err)
-	}
-	if _, err := file.WriteAt(b, 0); err != nil {
+	if err := state.UpdateLocked(name, "when no sandbox with outside: pick runs", f); err != nil {
 		return fmt.Errorf("ID leases: %w", err)
 	}
 	return nil

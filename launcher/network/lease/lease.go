@@ -3,7 +3,6 @@
 package lease
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,42 +65,7 @@ func locked(bridge string, f func([]Holder) ([]Holder, error)) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(LeaseDir, 0o700); err != nil {
-		return err
-	}
-	file, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	if err := unix.Flock(int(file.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("flock %s: %w", name, err)
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	var hs []Holder
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &hs); err != nil {
-			return fmt.Errorf("lease file %s is damaged (%v); remove it when no sandbox uses bridge %s", name, err, bridge)
-		}
-	}
-	out, err := f(hs)
-	if err != nil {
-		return err
-	}
-	if b, err = json.Marshal(out); err != nil {
-		return err
-	}
-	// Rewritten in place under the lock; a reader takes the lock first.
-	if err := file.Truncate(0); err != nil {
-		return err
-	}
-	if _, err := file.WriteAt(b, 0); err != nil {
-		return err
-	}
-	return file.Sync()
+	return state.UpdateLocked(name, "when no sandbox uses bridge "+bridge, f)
 }
 
 // Acquire leases the lowest free address of subnet on the bridge to
