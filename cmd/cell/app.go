@@ -218,17 +218,17 @@ func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile,
 	if _, ok := bundleConfig(file); ok {
 		return parseBundle(file, data, sets)
 	}
-	return spec.Parse(file, data, spec.Options{
-		Vars: spec.Vars{
-			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
-			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
-		},
-		Sets: sets,
-		Load: loadParent,
-	})
+	return spec.Parse(file, data, spec.Options{Vars: varsOf(facts), Sets: sets, Load: loadParent})
 }
 
-// load validates the profile of a run or plan and compiles it.
+// varsOf is what a profile's ${UID}, ${HOME}, ${PWD}... expand to.
+func varsOf(facts *host.Facts) spec.Vars {
+	return spec.Vars{
+		Home: facts.Home, User: facts.User, PWD: facts.Cwd,
+		UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
+	}
+}
+
 // probeFor fills the facts that compiling p needs and that are not
 // probed for every profile: cgroups, Landlock, the network's helpers,
 // the caller's subordinate IDs and the pool that outside: pick leases
@@ -260,6 +260,7 @@ func probeFor(p *spec.Profile, facts *host.Facts) error {
 	return nil
 }
 
+// load validates the profile of a run or plan and compiles it.
 func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
 	stamp.Mark("flags")
 	facts, err := probe.Host()

@@ -367,10 +367,7 @@ func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Pro
 		return parseBundle(src.file, src.data, sets)
 	}
 	return spec.Parse(src.file, src.data, spec.Options{
-		Vars: spec.Vars{
-			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
-			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
-		},
+		Vars: varsOf(facts),
 		Sets: sets,
 		Load: func(name, from string) (string, []byte, error) {
 			if src.rev == "" || isBuiltin(name) {
@@ -387,6 +384,15 @@ func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Pro
 // relative to the directory of the file that names it. A built-in
 // extends built-ins only.
 func loadParent(name, from string) (string, []byte, error) {
+	return loadParentWith(name, from, func(file string) (string, []byte, error) {
+		data, err := os.ReadFile(file)
+		return file, data, err
+	})
+}
+
+// loadParentWith is loadParent with read for the files of the host: it
+// gets the path and returns the name the file goes by and its bytes.
+func loadParentWith(name, from string, read func(file string) (string, []byte, error)) (string, []byte, error) {
 	if isBuiltin(name) {
 		data, err := profiles.Get(name)
 		return "builtin:" + name, data, err
@@ -398,7 +404,7 @@ func loadParent(name, from string) (string, []byte, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(filepath.Dir(from), name)
 	}
-	data, err := os.ReadFile(file)
+	file, data, err := read(file)
 	if err != nil {
 		return "", nil, err
 	}

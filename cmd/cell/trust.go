@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -127,25 +126,17 @@ func parseChecked(root string, sets []string, facts *host.Facts, uid uint32, che
 		return nil, nil, stop, nil
 	}
 	p, err = spec.Parse(root, data, spec.Options{
-		Vars: spec.Vars{
-			Home: facts.Home, User: facts.User, PWD: facts.Cwd,
-			UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
-		},
+		Vars: varsOf(facts),
 		Sets: sets,
 		Load: func(name, from string) (string, []byte, error) {
-			if isBuiltin(name) || strings.HasPrefix(from, "builtin:") {
-				return loadParent(name, from)
-			}
-			file := name
-			if !filepath.IsAbs(file) {
-				file = filepath.Join(filepath.Dir(from), name)
-			}
-			file, err := trust.Key(file)
-			if err != nil {
-				return "", nil, err
-			}
-			data, err := read(file)
-			return file, data, err
+			return loadParentWith(name, from, func(file string) (string, []byte, error) {
+				file, err := trust.Key(file)
+				if err != nil {
+					return "", nil, err
+				}
+				data, err := read(file)
+				return file, data, err
+			})
 		},
 	})
 	return p, files, stop, err
