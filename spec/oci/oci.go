@@ -239,6 +239,18 @@ func (c *conv) str(n *yaml.Node, path string) (string, bool) {
 	return n.Value, true
 }
 
+// requiredStr returns the string field key of the object at (fields f,
+// path p), with its node; a missing field is an error at the object.
+func (c *conv) requiredStr(at *yaml.Node, f map[string]*yaml.Node, p, key string) (*yaml.Node, string, bool) {
+	n, ok := f[key]
+	if !ok {
+		c.errorf(at, p+"."+key, "is required")
+		return nil, "", false
+	}
+	s, ok := c.str(n, p+"."+key)
+	return n, s, ok
+}
+
 // boolean returns the boolean n.
 func (c *conv) boolean(n *yaml.Node, path string) (bool, bool) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {

@@ -74,12 +74,7 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 	for i, n := range c.items(list, "linux.namespaces") {
 		p := index("linux.namespaces", i)
 		e := c.fields(n, p)
-		t, ok := e["type"]
-		if !ok {
-			c.errorf(n, p+".type", "is required")
-			continue
-		}
-		kind, ok := c.str(t, p+".type")
+		t, kind, ok := c.requiredStr(n, e, p, "type")
 		if !ok {
 			continue
 		}
@@ -232,12 +227,7 @@ func (c *conv) process(out, top, n *yaml.Node) {
 			if r == nil {
 				continue
 			}
-			t, ok := r["type"]
-			if !ok {
-				c.errorf(e, p+".type", "is required")
-				continue
-			}
-			ts, ok := c.str(t, p+".type")
+			t, ts, ok := c.requiredStr(e, r, p, "type")
 			if !ok {
 				continue
 			}
@@ -346,12 +336,7 @@ func (c *conv) mounts(out, n *yaml.Node, masked bool) {
 // whether linux.maskedPaths asks for /proc's masks. devAt is the
 // target of the /dev that cell makes, once one is seen.
 func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked bool, devAt *string) *yaml.Node {
-	d, ok := f["destination"]
-	if !ok {
-		c.errorf(e, p+".destination", "is required")
-		return nil
-	}
-	dest, ok := c.str(d, p+".destination")
+	d, dest, ok := c.requiredStr(e, f, p, "destination")
 	if !ok {
 		return nil
 	}
