@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/testenv"
 	"github.com/cellsandbox/cell/launcher/state"
 )
 
@@ -29,17 +30,8 @@ type asUser struct {
 func newAsUser(t *testing.T) *asUser {
 	t.Helper()
 	requirePrivilege(t)
-	out, err := exec.Command("id", "-u", "celltest").Output()
-	if err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("user celltest is missing; .ci/run creates it")
-		}
-		t.Skip("no user celltest (.ci/run creates it)")
-	}
 	u := &asUser{}
-	fmt.Sscan(string(out), &u.uid)
-	out, _ = exec.Command("id", "-g", "celltest").Output()
-	fmt.Sscan(string(out), &u.gid)
+	u.uid, u.gid = testenv.Other(t)
 	dir, err := os.MkdirTemp("/var/tmp", "cell-user-")
 	if err != nil {
 		t.Fatal(err)

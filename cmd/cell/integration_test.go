@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/internal/testenv"
 )
 
 // requirePrivilege skips a test that needs root, unless CELL_TEST_STRICT
@@ -637,16 +639,8 @@ func TestProcHardened(t *testing.T) {
 // 0755 directory under /var/tmp holding a copy of this binary as cell.
 func rootlessUser(t *testing.T) (uid, gid uint32, dir, bin string) {
 	t.Helper()
-	out, err := exec.Command("id", "-u", "celltest").Output()
-	if err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("user celltest is missing; .ci/run creates it")
-		}
-		t.Skip("no user celltest")
-	}
-	fmt.Sscan(string(out), &uid)
-	out, _ = exec.Command("id", "-g", "celltest").Output()
-	fmt.Sscan(string(out), &gid)
+	uid, gid = testenv.Other(t)
+	var err error
 	dir, err = os.MkdirTemp("/var/tmp", "cell-rootless-")
 	if err != nil {
 		t.Fatal(err)

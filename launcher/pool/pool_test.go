@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/testenv"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 )
@@ -68,21 +69,8 @@ func forgedServer(path string) int {
 // asOther starts the test binary as the user celltest in mode as.
 func asOther(t *testing.T, as, path string) *exec.Cmd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("this test needs root and CELL_TEST_STRICT forbids skipping it")
-		}
-		t.Skip("needs root to run a process as another user (CI runs it as root)")
-	}
-	out, err := exec.Command("id", "-u", "celltest").Output()
-	if err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("user celltest is missing; .ci/run creates it")
-		}
-		t.Skip("no user celltest")
-	}
-	var uid uint32
-	fmt.Sscan(string(out), &uid)
+	testenv.Root(t)
+	uid, _ := testenv.Other(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/testenv"
 	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
@@ -191,22 +192,9 @@ func TestZombieNotAlive(t *testing.T) {
 // the tests make the owner of planted files (root may chown to anyone).
 func otherUser(t *testing.T) int {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("this test needs root and CELL_TEST_STRICT forbids skipping it")
-		}
-		t.Skip("needs root to give files to another user (CI runs it as root)")
-	}
-	out, err := exec.Command("id", "-u", "celltest").Output()
-	if err != nil {
-		if os.Getenv("CELL_TEST_STRICT") != "" {
-			t.Fatal("user celltest is missing; .ci/run creates it")
-		}
-		t.Skip("no user celltest")
-	}
-	var uid int
-	fmt.Sscan(string(out), &uid)
-	return uid
+	testenv.Root(t)
+	uid, _ := testenv.Other(t)
+	return int(uid)
 }
 
 // TestForeignStateDir refuses a state directory that another user made
