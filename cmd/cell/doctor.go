@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/host/probe"
 )
@@ -58,7 +59,7 @@ func doctorStatus(checks []host.Check) error {
 // when it is not: cell then re-executes itself, which works and costs
 // ~2 ms a launch and ~5 MiB per sandbox more.
 func initCheck() host.Check {
-	path, why := initBinary()
+	path, why := launcher.FindInit()
 	if path != "" {
 		return host.Check{Name: "init", Status: host.OK, Detail: path}
 	}
