@@ -178,6 +178,9 @@ type Invocation struct {
 	// Facts are the host facts to compile for; nil probes this host.
 	// Prepare adds the facts the profile needs that they lack.
 	Facts *host.Facts
+	// Cache is the directory of the caller's plan cache (CacheDir); ""
+	// compiles every time.
+	Cache string
 }
 
 // Prepared is a profile compiled for one launch: the plan that Start
@@ -187,15 +190,22 @@ type Prepared struct {
 	Plan    *plan.Plan
 	Profile *spec.Profile
 	Facts   *host.Facts
+	// Cache is what the plan cache did (Invocation.Cache); CacheNote
+	// says why a plan was not kept, or why an entry did not fit.
+	Cache     CacheState
+	CacheNote string
 	// selfInit is set when init is this executable re-executed.
 	selfInit bool
 }
 
 // Prepare probes the host (unless inv.Facts are given), parses and
 // validates src with overrides, lets src.Vet decide, probes what the
-// profile needs beyond the basic facts, and compiles the plan once. An
-// invalid profile, or one that this host cannot honour, is a
-// *ProfileError; a failure to probe the host is returned as it is.
+// profile needs beyond the basic facts, and compiles the plan once. With
+// inv.Cache, a plan compiled before from the same inputs is taken from
+// the cache instead of being parsed and compiled again (see CacheState);
+// src.Vet decides on a hit as on a miss. An invalid profile, or one that
+// this host cannot honour, is a *ProfileError; a failure to probe the
+// host is returned as it is.
 func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) {
 	facts := inv.Facts
 	if facts == nil {
@@ -205,15 +215,92 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 		}
 		stamp.Mark("probe")
 	}
-	p, err := Parse(src, overrides, facts)
+	init := inv.Init
+	if init == "" {
+		init, _ = FindInit()
+	}
+	load := src.Load
+	if load == nil {
+		load = LoadParent
+	}
+	out := &Prepared{Cache: CacheOff, selfInit: init == ""}
+	var pc *planCache
+	if inv.Cache != "" {
+		var err error
+		if pc, err = openCache(inv.Cache, src, overrides, inv, init, facts); err != nil {
+			out.Cache, out.CacheNote = CacheUncacheable, err.Error()
+		} else if e, err := pc.load(); err == nil {
+			pl, probed, err := e.use(load, facts)
+			if err == nil {
+				return out.hit(src, inv, e.Profile, pl, probed)
+			}
+			out.Cache, out.CacheNote = CacheMissed, err.Error()
+		}
+	}
+	var parents []parentDep
+	recorded := src
+	recorded.Load = recordParents(load, &parents)
+	p, err := Parse(recorded, overrides, facts)
 	if err != nil {
 		return nil, err
 	}
-	pl, selfInit, err := Compile(p, facts, inv)
+	n := needsOf(p, facts)
+	var devices []deviceDep
+	dev := facts.Device
+	facts.Device = recordDevices(dev, &devices)
+	pl, err := compileFor(p, facts, inv, init)
+	facts.Device = dev
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Plan: pl, Profile: p, Facts: facts, selfInit: selfInit}, nil
+	out.Plan, out.Profile, out.Facts = pl, p, facts
+	if pc != nil {
+		out.keep(pc, inv, init, n, parents, devices)
+	}
+	return out, nil
+}
+
+// hit is the Prepared of a cache entry that fits.
+func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.Plan, facts *host.Facts) (*Prepared, error) {
+	if src.Vet != nil {
+		if err := src.Vet(p, facts, nil); err != nil {
+			return nil, classify(err)
+		}
+	}
+	name, err := state.Name(inv.Name, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	pl.Name = name
+	stamp.Mark("cache")
+	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, ""
+	return out, nil
+}
+
+// keep stores the plan just compiled for inv with init in the cache,
+// when it can be kept.
+func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, parents []parentDep, devices []deviceDep) {
+	// The same profile compiled under another name tells whether the
+	// plan depends on the name.
+	other, err := compile.Profile(out.Profile, out.Facts, compile.Invocation{
+		Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
+	})
+	if err != nil {
+		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
+		return
+	}
+	e, why := entryFor(out.Profile, out.Plan, other, n, out.Facts, parents, devices)
+	if e == nil {
+		out.Cache, out.CacheNote = CacheUncacheable, why
+		return
+	}
+	if err := pc.store(e); err != nil {
+		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
+		return
+	}
+	if out.Cache != CacheMissed {
+		out.Cache = CacheStored
+	}
 }
 
 // Compile probes the facts that p needs and facts lack, then compiles p
@@ -221,25 +308,31 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 // Prepare is Parse and Compile; Compile alone is for a caller that
 // parsed p itself (a pool compiles one plan per sandbox).
 func Compile(p *spec.Profile, facts *host.Facts, inv Invocation) (pl *plan.Plan, selfInit bool, err error) {
-	if err := Probe(p, facts); err != nil {
-		return nil, false, err
-	}
-	name, err := state.Name(inv.Name, p.Name)
-	if err != nil {
-		return nil, false, err
-	}
 	init := inv.Init
 	if init == "" {
 		init, _ = FindInit()
 	}
-	pl, err = compile.Profile(p, facts, compile.Invocation{
+	pl, err = compileFor(p, facts, inv, init)
+	return pl, init == "", err
+}
+
+// compileFor probes what p needs and compiles it with init.
+func compileFor(p *spec.Profile, facts *host.Facts, inv Invocation, init string) (*plan.Plan, error) {
+	if err := Probe(p, facts); err != nil {
+		return nil, err
+	}
+	name, err := state.Name(inv.Name, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := compile.Profile(p, facts, compile.Invocation{
 		Args: inv.Args, Name: name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
 	})
 	if err != nil {
-		return nil, false, classify(err)
+		return nil, classify(err)
 	}
 	stamp.Mark("compile")
-	return pl, init == "", nil
+	return pl, nil
 }
 
 // Probe fills the facts that compiling p needs and that are not probed

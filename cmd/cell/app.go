@@ -235,10 +235,31 @@ func load(c *cli.Context) (*launcher.Prepared, error) {
 		}
 		fmt.Fprintf(os.Stderr, "cell: the overlays' upper layers are kept in %s\n", keep)
 	}
-	return launcher.Prepare(src, c.StringSlice("set"), launcher.Invocation{
+	pp, err := launcher.Prepare(src, c.StringSlice("set"), launcher.Invocation{
 		Args: args, Name: c.String("name"), TTY: c.Bool("tty") || c.Command.Name == "run" && wantTTY(c),
-		KeepUpper: keep, Pooled: c.Command.Name == "plan" && c.Bool("pool"), Facts: facts,
+		KeepUpper: keep, Pooled: c.Command.Name == "plan" && c.Bool("pool"), Facts: facts, Cache: planCache(),
 	})
+	if err == nil && c.Command.Name == "plan" {
+		note := ""
+		if pp.CacheNote != "" {
+			note = ": " + pp.CacheNote
+		}
+		fmt.Fprintf(c.App.ErrWriter, "cell: plan cache: %s%s\n", pp.Cache, note)
+	}
+	return pp, err
+}
+
+// planCache is the directory of the caller's plan cache, "" when
+// CELL_PLAN_CACHE=off (or the state directory cannot be had).
+func planCache() string {
+	if os.Getenv("CELL_PLAN_CACHE") == "off" {
+		return ""
+	}
+	dir, err := launcher.CacheDir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err != nil {
+		return ""
+	}
+	return dir
 }
 
 func validate(c *cli.Context) error {
