@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -70,6 +71,25 @@ func CacheDir(euid int, runtime string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "plans"), nil
+}
+
+// CacheEntries checks the plan cache dir as Prepare does and counts its
+// plans; an error wrapping fs.ErrNotExist is a cache not yet made.
+func CacheEntries(dir string) (int, error) {
+	if _, err := os.Lstat(dir); err != nil {
+		return 0, err
+	}
+	if err := state.CheckDir(dir, os.Geteuid()); err != nil {
+		return 0, err
+	}
+	ents, err := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n, err
 }
 
 // parentDep is a file the profile extends, as Load returned it.
