@@ -153,12 +153,7 @@ func lifeCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				// cell relays what it gets to the command; SIGKILL, which
-				// it cannot catch, takes the sandbox with it.
-				if err := unix.Kill(r.CellPid, sig); err != nil {
-					return fmt.Errorf("kill %s: %w", r.Name, err)
-				}
-				return nil
+				return r.Signal(sig)
 			},
 		},
 		{
@@ -183,20 +178,7 @@ func lifeCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				fd, err := unix.PidfdOpen(r.CellPid, 0)
-				if errors.Is(err, unix.ESRCH) {
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("wait %s: pidfd_open: %w", r.Name, err)
-				}
-				defer unix.Close(fd)
-				for {
-					_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
-					if err == nil || !errors.Is(err, unix.EINTR) {
-						return err
-					}
-				}
+				return r.WaitCell()
 			},
 		},
 	}

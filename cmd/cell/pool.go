@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/host/probe"
@@ -40,7 +38,7 @@ func poolCommand() *cli.Command {
 	}
 }
 
-// poolStop signals the pool's daemon and waits until it is gone.
+// poolStop is cell pool stop (pool.Stop).
 func poolStop(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("pool stop: NAME")
@@ -49,21 +47,7 @@ func poolStop(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := store.Get(pool.RecordName(c.Args().First()))
-	if err != nil {
-		return err
-	}
-	if !r.Alive() {
-		_ = store.Delete(r.Name)
-		return fmt.Errorf("pool %s is not running", c.Args().First())
-	}
-	if err := unix.Kill(r.Pid, unix.SIGTERM); err != nil {
-		return fmt.Errorf("pool stop: %w", err)
-	}
-	for r.Alive() {
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
+	return pool.Stop(store, c.Args().First())
 }
 
 // poolStart is cell pool start: the pool daemon of launcher/pool

@@ -42,6 +42,27 @@ type Config struct {
 	StopSignals bool
 }
 
+// Stop stops the pool name that Serve runs with StopSignals: it sends
+// the daemon SIGTERM and waits until it is gone. Commands it handed over
+// run to their end first. The record of a pool found dead is removed.
+func Stop(store *state.Store, name string) error {
+	r, err := store.Get(RecordName(name))
+	if err != nil {
+		return err
+	}
+	if !r.Alive() {
+		_ = store.Delete(r.Name)
+		return fmt.Errorf("pool %s is not running", name)
+	}
+	if err := unix.Kill(r.Pid, unix.SIGTERM); err != nil {
+		return fmt.Errorf("pool stop: %w", err)
+	}
+	for r.Alive() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
 // refillDelay is how long a pool waits, at most, after handing a
 // sandbox over before it builds the replacement.
 const refillDelay = 20 * time.Millisecond
