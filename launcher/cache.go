@@ -41,7 +41,7 @@ import (
 // that nobody else can write: a cache is never shared between users.
 
 // cacheVersion changes with the entry's format.
-const cacheVersion = 1
+const cacheVersion = 2
 
 // maxEntries bounds the cache: past it, the oldest entries go.
 const maxEntries = 64
@@ -119,8 +119,11 @@ type cacheEntry struct {
 	// Facts is the hash of the facts after the probes of Needs.
 	Facts   [32]byte
 	Profile *spec.Profile
-	// Plan is the plan's JSON, what init receives.
-	Plan []byte
+	// Plan is the plan, in gob's encoding of its Go value: decoding it
+	// costs half of decoding its JSON (~1 ms against ~2 ms, measured in
+	// fresh processes). entryFor keeps only a plan whose decoded value
+	// prints and encodes as JSON exactly as the compiled one.
+	Plan *plan.Plan
 }
 
 // planCache is the cache of one Prepare.
@@ -255,11 +258,7 @@ func (e *cacheEntry) use(load func(name, from string) (string, []byte, error), f
 			return nil, nil, fmt.Errorf("device %s changed", d.Path)
 		}
 	}
-	var pl plan.Plan
-	if err := json.Unmarshal(e.Plan, &pl); err != nil {
-		return nil, nil, err
-	}
-	return &pl, &probed, nil
+	return e.Plan, &probed, nil
 }
 
 func errString(err error) string {
@@ -372,8 +371,12 @@ func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *
 	if !bytes.Equal(pj, oj) {
 		return nil, "the plan depends on the sandbox's name"
 	}
+	var gb bytes.Buffer
+	if err := gob.NewEncoder(&gb).Encode(pl); err != nil {
+		return nil, "the plan does not encode: " + err.Error()
+	}
 	var back plan.Plan
-	if err := json.Unmarshal(pj, &back); err != nil {
+	if err := gob.NewDecoder(&gb).Decode(&back); err != nil {
 		return nil, "the plan does not decode: " + err.Error()
 	}
 	if bj, err := json.Marshal(&back); err != nil || !bytes.Equal(bj, pj) || back.String() != pl.String() {
@@ -391,7 +394,7 @@ func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *
 	if err != nil {
 		return nil, err.Error()
 	}
-	return &cacheEntry{Version: cacheVersion, Parents: parents, Devices: devices, Needs: n, Facts: sha256.Sum256(fj), Profile: p, Plan: pj}, ""
+	return &cacheEntry{Version: cacheVersion, Parents: parents, Devices: devices, Needs: n, Facts: sha256.Sum256(fj), Profile: p, Plan: pl}, ""
 }
 
 // recordParents wraps load so that it records each file it returns.
