@@ -1,32 +1,27 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
-	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -102,16 +97,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						}
 						return runPooled(c, pool, wantTTY(c))
 					}
-					pl, p, err := load(c)
+					pp, err := load(c)
 					if err != nil {
 						return err
 					}
 					if c.String("log-format") != "text" && c.String("log-format") != "json" {
 						return usageError(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")))
 					}
-					pl.Trace = c.Bool("trace")
-					return runPlan(pl, p, runOptions{
-						stats: c.String("stats"), named: c.IsSet("name"), trace: tracer(pl, os.Stderr, c.String("log-format") == "json"),
+					pp.Plan.Trace = c.Bool("trace")
+					return runPlan(pp, runOptions{
+						stats: c.String("stats"), named: c.IsSet("name"), trace: tracer(pp.Plan, os.Stderr, c.String("log-format") == "json"),
 						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
@@ -130,10 +125,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "pool", Usage: "show the plan of a pool's sandbox (cell pool start), with the point where it waits for a request"},
 				},
 				Action: func(c *cli.Context) error {
-					pl, _, err := load(c)
+					pp, err := load(c)
 					if err != nil {
 						return err
 					}
+					pl := pp.Plan
 					if c.Bool("json") {
 						enc := json.NewEncoder(c.App.Writer)
 						enc.SetIndent("", "  ")
@@ -185,135 +181,85 @@ const profileAndCommand = "The profile is -p PROFILE or the one argument before 
 	"process.args run. Flags may follow the profile, never the --."
 
 // isBuiltin tells a built-in profile's name from a file name.
-func isBuiltin(name string) bool {
-	return !strings.Contains(name, "/") && !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")
-}
+func isBuiltin(name string) bool { return launcher.IsBuiltin(name) }
 
-// readProfile returns the YAML of a profile and the name its positions
-// are reported under.
-func readProfile(name string) ([]byte, string, error) {
-	// A profile that cannot be had is the caller's mistake, as an invalid
-	// one is: status 2.
-	if c, ok := bundleConfig(name); ok {
-		name = c
-	} else if isBuiltin(name) {
-		b, err := profiles.Get(name)
-		if err != nil {
-			return nil, "", &codedErr{err, StatusProfile}
-		}
-		return b, "builtin:" + name, nil
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, "", &codedErr{fmt.Errorf("read profile: %w", err), StatusProfile}
-	}
-	return b, name, nil
-}
-
+// parseProfile parses the profile that name names (launcher.Open) as
+// it is written, without a command's policies.
 func parseProfile(name string, sets []string, facts *host.Facts) (*spec.Profile, error) {
-	data, file, err := readProfile(name)
+	src, err := launcher.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := bundleConfig(file); ok {
-		return parseBundle(file, data, sets)
-	}
-	return spec.Parse(file, data, spec.Options{Vars: varsOf(facts), Sets: sets, Load: loadParent})
+	return launcher.Parse(src, sets, facts)
 }
 
-// varsOf is what a profile's ${UID}, ${HOME}, ${PWD}... expand to.
-func varsOf(facts *host.Facts) spec.Vars {
-	return spec.Vars{
-		Home: facts.Home, User: facts.User, PWD: facts.Cwd,
-		UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
-	}
-}
-
-// probeFor fills the facts that compiling p needs and that are not
-// probed for every profile: cgroups, Landlock, the network's helpers,
-// the caller's subordinate IDs and the pool that outside: pick leases
-// from. Every command that compiles a profile
-// (run, plan, pool start, the review tools) probes through it, so that
-// none compiles against facts another would have known.
-func probeFor(p *spec.Profile, facts *host.Facts) error {
-	if p.Resources.Any() && facts.Cgroup == nil {
-		if err := probe.Cgroup(facts); err != nil {
-			return err
-		}
-	}
-	if p.Security.Landlock.Mode != spec.LandlockOff {
-		probe.Landlock(facts)
-	}
-	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
-		probe.Network(facts)
-	}
-	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil {
-		if err := probe.SubIDs(facts); err != nil {
-			return err
-		}
-	}
-	if !facts.Rootless() && p.IDs.Picks() && facts.IDPool == nil {
-		if err := probe.IDPool(facts); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// load validates the profile of a run or plan and compiles it.
-func load(c *cli.Context) (*plan.Plan, *spec.Profile, error) {
+// load prepares the launch of a run or plan: the profile that the
+// command names or finds, through the policies of commandSource,
+// compiled once by launcher.Prepare.
+func load(c *cli.Context) (*launcher.Prepared, error) {
 	stamp.Mark("flags")
-	facts, err := probe.Host()
-	if err != nil {
-		return nil, nil, err
-	}
-	stamp.Mark("probe")
 	if c.Bool("rootless") && c.Bool("root") {
-		return nil, nil, usageError("plan: --rootless and --root contradict each other")
+		return nil, usageError("plan: --rootless and --root contradict each other")
 	}
-	if c.Bool("rootless") && !facts.Rootless() {
-		previewAs(facts, envUint(facts, "SUDO_UID", 1000), envUint(facts, "SUDO_GID", 1000), "SUDO_USER", "user")
-	}
-	if c.Bool("root") && facts.Rootless() {
-		previewAs(facts, 0, 0, "", "root")
+	var facts *host.Facts // nil: Prepare probes this host
+	if c.Bool("rootless") || c.Bool("root") {
+		var err error
+		if facts, err = probe.Host(); err != nil {
+			return nil, err
+		}
+		if c.Bool("rootless") && !facts.Rootless() {
+			previewAs(facts, envUint(facts, "SUDO_UID", 1000), envUint(facts, "SUDO_GID", 1000), "SUDO_USER", "user")
+		}
+		if c.Bool("root") && facts.Rootless() {
+			previewAs(facts, 0, 0, "", "root")
+		}
 	}
 	pos, args, _ := splitArgs(c)
 	profile, err := oneProfile(c, pos)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(pos) == 1 && isBuiltin(pos[0]) && !slices.Contains(profiles.Names(), pos[0]) {
 		// cell run sh: a command taken for a profile.
-		return nil, nil, usageError(fmt.Sprintf("%s: no built-in profile %q; the command goes after --: cell %s [PROFILE] -- %s",
+		return nil, usageError(fmt.Sprintf("%s: no built-in profile %q; the command goes after --: cell %s [PROFILE] -- %s",
 			c.Command.Name, pos[0], c.Command.Name, strings.Join(pos, " ")))
 	}
-	p, err := resolveProfile(c, profile, facts)
+	src, err := commandSource(c, profile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := probeFor(p, facts); err != nil {
-		return nil, nil, err
-	}
-	name, err := sandboxName(c.String("name"), p.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	tty := c.Bool("tty") || c.Command.Name == "run" && wantTTY(c)
 	keep := c.String("keep-upper")
 	if keep != "" {
 		if keep, err = keepDir(keep); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		fmt.Fprintf(os.Stderr, "cell: the overlays' upper layers are kept in %s\n", keep)
 	}
-	pooled := c.Command.Name == "plan" && c.Bool("pool")
-	self, _ := initBinary()
-	pl, err := compile.Profile(p, facts, compile.Invocation{Args: args, Name: name, TTY: tty, KeepUpper: keep, Pooled: pooled, Self: self})
-	if err != nil {
-		return nil, nil, err
+	pp, err := launcher.Prepare(src, c.StringSlice("set"), launcher.Invocation{
+		Args: args, Name: c.String("name"), TTY: c.Bool("tty") || c.Command.Name == "run" && wantTTY(c),
+		KeepUpper: keep, Pooled: c.Command.Name == "plan" && c.Bool("pool"), Facts: facts, Cache: planCache(),
+	})
+	if err == nil && c.Command.Name == "plan" {
+		note := ""
+		if pp.CacheNote != "" {
+			note = ": " + pp.CacheNote
+		}
+		fmt.Fprintf(c.App.ErrWriter, "cell: plan cache: %s%s\n", pp.Cache, note)
 	}
-	stamp.Mark("compile")
-	return pl, p, nil
+	return pp, err
+}
+
+// planCache is the directory of the caller's plan cache, "" when
+// CELL_PLAN_CACHE=off (or the state directory cannot be had).
+func planCache() string {
+	if os.Getenv("CELL_PLAN_CACHE") == "off" {
+		return ""
+	}
+	dir, err := launcher.CacheDir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+	if err != nil {
+		return ""
+	}
+	return dir
 }
 
 func validate(c *cli.Context) error {
@@ -344,20 +290,6 @@ func validate(c *cli.Context) error {
 	return nil
 }
 
-// ttySignals are the signals a terminal sends to its whole foreground
-// process group, which includes the sandbox: relaying them too would
-// deliver them twice.
-var ttySignals = map[os.Signal]bool{unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGWINCH: true}
-
-var relayed = []os.Signal{
-	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-}
-
-// foreground reports whether cell is in the foreground process group of
-// the terminal on stdin.
-func foreground() bool { return foregroundOf(0) }
-
 // runOptions are cell run's flags beyond the plan.
 type runOptions struct {
 	stats              string
@@ -367,184 +299,46 @@ type runOptions struct {
 	trace func(sandbox.Trace)
 }
 
-// runPlan executes a plan and returns the command's exit status. The
-// sandbox is recorded in the state directory while it runs (for ps, kill,
-// wait, update, freeze, thaw and gc); an unnamed sandbox without limits
-// runs unrecorded when the state directory cannot be had.
-func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
-	if !pl.Trace {
-		o.trace = nil
-	}
-	if o.trace != nil {
-		// Deferred first, so it runs last: teardown ends once the
-		// record is deleted too.
-		defer func() { stamp.Mark("teardown"); o.trace(sandbox.Trace{Phases: stamp.Take("cell")}) }()
-	}
-	store, rec, err := record(pl)
-	stamp.Mark("record")
-	if err != nil && (pl.Cgroup != nil || o.named) {
+// runPlan launches a prepared sandbox under launcher.Run and returns
+// the command's exit status as cell's. The sandbox is recorded in the
+// state directory while it runs (for ps, kill, wait, update, freeze,
+// thaw and gc); an unnamed sandbox without limits runs unrecorded when
+// the state directory cannot be had.
+func runPlan(pp *launcher.Prepared, o runOptions) error {
+	store, err := openStore()
+	if err != nil && (pp.Plan.Cgroup != nil || o.named) {
 		return err
 	}
-	if err != nil {
-		return runRecorded(pl, p, o, nil)
-	}
-	defer store.Delete(rec.Name)
-	return runRecorded(pl, p, o, func(sb *sandbox.Sandbox) func() {
-		rec.Pid = sb.Pid()
-		rec.PidStart, _ = state.StartTime(rec.Pid)
-		rec.Address = sb.Address()
-		_ = store.Update(rec)
-		stop, err := pool.ServeExec(sb, rec.Name, store.Socket(rec.Name))
-		if err != nil {
-			return func() {}
-		}
-		return stop
+	st, err := launcher.Run(context.Background(), pp, launcher.Options{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Forward: true,
+		Timeout: o.timeout, KillAfter: o.killAfter, Trace: o.trace,
+		Store: store, RequireRecord: o.named, Log: os.Stderr,
 	})
+	if err != nil {
+		return explain(err)
+	}
+	return ended(st, pp.Profile, o.stats)
 }
 
-// runRecorded runs the plan; started, when set, is called once the
-// sandbox runs and returns what to undo when it has ended.
-func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*sandbox.Sandbox) func()) error {
-	// The sandbox's parent-death signal is bound to the thread that
-	// cloned it; keep that thread until the sandbox has ended.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, relayed...)
-	defer signal.Stop(sigs)
-
-	var inherit []int
-	ownSession, tty := false, false
-	for _, s := range pl.Steps {
-		switch s.Op {
-		case plan.OpCloseFDs:
-			for _, fd := range s.IDs {
-				inherit = append(inherit, int(fd))
+// ended is cell's exit status for a command that ended with st, after
+// the statistics are explained and written to statsPath (when not "").
+func ended(st launcher.Status, p *spec.Profile, statsPath string) error {
+	if st.Stats != nil {
+		explainLimits(os.Stderr, p, st.Stats)
+		if statsPath != "" {
+			if err := writeStats(statsPath, st.Stats); err != nil {
+				return err
 			}
-		case plan.OpSetsid:
-			ownSession = true
-		case plan.OpConsole:
-			tty = true
 		}
 	}
-	stdio := sandbox.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	if tty {
-		// The command's stdio is the console that init makes; init
-		// itself keeps only stderr, for what it cannot tell cell.
-		stdio = sandbox.Stdio{Stderr: os.Stderr}
-	}
-	sb, err := sandbox.Start(pl, stdio, inherit, o.trace)
-	if o.trace != nil {
-		stamp.Mark("started")
-		o.trace(sandbox.Trace{Phases: stamp.Take("cell")})
-	}
-	if err != nil {
-		return explain(err)
-	}
-	var term *pty
-	if tty {
-		m, err := sb.Console()
-		if err != nil {
-			if _, werr := sb.Wait(); werr != nil {
-				err = werr
-			}
-			return explain(err)
-		}
-		term = newPTY(m)
-		term.suspend = suspender(sb.Signal)
-		if err := term.start(os.Stdin, os.Stdout); err != nil {
-			_ = sb.Kill()
-			_, _ = sb.Wait()
-			return err
-		}
-		defer term.close()
-	}
-	if started != nil {
-		defer started(sb)()
-	}
-	timedOut := false
-	if o.timeout > 0 {
-		// As timeout(1): SIGTERM to the command, then the whole sandbox
-		// if it is still there after the grace.
-		t := time.AfterFunc(o.timeout, func() {
-			timedOut = true
-			fmt.Fprintf(os.Stderr, "cell: timeout: %s elapsed, sending SIGTERM\n", o.timeout)
-			_ = sb.Signal(syscall.SIGTERM)
-			time.AfterFunc(o.killAfter, func() {
-				fmt.Fprintf(os.Stderr, "cell: timeout: still running %s later, killing the sandbox\n", o.killAfter)
-				_ = sb.Kill()
-			})
-		})
-		defer t.Stop()
-	}
-	// A command in the caller's session gets the terminal's signals from
-	// the kernel; one in a session of its own only through cell.
-	fg := foreground() && !ownSession
-	if !tty && ownSession || term != nil && term.in < 0 {
-		defer suspendWithCell(suspender(sb.Signal))()
-	}
-	go func() {
-		for s := range sigs {
-			if fg && ttySignals[s] || tty && s == unix.SIGWINCH {
-				continue // the kernel delivers them, or the pty's resize does
-			}
-			_ = sb.Signal(s.(syscall.Signal))
-		}
-	}()
-	st, err := sb.Wait()
-	stamp.Mark("wait")
-	if err != nil {
-		if timedOut {
-			return exitStatus(StatusTimeout)
-		}
-		return explain(err)
-	}
-	stats := sb.Stats(st)
-	explainLimits(os.Stderr, p, stats)
-	if o.stats != "" {
-		if err := writeStats(o.stats, stats); err != nil {
-			return err
-		}
-	}
-	if timedOut {
+	if st.TimedOut {
 		return exitStatus(StatusTimeout)
 	}
-	return exitStatus(st.ExitCode())
+	return exitStatus(st.Code)
 }
-
-// hostPaths is a step's error with the paths the sandbox's init saw under
-// its staging directories (/oldroot is the host's root, /newroot the
-// sandbox's) written as the host and the sandbox know them.
-type hostPaths struct{ err error }
-
-var stagingPrefix = regexp.MustCompile(`(^|[^\w/.-])/(?:oldroot|newroot)(/|[^\w.-]|$)`)
-
-func (h *hostPaths) Error() string {
-	return stagingPrefix.ReplaceAllStringFunc(h.err.Error(), func(m string) string {
-		g := stagingPrefix.FindStringSubmatch(m)
-		if g[2] == "/" {
-			return g[1] + "/"
-		}
-		return g[1] + "/" + g[2]
-	})
-}
-
-func (h *hostPaths) Unwrap() error { return h.err }
 
 // explain adds what would help to the failures people meet most.
 func explain(err error) error {
-	var step *sandbox.StepError
-	if errors.As(err, &step) {
-		err = &hostPaths{err}
-	}
-	var ee *sandbox.ExecError
-	if errors.As(err, &ee) {
-		if ee.ExitCode() == 127 {
-			return &codedErr{fmt.Errorf("%s: %s: command not found", ee.Pos, ee.Step.Path), 127}
-		}
-		return &codedErr{err, ee.ExitCode()}
-	}
 	var se *sandbox.StepError
 	if errors.As(err, &se) && se.Step.Op == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
 		return &hinted{err, "the kernel refused to create the namespaces; check that unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns)"}

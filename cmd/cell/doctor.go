@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/host/probe"
 )
@@ -24,7 +27,7 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			checks := append(probe.Diagnose(facts), initCheck())
+			checks := append(probe.Diagnose(facts), initCheck(), cacheCheck())
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -58,10 +61,27 @@ func doctorStatus(checks []host.Check) error {
 // when it is not: cell then re-executes itself, which works and costs
 // ~2 ms a launch and ~5 MiB per sandbox more.
 func initCheck() host.Check {
-	path, why := initBinary()
+	path, why := launcher.FindInit()
 	if path != "" {
 		return host.Check{Name: "init", Status: host.OK, Detail: path}
 	}
 	return host.Check{Name: "init", Status: host.Warn, Detail: "sandboxes re-execute cell as their init: " + why,
 		Fix: "install cell-init from the same build beside cell (make build; make install)"}
+}
+
+// cacheCheck says whether launches take their plans from the plan cache
+// (launcher.Prepare) or compile them every time, and why.
+func cacheCheck() host.Check {
+	dir := planCache()
+	if dir == "" {
+		return host.Check{Name: "plan cache", Status: host.Warn, Detail: "off: every launch parses and compiles its profile (CELL_PLAN_CACHE=off, or no state directory)"}
+	}
+	n, err := launcher.CacheEntries(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return host.Check{Name: "plan cache", Status: host.OK, Detail: dir + " (made at the first launch)"}
+	case err != nil:
+		return host.Check{Name: "plan cache", Status: host.Warn, Detail: "not used: " + err.Error(), Fix: "remove " + dir + "; cell makes it again"}
+	}
+	return host.Check{Name: "plan cache", Status: host.OK, Detail: fmt.Sprintf("%s (%d %s)", dir, n, plural(n, "plan", "plans"))}
 }

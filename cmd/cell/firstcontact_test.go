@@ -276,22 +276,6 @@ func TestPoolTimeout(t *testing.T) {
 	}
 }
 
-// TestHostPaths: a step's error names host and sandbox paths, never the
-// init's staging directories /oldroot and /newroot.
-func TestHostPaths(t *testing.T) {
-	for in, want := range map[string]string{
-		`step 9 mkdir /oldroot/tmp/k/1/0: EEXIST`:           `step 9 mkdir /tmp/k/1/0: EEXIST`,
-		`step 3 bind /oldroot/srv -> /newroot/data: ENOENT`: `step 3 bind /srv -> /data: ENOENT`,
-		`open_tree("/oldroot", 0) at /newroot: x`:           `open_tree("/", 0) at /: x`,
-		`bind /home/oldroot/x -> /oldrootfs/y`:              `bind /home/oldroot/x -> /oldrootfs/y`,
-		`mkdir /oldroot/a /oldroot/b`:                       `mkdir /a /b`,
-	} {
-		if got := (&hostPaths{errors.New(in)}).Error(); got != want {
-			t.Errorf("%q: got %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestKeepUpperAgain: --keep-upper DIR used twice keeps each run's layers
 // in a directory of its own, DIR/1 and DIR/2.
 func TestKeepUpperAgain(t *testing.T) {

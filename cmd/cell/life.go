@@ -8,10 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
@@ -154,12 +153,7 @@ func lifeCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				// cell relays what it gets to the command; SIGKILL, which
-				// it cannot catch, takes the sandbox with it.
-				if err := unix.Kill(r.CellPid, sig); err != nil {
-					return fmt.Errorf("kill %s: %w", r.Name, err)
-				}
-				return nil
+				return r.Signal(sig)
 			},
 		},
 		{
@@ -184,20 +178,7 @@ func lifeCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				fd, err := unix.PidfdOpen(r.CellPid, 0)
-				if errors.Is(err, unix.ESRCH) {
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("wait %s: pidfd_open: %w", r.Name, err)
-				}
-				defer unix.Close(fd)
-				for {
-					_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
-					if err == nil || !errors.Is(err, unix.EINTR) {
-						return err
-					}
-				}
+				return r.WaitCell()
 			},
 		},
 	}
@@ -370,114 +351,19 @@ func execIn(c *cli.Context) error {
 	return execVia(cl, pool.Request{Args: args}, wantTTY(c), "", runOptions{})
 }
 
-// execVia hands args and this process's stdio (or a new pty's) to the
-// server of cl (a running sandbox's, for cell exec, or a pool's) and
+// execVia hands req and this process's stdio to the server of cl (a
+// running sandbox's, for cell exec, or a pool's) under launcher.Exec and
 // returns the command's exit status as cell's. With statsPath, the
 // sandbox's statistics are asked for and written there ("-" is stderr);
 // with o.timeout, the command is ended as cell run --timeout ends it.
 func execVia(cl *pool.Client, req pool.Request, tty bool, statsPath string, o runOptions) error {
-	req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Stats = os.Stdin, os.Stdout, os.Stderr, tty, statsPath != ""
-	var term *pty
-	var relay *termRelay
-	if !tty {
-		in, out, errf := os.Stdin, os.Stdout, os.Stderr
-		var err error
-		if relay, err = relayTerminals([3]**os.File{&in, &out, &errf}); err != nil {
-			return err
-		}
-		req.Stdin, req.Stdout, req.Stderr = in, out, errf
-	}
-	if tty {
-		var err error
-		if term, err = openPTY(); err != nil {
-			return err
-		}
-		// The sandbox's own devpts makes the terminal (the console);
-		// this one is for a server that cannot.
-		req.Stdin, req.Stdout, req.Stderr, req.Console = term.slave, term.slave, term.slave, true
-	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, relayed...)
-	defer signal.Stop(sigs)
-	ctx, kill := context.WithCancel(context.Background())
-	defer kill()
-	p, err := cl.Start(ctx, req)
-	if relay != nil {
-		relay.handedOver()
-		defer relay.close()
-	}
-	if term != nil {
-		// Only the sandbox holds the slave now: its end closes the master.
-		term.slave.Close()
-		if err != nil {
-			term.master.Close()
-			return err
-		}
-		if m := p.Console(); m != nil {
-			term.master.Close()
-			term = newPTY(m)
-		}
-		if err := term.start(os.Stdin, os.Stdout); err != nil {
-			term.master.Close()
-			_ = p.Signal(unix.SIGKILL)
-			_, _ = p.Wait()
-			return err
-		}
-		defer term.close()
-	}
+	req.TTY, req.Stats = tty, statsPath != ""
+	st, err := launcher.Exec(context.Background(), cl, req, launcher.Options{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Forward: true,
+		Timeout: o.timeout, KillAfter: o.killAfter, Log: os.Stderr,
+	})
 	if err != nil {
 		return err
 	}
-	if term != nil && term.in >= 0 {
-		term.setSuspend(suspender(p.Signal))
-	} else {
-		defer suspendWithCell(suspender(p.Signal))()
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = p.Signal(s.(unix.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
-	var timedOut atomic.Bool
-	if o.timeout > 0 {
-		// As cell run --timeout: SIGTERM to the command, then SIGKILL
-		// (the context's end) when it is still running after the grace.
-		t := time.AfterFunc(o.timeout, func() {
-			timedOut.Store(true)
-			fmt.Fprintf(os.Stderr, "cell: timeout: %s elapsed, sending SIGTERM\n", o.timeout)
-			_ = p.Signal(unix.SIGTERM)
-			time.AfterFunc(o.killAfter, func() {
-				fmt.Fprintf(os.Stderr, "cell: timeout: still running %s later, killing the command\n", o.killAfter)
-				kill()
-			})
-		})
-		defer t.Stop()
-	}
-	res, err := p.Wait()
-	if timedOut.Load() {
-		return exitStatus(StatusTimeout)
-	}
-	var errno unix.Errno
-	switch {
-	case errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR):
-		return &codedErr{fmt.Errorf("%s: command not found", req.Args[0]), StatusNotFound}
-	case errors.As(err, &errno) && errno != 0:
-		return &codedErr{err, StatusCannotExec}
-	case err != nil:
-		return err
-	}
-	if res.Stats != nil {
-		explainLimits(os.Stderr, nil, res.Stats)
-		if err := writeStats(statsPath, res.Stats); err != nil {
-			return err
-		}
-	}
-	return exitStatus(res.ExitCode())
+	return ended(st, nil, statsPath)
 }

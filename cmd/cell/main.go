@@ -20,22 +20,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
 )
 
 func main() {
-	// The sandbox's init is this binary re-executed; it must not go
-	// through the CLI, and must start as early as possible.
-	if len(os.Args) > 0 && os.Args[0] == compile.InitArg0 {
-		os.Exit(sandbox.Init())
-	}
+	// The sandbox's init is this binary re-executed when no cell-init
+	// is found; it must not go through the CLI, and must start as early
+	// as possible.
+	launcher.Init()
 	if len(os.Args) > 0 && os.Args[0] == doctorProbe {
-		os.Exit(0)
-	}
-	if len(os.Args) > 0 && os.Args[0] == sandbox.UsernsHolder {
-		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
@@ -99,11 +94,12 @@ func statusOf(err error) int {
 	var coded interface{ ExitCode() int }
 	var list spec.ErrorList
 	var ce *compile.Error
-	var se *sandbox.StepError
+	var pe *launcher.ProfileError
+	var se *launcher.SetupError
 	switch {
 	case errors.As(err, &coded):
 		return coded.ExitCode()
-	case errors.As(err, &list), errors.As(err, &ce), isUsage(err):
+	case errors.As(err, &pe), errors.As(err, &list), errors.As(err, &ce), isUsage(err):
 		return StatusProfile
 	case errors.As(err, &se):
 		return StatusSetup

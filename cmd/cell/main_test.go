@@ -18,22 +18,17 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
 // The test binary doubles as cell (CELL_TEST_MAIN=1), as cell's init
 // (argv[0] cell-init) and as a probe run inside sandboxes (CELL_PROBE),
 // so integration tests launch real sandboxes without a separate build.
 func TestMain(m *testing.M) {
+	launcher.Init()
 	switch {
-	case len(os.Args) > 0 && os.Args[0] == compile.InitArg0:
-		os.Exit(sandbox.Init())
 	case len(os.Args) > 0 && os.Args[0] == doctorProbe:
-		os.Exit(0)
-	case len(os.Args) > 0 && os.Args[0] == sandbox.UsernsHolder:
-		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	case os.Getenv("CELL_PROBE") != "":
 		os.Exit(probeInside(os.Getenv("CELL_PROBE"), os.Args[1:]))

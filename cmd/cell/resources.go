@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,29 +21,10 @@ import (
 	"github.com/cellsandbox/cell/launcher/ids"
 	"github.com/cellsandbox/cell/launcher/ids/slots"
 	"github.com/cellsandbox/cell/launcher/network/lease"
-	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/spec"
 )
-
-// sandboxName is the --name given, or the profile's name and a random
-// suffix.
-func sandboxName(given, profile string) (string, error) {
-	if given != "" {
-		return given, state.ValidName(given)
-	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	// A profile's name has up to 63 characters, a sandbox's too.
-	const suffix = len("-01234567")
-	if len(profile) > 63-suffix {
-		profile = profile[:63-suffix]
-	}
-	return profile + "-" + hex.EncodeToString(b[:]), nil
-}
 
 func openStore() (*state.Store, error) {
 	dir, err := stateDir()
@@ -103,21 +82,6 @@ func explainLimits(w io.Writer, p *spec.Profile, s *sandbox.Stats) {
 		}
 		fmt.Fprintf(w, "cell: %s reached: %d fork(s) failed with EAGAIN\n", limit, *s.PidsMaxHits)
 	}
-}
-
-// record opens the store and records the sandbox about to start; the
-// returned function removes the record.
-func record(pl *plan.Plan) (*state.Store, *state.Record, error) {
-	st, err := openStore()
-	if err != nil {
-		return nil, nil, err
-	}
-	r := &state.Record{Name: pl.Name, Profile: pl.Profile, Started: time.Now().UTC(), Cgroup: pl.Cgroup, CellPid: os.Getpid()}
-	r.CellStart, _ = state.StartTime(os.Getpid())
-	if err := st.Create(r); err != nil {
-		return nil, nil, err
-	}
-	return st, r, nil
 }
 
 // lookupRunning finds a running sandbox's record.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/host/probe"
@@ -337,11 +337,11 @@ func diffAction(c *cli.Context) error {
 
 // readSource reads a profile file or built-in.
 func readSource(name string) (profileSource, error) {
-	data, file, err := readProfile(name)
+	src, err := launcher.Open(name)
 	if err != nil {
 		return profileSource{}, err
 	}
-	return profileSource{name: name, file: file, data: data}, nil
+	return profileSource{name: name, file: src.File, data: src.Data}, nil
 }
 
 // gitShow reads file as it was at the git revision rev; its positions are
@@ -363,52 +363,17 @@ func gitShow(rev, file string) (profileSource, error) {
 // parseSource validates a profile read by readSource or gitShow; the
 // parents of a profile read from git are read from the same revision.
 func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Profile, error) {
-	if filepath.Base(src.file) == oci.ConfigName {
-		return parseBundle(src.file, src.data, sets)
-	}
-	return spec.Parse(src.file, src.data, spec.Options{
-		Vars: varsOf(facts),
-		Sets: sets,
+	return launcher.Parse(launcher.Source{
+		File: src.file, Data: src.data, Bundle: filepath.Base(src.file) == oci.ConfigName,
 		Load: func(name, from string) (string, []byte, error) {
 			if src.rev == "" || isBuiltin(name) {
-				return loadParent(name, from)
+				return launcher.LoadParent(name, from)
 			}
 			rel := filepath.Join(filepath.Dir(strings.TrimPrefix(from, src.rev+":")), name)
 			ps, err := gitShow(src.rev, rel)
 			return ps.file, ps.data, err
 		},
-	})
-}
-
-// loadParent reads a parent named in extends: a built-in name, or a path
-// relative to the directory of the file that names it. A built-in
-// extends built-ins only.
-func loadParent(name, from string) (string, []byte, error) {
-	return loadParentWith(name, from, func(file string) (string, []byte, error) {
-		data, err := os.ReadFile(file)
-		return file, data, err
-	})
-}
-
-// loadParentWith is loadParent with read for the files of the host: it
-// gets the path and returns the name the file goes by and its bytes.
-func loadParentWith(name, from string, read func(file string) (string, []byte, error)) (string, []byte, error) {
-	if isBuiltin(name) {
-		data, err := profiles.Get(name)
-		return "builtin:" + name, data, err
-	}
-	if strings.HasPrefix(from, "builtin:") {
-		return "", nil, fmt.Errorf("a built-in profile extends built-ins only")
-	}
-	file := name
-	if !filepath.IsAbs(file) {
-		file = filepath.Join(filepath.Dir(from), name)
-	}
-	file, data, err := read(file)
-	if err != nil {
-		return "", nil, err
-	}
-	return file, data, nil
+	}, sets, facts)
 }
 
 func showCommand() *cli.Command {
@@ -447,7 +412,7 @@ func showCommand() *cli.Command {
 // rules the host's kernel enforces, or why the profile cannot run here.
 func hostEnforcement(p *spec.Profile, facts *host.Facts) string {
 	inv := compile.Invocation{Args: []string{"COMMAND"}}
-	if err := probeFor(p, facts); err != nil {
+	if err := launcher.Probe(p, facts); err != nil {
 		return "cell cannot compile it here: " + err.Error()
 	}
 	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
@@ -474,7 +439,7 @@ func planLines(p *spec.Profile, facts *host.Facts) ([]string, error) {
 	if len(p.Process.Args) == 0 {
 		inv.Args = []string{"COMMAND"}
 	}
-	if err := probeFor(p, facts); err != nil {
+	if err := launcher.Probe(p, facts); err != nil {
 		return nil, err
 	}
 	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/escape"
+	"github.com/cellsandbox/cell/launcher/term"
 	"github.com/cellsandbox/cell/profiles"
 )
 
@@ -307,12 +308,12 @@ func TestTIOCSTIBlocked(t *testing.T) {
 // testPTY makes a pty pair for a test, closed at its end.
 func testPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
-	p, err := openPTY()
+	p, err := term.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.master.Close(); p.slave.Close() })
-	return p.master, p.slave
+	t.Cleanup(func() { p.Master.Close(); p.Slave.Close() })
+	return p.Master, p.Slave
 }
 
 // TestLoaderCannotRunWhatLandlockForbids runs a copy of /bin/true from the

@@ -9,70 +9,101 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cellsandbox/cell/internal/trust"
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )
 
-// resolveProfile parses the profile a command uses: named (from -p or
-// an argument) when given,
-// else the nearest .cell.yaml in the working directory or above, else
-// the default built-in. A found .cell.yaml is announced on stderr and
-// must be safe (the caller's, writable by no one else); cell run and
-// cell pool start also need it trusted (cell trust) and refuse a profile
-// whose writable binds hold the trust store, while the review commands
-// only say that it is not trusted.
+// resolveProfile parses the profile a command uses (commandSource) for
+// the caller of facts.
 func resolveProfile(c *cli.Context, named string, facts *host.Facts) (*spec.Profile, error) {
+	src, err := commandSource(c, named)
+	if err != nil {
+		return nil, err
+	}
+	return launcher.Parse(src, c.StringSlice("set"), facts)
+}
+
+// commandSource is the profile a command uses, with cell's policies on it
+// as the Source's Vet: named (from -p or an argument) when given, else
+// the nearest .cell.yaml in the working directory or above, else the
+// default built-in. A found .cell.yaml is announced on stderr and must be
+// safe (the caller's, writable by no one else), and it is read, with the
+// local files it extends, through the trust store's checks, so that what
+// is parsed is what was checked; cell run and cell pool start also need
+// it trusted (cell trust) and refuse a profile whose writable binds hold
+// the trust store, while the review commands only say that it is not
+// trusted. What runs, or is planned to run, is checked against the
+// working directory too (collisions, a writable home).
+func commandSource(c *cli.Context, named string) (launcher.Source, error) {
 	sets := c.StringSlice("set")
 	starts := c.Command.Name == "run" || c.Command.Name == "start"
-	// What runs, or is planned to run, is checked against the working
-	// directory too (collisions, a writable home).
-	parse := parseProfile
-	if starts || c.Command.Name == "plan" {
-		parse = parseToRun
-	}
+	toRun := starts || c.Command.Name == "plan"
 	var found string
 	if wd, werr := os.Getwd(); werr == nil && named == "" {
 		found = trust.Find(wd)
 	}
-	var p *spec.Profile
+	var src launcher.Source
 	var err error
+	var vet func(p *spec.Profile, facts *host.Facts, err error) error
 	switch {
-	case named != "":
-		p, err = parse(named, sets, facts)
 	case found != "":
-		p, err = parseFound(c, found, sets, facts, starts)
-		if err == nil && (starts || c.Command.Name == "plan") {
-			err = refuseHome(p, facts)
+		src, vet, err = foundSource(c, found, starts)
+		if err != nil {
+			return src, err
 		}
 	default:
-		p, err = parse(profiles.Default, sets, facts)
-	}
-	if err != nil || !starts {
-		return p, err
-	}
-	dir, derr := trust.Dir(os.Getenv, uint32(os.Geteuid()))
-	if derr != nil {
-		// No home, hence no store for a sandbox to write.
-		return p, nil
-	}
-	var writable []string
-	for _, m := range p.Filesystem.Mounts {
-		if m.Type == spec.MountBind && m.Writable {
-			writable = append(writable, m.Source)
+		if named == "" {
+			named = profiles.Default
+		}
+		if src, err = launcher.Open(named); err != nil {
+			return src, err
+		}
+		vet = func(p *spec.Profile, facts *host.Facts, err error) error {
+			if err != nil && toRun {
+				return workdirCollision(named, sets, facts, err)
+			}
+			return err
 		}
 	}
-	return p, hint(trust.Covering(dir, writable))
+	src.Vet = func(p *spec.Profile, facts *host.Facts, err error) error {
+		if err = vet(p, facts, err); err != nil {
+			return err
+		}
+		if toRun {
+			if err := refuseHome(p, facts); err != nil {
+				return err
+			}
+		}
+		if !starts {
+			return nil
+		}
+		dir, derr := trust.Dir(os.Getenv, uint32(os.Geteuid()))
+		if derr != nil {
+			// No home, hence no store for a sandbox to write.
+			return nil
+		}
+		var writable []string
+		for _, m := range p.Filesystem.Mounts {
+			if m.Type == spec.MountBind && m.Writable {
+				writable = append(writable, m.Source)
+			}
+		}
+		return hint(trust.Covering(dir, writable))
+	}
+	return src, nil
 }
 
-// parseFound parses the .cell.yaml that resolveProfile found; must is
-// set for the commands that run it, which refuse it untrusted.
-func parseFound(c *cli.Context, found string, sets []string, facts *host.Facts, must bool) (*spec.Profile, error) {
+// foundSource reads the .cell.yaml that commandSource found; must is set
+// for the commands that run it, which refuse it untrusted. Its vet puts
+// the trust store's refusal before the parse's own error.
+func foundSource(c *cli.Context, found string, must bool) (launcher.Source, func(*spec.Profile, *host.Facts, error) error, error) {
 	uid := uint32(os.Geteuid())
 	root, err := trust.Key(found)
 	if err != nil {
-		return nil, fmt.Errorf("profile %s: %w", found, err)
+		return launcher.Source{}, nil, fmt.Errorf("profile %s: %w", found, err)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "cell: profile %s\n", root)
 	var entries []trust.Entry
@@ -81,7 +112,7 @@ func parseFound(c *cli.Context, found string, sets []string, facts *host.Facts, 
 		entries, storeErr = trust.Open(dir, uid).Entries()
 	}
 	var untrusted error
-	p, _, stop, err := parseChecked(root, sets, facts, uid, func(files []trust.Entry) error {
+	r := &checkedRead{uid: uid, check: func(files []trust.Entry) error {
 		if untrusted == nil {
 			if untrusted = storeErr; untrusted == nil {
 				untrusted = trust.Verify(entries, files)
@@ -91,55 +122,69 @@ func parseFound(c *cli.Context, found string, sets []string, facts *host.Facts, 
 			return untrusted
 		}
 		return nil
-	})
-	if stop != nil {
-		return nil, hint(stop)
+	}}
+	src, err := r.source(root)
+	if r.stop != nil {
+		return src, nil, hint(r.stop)
 	}
-	if untrusted != nil {
-		fmt.Fprintf(c.App.ErrWriter, "cell: note: %v: cell run refuses it until you trust it (cell trust %s)\n", untrusted, root)
+	if err != nil {
+		return src, nil, err
 	}
-	return p, err
+	return src, func(_ *spec.Profile, _ *host.Facts, err error) error {
+		if r.stop != nil {
+			return hint(r.stop)
+		}
+		if untrusted != nil {
+			fmt.Fprintf(c.App.ErrWriter, "cell: note: %v: cell run refuses it until you trust it (cell trust %s)\n", untrusted, root)
+		}
+		return err
+	}, nil
 }
 
-// parseChecked parses the profile file root, reading it and each local
-// file it extends once, through trust.Read, so that what is parsed is
-// what was checked. After each read, check (when not nil) gets the files
-// read so far; an error it returns, or trust.Read's refusal, ends the
-// parse and is returned as stop, apart from the parse's own err.
-func parseChecked(root string, sets []string, facts *host.Facts, uid uint32, check func([]trust.Entry) error) (p *spec.Profile, files []trust.Entry, stop, err error) {
-	read := func(f string) ([]byte, error) {
-		data, err := trust.Read(f, uid)
-		if err == nil {
-			files = append(files, trust.Sum(f, data))
-			if check != nil {
-				err = check(files)
-			}
+// checkedRead reads a profile file and each local file it extends once,
+// through trust.Read, so that what is parsed is what was checked. After
+// each read, check (when not nil) gets the files read so far; an error
+// it returns, or trust.Read's refusal, ends the parse and is kept as
+// stop, apart from the parse's own error.
+type checkedRead struct {
+	uid   uint32
+	check func([]trust.Entry) error
+	files []trust.Entry
+	stop  error
+}
+
+func (r *checkedRead) read(f string) ([]byte, error) {
+	data, err := trust.Read(f, r.uid)
+	if err == nil {
+		r.files = append(r.files, trust.Sum(f, data))
+		if r.check != nil {
+			err = r.check(r.files)
 		}
-		if err != nil {
-			stop = firstErr(stop, err)
-			return nil, err
-		}
-		return data, nil
 	}
-	data, err := read(root)
 	if err != nil {
-		return nil, nil, stop, nil
+		r.stop = firstErr(r.stop, err)
+		return nil, err
 	}
-	p, err = spec.Parse(root, data, spec.Options{
-		Vars: varsOf(facts),
-		Sets: sets,
-		Load: func(name, from string) (string, []byte, error) {
-			return loadParentWith(name, from, func(file string) (string, []byte, error) {
-				file, err := trust.Key(file)
-				if err != nil {
-					return "", nil, err
-				}
-				data, err := read(file)
-				return file, data, err
-			})
-		},
-	})
-	return p, files, stop, err
+	return data, nil
+}
+
+// source is the profile file root as a launcher.Source whose parents
+// are read through r.
+func (r *checkedRead) source(root string) (launcher.Source, error) {
+	data, err := r.read(root)
+	if err != nil {
+		return launcher.Source{}, err
+	}
+	return launcher.Source{File: root, Data: data, Load: func(name, from string) (string, []byte, error) {
+		return launcher.LoadParentWith(name, from, func(file string) (string, []byte, error) {
+			file, err := trust.Key(file)
+			if err != nil {
+				return "", nil, err
+			}
+			data, err := r.read(file)
+			return file, data, err
+		})
+	}}, nil
 }
 
 // firstErr is the first error of errs that is not nil.
@@ -266,12 +311,16 @@ func trustFiles(file string, facts *host.Facts, uid uint32) ([]trust.Entry, erro
 	if err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}
-	_, files, stop, err := parseChecked(root, nil, facts, uid, nil)
-	if stop != nil {
-		return nil, hint(stop)
+	r := &checkedRead{uid: uid}
+	src, err := r.source(root)
+	if err == nil {
+		_, err = launcher.Parse(src, nil, facts)
+	}
+	if r.stop != nil {
+		return nil, hint(r.stop)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return files, nil
+	return r.files, nil
 }

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/cellsandbox/cell/launcher"
 )
 
 // writeVersion prints what a bug report needs: cell's module version and
@@ -27,7 +29,7 @@ func writeVersion(w io.Writer) error {
 		}
 	}
 	init := "cell re-executed (/proc/self/exe)"
-	path, why := initBinary()
+	path, why := launcher.FindInit()
 	if path != "" {
 		init = path
 	} else if why != "" {

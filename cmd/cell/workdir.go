@@ -14,22 +14,6 @@ import (
 // whether a profile's error comes from where it was run.
 const workdirStandIn = "/.cell-working-directory"
 
-// parseToRun parses the profile of a command that builds a sandbox (run,
-// plan, pool start). The built-in profiles bind the working directory
-// writable at its own path; from /, /tmp, /usr or a home that is an error
-// in the profile's terms, which this says in the user's, or a whole home
-// made writable, which it refuses.
-func parseToRun(name string, sets []string, facts *host.Facts) (*spec.Profile, error) {
-	p, err := parseProfile(name, sets, facts)
-	if err != nil {
-		return nil, workdirCollision(name, sets, facts, err)
-	}
-	if err := refuseHome(p, facts); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // workdirCollision returns err, or, when the profile is valid from any
 // other directory, what in the working directory it collides with.
 func workdirCollision(name string, sets []string, facts *host.Facts, err error) error {

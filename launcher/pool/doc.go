@@ -3,8 +3,10 @@
 // one command, and a running sandbox's exec socket (`cell exec`). It holds
 // both sides of one socket protocol: the client (Dial, Client.Start,
 // Client.Run), which `cell run --pool` and `cell exec` use and a Go
-// program can use without starting a cell process, and the server
-// (Accept, Conn.RunPooled, Conn.Exec, ServeExec).
+// program can use without starting a cell process, and the server: the
+// pool daemon (Serve, which `cell pool start` runs) and its parts
+// (Accept, Conn.RunPooled, Conn.Exec), and a running sandbox's exec
+// socket (ServeExec, which launcher.Run serves).
 //
 // A pooled sandbox has run every step of its plan up to the command's
 // (namespaces, mounts, cgroup and limits, capabilities, no_new_privs,
