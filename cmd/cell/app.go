@@ -144,8 +144,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					if c.Bool("seccomp") {
 						for _, s := range pl.Steps {
-							if s.Op == plan.OpSeccomp {
-								fmt.Fprintf(c.App.Writer, "\nseccomp filter (%d instructions):\n%s", len(s.Filter), s.Seccomp)
+							if a, ok := s.Do.(*plan.Seccomp); ok {
+								fmt.Fprintf(c.App.Writer, "\nseccomp filter (%d instructions):\n%s", len(a.Filter), a.Policy)
 							}
 						}
 					}
@@ -417,14 +417,14 @@ func runRecorded(pl *plan.Plan, p *spec.Profile, o runOptions, started func(*san
 	var inherit []int
 	ownSession, tty := false, false
 	for _, s := range pl.Steps {
-		switch s.Op {
-		case plan.OpCloseFDs:
-			for _, fd := range s.IDs {
+		switch a := s.Do.(type) {
+		case *plan.CloseFDs:
+			for _, fd := range a.Keep {
 				inherit = append(inherit, int(fd))
 			}
-		case plan.OpSetsid:
+		case *plan.Setsid:
 			ownSession = true
-		case plan.OpConsole:
+		case *plan.Console:
 			tty = true
 		}
 	}
@@ -541,19 +541,19 @@ func explain(err error) error {
 	var ee *sandbox.ExecError
 	if errors.As(err, &ee) {
 		if ee.ExitCode() == 127 {
-			return &codedErr{fmt.Errorf("%s: %s: command not found", ee.Pos, ee.Step.Path), 127}
+			return &codedErr{fmt.Errorf("%s: %s: command not found", ee.Pos, ee.Step.Do.(*plan.Exec).Path), 127}
 		}
 		return &codedErr{err, ee.ExitCode()}
 	}
 	var se *sandbox.StepError
-	if errors.As(err, &se) && se.Step.Op == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
+	if errors.As(err, &se) && se.Step.Op() == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
 		return &hinted{err, "the kernel refused to create the namespaces; check that unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns)"}
 	}
-	if errors.As(err, &se) && se.Step.Op == plan.OpConsole && se.Errno == unix.ENOENT {
+	if errors.As(err, &se) && se.Step.Op() == plan.OpConsole && se.Errno == unix.ENOENT {
 		return &hinted{err, "the command's terminal is made in the sandbox's devpts, and it has none: add {type: dev, target: /dev} to filesystem.mounts, or run with -T (no terminal of its own)"}
 	}
-	if errors.As(err, &se) && se.Step.Op == plan.OpBind && se.Errno == unix.ENOENT {
-		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Source))}
+	if errors.As(err, &se) && se.Step.Op() == plan.OpBind && se.Errno == unix.ENOENT {
+		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Do.(*plan.Bind).Source))}
 	}
 	return err
 }

@@ -49,9 +49,9 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 		steps, call := fmt.Sprint(t.First+1), s.Call()
 		if t.Last > t.First {
 			steps = fmt.Sprintf("%d-%d", t.First+1, t.Last+1)
-			call = s.Op.String() + " ... " + pl.Steps[t.Last].Op.String()
+			call = s.Op().String() + " ... " + pl.Steps[t.Last].Op().String()
 		}
-		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op.String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
+		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op().String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
 	}
 }
 

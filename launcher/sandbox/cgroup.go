@@ -36,24 +36,24 @@ func groupOf(p *plan.Plan) *cgroups {
 
 // step runs a cgroup step of the parent: before the clone (mkdir, write)
 // or after init's exec (join).
-func (cg *cgroups) step(s *plan.Step, initPid int) error {
-	switch s.Op {
-	case plan.OpCgroupMkdir:
-		err := unix.Mkdir(s.Path, 0o755)
-		if errors.Is(err, unix.EEXIST) && !slices.Contains(cg.leaves, s.Path) {
+func (cg *cgroups) step(a plan.Action, initPid int) error {
+	switch a := a.(type) {
+	case *plan.CgroupMkdir:
+		err := unix.Mkdir(a.Dir, 0o755)
+		if errors.Is(err, unix.EEXIST) && !slices.Contains(cg.leaves, a.Dir) {
 			return nil // a parent such as /sys/fs/cgroup/cell
 		}
 		if err != nil {
-			return &os.PathError{Op: "mkdir", Path: s.Path, Err: err}
+			return &os.PathError{Op: "mkdir", Path: a.Dir, Err: err}
 		}
-		cg.made = append(cg.made, s.Path)
+		cg.made = append(cg.made, a.Dir)
 		return nil
-	case plan.OpCgroupWrite:
-		return cgroupfs.Update([]cgroup.Write{{Dir: path.Dir(s.Path), File: path.Base(s.Path), Value: s.Data}})
-	case plan.OpCgroupJoin:
-		return cgroupfs.Join(s.Path, initPid)
+	case *plan.CgroupWrite:
+		return cgroupfs.Update([]cgroup.Write{{Dir: path.Dir(a.File), File: path.Base(a.File), Value: a.Value}})
+	case *plan.CgroupJoin:
+		return cgroupfs.Join(a.Dir, initPid)
 	}
-	return fmt.Errorf("%s is not a cgroup step", s.Op)
+	return fmt.Errorf("%s is not a cgroup step", a.Op())
 }
 
 // teardown kills whatever is left in the sandbox's cgroups and removes
