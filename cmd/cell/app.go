@@ -109,9 +109,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if c.String("log-format") != "text" && c.String("log-format") != "json" {
 						return usageError(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")))
 					}
-					pl.Trace = c.Bool("trace")
+					var trace func(sandbox.Trace)
+					if c.Bool("trace") {
+						trace = tracer(pl, os.Stderr, c.String("log-format") == "json")
+					}
 					return runPlan(pl, p, runOptions{
-						stats: c.String("stats"), named: c.IsSet("name"), trace: tracer(pl, os.Stderr, c.String("log-format") == "json"),
+						stats: c.String("stats"), named: c.IsSet("name"), trace: trace,
 						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
@@ -372,9 +375,6 @@ type runOptions struct {
 // wait, update, freeze, thaw and gc); an unnamed sandbox without limits
 // runs unrecorded when the state directory cannot be had.
 func runPlan(pl *plan.Plan, p *spec.Profile, o runOptions) error {
-	if !pl.Trace {
-		o.trace = nil
-	}
 	if o.trace != nil {
 		// Deferred first, so it runs last: teardown ends once the
 		// record is deleted too.

@@ -42,6 +42,10 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 			life.phases(t.Phases)
 			return
 		}
+		if t.PlanSHA256 != "" {
+			log.Info("plan received", "side", "init", "sha256", t.PlanSHA256)
+			return
+		}
 		if t.First < 0 || t.Last >= len(pl.Steps) || t.First > t.Last {
 			return
 		}

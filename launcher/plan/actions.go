@@ -297,13 +297,15 @@ type Landlock struct {
 
 // Seccomp is seccomp(SECCOMP_SET_MODE_FILTER, Filter) on init's thread
 // that forks the command, which inherits the filter. It comes last, so
-// that the filter needs to allow only what is left to do. Summary and
-// Policy explain the filter: the plan's one-line summary and the whole
-// policy it was compiled from (cell plan --seccomp).
+// that the filter needs to allow only what is left to do. Summary
+// explains the filter in the plan's line. Policy, the whole policy the
+// filter was compiled from as text (cell plan --seccomp prints it), is
+// not encoded: it explains and does not run, and decoding its kilobytes
+// of text would cost init a third of a millisecond at every start.
 type Seccomp struct {
 	Filter  Program `json:"filter"`
 	Summary string  `json:"summary"`
-	Policy  string  `json:"policy,omitempty"`
+	Policy  string  `json:"-"`
 }
 
 // CloseFDs is close_range(3, ~0, CLOSE_RANGE_CLOEXEC) around the

@@ -28,24 +28,8 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(planJSON{Version: Version, planFields: planFields(*p)})
 }
 
-// UnmarshalJSON decodes a plan of this Version; a plan of another version
-// or with an unknown op is refused. The plan is decoded once: Encode
-// writes the version first, so that it is known when a step of another
-// version's form fails to decode.
-func (p *Plan) UnmarshalJSON(b []byte) error {
-	w := planJSON{Version: -1}
-	err := json.Unmarshal(b, &w)
-	switch {
-	case w.Version == -1:
-		return fmt.Errorf("plan has no version (or not first); this cell reads version %d", Version)
-	case w.Version != -1 && w.Version != Version:
-		return fmt.Errorf("plan is of version %d; this cell reads version %d", w.Version, Version)
-	case err != nil:
-		return err
-	}
-	*p = Plan(w.planFields)
-	return nil
-}
+// UnmarshalJSON decodes a plan of this Version (see Decode).
+func (p *Plan) UnmarshalJSON(b []byte) error { return decodePlan(b, p) }
 
 // stepJSON is a step as it is encoded: the side, the op by name, the
 // position, and the action's own fields under "args".
@@ -74,20 +58,13 @@ func (s Step) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a step: its op (an unknown one is an error)
 // picks the type of its action, which its args fill.
 func (s *Step) UnmarshalJSON(b []byte) error {
-	var w stepJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	d := &decoder{b: b}
+	if err := s.decode(d); err != nil {
 		return err
 	}
-	a := New(w.Op)
-	if a == nil {
-		return fmt.Errorf("step at %s has no op", w.Pos)
+	if d.peek() != 0 {
+		return d.errorf("data after the step")
 	}
-	if len(w.Args) > 0 {
-		if err := json.Unmarshal(w.Args, a); err != nil {
-			return fmt.Errorf("%s step at %s: %w", w.Op, w.Pos, err)
-		}
-	}
-	*s = Step{Side: w.Side, Pos: w.Pos, Do: a}
 	return nil
 }
 
@@ -97,7 +74,7 @@ func (p *Plan) Encode() ([]byte, error) { return json.Marshal(p) }
 // Decode parses a plan encoded by Encode and checks it.
 func Decode(b []byte) (*Plan, error) {
 	var p Plan
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := decodePlan(b, &p); err != nil {
 		return nil, fmt.Errorf("decode plan: %w", err)
 	}
 	if err := p.Check(); err != nil {

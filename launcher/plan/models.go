@@ -118,6 +118,11 @@ func (p *Program) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("seccomp filter: %w", err)
 	}
+	return p.fromBase64(s)
+}
+
+// fromBase64 decodes the base64 of the instructions.
+func (p *Program) fromBase64(s string) error {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return fmt.Errorf("seccomp filter: %w", err)

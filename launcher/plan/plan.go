@@ -16,9 +16,6 @@ type Plan struct {
 	// Rootless records whether the plan was compiled for an unprivileged
 	// caller.
 	Rootless bool `json:"rootless"`
-	// Trace asks the executor to report each step as it runs, with its
-	// duration (cell run --trace).
-	Trace bool `json:"trace,omitempty"`
 	// Pooled makes a sandbox of a pool: init runs every step, then waits
 	// for the one command it will run, which a client hands over (cell
 	// run --pool); the exec step gives its credentials, directory and

@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -58,21 +60,20 @@ func Init() int {
 	unix.CloseOnExec(fd)
 	conn := os.NewFile(uintptr(fd), "cell")
 	enc := json.NewEncoder(conn)
-	dec := json.NewDecoder(conn)
+	in := bufio.NewReaderSize(conn, 64<<10)
 	ignoreSignals()
 
-	var p plan.Plan
-	if err := dec.Decode(&p); err != nil {
-		fmt.Fprintf(os.Stderr, "cell-init: read plan: %v\n", err)
-		return 125
-	}
-	if err := p.Check(); err != nil {
+	rt, p, sum, err := readPlan(in)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	closeUnnamed(started, namedFDs(&p, fd))
+	closeUnnamed(started, namedFDs(p, fd))
 	stamp.Mark("plan")
-	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started}
+	if rt.Trace {
+		_ = enc.Encode(message{Trace: &Trace{PlanSHA256: hex.EncodeToString(sum[:])}})
+	}
+	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started, lease: rt.Lease}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -91,7 +92,7 @@ func Init() int {
 		}
 	}
 	trace := func(first, last int, since time.Time) {
-		if p.Trace {
+		if rt.Trace {
 			_ = enc.Encode(message{Trace: &Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()}})
 		}
 	}
@@ -127,14 +128,14 @@ func Init() int {
 		// The command's steps run in the forked child up to its execve.
 		trace(firstCommand, len(p.Steps)-1, t0)
 		stamp.Mark("exec")
-		if p.Trace {
+		if rt.Trace {
 			_ = enc.Encode(message{Trace: &Trace{Phases: stamp.Take("init")}})
 		}
 	}
 	// From here on the socket carries descriptors too (exec requests), so
 	// it is read with recvmsg; the decoder's buffered bytes come first.
-	buffered, _ := io.ReadAll(dec.Buffered())
-	rd := newMsgReader(fd, buffered)
+	buffered, _ := in.Peek(in.Buffered())
+	rd := newMsgReader(fd, append([]byte(nil), buffered...))
 	var encMu sync.Mutex
 	send := func(m message) {
 		encMu.Lock()
@@ -362,6 +363,44 @@ type initExec struct {
 	// started are the descriptors init was started with: an optional
 	// tree that cell did not pass is not among them.
 	started []int
+	// lease is the address that the steps write as {lease} (Runtime).
+	lease string
+}
+
+// readPlan reads what cell sends init before it runs a step: the Runtime,
+// then the plan, each a line. It returns the plan checked, and, when the
+// run is traced, the SHA-256 of its bytes as they came.
+func readPlan(in *bufio.Reader) (*Runtime, *plan.Plan, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	line, err := in.ReadSlice('\n')
+	if err != nil {
+		return nil, nil, sum, fmt.Errorf("read the run-time message: %w", err)
+	}
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil || m.Runtime == nil {
+		return nil, nil, sum, fmt.Errorf("expected the run-time message, got %.80q (%v)", line, err)
+	}
+	b, err := in.ReadBytes('\n')
+	if err != nil {
+		return nil, nil, sum, fmt.Errorf("read plan: %w", err)
+	}
+	b = b[:len(b)-1]
+	if m.Runtime.Trace {
+		sum = sha256.Sum256(b)
+	}
+	p, err := plan.Decode(b)
+	if err != nil {
+		return nil, nil, sum, err
+	}
+	return m.Runtime, p, sum, nil
+}
+
+// resolve puts the leased address in place of {lease}.
+func (e *initExec) resolve(s string) string {
+	if e.lease == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, plan.Lease, e.lease)
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -470,7 +509,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		if err != nil {
 			return err
 		}
-		return r.WriteFile(a.Target, a.Mode, a.Content)
+		return r.WriteFile(a.Target, a.Mode, e.resolve(a.Content))
 	case *plan.Symlink:
 		r, err := e.root(a.Root)
 		if err != nil {
@@ -568,7 +607,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		e.exec = a
 		return nil
 	case *plan.AddrAdd:
-		return link.AddrAdd(a.Interface, a.Address)
+		return link.AddrAdd(a.Interface, e.resolve(a.Address))
 	case *plan.RouteAdd:
 		return link.DefaultRoute(a.Interface, a.Gateway)
 	case *plan.Nft:
@@ -576,7 +615,11 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		if err != nil {
 			return fmt.Errorf("nftables: %w", err)
 		}
-		return nft.Apply(c, &a.Rule)
+		r := a.Rule
+		if e.lease != "" {
+			r = r.Resolve(e.lease)
+		}
+		return nft.Apply(c, &r)
 	}
 	return fmt.Errorf("%s in %s is not a step init can run", a.Op(), side)
 }

@@ -80,19 +80,23 @@ func (sb *Sandbox) Wall() time.Duration { return sb.ended.Sub(sb.started) }
 // thread that started it exits, so the caller must hold its goroutine
 // locked to its thread (runtime.LockOSThread) until Wait returns.
 //
-// onTrace, when not nil and the plan has Trace, receives each step (or
-// run of steps done together, such as Go's clone through init's exec) as
-// it completes, from the parent and from init.
+// onTrace, when not nil, receives each step (or run of steps done
+// together, such as Go's clone through init's exec) as it completes, from
+// the parent and from init, the phases of init's life and the hash of
+// the plan init received.
 func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sandbox, error) {
-	if !p.Trace {
-		onTrace = nil
-	}
 	trace := func(first, last int, since time.Time) {
 		if onTrace != nil {
 			onTrace(Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()})
 		}
 	}
 	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	// Encoded before anything runs: what init receives is this, byte for
+	// byte, whatever the parent's steps find.
+	planBytes, err := p.Encode()
+	if err != nil {
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
@@ -285,8 +289,17 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		}
 		trace(i, i, t0)
 	}
-	// The plan goes whole, as one JSON value; init checks it again.
-	if err := sb.enc.Encode(wire(p, nw)); err != nil {
+	// What only this run knows, then the plan whole, as encoded above;
+	// init checks it again.
+	rt := &Runtime{Trace: onTrace != nil}
+	if nw.lease.IsValid() {
+		rt.Lease = nw.lease.String()
+	}
+	err = sb.enc.Encode(message{Runtime: rt})
+	if err == nil {
+		_, err = conn.Write(append(planBytes, '\n'))
+	}
+	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		conn.Close()
@@ -583,35 +596,4 @@ func holdUserns(s *plan.IDMappedTree) (*os.File, error) {
 		return nil, fmt.Errorf("open the user namespace of an ID-mapped mount: %w", err)
 	}
 	return f, nil
-}
-
-// wire is the plan as init receives it: the same steps, without the
-// seccomp policies' source, which only explains the compiled filter that
-// init installs (the step's Filter, which is sent). The address the
-// parent leased replaces {lease} in the steps of init.
-func wire(p *plan.Plan, nw *nets) *plan.Plan {
-	w := *p
-	w.Steps = append([]plan.Step(nil), p.Steps...)
-	for i := range w.Steps {
-		s := &w.Steps[i]
-		switch a := s.Do.(type) {
-		case *plan.Seccomp:
-			r := *a
-			r.Policy = ""
-			s.Do = &r
-		case *plan.AddrAdd:
-			r := *a
-			r.Address = nw.resolve(a.Address)
-			s.Do = &r
-		case *plan.WriteFile:
-			r := *a
-			r.Content = nw.resolve(a.Content)
-			s.Do = &r
-		case *plan.Nft:
-			if s.Side != plan.Parent {
-				s.Do = &plan.Nft{Rule: a.Rule.Resolve(nw.lease.String())}
-			}
-		}
-	}
-	return &w
 }
