@@ -90,6 +90,7 @@ soak:
 golden:
 	$(GO) test ./launcher/compile ./spec -run 'Golden|Schema' -update
 	$(GO) test ./spec/lint -run Golden -update
+	$(GO) test ./launcher/plan -run OpTableInREADME -update
 
 # The manual page and shell completions come from the CLI's own definition.
 man: build

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cellsandbox/cell/profiles"
@@ -93,5 +95,39 @@ func TestPlanSentIsPrinted(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDenySetgroupsHelpers runs, as the unprivileged user, a profile that
+// maps a subordinate range (so the setuid helpers write init's maps) and
+// denies setgroups: cell writes init's setgroups itself, after init's
+// first exec and before the helpers (the plan's deny-setgroups step).
+func TestDenySetgroupsHelpers(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	uid, gid, dir, bin := rootlessUser(t)
+	prof := filepath.Join(dir, "p.yaml")
+	os.WriteFile(prof, []byte(profileText(t, bin)+`ids:
+  uid: 0
+  gid: 0
+  setgroups: deny
+  uidMap: [{inside: 0, outside: "${UID}", count: 1}, {inside: 1, outside: subuid, count: 10}]
+  gidMap: [{inside: 0, outside: "${GID}", count: 1}, {inside: 1, outside: subgid, count: 10}]
+`), 0o644)
+	as := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, args...)
+		cmd.Args[0] = "cell"
+		cmd.Env = []string{"CELL_TEST_MAIN=1", "HOME=/", "USER=celltest", "XDG_RUNTIME_DIR=" + filepath.Join(dir, "run")}
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		return cmd
+	}
+	pl := runCellCmd(t, as("plan", "-p", prof, "--", "true"))
+	if pl.code != 0 || !regexp.MustCompile(`init +execve\("[^"]*", \["cell-init", "3", "wait-for-maps"\]\)[^\n]*\n *\d+ parent +write\("/proc/INIT/setgroups", "deny"\)`).MatchString(pl.stdout) {
+		t.Fatalf("plan: no deny-setgroups right after init's first exec:\n%s", pl)
+	}
+	r := runCellCmd(t, as("run", "-p", prof, "--", "cat", "/proc/self/setgroups", "/proc/self/uid_map"))
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "deny\n") || !strings.Contains(r.stdout, fmt.Sprintf("%10d %10d %10d\n", 0, uid, 1)) {
+		t.Errorf("want setgroups deny and the caller mapped to 0:\n%s", r)
 	}
 }

@@ -363,7 +363,7 @@ func (c *compiler) helperMaps(m *idMaps, self string, initArgs []string) {
 	c.add("namespaces", plan.Init, &plan.ExecInit{Path: self, Args: append(append([]string{}, initArgs...), WaitForMaps)})
 	s := c.host.SubIDs
 	if c.p.IDs.SetGroups == spec.SetGroupsDeny {
-		c.add("ids.setgroups", plan.Parent, &plan.WriteIDMap{File: "setgroups", Data: "deny"})
+		c.add("ids.setgroups", plan.Parent, &plan.DenySetgroups{})
 	}
 	c.add("ids.uidMap", plan.Parent, &plan.NewIDMap{Helper: s.NewUIDMap, Ranges: helperArgs(m.uid)})
 	c.add("ids.gidMap", plan.Parent, &plan.NewIDMap{Helper: s.NewGIDMap, Ranges: helperArgs(m.gid)})

@@ -69,22 +69,23 @@ type CgroupJoin struct {
 }
 
 // WriteIDMap writes Data to /proc/INIT/File (uid_map, setgroups,
-// gid_map) before init runs.
+// gid_map) between init's clone and its exec: Go's fork writes them, in
+// the order uid_map, setgroups, gid_map, before the clone returns.
 type WriteIDMap struct {
 	File string `json:"file"`
 	Data string `json:"data"`
 }
+
+// DenySetgroups writes "deny" to /proc/INIT/setgroups after init's
+// first exec, before the setuid helpers write its maps (the helpers'
+// way, with ids.setgroups: deny); cell writes it itself.
+type DenySetgroups struct{}
 
 // NewIDMap runs the setuid helper Helper (newuidmap or newgidmap) with
 // init's pid and Ranges, the ranges to map.
 type NewIDMap struct {
 	Helper string   `json:"helper"`
 	Ranges []string `json:"ranges"`
-}
-
-// Unshare is unshare(Flags) in init before it execs.
-type Unshare struct {
-	Flags CloneFlags `json:"flags"`
 }
 
 // Pdeathsig is prctl(PR_SET_PDEATHSIG, Signal).
@@ -480,7 +481,6 @@ func (*Clone) Op() Op          { return OpClone }
 func (*CgroupJoin) Op() Op     { return OpCgroupJoin }
 func (*WriteIDMap) Op() Op     { return OpWriteIDMap }
 func (*NewIDMap) Op() Op       { return OpNewIDMap }
-func (*Unshare) Op() Op        { return OpUnshare }
 func (*Pdeathsig) Op() Op      { return OpPdeathsig }
 func (*InitIDs) Op() Op        { return OpInitIDs }
 func (*AmbientCaps) Op() Op    { return OpAmbientCaps }
@@ -534,6 +534,7 @@ func (*UserNetStop) Op() Op    { return OpUserNetStop }
 func (*IDLease) Op() Op        { return OpIDLease }
 func (*IDRelease) Op() Op      { return OpIDRelease }
 func (*Console) Op() Op        { return OpConsole }
+func (*DenySetgroups) Op() Op  { return OpDenySetgroups }
 
 func (a *CgroupMkdir) call(Side) string { return fmt.Sprintf("mkdir(%q, 0755)", a.Dir) }
 func (a *CgroupWrite) call(Side) string { return fmt.Sprintf("write(%q, %q)", a.File, a.Value) }
@@ -559,10 +560,10 @@ func (a *CgroupJoin) call(Side) string { return fmt.Sprintf("write(%q, INIT)", a
 func (a *WriteIDMap) call(Side) string {
 	return fmt.Sprintf("write(\"/proc/INIT/%s\", %q)", a.File, a.Data)
 }
+func (*DenySetgroups) call(Side) string { return `write("/proc/INIT/setgroups", "deny")` }
 func (a *NewIDMap) call(Side) string {
 	return fmt.Sprintf("execve(%q, %s)", a.Helper, quoteList(append([]string{a.Helper, "INIT"}, a.Ranges...)))
 }
-func (a *Unshare) call(Side) string { return fmt.Sprintf("unshare(%s)", a.Flags) }
 func (a *Pdeathsig) call(Side) string {
 	return fmt.Sprintf("prctl(PR_SET_PDEATHSIG, %s)", unix.SignalName(unix.Signal(a.Signal)))
 }

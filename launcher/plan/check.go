@@ -101,15 +101,18 @@ func (p *Plan) Check() error {
 		if i > clone && op == OpClone || op == OpExec && i != n-1 {
 			return fmt.Errorf("step %d: a plan has one %s", i+1, op)
 		}
+		if op == OpDenySetgroups && !execInit {
+			return fmt.Errorf("step %d (%s) is the helpers' way: it comes after init's first exec", i+1, op)
+		}
 		if op == OpExecInit {
 			if execInits++; execInits > 2 {
 				return fmt.Errorf("step %d: a plan has at most two exec-init steps (the second after the ID map helpers)", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent && op != OpCgroupJoin && op != OpNewIDMap && op != OpWriteIDMap &&
+		} else if execInit && s.Side == Parent && op != OpCgroupJoin && op != OpNewIDMap && op != OpDenySetgroups &&
 			op != OpVeth && op != OpUserNet && op != OpUserNetPort {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, op)
-		} else if !execInit && s.Side != Parent && op != OpUnshare && op != OpPdeathsig && op != OpAmbientCaps && op != OpInitIDs {
+		} else if !execInit && s.Side != Parent && op != OpPdeathsig && op != OpAmbientCaps && op != OpInitIDs {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, op)
 		}
 		if s.Side < side && s.Side != Parent && op != OpExecInit && op != OpPdeathsig {

@@ -23,7 +23,6 @@ const (
 	OpCgroupJoin        // *CgroupJoin
 	OpWriteIDMap        // *WriteIDMap
 	OpNewIDMap          // *NewIDMap
-	OpUnshare           // *Unshare
 	OpPdeathsig         // *Pdeathsig
 	OpInitIDs           // *InitIDs
 	OpAmbientCaps       // *AmbientCaps
@@ -77,6 +76,7 @@ const (
 	OpIDLease           // *IDLease
 	OpIDRelease         // *IDRelease
 	OpConsole           // *Console
+	OpDenySetgroups     // *DenySetgroups
 	opCount
 )
 
@@ -117,7 +117,6 @@ var ops = [opCount]opInfo{
 	OpCgroupJoin:     {name: "cgroup-join", make: func() Action { return new(CgroupJoin) }, on: parent(phaseStart, phaseStart)},
 	OpWriteIDMap:     {name: "write-id-map", make: func() Action { return new(WriteIDMap) }, on: parent(phaseStart, phaseStart)},
 	OpNewIDMap:       {name: "new-id-map", make: func() Action { return new(NewIDMap) }, on: parent(phaseStart, phaseStart)},
-	OpUnshare:        {name: "unshare", make: func() Action { return new(Unshare) }, on: initOnly(phaseStart, phaseStart)},
 	OpPdeathsig:      {name: "pdeathsig", make: func() Action { return new(Pdeathsig) }, on: [sideCount]span{Init: in(phaseStart, phaseStart), Command: in(phaseRearm, phaseRearm)}},
 	OpInitIDs:        {name: "init-ids", make: func() Action { return new(InitIDs) }, on: initOnly(phaseStart, phaseStart)},
 	OpAmbientCaps:    {name: "ambient-caps", make: func() Action { return new(AmbientCaps) }, on: [sideCount]span{Init: in(phaseStart, phaseStart), Command: in(phaseCreds, phaseCreds)}},
@@ -176,6 +175,8 @@ var ops = [opCount]opInfo{
 	// After the devpts of the new root is mounted and the host's root is
 	// gone, before the capabilities (fchown) go.
 	OpConsole: {name: "console", make: func() Action { return new(Console) }, on: initOnly(phaseProcess, phaseProcess)},
+	// After init's first exec, before the helpers write its maps.
+	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: parent(phaseStart, phaseStart)},
 }
 
 func (o Op) String() string {

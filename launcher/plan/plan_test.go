@@ -142,6 +142,12 @@ func TestCheckRules(t *testing.T) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &CloseFDs{}}}, p.Steps[1:]...)...)
 		}, "too late"},
 		{"close-fds in the command", func(p *Plan) { p.Steps[14].Side = Command }, "invalid op"},
+		{"id map written after exec-init", func(p *Plan) {
+			p.Steps = append(p.Steps[:4], append([]Step{{Side: Parent, Do: &WriteIDMap{File: "gid_map", Data: "0 0 1\n"}}}, p.Steps[4:]...)...)
+		}, "before exec-init"},
+		{"deny-setgroups before exec-init", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &DenySetgroups{}}}, p.Steps[1:]...)...)
+		}, "after init's first exec"},
 		{"lease release as a step", func(p *Plan) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &LeaseRelease{}}}, p.Steps[1:]...)...)
 		}, "invalid op"},

@@ -60,10 +60,10 @@ func (l *leasedIDs) resolve(s *plan.Step) (plan.Action, error) {
 	return s.Do, nil
 }
 
-// teardown releases the lease; it runs after the cgroup's teardown, which
-// kills what is left of the sandbox, so that no process of the slot
+// release runs an id-release step: it ends the lease. The plan's
+// cleanup runs it after the cgroup's kill, so that no process of the slot
 // survives into the next holder's sandbox.
-func (l *leasedIDs) teardown() error {
+func (l *leasedIDs) release() error {
 	if !l.held {
 		return nil
 	}

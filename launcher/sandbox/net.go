@@ -18,25 +18,12 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
-// nets is the parent's part of a sandbox's network: the lease it holds,
-// the helper it started, and the plan's network cleanup.
+// nets is the parent's part of a sandbox's network: the lease it holds
+// and the helper it started.
 type nets struct {
-	lease   netip.Addr
-	user    *slirp.UserNet
-	cleanup []plan.Step
-	nft     *nftables.Conn
-}
-
-// netsOf returns the parent's view of the plan's network.
-func netsOf(p *plan.Plan) *nets {
-	n := &nets{}
-	for _, s := range p.Cleanup {
-		switch s.Do.(type) {
-		case *plan.NftDelete, *plan.LeaseRelease, *plan.UserNetStop:
-			n.cleanup = append(n.cleanup, s)
-		}
-	}
-	return n
+	lease netip.Addr
+	user  *slirp.UserNet
+	nft   *nftables.Conn
 }
 
 func (n *nets) conn() (*nftables.Conn, error) {
@@ -48,14 +35,6 @@ func (n *nets) conn() (*nftables.Conn, error) {
 		n.nft = c
 	}
 	return n.nft, nil
-}
-
-// resolve puts the leased address in place of {lease}.
-func (n *nets) resolve(s string) string {
-	if !n.lease.IsValid() {
-		return s
-	}
-	return strings.ReplaceAll(s, network.Lease, n.lease.String())
 }
 
 // step runs a network step of the parent: before the clone (lease,
@@ -128,36 +107,28 @@ func Reclaim(name string) error {
 	return errors.Join(errs...)
 }
 
-// teardown runs the plan's network cleanup: each step runs, whatever
-// the others did, since each undoes one thing by name and a missing
-// thing is no error.
-func (n *nets) teardown() error {
-	var errs []error
-	for i := range n.cleanup {
-		s := &n.cleanup[i]
-		var err error
-		switch a := s.Do.(type) {
-		case *plan.NftDelete:
-			fam, table, _ := strings.Cut(a.Table, " ")
-			var c *nftables.Conn
-			if c, err = n.conn(); err == nil {
-				_, err = nft.DeleteOwned(c, fam, table, func(o string) bool { return o == a.Owner })
-			}
-		case *plan.LeaseRelease:
-			if n.lease.IsValid() {
-				err = lease.Release(a.Bridge, a.Sandbox)
-			}
-		case *plan.UserNetStop:
-			err = n.user.Stop()
-			n.user = nil
-		default:
-			err = fmt.Errorf("%s is not a network cleanup step", a.Op())
-		}
+// cleanup runs a network step of the plan's cleanup. Each undoes one
+// thing by name, and a missing thing is no error.
+func (n *nets) cleanup(a plan.Action) error {
+	switch a := a.(type) {
+	case *plan.NftDelete:
+		fam, table, _ := strings.Cut(a.Table, " ")
+		c, err := n.conn()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Op(), err))
+			return err
 		}
+		_, err = nft.DeleteOwned(c, fam, table, func(o string) bool { return o == a.Owner })
+		return err
+	case *plan.LeaseRelease:
+		if !n.lease.IsValid() {
+			return nil
+		}
+		n.lease = netip.Addr{}
+		return lease.Release(a.Bridge, a.Sandbox)
+	case *plan.UserNetStop:
+		u := n.user
+		n.user = nil
+		return u.Stop()
 	}
-	n.cleanup = nil
-	n.lease = netip.Addr{}
-	return errors.Join(errs...)
+	return fmt.Errorf("%s is not a network cleanup step", a.Op())
 }

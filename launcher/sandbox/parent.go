@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,11 +102,11 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
 	cg := groupOf(p)
-	nw := netsOf(p)
+	nw := &nets{}
 	lids := &leasedIDs{}
-	// undo tears down what the parent made when starting fails.
+	// undo runs the plan's cleanup when starting fails.
 	undo := func(err error) error {
-		if terr := errors.Join(cg.teardown(), nw.teardown(), lids.teardown()); terr != nil {
+		if terr := teardown(p, cg, nw, lids); terr != nil {
 			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
 		}
 		return err
@@ -247,10 +248,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	stamp.Mark("clone")
 	trace(clone, initIndex, started)
-	if cg.cloneFD != nil {
-		cg.cloneFD.Close()
-		cg.cloneFD = nil
-	}
+	cg.closeCloneFD()
 	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1)}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
@@ -266,9 +264,9 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 				err = sb.enc.Encode(message{Mapped: true})
 			case *plan.NewIDMap:
 				err = newIDMap(a, cmd.Process.Pid)
-			case *plan.WriteIDMap:
-				// Before the helpers write the gid_map: setgroups deny.
-				err = os.WriteFile(fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, a.File), []byte(a.Data), 0)
+			case *plan.DenySetgroups:
+				// Before the helpers write the gid_map.
+				err = os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", cmd.Process.Pid), []byte("deny"), 0)
 			case *plan.Veth, *plan.UserNet, *plan.UserNetPort:
 				err = nw.step(a, cmd.Process.Pid)
 			case *plan.CgroupJoin:
@@ -307,6 +305,37 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	go sb.read()
 	return sb, nil
+}
+
+// teardown runs the plan's cleanup steps, in their printed order, each
+// whatever the ones before it did: the cgroups' kill and removal, the
+// release of leased IDs, the network's rules, lease and helper. What
+// cell never made is skipped by the step that would undo it.
+func teardown(p *plan.Plan, cg *cgroups, nw *nets, ids *leasedIDs) error {
+	cg.closeCloneFD()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for i := range p.Cleanup {
+		s := &p.Cleanup[i]
+		var err error
+		switch a := s.Do.(type) {
+		case *plan.CgroupKill:
+			err = cg.kill(ctx, a.Dir)
+		case *plan.CgroupRemove:
+			err = cg.remove(ctx, a.Dir)
+		case *plan.IDRelease:
+			err = ids.release()
+		case *plan.NftDelete, *plan.LeaseRelease, *plan.UserNetStop:
+			err = nw.cleanup(a)
+		default:
+			err = fmt.Errorf("%s is not a step of cleanup", a.Op())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", s.Call(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // initSocketFD is the descriptor on which init expects its socket: the
@@ -350,8 +379,6 @@ func parentStep(side plan.Side, a plan.Action, sys *syscall.SysProcAttr) error {
 		default:
 			return fmt.Errorf("unknown id map file %q", a.File)
 		}
-	case *plan.Unshare:
-		sys.Unshareflags = uintptr(a.Flags)
 	case *plan.Pdeathsig:
 		sys.Pdeathsig = syscall.Signal(a.Signal)
 	case *plan.InitIDs:
@@ -481,7 +508,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown(), sb.ids.teardown()); terr != nil {
+	if terr := teardown(sb.plan, sb.cg, sb.net, sb.ids); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err
