@@ -641,11 +641,6 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	if p.Process.IsNewSession() || c.tty {
 		cmd("process.newSession", &plan.Setsid{})
 	}
-	if c.tty {
-		// The console is the command's stdin: its own terminal, not the
-		// caller's, so the session of its own costs job control nothing.
-		cmd("process", &plan.Setctty{})
-	}
 	ids := &p.IDs
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
 		// setgroups is denied in a namespace whose gid_map an
@@ -670,6 +665,13 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	cmd("process.cwd", &plan.Chdir{Dir: cwd})
 	// A uid change clears the parent-death signal; arm it again.
 	cmd("process", &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	if c.tty {
+		// The console is the command's stdin: its own terminal, not the
+		// caller's, so the session of its own costs job control nothing.
+		// Printed where Go's fork does it: after the descriptors are in
+		// place, right before execve.
+		cmd("process", &plan.Setctty{})
+	}
 	cmd("process.args", &plan.Exec{Path: args[0], Args: args, Env: c.env()})
 }
 

@@ -28,6 +28,7 @@ const (
 	phaseCreds            // setgroups, setgid, setuid, ambient capabilities in the command
 	phaseCwd              // chdir in the command
 	phaseRearm            // parent-death signal again after the uid change
+	phaseCtty             // the controlling terminal, once fds 0-2 are in place (Go's fork does it last)
 	phaseExec             // execve
 )
 

@@ -148,9 +148,11 @@ var ops = [opCount]opInfo{
 	OpLandlock:       {name: "landlock", make: func() Action { return new(Landlock) }, on: initOnly(phaseLandlock, phaseLandlock)},
 	OpSeccomp:        {name: "seccomp", make: func() Action { return new(Seccomp) }, on: initOnly(phaseSeccomp, phaseSeccomp)},
 	// cell before the clone, init before it forks the command.
-	OpCloseFDs:     {name: "close-fds", make: func() Action { return new(CloseFDs) }, on: [sideCount]span{Parent: in(phaseHost, phaseHost), Init: in(phaseFDs, phaseFDs)}},
-	OpSetsid:       {name: "setsid", make: func() Action { return new(Setsid) }, on: command(phaseSession, phaseSession)},
-	OpSetctty:      {name: "setctty", make: func() Action { return new(Setctty) }, on: command(phaseSession, phaseSession)},
+	OpCloseFDs: {name: "close-fds", make: func() Action { return new(CloseFDs) }, on: [sideCount]span{Parent: in(phaseHost, phaseHost), Init: in(phaseFDs, phaseFDs)}},
+	OpSetsid:   {name: "setsid", make: func() Action { return new(Setsid) }, on: command(phaseSession, phaseSession)},
+	// Go's fork sets the controlling terminal after it has put the
+	// command's descriptors in place, just before execve.
+	OpSetctty:      {name: "setctty", make: func() Action { return new(Setctty) }, on: command(phaseCtty, phaseCtty)},
 	OpSetgroups:    {name: "setgroups", make: func() Action { return new(Setgroups) }, on: command(phaseCreds, phaseCreds)},
 	OpSetgid:       {name: "setgid", make: func() Action { return new(Setgid) }, on: command(phaseCreds, phaseCreds)},
 	OpSetuid:       {name: "setuid", make: func() Action { return new(Setuid) }, on: command(phaseCreds, phaseCreds)},

@@ -360,11 +360,17 @@ func TestCheckConsole(t *testing.T) {
 				break
 			}
 		}
+		// setsid before the credentials; setctty last before execve,
+		// where Go's fork makes the terminal the controlling one.
 		for i, s := range p.Steps {
 			if s.Op() == OpSetuid && len(steps) > 1 {
-				p.Steps = append(p.Steps[:i], append(steps[1:], p.Steps[i:]...)...)
+				p.Steps = append(p.Steps[:i], append([]Step{steps[1]}, p.Steps[i:]...)...)
 				break
 			}
+		}
+		if len(steps) > 2 {
+			n := len(p.Steps)
+			p.Steps = append(p.Steps[:n-1], steps[2], p.Steps[n-1])
 		}
 		return p
 	}
@@ -375,6 +381,16 @@ func TestCheckConsole(t *testing.T) {
 	}
 	if err := with(Step{Side: Init, Do: &Umask{}}, setsid, ctty).Check(); err == nil || !strings.Contains(err.Error(), "needs a console") {
 		t.Errorf("setctty without a console: %v", err)
+	}
+	early := with(console, setsid)
+	for i, s := range early.Steps {
+		if s.Op() == OpSetsid {
+			early.Steps = append(early.Steps[:i+1], append([]Step{ctty}, early.Steps[i+1:]...)...)
+			break
+		}
+	}
+	if err := early.Check(); err == nil || !strings.Contains(err.Error(), "too late") {
+		t.Errorf("setctty printed before the credentials, where Go's fork does not make it: %v", err)
 	}
 	if err := with(console).Check(); err == nil || !strings.Contains(err.Error(), "needs a setctty") {
 		t.Errorf("console without setctty: %v", err)
