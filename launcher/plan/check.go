@@ -9,6 +9,14 @@ import (
 // of phases, and the steps of a plan must visit phases in order; Check
 // enforces this, so the order of setup is a checked rule and not only a
 // convention of the compiler.
+//
+// The steps that Go's fork applies rather than cell's own code (those
+// between the clone and init's exec, and the command's) are recorded in
+// SysProcAttr and made by syscall.forkAndExecInChild in its fixed order:
+// setsid, credentials (setgroups, setresgid, setresuid), ambient
+// capabilities, chdir, the parent-death signal, the descriptors, the
+// controlling terminal, execve. Their phases follow that order, so what
+// the plan prints is the order in which they happen.
 const (
 	phaseHost      = iota // the sandbox's cgroup, made before init exists
 	phaseStart            // clone, id maps, the pre-exec part of init
