@@ -23,9 +23,10 @@ type planJSON struct {
 // recurse into Plan's MarshalJSON.
 type planFields Plan
 
-// MarshalJSON encodes the plan with its version.
-func (p *Plan) MarshalJSON() ([]byte, error) {
-	return json.Marshal(planJSON{Version: Version, planFields: planFields(*p)})
+// MarshalJSON encodes the plan with its version (a value receiver, so
+// that a Plan encoded by value has it too).
+func (p Plan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(planJSON{Version: Version, planFields: planFields(p)})
 }
 
 // UnmarshalJSON decodes a plan of this Version (see Decode).

@@ -275,6 +275,9 @@ func TestDecodeRefuses(t *testing.T) {
 	if !strings.HasPrefix(string(b), `{"version":2,`) {
 		t.Fatalf("the version is not first: %.40s", b)
 	}
+	if byValue, err := json.Marshal(*valid()); err != nil || !strings.HasPrefix(string(byValue), `{"version":2,`) {
+		t.Fatalf("a plan encoded by value has no version: %.40s %v", byValue, err)
+	}
 	for _, tt := range []struct {
 		name, in, want string
 	}{
