@@ -2,6 +2,14 @@
 # and .ci/run runs; it needs root for the privileged tests.
 GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# exhaustive: every switch over one of cell's enums (a type of this module
+# with constants, such as plan.Op, plan.Side, spec.MountType) names every
+# constant; a default case does not count, so a new constant cannot be
+# forgotten. Switches over other modules' enums (reflect.Kind, errnos)
+# are not checked: they have hundreds of values and cell means only some.
+# A switch whose unnamed cases share its default says so with
+# //exhaustive:ignore.
+EXHAUSTIVE = github.com/nishanths/exhaustive/cmd/exhaustive@v0.17.1
 FUZZTIME ?= 10s
 
 .PHONY: all build test unit lint fuzz bench bench-pool bench-smoke soak golden clean man install
@@ -34,6 +42,7 @@ lint:
 	@if git grep -nE '\.\.[/]shared' -- .; then echo "lint: the lines above name a directory beside the checkout, which a clone does not have"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(EXHAUSTIVE) -typeonly '^github\.com/cellsandbox/cell/' ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./spec
@@ -81,6 +90,7 @@ soak:
 golden:
 	$(GO) test ./launcher/compile ./spec -run 'Golden|Schema' -update
 	$(GO) test ./spec/lint -run Golden -update
+	$(GO) test ./launcher/plan -run OpTableInREADME -update
 
 # The manual page and shell completions come from the CLI's own definition.
 man: build

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -104,7 +105,11 @@ func startError(err error) error {
 	}
 	if isExec {
 		nf := se.Errno == unix.ENOENT || se.Errno == unix.ENOTDIR
-		return &CommandError{Command: fmt.Sprintf("%s: %s", se.Pos, se.Step.Path), NotFound: nf, Err: setup}
+		name := se.Step.Op().String()
+		if x, ok := se.Step.Do.(*plan.Exec); ok {
+			name = x.Path
+		}
+		return &CommandError{Command: fmt.Sprintf("%s: %s", se.Pos, name), NotFound: nf, Err: setup}
 	}
 	return setup
 }

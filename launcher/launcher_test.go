@@ -90,8 +90,8 @@ func TestCellInitPath(t *testing.T) {
 	}
 	found := false
 	for _, s := range p.Plan.Steps {
-		if s.Op == plan.OpExecInit {
-			found = s.Path == init
+		if x, ok := s.Do.(*plan.ExecInit); ok {
+			found = x.Path == init
 		}
 	}
 	if !found {

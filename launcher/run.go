@@ -76,7 +76,7 @@ type Options struct {
 	// SIGTERM after Timeout, then SIGKILL to the whole sandbox when it
 	// is still there KillAfter later.
 	Timeout, KillAfter time.Duration
-	// Trace, when not nil and the plan has Trace set, receives each step
+	// Trace, when not nil, traces the launch: it receives each step
 	// as it completes and the phases of this process's and init's lives.
 	Trace func(sandbox.Trace)
 	// Store, when not nil, records the sandbox while it runs (for cell
@@ -157,14 +157,14 @@ func Start(p *Prepared, stdio sandbox.Stdio, trace func(sandbox.Trace)) (*Sandbo
 // and whether it gets a terminal of its own.
 func shape(pl *plan.Plan) (inherit []int, ownSession, tty bool) {
 	for _, s := range pl.Steps {
-		switch s.Op {
-		case plan.OpCloseFDs:
-			for _, fd := range s.IDs {
+		switch a := s.Do.(type) {
+		case *plan.CloseFDs:
+			for _, fd := range a.Keep {
 				inherit = append(inherit, int(fd))
 			}
-		case plan.OpSetsid:
+		case *plan.Setsid:
 			ownSession = true
-		case plan.OpConsole:
+		case *plan.Console:
 			tty = true
 		}
 	}
@@ -220,9 +220,6 @@ func (s *Sandbox) Wait() (Status, error) {
 // *CommandError.
 func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 	pl := p.Plan
-	if !pl.Trace {
-		o.Trace = nil
-	}
 	if o.Trace != nil {
 		// Deferred first, so it runs last: teardown ends once the
 		// record is deleted too.

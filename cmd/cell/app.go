@@ -104,9 +104,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if c.String("log-format") != "text" && c.String("log-format") != "json" {
 						return usageError(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")))
 					}
-					pp.Plan.Trace = c.Bool("trace")
+					var trace func(sandbox.Trace)
+					if c.Bool("trace") {
+						trace = tracer(pp.Plan, os.Stderr, c.String("log-format") == "json")
+					}
 					return runPlan(pp, runOptions{
-						stats: c.String("stats"), named: c.IsSet("name"), trace: tracer(pp.Plan, os.Stderr, c.String("log-format") == "json"),
+						stats: c.String("stats"), named: c.IsSet("name"), trace: trace,
 						timeout: duration(c, "timeout"), killAfter: duration(c, "kill-after"),
 					})
 				},
@@ -140,8 +143,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					if c.Bool("seccomp") {
 						for _, s := range pl.Steps {
-							if s.Op == plan.OpSeccomp {
-								fmt.Fprintf(c.App.Writer, "\nseccomp filter (%d instructions):\n%s", len(s.Filter), s.Seccomp)
+							if a, ok := s.Do.(*plan.Seccomp); ok {
+								fmt.Fprintf(c.App.Writer, "\nseccomp filter (%d instructions):\n%s", len(a.Filter), a.Policy)
 							}
 						}
 					}
@@ -340,14 +343,14 @@ func ended(st launcher.Status, p *spec.Profile, statsPath string) error {
 // explain adds what would help to the failures people meet most.
 func explain(err error) error {
 	var se *sandbox.StepError
-	if errors.As(err, &se) && se.Step.Op == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
+	if errors.As(err, &se) && se.Step.Op() == plan.OpClone && (se.Errno == unix.EPERM || se.Errno == unix.ENOSPC) {
 		return &hinted{err, "the kernel refused to create the namespaces; check that unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns)"}
 	}
-	if errors.As(err, &se) && se.Step.Op == plan.OpConsole && se.Errno == unix.ENOENT {
+	if errors.As(err, &se) && se.Step.Op() == plan.OpConsole && se.Errno == unix.ENOENT {
 		return &hinted{err, "the command's terminal is made in the sandbox's devpts, and it has none: add {type: dev, target: /dev} to filesystem.mounts, or run with -T (no terminal of its own)"}
 	}
-	if errors.As(err, &se) && se.Step.Op == plan.OpBind && se.Errno == unix.ENOENT {
-		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Source))}
+	if errors.As(err, &se) && se.Step.Op() == plan.OpBind && se.Errno == unix.ENOENT {
+		return &hinted{err, fmt.Sprintf("create %s, or mark the mount optional: true", filepath.Clean(se.Step.Do.(*plan.Bind).Source))}
 	}
 	return err
 }

@@ -41,6 +41,10 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 			life.phases(t.Phases)
 			return
 		}
+		if t.PlanSHA256 != "" {
+			log.Info("plan received", "side", "init", "sha256", t.PlanSHA256)
+			return
+		}
 		if t.First < 0 || t.Last >= len(pl.Steps) || t.First > t.Last {
 			return
 		}
@@ -48,9 +52,9 @@ func tracer(pl *plan.Plan, w io.Writer, asJSON bool) func(sandbox.Trace) {
 		steps, call := fmt.Sprint(t.First+1), s.Call()
 		if t.Last > t.First {
 			steps = fmt.Sprintf("%d-%d", t.First+1, t.Last+1)
-			call = s.Op.String() + " ... " + pl.Steps[t.Last].Op.String()
+			call = s.Op().String() + " ... " + pl.Steps[t.Last].Op().String()
 		}
-		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op.String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
+		log.Info("step", "steps", steps, "side", s.Side.String(), "op", s.Op().String(), "us", t.Micros, "call", call, "pos", s.Pos.String())
 	}
 }
 

@@ -119,6 +119,8 @@ func writeEntry(rootfs string, e oci.Entry) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
+	// The cases not named share the default.
+	//exhaustive:ignore
 	switch e.Type {
 	case spec.MountDir:
 		if err := os.MkdirAll(p, 0o755); err != nil {

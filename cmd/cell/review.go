@@ -423,8 +423,8 @@ func hostEnforcement(p *spec.Profile, facts *host.Facts) string {
 		return "cell refuses to run it here: " + err.Error()
 	}
 	for _, s := range pl.Steps {
-		if s.Op == plan.OpLandlock {
-			return "landlock " + s.Landlock.Effective(s.ABI)
+		if a, ok := s.Do.(*plan.Landlock); ok {
+			return "landlock " + a.Effective
 		}
 	}
 	return ""

@@ -73,8 +73,10 @@ func (r runner) planOf(ctx context.Context, cell string, l launcher) (planFacts,
 // parsePlan reads the facts cellbench needs out of the JSON of a plan.
 func parsePlan(data []byte) (planFacts, error) {
 	type step struct {
-		Op    string `json:"op"`
-		Flags uint64 `json:"flags"`
+		Op   string `json:"op"`
+		Args struct {
+			Flags uint64 `json:"flags"`
+		} `json:"args"`
 	}
 	var p struct {
 		Rootless bool   `json:"rootless"`
@@ -89,7 +91,7 @@ func parsePlan(data []byte) (planFacts, error) {
 		f.ops[s.Op]++
 		switch s.Op {
 		case "clone", "unshare":
-			f.ns |= nsFlags(s.Flags) & allNS
+			f.ns |= nsFlags(s.Args.Flags) & allNS
 		}
 	}
 	for _, s := range p.Cleanup {

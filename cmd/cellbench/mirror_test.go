@@ -14,13 +14,13 @@ const defaultNS = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | un
 	unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 func TestParsePlan(t *testing.T) {
-	const plan = `{"profile":"default","rootless":true,"steps":[
-		{"side":"parent","op":"clone","flags":2114060288},
-		{"side":"parent","op":"write-id-map","path":"uid_map","data":"0 0 1\n"},
-		{"side":"parent","op":"write-id-map","path":"gid_map","data":"0 0 1\n"},
-		{"side":"init","op":"unshare","flags":128},
-		{"side":"init","op":"pdeathsig","id":9}],
-		"cleanup":[{"side":"parent","op":"cgroup-remove","path":"/sys/fs/cgroup/a"}]}`
+	const plan = `{"version":2,"profile":"default","rootless":true,"steps":[
+		{"side":"parent","op":"clone","args":{"flags":2114060288}},
+		{"side":"parent","op":"write-id-map","args":{"file":"uid_map","data":"0 0 1\n"}},
+		{"side":"parent","op":"write-id-map","args":{"file":"gid_map","data":"0 0 1\n"}},
+		{"side":"init","op":"unshare","args":{"flags":128}},
+		{"side":"init","op":"pdeathsig","args":{"signal":9}}],
+		"cleanup":[{"side":"parent","op":"cgroup-remove","args":{"dir":"/sys/fs/cgroup/a"}}]}`
 	got, err := parsePlan([]byte(plan))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestParsePlan(t *testing.T) {
 	if !maps.Equal(got.ops, wantOps) {
 		t.Errorf("parsePlan: ops = %v, want %v", got.ops, wantOps)
 	}
-	if _, err := parsePlan([]byte(`{"steps":[{"op":"unshare","flags":128}]}`)); err == nil {
+	if _, err := parsePlan([]byte(`{"steps":[{"op":"unshare","args":{"flags":128}}]}`)); err == nil {
 		t.Error("parsePlan accepted a plan without a clone step")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cellsandbox/cell/launcher/plan"
 )
 
 // DefaultParent is the cgroup, relative to each hierarchy's root, under
@@ -34,35 +36,9 @@ func (w Write) Path() string { return path.Join(w.Dir, w.File) }
 func (w Write) String() string { return fmt.Sprintf("write %q to %s", w.Value, w.Path()) }
 
 // Group is the set of cgroup directories that hold one sandbox: its leaf
-// in the unified hierarchy and in each v1 hierarchy it uses.
-type Group struct {
-	// Unified is the leaf in the unified hierarchy, "" if none.
-	Unified string `json:"unified,omitempty"`
-	// Controllers are the unified controllers the leaf has (enabled by
-	// its parent), in the kernel's order.
-	Controllers []string `json:"controllers,omitempty"`
-	// V1 maps each v1 controller the sandbox uses to its leaf;
-	// co-mounted controllers share a leaf.
-	V1 map[string]string `json:"v1,omitempty"`
-}
-
-// Dirs returns the group's directories: the unified leaf, then the v1
-// leaves in a fixed controller order, each once.
-func (g *Group) Dirs() []string {
-	var ds []string
-	if g.Unified != "" {
-		ds = append(ds, g.Unified)
-	}
-	for _, c := range v1Order {
-		if d := g.V1[c]; d != "" && !slices.Contains(ds, d) {
-			ds = append(ds, d)
-		}
-	}
-	return ds
-}
-
-// v2 reports whether the unified leaf has controller c.
-func (g *Group) OnV2(c string) bool { return g.Unified != "" && slices.Contains(g.Controllers, c) }
+// in the unified hierarchy and in each v1 hierarchy it uses. It is the
+// plan's type, which a plan carries for its cleanup and statistics.
+type Group = plan.Cgroup
 
 // Setup is what creating a sandbox's cgroups takes, in order: make the
 // directories Dirs (the parents may exist already, the leaves must not),
@@ -114,7 +90,7 @@ func (e *LimitError) Error() string { return e.Limit + ": " + e.Why }
 var v2Order = []string{"cpuset", "cpu", "io", "memory", "pids"}
 
 // The v1 controllers cell uses, in the order Plan makes their directories.
-var v1Order = []string{"cpuset", "cpu", "cpuacct", "blkio", "memory", "pids", "freezer"}
+var v1Order = plan.V1Order()
 
 // v1Name is the v1 name of a unified controller.
 func v1Name(c string) string {

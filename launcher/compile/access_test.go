@@ -9,7 +9,6 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/landlock"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -61,29 +60,37 @@ func TestAccessMatchesPlan(t *testing.T) {
 
 func checkAccess(t *testing.T, p *spec.Profile, pl *plan.Plan) {
 	t.Helper()
-	var rules *landlock.Rules
+	var rules *plan.LandlockRules
 	var clone uint64
 	egress := false
 	for _, s := range pl.Steps {
-		switch {
-		case s.Op == plan.OpLandlock:
-			rules = s.Landlock
-		case s.Op == plan.OpClone:
-			clone = uint64(s.Flags)
-		case s.Op == plan.OpNft && s.Side == plan.Init:
-			egress = true
+		switch a := s.Do.(type) {
+		case *plan.Landlock:
+			rules = &a.Rules
+		case *plan.Clone:
+			clone = uint64(a.Flags)
+		case *plan.Nft:
+			egress = egress || s.Side == plan.Init
 		}
 	}
 	paths := access.Files(p)
 	for i, m := range p.Filesystem.Mounts {
 		a := paths[i]
+		var attr uint64
 		idx := slices.IndexFunc(pl.Steps, func(s plan.Step) bool {
-			return s.Path == m.Target && (s.Op == plan.OpBind || s.Op == plan.OpMountFS)
+			switch a := s.Do.(type) {
+			case *plan.Bind:
+				attr = uint64(a.Attr)
+				return a.Target == m.Target
+			case *plan.MountFS:
+				attr = uint64(a.Attr)
+				return a.Target == m.Target
+			}
+			return false
 		})
 		if idx < 0 {
 			continue // made by other steps (dir, file, symlink, ID-mapped)
 		}
-		attr := uint64(pl.Steps[idx].Attr)
 		byMount := func(v access.Verdict) bool { return !v.Allowed && slices.Contains(v.By, access.Mount) }
 		if got, want := byMount(a.Write), attr&unix.MOUNT_ATTR_RDONLY != 0; got != want && m.Type != spec.MountDev {
 			t.Errorf("%s: access says write %s; the plan's mount attributes are %#x", m.Target, a.Write, attr)

@@ -103,9 +103,8 @@ func (c *compiler) pos(path string) plan.Pos {
 	return plan.Pos{File: sp.File, Line: sp.Line, Col: sp.Col}
 }
 
-func (c *compiler) add(path string, s plan.Step) {
-	s.Pos = c.pos(path)
-	c.steps = append(c.steps, s)
+func (c *compiler) add(path string, side plan.Side, a plan.Action) {
+	c.steps = append(c.steps, plan.Step{Side: side, Pos: c.pos(path), Do: a})
 }
 
 func (c *compiler) errorf(path, format string, args ...any) error {
@@ -199,7 +198,7 @@ func (c *compiler) compile(inv Invocation) error {
 		if err := c.idmapUserns(fmt.Sprintf("filesystem.mounts[%d].idmap", i), m, fd); err != nil {
 			return err
 		}
-		c.steps[len(c.steps)-1].NoSymlinks = c.noSymlinks(m)
+		c.steps[len(c.steps)-1].Do.(*plan.IDMappedTree).NoSymlinks = c.noSymlinks(m)
 		c.idmapFDs = append(c.idmapFDs, fd)
 	}
 	c.netHost(nets)
@@ -210,8 +209,8 @@ func (c *compiler) compile(inv Invocation) error {
 	// Only what the plan names reaches init: the caller's descriptors
 	// left open without close-on-exec would live in pid 1 for the
 	// sandbox's life, where /proc/1/fd reopens them.
-	c.add("process.inheritFds", plan.Step{Side: plan.Parent, Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
-	c.add("namespaces", plan.Step{Side: plan.Parent, Op: plan.OpClone, Flags: plan.Flags(clone), Path: cloneInto})
+	c.add("process.inheritFds", plan.Parent, &plan.CloseFDs{Keep: inheritedFDs(p.Process.InheritFDs)})
+	c.add("namespaces", plan.Parent, &plan.Clone{Flags: plan.CloneFlags(clone), Cgroup: cloneInto})
 	if ids != nil && !ids.helpers {
 		if err := c.directMaps(ids); err != nil {
 			return err
@@ -220,10 +219,10 @@ func (c *compiler) compile(inv Invocation) error {
 	if ids != nil && !ids.helpers {
 		// Init's uid inside need not be 0 (an unprivileged caller maps
 		// itself to its own uid); ambient capabilities survive its execve.
-		c.add("namespaces.user", plan.Step{Side: plan.Init, Op: plan.OpAmbientCaps, IDs: initCaps})
+		c.add("namespaces.user", plan.Init, &plan.AmbientCaps{Caps: initCaps})
 	}
 	// Init dies with cell, and with it (as pid 1) the whole sandbox.
-	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
+	c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
 	self := inv.Self
 	if self == "" {
 		self = "/proc/self/exe"
@@ -232,31 +231,31 @@ func (c *compiler) compile(inv Invocation) error {
 	if ids != nil && ids.helpers {
 		c.helperMaps(ids, self, initArgs)
 	}
-	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: initArgs})
+	c.add("namespaces", plan.Init, &plan.ExecInit{Path: self, Args: initArgs})
 	if ids != nil && ids.helpers {
 		// The uid change of the exec above cleared the parent-death
 		// signal; arm it again.
-		c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
+		c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
 	}
 	if setup != nil {
 		for _, d := range setup.Join {
-			c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupJoin, Path: d})
+			c.add("resources", plan.Parent, &plan.CgroupJoin{Dir: d})
 		}
 	}
 	c.netStart(nets)
 
 	if a := p.Security.OOMScoreAdj; a != nil {
-		c.add("security.oomScoreAdj", plan.Step{Side: plan.Init, Op: plan.OpOOMScoreAdj, Data: strconv.Itoa(*a)})
+		c.add("security.oomScoreAdj", plan.Init, &plan.OOMScoreAdj{Score: *a})
 	}
 	if ns.Mount == spec.New {
 		c.filesystem(nets)
 	}
 	if ns.UTS == spec.New {
 		if p.Hostname != "" {
-			c.add("hostname", plan.Step{Side: plan.Init, Op: plan.OpSethostname, Path: p.Hostname})
+			c.add("hostname", plan.Init, &plan.Sethostname{Hostname: p.Hostname})
 		}
 		if p.Domainname != "" {
-			c.add("domainname", plan.Step{Side: plan.Init, Op: plan.OpSetdomainname, Path: p.Domainname})
+			c.add("domainname", plan.Init, &plan.Setdomainname{Domainname: p.Domainname})
 		}
 	}
 	c.netInit(nets)
@@ -326,13 +325,13 @@ const (
 func (c *compiler) filesystem(nets *netSetup) {
 	fs := &c.p.Filesystem
 	const at = "filesystem"
-	init := func(s plan.Step) { s.Side = plan.Init; c.add(at, s) }
-	init(plan.Step{Op: plan.OpMount, Path: "/", Flags: unix.MS_REC | unix.MS_PRIVATE})
-	init(plan.Step{Op: plan.OpMount, Source: "tmpfs", Path: stageDir, FSType: "tmpfs", Flags: msSafe, Data: "mode=0700"})
-	init(plan.Step{Op: plan.OpMkdir, Path: stageDir + newRoot, Mode: 0o700})
-	init(plan.Step{Op: plan.OpMkdir, Path: stageDir + oldRoot, Mode: 0o700})
-	init(plan.Step{Op: plan.OpPivotRoot, Path: stageDir, Source: stageDir + oldRoot})
-	init(plan.Step{Op: plan.OpChdir, Path: "/"})
+	init := func(a plan.Action) { c.add(at, plan.Init, a) }
+	init(&plan.Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE})
+	init(&plan.Mount{Source: "tmpfs", Target: stageDir, FSType: "tmpfs", Flags: msSafe, Data: "mode=0700"})
+	init(&plan.Mkdir{Path: stageDir + newRoot, Mode: 0o700})
+	init(&plan.Mkdir{Path: stageDir + oldRoot, Mode: 0o700})
+	init(&plan.PivotRoot{NewRoot: stageDir, PutOld: stageDir + oldRoot})
+	init(&plan.Chdir{Dir: "/"})
 
 	c.overlayLayers()
 	mode := spec.FileMode(0o755)
@@ -349,13 +348,13 @@ func (c *compiler) filesystem(nets *netSetup) {
 		// A bind ignores other flags: nosuid and nodev are set once "/"
 		// is in place, by mount_setattr, which leaves the host's other
 		// (possibly locked) flags alone.
-		c.add("filesystem.root.path", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: oldRoot + fs.Root.Path, Path: newRoot, Flags: unix.MS_BIND | unix.MS_REC})
+		c.add("filesystem.root.path", plan.Init, &plan.Mount{Source: oldRoot + fs.Root.Path, Target: newRoot, Flags: unix.MS_BIND | unix.MS_REC})
 	} else {
 		flags := uint64(msSafe)
 		if !fs.Root.ReadOnly && c.landlockNoExec("/") {
 			flags |= unix.MS_NOEXEC
 		}
-		c.add("filesystem.root", plan.Step{Side: plan.Init, Op: plan.OpMount, Source: "tmpfs", Path: newRoot, FSType: "tmpfs", Flags: plan.Flags(flags), Data: data})
+		c.add("filesystem.root", plan.Init, &plan.Mount{Source: "tmpfs", Target: newRoot, FSType: "tmpfs", Flags: plan.MountFlags(flags), Data: data})
 	}
 
 	for i := range fs.Mounts {
@@ -366,24 +365,21 @@ func (c *compiler) filesystem(nets *netSetup) {
 	}
 	c.netFiles(nets)
 
-	init(plan.Step{Op: plan.OpUmount, Path: oldRoot, Flags: unix.MNT_DETACH})
-	init(plan.Step{Op: plan.OpChdir, Path: newRoot})
-	init(plan.Step{Op: plan.OpPivotRoot, Path: ".", Source: "."})
-	init(plan.Step{Op: plan.OpUmount, Path: ".", Flags: unix.MNT_DETACH})
-	init(plan.Step{Op: plan.OpChdir, Path: "/"})
+	init(&plan.Umount{Target: oldRoot, Flags: unix.MNT_DETACH})
+	init(&plan.Chdir{Dir: newRoot})
+	init(&plan.PivotRoot{NewRoot: ".", PutOld: "."})
+	init(&plan.Umount{Target: ".", Flags: unix.MNT_DETACH})
+	init(&plan.Chdir{Dir: "/"})
 	if fs.Root.Path != "" {
-		c.add("filesystem.root.path", plan.Step{Side: plan.Init, Op: plan.OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV})
+		c.add("filesystem.root.path", plan.Init, &plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV})
 	}
 	if fs.Root.ReadOnly {
-		c.add("filesystem.root.readOnly", plan.Step{Side: plan.Init, Op: plan.OpSetattr, Path: "/", Attr: unix.MOUNT_ATTR_RDONLY})
+		c.add("filesystem.root.readOnly", plan.Init, &plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_RDONLY})
 	}
 }
 
 func (c *compiler) mount(at string, m *spec.Mount) {
-	in := func(s plan.Step) {
-		s.Side, s.Root = plan.Init, newRoot
-		c.add(at, s)
-	}
+	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	switch m.Type {
 	case spec.MountBind:
 		attr := uint64(attrSafe)
@@ -395,11 +391,11 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		}
 		if m.IDMap != nil || m.HandBack && c.handBackMapped(m) {
 			// The parent made the ID-mapped tree; init attaches it.
-			in(plan.Step{Op: plan.OpAttachTree, Path: m.Target, ID: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
+			in(&plan.AttachTree{Root: newRoot, Target: m.Target, FD: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
 			c.idmapped++
 			return
 		}
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: m.Source, Path: m.Target, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
+		in(&plan.Bind{SourceRoot: oldRoot, Source: m.Source, Root: newRoot, Target: m.Target, Attr: plan.AttrFlags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
 			NoSymlinks: c.noSymlinks(m), HandBack: m.HandBack, KeepSymlinks: m.KeepSymlinks})
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
@@ -414,9 +410,9 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Size != 0 {
 			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 		}
-		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
+		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
 	case spec.MountProc:
-		in(plan.Step{Op: plan.OpMountFS, FSType: "proc", Path: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.MountFS{Root: newRoot, FSType: "proc", Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 		if !m.Unmasked {
 			c.hardenProc(at, m.Target)
 		}
@@ -427,15 +423,15 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		in(plan.Step{Op: plan.OpMkdir, Path: m.Target, Mode: uint32(mode)})
+		in(&plan.Mkdir{Root: newRoot, Path: m.Target, Mode: uint32(mode)})
 	case spec.MountFile:
 		mode := spec.FileMode(0o644)
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		in(plan.Step{Op: plan.OpWriteFile, Path: m.Target, Mode: uint32(mode), Data: m.Content})
+		in(&plan.WriteFile{Root: newRoot, Target: m.Target, Mode: uint32(mode), Content: m.Content})
 	case spec.MountSymlink:
-		in(plan.Step{Op: plan.OpSymlink, Source: m.LinkTo, Path: m.Target})
+		in(&plan.Symlink{Root: newRoot, LinkTo: m.LinkTo, Target: m.Target})
 	case spec.MountOverlay:
 		lowers := make([]string, len(m.Lower))
 		for i, l := range m.Lower {
@@ -458,7 +454,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		for _, l := range m.Lower {
 			noSymlinks = noSymlinks || !m.FollowSymlinks && c.underCwd(l)
 		}
-		in(plan.Step{Op: plan.OpMountFS, FSType: "overlay", Path: m.Target, Options: opts, Attr: plan.Flags(attr), NoSymlinks: noSymlinks})
+		in(&plan.MountFS{Root: newRoot, FSType: "overlay", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr), NoSymlinks: noSymlinks})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
 	}
@@ -475,7 +471,7 @@ func (c *compiler) overlayLayers() {
 			continue
 		}
 		at := fmt.Sprintf("filesystem.mounts[%d]", i)
-		add := func(s plan.Step) { s.Side = plan.Init; c.add(at, s) }
+		add := func(a plan.Action) { c.add(at, plan.Init, a) }
 		dir := fmt.Sprintf("/overlay-%d", n)
 		if c.keepUpper != "" {
 			dir = fmt.Sprintf("%s%s/%d", oldRoot, c.keepUpper, n)
@@ -488,9 +484,9 @@ func (c *compiler) overlayLayers() {
 			// the guard is on and the caller is root, who can read and
 			// fchmod what the command made (an unprivileged caller's
 			// kept files are its own or its range's, under DIR/R 0700).
-			step := plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700}
+			step := &plan.Mkdir{Path: dir, Mode: 0o700}
 			if !c.host.Rootless() && c.setIDExposure() != "" {
-				step.Source, step.HandBack, step.KeepSymlinks = fmt.Sprintf("%s/%d/upper", c.keepUpper, n), true, true
+				step.HandBack, step.KeepSymlinks = fmt.Sprintf("%s/%d/upper", c.keepUpper, n), true
 			}
 			add(step)
 		} else {
@@ -498,11 +494,11 @@ func (c *compiler) overlayLayers() {
 			if m.Size != 0 {
 				data += fmt.Sprintf(",size=%d", m.Size)
 			}
-			add(plan.Step{Op: plan.OpMkdir, Path: dir, Mode: 0o700})
-			add(plan.Step{Op: plan.OpMount, Source: "tmpfs", Path: dir, FSType: "tmpfs", Flags: msSafe, Data: data})
+			add(&plan.Mkdir{Path: dir, Mode: 0o700})
+			add(&plan.Mount{Source: "tmpfs", Target: dir, FSType: "tmpfs", Flags: msSafe, Data: data})
 		}
-		add(plan.Step{Op: plan.OpMkdir, Path: dir + "/upper", Mode: 0o755})
-		add(plan.Step{Op: plan.OpMkdir, Path: dir + "/work", Mode: 0o700})
+		add(&plan.Mkdir{Path: dir + "/upper", Mode: 0o755})
+		add(&plan.Mkdir{Path: dir + "/work", Mode: 0o700})
 		c.overlays = append(c.overlays, [2]string{dir + "/upper", dir + "/work"})
 		n++
 	}
@@ -519,19 +515,16 @@ var (
 )
 
 func (c *compiler) hardenProc(at, target string) {
-	in := func(s plan.Step) {
-		s.Side, s.Root, s.Existing, s.Optional = plan.Init, newRoot, true, true
-		c.add(at, s)
-	}
+	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	for _, f := range procMaskedFiles {
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: "/dev/null", Path: path.Join(target, f), Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.Bind{SourceRoot: oldRoot, Source: "/dev/null", Root: newRoot, Target: path.Join(target, f), Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, Existing: true, Optional: true})
 	}
 	for _, d := range procMaskedDirs {
-		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: path.Join(target, d), Options: []string{"size=0", "mode=0555"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: path.Join(target, d), Options: []string{"size=0", "mode=0555"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
 	}
 	for _, p := range procReadOnly {
 		t := path.Join(target, p)
-		in(plan.Step{Op: plan.OpBind, SourceRoot: newRoot, Source: t, Path: t, Recursive: true, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+		in(&plan.Bind{SourceRoot: newRoot, Source: t, Root: newRoot, Target: t, Recursive: true, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
 	}
 }
 
@@ -578,24 +571,21 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // dev builds a minimal /dev at target.
 func (c *compiler) dev(at, target string) {
-	in := func(s plan.Step) {
-		s.Side, s.Root = plan.Init, newRoot
-		c.add(at, s)
-	}
+	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	j := func(name string) string { return path.Join(target, name) }
-	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	for _, n := range devNodes {
-		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: "/dev/" + n, Path: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.Bind{SourceRoot: oldRoot, Source: "/dev/" + n, Root: newRoot, Target: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	}
-	in(plan.Step{Op: plan.OpMountFS, FSType: "devpts", Path: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
-	in(plan.Step{Op: plan.OpSymlink, Source: "pts/ptmx", Path: j("ptmx")})
+	in(&plan.MountFS{Root: newRoot, FSType: "devpts", Target: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.Symlink{Root: newRoot, LinkTo: "pts/ptmx", Target: j("ptmx")})
 	shm := uint64(attrSafe)
 	if c.landlockNoExec(j("shm")) {
 		shm |= unix.MOUNT_ATTR_NOEXEC
 	}
-	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"mode=1777"}, Attr: plan.Flags(shm)})
+	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: j("shm"), Options: []string{"mode=1777"}, Attr: plan.AttrFlags(shm)})
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
-		in(plan.Step{Op: plan.OpSymlink, Source: l[1], Path: j(l[0])})
+		in(&plan.Symlink{Root: newRoot, LinkTo: l[1], Target: j(l[0])})
 	}
 }
 
@@ -603,13 +593,13 @@ func (c *compiler) dev(at, target string) {
 // own credentials, directory and execve.
 func (c *compiler) process(args []string, sec *securitySteps) {
 	p := c.p
-	initStep := func(at string, s plan.Step) { s.Side = plan.Init; c.add(at, s) }
-	cmd := func(at string, s plan.Step) { s.Side = plan.Command; c.add(at, s) }
+	initStep := func(at string, a plan.Action) { c.add(at, plan.Init, a) }
+	cmd := func(at string, a plan.Action) { c.add(at, plan.Command, a) }
 
-	initStep("process", plan.Step{Op: plan.OpSetDumpable})
+	initStep("process", &plan.SetDumpable{})
 	// Always, as runc does: with seccomp unconfined the command could
 	// otherwise read the keys of the caller's session keyring.
-	initStep("process", plan.Step{Op: plan.OpSessionKeyring})
+	initStep("process", &plan.SessionKeyring{})
 	if c.tty {
 		// The pty comes from the sandbox's own devpts, so that its
 		// /dev/pts/N exists inside (tty, ttyname, ps); owned by the
@@ -618,42 +608,38 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		if p.Namespaces.User == spec.Host && c.host.Rootless() {
 			uid, gid = c.host.UID, c.host.GID
 		}
-		initStep("process", plan.Step{Op: plan.OpConsole, Path: "/dev/ptmx", IDs: []uint32{uid, gid}})
+		initStep("process", &plan.Console{Ptmx: "/dev/ptmx", UID: uid, GID: gid})
 	}
 	if p.Namespaces.PID == spec.Host {
-		initStep("namespaces.pid", plan.Step{Op: plan.OpSubreaper})
+		initStep("namespaces.pid", &plan.Subreaper{})
 	}
 	umask := spec.FileMode(0o022)
 	if p.Process.Umask != nil {
 		umask = *p.Process.Umask
 	}
-	initStep("process.umask", plan.Step{Op: plan.OpUmask, Mode: uint32(umask)})
+	initStep("process.umask", &plan.Umask{Mask: uint32(umask)})
 	for i := range sec.rlimits {
-		initStep("security.rlimits."+sec.rlimits[i].Resource.String(), plan.Step{Op: plan.OpRlimit, Rlimit: &sec.rlimits[i]})
+		l := sec.rlimits[i]
+		initStep("security.rlimits."+l.Resource.String(), &plan.SetRlimit{Limit: plan.Rlimit{Resource: l.Resource.String(), Soft: l.Soft, Hard: l.Hard}})
 	}
 	caps := &p.Security.Capabilities
-	initStep("security.capabilities", plan.Step{Op: plan.OpCapBSetDrop, IDs: capNumbers(caps.Bounding)})
+	initStep("security.capabilities", &plan.CapBSetDrop{Keep: capNumbers(caps.Bounding)})
 	if in := capNumbers(caps.Inheritable); len(in) > 0 {
-		initStep("security.capabilities", plan.Step{Op: plan.OpCapInheritable, IDs: in})
+		initStep("security.capabilities", &plan.CapInheritable{Caps: in})
 	}
 	if p.Security.NoNewPrivs() {
-		initStep("security.noNewPrivileges", plan.Step{Op: plan.OpNoNewPrivs})
+		initStep("security.noNewPrivileges", &plan.NoNewPrivs{})
 	}
-	initStep("process.inheritFds", plan.Step{Op: plan.OpCloseFDs, IDs: inheritedFDs(p.Process.InheritFDs)})
+	initStep("process.inheritFds", &plan.CloseFDs{Keep: inheritedFDs(p.Process.InheritFDs)})
 	if sec.landlock != nil {
-		initStep("security.landlock", plan.Step{Op: plan.OpLandlock, Landlock: sec.landlock, ABI: c.host.LandlockABI})
+		initStep("security.landlock", landlockStep(sec.landlock, c.host.LandlockABI))
 	}
 	if sec.seccomp != nil {
-		initStep("security.seccomp", plan.Step{Op: plan.OpSeccomp, Seccomp: sec.seccomp, Filter: sec.filter})
+		initStep("security.seccomp", seccompStep(sec.seccomp, sec.filter))
 	}
 
 	if p.Process.IsNewSession() || c.tty {
-		cmd("process.newSession", plan.Step{Op: plan.OpSetsid})
-	}
-	if c.tty {
-		// The console is the command's stdin: its own terminal, not the
-		// caller's, so the session of its own costs job control nothing.
-		cmd("process", plan.Step{Op: plan.OpSetctty})
+		cmd("process.newSession", &plan.Setsid{})
 	}
 	ids := &p.IDs
 	if !(p.Namespaces.User == spec.Host && c.host.Rootless()) {
@@ -662,24 +648,31 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		denied := p.Namespaces.User == spec.New && p.IDs.SetGroups == spec.SetGroupsDeny
 		if !denied && (!c.host.Rootless() || p.Namespaces.User == spec.Host || c.ids != nil && c.ids.helpers) {
 			groups := append([]uint32{}, ids.Groups...)
-			cmd("ids.groups", plan.Step{Op: plan.OpSetgroups, IDs: groups})
+			cmd("ids.groups", &plan.Setgroups{GIDs: groups})
 		}
-		cmd("ids.gid", plan.Step{Op: plan.OpSetgid, ID: ids.GID})
-		cmd("ids.uid", plan.Step{Op: plan.OpSetuid, ID: ids.UID})
+		cmd("ids.gid", &plan.Setgid{GID: ids.GID})
+		cmd("ids.uid", &plan.Setuid{UID: ids.UID})
 	}
 	if amb := capNumbers(caps.Ambient); len(amb) > 0 {
 		// Kept capabilities reach a command that is not root inside only
 		// through the ambient set.
-		cmd("security.capabilities", plan.Step{Op: plan.OpAmbientCaps, IDs: amb})
+		cmd("security.capabilities", &plan.AmbientCaps{Caps: amb})
 	}
 	cwd := p.Process.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
-	cmd("process.cwd", plan.Step{Op: plan.OpChdir, Path: cwd})
+	cmd("process.cwd", &plan.Chdir{Dir: cwd})
 	// A uid change clears the parent-death signal; arm it again.
-	cmd("process", plan.Step{Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
-	cmd("process.args", plan.Step{Op: plan.OpExec, Path: args[0], Args: args, Env: c.env()})
+	cmd("process", &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	if c.tty {
+		// The console is the command's stdin: its own terminal, not the
+		// caller's, so the session of its own costs job control nothing.
+		// Printed where Go's fork does it: after the descriptors are in
+		// place, right before execve.
+		cmd("process", &plan.Setctty{})
+	}
+	cmd("process.args", &plan.Exec{Path: args[0], Args: args, Env: c.env()})
 }
 
 // env is the command's environment: passEnv values present in the caller,

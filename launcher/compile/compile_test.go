@@ -186,15 +186,6 @@ func TestErrors(t *testing.T) {
 
 // TestSteps checks what particular profile fields turn into.
 func TestSteps(t *testing.T) {
-	find := func(pl *plan.Plan, op plan.Op) []plan.Step {
-		var out []plan.Step
-		for _, s := range pl.Steps {
-			if s.Op == op {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
 	compileOK := func(t *testing.T, f *host.Facts, doc string, args ...string) *plan.Plan {
 		t.Helper()
 		p := parse(t, "t.yaml", []byte(doc), f)
@@ -206,34 +197,34 @@ func TestSteps(t *testing.T) {
 	}
 	t.Run("shared namespaces are not cloned", func(t *testing.T) {
 		pl := compileOK(t, &rootFacts, minimal+"namespaces: {net: host, pid: host, time: host}\nnetwork: {mode: host}\n", "true")
-		got := plan.CloneFlags(find(pl, plan.OpClone)[0].Flags).String()
+		got := find[*plan.Clone](pl)[0].Flags.String()
 		if want := "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP"; got != want {
 			t.Errorf("clone flags %s, want %s", got, want)
 		}
-		if len(find(pl, plan.OpLinkUp)) != 0 || len(find(pl, plan.OpUnshare)) != 0 {
+		if len(find[*plan.LinkUp](pl)) != 0 || find[*plan.Clone](pl)[0].Flags&unix.CLONE_NEWTIME != 0 {
 			t.Error("host net/time still brings up lo or unshares time")
 		}
-		if len(find(pl, plan.OpSubreaper)) != 1 {
+		if len(find[*plan.Subreaper](pl)) != 1 {
 			t.Error("a shared pid namespace needs init to be a subreaper")
 		}
 	})
 	t.Run("default id maps", func(t *testing.T) {
 		pl := compileOK(t, &userFacts, minimal+"ids: {uid: 1000, gid: 1000}\n", "true")
 		var got []string
-		for _, s := range find(pl, plan.OpWriteIDMap) {
-			got = append(got, s.Path+"="+s.Data)
+		for _, s := range find[*plan.WriteIDMap](pl) {
+			got = append(got, s.File+"="+s.Data)
 		}
 		want := []string{"uid_map=1000 1000 1\n", "setgroups=deny", "gid_map=1000 1000 1\n"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("id maps (-want +got):\n%s", diff)
 		}
-		if len(find(pl, plan.OpSetgroups)) != 0 {
+		if len(find[*plan.Setgroups](pl)) != 0 {
 			t.Error("rootless plan calls setgroups, which the kernel denies")
 		}
 	})
 	t.Run("env", func(t *testing.T) {
 		pl := compileOK(t, &rootFacts, minimal+"process:\n  env: {B: b, TERM: dumb}\n  passEnv: [TERM, LANG, NOPE]\n", "true")
-		got := find(pl, plan.OpExec)[0].Env
+		got := find[*plan.Exec](pl)[0].Env
 		// SECRET is not passed; env wins over passEnv; sorted.
 		if diff := cmp.Diff([]string{"B=b", "LANG=C.UTF-8", "TERM=dumb"}, got); diff != "" {
 			t.Errorf("env (-want +got):\n%s", diff)
@@ -245,33 +236,34 @@ func TestSteps(t *testing.T) {
     - {type: bind, source: /usr, target: /usr}
     - {type: bind, source: /srv, target: /srv, writable: true, recursive: false, noexec: true}
 `, "true")
-		b := find(pl, plan.OpBind)
-		if got := plan.AttrFlags(b[0].Attr).String(); got != "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV" || !b[0].Recursive {
+		b := find[*plan.Bind](pl)
+		if got := b[0].Attr.String(); got != "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV" || !b[0].Recursive {
 			t.Errorf("read-only bind: %s recursive=%v", got, b[0].Recursive)
 		}
-		if got := plan.AttrFlags(b[1].Attr).String(); got != "MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV|MOUNT_ATTR_NOEXEC" || b[1].Recursive {
+		if got := b[1].Attr.String(); got != "MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV|MOUNT_ATTR_NOEXEC" || b[1].Recursive {
 			t.Errorf("writable bind: %s recursive=%v", got, b[1].Recursive)
 		}
-		if b[0].Pos.Line != 5 || b[1].Pos.Line != 6 {
-			t.Errorf("positions %v %v, want lines 5 and 6", b[0].Pos, b[1].Pos)
+		pos := steps[*plan.Bind](pl)
+		if pos[0].Pos.Line != 5 || pos[1].Pos.Line != 6 {
+			t.Errorf("positions %v %v, want lines 5 and 6", pos[0].Pos, pos[1].Pos)
 		}
 	})
 	t.Run("inherited fds move the socket", func(t *testing.T) {
 		pl := compileOK(t, &rootFacts, minimal+"process: {inheritFds: [4, 3]}\n", "true")
-		if got := find(pl, plan.OpExecInit)[0].Args; !cmp.Equal(got, []string{compile.InitArg0, "5"}) {
+		if got := find[*plan.ExecInit](pl)[0].Args; !cmp.Equal(got, []string{compile.InitArg0, "5"}) {
 			t.Errorf("exec-init args %q", got)
 		}
 		// cell marks the rest before the clone, init before the command.
-		closes := find(pl, plan.OpCloseFDs)
+		closes := steps[*plan.CloseFDs](pl)
 		if len(closes) != 2 || closes[0].Side != plan.Parent || closes[1].Side != plan.Init {
 			t.Fatalf("close-fds steps %v, want one in the parent and one in init", closes)
 		}
 		for _, s := range closes {
-			if !cmp.Equal(s.IDs, []uint32{3, 4}) {
-				t.Errorf("%s keeps fds %v, want [3 4]", s.Side, s.IDs)
+			if keep := s.Do.(*plan.CloseFDs).Keep; !cmp.Equal(keep, []uint32{3, 4}) {
+				t.Errorf("%s keeps fds %v, want [3 4]", s.Side, keep)
 			}
 		}
-		if pl.Steps[0].Op != plan.OpCloseFDs || pl.Steps[1].Op != plan.OpClone {
+		if pl.Steps[0].Op() != plan.OpCloseFDs || pl.Steps[1].Op() != plan.OpClone {
 			t.Errorf("the parent's close-fds is not right before the clone")
 		}
 	})
@@ -378,8 +370,8 @@ func TestRootlessHelpers(t *testing.T) {
 	}
 	// setgroups is allowed through the helpers, so the groups are set.
 	found := false
-	for _, s := range pl.Steps {
-		found = found || s.Op == plan.OpSetgroups && cmp.Equal(s.IDs, []uint32{5})
+	for _, s := range find[*plan.Setgroups](pl) {
+		found = found || cmp.Equal(s.GIDs, []uint32{5})
 	}
 	if !found {
 		t.Error("no setgroups([5]) step")
@@ -399,10 +391,9 @@ filesystem:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := pl.Steps[0]
 	// Inside 998-1001 spans two ranges of the sandbox's map: split there.
-	if s.Op != plan.OpIDMapUserns || s.Args[0] != "1000 200998 2\n1002 300000 2\n" || s.Args[1] != "1000 200000 1\n" || s.ID != 4 {
-		t.Errorf("first step %s %q fd %d", s.Op, s.Args, s.ID)
+	if s, ok := pl.Steps[0].Do.(*plan.IDMappedTree); !ok || s.UIDMap != "1000 200998 2\n1002 300000 2\n" || s.GIDMap != "1000 200000 1\n" || s.FD != 4 {
+		t.Errorf("first step %s", pl.Steps[0].Call())
 	}
 	rootless := minimal + `filesystem:
   mounts:
@@ -419,7 +410,7 @@ filesystem:
 func TestSetGroupsPolicy(t *testing.T) {
 	count := func(pl *plan.Plan, op plan.Op) (n int) {
 		for _, s := range pl.Steps {
-			if s.Op == op {
+			if s.Op() == op {
 				n++
 			}
 		}
@@ -586,7 +577,7 @@ func TestPooledEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := strings.Join(pl.Steps[len(pl.Steps)-1].Env, " ")
+		env := strings.Join(pl.Steps[len(pl.Steps)-1].Do.(*plan.Exec).Env, " ")
 		if pooled {
 			if env != "LANG=C" || strings.Join(pl.PassEnv, " ") != "TERM SECRET" || !pl.Pooled {
 				t.Errorf("pooled: env %q, passEnv %v, pooled %t", env, pl.PassEnv, pl.Pooled)
@@ -619,8 +610,8 @@ filesystem:
 		t.Fatal(err)
 	}
 	lease := pl.Steps[0]
-	if lease.Op != plan.OpIDLease || lease.Path != ids.LeaseFile || lease.Source != "t-1" ||
-		len(lease.IDs) != 2 || lease.IDs[0] != ids.DefaultPool.First || lease.IDs[1] != ids.DefaultPool.Count || lease.Pos.String() != "t.yaml:4:33" {
+	if l, ok := lease.Do.(*plan.IDLease); !ok || l.File != ids.LeaseFile || l.Sandbox != "t-1" ||
+		l.First != ids.DefaultPool.First || l.Count != ids.DefaultPool.Count || lease.Pos.String() != "t.yaml:4:33" {
 		t.Errorf("first step: %s at %s", lease.Call(), lease.Pos)
 	}
 	if !strings.Contains(lease.Call(), "picked at run time") {
@@ -628,13 +619,13 @@ filesystem:
 	}
 	var maps []string
 	for _, s := range pl.Steps {
-		switch s.Op {
-		case plan.OpWriteIDMap:
-			maps = append(maps, s.Data)
-		case plan.OpIDMapUserns:
-			maps = append(maps, s.Args...)
-		case plan.OpInitIDs:
-			maps = append(maps, fmt.Sprint(s.IDs))
+		switch a := s.Do.(type) {
+		case *plan.WriteIDMap:
+			maps = append(maps, a.Data)
+		case *plan.IDMappedTree:
+			maps = append(maps, a.UIDMap, a.GIDMap)
+		case *plan.InitIDs:
+			maps = append(maps, fmt.Sprint([]uint32{a.UID, a.GID}))
 		}
 	}
 	want := []string{
@@ -647,7 +638,7 @@ filesystem:
 		t.Errorf("maps (-want +got):\n%s", diff)
 	}
 	last := pl.Cleanup[len(pl.Cleanup)-1]
-	if last.Op != plan.OpIDRelease || last.Data != "{ids}" {
+	if r, ok := last.Do.(*plan.IDRelease); !ok || r.Slot != "{ids}" {
 		t.Errorf("last cleanup step: %s", last.Call())
 	}
 
@@ -673,11 +664,11 @@ filesystem:
 	}
 	var helpers [][]string
 	for _, s := range pl.Steps {
-		if s.Op == plan.OpIDLease {
+		if s.Op() == plan.OpIDLease {
 			t.Errorf("an unprivileged caller's plan leases: %s", s.Call())
 		}
-		if s.Op == plan.OpNewIDMap {
-			helpers = append(helpers, s.Args)
+		if m, ok := s.Do.(*plan.NewIDMap); ok {
+			helpers = append(helpers, m.Ranges)
 		}
 	}
 	wantArgs := [][]string{{"0", "1000", "1", "1", "100000", "65535"}, {"0", "1000", "1", "1", "100000", "65535"}}
@@ -713,9 +704,19 @@ func TestLandlockNoExec(t *testing.T) {
 	noexec := func(pl *plan.Plan) []string {
 		var out []string
 		for _, s := range pl.Steps {
-			if (s.Op == plan.OpBind || s.Op == plan.OpMountFS) && uint64(s.Attr)&unix.MOUNT_ATTR_NOEXEC != 0 &&
-				!strings.HasPrefix(s.Path, "/proc") && (s.Path == "/dev/shm" || !strings.HasPrefix(s.Path, "/dev")) {
-				out = append(out, s.Path)
+			var target string
+			var attr plan.AttrFlags
+			switch a := s.Do.(type) {
+			case *plan.Bind:
+				target, attr = a.Target, a.Attr
+			case *plan.MountFS:
+				target, attr = a.Target, a.Attr
+			default:
+				continue
+			}
+			if uint64(attr)&unix.MOUNT_ATTR_NOEXEC != 0 &&
+				!strings.HasPrefix(target, "/proc") && (target == "/dev/shm" || !strings.HasPrefix(target, "/dev")) {
+				out = append(out, target)
 			}
 		}
 		return out
@@ -755,15 +756,15 @@ func TestConsole(t *testing.T) {
 	}
 	at := map[plan.Op]int{}
 	for i, s := range pl.Steps {
-		if _, ok := at[s.Op]; !ok {
-			at[s.Op] = i
+		if _, ok := at[s.Op()]; !ok {
+			at[s.Op()] = i
 		}
 	}
 	c, ok := at[plan.OpConsole]
 	if !ok {
 		t.Fatalf("no console step:\n%s", pl)
 	}
-	if s := pl.Steps[c]; s.Side != plan.Init || s.Path != "/dev/ptmx" || !cmp.Equal(s.IDs, []uint32{1000, 1000}) {
+	if s, a := pl.Steps[c], pl.Steps[c].Do.(*plan.Console); s.Side != plan.Init || a.Ptmx != "/dev/ptmx" || a.UID != 1000 || a.GID != 1000 {
 		t.Errorf("console step %+v", s)
 	}
 	if !(at[plan.OpPivotRoot] < c && c < at[plan.OpCapBSetDrop] && at[plan.OpSetsid] > c && at[plan.OpSetctty] > at[plan.OpSetsid]) {
@@ -774,8 +775,30 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range pl.Steps {
-		if s.Op == plan.OpConsole || s.Op == plan.OpSetctty {
+		if s.Op() == plan.OpConsole || s.Op() == plan.OpSetctty {
 			t.Errorf("a run without a terminal has %s", s.Call())
 		}
 	}
+}
+
+// steps returns the steps of pl whose action is a T.
+func steps[T plan.Action](pl *plan.Plan) []plan.Step {
+	var out []plan.Step
+	for _, s := range pl.Steps {
+		if _, ok := s.Do.(T); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// find returns the actions of pl's steps that are a T.
+func find[T plan.Action](pl *plan.Plan) []T {
+	var out []T
+	for _, s := range pl.Steps {
+		if a, ok := s.Do.(T); ok {
+			out = append(out, a)
+		}
+	}
+	return out
 }

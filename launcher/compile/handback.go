@@ -49,8 +49,8 @@ func (c *compiler) handBackUserns(at string, m *spec.Mount, idm *spec.IDMap, fd 
 	if m.NoExec {
 		attr |= unix.MOUNT_ATTR_NOEXEC
 	}
-	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDMapUserns, Args: []string{uid, gid}, ID: uint32(fd),
-		Source: m.Source, Attr: plan.Flags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
+	c.add(at, plan.Parent, &plan.IDMappedTree{UIDMap: uid, GIDMap: gid, FD: uint32(fd),
+		Source: m.Source, Attr: plan.AttrFlags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
 		NoSymlinks: c.noSymlinks(m), HandBack: true, KeepSymlinks: m.KeepSymlinks})
 	return nil
 }

@@ -209,8 +209,8 @@ func (c *compiler) pickField() string {
 func (c *compiler) idLease(name string) {
 	at := c.pickField()
 	pool := c.host.IDPool
-	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDLease, Path: idpool.LeaseFile, Source: name, IDs: []uint32{pool.First, pool.Count}})
-	c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Op: plan.OpIDRelease, Path: idpool.LeaseFile, Data: idpool.Placeholder, Pos: c.pos(at)})
+	c.add(at, plan.Parent, &plan.IDLease{File: idpool.LeaseFile, Sandbox: name, First: pool.First, Count: pool.Count})
+	c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Do: &plan.IDRelease{File: idpool.LeaseFile, Slot: idpool.Placeholder}, Pos: c.pos(at)})
 }
 
 // resolveSub gives each range whose outside is subuid/subgid the next IDs
@@ -334,13 +334,13 @@ func initID(m []idRange, caller uint32, kind string) (uint32, error) {
 // directMaps writes the maps from cell, in the order Go's os/exec writes
 // them (uid_map, setgroups, gid_map), and sets init's IDs.
 func (c *compiler) directMaps(m *idMaps) error {
-	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "uid_map", Data: formatMap(m.uid)})
+	c.add("ids.uidMap", plan.Parent, &plan.WriteIDMap{File: "uid_map", Data: formatMap(m.uid)})
 	if c.host.Rootless() || c.p.IDs.SetGroups == spec.SetGroupsDeny {
 		// The kernel lets an unprivileged process write a gid_map only
 		// after it gave up setgroups for good.
-		c.add("ids", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
+		c.add("ids", plan.Parent, &plan.WriteIDMap{File: "setgroups", Data: "deny"})
 	}
-	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "gid_map", Data: formatMap(m.gid)})
+	c.add("ids.gidMap", plan.Parent, &plan.WriteIDMap{File: "gid_map", Data: formatMap(m.gid)})
 	uid, uerr := initID(m.uid, c.host.UID, "uid")
 	if uerr != nil {
 		return c.errorf("ids.uidMap", "%s", uerr)
@@ -350,7 +350,7 @@ func (c *compiler) directMaps(m *idMaps) error {
 		return c.errorf("ids.gidMap", "%s", gerr)
 	}
 	if int64(uid) != inside(m.uid, c.host.UID) || int64(gid) != inside(m.gid, c.host.GID) {
-		c.add("ids", plan.Step{Side: plan.Init, Op: plan.OpInitIDs, IDs: []uint32{uid, gid}})
+		c.add("ids", plan.Init, &plan.InitIDs{UID: uid, GID: gid})
 	}
 	return nil
 }
@@ -360,13 +360,13 @@ func (c *compiler) directMaps(m *idMaps) error {
 // init executes itself again, now root of its namespace with every
 // capability in it. initArgs are the arguments of that second exec.
 func (c *compiler) helperMaps(m *idMaps, self string, initArgs []string) {
-	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpExecInit, Path: self, Args: append(append([]string{}, initArgs...), WaitForMaps)})
+	c.add("namespaces", plan.Init, &plan.ExecInit{Path: self, Args: append(append([]string{}, initArgs...), WaitForMaps)})
 	s := c.host.SubIDs
 	if c.p.IDs.SetGroups == spec.SetGroupsDeny {
-		c.add("ids.setgroups", plan.Step{Side: plan.Parent, Op: plan.OpWriteIDMap, Path: "setgroups", Data: "deny"})
+		c.add("ids.setgroups", plan.Parent, &plan.DenySetgroups{})
 	}
-	c.add("ids.uidMap", plan.Step{Side: plan.Parent, Op: plan.OpNewIDMap, Path: s.NewUIDMap, Args: helperArgs(m.uid)})
-	c.add("ids.gidMap", plan.Step{Side: plan.Parent, Op: plan.OpNewIDMap, Path: s.NewGIDMap, Args: helperArgs(m.gid)})
+	c.add("ids.uidMap", plan.Parent, &plan.NewIDMap{Helper: s.NewUIDMap, Ranges: helperArgs(m.uid)})
+	c.add("ids.gidMap", plan.Parent, &plan.NewIDMap{Helper: s.NewGIDMap, Ranges: helperArgs(m.gid)})
 }
 
 // WaitForMaps is the argument that makes init wait for its ID maps, then
@@ -419,8 +419,8 @@ func (c *compiler) idmapUserns(at string, mnt *spec.Mount, fd int) error {
 	if c.noExec(mnt) {
 		attr |= unix.MOUNT_ATTR_NOEXEC
 	}
-	c.add(at, plan.Step{Side: plan.Parent, Op: plan.OpIDMapUserns, Args: []string{uid, gid}, ID: uint32(fd),
-		Source: mnt.Source, Attr: plan.Flags(attr), Recursive: mnt.IsRecursive()})
+	c.add(at, plan.Parent, &plan.IDMappedTree{UIDMap: uid, GIDMap: gid, FD: uint32(fd),
+		Source: mnt.Source, Attr: plan.AttrFlags(attr), Recursive: mnt.IsRecursive()})
 	return nil
 }
 

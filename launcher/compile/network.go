@@ -31,6 +31,7 @@ func (c *compiler) checkNetwork(name string) (*netSetup, error) {
 	n := &c.p.Network
 	ns := &netSetup{name: name}
 	switch n.Mode {
+	case spec.NetNone, spec.NetHost:
 	case spec.NetBridge:
 		if c.host.Rootless() {
 			return nil, c.errorf("network.mode", "bridge needs root: it makes a bridge, a veth and nftables rules on the host; an unprivileged caller uses network.mode user")
@@ -75,6 +76,7 @@ func (c *compiler) nameservers() ([]string, error) {
 		return n.DNS, nil
 	}
 	switch n.Mode {
+	case spec.NetNone, spec.NetHost:
 	case spec.NetUser:
 		return []string{network.UserDNS}, nil
 	case spec.NetBridge:
@@ -102,7 +104,7 @@ func orNone(s []string) string {
 
 // nft adds an nftables step of side.
 func (c *compiler) nft(at string, side plan.Side, r network.Rule) {
-	c.add(at, plan.Step{Side: side, Op: plan.OpNft, Nft: &r})
+	c.add(at, side, &plan.Nft{Rule: r})
 }
 
 // netHost adds the steps made on the host before the clone: the lease,
@@ -114,10 +116,10 @@ func (c *compiler) netHost(ns *netSetup) {
 	}
 	br := ns.bridge
 	if n.NAT {
-		c.add("network.nat", plan.Step{Side: plan.Parent, Op: plan.OpRequire, Path: "/proc/sys/net/ipv4/ip_forward", Data: "1"})
+		c.add("network.nat", plan.Parent, &plan.Require{File: "/proc/sys/net/ipv4/ip_forward", Value: "1"})
 	}
-	c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpNetLease, Path: br, Data: ns.subnet, Source: ns.name})
-	c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpBridge, Path: br, Data: ns.gw.String()})
+	c.add("network.mode", plan.Parent, &plan.NetLease{Bridge: br, Subnet: ns.subnet, Sandbox: ns.name})
+	c.add("network.mode", plan.Parent, &plan.Bridge{Name: br, Address: ns.gw.String()})
 	host := func(chain string) network.Rule {
 		return network.Rule{Family: "ip", Table: network.HostTable, Chain: chain}
 	}
@@ -165,8 +167,9 @@ func (c *compiler) netHost(ns *netSetup) {
 func (c *compiler) netStart(ns *netSetup) {
 	n := &c.p.Network
 	switch n.Mode {
+	case spec.NetNone, spec.NetHost:
 	case spec.NetBridge:
-		c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpVeth, Path: network.VethName(ns.name), Source: ns.bridge, Data: sandboxIf})
+		c.add("network.mode", plan.Parent, &plan.Veth{Host: network.VethName(ns.name), Bridge: ns.bridge, Guest: sandboxIf})
 	case spec.NetUser:
 		args := []string{"--configure", "--mtu=65520"}
 		if !n.HostLoopback {
@@ -185,9 +188,9 @@ func (c *compiler) netStart(ns *netSetup) {
 			args = append(args, "--userns-path=/proc/"+network.InitPID+"/ns/user")
 		}
 		args = append(args, "--netns-type=path", "/proc/"+network.InitPID+"/ns/net", network.UserTap)
-		c.add("network.mode", plan.Step{Side: plan.Parent, Op: plan.OpUserNet, Path: c.host.UserNetHelper, Args: args})
+		c.add("network.mode", plan.Parent, &plan.UserNet{Helper: c.host.UserNetHelper, Args: args})
 		for i, p := range n.Ports {
-			c.add(fmt.Sprintf("network.ports[%d]", i), plan.Step{Side: plan.Parent, Op: plan.OpUserNetPort, Data: p.Proto, IDs: []uint32{uint32(p.Host), uint32(p.Sandbox)}})
+			c.add(fmt.Sprintf("network.ports[%d]", i), plan.Parent, &plan.UserNetPort{Proto: p.Proto, HostPort: uint16(p.Host), GuestPort: uint16(p.Sandbox)})
 		}
 	}
 }
@@ -199,10 +202,10 @@ func (c *compiler) netInit(ns *netSetup) {
 	if !n.Mode.OwnNamespace() {
 		return
 	}
-	c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpLinkUp, Path: "lo"})
+	c.add("network.mode", plan.Init, &plan.LinkUp{Interface: "lo"})
 	if n.Mode == spec.NetBridge {
-		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpAddrAdd, Path: sandboxIf, Data: fmt.Sprintf("%s/%d", network.Lease, ns.gw.Bits())})
-		c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpRouteAdd, Path: sandboxIf, Data: ns.gw.Addr().String()})
+		c.add("network.mode", plan.Init, &plan.AddrAdd{Interface: sandboxIf, Address: fmt.Sprintf("%s/%d", network.Lease, ns.gw.Bits())})
+		c.add("network.mode", plan.Init, &plan.RouteAdd{Interface: sandboxIf, Gateway: ns.gw.Addr().String()})
 	}
 	if n.Egress.Default != spec.EgressDeny {
 		return
@@ -263,7 +266,7 @@ func (c *compiler) netFiles(ns *netSetup) {
 	if len(n.DNS) == 0 {
 		at = "network.mode"
 	}
-	c.add(at, plan.Step{Side: plan.Init, Op: plan.OpWriteFile, Root: newRoot, Path: "/etc/resolv.conf", Mode: 0o644, Data: conf.String()})
+	c.add(at, plan.Init, &plan.WriteFile{Root: newRoot, Target: "/etc/resolv.conf", Mode: 0o644, Content: conf.String()})
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	if h := c.p.Hostname; h != "" && c.p.Namespaces.UTS == spec.New {
 		addr := network.Lease
@@ -272,7 +275,7 @@ func (c *compiler) netFiles(ns *netSetup) {
 		}
 		hosts += fmt.Sprintf("%s\t%s\n", addr, h)
 	}
-	c.add("network.mode", plan.Step{Side: plan.Init, Op: plan.OpWriteFile, Root: newRoot, Path: "/etc/hosts", Mode: 0o644, Data: hosts})
+	c.add("network.mode", plan.Init, &plan.WriteFile{Root: newRoot, Target: "/etc/hosts", Mode: 0o644, Content: hosts})
 }
 
 // netWrites lists the files netFiles writes, which no mount may cover.
@@ -286,16 +289,17 @@ func (c *compiler) netWrites() []string {
 // netCleanup adds the steps that undo the network when the sandbox ends.
 func (c *compiler) netCleanup(ns *netSetup) {
 	n := &c.p.Network
-	add := func(s plan.Step) {
-		s.Side, s.Pos = plan.Parent, c.pos("network.mode")
+	add := func(a plan.Action) {
+		s := plan.Step{Side: plan.Parent, Pos: c.pos("network.mode"), Do: a}
 		c.cleanup = append(c.cleanup, s)
 	}
 	switch n.Mode {
+	case spec.NetNone, spec.NetHost:
 	case spec.NetBridge:
-		add(plan.Step{Op: plan.OpNftDelete, Path: "ip " + network.HostTable, Data: ns.name})
-		add(plan.Step{Op: plan.OpLeaseRelease, Path: ns.bridge, Data: ns.name})
+		add(&plan.NftDelete{Table: "ip " + network.HostTable, Owner: ns.name})
+		add(&plan.LeaseRelease{Bridge: ns.bridge, Sandbox: ns.name})
 	case spec.NetUser:
-		add(plan.Step{Op: plan.OpUserNetStop})
+		add(&plan.UserNetStop{})
 	}
 }
 

@@ -70,6 +70,16 @@ var exempt = map[string]string{
 	module + "/internal/stamp": "trace marks",
 }
 
+// planDeps are the only packages of cell's that plan may import: plan is
+// the leaf that every concern package may use (cgroup.Group and
+// network.Rule are plan's types), so it imports none of them; it prints
+// flag words and capabilities through these two tables of names.
+var planDeps = map[string]bool{
+	module + "/launcher/plan":     true,
+	module + "/launcher/bitnames": true,
+	module + "/spec/capability":   true,
+}
+
 type listed struct {
 	ImportPath string
 	Dir        string
@@ -90,25 +100,9 @@ func TestPureClosure(t *testing.T) {
 		}
 		t.Skip("needs the go command to list the dependencies:", err)
 	}
-	cmd := exec.Command(gocmd, "list", "-deps", "-json", module+"/launcher/plan", module+"/launcher/compile")
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("go list: %v", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	var n int
-	for {
-		var p listed
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("decode go list: %v", err)
-		}
-		n++
+	pkgs := goList(t, gocmd, module+"/launcher/plan", module+"/launcher/compile")
+	n := len(pkgs)
+	for _, p := range pkgs {
 		for _, k := range kernelPackages {
 			if strings.HasPrefix(p.ImportPath, k) {
 				t.Errorf("%s is in the closure of plan and compile; it touches the kernel", p.ImportPath)
@@ -130,6 +124,45 @@ func TestPureClosure(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("go list listed %d packages; the test reads the wrong output", n)
+	}
+
+	// plan alone: a leaf, with no concern package in its closure.
+	leaf := 0
+	for _, p := range goList(t, gocmd, module+"/launcher/plan") {
+		if strings.HasPrefix(p.ImportPath, module+"/") {
+			leaf++
+			if !planDeps[p.ImportPath] {
+				t.Errorf("%s is in the closure of plan, which imports no concern package", p.ImportPath)
+			}
+		}
+	}
+	if leaf < 2 {
+		t.Fatalf("go list listed %d of cell's packages for plan; the test reads the wrong output", leaf)
+	}
+}
+
+// goList returns the dependency closure of pkgs, as go list -deps lists it.
+func goList(t *testing.T, gocmd string, pkgs ...string) []listed {
+	t.Helper()
+	cmd := exec.Command(gocmd, append([]string{"list", "-deps", "-json"}, pkgs...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var all []listed
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			return all
+		} else if err != nil {
+			t.Fatalf("decode go list: %v", err)
+		}
+		all = append(all, p)
 	}
 }
 

@@ -52,20 +52,20 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 		return nil, c.limitErrors(err)
 	}
 	for _, d := range setup.Dirs {
-		c.add("resources", plan.Step{Side: plan.Parent, Op: plan.OpCgroupMkdir, Path: d})
+		c.add("resources", plan.Parent, &plan.CgroupMkdir{Dir: d})
 	}
 	for _, w := range setup.Writes {
-		c.add(writeSource(w.File), plan.Step{Side: plan.Parent, Op: plan.OpCgroupWrite, Path: w.Path(), Data: w.Value})
+		c.add(writeSource(w.File), plan.Parent, &plan.CgroupWrite{File: w.Path(), Value: w.Value})
 	}
 	// Teardown: kill what is left in each of the sandbox's cgroups, then
 	// remove them.
 	g := setup.Group
 	c.group = &g
 	for _, d := range g.Dirs() {
-		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Op: plan.OpCgroupKill, Path: d, Pos: c.pos("resources")})
+		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Do: &plan.CgroupKill{Dir: d}, Pos: c.pos("resources")})
 	}
 	for _, d := range g.Dirs() {
-		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Op: plan.OpCgroupRemove, Path: d, Pos: c.pos("resources")})
+		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Do: &plan.CgroupRemove{Dir: d}, Pos: c.pos("resources")})
 	}
 	return setup, nil
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher/landlock"
+	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/rlimit"
 	"github.com/cellsandbox/cell/launcher/seccomp"
 	"github.com/cellsandbox/cell/spec"
@@ -211,4 +213,36 @@ func (c *compiler) prepareSecurity() (*securitySteps, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// landlockStep is the plan's landlock step of the rules r, compiled for
+// the kernel's Landlock ABI abi: the rules in the plan's form and what
+// they enforce there.
+func landlockStep(r *landlock.Rules, abi int) *plan.Landlock {
+	scopes := make([]string, len(r.Scope))
+	for i, s := range r.Scope {
+		scopes[i] = s.String()
+	}
+	return &plan.Landlock{
+		Rules: plan.LandlockRules{
+			ReadOnly: r.ReadOnly, ReadWrite: r.ReadWrite, ReadExec: r.ReadExec,
+			BindTCP: r.BindTCP, ConnectTCP: r.ConnectTCP, Scope: scopes, Mode: r.Mode.String(),
+		},
+		ABI:       abi,
+		Effective: r.Effective(abi),
+	}
+}
+
+// seccompStep is the plan's seccomp step: the compiled filter, and the
+// policy it was compiled from as the plan explains it.
+func seccompStep(pol *seccomp.Policy, filter []unix.SockFilter) *plan.Seccomp {
+	prog := make(plan.Program, len(filter))
+	for i, in := range filter {
+		prog[i] = plan.Instruction{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	head := pol.Summary()[:1]
+	if pol.LandlockTCP {
+		head = append(head, seccomp.LandlockTCPNote)
+	}
+	return &plan.Seccomp{Filter: prog, Summary: strings.Join(head, "; "), Policy: pol.String()}
 }

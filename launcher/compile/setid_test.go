@@ -7,18 +7,15 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
-// guarded reports whether the plan's filter refuses set-ID bits to chmod.
+// guarded reports whether the plan's filter refuses set-ID bits (06000,
+// 0xc00) to chmod.
 func guarded(t *testing.T, pl *plan.Plan) bool {
 	t.Helper()
-	for _, s := range pl.Steps {
-		if s.Op != plan.OpSeccomp {
-			continue
-		}
-		for _, r := range s.Seccomp.Rules {
-			if slices.Equal(r.Names, []string{"chmod"}) && len(r.Args) == 1 && r.Args[0].Op == seccomp.OpMaskedNe && r.Args[0].Mask == 0o6000 {
+	for _, s := range find[*plan.Seccomp](pl) {
+		for _, line := range strings.Split(s.Policy, "\n") {
+			if strings.HasPrefix(line, "chmod(") && strings.Contains(line, "& 0xc00 != 0x0)") {
 				return true
 			}
 		}
@@ -90,22 +87,23 @@ func TestHandBackSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tree, attach *plan.Step
+	var tree *plan.IDMappedTree
+	var attach *plan.AttachTree
 	for i := range pl.Steps {
-		switch s := &pl.Steps[i]; s.Op {
-		case plan.OpIDMapUserns:
-			tree = s
-		case plan.OpAttachTree:
-			attach = s
+		switch a := pl.Steps[i].Do.(type) {
+		case *plan.IDMappedTree:
+			tree = a
+		case *plan.AttachTree:
+			attach = a
 		}
 	}
 	if tree == nil || attach == nil {
 		t.Fatalf("no ID-mapped tree for the hand-back bind:\n%s", pl)
 	}
-	if want := []string{"0 {ids} 1\n", "0 {ids} 1\n"}; !slices.Equal(tree.Args, want) || !tree.HandBack || !tree.Optional || !tree.NoSymlinks || tree.Source != "/srv/out" {
+	if want := []string{"0 {ids} 1\n", "0 {ids} 1\n"}; !slices.Equal([]string{tree.UIDMap, tree.GIDMap}, want) || !tree.HandBack || !tree.Optional || !tree.NoSymlinks || tree.Source != "/srv/out" {
 		t.Errorf("tree step %+v, want maps %q, hand-back, optional, no symlinks", tree, want)
 	}
-	if !attach.Optional || attach.Path != "/out" || attach.ID != tree.ID {
+	if !attach.Optional || attach.Target != "/out" || attach.FD != tree.FD {
 		t.Errorf("attach step %+v", attach)
 	}
 
@@ -117,8 +115,9 @@ func TestHandBackSteps(t *testing.T) {
 	}
 	found := false
 	for _, s := range pl.Steps {
-		found = found || s.Op == plan.OpBind && s.HandBack && s.Source == "/srv/out"
-		if s.Op == plan.OpIDMapUserns {
+		b, ok := s.Do.(*plan.Bind)
+		found = found || ok && b.HandBack && b.Source == "/srv/out"
+		if s.Op() == plan.OpIDMapUserns {
 			t.Errorf("an unprivileged caller's own IDs need no ID-mapped tree: %s", s.Call())
 		}
 	}

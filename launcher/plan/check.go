@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -10,6 +9,14 @@ import (
 // of phases, and the steps of a plan must visit phases in order; Check
 // enforces this, so the order of setup is a checked rule and not only a
 // convention of the compiler.
+//
+// The steps that Go's fork applies rather than cell's own code (those
+// between the clone and init's exec, and the command's) are recorded in
+// SysProcAttr and made by syscall.forkAndExecInChild in its fixed order:
+// setsid, credentials (setgroups, setresgid, setresuid), ambient
+// capabilities, chdir, the parent-death signal, the descriptors, the
+// controlling terminal, execve. Their phases follow that order, so what
+// the plan prints is the order in which they happen.
 const (
 	phaseHost      = iota // the sandbox's cgroup, made before init exists
 	phaseStart            // clone, id maps, the pre-exec part of init
@@ -29,115 +36,29 @@ const (
 	phaseCreds            // setgroups, setgid, setuid, ambient capabilities in the command
 	phaseCwd              // chdir in the command
 	phaseRearm            // parent-death signal again after the uid change
+	phaseCtty             // the controlling terminal, once fds 0-2 are in place (Go's fork does it last)
 	phaseExec             // execve
 )
 
-// window returns the first and last phase in which the step may run.
+// window returns the first and last phase in which the step may run, -1
+// for a step that may not run on its side or runs only in cleanup.
 func (s *Step) window() (first, last int) {
-	switch s.Op {
-	case OpCgroupMkdir, OpCgroupWrite, OpIDMapUserns, OpRequire, OpNetLease, OpBridge, OpIDLease:
-		return phaseHost, phaseHost
-	case OpNft:
-		if s.Side == Parent {
-			return phaseHost, phaseHost
-		}
-		return phaseNet, phaseNet
-	case OpVeth, OpUserNet, OpUserNetPort:
-		return phaseStart, phaseStart
-	case OpAddrAdd, OpRouteAdd:
-		return phaseNet, phaseNet
-	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLeaseRelease, OpUserNetStop, OpIDRelease:
-		return -1, -1 // cleanup only
-	case OpAmbientCaps:
-		if s.Side == Command {
-			return phaseCreds, phaseCreds
-		}
-		return phaseStart, phaseStart
-	case OpSetsid, OpSetctty:
-		return phaseSession, phaseSession
-	case OpClone, OpWriteIDMap, OpNewIDMap, OpUnshare, OpInitIDs, OpExecInit, OpCgroupJoin:
-		return phaseStart, phaseStart
-	case OpPdeathsig:
-		if s.Side == Command {
-			return phaseRearm, phaseRearm
-		}
-		return phaseStart, phaseStart
-	case OpMount:
-		return phasePrivate, phaseStage
-	case OpChdir:
-		if s.Side == Command {
-			return phaseCwd, phaseCwd
-		}
-		return phaseStage, phasePivot
-	case OpMkdir:
-		return phaseStage, phaseMounts
-	case OpPivotRoot:
-		return phaseStage, phasePivot
-	case OpUmount:
-		return phasePivot, phasePivot
-	case OpMountFS, OpBind, OpAttachTree, OpWriteFile, OpSymlink:
-		return phaseMounts, phaseMounts
-	case OpSetattr:
-		return phaseReadOnly, phaseReadOnly
-	case OpSethostname, OpSetdomainname:
-		return phaseUTS, phaseUTS
-	case OpLinkUp:
-		return phaseNet, phaseNet
-	case OpSetDumpable, OpSubreaper, OpUmask, OpRlimit,
-		OpSessionKeyring:
-		return phaseProcess, phaseProcess
-	case OpConsole:
-		// After the devpts of the new root is mounted and the host's
-		// root is gone, before the capabilities (fchown) go.
-		return phaseProcess, phaseProcess
-	case OpOOMScoreAdj:
-		// While the host's /proc is still reachable.
-		return phasePrivate, phaseStage
-	case OpLandlock:
-		return phaseLandlock, phaseLandlock
-	case OpSeccomp:
-		return phaseSeccomp, phaseSeccomp
-	case OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs:
-		return phasePrivilege, phasePrivilege
-	case OpCloseFDs:
-		switch s.Side {
-		case Parent:
-			return phaseHost, phaseHost
-		case Init:
-			return phaseFDs, phaseFDs
-		case Command:
-		}
-	case OpSetgroups, OpSetgid, OpSetuid:
-		return phaseCreds, phaseCreds
-	case OpExec:
-		return phaseExec, phaseExec
-	case OpInvalid, opCount:
+	o := s.Op()
+	if o == OpInvalid || o >= opCount || ops[o].cleanup || s.Side >= sideCount {
+		return -1, -1
 	}
-	return -1, -1
+	sp := ops[o].on[s.Side]
+	if !sp.ok {
+		return -1, -1
+	}
+	return int(sp.first), int(sp.last)
 }
 
-// side returns the side that may run op.
+// side returns the one side that may run o, and false for an op that
+// more than one side runs.
 func (o Op) side() (Side, bool) {
-	switch o {
-	case OpClone, OpWriteIDMap, OpNewIDMap, OpIDMapUserns, OpCgroupMkdir, OpCgroupWrite, OpCgroupJoin, OpCgroupKill, OpCgroupRemove,
-		OpRequire, OpNetLease, OpBridge, OpVeth, OpUserNet, OpUserNetPort, OpNftDelete, OpLeaseRelease, OpUserNetStop,
-		OpIDLease, OpIDRelease:
-		return Parent, true
-	case OpUnshare, OpInitIDs, OpExecInit, OpMount, OpMkdir, OpPivotRoot, OpUmount, OpMountFS,
-		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
-		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
-		OpSessionKeyring,
-		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpConsole:
-		return Init, true
-	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
-		return Command, true
-	case OpPdeathsig, OpChdir, OpAmbientCaps:
-		return 0, false // init and command both use these
-	case OpCloseFDs:
-		return 0, false // cell before the clone, init before the command
-	case OpNft:
-		return 0, false // the parent on the host, init in the sandbox
-	case OpInvalid, opCount:
+	if sides := o.Sides(); len(sides) == 1 {
+		return sides[0], true
 	}
 	return 0, false
 }
@@ -157,55 +78,60 @@ func (p *Plan) Check() error {
 		}
 		clone++
 	}
-	if clone == n || p.Steps[clone].Op != OpClone {
-		return fmt.Errorf("step %d is %s; a plan starts with clone, after the cgroup steps", clone+1, p.Steps[min(clone, n-1)].Op)
+	if clone == n || p.Steps[clone].Op() != OpClone {
+		return fmt.Errorf("step %d is %s; a plan starts with clone, after the cgroup steps", clone+1, p.Steps[min(clone, n-1)].Op())
 	}
-	for i, s := range p.Cleanup {
-		if f, _ := s.window(); s.Side != Parent || f != -1 || s.Op == OpInvalid || s.Op >= opCount {
-			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network and lease teardown", i+1, s.Op, s.Side)
+	for i := range p.Cleanup {
+		s := &p.Cleanup[i]
+		if s.Side != Parent || !s.Op().Cleanup() {
+			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network and lease teardown", i+1, s.Op(), s.Side)
 		}
 	}
-	if p.Steps[n-1].Op != OpExec {
-		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op)
+	if p.Steps[n-1].Op() != OpExec {
+		return fmt.Errorf("step %d is %s; a plan ends with exec", n, p.Steps[n-1].Op())
 	}
 	phase, side, execInit, execInits := phaseHost, Parent, false, 0
 	leased := false
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		if s.Op == OpIDLease {
+		op := s.Op()
+		if op == OpIDLease {
 			leased = true
 		} else if !leased && s.Side == Parent && s.usesLeasedIDs() {
-			return fmt.Errorf("step %d (%s) writes the leased IDs {ids}, and no id-lease step comes before it", i+1, s.Op)
+			return fmt.Errorf("step %d (%s) writes the leased IDs {ids}, and no id-lease step comes before it", i+1, op)
+		}
+		if want, ok := op.side(); ok && s.Side != want {
+			return fmt.Errorf("step %d (%s) runs in %s; it belongs in %s", i+1, op, s.Side, want)
 		}
 		first, last := s.window()
 		if first < 0 {
-			return fmt.Errorf("step %d: invalid op %s", i+1, s.Op)
+			return fmt.Errorf("step %d: invalid op %s in %s", i+1, op, s.Side)
 		}
-		if want, ok := s.Op.side(); ok && s.Side != want {
-			return fmt.Errorf("step %d (%s) runs in %s; it belongs in %s", i+1, s.Op, s.Side, want)
+		if i > clone && op == OpClone || op == OpExec && i != n-1 {
+			return fmt.Errorf("step %d: a plan has one %s", i+1, op)
 		}
-		if i > clone && s.Op == OpClone || s.Op == OpExec && i != n-1 {
-			return fmt.Errorf("step %d: a plan has one %s", i+1, s.Op)
+		if op == OpDenySetgroups && !execInit {
+			return fmt.Errorf("step %d (%s) is the helpers' way: it comes after init's first exec", i+1, op)
 		}
-		if s.Op == OpExecInit {
+		if op == OpExecInit {
 			if execInits++; execInits > 2 {
 				return fmt.Errorf("step %d: a plan has at most two exec-init steps (the second after the ID map helpers)", i+1)
 			}
 			execInit = true
-		} else if execInit && s.Side == Parent && s.Op != OpCgroupJoin && s.Op != OpNewIDMap && s.Op != OpWriteIDMap &&
-			s.Op != OpVeth && s.Op != OpUserNet && s.Op != OpUserNetPort {
-			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, s.Op)
-		} else if !execInit && s.Side != Parent && s.Op != OpUnshare && s.Op != OpPdeathsig && s.Op != OpAmbientCaps && s.Op != OpInitIDs {
-			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, s.Op)
+		} else if execInit && s.Side == Parent && op != OpCgroupJoin && op != OpNewIDMap && op != OpDenySetgroups &&
+			op != OpVeth && op != OpUserNet && op != OpUserNetPort {
+			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, op)
+		} else if !execInit && s.Side != Parent && op != OpPdeathsig && op != OpAmbientCaps && op != OpInitIDs {
+			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, op)
 		}
-		if s.Side < side && s.Side != Parent && s.Op != OpExecInit && s.Op != OpPdeathsig {
-			return fmt.Errorf("step %d (%s) runs in %s after %s steps", i+1, s.Op, s.Side, side)
+		if s.Side < side && s.Side != Parent && op != OpExecInit && op != OpPdeathsig {
+			return fmt.Errorf("step %d (%s) runs in %s after %s steps", i+1, op, s.Side, side)
 		}
 		if s.Side > side {
 			side = s.Side
 		}
 		if last < phase {
-			return fmt.Errorf("step %d (%s) comes too late: it must come before step %d's phase", i+1, s.Op, i)
+			return fmt.Errorf("step %d (%s) comes too late: it must come before step %d's phase", i+1, op, i)
 		}
 		phase = max(phase, first)
 	}
@@ -221,13 +147,13 @@ func (p *Plan) Check() error {
 func (p *Plan) checkConsole() error {
 	console, ctty := 0, 0
 	for i := range p.Steps {
-		switch p.Steps[i].Op {
-		case OpConsole:
+		switch p.Steps[i].Do.(type) {
+		case *Console:
 			if console > 0 {
 				return fmt.Errorf("step %d: a plan has one console", i+1)
 			}
 			console = i + 1
-		case OpSetctty:
+		case *Setctty:
 			ctty = i + 1
 		}
 	}
@@ -243,28 +169,10 @@ func (p *Plan) checkConsole() error {
 // usesLeasedIDs reports whether the step's maps name the IDs of a leased
 // slot.
 func (s *Step) usesLeasedIDs() bool {
-	if strings.Contains(s.Data, "{ids") {
-		return true
-	}
-	for _, a := range s.Args {
-		if strings.Contains(a, "{ids") {
+	for _, m := range IDMaps(s.Do) {
+		if strings.Contains(m, "{ids") {
 			return true
 		}
 	}
 	return false
-}
-
-// Encode returns the plan as JSON, the form in which it reaches init.
-func (p *Plan) Encode() ([]byte, error) { return json.Marshal(p) }
-
-// Decode parses a plan encoded by Encode and checks it.
-func Decode(b []byte) (*Plan, error) {
-	var p Plan
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode plan: %w", err)
-	}
-	if err := p.Check(); err != nil {
-		return nil, fmt.Errorf("decode plan: %w", err)
-	}
-	return &p, nil
 }

@@ -11,16 +11,16 @@ import (
 )
 
 // CloneFlags prints CLONE_* bits by name.
-type CloneFlags Flags
+type CloneFlags uint64
 
 // MountFlags prints MS_* bits by name.
-type MountFlags Flags
+type MountFlags uint64
 
 // AttrFlags prints MOUNT_ATTR_* bits by name.
-type AttrFlags Flags
+type AttrFlags uint64
 
 // UmountFlags prints MNT_* and UMOUNT_* bits by name.
-type UmountFlags Flags
+type UmountFlags uint64
 
 var cloneNames = []bitnames.Name{
 	{Bit: unix.CLONE_NEWUSER, Name: "CLONE_NEWUSER"},

@@ -3,14 +3,6 @@ package plan
 import (
 	"fmt"
 	"strings"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/landlock"
-	"github.com/cellsandbox/cell/launcher/network"
-	"github.com/cellsandbox/cell/launcher/rlimit"
-	"github.com/cellsandbox/cell/launcher/seccomp"
 )
 
 // Plan is the ordered list of steps that set up one sandbox and start its
@@ -24,9 +16,6 @@ type Plan struct {
 	// Rootless records whether the plan was compiled for an unprivileged
 	// caller.
 	Rootless bool `json:"rootless"`
-	// Trace asks the executor to report each step as it runs, with its
-	// duration (cell run --trace).
-	Trace bool `json:"trace,omitempty"`
 	// Pooled makes a sandbox of a pool: init runs every step, then waits
 	// for the one command it will run, which a client hands over (cell
 	// run --pool); the exec step gives its credentials, directory and
@@ -45,7 +34,7 @@ type Plan struct {
 	// Cgroup is the sandbox's cgroups that the cgroup steps make, nil
 	// without limits: what cleanup kills and removes, and where the
 	// sandbox's statistics are read.
-	Cgroup *cgroup.Group `json:"cgroup,omitempty"`
+	Cgroup *Cgroup `json:"cgroup,omitempty"`
 }
 
 // DefaultPath is where an exec step looks for a command without a slash
@@ -62,6 +51,7 @@ const (
 	Parent Side = iota
 	Init
 	Command
+	sideCount
 )
 
 func (s Side) String() string {
@@ -72,6 +62,7 @@ func (s Side) String() string {
 		return "init"
 	case Command:
 		return "command"
+	case sideCount:
 	}
 	return fmt.Sprintf("Side(%d)", uint8(s))
 }
@@ -81,7 +72,7 @@ func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText parses a name printed by MarshalText.
 func (s *Side) UnmarshalText(b []byte) error {
-	for c := Parent; c <= Command; c++ {
+	for c := range sideCount {
 		if c.String() == string(b) {
 			*s = c
 			return nil
@@ -108,75 +99,50 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// Step is one operation of a plan. Which argument fields are meaningful
-// depends on Op; String prints exactly those.
+// Step is one operation of a plan: what it does (an Action, one type
+// per op), which process does it and the profile position that produced
+// it.
 type Step struct {
-	Side Side `json:"side"`
-	Op   Op   `json:"op"`
-	Pos  Pos  `json:"pos"`
-
-	// Path is the object the step acts on: a mount target, a directory, a
-	// file, a proc file, a hostname, an interface or the command's name.
-	Path string `json:"path,omitempty"`
-	// Root, when set, is the directory that Path is resolved in, without
-	// leaving it (openat2 RESOLVE_IN_ROOT).
-	Root string `json:"root,omitempty"`
-	// Source is a mount source or a symlink's content.
-	Source string `json:"source,omitempty"`
-	// SourceRoot, when set, is the directory that Source is resolved in,
-	// without leaving it: the host's root seen from the staging root.
-	SourceRoot string `json:"sourceRoot,omitempty"`
-	// FSType is a filesystem type for mount and fsopen.
-	FSType string `json:"fstype,omitempty"`
-	// Flags holds the op's flag word; its name space depends on Op.
-	Flags Flags `json:"flags,omitempty"`
-	// Attr holds MOUNT_ATTR_* bits for new-API mounts.
-	Attr Flags `json:"attr,omitempty"`
-	// Data is mount data, file content, or a map written to a proc file.
-	Data string `json:"data,omitempty"`
-	// Options are fsconfig key=value pairs, in order.
-	Options []string `json:"options,omitempty"`
-	// Mode is a permission mode or umask.
-	Mode uint32 `json:"mode,omitempty"`
-	// ID is a uid, gid, signal or descriptor number.
-	ID uint32 `json:"id,omitempty"`
-	// IDs is a list of gids or descriptors.
-	IDs []uint32 `json:"ids,omitempty"`
-	// Args is an argument vector; Env an environment.
-	Args []string `json:"args,omitempty"`
-	Env  []string `json:"env,omitempty"`
-	// Recursive applies the step to submounts too.
-	Recursive bool `json:"recursive,omitempty"`
-	// Rlimit is the limit an OpRlimit step sets.
-	Rlimit *rlimit.Limit `json:"rlimit,omitempty"`
-	// Seccomp is the policy of an OpSeccomp step and Filter the program
-	// compiled from it, which is what init installs.
-	Seccomp *seccomp.Policy   `json:"seccomp,omitempty"`
-	Filter  []unix.SockFilter `json:"filter,omitempty"`
-	// Landlock is the ruleset of an OpLandlock step; ABI the kernel's
-	// Landlock version it was compiled for.
-	Landlock *landlock.Rules `json:"landlock,omitempty"`
-	ABI      int             `json:"abi,omitempty"`
-	// Nft is the nftables chain or rule of an OpNft step.
-	Nft *network.Rule `json:"nft,omitempty"`
-	// Optional lets a mount whose source (or Existing target) is missing
-	// be skipped.
-	Optional bool `json:"optional,omitempty"`
-	// Existing requires a mount's target to exist: it is not created.
-	Existing bool `json:"existing,omitempty"`
-	// NoSymlinks resolves a bind's Source without following a symlink in
-	// any component (RESOLVE_NO_SYMLINKS).
-	NoSymlinks bool `json:"noSymlinks,omitempty"`
-	// HandBack makes a bind's Source (or a kept upper layer's, on its
-	// mkdir) the sandbox's outputs: after the
-	// sandbox, cell clears set-ID bits there and removes symlinks (unless
-	// KeepSymlinks), and fails the run if it found any.
-	HandBack     bool `json:"handBack,omitempty"`
-	KeepSymlinks bool `json:"keepSymlinks,omitempty"`
+	Side Side
+	Pos  Pos
+	Do   Action
 }
 
-// Flags is a word of flag bits; how it prints depends on the step's Op.
-type Flags uint64
+// Op is the step's op; OpInvalid for a step without an Action.
+func (s *Step) Op() Op {
+	if s.Do == nil {
+		return OpInvalid
+	}
+	return s.Do.Op()
+}
+
+// Call prints the step as the syscalls it makes, strace-like.
+func (s *Step) Call() string {
+	if s.Do == nil {
+		return "invalid()"
+	}
+	return s.Do.call(s.Side)
+}
+
+// Summary is a short description of the step for error messages: "bind
+// /home/u/src -> /src", "mount proc -> /proc", "exec sh".
+func (s *Step) Summary() string {
+	switch a := s.Do.(type) {
+	case *Bind:
+		return fmt.Sprintf("bind %s -> %s", a.Source, a.Target)
+	case *MountFS:
+		return fmt.Sprintf("mount %s -> %s", a.FSType, a.Target)
+	case *Mkdir:
+		return "mkdir " + join(a.Root, a.Path)
+	case *WriteFile:
+		return "file " + a.Target
+	case *Symlink:
+		return fmt.Sprintf("symlink %s -> %s", a.Target, a.LinkTo)
+	case *Exec:
+		return "exec " + a.Path
+	}
+	return s.Call()
+}
 
 // PoolSplit is the line that String prints in a pooled plan before the
 // first command step: a pool's sandbox has run every step above it ahead

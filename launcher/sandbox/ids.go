@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cellsandbox/cell/launcher/ids"
@@ -17,42 +18,52 @@ type leasedIDs struct {
 }
 
 // lease runs an id-lease step.
-func (l *leasedIDs) lease(s *plan.Step) error {
-	if len(s.IDs) != 2 {
-		return fmt.Errorf("id-lease step needs the pool's first ID and count, has %v", s.IDs)
-	}
-	base, err := slots.Acquire(s.Path, ids.Pool{First: s.IDs[0], Count: s.IDs[1]}, s.Source)
+func (l *leasedIDs) lease(s *plan.IDLease) error {
+	base, err := slots.Acquire(s.File, ids.Pool{First: s.First, Count: s.Count}, s.Sandbox)
 	if err != nil {
 		return err
 	}
-	l.file, l.base, l.held = s.Path, base, true
+	l.file, l.base, l.held = s.File, base, true
 	return nil
 }
 
-// resolve returns the parent step s with the leased IDs in place of the
-// placeholders of its maps; other steps are returned as they are.
-func (l *leasedIDs) resolve(s *plan.Step) (*plan.Step, error) {
+// resolve returns the action of the parent step s with the leased IDs in
+// place of the placeholders of its maps; other steps' actions are
+// returned as they are. The plan is not changed.
+func (l *leasedIDs) resolve(s *plan.Step) (plan.Action, error) {
 	if s.Side != plan.Parent || !l.held {
-		return s, nil
+		return s.Do, nil
 	}
-	r := *s
 	var err error
-	if r.Data, err = ids.Resolve(s.Data, l.base); err != nil {
-		return nil, err
+	res := func(m string) string {
+		r, rerr := ids.Resolve(m, l.base)
+		err = errors.Join(err, rerr)
+		return r
 	}
-	r.Args = make([]string, len(s.Args))
-	for i, a := range s.Args {
-		if r.Args[i], err = ids.Resolve(a, l.base); err != nil {
-			return nil, err
+	switch a := s.Do.(type) {
+	case *plan.WriteIDMap:
+		r := *a
+		r.Data = res(a.Data)
+		return &r, err
+	case *plan.NewIDMap:
+		r := *a
+		r.Ranges = make([]string, len(a.Ranges))
+		for i, m := range a.Ranges {
+			r.Ranges[i] = res(m)
 		}
+		return &r, err
+	case *plan.IDMappedTree:
+		r := *a
+		r.UIDMap, r.GIDMap = res(a.UIDMap), res(a.GIDMap)
+		return &r, err
 	}
-	return &r, nil
+	return s.Do, nil
 }
 
-// teardown releases the lease; it runs after the cgroup's teardown, which
-// kills what is left of the sandbox, so that no process of the slot
+// release runs an id-release step: it ends the lease. The plan's
+// cleanup runs it after the cgroup's kill, so that no process of the slot
 // survives into the next holder's sandbox.
-func (l *leasedIDs) teardown() error {
+func (l *leasedIDs) release() error {
 	if !l.held {
 		return nil
 	}

@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/landlock"
 	"github.com/cellsandbox/cell/launcher/landlock/lsm"
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/network/link"
@@ -57,21 +60,20 @@ func Init() int {
 	unix.CloseOnExec(fd)
 	conn := os.NewFile(uintptr(fd), "cell")
 	enc := json.NewEncoder(conn)
-	dec := json.NewDecoder(conn)
+	in := bufio.NewReaderSize(conn, 64<<10)
 	ignoreSignals()
 
-	var p plan.Plan
-	if err := dec.Decode(&p); err != nil {
-		fmt.Fprintf(os.Stderr, "cell-init: read plan: %v\n", err)
-		return 125
-	}
-	if err := p.Check(); err != nil {
+	rt, p, sum, err := readPlan(in)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
 		return 125
 	}
-	closeUnnamed(started, namedFDs(&p, fd))
+	closeUnnamed(started, namedFDs(p, fd))
 	stamp.Mark("plan")
-	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started}
+	if rt.Trace {
+		_ = enc.Encode(message{Trace: &Trace{PlanSHA256: hex.EncodeToString(sum[:])}})
+	}
+	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started, lease: rt.Lease}
 	report := func(i int, err error) int {
 		f := &failure{Step: i, Err: err.Error()}
 		var errno unix.Errno
@@ -85,12 +87,12 @@ func Init() int {
 	}
 	start := 0
 	for i := range p.Steps {
-		if p.Steps[i].Op == plan.OpExecInit {
+		if p.Steps[i].Op() == plan.OpExecInit {
 			start = i + 1
 		}
 	}
 	trace := func(first, last int, since time.Time) {
-		if p.Trace {
+		if rt.Trace {
 			_ = enc.Encode(message{Trace: &Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()}})
 		}
 	}
@@ -103,7 +105,7 @@ func Init() int {
 			firstCommand = i
 		}
 		t0 := time.Now()
-		if err := guard(func() error { return ex.step(&p.Steps[i]) }); err != nil {
+		if err := guard(func() error { return ex.step(p.Steps[i].Side, p.Steps[i].Do) }); err != nil {
 			return report(i, err)
 		}
 		if p.Steps[i].Side == plan.Init {
@@ -126,14 +128,14 @@ func Init() int {
 		// The command's steps run in the forked child up to its execve.
 		trace(firstCommand, len(p.Steps)-1, t0)
 		stamp.Mark("exec")
-		if p.Trace {
+		if rt.Trace {
 			_ = enc.Encode(message{Trace: &Trace{Phases: stamp.Take("init")}})
 		}
 	}
 	// From here on the socket carries descriptors too (exec requests), so
 	// it is read with recvmsg; the decoder's buffered bytes come first.
-	buffered, _ := io.ReadAll(dec.Buffered())
-	rd := newMsgReader(fd, buffered)
+	buffered, _ := in.Peek(in.Buffered())
+	rd := newMsgReader(fd, append([]byte(nil), buffered...))
 	var encMu sync.Mutex
 	send := func(m message) {
 		encMu.Lock()
@@ -351,7 +353,7 @@ type initExec struct {
 	sys              syscall.SysProcAttr
 	cred             *syscall.Credential
 	keepFDs          []uint32
-	exec             *plan.Step
+	exec             *plan.Exec
 	// passEnv names the variables an exec request may bring.
 	passEnv []string
 	// conn is the socket to cell; console is the slave of the pty that
@@ -361,6 +363,44 @@ type initExec struct {
 	// started are the descriptors init was started with: an optional
 	// tree that cell did not pass is not among them.
 	started []int
+	// lease is the address that the steps write as {lease} (Runtime).
+	lease string
+}
+
+// readPlan reads what cell sends init before it runs a step: the Runtime,
+// then the plan, each a line. It returns the plan checked, and, when the
+// run is traced, the SHA-256 of its bytes as they came.
+func readPlan(in *bufio.Reader) (*Runtime, *plan.Plan, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	line, err := in.ReadSlice('\n')
+	if err != nil {
+		return nil, nil, sum, fmt.Errorf("read the run-time message: %w", err)
+	}
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil || m.Runtime == nil {
+		return nil, nil, sum, fmt.Errorf("expected the run-time message, got %.80q (%v)", line, err)
+	}
+	b, err := in.ReadBytes('\n')
+	if err != nil {
+		return nil, nil, sum, fmt.Errorf("read plan: %w", err)
+	}
+	b = b[:len(b)-1]
+	if m.Runtime.Trace {
+		sum = sha256.Sum256(b)
+	}
+	p, err := plan.Decode(b)
+	if err != nil {
+		return nil, nil, sum, err
+	}
+	return m.Runtime, p, sum, nil
+}
+
+// resolve puts the leased address in place of {lease}.
+func (e *initExec) resolve(s string) string {
+	if e.lease == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, plan.Lease, e.lease)
 }
 
 func (e *initExec) root(dir string) (*mounts.Root, error) {
@@ -378,44 +418,44 @@ func (e *initExec) root(dir string) (*mounts.Root, error) {
 }
 
 // step runs one init step, or records a command step for the fork.
-func (e *initExec) step(s *plan.Step) error {
-	switch s.Op {
-	case plan.OpMount:
-		return mounts.Mount(s.Source, s.Path, s.FSType, uintptr(s.Flags), s.Data)
-	case plan.OpChdir:
-		if s.Side == plan.Command {
-			e.attr.Dir = s.Path
+func (e *initExec) step(side plan.Side, a plan.Action) error {
+	switch a := a.(type) {
+	case *plan.Mount:
+		return mounts.Mount(a.Source, a.Target, a.FSType, uintptr(a.Flags), a.Data)
+	case *plan.Chdir:
+		if side == plan.Command {
+			e.attr.Dir = a.Dir
 			return nil
 		}
-		return os.Chdir(s.Path)
-	case plan.OpMkdir:
-		if s.Root == "" {
-			return mounts.Mkdir(s.Path, s.Mode)
+		return os.Chdir(a.Dir)
+	case *plan.Mkdir:
+		if a.Root == "" {
+			return mounts.Mkdir(a.Path, a.Mode)
 		}
-		r, err := e.root(s.Root)
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		fd, err := r.Mkdir(s.Path, s.Mode)
+		fd, err := r.Mkdir(a.Path, a.Mode)
 		if err == nil {
 			unix.Close(fd)
 		}
 		return err
-	case plan.OpPivotRoot:
+	case *plan.PivotRoot:
 		// Descriptors of the roots would pin them; they belong to the
 		// tree being left.
 		e.closeRoots()
-		return mounts.PivotRoot(s.Path, s.Source)
-	case plan.OpUmount:
+		return mounts.PivotRoot(a.NewRoot, a.PutOld)
+	case *plan.Umount:
 		e.closeRoots()
-		return mounts.Unmount(s.Path, int(s.Flags))
-	case plan.OpMountFS:
-		r, err := e.root(s.Root)
+		return mounts.Unmount(a.Target, int(a.Flags))
+	case *plan.MountFS:
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		opts := s.Options
-		if s.NoSymlinks {
+		opts := a.Options
+		if a.NoSymlinks {
 			// The overlay's lower directories, opened without
 			// following links, reach overlayfs as their descriptors
 			// through the host's /proc, still at /oldroot/proc.
@@ -424,7 +464,7 @@ func (e *initExec) step(s *plan.Step) error {
 				return err
 			}
 			var fds []int
-			if opts, fds, err = old.PinLowers(s.Options, "/oldroot/proc"); err != nil {
+			if opts, fds, err = old.PinLowers(a.Options, "/oldroot/proc"); err != nil {
 				return err
 			}
 			defer func() {
@@ -433,60 +473,60 @@ func (e *initExec) step(s *plan.Step) error {
 				}
 			}()
 		}
-		err = r.MountFS(s.FSType, opts, uint64(s.Attr), s.Path, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		err = r.MountFS(a.FSType, opts, uint64(a.Attr), a.Target, mounts.Target{Existing: a.Existing, Optional: a.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
 		return err
-	case plan.OpBind:
-		r, err := e.root(s.Root)
+	case *plan.Bind:
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		src, err := e.root(s.SourceRoot)
+		src, err := e.root(a.SourceRoot)
 		if err != nil {
 			return err
 		}
-		err = r.Bind(src, s.Source, s.Path, uint64(s.Attr), s.Recursive, s.NoSymlinks, mounts.Target{Existing: s.Existing, Optional: s.Optional})
+		err = r.Bind(src, a.Source, a.Target, uint64(a.Attr), a.Recursive, a.NoSymlinks, mounts.Target{Existing: a.Existing, Optional: a.Optional})
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
 		return err
-	case plan.OpAttachTree:
-		r, err := e.root(s.Root)
+	case *plan.AttachTree:
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		if s.Optional && !slices.Contains(e.started, int(s.ID)) {
+		if a.Optional && !slices.Contains(e.started, int(a.FD)) {
 			return nil // its source does not exist; cell passed no tree
 		}
 		// The tree is attached once; its descriptor must not stay
 		// in pid 1.
-		defer unix.Close(int(s.ID))
-		return r.Attach(int(s.ID), s.Path)
-	case plan.OpWriteFile:
-		r, err := e.root(s.Root)
+		defer unix.Close(int(a.FD))
+		return r.Attach(int(a.FD), a.Target)
+	case *plan.WriteFile:
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		return r.WriteFile(s.Path, s.Mode, s.Data)
-	case plan.OpSymlink:
-		r, err := e.root(s.Root)
+		return r.WriteFile(a.Target, a.Mode, e.resolve(a.Content))
+	case *plan.Symlink:
+		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		return r.Symlink(s.Source, s.Path)
-	case plan.OpSetattr:
-		return mounts.Setattr(s.Path, uint64(s.Attr))
-	case plan.OpSethostname:
-		return wrap("sethostname", unix.Sethostname([]byte(s.Path)))
-	case plan.OpSetdomainname:
-		return wrap("setdomainname", unix.Setdomainname([]byte(s.Path)))
-	case plan.OpLinkUp:
-		return link.Up(s.Path)
-	case plan.OpSetDumpable:
+		return r.Symlink(a.LinkTo, a.Target)
+	case *plan.Setattr:
+		return mounts.Setattr(a.Target, uint64(a.Attr))
+	case *plan.Sethostname:
+		return wrap("sethostname", unix.Sethostname([]byte(a.Hostname)))
+	case *plan.Setdomainname:
+		return wrap("setdomainname", unix.Setdomainname([]byte(a.Domainname)))
+	case *plan.LinkUp:
+		return link.Up(a.Interface)
+	case *plan.SetDumpable:
 		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
-	case plan.OpSessionKeyring:
+	case *plan.SessionKeyring:
 		// NULL: a new anonymous keyring, never one of the same name
 		// that another sandbox joined.
 		_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
@@ -494,93 +534,109 @@ func (e *initExec) step(s *plan.Step) error {
 			return wrap("keyctl KEYCTL_JOIN_SESSION_KEYRING", errno)
 		}
 		return nil
-	case plan.OpSubreaper:
+	case *plan.Subreaper:
 		return wrap("prctl PR_SET_CHILD_SUBREAPER", unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
-	case plan.OpUmask:
-		unix.Umask(int(s.Mode))
+	case *plan.Umask:
+		unix.Umask(int(a.Mask))
 		return nil
-	case plan.OpOOMScoreAdj:
-		v, err := strconv.Atoi(s.Data)
+	case *plan.OOMScoreAdj:
+		return prlimit.OOMScoreAdj(a.Score)
+	case *plan.SetRlimit:
+		r, err := rlimit.Parse(a.Limit.Resource)
 		if err != nil {
-			return fmt.Errorf("oom_score_adj %q: %w", s.Data, err)
+			return err
 		}
-		return prlimit.OOMScoreAdj(v)
-	case plan.OpRlimit:
-		if s.Rlimit == nil {
-			return errors.New("rlimit step without a limit")
+		return prlimit.Apply([]rlimit.Limit{{Resource: r, Soft: a.Limit.Soft, Hard: a.Limit.Hard}})
+	case *plan.Landlock:
+		r, err := landlockRules(&a.Rules)
+		if err != nil {
+			return err
 		}
-		return prlimit.Apply([]rlimit.Limit{*s.Rlimit})
-	case plan.OpLandlock:
-		if s.Landlock == nil {
-			return errors.New("landlock step without rules")
-		}
-		return lsm.Restrict(s.Landlock)
-	case plan.OpSeccomp:
-		if len(s.Filter) == 0 {
+		return lsm.Restrict(r)
+	case *plan.Seccomp:
+		if len(a.Filter) == 0 {
 			return errors.New("seccomp step without a filter")
 		}
-		return filter.Install(s.Filter)
-	case plan.OpCapBSetDrop:
-		return dropBoundingSet(s.IDs)
-	case plan.OpCapInheritable:
-		return setInheritable(s.IDs)
-	case plan.OpNoNewPrivs:
+		prog := make([]unix.SockFilter, len(a.Filter))
+		for i, in := range a.Filter {
+			prog[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+		}
+		return filter.Install(prog)
+	case *plan.CapBSetDrop:
+		return dropBoundingSet(a.Keep)
+	case *plan.CapInheritable:
+		return setInheritable(a.Caps)
+	case *plan.NoNewPrivs:
 		return wrap("prctl PR_SET_NO_NEW_PRIVS", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-	case plan.OpCloseFDs:
-		e.keepFDs = s.IDs
-		return closeFDs(s.IDs)
-	case plan.OpSetsid:
+	case *plan.CloseFDs:
+		e.keepFDs = a.Keep
+		return closeFDs(a.Keep)
+	case *plan.Setsid:
 		e.sys.Setsid = true
 		return nil
-	case plan.OpSetctty:
+	case *plan.Setctty:
 		e.sys.Setctty, e.sys.Ctty = true, 0
 		return nil
-	case plan.OpConsole:
-		return e.openConsole(s)
-	case plan.OpSetgroups:
+	case *plan.Console:
+		return e.openConsole(a)
+	case *plan.Setgroups:
 		c := e.credential()
-		c.Groups, c.NoSetGroups = s.IDs, false
+		c.Groups, c.NoSetGroups = a.GIDs, false
 		return nil
-	case plan.OpSetgid:
-		e.credential().Gid = s.ID
+	case *plan.Setgid:
+		e.credential().Gid = a.GID
 		return nil
-	case plan.OpSetuid:
-		e.credential().Uid = s.ID
+	case *plan.Setuid:
+		e.credential().Uid = a.UID
 		return nil
-	case plan.OpPdeathsig:
-		if s.Side == plan.Init {
-			return wrap("prctl PR_SET_PDEATHSIG", unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(s.ID), 0, 0, 0))
+	case *plan.Pdeathsig:
+		if side == plan.Init {
+			return wrap("prctl PR_SET_PDEATHSIG", unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(a.Signal), 0, 0, 0))
 		}
-		e.sys.Pdeathsig = syscall.Signal(s.ID)
+		e.sys.Pdeathsig = syscall.Signal(a.Signal)
 		return nil
-	case plan.OpAmbientCaps:
-		if s.Side != plan.Command {
+	case *plan.AmbientCaps:
+		if side != plan.Command {
 			break
 		}
-		for _, c := range s.IDs {
+		for _, c := range a.Caps {
 			e.sys.AmbientCaps = append(e.sys.AmbientCaps, uintptr(c))
 		}
 		return nil
-	case plan.OpExec:
-		e.exec = s
+	case *plan.Exec:
+		e.exec = a
 		return nil
-	case plan.OpAddrAdd:
-		return link.AddrAdd(s.Path, s.Data)
-	case plan.OpRouteAdd:
-		return link.DefaultRoute(s.Path, s.Data)
-	case plan.OpNft:
-		if s.Nft == nil {
-			return errors.New("nft step without a rule")
-		}
+	case *plan.AddrAdd:
+		return link.AddrAdd(a.Interface, e.resolve(a.Address))
+	case *plan.RouteAdd:
+		return link.DefaultRoute(a.Interface, a.Gateway)
+	case *plan.Nft:
 		c, err := nftables.New()
 		if err != nil {
 			return fmt.Errorf("nftables: %w", err)
 		}
-		return nft.Apply(c, s.Nft)
-	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpClone, plan.OpWriteIDMap, plan.OpUnshare, plan.OpInitIDs, plan.OpExecInit,
-		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
+		r := a.Rule
+		if e.lease != "" {
+			r = r.Resolve(e.lease)
+		}
+		return nft.Apply(c, &r)
 	}
-	return fmt.Errorf("%s is not a step init can run", s.Op)
+	return fmt.Errorf("%s in %s is not a step init can run", a.Op(), side)
+}
+
+// landlockRules converts the plan's landlock rules to launcher/landlock's.
+func landlockRules(p *plan.LandlockRules) (*landlock.Rules, error) {
+	r := &landlock.Rules{ReadOnly: p.ReadOnly, ReadWrite: p.ReadWrite, ReadExec: p.ReadExec, BindTCP: p.BindTCP, ConnectTCP: p.ConnectTCP}
+	if err := r.Mode.UnmarshalText([]byte(p.Mode)); err != nil {
+		return nil, err
+	}
+	r.Scope = make([]landlock.Scope, len(p.Scope))
+	for i, s := range p.Scope {
+		if err := r.Scope[i].UnmarshalText([]byte(s)); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // credential starts the command's credentials. Without a setgroups step
@@ -681,11 +737,11 @@ func openFDs() []int {
 func namedFDs(p *plan.Plan, socket int) []int {
 	named := []int{socket}
 	for i := range p.Steps {
-		switch s := &p.Steps[i]; s.Op {
-		case plan.OpIDMapUserns:
-			named = append(named, int(s.ID))
-		case plan.OpCloseFDs:
-			for _, fd := range s.IDs {
+		switch a := p.Steps[i].Do.(type) {
+		case *plan.IDMappedTree:
+			named = append(named, int(a.FD))
+		case *plan.CloseFDs:
+			for _, fd := range a.Keep {
 				named = append(named, int(fd))
 			}
 		}
@@ -725,8 +781,8 @@ func closeFDs(keep []uint32) error {
 // sandbox's /dev/ptmx) belongs to, and sends the master to cell. The slave
 // is opened with TIOCGPTPEER, from the master itself, not by a path that
 // the sandbox's file system could redirect.
-func (e *initExec) openConsole(s *plan.Step) error {
-	m, slave, name, err := makePTY(s.Path, s.IDs)
+func (e *initExec) openConsole(s *plan.Console) error {
+	m, slave, name, err := makePTY(s.Ptmx, []uint32{s.UID, s.GID})
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,13 @@
 // with the command's steps and execve, then reaps zombies, forwards the
 // signals cell relays to it, and reports how the command ended.
 //
-// The wire protocol is a stream of JSON messages in both directions: the
-// plan first, then signals from cell; a step failure or the command's exit
-// from init. EOF from init without an exit report means init died.
+// The wire protocol is a stream of JSON values, one a line, in both
+// directions. From cell: the Mapped word when init waits for its ID maps
+// (the setuid helpers), then one message with the Runtime, then the plan
+// exactly as plan.Encode wrote it (the bytes `cell plan --json` prints,
+// without its indentation: nothing is rewritten on the way), then signals
+// and exec requests. From init: trace records, a step failure or the
+// command's exit. EOF from init without an exit report means init died.
 package sandbox
 
 import (
@@ -47,6 +51,24 @@ type message struct {
 	// Console, from init, names the pty it made in the sandbox's devpts
 	// ("/dev/pts/0"), whose master comes with the message.
 	Console string `json:"console,omitempty"`
+	// Runtime, from cell, is what only the run decides, sent right
+	// before the plan.
+	Runtime *Runtime `json:"runtime,omitempty"`
+}
+
+// Runtime is what init needs beside the plan that is known only when the
+// sandbox starts; the plan itself is the same for every run of an
+// invocation, and init receives it byte for byte as compiled.
+type Runtime struct {
+	// Trace asks init to report each step as it runs, with its duration,
+	// the phases of its life and the hash of the plan it received (cell
+	// run --trace).
+	Trace bool `json:"trace,omitempty"`
+	// Lease is the address the parent leased on the sandbox's bridge
+	// (a net-lease step), "" without one. Init's steps write it as
+	// {lease} (plan.Lease): the executor puts it in their place when it
+	// runs them.
+	Lease string `json:"lease,omitempty"`
 }
 
 // fds is how many descriptors travel with m.
@@ -70,6 +92,10 @@ type Trace struct {
 	// (see internal/stamp) instead of a step: init sends its own once
 	// the command has been exec'd.
 	Phases []stamp.Stamp `json:"phases,omitempty"`
+	// PlanSHA256, when not empty, is the hex SHA-256 of the plan's bytes
+	// as init received them, instead of a step: what init runs, to
+	// compare with what `cell plan --json` prints.
+	PlanSHA256 string `json:"planSHA256,omitempty"`
 }
 
 type failure struct {

@@ -18,25 +18,12 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
-// nets is the parent's part of a sandbox's network: the lease it holds,
-// the helper it started, and the plan's network cleanup.
+// nets is the parent's part of a sandbox's network: the lease it holds
+// and the helper it started.
 type nets struct {
-	lease   netip.Addr
-	user    *slirp.UserNet
-	cleanup []plan.Step
-	nft     *nftables.Conn
-}
-
-// netsOf returns the parent's view of the plan's network.
-func netsOf(p *plan.Plan) *nets {
-	n := &nets{}
-	for _, s := range p.Cleanup {
-		switch s.Op {
-		case plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop:
-			n.cleanup = append(n.cleanup, s)
-		}
-	}
-	return n
+	lease netip.Addr
+	user  *slirp.UserNet
+	nft   *nftables.Conn
 }
 
 func (n *nets) conn() (*nftables.Conn, error) {
@@ -50,69 +37,58 @@ func (n *nets) conn() (*nftables.Conn, error) {
 	return n.nft, nil
 }
 
-// resolve puts the leased address in place of {lease}.
-func (n *nets) resolve(s string) string {
-	if !n.lease.IsValid() {
-		return s
-	}
-	return strings.ReplaceAll(s, network.Lease, n.lease.String())
-}
-
 // step runs a network step of the parent: before the clone (lease,
 // bridge, host rules) or after init's exec (veth, user-mode helper).
-func (n *nets) step(s *plan.Step, initPid int) error {
-	switch s.Op {
-	case plan.OpRequire:
-		b, err := os.ReadFile(s.Path)
+func (n *nets) step(a plan.Action, initPid int) error {
+	switch a := a.(type) {
+	case *plan.Require:
+		b, err := os.ReadFile(a.File)
 		if err != nil {
 			return err
 		}
-		if got := strings.TrimSpace(string(b)); got != s.Data {
-			return fmt.Errorf("%s is %s, and the profile needs %s; cell does not change host settings: set it (sysctl) or change the profile", s.Path, got, s.Data)
+		if got := strings.TrimSpace(string(b)); got != a.Value {
+			return fmt.Errorf("%s is %s, and the profile needs %s; cell does not change host settings: set it (sysctl) or change the profile", a.File, got, a.Value)
 		}
 		return nil
-	case plan.OpNetLease:
-		a, err := lease.Acquire(s.Path, s.Data, s.Source, func(h lease.Holder) error { return Reclaim(h.Owner) })
+	case *plan.NetLease:
+		addr, err := lease.Acquire(a.Bridge, a.Subnet, a.Sandbox, func(h lease.Holder) error { return Reclaim(h.Owner) })
 		if err != nil {
 			return err
 		}
-		n.lease = a
+		n.lease = addr
 		return nil
-	case plan.OpBridge:
-		gw, err := netip.ParsePrefix(s.Data)
+	case *plan.Bridge:
+		gw, err := netip.ParsePrefix(a.Address)
 		if err != nil {
 			return err
 		}
-		return link.EnsureBridge(s.Path, gw)
-	case plan.OpNft:
-		if s.Nft == nil {
-			return errors.New("nft step without a rule")
-		}
+		return link.EnsureBridge(a.Name, gw)
+	case *plan.Nft:
 		c, err := n.conn()
 		if err != nil {
 			return err
 		}
-		r := s.Nft.Resolve(n.lease.String())
+		r := a.Rule.Resolve(n.lease.String())
 		return nft.Apply(c, &r)
-	case plan.OpVeth:
-		if err := link.AddVeth(s.Path, s.Source, s.Data, initPid); err != nil {
+	case *plan.Veth:
+		if err := link.AddVeth(a.Host, a.Bridge, a.Guest, initPid); err != nil {
 			return err
 		}
-		return link.ForgetNeighbor(s.Source, n.lease)
-	case plan.OpUserNet:
-		u, err := slirp.Start(s.Path, s.Args, initPid, 10*time.Second)
+		return link.ForgetNeighbor(a.Bridge, n.lease)
+	case *plan.UserNet:
+		u, err := slirp.Start(a.Helper, a.Args, initPid, 10*time.Second)
 		if err != nil {
 			return err
 		}
 		n.user = u
 		return nil
-	case plan.OpUserNetPort:
-		if n.user == nil || len(s.IDs) != 2 {
+	case *plan.UserNetPort:
+		if n.user == nil {
 			return errors.New("user-net-port without a user-mode network helper")
 		}
-		return n.user.AddPort(s.Data, uint16(s.IDs[0]), uint16(s.IDs[1]))
+		return n.user.AddPort(a.Proto, a.HostPort, a.GuestPort)
 	}
-	return fmt.Errorf("%s is not a network step of the parent", s.Op)
+	return fmt.Errorf("%s is not a network step of the parent", a.Op())
 }
 
 // Reclaim deletes the host rules and the veth of the sandbox name. It is
@@ -131,34 +107,28 @@ func Reclaim(name string) error {
 	return errors.Join(errs...)
 }
 
-// teardown runs the plan's network cleanup: each step runs, whatever
-// the others did, since each undoes one thing by name and a missing
-// thing is no error.
-func (n *nets) teardown() error {
-	var errs []error
-	for i := range n.cleanup {
-		s := &n.cleanup[i]
-		var err error
-		switch s.Op {
-		case plan.OpNftDelete:
-			fam, table, _ := strings.Cut(s.Path, " ")
-			var c *nftables.Conn
-			if c, err = n.conn(); err == nil {
-				_, err = nft.DeleteOwned(c, fam, table, func(o string) bool { return o == s.Data })
-			}
-		case plan.OpLeaseRelease:
-			if n.lease.IsValid() {
-				err = lease.Release(s.Path, s.Data)
-			}
-		case plan.OpUserNetStop:
-			err = n.user.Stop()
-			n.user = nil
-		}
+// cleanup runs a network step of the plan's cleanup. Each undoes one
+// thing by name, and a missing thing is no error.
+func (n *nets) cleanup(a plan.Action) error {
+	switch a := a.(type) {
+	case *plan.NftDelete:
+		fam, table, _ := strings.Cut(a.Table, " ")
+		c, err := n.conn()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Op, err))
+			return err
 		}
+		_, err = nft.DeleteOwned(c, fam, table, func(o string) bool { return o == a.Owner })
+		return err
+	case *plan.LeaseRelease:
+		if !n.lease.IsValid() {
+			return nil
+		}
+		n.lease = netip.Addr{}
+		return lease.Release(a.Bridge, a.Sandbox)
+	case *plan.UserNetStop:
+		u := n.user
+		n.user = nil
+		return u.Stop()
 	}
-	n.cleanup = nil
-	n.lease = netip.Addr{}
-	return errors.Join(errs...)
+	return fmt.Errorf("%s is not a network cleanup step", a.Op())
 }

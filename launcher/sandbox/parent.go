@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,13 +81,11 @@ func (sb *Sandbox) Wall() time.Duration { return sb.ended.Sub(sb.started) }
 // thread that started it exits, so the caller must hold its goroutine
 // locked to its thread (runtime.LockOSThread) until Wait returns.
 //
-// onTrace, when not nil and the plan has Trace, receives each step (or
-// run of steps done together, such as Go's clone through init's exec) as
-// it completes, from the parent and from init.
+// onTrace, when not nil, receives each step (or run of steps done
+// together, such as Go's clone through init's exec) as it completes, from
+// the parent and from init, the phases of init's life and the hash of
+// the plan init received.
 func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sandbox, error) {
-	if !p.Trace {
-		onTrace = nil
-	}
 	trace := func(first, last int, since time.Time) {
 		if onTrace != nil {
 			onTrace(Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()})
@@ -95,13 +94,19 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
+	// Encoded before anything runs: what init receives is this, byte for
+	// byte, whatever the parent's steps find.
+	planBytes, err := p.Encode()
+	if err != nil {
+		return nil, err
+	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
 	cg := groupOf(p)
-	nw := netsOf(p)
+	nw := &nets{}
 	lids := &leasedIDs{}
-	// undo tears down what the parent made when starting fails.
+	// undo runs the plan's cleanup when starting fails.
 	undo := func(err error) error {
-		if terr := errors.Join(cg.teardown(), nw.teardown(), lids.teardown()); terr != nil {
+		if terr := teardown(p, cg, nw, lids); terr != nil {
 			return errors.Join(err, fmt.Errorf("teardown: %w", terr))
 		}
 		return err
@@ -115,74 +120,71 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		}
 		return se
 	}
-	var initStep *plan.Step
+	var initStep *plan.ExecInit
 	initIndex := 0
 	var passed []passedFile
 	for i := range p.Steps {
-		s, err := lids.resolve(&p.Steps[i])
+		s := &p.Steps[i]
+		a, err := lids.resolve(s)
 		if err != nil {
 			return nil, undo(stepErr(i, err))
 		}
 		t0 := time.Now()
-		switch s.Op {
-		case plan.OpIDLease:
-			if err := lids.lease(s); err != nil {
-				return nil, undo(stepErr(i, err))
-			}
-			trace(i, i, t0)
-			continue
-		case plan.OpCgroupMkdir, plan.OpCgroupWrite:
-			if err := cg.step(s, 0); err != nil {
-				return nil, undo(stepErr(i, err))
-			}
-			trace(i, i, t0)
-			continue
-		case plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft:
-			if err := nw.step(s, 0); err != nil {
-				return nil, undo(stepErr(i, err))
-			}
-			trace(i, i, t0)
-			continue
-		case plan.OpCloseFDs:
+		done := true // the step ran here, on its own
+		switch a := a.(type) {
+		case *plan.IDLease:
+			err = lids.lease(a)
+		case *plan.CgroupMkdir, *plan.CgroupWrite:
+			err = cg.step(a, 0)
+		case *plan.Require, *plan.NetLease, *plan.Bridge:
+			err = nw.step(a, 0)
+		case *plan.Nft:
+			err = nw.step(a, 0)
+		case *plan.CloseFDs:
 			// Only marked: cell keeps its descriptors, init gets none
 			// of them but what ExtraFiles places (Go's fork clears the
 			// flag of a descriptor placed at its own number).
-			if err := closeFDs(s.IDs); err != nil {
-				return nil, undo(stepErr(i, err))
-			}
-			trace(i, i, t0)
-			continue
-		case plan.OpIDMapUserns:
-			f, err := idmapUserns(s)
-			if s.Optional && mounts.Missing(err) {
+			err = closeFDs(a.Keep)
+		case *plan.IDMappedTree:
+			var f *os.File
+			f, err = idmapUserns(a)
+			if a.Optional && mounts.Missing(err) {
 				// No tree at its number: init skips the attach.
-				trace(i, i, t0)
-				continue
+				err = nil
+				break
 			}
-			if err != nil {
-				return nil, undo(stepErr(i, err))
+			if err == nil {
+				defer f.Close()
+				passed = append(passed, passedFile{int(a.FD), f})
 			}
-			defer f.Close()
-			passed = append(passed, passedFile{int(s.ID), f})
-			trace(i, i, t0)
-			continue
-		case plan.OpClone:
-			if s.Path != "" {
-				f, err := cgroupfs.OpenDir(s.Path)
-				if err != nil {
-					return nil, undo(stepErr(i, err))
+		case *plan.Clone:
+			done = false
+			if a.Cgroup != "" {
+				f, ferr := cgroupfs.OpenDir(a.Cgroup)
+				if ferr != nil {
+					return nil, undo(stepErr(i, ferr))
 				}
 				cg.cloneFD = f
 				sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
 			}
+			err = parentStep(s.Side, a, sys)
+		default:
+			done = false
+			err = parentStep(s.Side, a, sys)
 		}
-		if err := parentStep(s, sys); err != nil {
+		if err != nil {
 			return nil, undo(stepErr(i, err))
 		}
-		if s.Op == plan.OpExecInit {
-			initStep, initIndex = s, i
+		if done {
+			trace(i, i, t0)
+		}
+		if e, ok := a.(*plan.ExecInit); ok {
+			initStep, initIndex = e, i
 			break
 		}
+	}
+	if initStep == nil {
+		return nil, undo(errors.New("plan has no exec-init step"))
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -236,7 +238,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	started := time.Now()
 	clone := 0
-	for p.Steps[clone].Op != plan.OpClone {
+	for p.Steps[clone].Op() != plan.OpClone {
 		clone++
 	}
 	stamp.Mark("parent-steps")
@@ -246,33 +248,36 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	}
 	stamp.Mark("clone")
 	trace(clone, initIndex, started)
-	if cg.cloneFD != nil {
-		cg.cloneFD.Close()
-		cg.cloneFD = nil
-	}
+	cg.closeCloneFD()
 	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1)}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
-		s, err := lids.resolve(&p.Steps[i])
+		s := &p.Steps[i]
+		a, err := lids.resolve(s)
 		t0 := time.Now()
-		switch {
-		case err != nil:
-		case s.Op == plan.OpExecInit:
-			// init waits unmapped for this word, then executes itself
-			// again as root of its namespace.
-			err = sb.enc.Encode(message{Mapped: true})
-		case s.Side != plan.Parent:
-			continue
-		case s.Op == plan.OpNewIDMap:
-			err = newIDMap(s, cmd.Process.Pid)
-		case s.Op == plan.OpWriteIDMap:
-			// Before the helpers write the gid_map: setgroups deny.
-			err = os.WriteFile(fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, s.Path), []byte(s.Data), 0)
-		case s.Op == plan.OpVeth || s.Op == plan.OpUserNet || s.Op == plan.OpUserNetPort:
-			err = nw.step(s, cmd.Process.Pid)
-		default:
-			err = cg.step(s, cmd.Process.Pid)
+		if err == nil {
+			switch a := a.(type) {
+			case *plan.ExecInit:
+				// init waits unmapped for this word, then executes
+				// itself again as root of its namespace.
+				err = sb.enc.Encode(message{Mapped: true})
+			case *plan.NewIDMap:
+				err = newIDMap(a, cmd.Process.Pid)
+			case *plan.DenySetgroups:
+				// Before the helpers write the gid_map.
+				err = os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", cmd.Process.Pid), []byte("deny"), 0)
+			case *plan.Veth, *plan.UserNet, *plan.UserNetPort:
+				err = nw.step(a, cmd.Process.Pid)
+			case *plan.CgroupJoin:
+				err = cg.step(a, cmd.Process.Pid)
+			default:
+				if s.Side == plan.Parent {
+					err = fmt.Errorf("%s is not a step the parent runs after init's exec", a.Op())
+				} else {
+					continue // init's and the command's
+				}
+			}
 		}
 		if err != nil {
 			_ = cmd.Process.Kill()
@@ -280,12 +285,19 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			conn.Close()
 			return nil, undo(stepErr(i, err))
 		}
-		if s.Side == plan.Parent || s.Op == plan.OpExecInit {
-			trace(i, i, t0)
-		}
+		trace(i, i, t0)
 	}
-	// The plan goes whole, as one JSON value; init checks it again.
-	if err := sb.enc.Encode(wire(p, nw)); err != nil {
+	// What only this run knows, then the plan whole, as encoded above;
+	// init checks it again.
+	rt := &Runtime{Trace: onTrace != nil}
+	if nw.lease.IsValid() {
+		rt.Lease = nw.lease.String()
+	}
+	err = sb.enc.Encode(message{Runtime: rt})
+	if err == nil {
+		_, err = conn.Write(append(planBytes, '\n'))
+	}
+	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		conn.Close()
@@ -295,9 +307,40 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	return sb, nil
 }
 
+// teardown runs the plan's cleanup steps, in their printed order, each
+// whatever the ones before it did: the cgroups' kill and removal, the
+// release of leased IDs, the network's rules, lease and helper. What
+// cell never made is skipped by the step that would undo it.
+func teardown(p *plan.Plan, cg *cgroups, nw *nets, ids *leasedIDs) error {
+	cg.closeCloneFD()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for i := range p.Cleanup {
+		s := &p.Cleanup[i]
+		var err error
+		switch a := s.Do.(type) {
+		case *plan.CgroupKill:
+			err = cg.kill(ctx, a.Dir)
+		case *plan.CgroupRemove:
+			err = cg.remove(ctx, a.Dir)
+		case *plan.IDRelease:
+			err = ids.release()
+		case *plan.NftDelete, *plan.LeaseRelease, *plan.UserNetStop:
+			err = nw.cleanup(a)
+		default:
+			err = fmt.Errorf("%s is not a step of cleanup", a.Op())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", s.Call(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // initSocketFD is the descriptor on which init expects its socket: the
 // second argument of the exec-init step.
-func initSocketFD(s *plan.Step) (int, error) {
+func initSocketFD(s *plan.ExecInit) (int, error) {
 	if len(s.Args) < 2 {
 		return 0, fmt.Errorf("exec-init step: want arguments [%s FD], have %q", s.Args, s.Args)
 	}
@@ -308,57 +351,45 @@ func initSocketFD(s *plan.Step) (int, error) {
 	return fd, nil
 }
 
-// parentStep records the effect of a parent-side step in the attributes
-// of init's clone. Go's os/exec performs them in the forked child and in
-// the parent in plan order (clone, uid_map, setgroups, gid_map, unshare,
-// pdeathsig, execve).
-func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
-	switch s.Op {
-	case plan.OpClone:
-		sys.Cloneflags = uintptr(s.Flags)
-	case plan.OpWriteIDMap:
-		switch s.Path {
+// parentStep records the effect of a step up to init's exec in the
+// attributes of init's clone. Go's os/exec performs them in the forked
+// child and in the parent in plan order (clone, uid_map, setgroups,
+// gid_map, unshare, pdeathsig, execve).
+func parentStep(side plan.Side, a plan.Action, sys *syscall.SysProcAttr) error {
+	switch a := a.(type) {
+	case *plan.Clone:
+		sys.Cloneflags = uintptr(a.Flags)
+	case *plan.WriteIDMap:
+		switch a.File {
 		case "uid_map", "gid_map":
-			m, err := parseMap(s.Data)
+			m, err := parseMap(a.Data)
 			if err != nil {
 				return err
 			}
-			if s.Path == "uid_map" {
+			if a.File == "uid_map" {
 				sys.UidMappings = m
 			} else {
 				sys.GidMappings = m
 			}
 		case "setgroups":
-			if s.Data != "deny" {
-				return fmt.Errorf("setgroups %q: only deny is written", s.Data)
+			if a.Data != "deny" {
+				return fmt.Errorf("setgroups %q: only deny is written", a.Data)
 			}
 			sys.GidMappingsEnableSetgroups = false
 		default:
-			return fmt.Errorf("unknown id map file %q", s.Path)
+			return fmt.Errorf("unknown id map file %q", a.File)
 		}
-	case plan.OpUnshare:
-		sys.Unshareflags = uintptr(s.Flags)
-	case plan.OpPdeathsig:
-		sys.Pdeathsig = syscall.Signal(s.ID)
-	case plan.OpInitIDs:
-		if len(s.IDs) != 2 {
-			return fmt.Errorf("init-ids step needs a uid and a gid, has %v", s.IDs)
-		}
-		sys.Credential = &syscall.Credential{Uid: s.IDs[0], Gid: s.IDs[1], NoSetGroups: true}
-	case plan.OpAmbientCaps:
-		for _, c := range s.IDs {
+	case *plan.Pdeathsig:
+		sys.Pdeathsig = syscall.Signal(a.Signal)
+	case *plan.InitIDs:
+		sys.Credential = &syscall.Credential{Uid: a.UID, Gid: a.GID, NoSetGroups: true}
+	case *plan.AmbientCaps:
+		for _, c := range a.Caps {
 			sys.AmbientCaps = append(sys.AmbientCaps, uintptr(c))
 		}
-	case plan.OpExecInit:
-	case plan.OpInvalid, plan.OpIDMapUserns, plan.OpAttachTree, plan.OpCgroupMkdir, plan.OpCgroupWrite, plan.OpCgroupJoin, plan.OpCgroupKill, plan.OpCgroupRemove, plan.OpSetsid, plan.OpMount, plan.OpChdir, plan.OpMkdir, plan.OpPivotRoot, plan.OpUmount,
-		plan.OpMountFS, plan.OpBind, plan.OpWriteFile, plan.OpSymlink, plan.OpSetattr,
-		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
-		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
-		plan.OpSessionKeyring,
-		plan.OpSetctty, plan.OpConsole, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
-		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
-		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
-		return fmt.Errorf("%s is not a step that runs before init", s.Op)
+	case *plan.ExecInit:
+	default:
+		return fmt.Errorf("%s in %s is not a step that runs before init", a.Op(), side)
 	}
 	return nil
 }
@@ -462,8 +493,8 @@ func (sb *Sandbox) Wait() (Status, error) {
 	// Every process of the sandbox is gone with init: what it left in
 	// its hand-back binds is checked before the caller takes it.
 	for i := range sb.plan.Steps {
-		if s := &sb.plan.Steps[i]; s.HandBack {
-			if herr := mounts.HandBack(s.Source, s.KeepSymlinks); herr != nil {
+		if dir, keep, ok := handBack(sb.plan.Steps[i].Do); ok {
+			if herr := mounts.HandBack(dir, keep); herr != nil {
 				err = errors.Join(err, herr)
 			}
 		}
@@ -477,7 +508,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown(), sb.ids.teardown()); terr != nil {
+	if terr := teardown(sb.plan, sb.cg, sb.net, sb.ids); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err
@@ -497,7 +528,7 @@ func (sb *Sandbox) wait() (Status, error) {
 		}
 		s := sb.plan.Steps[f.Step]
 		se := &StepError{Pos: s.Pos, Index: f.Step + 1, Step: s, Errno: unix.Errno(f.Errno), Err: f.Err}
-		if s.Op == plan.OpExec {
+		if s.Op() == plan.OpExec {
 			return Status{}, &ExecError{se}
 		}
 		return Status{}, se
@@ -505,16 +536,30 @@ func (sb *Sandbox) wait() (Status, error) {
 	return Status{}, fmt.Errorf("sandbox init ended without a report: %v", werr)
 }
 
+// handBack returns the host directory that a step hands back to the
+// caller after the sandbox (see plan.Bind), and whether it has one.
+func handBack(a plan.Action) (dir string, keepSymlinks, ok bool) {
+	switch a := a.(type) {
+	case *plan.Bind:
+		return a.Source, a.KeepSymlinks, a.HandBack
+	case *plan.IDMappedTree:
+		return a.Source, a.KeepSymlinks, a.HandBack
+	case *plan.Mkdir:
+		return a.HandBack, a.KeepSymlinks, a.HandBack != ""
+	}
+	return "", false, false
+}
+
 // newIDMap runs newuidmap or newgidmap on init.
-func newIDMap(s *plan.Step, pid int) error {
-	args := append([]string{strconv.Itoa(pid)}, s.Args...)
-	out, err := exec.Command(s.Path, args...).CombinedOutput()
+func newIDMap(s *plan.NewIDMap, pid int) error {
+	args := append([]string{strconv.Itoa(pid)}, s.Ranges...)
+	out, err := exec.Command(s.Helper, args...).CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("%s %s: %s", s.Path, strings.Join(args, " "), msg)
+		return fmt.Errorf("%s %s: %s", s.Helper, strings.Join(args, " "), msg)
 	}
 	return nil
 }
@@ -533,7 +578,7 @@ const UsernsHolder = "cell-userns-holder"
 // idmapUserns makes a user namespace with the step's maps (Go's os/exec
 // writes them before the holder runs), then the ID-mapped tree of the
 // step's source with it, and returns the tree's descriptor.
-func idmapUserns(s *plan.Step) (*os.File, error) {
+func idmapUserns(s *plan.IDMappedTree) (*os.File, error) {
 	ns, err := holdUserns(s)
 	if err != nil {
 		return nil, err
@@ -548,15 +593,12 @@ func idmapUserns(s *plan.Step) (*os.File, error) {
 
 // holdUserns returns a descriptor of a new user namespace with the step's
 // maps; the namespace outlives its holder while the descriptor is open.
-func holdUserns(s *plan.Step) (*os.File, error) {
-	if len(s.Args) != 2 {
-		return nil, fmt.Errorf("idmap-userns step needs a uid and a gid map")
-	}
-	uids, err := parseMap(s.Args[0])
+func holdUserns(s *plan.IDMappedTree) (*os.File, error) {
+	uids, err := parseMap(s.UIDMap)
 	if err != nil {
 		return nil, err
 	}
-	gids, err := parseMap(s.Args[1])
+	gids, err := parseMap(s.GIDMap)
 	if err != nil {
 		return nil, err
 	}
@@ -581,27 +623,4 @@ func holdUserns(s *plan.Step) (*os.File, error) {
 		return nil, fmt.Errorf("open the user namespace of an ID-mapped mount: %w", err)
 	}
 	return f, nil
-}
-
-// wire is the plan as init receives it: the same steps, without the
-// seccomp policies' source, which only explains the compiled filter that
-// init installs (the step's Filter, which is sent). Policies are most of a
-// plan's size, and decoding them costs init a millisecond. The address
-// the parent leased replaces {lease} in the steps of init.
-func wire(p *plan.Plan, nw *nets) *plan.Plan {
-	w := *p
-	w.Steps = append([]plan.Step(nil), p.Steps...)
-	for i := range w.Steps {
-		s := &w.Steps[i]
-		s.Seccomp = nil
-		if s.Side == plan.Parent {
-			continue
-		}
-		s.Data = nw.resolve(s.Data)
-		if s.Nft != nil {
-			r := s.Nft.Resolve(nw.lease.String())
-			s.Nft = &r
-		}
-	}
-	return &w
 }

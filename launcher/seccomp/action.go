@@ -52,6 +52,7 @@ func (a Action) Errno() (unix.Errno, bool) {
 // with n from 1 to 4095.
 func (a Action) Validate() error {
 	switch a {
+	case x32Action:
 	case Allow, Kill, Log, Trap:
 		return nil
 	}
@@ -72,6 +73,7 @@ func (a Action) Validate() error {
 // ParseAction reads each of these back.
 func (a Action) String() string {
 	switch a {
+	case x32Action:
 	case Allow:
 		return "allow"
 	case Kill:

@@ -327,6 +327,8 @@ func randomPolicy(r *rand.Rand, n int, values []uint64) *Policy {
 			arg := r.IntN(3)
 			v := values[r.IntN(len(values))]
 			var c Cond
+			// The cases not named share the default.
+			//exhaustive:ignore
 			switch op := Op(1 + r.IntN(8)); op {
 			case OpMaskedEq, OpMaskedNe:
 				mask := values[r.IntN(len(values))] | 1<<r.IntN(64)

@@ -199,6 +199,7 @@ func (c Cond) String() string { return c.format("") }
 func (c Cond) format(syscall string) string {
 	val := func(v uint64) string { return argValue(syscall, c.Arg, v) }
 	switch c.Op {
+	case OpEq, OpNe, OpLt, OpLe, OpGt, OpGe:
 	case OpMaskedEq, OpMaskedNe:
 		mask := fmt.Sprintf("%#x", c.Mask)
 		if c.Value == 0 {

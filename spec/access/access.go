@@ -140,6 +140,7 @@ func Files(p *spec.Profile) []Path {
 		e := Path{Path: m.Target, Type: m.Type.String(), Optional: m.Optional}
 		var mountRO, mountNoExec bool
 		switch m.Type {
+		case spec.MountInvalid:
 		case spec.MountBind:
 			e.Source = m.Source
 			mountRO, mountNoExec = !m.Writable, m.NoExec

@@ -216,6 +216,7 @@ func flagDefault(d string, on Class, onWhy, offWhy string) classifier {
 
 func opposite(c Class) Class {
 	switch c {
+	case Neutral:
 	case Widens:
 		return Narrows
 	case Narrows:
@@ -235,6 +236,7 @@ func changedWidens(why string) classifier {
 func member(what, addWhy, removeWhy string) classifier {
 	return func(c *Change, _, _ *spec.Profile) (Class, string) {
 		switch c.Kind {
+		case Changed:
 		case Added:
 			return Widens, fmt.Sprintf(what, c.New) + ": " + addWhy
 		case Removed:
@@ -351,6 +353,7 @@ func size(what string) classifier {
 	return func(c *Change, _, _ *spec.Profile) (Class, string) {
 		cls, _ := limit(what)(c, nil, nil)
 		switch cls {
+		case Neutral:
 		case Widens:
 			return Widens, what + " may grow larger"
 		case Narrows:
@@ -371,6 +374,7 @@ func weight(what string) classifier {
 func cpuset(what string) classifier {
 	return func(c *Change, _, _ *spec.Profile) (Class, string) {
 		switch c.Kind {
+		case Changed:
 		case Added:
 			return Narrows, "the sandbox is confined to some " + what
 		case Removed:
@@ -502,6 +506,7 @@ func landlockMode(c *Change, _, _ *spec.Profile) (Class, string) {
 
 func rlimit(c *Change, _, _ *spec.Profile) (Class, string) {
 	switch c.Kind {
+	case Changed:
 	case Added:
 		return Narrows, "a resource limit is set"
 	case Removed:

@@ -97,6 +97,7 @@ func mdCode(s string) string {
 // classMark is the Markdown label of a class.
 func classMark(c Class) string {
 	switch c {
+	case Neutral:
 	case Widens:
 		return "**widens**"
 	case Narrows:

@@ -196,6 +196,7 @@ func files(p *spec.Profile, paths []access.Path) []string {
 			opt = " (if it exists)"
 		}
 		switch m.Type {
+		case spec.MountInvalid:
 		case spec.MountBind:
 			where := m.Source
 			if m.Target != m.Source {
@@ -320,6 +321,7 @@ func network(p *spec.Profile) []string {
 		return append(out, line)
 	}
 	switch n.Mode {
+	case spec.NetHost:
 	case spec.NetNone:
 		out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network.")
 	case spec.NetBridge:

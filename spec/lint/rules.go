@@ -606,6 +606,8 @@ func writableExec(ps *pass) {
 		m := &ps.p.Filesystem.Mounts[i]
 		at := mountPath(i)
 		what := m.Target
+		// The cases not named share the default.
+		//exhaustive:ignore
 		switch m.Type {
 		case spec.MountBind:
 			at += ".writable"

@@ -274,6 +274,8 @@ func procHardening(target string) (masked, ro []string) {
 func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 	for i, m := range e.p.Filesystem.Mounts {
 		at := fmt.Sprintf("filesystem.mounts[%d]", i)
+		// The cases not named share the default.
+		//exhaustive:ignore
 		switch m.Type {
 		case spec.MountBind:
 			if m.IDMap != nil {
@@ -414,6 +416,7 @@ func (e *exporter) resources(s *specs.Spec) {
 func (e *exporter) network() {
 	n := &e.p.Network
 	switch n.Mode {
+	case spec.NetNone, spec.NetHost:
 	case spec.NetBridge, spec.NetUser:
 		e.lose("network.mode", "config.json has no %s network: the bundle has a network namespace with loopback only", n.Mode)
 	}
