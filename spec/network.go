@@ -3,8 +3,10 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
@@ -160,7 +162,10 @@ func (d *EgressDefault) UnmarshalYAML(n *yaml.Node) error {
 func (d EgressDefault) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Egress is an allow list of destinations. With Default deny, connections
-// to anything but loopback and the listed destinations are refused.
+// to anything but loopback and the listed destinations are refused. A rule
+// with a Domain names its destinations by name: cell runs a filtering
+// proxy and a name server for the sandbox, outside it, that the sandbox
+// reaches on its own loopback, and only they reach those names.
 type Egress struct {
 	// Default is allow (no filtering, the default) or deny.
 	Default EgressDefault `yaml:"default" json:"default,omitempty"`
@@ -169,10 +174,15 @@ type Egress struct {
 }
 
 // EgressRule allows connections to an address range, optionally only to
-// some ports of one protocol.
+// some ports of one protocol, or to a domain name through cell's proxy.
 type EgressRule struct {
 	// To is an address or CIDR, IPv4 or IPv6.
-	To string `yaml:"to" json:"to" validate:"required"`
+	To string `yaml:"to" json:"to,omitempty"`
+	// Domain is a host name ("example.com") or a wildcard of its
+	// subdomains ("*.example.com": one or more labels before
+	// example.com, not example.com itself), reached through the proxy
+	// over TCP. A rule has To or Domain, not both.
+	Domain string `yaml:"domain" json:"domain,omitempty" validate:"omitempty,max=253,domain"`
 	// Ports are destination ports; empty means every port.
 	Ports []uint16 `yaml:"ports" json:"ports,omitempty" validate:"max=64"`
 	// Proto is tcp, udp, or empty for both (ports need a protocol or
@@ -243,6 +253,16 @@ func validateNetwork(sl validator.StructLevel) {
 	}
 	for i, r := range n.Egress.Allow {
 		fp := joinIndex("egress.allow", i)
+		switch {
+		case r.To == "" && r.Domain == "":
+			sl.ReportError(r, fp, "allow", "needs", "to (an address) or domain (a name)")
+		case r.To != "" && r.Domain != "":
+			sl.ReportError(r.Domain, joinKey(fp, "domain"), "domain", "exclusive", "to: a rule names addresses or a domain")
+		case r.Domain != "" && r.Proto == "udp":
+			sl.ReportError(r.Proto, joinKey(fp, "proto"), "proto", "onlyfor", "address rules: a domain is reached over TCP, through the proxy")
+		case r.Domain != "" && !domainNotAddress(r.Domain):
+			sl.ReportError(r.Domain, joinKey(fp, "domain"), "domain", "domainaddr", "")
+		}
 		if r.To != "" {
 			if _, err := r.Prefix(); err != nil {
 				sl.ReportError(r.To, joinKey(fp, "to"), "to", "cidr", "")
@@ -254,6 +274,34 @@ func validateNetwork(sl validator.StructLevel) {
 			}
 		}
 	}
+}
+
+// HasDomains reports whether any rule of e names a domain: the sandbox
+// then needs cell's proxy.
+func (e *Egress) HasDomains() bool {
+	for _, r := range e.Allow {
+		if r.Domain != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// domainPattern is what a rule's domain may be: a host name of letters,
+// digits and "-" in labels joined by ".", optionally after "*.". The
+// JSON Schema carries the same pattern.
+const domainPattern = `^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`
+
+var domainRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(domainPattern) })
+
+// validDomain reports whether s is a domain rule's name or wildcard.
+func validDomain(s string) bool { return domainRE().MatchString(s) }
+
+// domainNotAddress reports whether the name's last label has a letter:
+// "192.0.2.1" is an address, which a to: rule names.
+func domainNotAddress(s string) bool {
+	last := s[strings.LastIndexByte(s, '.')+1:]
+	return strings.IndexFunc(last, func(r rune) bool { return r < '0' || r > '9' }) >= 0
 }
 
 // validIfName reports whether s can name a network interface: 1 to 15
