@@ -37,6 +37,8 @@ type Network struct {
 	Ports []PortMap `yaml:"ports" json:"ports,omitempty" validate:"max=64"`
 	// DNS are the name servers written to the sandbox's /etc/resolv.conf
 	// (bridge, user). Absent: the host's own that the sandbox can reach.
+	// With domain rules in Egress, the sandbox asks the proxy's name
+	// server, and DNS are the servers that it asks (absent: the host's).
 	DNS []string `yaml:"dns" json:"dns,omitempty" validate:"max=3"`
 	// HostLoopback lets a sandbox of mode user reach the host's loopback
 	// services at the gateway address (10.0.2.2). Off by default: the
@@ -222,7 +224,8 @@ func validateNetwork(sl validator.StructLevel) {
 	only(n.Bridge, "bridge", "bridge", !bridged && (n.Bridge != Bridge{}))
 	only(n.NAT, "nat", "bridge", !bridged && n.NAT)
 	only(n.Ports, "ports", "bridge and user", !bridged && !user && len(n.Ports) > 0)
-	only(n.DNS, "dns", "bridge and user", !bridged && !user && len(n.DNS) > 0)
+	// With domain rules the name servers are the proxy's, in any mode.
+	only(n.DNS, "dns", "bridge and user", !bridged && !user && !n.Egress.HasDomains() && len(n.DNS) > 0)
 	only(n.HostLoopback, "hostLoopback", "user", !user && n.HostLoopback)
 	if n.Mode == NetHost && (n.Egress.Default == EgressDeny || len(n.Egress.Allow) > 0) {
 		sl.ReportError(n.Egress, "egress", "egress", "needs", "a network namespace of its own (network.mode none, bridge or user)")

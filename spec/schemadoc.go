@@ -96,7 +96,7 @@ var fieldDocs = map[string]fieldDoc{
 	"network.bridge.subnet":       {"The bridge's IPv4 subnet (default 10.88.0.0/24); the bridge holds the first address, sandboxes lease the others.", []any{"10.88.0.0/24"}},
 	"network.nat":                 {"Mode bridge: masquerade the sandbox's outbound traffic behind the host (needs net.ipv4.ip_forward=1). Without it the sandbox reaches the bridge and the host only.", []any{true}},
 	"network.ports":               {"Ports of the sandbox published on the host, HOST:SANDBOX[/tcp|udp] (bridge, user).", []any{[]any{"8080:80/tcp", "5353:53/udp"}}},
-	"network.dns":                 {"Name servers written to the sandbox's /etc/resolv.conf (bridge, user); absent: the host's that the sandbox can reach.", []any{[]any{"192.0.2.53"}}},
+	"network.dns":                 {"Name servers written to the sandbox's /etc/resolv.conf (bridge, user); absent: the host's that the sandbox can reach. With domain egress rules the sandbox asks the proxy's name server, which asks these (absent: the host's), in any mode.", []any{[]any{"192.0.2.53"}}},
 	"network.hostLoopback":        {"Mode user: let the sandbox reach the host's loopback services at 10.0.2.2 (off by default).", []any{true}},
 	"network.egress":              {"Outbound allow list, enforced by nftables rules in the sandbox's own namespace before the command starts.", []any{map[string]any{"default": "deny", "allow": []any{map[string]any{"to": "192.0.2.0/24", "ports": []any{443}, "proto": "tcp"}}}}},
 	"network.egress.default":      {"allow: no filtering (default); deny: refuse every connection the allow list does not name (loopback stays open).", []any{"deny"}},

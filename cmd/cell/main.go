@@ -21,6 +21,8 @@ import (
 
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -33,6 +35,9 @@ func main() {
 	}
 	if len(os.Args) > 0 && os.Args[0] == doctorProbe {
 		os.Exit(0)
+	}
+	if len(os.Args) > 0 && os.Args[0] == network.ProxyProcess {
+		os.Exit(egress.Main())
 	}
 	if len(os.Args) > 0 && os.Args[0] == sandbox.UsernsHolder {
 		_, _ = io.Copy(io.Discard, os.Stdin)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/cgroup"
 	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
@@ -35,6 +37,8 @@ func TestMain(m *testing.M) {
 	case len(os.Args) > 0 && os.Args[0] == sandbox.UsernsHolder:
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
+	case len(os.Args) > 0 && os.Args[0] == network.ProxyProcess:
+		os.Exit(egress.Main())
 	case os.Getenv("CELL_PROBE") != "":
 		os.Exit(probeInside(os.Getenv("CELL_PROBE"), os.Args[1:]))
 	case os.Getenv("CELL_TEST_MAIN") == "1":
@@ -91,6 +95,8 @@ func missingDefaultParents() []string {
 // probeInside runs a check inside a sandbox and prints what it found.
 func probeInside(name string, args []string) int {
 	switch name {
+	case "connect", "socks", "tls", "resolve":
+		return egressProbe(name, args)
 	case "netifs":
 		ifs, err := net.Interfaces()
 		if err != nil {

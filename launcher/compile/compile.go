@@ -691,6 +691,11 @@ func (c *compiler) env() []string {
 			vals[name] = v
 		}
 	}
+	// The proxy's variables override the caller's (passEnv), which
+	// would point past the proxy, and yield to the profile's own.
+	for k, v := range c.proxyEnv() {
+		vals[k] = v
+	}
 	for k, v := range c.p.Process.Env {
 		vals[k] = v
 	}

@@ -46,6 +46,9 @@ func (s *Step) window() (first, last int) {
 		return phaseStart, phaseStart
 	case OpAddrAdd, OpRouteAdd:
 		return phaseNet, phaseNet
+	case OpEgressProxy:
+		// In the namespace, with loopback up.
+		return phaseNet, phaseNet
 	case OpCgroupKill, OpCgroupRemove, OpNftDelete, OpLeaseRelease, OpUserNetStop, OpIDRelease:
 		return -1, -1 // cleanup only
 	case OpAmbientCaps:
@@ -127,7 +130,7 @@ func (o Op) side() (Side, bool) {
 		OpBind, OpAttachTree, OpWriteFile, OpSymlink, OpSetattr, OpSethostname, OpSetdomainname,
 		OpLinkUp, OpAddrAdd, OpRouteAdd, OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp,
 		OpSessionKeyring,
-		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpConsole:
+		OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpConsole, OpEgressProxy:
 		return Init, true
 	case OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpExec:
 		return Command, true

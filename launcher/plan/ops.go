@@ -206,6 +206,12 @@ const (
 	// copies between it and the caller's terminal. The slave becomes the
 	// command's descriptors 0, 1 and 2.
 	OpConsole
+	// OpEgressProxy makes the sockets of the sandbox's egress proxy
+	// (Proxy.Listen) in init's network namespace, socket, bind and
+	// listen, and sends them to cell (SCM_RIGHTS), which serves them
+	// from outside the sandbox with the proxy process (launcher/network/
+	// egress) and Proxy's rules.
+	OpEgressProxy
 	opCount
 )
 
@@ -272,6 +278,7 @@ var opNames = [...]string{
 	OpIDLease:        "id-lease",
 	OpIDRelease:      "id-release",
 	OpConsole:        "console",
+	OpEgressProxy:    "egress-proxy",
 }
 
 func (o Op) String() string {
@@ -487,6 +494,11 @@ func (s *Step) Call() string {
 			return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) fchown(slave, %d, %d) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path, s.IDs[0], s.IDs[1])
 		}
 		return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", s.Path)
+	case OpEgressProxy:
+		if s.Proxy == nil {
+			return "egress-proxy(?)"
+		}
+		return s.Proxy.Summary()
 	case OpSetgroups:
 		return fmt.Sprintf("setgroups(%v)", s.IDs)
 	case OpSetgid:
@@ -602,6 +614,8 @@ func (s *Step) Summary() string {
 		OpSetDumpable, OpSubreaper, OpUmask, OpOOMScoreAdj, OpRlimit, OpLandlock, OpSeccomp, OpCapBSetDrop, OpCapInheritable, OpNoNewPrivs, OpCloseFDs,
 		OpSessionKeyring,
 		OpSetsid, OpSetctty, OpSetgroups, OpSetgid, OpSetuid, OpIDLease, OpIDRelease, OpConsole, opCount:
+	case OpEgressProxy:
+		return "egress-proxy"
 	}
 	return s.Call()
 }

@@ -159,6 +159,8 @@ type Step struct {
 	ABI      int             `json:"abi,omitempty"`
 	// Nft is the nftables chain or rule of an OpNft step.
 	Nft *network.Rule `json:"nft,omitempty"`
+	// Proxy is the egress proxy of an OpEgressProxy step.
+	Proxy *network.Proxy `json:"proxy,omitempty"`
 	// Optional lets a mount whose source (or Existing target) is missing
 	// be skipped.
 	Optional bool `json:"optional,omitempty"`

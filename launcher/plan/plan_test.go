@@ -183,7 +183,9 @@ func TestJSONRoundTrip(t *testing.T) {
 				Rlimit:   &rlimit.Limit{Resource: mustResource(t, "nofile"), Soft: 64, Hard: 128},
 				Landlock: &landlock.Rules{ReadOnly: []string{"/usr"}, ConnectTCP: []uint16{443}, Mode: landlock.BestEffort}, ABI: 4,
 				Seccomp: seccomp.Default(), Filter: []unix.SockFilter{{Code: 6, K: 0x7fff0000}},
-				Nft: &network.Rule{Family: "ip", Table: "cell", Chain: "forward", IIF: "cell0", Saddr: "{lease}", Verdict: "accept", Owner: "s"}}
+				Nft: &network.Rule{Family: "ip", Table: "cell", Chain: "forward", IIF: "cell0", Saddr: "{lease}", Verdict: "accept", Owner: "s"},
+				Proxy: &network.Proxy{Listen: network.ProxyListens(), Upstream: []string{"192.0.2.53:53"}, Default: "f.yaml:4:5", UID: 65534, GID: 65534,
+					Rules: []network.ProxyRule{{Domain: "*.example.com", Ports: []uint16{443}, Pos: "f.yaml:6:9"}, {Prefix: "192.0.2.0/24", Pos: "f.yaml:7:9"}}}}
 			b, err := json.Marshal(s)
 			if err != nil {
 				t.Fatal(err)

@@ -537,6 +537,8 @@ func (e *initExec) step(s *plan.Step) error {
 		return nil
 	case plan.OpConsole:
 		return e.openConsole(s)
+	case plan.OpEgressProxy:
+		return e.egressSockets(s)
 	case plan.OpSetgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = s.IDs, false

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -47,6 +48,10 @@ type message struct {
 	// Console, from init, names the pty it made in the sandbox's devpts
 	// ("/dev/pts/0"), whose master comes with the message.
 	Console string `json:"console,omitempty"`
+	// Egress, from init, lists the sockets of the egress proxy that it
+	// made in the sandbox's network namespace, which come with the
+	// message in this order.
+	Egress []network.Listen `json:"egress,omitempty"`
 }
 
 // fds is how many descriptors travel with m.
@@ -54,6 +59,8 @@ func (m *message) fds() int {
 	switch {
 	case m.Exec != nil:
 		return 3
+	case len(m.Egress) > 0:
+		return len(m.Egress)
 	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
 		return 1
 	}

@@ -47,6 +47,7 @@ type Sandbox struct {
 	onTrace        func(Trace)
 	execs          execs
 	console        chan *os.File // the master of a console step's pty
+	egress         egressState
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -355,7 +356,7 @@ func parentStep(s *plan.Step, sys *syscall.SysProcAttr) error {
 		plan.OpSethostname, plan.OpSetdomainname, plan.OpLinkUp, plan.OpSetDumpable,
 		plan.OpSubreaper, plan.OpUmask, plan.OpOOMScoreAdj, plan.OpRlimit, plan.OpLandlock, plan.OpSeccomp, plan.OpCapBSetDrop, plan.OpCapInheritable, plan.OpNoNewPrivs, plan.OpCloseFDs,
 		plan.OpSessionKeyring,
-		plan.OpSetctty, plan.OpConsole, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
+		plan.OpSetctty, plan.OpConsole, plan.OpEgressProxy, plan.OpSetgroups, plan.OpSetgid, plan.OpSetuid, plan.OpExec,
 		plan.OpRequire, plan.OpNetLease, plan.OpBridge, plan.OpNft, plan.OpVeth, plan.OpUserNet, plan.OpUserNetPort,
 		plan.OpAddrAdd, plan.OpRouteAdd, plan.OpNftDelete, plan.OpLeaseRelease, plan.OpUserNetStop, plan.OpIDLease, plan.OpIDRelease:
 		return fmt.Errorf("%s is not a step that runs before init", s.Op)
@@ -398,6 +399,9 @@ func (sb *Sandbox) read() {
 		}
 		if m.ExecConsole != nil {
 			sb.execConsole(m.ExecConsole, fds)
+		}
+		if len(m.Egress) > 0 {
+			sb.startEgress(m.Egress, fds)
 		}
 		if m.Ready {
 			close(sb.ready)
@@ -477,7 +481,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := errors.Join(sb.cg.teardown(), sb.net.teardown(), sb.ids.teardown()); terr != nil {
+	if terr := errors.Join(sb.stopEgress(), sb.cg.teardown(), sb.net.teardown(), sb.ids.teardown()); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cellsandbox/cell/launcher/network"
 )
 
@@ -51,6 +53,10 @@ func Main() int {
 			return 1
 		}
 	}
+	if err := drop(st.Proxy.UID, st.Proxy.GID); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", network.ProxyProcess, err)
+		return 1
+	}
 	go func() {
 		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), os.Stdin))
 		errs <- nil
@@ -60,6 +66,30 @@ func Main() int {
 		return 1
 	}
 	return 0
+}
+
+// drop gives up root for uid and gid (when uid is not 0) once the
+// sockets are open: the proxy then only makes connections, which need no
+// privilege. It drops itself, rather than being started as uid, so that
+// cell's binary need not be executable by uid. Go applies the set*id
+// calls to every thread.
+func drop(uid, gid uint32) error {
+	if uid == 0 {
+		return nil
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(int(gid), int(gid), int(gid)); err != nil {
+		return fmt.Errorf("setresgid(%d): %w", gid, err)
+	}
+	if err := syscall.Setresuid(int(uid), int(uid), int(uid)); err != nil {
+		return fmt.Errorf("setresuid(%d): %w", uid, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	return nil
 }
 
 // serve starts serving the socket f, which listens as l says.
@@ -114,9 +144,6 @@ func Spawn(self string, p *network.Proxy, listen []network.Listen, files []*os.F
 	cmd.ExtraFiles = files
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if p.UID != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: p.UID, Gid: p.GID, NoSetGroups: false}
-	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
