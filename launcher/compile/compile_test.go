@@ -27,10 +27,10 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Fixed facts, so that golden plans do not depend on who runs the tests.
 var (
 	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
-		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Nameservers: []string{"192.0.2.53"}, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
 		IDPool: &host.IDPool{Pool: ids.DefaultPool, From: "default", Taken: []host.Taken{{Start: 0, Count: 65536, What: "low IDs"}, {Start: 100000, Count: 65536, What: "/etc/subuid entry of dev"}}}}
 	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
-		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Nameservers: []string{"192.0.2.53"}, Env: []string{"TERM=xterm-256color"},
 		SubIDs: &host.SubIDs{UIDs: []host.SubRange{{Start: 100000, Count: 65536}}, GIDs: []host.SubRange{{Start: 100000, Count: 65536}},
 			NewUIDMap: "/usr/bin/newuidmap", NewGIDMap: "/usr/bin/newgidmap"}}
 )

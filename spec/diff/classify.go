@@ -68,6 +68,7 @@ var rules = map[string]classifier{
 	},
 	"network.egress.allow[*]":          member("egress to %s", "a destination becomes reachable", "a destination is no longer reachable"),
 	"network.egress.allow[*].to":       changedWidens("an allowed destination changes"),
+	"network.egress.allow[*].domain":   changedWidens("an allowed name changes: the proxy lets the command reach another host"),
 	"network.egress.allow[*].ports[*]": member("egress port %s", "another port becomes reachable", "a port is no longer reachable"),
 	"network.egress.allow[*].proto":    changedWidens("an allowed protocol changes"),
 	"hostname":                         neutral("the host name inside"),
