@@ -220,7 +220,12 @@ func (c *compiler) compile(inv Invocation) error {
 	if ids != nil && !ids.helpers {
 		// Init's uid inside need not be 0 (an unprivileged caller maps
 		// itself to its own uid); ambient capabilities survive its execve.
-		c.add("namespaces.user", plan.Step{Side: plan.Init, Op: plan.OpAmbientCaps, IDs: initCaps})
+		caps := initCaps
+		if p.Network.Egress.HasDomains() {
+			// The egress proxy's name server listens on port 53.
+			caps = append(slices.Clip(initCaps), unix.CAP_NET_BIND_SERVICE)
+		}
+		c.add("namespaces.user", plan.Step{Side: plan.Init, Op: plan.OpAmbientCaps, IDs: caps})
 	}
 	// Init dies with cell, and with it (as pid 1) the whole sandbox.
 	c.add("namespaces", plan.Step{Side: plan.Init, Op: plan.OpPdeathsig, ID: uint32(unix.SIGKILL)})
