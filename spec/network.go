@@ -185,6 +185,12 @@ type EgressRule struct {
 	// example.com, not example.com itself), reached through the proxy
 	// over TCP. A rule has To or Domain, not both.
 	Domain string `yaml:"domain" json:"domain,omitempty" validate:"omitempty,max=253,domain"`
+	// SNI is what the proxy asks of a tunnel's TLS server name:
+	// required (the default) refuses a tunnel to port 443 that does not
+	// start with a ClientHello naming the host; optional lets one
+	// without TLS or without a name through. A ClientHello that names
+	// another host is refused either way.
+	SNI string `yaml:"sni" json:"sni,omitempty" validate:"omitempty,oneof=required optional"`
 	// Ports are destination ports; empty means every port.
 	Ports []uint16 `yaml:"ports" json:"ports,omitempty" validate:"max=64"`
 	// Proto is tcp, udp, or empty for both (ports need a protocol or
@@ -265,6 +271,8 @@ func validateNetwork(sl validator.StructLevel) {
 			sl.ReportError(r.Proto, joinKey(fp, "proto"), "proto", "onlyfor", "address rules: a domain is reached over TCP, through the proxy")
 		case r.Domain != "" && !domainNotAddress(r.Domain):
 			sl.ReportError(r.Domain, joinKey(fp, "domain"), "domain", "domainaddr", "")
+		case r.Domain == "" && r.SNI != "":
+			sl.ReportError(r.SNI, joinKey(fp, "sni"), "sni", "onlyfor", "domain rules")
 		}
 		if r.To != "" {
 			if _, err := r.Prefix(); err != nil {

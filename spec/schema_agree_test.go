@@ -317,6 +317,9 @@ func schemaCorpus() []schemaCase {
 		{"egress neither", h + egress + "{ports: [443]}]}}\n", false, acrossFields},
 		{"egress domain udp", h + egress + "{domain: example.com, proto: udp}]}}\n", false, acrossFields},
 		{"egress domain address", h + egress + "{domain: 192.0.2.1}]}}\n", false, acrossFields},
+		{"egress sni optional", h + egress + "{domain: example.com, sni: optional}]}}\n", true, ""},
+		{"egress sni maybe", h + egress + "{domain: example.com, sni: maybe}]}}\n", false, ""},
+		{"egress sni on an address", h + egress + "{to: 192.0.2.1, sni: optional}]}}\n", false, acrossFields},
 	}
 }
 

@@ -103,6 +103,7 @@ var fieldDocs = map[string]fieldDoc{
 	"network.egress.allow":        {"Destinations allowed when default is deny.", []any{[]any{map[string]any{"to": "192.0.2.10", "ports": []any{443}, "proto": "tcp"}}}},
 	"network.egress.allow.to":     {"An IPv4 or IPv6 address or CIDR (a rule has to or domain).", []any{"192.0.2.0/24", "2001:db8::/32"}},
 	"network.egress.allow.domain": {"A host name, or *. and a name for its subdomains (one or more labels, not the name itself), reached over TCP through cell's filtering proxy and name server, which the sandbox finds on its loopback (HTTP_PROXY, ALL_PROXY); a rule has to or domain.", []any{"proxy.golang.org", "*.githubusercontent.com"}},
+	"network.egress.allow.sni":    {"For a domain rule: required (default) refuses a tunnel to port 443 that does not begin with a TLS ClientHello naming the host; optional lets one without TLS or without a server name through. A ClientHello naming another host is refused either way.", []any{"optional"}},
 	"network.egress.allow.ports":  {"Destination ports; empty means every port.", []any{[]any{80, 443}}},
 	"network.egress.allow.proto":  {"tcp or udp; empty means both.", []any{"tcp"}},
 

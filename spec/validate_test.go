@@ -588,6 +588,17 @@ func TestNetworkValidation(t *testing.T) {
 			},
 		},
 		{
+			name: "egress sni",
+			src: hdr + "network:\n  mode: user\n  egress:\n    default: deny\n    allow:\n" +
+				"      - {domain: example.com, sni: optional}\n" +
+				"      - {to: 192.0.2.1, sni: optional}\n" +
+				"      - {domain: example.org, sni: maybe}\n",
+			want: []string{
+				`p.yaml:9:30: network.egress.allow[1].sni: only applies to domain rules`,
+				`p.yaml:10:36: network.egress.allow[2].sni: must be one of required, optional, not "maybe"`,
+			},
+		},
+		{
 			name: "bridge with the host's namespace",
 			src:  hdr + "namespaces: {net: host}\nnetwork: {mode: bridge}\n",
 			want: []string{`p.yaml:4:17: network.mode: bridge needs namespaces.net: new`},

@@ -293,7 +293,7 @@ func (c *compiler) egressProxy(ns *netSetup) {
 	}
 	p := &network.Proxy{Listen: network.ProxyListens(), Upstream: ns.upstream, Default: c.pos("network.egress.default").String(), Sandbox: ns.name}
 	for i, a := range n.Egress.Allow {
-		r := network.ProxyRule{Domain: network.CanonicalName(a.Domain), Ports: a.Ports, Pos: c.pos(fmt.Sprintf("network.egress.allow[%d]", i)).String()}
+		r := network.ProxyRule{Domain: network.CanonicalName(a.Domain), Ports: a.Ports, SNIOptional: a.SNI == "optional", Pos: c.pos(fmt.Sprintf("network.egress.allow[%d]", i)).String()}
 		if a.Domain == "" {
 			if a.Proto == "udp" {
 				continue

@@ -56,6 +56,10 @@ type ProxyRule struct {
 	// Prefix is an address rule's CIDR.
 	Prefix string   `json:"prefix,omitempty"`
 	Ports  []uint16 `json:"ports,omitempty"`
+	// SNIOptional lets a tunnel to port 443 through without a TLS
+	// ClientHello that names the host; one that names another host is
+	// refused all the same.
+	SNIOptional bool `json:"sniOptional,omitempty"`
 	// Pos is the profile position of the rule, which the proxy's log
 	// names for each decision it makes.
 	Pos string `json:"pos"`
@@ -65,6 +69,9 @@ func (r ProxyRule) String() string {
 	what := r.Domain
 	if what == "" {
 		what = r.Prefix
+	}
+	if r.SNIOptional {
+		what += " (sni optional)"
 	}
 	if len(r.Ports) == 0 {
 		return what + ":*"

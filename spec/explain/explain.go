@@ -360,6 +360,9 @@ func network(p *spec.Profile) []string {
 				ports = "port " + portList(a.Ports)
 			}
 			if a.Domain != "" {
+				if a.SNI == "optional" {
+					ports += ", TLS server name not required"
+				}
 				names = append(names, fmt.Sprintf("%s (%s)", domainWords(a.Domain), ports))
 				continue
 			}

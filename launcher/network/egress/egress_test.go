@@ -238,7 +238,7 @@ func testProxy(upstream string) *network.Proxy {
 		Rules: []network.ProxyRule{
 			{Domain: "allowed.test", Ports: []uint16{443, 80, 7}, Pos: "t.yaml:1:1"},
 			{Domain: "*.wild.test", Pos: "t.yaml:2:1"},
-			{Domain: "v6only.test", Pos: "t.yaml:3:1"},
+			{Domain: "v6only.test", SNIOptional: true, Pos: "t.yaml:3:1"},
 			{Domain: "loop.test", Pos: "t.yaml:4:1"},
 			{Prefix: "192.0.2.30/32", Ports: []uint16{7}, Pos: "t.yaml:5:1"},
 		},
@@ -357,6 +357,18 @@ func TestProxy(t *testing.T) {
 		}
 		if len(reasons) != 2 || !strings.Contains(reasons[0], `names "other.test", not "allowed.test"`) || !strings.Contains(reasons[1], "names no server") {
 			t.Errorf("decisions: %q", reasons)
+		}
+	})
+	t.Run("sni optional", func(t *testing.T) {
+		// No server name (an address) passes a rule with sni optional;
+		// another name still does not.
+		c := httpsVia(st.proxy6, pool, "")
+		c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true, ServerName: "2001:db8::10"}
+		if body, err := get(c, "https://v6only.test/"); err != nil || !strings.Contains(body, "host=v6only.test") {
+			t.Errorf("no SNI, sni optional: %q, %v", body, err)
+		}
+		if body, err := get(httpsVia(st.proxy6, pool, "other.test"), "https://v6only.test/"); err == nil {
+			t.Errorf("SNI other.test, sni optional: %q", body)
 		}
 	})
 	t.Run("socks5", func(t *testing.T) {

@@ -347,7 +347,7 @@ func (s *Server) tunnel(c net.Conn, br *bufio.Reader, up net.Conn, host string, 
 	}()
 	var head []byte
 	if r.Domain != "" {
-		mustTLS := port == 443
+		mustTLS := port == 443 && !r.SNIOptional
 		if mustTLS {
 			_ = c.SetReadDeadline(time.Now().Add(s.HeaderTimeout))
 		}
