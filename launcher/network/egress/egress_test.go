@@ -575,3 +575,59 @@ func BenchmarkConnect(b *testing.B) {
 		})
 	}
 }
+
+// TestMaxConns holds MaxConns connections open in their header phase:
+// one more is closed at once.
+func TestMaxConns(t *testing.T) {
+	if !netns(t) {
+		return
+	}
+	upstream, _ := world(t)
+	st := serveProxy(t, testProxy(upstream))
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for range MaxConns {
+		c, err := net.Dial("tcp", st.proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	// The proxy accepts in order: it has accepted them all when the
+	// last is answered, and that one keeps its slot, as a tunnel.
+	last := held[MaxConns-1]
+	fmt.Fprintf(last, "CONNECT allowed.test:7 HTTP/1.1\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(last), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT on the last connection: %v, %v", resp, err)
+	}
+	c, err := net.Dial("tcp", st.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("connection %d: read %d, %v; want EOF at once", MaxConns+1, n, err)
+	}
+}
+
+// TestLogCapped feeds the reader of the proxy's decisions more than
+// MaxLog of them: the log stops at MaxLog with a line that says so, and
+// every denial is counted.
+func TestLogCapped(t *testing.T) {
+	line := `{"time":"2026-01-01T00:00:00Z","via":"dns","name":"` + strings.Repeat("x", 200) + `.test","allowed":false,"rule":"p:1:1"}` + "\n"
+	n := MaxLog/len(line) + 100
+	var log strings.Builder
+	pr := &Process{done: make(chan struct{})}
+	pr.read(strings.NewReader(strings.Repeat(line, n)), &log, nil)
+	if log.Len() > MaxLog+200 || !strings.HasSuffix(log.String(), "later decisions are counted only\"}\n") {
+		t.Errorf("log of %d bytes ends %q", log.Len(), log.String()[max(0, log.Len()-120):])
+	}
+	if pr.Denied() != int64(n) {
+		t.Errorf("denied %d, want %d", pr.Denied(), n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -165,18 +166,30 @@ func Spawn(self string, p *network.Proxy, listen []network.Listen, files []*os.F
 	return pr, nil
 }
 
+// MaxLog is how much of a sandbox's decisions its log keeps: the state
+// directory is often a tmpfs, and a sandbox asking for denied names in a
+// loop must not fill it. Past it, decisions are counted, not written.
+const MaxLog = 16 << 20
+
 func (pr *Process) read(stdout io.Reader, log, trace io.Writer) {
 	defer close(pr.done)
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	written := 0
 	for sc.Scan() {
 		line := sc.Bytes()
 		var d Decision
 		if err := json.Unmarshal(line, &d); err != nil {
 			continue
 		}
-		if log != nil {
-			_, _ = log.Write(append(line, '\n'))
+		switch {
+		case log == nil:
+		case written+len(line) < MaxLog:
+			n, _ := log.Write(append(line, '\n'))
+			written += n
+		case written < MaxLog:
+			n, _ := fmt.Fprintf(log, `{"time":%q,"truncated":"the log reached %d bytes; later decisions are counted only"}`+"\n", d.Time.Format(time.RFC3339Nano), MaxLog)
+			written = MaxLog + n
 		}
 		if trace != nil {
 			fmt.Fprintf(trace, "cell: egress: %s\n", d)

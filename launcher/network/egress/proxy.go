@@ -64,12 +64,21 @@ type Server struct {
 	// tunnel's ClientHello.
 	HeaderTimeout time.Duration
 	conns         sync.WaitGroup
+	// slots bounds the connections served at once: the proxy runs
+	// outside the sandbox's cgroup and limits, so a sandbox that opens
+	// connections without end must not take the host's descriptors.
+	slots chan struct{}
 }
+
+// MaxConns is how many connections a proxy serves at once; one more is
+// closed at once.
+const MaxConns = 1024
 
 // New returns a server of p that reports each decision to report, which
 // must be safe for concurrent use.
 func New(p *network.Proxy, report func(Decision)) *Server {
-	return &Server{p: p, report: report, dialer: net.Dialer{Timeout: 10 * time.Second}, HeaderTimeout: 10 * time.Second}
+	return &Server{p: p, report: report, dialer: net.Dialer{Timeout: 10 * time.Second}, HeaderTimeout: 10 * time.Second,
+		slots: make(chan struct{}, MaxConns)}
 }
 
 func (s *Server) decide(via, host string, port uint16) (*network.ProxyRule, Decision) {
@@ -101,9 +110,16 @@ func (s *Server) ServeProxy(l net.Listener) error {
 			}
 			return err
 		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
+			defer func() { <-s.slots }()
 			defer c.Close()
 			s.handle(c)
 		}()
