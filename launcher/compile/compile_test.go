@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/ids"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -525,6 +527,9 @@ func TestGoldenNetwork(t *testing.T) {
 		{"net-bridge.root", net(rootFacts)},
 		{"net-user.root", net(rootFacts)},
 		{"net-user.user", net(userFacts)},
+		// Domain rules: the proxy asks the host's name servers, its
+		// loopback one too; the profile's NO_PROXY wins.
+		{"net-egress.root", net(rootFacts)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file, _, _ := strings.Cut(tt.name, ".")
@@ -558,6 +563,8 @@ func TestNetworkErrors(t *testing.T) {
 		{"no helper", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.UserNetHelper = "" }), "network.mode: user needs slirp4netns, which is not installed here (Debian and Ubuntu package: slirp4netns)"},
 		{"no tun", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.TunAccess = false }), "network.mode: user needs /dev/net/tun"},
 		{"loopback resolver only", "{mode: bridge}", withNet(rootFacts, func(f *host.Facts) { f.Nameservers = []string{"127.0.0.53"} }), "names no name server that a bridged sandbox can reach (127.0.0.53; loopback ones are the host's own); set network.dns"},
+		{"domains without a name server", "{mode: none, egress: {default: deny, allow: [{domain: example.com}]}}", withNet(rootFacts, func(f *host.Facts) { f.Nameservers = nil }),
+			"p.yaml:4:31: network.egress: domain rules need a name server for the proxy to ask, and the host's /etc/resolv.conf names none; set network.dns"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "apiVersion: cell/v1\nname: p\nnamespaces: {}\nnetwork: " + tt.net + "\n"
@@ -573,6 +580,29 @@ func TestNetworkErrors(t *testing.T) {
 	p := parse(t, "p.yaml", []byte(caps), f)
 	if _, err := compile.Profile(p, f, compile.Invocation{Name: "p-1", Args: []string{"sh"}}); err == nil || !strings.Contains(err.Error(), "keeps CAP_NET_ADMIN") {
 		t.Errorf("egress with CAP_NET_ADMIN kept: %v", err)
+	}
+}
+
+// TestEgressLoopbackResolver compiles a bridged profile with domain rules
+// on a host whose only name server is on its loopback: the proxy, on the
+// host's network, asks it, where a bridged sandbox could not.
+func TestEgressLoopbackResolver(t *testing.T) {
+	f := rootFacts
+	f.Nameservers = []string{"127.0.0.53"}
+	src := "apiVersion: cell/v1\nname: p\nnetwork: {mode: bridge, egress: {default: deny, allow: [{domain: example.com, ports: [443]}]}}\n"
+	p := parse(t, "p.yaml", []byte(src), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Name: "p-1", Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxy *network.Proxy
+	for _, s := range pl.Steps {
+		if s.Op == plan.OpEgressProxy {
+			proxy = s.Proxy
+		}
+	}
+	if proxy == nil || !slices.Equal(proxy.Upstream, []string{"127.0.0.53:53"}) {
+		t.Errorf("proxy %+v, want upstream 127.0.0.53:53", proxy)
 	}
 }
 

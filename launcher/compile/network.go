@@ -62,16 +62,19 @@ func (c *compiler) checkNetwork(name string) (*netSetup, error) {
 			}
 		}
 	}
+	if n.Egress.HasDomains() {
+		// The sandbox asks the proxy's name server, which asks the
+		// host's from the host: the host's loopback ones do too.
+		if err := c.checkProxy(ns); err != nil {
+			return nil, err
+		}
+		return ns, nil
+	}
 	dns, err := c.nameservers()
 	if err != nil {
 		return nil, err
 	}
 	ns.dns = dns
-	if n.Egress.HasDomains() {
-		if err := c.checkProxy(ns); err != nil {
-			return nil, err
-		}
-	}
 	return ns, nil
 }
 
