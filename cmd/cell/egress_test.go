@@ -364,3 +364,70 @@ func TestNetEgressApart(t *testing.T) {
 		}
 	}
 }
+
+// TestNetEgressProxyEnds checks that the proxy process ends with its
+// sandbox, and with cell when cell is killed.
+func TestNetEgressProxyEnds(t *testing.T) {
+	requirePrivilege(t)
+	n := newTestNet(t)
+	n.egressWorld()
+	prof := netProfile(t, "  mode: none\n"+egressRules)
+	// proxyOf finds the proxy process among cell's children (of any of
+	// its threads).
+	proxyOf := func(cell int) int {
+		files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cell))
+		var kids []string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			kids = append(kids, strings.Fields(string(b))...)
+		}
+		for _, f := range kids {
+			argv, _ := os.ReadFile("/proc/" + f + "/cmdline")
+			if strings.HasPrefix(string(argv), "cell-egress\x00") {
+				var pid int
+				fmt.Sscan(f, &pid)
+				return pid
+			}
+		}
+		return 0
+	}
+	gone := func(pid int) bool {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if err := unix.Kill(pid, 0); err == unix.ESRCH {
+				return true
+			}
+			// A zombie is gone too: its parent (cell, killed) is no
+			// longer there to reap it, init will.
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(st), ") Z ") {
+				return true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	}
+	for _, kill := range []bool{false, true} {
+		cmd := cellCmd(t, "run", "-p", prof, "--", "sh", "-c", "echo up; sleep 2")
+		stdout, _ := cmd.StdoutPipe()
+		n.start(cmd)
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("sandbox did not start: %q", line)
+		}
+		proxy := proxyOf(cmd.Process.Pid)
+		if proxy == 0 {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("no cell-egress child of cell while the sandbox runs")
+		}
+		if kill {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+		if !gone(proxy) {
+			unix.Kill(proxy, unix.SIGKILL)
+			t.Errorf("the proxy (pid %d) outlived its sandbox (cell killed: %v)", proxy, kill)
+		}
+	}
+}
