@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -100,6 +101,9 @@ func init() {
 	}
 }
 
+// asked counts the questions the test's name server was asked, by name.
+var asked sync.Map
+
 // world starts the test's name server and its servers: HTTP on port 80
 // and HTTPS on 443 of every address (they answer with the Host header and
 // the address they were reached at), an echo on port 7. It returns the
@@ -110,6 +114,8 @@ func world(tb testing.TB) (string, *x509.CertPool) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		qq := q.Question[0]
+		n, _ := asked.LoadOrStore(strings.ToLower(qq.Name), new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
 		addrs, ok := zone[strings.ToLower(qq.Name)]
 		if !ok {
 			m.Rcode = dns.RcodeNameError
@@ -283,6 +289,16 @@ func TestProxy(t *testing.T) {
 		body, err := get(httpsVia(st.proxy, pool, ""), "https://a.wild.test/")
 		if err != nil || !strings.Contains(body, "host=a.wild.test") {
 			t.Fatalf("got %q, %v", body, err)
+		}
+	})
+	t.Run("names cached", func(t *testing.T) {
+		for range 3 {
+			if _, err := get(httpsVia(st.proxy, pool, ""), "http://b.c.wild.test/"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, _ := asked.Load("b.c.wild.test."); n == nil || n.(*atomic.Int64).Load() != 2 {
+			t.Errorf("b.c.wild.test. asked %v times for three connections, want 2 (A and AAAA once)", n)
 		}
 	})
 	t.Run("plain http allowed", func(t *testing.T) {

@@ -68,6 +68,45 @@ type Server struct {
 	// outside the sandbox's cgroup and limits, so a sandbox that opens
 	// connections without end must not take the host's descriptors.
 	slots chan struct{}
+	cache addrCache
+}
+
+// addrCache keeps the addresses of names the proxy connected to for as
+// long as their records live (at most a minute), so that a package
+// manager's hundred connections to one registry ask the name servers
+// once.
+type addrCache struct {
+	mu sync.Mutex
+	m  map[string]cached
+}
+
+type cached struct {
+	addrs   []netip.Addr
+	expires time.Time
+}
+
+// maxCached bounds the cache; a full cache is emptied.
+const maxCached = 4096
+
+func (c *addrCache) get(name string) []netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[name]; ok && time.Now().Before(e.expires) {
+		return e.addrs
+	}
+	return nil
+}
+
+func (c *addrCache) put(name string, addrs []netip.Addr, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = make(map[string]cached)
+	}
+	c.m[name] = cached{addrs, time.Now().Add(min(ttl, time.Minute))}
 }
 
 // MaxConns is how many connections a proxy serves at once; one more is
@@ -475,11 +514,15 @@ func (s *Server) dial(host string, port uint16, r *network.ProxyRule) (net.Conn,
 	return nil, fmt.Errorf("connect to %s: %w", net.JoinHostPort(host, strconv.Itoa(int(port))), errors.Join(errs...))
 }
 
-// lookup asks the upstream name servers for name's IPv4 and IPv6
-// addresses, the IPv4 ones first.
+// lookup returns name's IPv4 and IPv6 addresses, the IPv4 ones first,
+// from the cache or the upstream name servers.
 func (s *Server) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
+	if addrs := s.cache.get(name); addrs != nil {
+		return addrs, nil
+	}
 	type answer struct {
 		addrs []netip.Addr
+		ttl   uint32
 		err   error
 	}
 	ask := func(qtype uint16, out chan<- answer) {
@@ -490,20 +533,21 @@ func (s *Server) lookup(ctx context.Context, name string) ([]netip.Addr, error) 
 			out <- answer{err: err}
 			return
 		}
-		var as []netip.Addr
+		a := answer{ttl: 60}
 		for _, rr := range resp.Answer {
+			a.ttl = min(a.ttl, rr.Header().Ttl)
 			switch rr := rr.(type) {
 			case *dns.A:
-				if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
-					as = append(as, a)
+				if ip, ok := netip.AddrFromSlice(rr.A.To4()); ok {
+					a.addrs = append(a.addrs, ip)
 				}
 			case *dns.AAAA:
-				if a, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok {
-					as = append(as, a.Unmap())
+				if ip, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok {
+					a.addrs = append(a.addrs, ip.Unmap())
 				}
 			}
 		}
-		out <- answer{addrs: as}
+		out <- a
 	}
 	v4, v6 := make(chan answer, 1), make(chan answer, 1)
 	go ask(dns.TypeA, v4)
@@ -515,6 +559,9 @@ func (s *Server) lookup(ctx context.Context, name string) ([]netip.Addr, error) 
 			return nil, fmt.Errorf("resolve %s: %w", name, err)
 		}
 		return nil, fmt.Errorf("resolve %s: no address", name)
+	}
+	if a4.err == nil && a6.err == nil {
+		s.cache.put(name, addrs, time.Duration(min(a4.ttl, a6.ttl))*time.Second)
 	}
 	return addrs, nil
 }
