@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 
@@ -40,6 +41,16 @@ func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg) {
 		return
 	}
 	d.Allowed, d.Rule = true, r.Pos
+	select {
+	case s.asking <- struct{}{}:
+		defer func() { <-s.asking }()
+	default:
+		d.Reason = fmt.Sprintf("more than %d questions at once", MaxAsking)
+		s.report(d)
+		resp.SetRcode(q, dns.RcodeServerFailure)
+		_ = w.WriteMsg(resp)
+		return
+	}
 	fwd := q.Copy()
 	fwd.Id = dns.Id()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

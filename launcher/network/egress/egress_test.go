@@ -93,6 +93,7 @@ var zone = map[string][]string{
 	"a.wild.test.":   {"192.0.2.10"},
 	"b.c.wild.test.": {"192.0.2.10"},
 	"loop.test.":     {"127.0.0.1"},
+	"slow.test.":     {"192.0.2.10"},
 }
 
 func init() {
@@ -116,6 +117,9 @@ func world(tb testing.TB) (string, *x509.CertPool) {
 		qq := q.Question[0]
 		n, _ := asked.LoadOrStore(strings.ToLower(qq.Name), new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
+		if strings.HasPrefix(strings.ToLower(qq.Name), "slow.") {
+			time.Sleep(3 * time.Second)
+		}
 		addrs, ok := zone[strings.ToLower(qq.Name)]
 		if !ok {
 			m.Rcode = dns.RcodeNameError
@@ -246,6 +250,7 @@ func testProxy(upstream string) *network.Proxy {
 			{Domain: "*.wild.test", Pos: "t.yaml:2:1"},
 			{Domain: "v6only.test", SNIOptional: true, Pos: "t.yaml:3:1"},
 			{Domain: "loop.test", Pos: "t.yaml:4:1"},
+			{Domain: "slow.test", Pos: "t.yaml:6:1"},
 			{Prefix: "192.0.2.30/32", Ports: []uint16{7}, Pos: "t.yaml:5:1"},
 		},
 	}
@@ -457,6 +462,27 @@ func TestProxy(t *testing.T) {
 			if r := ask(name, dns.TypeA); r.Rcode != dns.RcodeNameError || len(r.Answer) != 0 {
 				t.Errorf("%s: %v, want NXDOMAIN", name, r)
 			}
+		}
+	})
+	t.Run("dns in flight", func(t *testing.T) {
+		// The test's name server takes 3 s for slow.test: of
+		// MaxAsking+20 questions at once, 20 fail at once.
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range MaxAsking + 20 {
+			wg.Go(func() {
+				m := new(dns.Msg)
+				m.SetQuestion("slow.test.", dns.TypeA)
+				c := &dns.Client{Timeout: 5 * time.Second}
+				r, _, err := c.Exchange(m, st.dns)
+				if err == nil && r.Rcode == dns.RcodeServerFailure {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if failed.Load() < 20 {
+			t.Errorf("%d of %d questions at once failed, want at least 20", failed.Load(), MaxAsking+20)
 		}
 	})
 	t.Run("log", func(t *testing.T) {

@@ -68,8 +68,15 @@ type Server struct {
 	// outside the sandbox's cgroup and limits, so a sandbox that opens
 	// connections without end must not take the host's descriptors.
 	slots chan struct{}
-	cache addrCache
+	// asking bounds the sandbox's questions forwarded upstream at
+	// once, so that a sandbox cannot flood the host's name servers.
+	asking chan struct{}
+	cache  addrCache
 }
+
+// MaxAsking is how many of a sandbox's name questions the proxy forwards
+// at once; more are answered SERVFAIL at once.
+const MaxAsking = 64
 
 // addrCache keeps the addresses of names the proxy connected to for as
 // long as their records live (at most a minute), so that a package
@@ -117,7 +124,7 @@ const MaxConns = 1024
 // must be safe for concurrent use.
 func New(p *network.Proxy, report func(Decision)) *Server {
 	return &Server{p: p, report: report, dialer: net.Dialer{Timeout: 10 * time.Second}, HeaderTimeout: 10 * time.Second,
-		slots: make(chan struct{}, MaxConns)}
+		slots: make(chan struct{}, MaxConns), asking: make(chan struct{}, MaxAsking)}
 }
 
 func (s *Server) decide(via, host string, port uint16) (*network.ProxyRule, Decision) {
