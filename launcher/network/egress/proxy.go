@@ -226,7 +226,7 @@ func (s *Server) http(c net.Conn, br *bufio.Reader) {
 			refuse(c, http.StatusForbidden, s.deniedText(host, port))
 			return
 		}
-		up, err := s.dial(host, port, r)
+		up, err := s.dial(host, port)
 		if err != nil {
 			d.Reason = err.Error()
 			s.report(d)
@@ -263,7 +263,7 @@ func (s *Server) http(c net.Conn, br *bufio.Reader) {
 		refuse(c, http.StatusForbidden, s.deniedText(host, port))
 		return
 	}
-	up, err := s.dial(host, port, r)
+	up, err := s.dial(host, port)
 	if err != nil {
 		d.Reason = err.Error()
 		s.report(d)
@@ -351,7 +351,7 @@ func (s *Server) socks(c net.Conn, br *bufio.Reader) {
 		reply(2) // connection not allowed by ruleset
 		return
 	}
-	up, err := s.dial(host, port, r)
+	up, err := s.dial(host, port)
 	if err != nil {
 		d.Reason = err.Error()
 		s.report(d)
@@ -491,7 +491,7 @@ func forbidden(a netip.Addr) string {
 // dial connects to host (a name the upstream servers resolve, or an
 // address an address rule allowed) and port, from the proxy's own
 // network namespace.
-func (s *Server) dial(host string, port uint16, r *network.ProxyRule) (net.Conn, error) {
+func (s *Server) dial(host string, port uint16) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var addrs []netip.Addr
@@ -509,7 +509,6 @@ func (s *Server) dial(host string, port uint16, r *network.ProxyRule) (net.Conn,
 		}
 		addrs = found
 	}
-	_ = r
 	var errs []error
 	for _, a := range addrs {
 		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, port).String())
