@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/launcher/network"
+	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
@@ -17,8 +19,10 @@ var initCalled atomic.Bool
 // Init must be called first in main by a program whose sandboxes run
 // this program's own executable as their init (Invocation.Init "" where
 // FindInit finds no cell-init). When the process is a sandbox's init
-// (argv[0] "cell-init") or the short-lived holder of an ID-mapped
-// mount's user namespace, Init does that work and exits the process;
+// (argv[0] "cell-init"), a sandbox's egress proxy (argv[0] "cell-egress",
+// which the sandbox package starts from this executable for a profile
+// with domain rules) or the short-lived holder of an ID-mapped mount's
+// user namespace, Init does that work and exits the process;
 // otherwise it returns at once, having recorded that the executable
 // serves as init. Nothing else of the program runs in the sandbox's
 // init: no flag parsing, no other initialisation than Go's packages'.
@@ -34,6 +38,8 @@ func Init() {
 		switch os.Args[0] {
 		case compile.InitArg0:
 			os.Exit(sandbox.Init())
+		case network.ProxyProcess:
+			os.Exit(egress.Main())
 		case sandbox.UsernsHolder:
 			_, _ = io.Copy(io.Discard, os.Stdin)
 			os.Exit(0)

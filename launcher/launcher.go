@@ -350,7 +350,7 @@ func Probe(p *spec.Profile, facts *host.Facts) error {
 	if p.Security.Landlock.Mode != spec.LandlockOff {
 		probe.Landlock(facts)
 	}
-	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser {
+	if m := p.Network.Mode; m == spec.NetBridge || m == spec.NetUser || p.Network.Egress.HasDomains() {
 		probe.Network(facts)
 	}
 	if facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil {

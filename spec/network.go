@@ -3,8 +3,10 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
@@ -35,6 +37,8 @@ type Network struct {
 	Ports []PortMap `yaml:"ports" json:"ports,omitempty" validate:"max=64"`
 	// DNS are the name servers written to the sandbox's /etc/resolv.conf
 	// (bridge, user). Absent: the host's own that the sandbox can reach.
+	// With domain rules in Egress, the sandbox asks the proxy's name
+	// server, and DNS are the servers that it asks (absent: the host's).
 	DNS []string `yaml:"dns" json:"dns,omitempty" validate:"max=3"`
 	// HostLoopback lets a sandbox of mode user reach the host's loopback
 	// services at the gateway address (10.0.2.2). Off by default: the
@@ -160,7 +164,10 @@ func (d *EgressDefault) UnmarshalYAML(n *yaml.Node) error {
 func (d EgressDefault) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Egress is an allow list of destinations. With Default deny, connections
-// to anything but loopback and the listed destinations are refused.
+// to anything but loopback and the listed destinations are refused. A rule
+// with a Domain names its destinations by name: cell runs a filtering
+// proxy and a name server for the sandbox, outside it, that the sandbox
+// reaches on its own loopback, and only they reach those names.
 type Egress struct {
 	// Default is allow (no filtering, the default) or deny.
 	Default EgressDefault `yaml:"default" json:"default,omitempty"`
@@ -169,10 +176,21 @@ type Egress struct {
 }
 
 // EgressRule allows connections to an address range, optionally only to
-// some ports of one protocol.
+// some ports of one protocol, or to a domain name through cell's proxy.
 type EgressRule struct {
 	// To is an address or CIDR, IPv4 or IPv6.
-	To string `yaml:"to" json:"to" validate:"required"`
+	To string `yaml:"to" json:"to,omitempty"`
+	// Domain is a host name ("example.com") or a wildcard of its
+	// subdomains ("*.example.com": one or more labels before
+	// example.com, not example.com itself), reached through the proxy
+	// over TCP. A rule has To or Domain, not both.
+	Domain string `yaml:"domain" json:"domain,omitempty" validate:"omitempty,max=253,domain"`
+	// SNI is what the proxy asks of a tunnel's TLS server name:
+	// required (the default) refuses a tunnel to port 443 that does not
+	// start with a ClientHello naming the host; optional lets one
+	// without TLS or without a name through. A ClientHello that names
+	// another host is refused either way.
+	SNI string `yaml:"sni" json:"sni,omitempty" validate:"omitempty,oneof=required optional"`
 	// Ports are destination ports; empty means every port.
 	Ports []uint16 `yaml:"ports" json:"ports,omitempty" validate:"max=64"`
 	// Proto is tcp, udp, or empty for both (ports need a protocol or
@@ -212,7 +230,8 @@ func validateNetwork(sl validator.StructLevel) {
 	only(n.Bridge, "bridge", "bridge", !bridged && (n.Bridge != Bridge{}))
 	only(n.NAT, "nat", "bridge", !bridged && n.NAT)
 	only(n.Ports, "ports", "bridge and user", !bridged && !user && len(n.Ports) > 0)
-	only(n.DNS, "dns", "bridge and user", !bridged && !user && len(n.DNS) > 0)
+	// With domain rules the name servers are the proxy's, in any mode.
+	only(n.DNS, "dns", "bridge and user", !bridged && !user && !n.Egress.HasDomains() && len(n.DNS) > 0)
 	only(n.HostLoopback, "hostLoopback", "user", !user && n.HostLoopback)
 	if n.Mode == NetHost && (n.Egress.Default == EgressDeny || len(n.Egress.Allow) > 0) {
 		sl.ReportError(n.Egress, "egress", "egress", "needs", "a network namespace of its own (network.mode none, bridge or user)")
@@ -243,6 +262,18 @@ func validateNetwork(sl validator.StructLevel) {
 	}
 	for i, r := range n.Egress.Allow {
 		fp := joinIndex("egress.allow", i)
+		switch {
+		case r.To == "" && r.Domain == "":
+			sl.ReportError(r, fp, "allow", "needs", "to (an address) or domain (a name)")
+		case r.To != "" && r.Domain != "":
+			sl.ReportError(r.Domain, joinKey(fp, "domain"), "domain", "exclusive", "to: a rule names addresses or a domain")
+		case r.Domain != "" && r.Proto == "udp":
+			sl.ReportError(r.Proto, joinKey(fp, "proto"), "proto", "onlyfor", "address rules: a domain is reached over TCP, through the proxy")
+		case r.Domain != "" && !domainNotAddress(r.Domain):
+			sl.ReportError(r.Domain, joinKey(fp, "domain"), "domain", "domainaddr", "")
+		case r.Domain == "" && r.SNI != "":
+			sl.ReportError(r.SNI, joinKey(fp, "sni"), "sni", "onlyfor", "domain rules")
+		}
 		if r.To != "" {
 			if _, err := r.Prefix(); err != nil {
 				sl.ReportError(r.To, joinKey(fp, "to"), "to", "cidr", "")
@@ -254,6 +285,34 @@ func validateNetwork(sl validator.StructLevel) {
 			}
 		}
 	}
+}
+
+// HasDomains reports whether any rule of e names a domain: the sandbox
+// then needs cell's proxy.
+func (e *Egress) HasDomains() bool {
+	for _, r := range e.Allow {
+		if r.Domain != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// domainPattern is what a rule's domain may be: a host name of letters,
+// digits and "-" in labels joined by ".", optionally after "*.". The
+// JSON Schema carries the same pattern.
+const domainPattern = `^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`
+
+var domainRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(domainPattern) })
+
+// validDomain reports whether s is a domain rule's name or wildcard.
+func validDomain(s string) bool { return domainRE().MatchString(s) }
+
+// domainNotAddress reports whether the name's last label has a letter:
+// "192.0.2.1" is an address, which a to: rule names.
+func domainNotAddress(s string) bool {
+	last := s[strings.LastIndexByte(s, '.')+1:]
+	return strings.IndexFunc(last, func(r rune) bool { return r < '0' || r > '9' }) >= 0
 }
 
 // validIfName reports whether s can name a network interface: 1 to 15

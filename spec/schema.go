@@ -215,6 +215,8 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 			cur.Pattern = `^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`
 		case "cgroupname":
 			cur.Pattern = `^/?[^/]+(/[^/]+)*$`
+		case "domain":
+			cur.Pattern = domainPattern
 		case "nonul":
 			// Not expressible in a form editors handle well; Parse checks it.
 		default:

@@ -206,6 +206,7 @@ type schemaCase struct {
 const (
 	quotesUnseen = "quotes are not in the JSON: a YAML 1.2 reader gives the schema the string either way"
 	digitsUnseen = "a YAML number's digits are not in the JSON, only its value"
+	acrossFields = "a rule that spans a rule's fields (to or domain, domain and proto), which Parse checks"
 )
 
 // schemaCorpus is profiles at the edges of what the schema says: YAML's
@@ -213,6 +214,7 @@ const (
 // boolean or a number is expected, the spellings of capabilities, sizes
 // and modes, and variables.
 func schemaCorpus() []schemaCase {
+	const egress = "network: {mode: none, egress: {default: deny, allow: ["
 	const h = "apiVersion: cell/v1\nname: x\n"
 	mnt := func(m string) string { return h + "filesystem:\n  mounts:\n    - " + m + "\n" }
 	caps := func(c string) string { return h + "security:\n  capabilities: " + c + "\n" }
@@ -304,6 +306,20 @@ func schemaCorpus() []schemaCase {
 		{"memory size", h + "resources: {memory: {max: 512Mi}}\n", true, ""},
 		{"memory max", h + "resources: {memory: {max: max}}\n", true, ""},
 		{"memory yes", h + "resources: {memory: {max: yes}}\n", false, ""},
+		{"egress domain", h + egress + "{domain: example.com, ports: [443]}]}}\n", true, ""},
+		{"egress wildcard", h + egress + "{domain: \"*.githubusercontent.com\"}]}}\n", true, ""},
+		{"egress bare star", h + egress + "{domain: \"*\"}]}}\n", false, ""},
+		{"egress inner star", h + egress + "{domain: \"a.*.example.com\"}]}}\n", false, ""},
+		{"egress domain with a scheme", h + egress + "{domain: \"https://example.com\"}]}}\n", false, ""},
+		{"egress domain trailing dot", h + egress + "{domain: \"example.com.\"}]}}\n", false, ""},
+		{"egress domain too long", h + egress + "{domain: " + strings.Repeat("a.", 127) + "com}]}}\n", false, ""},
+		{"egress to and domain", h + egress + "{to: 192.0.2.1, domain: example.com}]}}\n", false, acrossFields},
+		{"egress neither", h + egress + "{ports: [443]}]}}\n", false, acrossFields},
+		{"egress domain udp", h + egress + "{domain: example.com, proto: udp}]}}\n", false, acrossFields},
+		{"egress domain address", h + egress + "{domain: 192.0.2.1}]}}\n", false, acrossFields},
+		{"egress sni optional", h + egress + "{domain: example.com, sni: optional}]}}\n", true, ""},
+		{"egress sni maybe", h + egress + "{domain: example.com, sni: maybe}]}}\n", false, ""},
+		{"egress sni on an address", h + egress + "{to: 192.0.2.1, sni: optional}]}}\n", false, acrossFields},
 	}
 }
 

@@ -39,6 +39,7 @@ func newValidator() *validator.Validate {
 		"nonul":       func(s string) bool { return !strings.ContainsRune(s, 0) },
 		"cpulist":     validCPUList,
 		"cgroupname":  validCgroupName,
+		"domain":      validDomain,
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return f(fl.Field().String()) }); err != nil {
 			panic(err) // only a bad tag name can fail
@@ -166,6 +167,12 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return fmt.Sprintf("must be an IPv4 or IPv6 address, not %q", shorten(fmt.Sprint(value)))
 	case "cidr":
 		return fmt.Sprintf(`must be an address or a CIDR without host bits, such as "192.0.2.0/24" or "2001:db8::1", not %q`, shorten(fmt.Sprint(value)))
+	case "domain":
+		return fmt.Sprintf(`must be a host name such as "example.com", or "*." and one such as "*.example.com", not %q`, shorten(fmt.Sprint(value)))
+	case "domainaddr":
+		return fmt.Sprintf("%q is an address: name it with to:", shorten(fmt.Sprint(value)))
+	case "exclusive":
+		return "cannot be given with " + param
 	case "netneeds":
 		return fmt.Sprintf("%v needs %s", value, param)
 	}

@@ -570,6 +570,35 @@ func TestNetworkValidation(t *testing.T) {
 			want: []string{`p.yaml:6:11: network.egress: needs a network namespace of its own (network.mode none, bridge or user)`},
 		},
 		{
+			name: "egress domains",
+			src: hdr + "network:\n  mode: user\n  egress:\n    default: deny\n    allow:\n" +
+				"      - {domain: example.com, ports: [443]}\n" +
+				"      - {domain: \"*.example.org\"}\n" +
+				"      - {domain: \"a.*.example.org\"}\n" +
+				"      - {domain: example.com, to: 192.0.2.1}\n" +
+				"      - {ports: [80]}\n" +
+				"      - {domain: example.net, proto: udp}\n" +
+				"      - {domain: 192.0.2.1}\n",
+			want: []string{
+				`p.yaml:10:18: network.egress.allow[2].domain: must be a host name such as "example.com", or "*." and one such as "*.example.com", not "a.*.example.org"`,
+				`p.yaml:11:18: network.egress.allow[3].domain: cannot be given with to: a rule names addresses or a domain`,
+				`p.yaml:12:9: network.egress.allow[4]: needs to (an address) or domain (a name)`,
+				`p.yaml:13:38: network.egress.allow[5].proto: only applies to address rules: a domain is reached over TCP, through the proxy`,
+				`p.yaml:14:18: network.egress.allow[6].domain: "192.0.2.1" is an address: name it with to:`,
+			},
+		},
+		{
+			name: "egress sni",
+			src: hdr + "network:\n  mode: user\n  egress:\n    default: deny\n    allow:\n" +
+				"      - {domain: example.com, sni: optional}\n" +
+				"      - {to: 192.0.2.1, sni: optional}\n" +
+				"      - {domain: example.org, sni: maybe}\n",
+			want: []string{
+				`p.yaml:9:30: network.egress.allow[1].sni: only applies to domain rules`,
+				`p.yaml:10:36: network.egress.allow[2].sni: must be one of required, optional, not "maybe"`,
+			},
+		},
+		{
 			name: "bridge with the host's namespace",
 			src:  hdr + "namespaces: {net: host}\nnetwork: {mode: bridge}\n",
 			want: []string{`p.yaml:4:17: network.mode: bridge needs namespaces.net: new`},

@@ -86,6 +86,8 @@ func missingDefaultParents() []string {
 // probeInside runs a check inside a sandbox and prints what it found.
 func probeInside(name string, args []string) int {
 	switch name {
+	case "connect", "socks", "tls", "resolve":
+		return egressProbe(name, args)
 	case "netifs":
 		ifs, err := net.Interfaces()
 		if err != nil {

@@ -172,11 +172,12 @@ func roundTrip(t *testing.T, rt, bin, name string, sets []string, work string, h
 		t.Fatalf("%s: %v\n%s%s", rt, err, out, stderr)
 	}
 	got := parseSeen(t, string(out), host)
-	if rt != "cell" && name == "agent" {
-		// For the agent's user-mode network cell writes these files
-		// itself instead of binding the host's; config.json cannot
-		// express that network (a loss the export printed), so the
-		// bundle binds the profile's own.
+	if rt != "cell" && (name == "agent" || strings.Contains(r.stderr, "domain rules")) {
+		// For the agent's user-mode network, and for a profile with
+		// domain rules (whose name server is cell's proxy), cell
+		// writes these files itself instead of binding the host's;
+		// config.json cannot express that network (a loss the export
+		// printed), so the bundle binds the profile's own.
 		for _, s := range []seen{want, got} {
 			delete(s.Mounts, "/etc/hosts")
 			delete(s.Mounts, "/etc/resolv.conf")

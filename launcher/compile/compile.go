@@ -219,7 +219,12 @@ func (c *compiler) compile(inv Invocation) error {
 	if ids != nil && !ids.helpers {
 		// Init's uid inside need not be 0 (an unprivileged caller maps
 		// itself to its own uid); ambient capabilities survive its execve.
-		c.add("namespaces.user", plan.Init, &plan.AmbientCaps{Caps: initCaps})
+		caps := initCaps
+		if p.Network.Egress.HasDomains() {
+			// The egress proxy's name server listens on port 53.
+			caps = append(slices.Clip(initCaps), unix.CAP_NET_BIND_SERVICE)
+		}
+		c.add("namespaces.user", plan.Init, &plan.AmbientCaps{Caps: caps})
 	}
 	// Init dies with cell, and with it (as pid 1) the whole sandbox.
 	c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
@@ -683,6 +688,11 @@ func (c *compiler) env() []string {
 		if v, ok := c.host.LookupEnv(name); ok && !c.pooled {
 			vals[name] = v
 		}
+	}
+	// The proxy's variables override the caller's (passEnv), which
+	// would point past the proxy, and yield to the profile's own.
+	for k, v := range c.proxyEnv() {
+		vals[k] = v
 	}
 	for k, v := range c.p.Process.Env {
 		vals[k] = v

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/ids"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
@@ -27,10 +29,10 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // Fixed facts, so that golden plans do not depend on who runs the tests.
 var (
 	rootFacts = host.Facts{UID: 0, GID: 0, EUID: 0, User: "root", Home: "/root", Cwd: "/home/dev/project",
-		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Nameservers: []string{"192.0.2.53"}, Env: []string{"TERM=xterm-256color", "LANG=C.UTF-8", "SECRET=hunter2"},
 		IDPool: &host.IDPool{Pool: ids.DefaultPool, From: "default", Taken: []host.Taken{{Start: 0, Count: 65536, What: "low IDs"}, {Start: 100000, Count: 65536, What: "/etc/subuid entry of dev"}}}}
 	userFacts = host.Facts{UID: 1000, GID: 1000, EUID: 1000, User: "dev", Home: "/home/dev", Cwd: "/home/dev/project",
-		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Env: []string{"TERM=xterm-256color"},
+		TimeNamespace: true, UserNetHelper: "/usr/bin/slirp4netns", TunAccess: true, Nameservers: []string{"192.0.2.53"}, Env: []string{"TERM=xterm-256color"},
 		SubIDs: &host.SubIDs{UIDs: []host.SubRange{{Start: 100000, Count: 65536}}, GIDs: []host.SubRange{{Start: 100000, Count: 65536}},
 			NewUIDMap: "/usr/bin/newuidmap", NewGIDMap: "/usr/bin/newgidmap"}}
 )
@@ -516,6 +518,9 @@ func TestGoldenNetwork(t *testing.T) {
 		{"net-bridge.root", net(rootFacts)},
 		{"net-user.root", net(rootFacts)},
 		{"net-user.user", net(userFacts)},
+		// Domain rules: the proxy asks the host's name servers, its
+		// loopback one too; the profile's NO_PROXY wins.
+		{"net-egress.root", net(rootFacts)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file, _, _ := strings.Cut(tt.name, ".")
@@ -549,6 +554,8 @@ func TestNetworkErrors(t *testing.T) {
 		{"no helper", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.UserNetHelper = "" }), "network.mode: user needs slirp4netns, which is not installed here (Debian and Ubuntu package: slirp4netns)"},
 		{"no tun", "{mode: user}", withNet(userFacts, func(f *host.Facts) { f.TunAccess = false }), "network.mode: user needs /dev/net/tun"},
 		{"loopback resolver only", "{mode: bridge}", withNet(rootFacts, func(f *host.Facts) { f.Nameservers = []string{"127.0.0.53"} }), "names no name server that a bridged sandbox can reach (127.0.0.53; loopback ones are the host's own); set network.dns"},
+		{"domains without a name server", "{mode: none, egress: {default: deny, allow: [{domain: example.com}]}}", withNet(rootFacts, func(f *host.Facts) { f.Nameservers = nil }),
+			"p.yaml:4:31: network.egress: domain rules need a name server for the proxy to ask, and the host's /etc/resolv.conf names none; set network.dns"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "apiVersion: cell/v1\nname: p\nnamespaces: {}\nnetwork: " + tt.net + "\n"
@@ -564,6 +571,29 @@ func TestNetworkErrors(t *testing.T) {
 	p := parse(t, "p.yaml", []byte(caps), f)
 	if _, err := compile.Profile(p, f, compile.Invocation{Name: "p-1", Args: []string{"sh"}}); err == nil || !strings.Contains(err.Error(), "keeps CAP_NET_ADMIN") {
 		t.Errorf("egress with CAP_NET_ADMIN kept: %v", err)
+	}
+}
+
+// TestEgressLoopbackResolver compiles a bridged profile with domain rules
+// on a host whose only name server is on its loopback: the proxy, on the
+// host's network, asks it, where a bridged sandbox could not.
+func TestEgressLoopbackResolver(t *testing.T) {
+	f := rootFacts
+	f.Nameservers = []string{"127.0.0.53"}
+	src := "apiVersion: cell/v1\nname: p\nnetwork: {mode: bridge, egress: {default: deny, allow: [{domain: example.com, ports: [443]}]}}\n"
+	p := parse(t, "p.yaml", []byte(src), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Name: "p-1", Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxy *network.Proxy
+	for _, s := range pl.Steps {
+		if e, ok := s.Do.(*plan.EgressProxy); ok {
+			proxy = &e.Proxy
+		}
+	}
+	if proxy == nil || !slices.Equal(proxy.Upstream, []string{"127.0.0.53:53"}) {
+		t.Errorf("proxy %+v, want upstream 127.0.0.53:53", proxy)
 	}
 }
 

@@ -23,6 +23,9 @@ type netSetup struct {
 	gw     netip.Prefix
 	// dns are the name servers of the sandbox's /etc/resolv.conf.
 	dns []string
+	// upstream are the name servers the egress proxy asks (domain
+	// rules), ADDRESS:53.
+	upstream []string
 }
 
 // checkNetwork refuses what the host or the caller cannot give the
@@ -60,12 +63,43 @@ func (c *compiler) checkNetwork(name string) (*netSetup, error) {
 			}
 		}
 	}
+	if n.Egress.HasDomains() {
+		// The sandbox asks the proxy's name server, which asks the
+		// host's from the host: the host's loopback ones do too.
+		if err := c.checkProxy(ns); err != nil {
+			return nil, err
+		}
+		return ns, nil
+	}
 	dns, err := c.nameservers()
 	if err != nil {
 		return nil, err
 	}
 	ns.dns = dns
 	return ns, nil
+}
+
+// checkProxy picks the name servers of a sandbox with domain rules: its
+// /etc/resolv.conf names the proxy's name server on its loopback, which
+// forwards allowed names to network.dns, or else to the host's own name
+// servers (loopback ones too: the proxy runs on the host's network).
+func (c *compiler) checkProxy(ns *netSetup) error {
+	n := &c.p.Network
+	at := "network.dns"
+	servers := n.DNS
+	if len(servers) == 0 {
+		at, servers = "network.egress", c.host.Nameservers
+	}
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s); err == nil {
+			ns.upstream = append(ns.upstream, netip.AddrPortFrom(a, 53).String())
+		}
+	}
+	if len(ns.upstream) == 0 {
+		return c.errorf(at, "domain rules need a name server for the proxy to ask, and the host's /etc/resolv.conf names none; set network.dns")
+	}
+	ns.dns = []string{"127.0.0.1", "::1"}
+	return nil
 }
 
 // nameservers are the name servers of the sandbox's /etc/resolv.conf:
@@ -224,6 +258,9 @@ func (c *compiler) netInit(ns *netSetup) {
 	est.Established, est.Verdict = true, "accept"
 	c.nft(at, plan.Init, est)
 	for i, a := range n.Egress.Allow {
+		if a.Domain != "" {
+			continue // the proxy's, on loopback
+		}
 		pos := fmt.Sprintf("network.egress.allow[%d]", i)
 		prefix, _ := a.Prefix() // validated
 		protos := []string{a.Proto}
@@ -248,6 +285,50 @@ func (c *compiler) netInit(ns *netSetup) {
 	rej := mine()
 	rej.Verdict = "reject"
 	c.nft(at+".default", plan.Init, rej)
+	c.egressProxy(ns)
+}
+
+// egressProxy adds the step that makes the egress proxy's sockets on the
+// sandbox's loopback, which the egress chain lets through as it lets all
+// of loopback, and hands them to cell's proxy process. Address rules are
+// the proxy's too, for SOCKS5 and CONNECT by address.
+func (c *compiler) egressProxy(ns *netSetup) {
+	n := &c.p.Network
+	if !n.Egress.HasDomains() {
+		return
+	}
+	p := network.Proxy{Listen: network.ProxyListens(), Upstream: ns.upstream, Default: c.pos("network.egress.default").String(), Sandbox: ns.name}
+	for i, a := range n.Egress.Allow {
+		r := network.ProxyRule{Domain: network.CanonicalName(a.Domain), Ports: a.Ports, SNIOptional: a.SNI == "optional", Pos: c.pos(fmt.Sprintf("network.egress.allow[%d]", i)).String()}
+		if a.Domain == "" {
+			if a.Proto == "udp" {
+				continue
+			}
+			prefix, _ := a.Prefix() // validated
+			r.Prefix = prefix.String()
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	if !c.host.Rootless() {
+		// Root's proxy needs no privilege: it runs as nobody.
+		p.UID, p.GID = 65534, 65534
+	}
+	c.add("network.egress", plan.Init, &plan.EgressProxy{Proxy: p})
+}
+
+// proxyEnv are the variables that point the command's clients at the
+// egress proxy, when the profile has domain rules.
+func (c *compiler) proxyEnv() map[string]string {
+	if !c.p.Network.Egress.HasDomains() {
+		return nil
+	}
+	env := map[string]string{}
+	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY"} {
+		env[k], env[strings.ToLower(k)] = network.ProxyURL, network.ProxyURL
+	}
+	env["ALL_PROXY"], env["all_proxy"] = network.SocksURL, network.SocksURL
+	env["NO_PROXY"], env["no_proxy"] = "localhost,127.0.0.1,::1", "localhost,127.0.0.1,::1"
+	return env
 }
 
 // netFiles writes the sandbox's /etc/resolv.conf and /etc/hosts, for the
@@ -255,7 +336,7 @@ func (c *compiler) netInit(ns *netSetup) {
 // targets (skipMount).
 func (c *compiler) netFiles(ns *netSetup) {
 	n := &c.p.Network
-	if n.Mode != spec.NetBridge && n.Mode != spec.NetUser {
+	if !c.hasNetFiles() {
 		return
 	}
 	var conf strings.Builder
@@ -263,7 +344,10 @@ func (c *compiler) netFiles(ns *netSetup) {
 		fmt.Fprintf(&conf, "nameserver %s\n", s)
 	}
 	at := "network.dns"
-	if len(n.DNS) == 0 {
+	switch {
+	case n.Egress.HasDomains():
+		at = "network.egress"
+	case len(n.DNS) == 0:
 		at = "network.mode"
 	}
 	c.add(at, plan.Init, &plan.WriteFile{Root: newRoot, Target: "/etc/resolv.conf", Mode: 0o644, Content: conf.String()})
@@ -280,10 +364,18 @@ func (c *compiler) netFiles(ns *netSetup) {
 
 // netWrites lists the files netFiles writes, which no mount may cover.
 func (c *compiler) netWrites() []string {
-	if m := c.p.Network.Mode; (m == spec.NetBridge || m == spec.NetUser) && c.p.Namespaces.Mount == spec.New {
+	if c.hasNetFiles() && c.p.Namespaces.Mount == spec.New {
 		return []string{"/etc/hosts", "/etc/resolv.conf"}
 	}
 	return nil
+}
+
+// hasNetFiles reports whether the sandbox gets its own /etc/hosts and
+// /etc/resolv.conf: with a network beyond loopback, or the egress
+// proxy's name server on it.
+func (c *compiler) hasNetFiles() bool {
+	n := &c.p.Network
+	return n.Mode == spec.NetBridge || n.Mode == spec.NetUser || n.Mode == spec.NetNone && n.Egress.HasDomains()
 }
 
 // netCleanup adds the steps that undo the network when the sandbox ends.

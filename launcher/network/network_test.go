@@ -49,3 +49,44 @@ func TestRuleResolve(t *testing.T) {
 		t.Errorf("Resolve: %+v", r)
 	}
 }
+
+func TestProxyDecide(t *testing.T) {
+	p := &Proxy{Rules: []ProxyRule{
+		{Domain: "example.com", Ports: []uint16{443}, Pos: "p:1:1"},
+		{Domain: "*.example.org", Pos: "p:2:1"},
+		{Prefix: "192.0.2.0/24", Ports: []uint16{22}, Pos: "p:3:1"},
+		{Prefix: "2001:db8::/32", Pos: "p:4:1"},
+	}}
+	for _, tt := range []struct {
+		host string
+		port uint16
+		want string // the rule's position, "" for none
+	}{
+		{"example.com", 443, "p:1:1"},
+		{"EXAMPLE.com.", 443, "p:1:1"},
+		{"example.com", 80, ""},
+		{"www.example.com", 443, ""},
+		{"a.example.org", 80, "p:2:1"},
+		{"a.b.example.org", 1, "p:2:1"},
+		{"example.org", 80, ""},
+		{"badexample.org", 80, ""},
+		{".example.org", 80, ""},
+		{"192.0.2.9", 22, "p:3:1"},
+		{"192.0.2.9", 443, ""},
+		{"::ffff:192.0.2.9", 22, "p:3:1"},
+		{"[2001:db8::1]", 5, "p:4:1"},
+		{"198.51.100.1", 22, ""},
+		{"example.net", 443, ""},
+	} {
+		got := ""
+		if r := Decide(p, tt.host, tt.port); r != nil {
+			got = r.Pos
+		}
+		if got != tt.want {
+			t.Errorf("Decide(%q, %d) = %q, want %q", tt.host, tt.port, got, tt.want)
+		}
+	}
+	if Resolvable(p, "example.com") == nil || Resolvable(p, "x.example.org") == nil || Resolvable(p, "example.org") != nil || Resolvable(p, "192.0.2.9") != nil {
+		t.Error("Resolvable")
+	}
+}

@@ -474,6 +474,15 @@ type Console struct {
 	GID  uint32 `json:"gid"`
 }
 
+// EgressProxy makes the sockets of the sandbox's egress proxy
+// (Proxy.Listen) in init's network namespace, socket, bind and listen,
+// and sends them to cell (SCM_RIGHTS), which serves them from outside the
+// sandbox with the proxy process (launcher/network/egress) and Proxy's
+// rules.
+type EgressProxy struct {
+	Proxy Proxy `json:"proxy"`
+}
+
 func (*CgroupMkdir) Op() Op    { return OpCgroupMkdir }
 func (*CgroupWrite) Op() Op    { return OpCgroupWrite }
 func (*IDMappedTree) Op() Op   { return OpIDMapUserns }
@@ -535,6 +544,7 @@ func (*IDLease) Op() Op        { return OpIDLease }
 func (*IDRelease) Op() Op      { return OpIDRelease }
 func (*Console) Op() Op        { return OpConsole }
 func (*DenySetgroups) Op() Op  { return OpDenySetgroups }
+func (*EgressProxy) Op() Op    { return OpEgressProxy }
 
 func (a *CgroupMkdir) call(Side) string { return fmt.Sprintf("mkdir(%q, 0755)", a.Dir) }
 func (a *CgroupWrite) call(Side) string { return fmt.Sprintf("write(%q, %q)", a.File, a.Value) }
@@ -701,6 +711,7 @@ func (a *IDRelease) call(Side) string { return fmt.Sprintf("flock(%q) release(%s
 func (a *Console) call(Side) string {
 	return fmt.Sprintf("open(%q) ioctl(TIOCSPTLCK, 0) ioctl(TIOCGPTPEER) fchown(slave, %d, %d) sendmsg(cell, SCM_RIGHTS master) slave -> fds 0, 1, 2", a.Ptmx, a.UID, a.GID)
 }
+func (a *EgressProxy) call(Side) string { return a.Proxy.Summary() }
 
 // IDMaps returns the ID maps a parent step writes, which may name the
 // leased IDs {ids}: nil for a step that writes none.

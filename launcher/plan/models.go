@@ -263,3 +263,96 @@ func (r NftRule) Resolve(lease string) NftRule {
 	}
 	return r
 }
+
+// EgressProcess is the argv[0] of a sandbox's egress proxy: cell executed
+// again (launcher/network calls it ProxyProcess).
+const EgressProcess = "cell-egress"
+
+// ProxyListen is one socket of the egress proxy (launcher/network calls
+// it Listen): Net is tcp or udp, Addr the address in the sandbox's
+// namespace, Serves "proxy" (HTTP and SOCKS5) or "dns".
+type ProxyListen struct {
+	Net    string `json:"net"`
+	Addr   string `json:"addr"`
+	Serves string `json:"serves"`
+}
+
+func (l ProxyListen) String() string { return l.Serves + " " + l.Net + " " + l.Addr }
+
+// ProxyRule allows a name, or every name under a wildcard's suffix, or an
+// address range (a profile's address rule, which the proxy honours for
+// SOCKS5 and CONNECT by address), to Ports (all when empty). What a rule
+// matches is decided in launcher/network (Decide), not here.
+type ProxyRule struct {
+	// Domain is lower case: "example.com" or "*.example.com".
+	Domain string `json:"domain,omitempty"`
+	// Prefix is an address rule's CIDR.
+	Prefix string   `json:"prefix,omitempty"`
+	Ports  []uint16 `json:"ports,omitempty"`
+	// SNIOptional lets a tunnel to port 443 through without a TLS
+	// ClientHello that names the host; one that names another host is
+	// refused all the same.
+	SNIOptional bool `json:"sniOptional,omitempty"`
+	// Pos is the profile position of the rule, which the proxy's log
+	// names for each decision it makes.
+	Pos string `json:"pos"`
+}
+
+func (r ProxyRule) String() string {
+	what := r.Domain
+	if what == "" {
+		what = r.Prefix
+	}
+	if r.SNIOptional {
+		what += " (sni optional)"
+	}
+	if len(r.Ports) == 0 {
+		return what + ":*"
+	}
+	ps := make([]string, len(r.Ports))
+	for i, p := range r.Ports {
+		ps[i] = strconv.Itoa(int(p))
+	}
+	return what + ":" + strings.Join(ps, ",")
+}
+
+// Proxy is a sandbox's egress proxy (launcher/network calls it Proxy):
+// what it listens on in the sandbox, what it allows, and whom it asks for
+// names. It denies what no rule allows.
+type Proxy struct {
+	Listen []ProxyListen `json:"listen"`
+	Rules  []ProxyRule   `json:"rules"`
+	// Upstream are the name servers the proxy forwards allowed names to,
+	// ADDRESS:PORT, asked from the host's network namespace.
+	Upstream []string `json:"upstream"`
+	// Default is the profile position of the default deny.
+	Default string `json:"default"`
+	// Sandbox names the sandbox in the log.
+	Sandbox string `json:"sandbox,omitempty"`
+	// Log is the file the decisions are appended to, as JSON lines.
+	Log string `json:"log,omitempty"`
+	// UID and GID, when UID is not 0, are what the proxy process runs as
+	// (root's proxy drops to nobody: it needs no privilege).
+	UID uint32 `json:"uid,omitempty"`
+	GID uint32 `json:"gid,omitempty"`
+}
+
+// Summary prints the proxy for a plan: the process, its sockets and
+// rules with their positions.
+func (p *Proxy) Summary() string {
+	var b strings.Builder
+	ls := make([]string, len(p.Listen))
+	for i, l := range p.Listen {
+		ls[i] = l.String()
+	}
+	fmt.Fprintf(&b, "listen(%s) in the sandbox's netns, sendmsg to cell; cell serves them with %s", strings.Join(ls, ", "), EgressProcess)
+	if p.UID != 0 {
+		fmt.Fprintf(&b, " as %d:%d", p.UID, p.GID)
+	}
+	rs := make([]string, len(p.Rules))
+	for i, r := range p.Rules {
+		rs[i] = r.String() + " (" + r.Pos + ")"
+	}
+	fmt.Fprintf(&b, ", allow [%s], deny the rest (%s), names from %s", strings.Join(rs, ", "), p.Default, strings.Join(p.Upstream, ", "))
+	return b.String()
+}

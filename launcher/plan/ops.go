@@ -77,6 +77,7 @@ const (
 	OpIDRelease         // *IDRelease
 	OpConsole           // *Console
 	OpDenySetgroups     // *DenySetgroups
+	OpEgressProxy       // *EgressProxy
 	opCount
 )
 
@@ -179,6 +180,8 @@ var ops = [opCount]opInfo{
 	OpConsole: {name: "console", make: func() Action { return new(Console) }, on: initOnly(phaseProcess, phaseProcess)},
 	// After init's first exec, before the helpers write its maps.
 	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: parent(phaseStart, phaseStart)},
+	// In the sandbox's network namespace, with its loopback up.
+	OpEgressProxy: {name: "egress-proxy", make: func() Action { return new(EgressProxy) }, on: initOnly(phaseNet, phaseNet)},
 }
 
 func (o Op) String() string {

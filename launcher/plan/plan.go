@@ -140,6 +140,8 @@ func (s *Step) Summary() string {
 		return fmt.Sprintf("symlink %s -> %s", a.Target, a.LinkTo)
 	case *Exec:
 		return "exec " + a.Path
+	case *EgressProxy:
+		return "egress-proxy"
 	}
 	return s.Call()
 }

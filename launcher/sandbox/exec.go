@@ -65,6 +65,10 @@ type msgReader struct {
 	fds []int
 }
 
+// maxFDs is the most descriptors a message carries: the egress proxy's
+// six sockets.
+const maxFDs = 6
+
 func newMsgReader(fd int, buffered []byte) *msgReader {
 	return &msgReader{fd: fd, buf: append([]byte(nil), buffered...)}
 }
@@ -95,7 +99,7 @@ func (r *msgReader) next() (message, []int, error) {
 			return m, fds, nil
 		}
 		b := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(3*4))
+		oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 		n, oobn, _, _, err := unix.Recvmsg(r.fd, b, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue

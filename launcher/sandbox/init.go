@@ -579,6 +579,8 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		return nil
 	case *plan.Console:
 		return e.openConsole(a)
+	case *plan.EgressProxy:
+		return e.egressSockets(a)
 	case *plan.Setgroups:
 		c := e.credential()
 		c.Groups, c.NoSetGroups = a.GIDs, false

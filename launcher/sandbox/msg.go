@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/network"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -54,6 +55,10 @@ type message struct {
 	// Runtime, from cell, is what only the run decides, sent right
 	// before the plan.
 	Runtime *Runtime `json:"runtime,omitempty"`
+	// Egress, from init, lists the sockets of the egress proxy that it
+	// made in the sandbox's network namespace, which come with the
+	// message in this order.
+	Egress []network.Listen `json:"egress,omitempty"`
 }
 
 // Runtime is what init needs beside the plan that is known only when the
@@ -76,6 +81,8 @@ func (m *message) fds() int {
 	switch {
 	case m.Exec != nil:
 		return 3
+	case len(m.Egress) > 0:
+		return len(m.Egress)
 	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
 		return 1
 	}

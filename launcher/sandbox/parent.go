@@ -48,6 +48,7 @@ type Sandbox struct {
 	onTrace        func(Trace)
 	execs          execs
 	console        chan *os.File // the master of a console step's pty
+	egress         egressState
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -430,6 +431,9 @@ func (sb *Sandbox) read() {
 		if m.ExecConsole != nil {
 			sb.execConsole(m.ExecConsole, fds)
 		}
+		if len(m.Egress) > 0 {
+			sb.startEgress(m.Egress, fds)
+		}
 		if m.Ready {
 			close(sb.ready)
 		}
@@ -508,7 +512,7 @@ func (sb *Sandbox) Wait() (Status, error) {
 		}
 		sb.stats = stats
 	}
-	if terr := teardown(sb.plan, sb.cg, sb.net, sb.ids); terr != nil {
+	if terr := errors.Join(sb.stopEgress(), teardown(sb.plan, sb.cg, sb.net, sb.ids)); terr != nil {
 		err = errors.Join(err, fmt.Errorf("teardown: %w", terr))
 	}
 	return st, err

@@ -393,3 +393,8 @@ func StartTime(pid int) (uint64, error) {
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }
+
+// EgressLog is the file where the egress proxy of the sandbox name
+// appends its decisions, one JSON object a line. It outlives the
+// sandbox, for review.
+func (s *Store) EgressLog(name string) string { return filepath.Join(s.dir, name+".egress.jsonl") }

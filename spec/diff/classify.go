@@ -66,8 +66,18 @@ var rules = map[string]classifier{
 		}
 		return Widens, "every destination is allowed again"
 	},
-	"network.egress.allow[*]":          member("egress to %s", "a destination becomes reachable", "a destination is no longer reachable"),
-	"network.egress.allow[*].to":       changedWidens("an allowed destination changes"),
+	"network.egress.allow[*]":        member("egress to %s", "a destination becomes reachable", "a destination is no longer reachable"),
+	"network.egress.allow[*].to":     changedWidens("an allowed destination changes"),
+	"network.egress.allow[*].domain": changedWidens("an allowed name changes: the proxy lets the command reach another host"),
+	"network.egress.allow[*].sni": func(c *Change, _, _ *spec.Profile) (Class, string) {
+		switch was, is := def(c.Old, "required"), def(c.New, "required"); {
+		case was == is:
+			return Neutral, "the same in effect"
+		case is == "optional":
+			return Widens, "a tunnel to port 443 need not be TLS naming the host"
+		}
+		return Narrows, "a tunnel to port 443 must be TLS naming the host"
+	},
 	"network.egress.allow[*].ports[*]": member("egress port %s", "another port becomes reachable", "a port is no longer reachable"),
 	"network.egress.allow[*].proto":    changedWidens("an allowed protocol changes"),
 	"hostname":                         neutral("the host name inside"),

@@ -323,7 +323,11 @@ func network(p *spec.Profile) []string {
 	switch n.Mode {
 	case spec.NetHost:
 	case spec.NetNone:
-		out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network.")
+		if n.Egress.HasDomains() {
+			out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable but the names that cell's proxy lets it reach (below).")
+		} else {
+			out = append(out, "It has a network of its own with only loopback (127.0.0.1): nothing outside the sandbox is reachable over the network.")
+		}
 	case spec.NetBridge:
 		line := fmt.Sprintf("It is on the host's bridge %s (subnet %s) with an address of its own: it reaches the host (at the bridge's address) and the other sandboxes on that bridge", n.Bridge.BridgeName(), n.Bridge.BridgeSubnet())
 		if n.NAT {
@@ -351,35 +355,54 @@ func network(p *spec.Profile) []string {
 		out = append(out, fmt.Sprintf("Its %s port %d is published on the host's port %d: others can connect to it.", port.Proto, port.Sandbox, port.Host))
 	}
 	if n.Egress.Default == spec.EgressDeny {
-		if len(n.Egress.Allow) == 0 {
+		var to, names []string
+		for _, a := range n.Egress.Allow {
+			ports := "every port"
+			if len(a.Ports) > 0 {
+				ports = "port " + portList(a.Ports)
+			}
+			if a.Domain != "" {
+				if a.SNI == "optional" {
+					ports += ", TLS server name not required"
+				}
+				names = append(names, fmt.Sprintf("%s (%s)", domainWords(a.Domain), ports))
+				continue
+			}
+			proto := a.Proto
+			if proto == "" {
+				proto = "tcp and udp"
+			}
+			dest := a.To
+			switch a.To {
+			case "0.0.0.0/0":
+				dest = "any IPv4 address"
+			case "::/0":
+				dest = "any IPv6 address"
+			}
+			to = append(to, fmt.Sprintf("%s (%s, %s)", dest, proto, ports))
+		}
+		if len(to) == 0 {
 			out = append(out, "Egress rules refuse every connection beyond loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
 		} else {
-			var to []string
-			for _, a := range n.Egress.Allow {
-				proto := a.Proto
-				if proto == "" {
-					proto = "tcp and udp"
-				}
-				ports := "every port"
-				if len(a.Ports) > 0 {
-					ports = "port " + portList(a.Ports)
-				}
-				dest := a.To
-				switch a.To {
-				case "0.0.0.0/0":
-					dest = "any IPv4 address"
-				case "::/0":
-					dest = "any IPv6 address"
-				}
-				to = append(to, fmt.Sprintf("%s (%s, %s)", dest, proto, ports))
-			}
 			out = append(out, "Egress rules let it connect only to "+strings.Join(to, "; ")+", and loopback; the command cannot change them (it has no CAP_NET_ADMIN).")
+		}
+		if len(names) > 0 {
+			out = append(out, "Through cell's filtering proxy, which runs outside the sandbox and which it finds on its own loopback (HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point at it), it reaches only "+strings.Join(names, "; ")+
+				". A TLS connection must name the host it asked the proxy for; a name that resolves to a loopback or link-local address is not connected to; its name server answers only these names; every decision is logged with the rule that made it.")
 		}
 	}
 	if l.Mode != spec.LandlockOff && len(l.ConnectTCP) > 0 {
 		out = append(out, fmt.Sprintf("Landlock lets it connect only to TCP ports %s, loopback included.", portList(l.ConnectTCP)))
 	}
 	return out
+}
+
+// domainWords says what a domain rule names.
+func domainWords(d string) string {
+	if suffix, ok := strings.CutPrefix(d, "*."); ok {
+		return "any name under " + suffix
+	}
+	return d
 }
 
 // portList prints ports: "443, 80".

@@ -93,6 +93,12 @@ var rules = []*Rule{
 		check:   hostLoopback,
 	},
 	{
+		ID: "CELL009", Name: "broad-domain", Severity: Medium,
+		Summary: "An egress rule allows every name under a top-level domain, or every port of a name.",
+		Help:    "A domain rule \"*.com\" (one label after \"*.\") lets the command reach any host under it, including one its author registers to receive what it sends; a domain rule without ports lets it reach every service of the host. Name the hosts, or the organisation's domain (\"*.githubusercontent.com\"), and the ports (443).",
+		check:   broadDomain,
+	},
+	{
 		ID: "CELL010", Name: "writable-system-path", Severity: High,
 		Summary: "A host system directory is bound writable.",
 		Help:    "A writable bind of /, /etc, /usr, /var or another system directory lets the command change what the host runs and how it is configured. Bind system directories read-only (the default) and make only the project directory writable.",
@@ -317,6 +323,28 @@ func openEgress(ps *pass) {
 	if (n.Mode == spec.NetBridge || n.Mode == spec.NetUser) && n.Egress.Default != spec.EgressDeny {
 		ps.report("network.mode", "add network.egress: {default: deny, allow: [...]} with the destinations the command needs",
 			"the sandbox's network (%s) has no egress allow list: it can connect anywhere that network reaches", n.Mode)
+	}
+}
+
+func broadDomain(ps *pass) {
+	n := &ps.p.Network
+	if n.Egress.Default != spec.EgressDeny {
+		return
+	}
+	for i, a := range n.Egress.Allow {
+		if a.Domain == "" {
+			continue
+		}
+		at := fmt.Sprintf("network.egress.allow[%d]", i)
+		if suffix, ok := strings.CutPrefix(a.Domain, "*."); ok && !strings.Contains(suffix, ".") {
+			ps.report(at+".domain", "name the hosts the command needs, or its organisation's domain",
+				"%s allows every host under the top-level domain %s", a.Domain, suffix)
+			continue
+		}
+		if len(a.Ports) == 0 {
+			ps.reportAs(Low, at, "add ports: [443] (or the ports the command needs)",
+				"%s is allowed on every port", a.Domain)
+		}
 	}
 }
 

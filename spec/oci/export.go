@@ -426,7 +426,10 @@ func (e *exporter) network() {
 	if len(n.DNS) > 0 {
 		e.lose("network.dns", "config.json does not write resolv.conf")
 	}
-	if len(n.Egress.Allow) > 0 || n.Egress.Default != spec.EgressAllow {
+	switch {
+	case n.Egress.HasDomains():
+		e.lose("network.egress", "config.json has no egress rules, and its domain rules need cell's proxy and name server, which another runtime does not run")
+	case len(n.Egress.Allow) > 0 || n.Egress.Default != spec.EgressAllow:
 		e.lose("network.egress", "config.json has no egress rules")
 	}
 }
