@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,9 +109,16 @@ var allNamespaces = []string{"user", "mnt", "pid", "net", "uts", "ipc", "cgroup"
 
 func hostNamespaces(t *testing.T) map[string]string {
 	t.Helper()
+	// The namespaces of a thread that cell may be forked from, not of
+	// the process's main thread (/proc/self): a testNet.do goroutine
+	// that ran there left it in the test's network namespace, and Go
+	// parks, rather than ends, a main thread whose locked goroutine
+	// exits. This thread, locked here, is not that one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	m := map[string]string{}
 	for _, n := range allNamespaces {
-		l, err := os.Readlink("/proc/self/ns/" + n)
+		l, err := os.Readlink("/proc/thread-self/ns/" + n)
 		if err != nil {
 			t.Fatal(err)
 		}
