@@ -695,8 +695,15 @@ func namedFDs(p *plan.Plan, socket int) []int {
 
 // closeUnnamed closes each descriptor of fds that named does not hold.
 // cell starts init with none such; this is the check that none came.
+// A close-on-exec descriptor did not come through the exec: init's own
+// runtime opened it (the poller's epoll and eventfd, started when a
+// package initialiser opened a file, as protobuf's does), and closing it
+// would crash the runtime ("netpoll failed"); the command's exec drops it.
 func closeUnnamed(fds, named []int) {
 	for _, fd := range fds {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
 		if !slices.Contains(named, fd) {
 			unix.Close(fd)
 		}
