@@ -24,7 +24,7 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			checks := append(probe.Diagnose(facts), initCheck())
+			checks := append(probe.Diagnose(facts), initCheck(), checkpointCheck())
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")

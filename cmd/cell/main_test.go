@@ -198,6 +198,8 @@ func probeInside(name string, args []string) int {
 		}
 		fmt.Println("nft:", err)
 		return 0
+	case "ckpt-mem", "ckpt-tcp", "ckpt-warm":
+		return checkpointProbe(name, args)
 	case "ns":
 		for _, n := range args {
 			l, err := os.Readlink("/proc/self/ns/" + n)

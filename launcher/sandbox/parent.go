@@ -47,6 +47,9 @@ type Sandbox struct {
 	onTrace        func(Trace)
 	execs          execs
 	console        chan *os.File // the master of a console step's pty
+	// adopted is a restored init (Restoring.Adopt): a child of cell's,
+	// but not one its exec.Cmd started.
+	adopted bool
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -484,7 +487,12 @@ func (sb *Sandbox) Wait() (Status, error) {
 }
 
 func (sb *Sandbox) wait() (Status, error) {
-	werr := sb.cmd.Wait()
+	var werr error
+	if sb.adopted {
+		sb.cmd.ProcessState, werr = sb.cmd.Process.Wait()
+	} else {
+		werr = sb.cmd.Wait()
+	}
 	<-sb.done
 	sb.conn.Close()
 	switch m := sb.result; {

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cellsandbox/cell/internal/testenv"
+	"github.com/cellsandbox/cell/launcher/checkpoint"
+	"github.com/cellsandbox/cell/launcher/state"
+)
+
+// The checkpoint tests that need a working CRIU run in the VM (make
+// test-vm's CRIU run, on Debian's own kernel), where CELL_TEST_CRIU=1
+// makes them required; on a host whose kernel this CRIU does not
+// support, TestCheckpointRefused checks the refusal instead.
+
+// requireCRIU fails the test where CRIU must work (CELL_TEST_CRIU=1) and
+// does not, and skips it elsewhere.
+func requireCRIU(t *testing.T) {
+	t.Helper()
+	testenv.Root(t)
+	_, _, err := criuSupport()
+	if os.Getenv("CELL_TEST_CRIU") == "1" {
+		if err != nil {
+			t.Fatalf("CELL_TEST_CRIU=1, but %v", err)
+		}
+		return
+	}
+	t.Skip("CRIU's own tests run in make test-vm (CELL_TEST_CRIU=1)")
+}
+
+// checkpointProbe is what the checkpoint tests run in their sandboxes
+// (CELL_PROBE=ckpt-...): state in memory that a restore must keep.
+func checkpointProbe(name string, args []string) int {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	switch name {
+	case "ckpt-mem":
+		// MiB of memory (args[0]) rewritten a page at a time: a counter
+		// that goes on from where the checkpoint left it.
+		mib := 1
+		fmt.Sscan(args[0], &mib)
+		buf := make([]byte, mib<<20)
+		n := 0
+		fmt.Println("ready")
+		for {
+			select {
+			case <-term:
+				fmt.Printf("ticks %d\n", n)
+				return 0
+			case <-time.After(20 * time.Millisecond):
+				n++
+				for i := 0; i < len(buf); i += 4096 * 8 {
+					buf[(i+n*4096)%len(buf)]++
+				}
+			}
+		}
+	case "ckpt-tcp":
+		// A server and a client on the sandbox's loopback, one
+		// connection pinging on: the connection must survive.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(c, c)
+		}()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			fmt.Println("dial:", err)
+			return 1
+		}
+		fmt.Println("ready")
+		pings, buf := 0, make([]byte, 4)
+		for {
+			select {
+			case <-term:
+				fmt.Printf("pings %d\n", pings)
+				return 0
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte("ping")); err != nil {
+				fmt.Println("write:", err)
+				return 1
+			}
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+				fmt.Println("read:", err, string(buf))
+				return 1
+			}
+			pings++
+		}
+	case "ckpt-warm":
+		// An expensive start (a table built, as an interpreter loads
+		// its imports), then ready for work.
+		t := map[int]string{}
+		for i := range 300000 {
+			t[i] = fmt.Sprint(i * i)
+		}
+		fmt.Println("ready", len(t))
+		<-term
+		return 0
+	}
+	return 2
+}
+
+// ckptProfile is the test profile with limits and no network.
+func ckptProfile(t *testing.T) string {
+	return profile(t, "resources:\n  memory: {max: 256Mi}\n  pids: {max: 64}\n")
+}
+
+// startSandbox runs cell run with the probe and waits for its "ready".
+func startSandbox(t *testing.T, name string, args ...string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
+	t.Helper()
+	cmd := cellCmd(t, append([]string{"run", "--name", name}, args...)...)
+	out, _ := cmd.StdoutPipe()
+	in, _ := cmd.StdinPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
+		t.Fatalf("sandbox %s did not start: %q", name, sc.Text())
+	}
+	return cmd, sc, in
+}
+
+// restoreSandbox runs cell restore, waits for its report and returns it.
+func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, restoreReport) {
+	t.Helper()
+	report := filepath.Join(t.TempDir(), "report.json")
+	cmd := cellCmd(t, "restore", "--name", name, "--report", report, dir)
+	out, _ := cmd.StdoutPipe()
+	in, _ := cmd.StdinPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var rep restoreReport
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(report); err == nil && json.Unmarshal(b, &rep) == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("cell restore ended before the processes ran: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("cell restore: no report after 60 s\n%s", stderr.String())
+		}
+	}
+	// The goroutine above has the exit: exitOf takes it from there.
+	waitCh[cmd] = exited
+	return cmd, bufio.NewScanner(out), in, rep
+}
+
+// waitCh holds the exit of a cell restore whose Wait a goroutine took.
+var waitCh = map[*exec.Cmd]chan error{}
+
+// exitOf waits for a cell started by startSandbox or restoreSandbox.
+func exitOf(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	var err error
+	if ch, ok := waitCh[cmd]; ok {
+		select {
+		case err = <-ch:
+		case <-time.After(60 * time.Second):
+			t.Fatal("cell did not end")
+		}
+	} else {
+		err = cmd.Wait()
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%1e6)
+}
+
+// TestCheckpointRefused runs where criu check fails (this kernel is newer
+// than the CRIU): checkpoint and restore refuse with CRIU's own reason,
+// write nothing, and leave the sandbox running and untouched.
+func TestCheckpointRefused(t *testing.T) {
+	testenv.Root(t)
+	noLeaks(t)
+	path, err := findCRIU()
+	if err != nil {
+		testenv.Skip(t, "criu is not installed (.ci/run installs it)")
+	}
+	cerr := (&checkpoint.CRIU{Path: path}).Check()
+	if cerr == nil {
+		t.Skip("criu check passes on this kernel: the VM's tests (CELL_TEST_CRIU=1) check checkpoints here")
+	}
+	name := uniqueName("ckref")
+	// No limits: on a host with cgroup v1 controllers their join
+	// step would be refused first, for a reason of its own.
+	cmd, _, _ := startSandbox(t, name, "-p", profile(t, ""), "--set", "process.env.CELL_PROBE=ckpt-mem", "--", "/probe", "1")
+	dir := filepath.Join(t.TempDir(), "ck")
+	r := cell(t, "checkpoint", name, dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "checkpointing does not work here") || !strings.Contains(r.stderr, cerr.Error()) {
+		t.Errorf("checkpoint where criu check fails: %s\nwant status 1 and criu's reason %q", r, cerr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused checkpoint left %s (%v)", dir, err)
+	}
+	// The sandbox runs on: its record is alive and it takes a signal.
+	st, _ := openStore()
+	rec, err := st.Get(name)
+	if err != nil || !rec.Alive() {
+		t.Fatalf("after the refusal the sandbox is not running: %v", err)
+	}
+	// A restore of a checkpoint (one made by hand: there can be no real
+	// one here) is refused for the same reason, after checking it.
+	pj := cell(t, "plan", "--json", "-p", profile(t, ""), "--name", name+"-r", "--", "/probe")
+	if pj.code != 0 {
+		t.Fatal(pj)
+	}
+	made := fakeCheckpoint(t, []byte(pj.stdout))
+	r = cell(t, "restore", made)
+	if r.code != 1 || !strings.Contains(r.stderr, cerr.Error()) {
+		t.Errorf("restore where criu check fails: %s\nwant status 1 and criu's reason", r)
+	}
+	if _, err := st.Get(name + "-r"); err == nil {
+		t.Error("a refused restore left a record")
+	}
+	if r := cell(t, "doctor"); !strings.Contains(r.stdout, "checkpoint") || !strings.Contains(r.stdout, cerr.Error()) {
+		t.Errorf("doctor does not say why checkpoints are refused: %s", r)
+	}
+	if r := cell(t, "kill", name, "TERM"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if code := exitOf(t, cmd); code != 0 {
+		t.Errorf("the sandbox ended with %d after the refusals and a TERM, want the probe's 0", code)
+	}
+}
+
+// fakeCheckpoint writes a checkpoint directory whose manifest Read
+// accepts, with an empty images directory.
+func fakeCheckpoint(t *testing.T, planJSON []byte) string {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "images"), 0o700)
+	h := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	var v any
+	json.Unmarshal(planJSON, &v)
+	pj, _ := json.Marshal(v)
+	m := checkpoint.Manifest{Format: checkpoint.Format, Name: "ckfake" + fmt.Sprint(os.Getpid()), Profile: []byte("{}"), ProfileSHA256: h([]byte("{}")),
+		Plan: pj, PlanSHA256: h(pj), Images: "images", Files: map[string]string{}, Host: checkpoint.HostFacts{Arch: "amd64"}}
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, checkpoint.ManifestFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestCheckpointBlocked: what a checkpoint cannot carry is refused with
+// what blocks it, before CRIU is asked, on any host.
+func TestCheckpointBlocked(t *testing.T) {
+	testenv.Root(t)
+	noLeaks(t)
+	name := uniqueName("ckblk")
+	cmd, _, _ := startSandbox(t, name, "-p", profile(t, ""), "--set", "process.env.CELL_PROBE=ckpt-mem",
+		"--set", "security.landlock={mode: require, readExec: [/usr, /bin, /lib, /lib64, /probe], readWrite: [/dev]}", "--", "/probe", "1")
+	dir := filepath.Join(t.TempDir(), "ck")
+	r := cell(t, "checkpoint", name, dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "landlock") || !strings.Contains(r.stderr, "cannot be checkpointed") {
+		t.Errorf("checkpoint of a landlocked sandbox: %s", r)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused checkpoint left %s", dir)
+	}
+	cell(t, "kill", name, "TERM")
+	exitOf(t, cmd)
+}
+
+var _ = state.ValidName
