@@ -259,7 +259,9 @@ mkfifo /run/status
 	echo $? >/run/status
 } | cat >/dev/ttyS1 &
 relay=$!
-read -r status </run/status
+# The open of the fifo waits for the writer; a SIGCHLD (an orphan that
+# ended, reparented here) interrupts it, which is no status: open again.
+until read -r status </run/status; do :; done 2>/dev/null
 # What the binary left running would hold the pipe open: kill it (kernel
 # threads have no executable).
 for p in /proc/[0-9]*; do

@@ -314,7 +314,7 @@ func restoreAction(c *cli.Context) error {
 	if r.CgroupDir != nil {
 		cgfd = int(r.CgroupDir.Fd())
 	}
-	rs := &checkpoint.Restore{Dir: dir, Manifest: m, InitConn: initEnd, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
+	rs := &checkpoint.Restore{Dir: dir, Manifest: m, Plan: pl, InitConn: initEnd, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
 		Init: initPath, CgroupFD: cgfd, Root: root, CRIU: criu}
 	got, err := rs.Run()
 	initEnd.Close()

@@ -105,6 +105,7 @@ func (d *Dump) Run() (m *Manifest, err error) {
 	}
 	for _, e := range ents {
 		if e.Name() != "pre" {
+			// The final dump after pre-dumps writes images/ and the rest.
 			return nil, fmt.Errorf("checkpoint directory %s: holds %s: give an empty or new directory (or one with pre-dumps only)", d.Dir, e.Name())
 		}
 	}
@@ -128,6 +129,14 @@ func (d *Dump) Run() (m *Manifest, err error) {
 	}
 	written = append(written, imgDir)
 
+	if !d.PreDump {
+		if _, err := rootStep(&p); err != nil {
+			return nil, &BlockedError{Name: d.Name, Reasons: []string{err.Error()}}
+		}
+	}
+	if bl := nestedBinds(&p); len(bl) > 0 {
+		return nil, &BlockedError{Name: d.Name, Reasons: bl}
+	}
 	ext, externals, err := externalsOf(d.InitPid, &p)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", d.Name, err)
@@ -148,7 +157,10 @@ func (d *Dump) Run() (m *Manifest, err error) {
 		// restored empty, with lo brought up again by cell.
 		EmptyNs:        proto.Uint32(unix.CLONE_NEWNET),
 		TcpEstablished: proto.Bool(true),
-		FileLocks:      proto.Bool(true),
+		// CRIU locks the network with nftables (the cell's own namespace
+		// only), not iptables, which a host may not have.
+		NetworkLock: rpc.CriuNetworkLockMethod_NFTABLES.Enum(),
+		FileLocks:   proto.Bool(true),
 		// Binds of the host's directories are the host's mounts: CRIU
 		// finds them in its own mount namespace and binds them again.
 		AutoExtMnt: proto.Bool(true),
@@ -177,6 +189,16 @@ func (d *Dump) Run() (m *Manifest, err error) {
 		return nil, err
 	}
 	start := time.Now()
+	if !d.PreDump {
+		// Before CRIU's dump, which may end the sandbox; the processes
+		// cannot change the root (it is read-only, or theirs to write
+		// only through the paths the archive reads) between the two
+		// without the dump showing it.
+		written = append(written, filepath.Join(d.Dir, RootFile))
+		if err := saveRoot(d.InitPid, filepath.Join(d.Dir, RootFile)); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", d.Name, err)
+		}
+	}
 	_, err = d.CRIU.Do(Call{Type: typ, Opts: opts, CgroupFD: -1})
 	took := time.Since(start)
 	if err != nil {
@@ -328,4 +350,37 @@ func mountID(fdinfo string) (int, error) {
 func isTTY(rdev uint64) bool {
 	m := unix.Major(rdev)
 	return m >= 136 && m <= 143 || m == 4 || m == 5 && unix.Minor(rdev) <= 1
+}
+
+// nestedBinds returns the plan's binds of host directories that hold
+// mounts of their own on this host. CRIU binds a mount and its children
+// one by one; in the sandbox's user namespace the host's child mounts are
+// locked to their parent, and the bind of the parent alone fails
+// (EINVAL), so such a sandbox could be dumped but never restored.
+func nestedBinds(p *plan.Plan) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var points []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 {
+			points = append(points, f[4])
+		}
+	}
+	var out []string
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if s.Op != plan.OpBind && s.Op != plan.OpAttachTree || s.Source == "" {
+			continue
+		}
+		src := strings.TrimPrefix(s.Source, "/oldroot")
+		for _, m := range points {
+			if strings.HasPrefix(m, strings.TrimSuffix(src, "/")+"/") {
+				out = append(out, fmt.Sprintf("step %d (%s, %s): the bind of %s holds the mount %s: CRIU 3.17 restores a bind's submounts one by one, which the sandbox's user namespace forbids (EINVAL); bind the directories below it instead", i+1, s.Op, s.Pos, src, m))
+				break
+			}
+		}
+	}
+	return out
 }

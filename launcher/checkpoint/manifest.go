@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -185,6 +186,15 @@ func Read(dir string) (*Manifest, *plan.Plan, error) {
 	}
 	if m.Format != Format {
 		return nil, nil, fmt.Errorf("checkpoint %s: manifest format %d, cell reads %d", dir, m.Format, Format)
+	}
+	// The hashes are of the compact JSON that cell run kept; the
+	// manifest holds it indented.
+	for _, raw := range []*json.RawMessage{&m.Profile, &m.Plan} {
+		var b bytes.Buffer
+		if err := json.Compact(&b, *raw); err != nil {
+			return nil, nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ManifestFile, err)
+		}
+		*raw = b.Bytes()
 	}
 	if got := sha(m.Profile); got != m.ProfileSHA256 {
 		return nil, nil, fmt.Errorf("checkpoint %s: the profile's hash is %s, the manifest says %s: the manifest was changed", dir, got, m.ProfileSHA256)

@@ -21,6 +21,9 @@ type Restore struct {
 	// Dir is the checkpoint, read and checked by Read into Manifest.
 	Dir      string
 	Manifest *Manifest
+	// Plan is the checkpoint's plan (renamed): its root tmpfs is made
+	// again as its step made it.
+	Plan *plan.Plan
 	// InitConn is the end of a new socket that replaces init's socket to
 	// the cell that launched it; cell keeps the other end.
 	InitConn *os.File
@@ -111,14 +114,17 @@ func (r *Restore) Run() (*Restored, error) {
 		give(key, f)
 	}
 	opts := &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(int32(img.Fd())),
-		WorkDirFd:         proto.Int32(int32(wd.Fd())),
-		LogFile:           proto.String("restore.log"),
-		LogLevel:          proto.Int32(4),
-		ShellJob:          proto.Bool(true),
-		RstSibling:        proto.Bool(true),
-		EmptyNs:           proto.Uint32(unix.CLONE_NEWNET),
-		TcpEstablished:    proto.Bool(true),
+		ImagesDirFd:    proto.Int32(int32(img.Fd())),
+		WorkDirFd:      proto.Int32(int32(wd.Fd())),
+		LogFile:        proto.String("restore.log"),
+		LogLevel:       proto.Int32(4),
+		ShellJob:       proto.Bool(true),
+		RstSibling:     proto.Bool(true),
+		EmptyNs:        proto.Uint32(unix.CLONE_NEWNET),
+		TcpEstablished: proto.Bool(true),
+		// CRIU locks the network with nftables (the cell's own namespace
+		// only), not iptables, which a host may not have.
+		NetworkLock:       rpc.CriuNetworkLockMethod_NFTABLES.Enum(),
 		FileLocks:         proto.Bool(true),
 		AutoExtMnt:        proto.Bool(true),
 		ExtSharing:        proto.Bool(true),
@@ -127,6 +133,10 @@ func (r *Restore) Run() (*Restored, error) {
 		OrphanPtsMaster:   proto.Bool(m.External.Console),
 		InheritFd:         inherit,
 		Root:              proto.String(r.Root),
+		// CRIU 3.17's new mount engine (mount-v2) fails to clone the
+		// host's directories that hold mounts of their own (open_tree:
+		// EINVAL); the first engine binds them.
+		MntnsCompatMode: proto.Bool(true),
 	}
 	out := &Restored{}
 	notify := func(n *rpc.CriuNotify, fds []int) error {
@@ -152,6 +162,12 @@ func (r *Restore) Run() (*Restored, error) {
 	if _, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 {
 		return nil, fmt.Errorf("restore: keyctl(KEYCTL_JOIN_SESSION_KEYRING): %w", errno)
 	}
+	if err := MountRoot(r.Plan, r.Root, filepath.Join(r.Dir, RootFile)); err != nil {
+		return nil, fmt.Errorf("restore: the sandbox's root: %w", err)
+	}
+	// CRIU has bound it into the sandbox's mount namespace (or failed):
+	// this namespace's mount goes, the sandbox's stays.
+	defer unix.Unmount(r.Root, unix.MNT_DETACH)
 	start := time.Now()
 	resp, err := r.CRIU.Do(Call{Type: rpc.CriuReqType_RESTORE, Opts: opts, Files: files, CgroupFD: r.CgroupFD, Notify: notify})
 	out.Micros = time.Since(start).Microseconds()

@@ -140,7 +140,26 @@ func Init() int {
 		defer encMu.Unlock()
 		_ = enc.Encode(m)
 	}
-	send(message{Ready: true})
+	// Ready, with a socket made here, in the sandbox's network namespace,
+	// which both ends use from here on (see message.Socket). init writes
+	// to it at once; it reads the old one until cell has closed it, so
+	// that nothing cell sent before it switched is lost, then puts the
+	// new one at the old one's number.
+	out := fd
+	if pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		encMu.Lock()
+		if sendWithFDs(fd, message{Ready: true, Socket: true}, pair[1:]) == nil {
+			out = pair[0]
+			enc = json.NewEncoder(os.NewFile(uintptr(out), "cell"))
+		} else {
+			unix.Close(pair[0])
+		}
+		unix.Close(pair[1])
+		encMu.Unlock()
+	}
+	if out == fd {
+		send(message{Ready: true})
+	}
 	type request struct {
 		exec *ExecRequest
 		fds  []int
@@ -148,8 +167,16 @@ func Init() int {
 	requests := make(chan request)
 	reg := &children{pids: map[int]int{}, ended: map[int]Status{}}
 	go func() {
+		switching := out != fd
 		for {
 			m, fds, err := rd.next()
+			if err != nil && switching {
+				switching = false
+				if unix.Dup3(out, fd, unix.O_CLOEXEC) == nil {
+					rd = newMsgReader(fd, nil)
+					continue
+				}
+			}
 			if err != nil {
 				return
 			}
@@ -191,7 +218,7 @@ func Init() int {
 			} else {
 				c.Name = name
 				encMu.Lock()
-				err = sendWithFDs(fd, message{ExecConsole: c}, []int{m})
+				err = sendWithFDs(out, message{ExecConsole: c}, []int{m})
 				encMu.Unlock()
 				unix.Close(m)
 				defer slave.Close()

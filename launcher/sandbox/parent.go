@@ -99,6 +99,17 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
+	// When the command gets a session of its own (its setsid step), init
+	// takes one too, before its exec: then every process of the sandbox
+	// is in a session whose leader is inside its pid namespace, which
+	// CRIU needs to checkpoint it. cell relays the terminal's signals to
+	// such a command itself (runRecorded), so init leaving cell's process
+	// group changes nothing else.
+	for i := range p.Steps {
+		if p.Steps[i].Op == plan.OpSetsid {
+			sys.Setsid = true
+		}
+	}
 	cg := groupOf(p)
 	nw := netsOf(p)
 	lids := &leasedIDs{}
@@ -403,6 +414,18 @@ func (sb *Sandbox) read() {
 			sb.execConsole(m.ExecConsole, fds)
 		}
 		if m.Ready {
+			if m.Socket {
+				// init's new socket takes the old one's number: cell's
+				// writers go on unchanged, init reads the old one to
+				// its end (this close), then only the new one.
+				sb.mu.Lock()
+				err := unix.Dup3(fds[0], int(sb.conn.Fd()), unix.O_CLOEXEC)
+				sb.mu.Unlock()
+				unix.Close(fds[0])
+				if err == nil {
+					rd = newMsgReader(int(sb.conn.Fd()), nil)
+				}
+			}
 			close(sb.ready)
 		}
 		if m.Exit != nil || m.Failure != nil {
