@@ -178,6 +178,9 @@ func (d *Dump) Run() (m *Manifest, err error) {
 		if !d.PreDump {
 			opts.ParentImg = proto.String(filepath.Join("..", pres[len(pres)-1]))
 		}
+		// CRIU takes a page from the parent only with memory tracking
+		// on in this dump too (else it writes every page again).
+		opts.TrackMem = proto.Bool(true)
 	}
 	typ := rpc.CriuReqType_DUMP
 	if d.PreDump {
