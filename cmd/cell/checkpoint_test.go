@@ -293,6 +293,9 @@ func TestCheckpointRefused(t *testing.T) {
 	if _, err := st.Get(name + "-r"); err == nil {
 		t.Error("a refused restore left a record")
 	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/cell", name+"-r")); err == nil {
+		t.Error("a refused restore left a cgroup")
+	}
 	if r := cell(t, "doctor"); !strings.Contains(r.stdout, "checkpoint") || !strings.Contains(r.stdout, cerr.Error()) {
 		t.Errorf("doctor does not say why checkpoints are refused: %s", r)
 	}
@@ -310,11 +313,14 @@ func fakeCheckpoint(t *testing.T, planJSON []byte) string {
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "images"), 0o700)
 	h := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	// An empty root: the end of a tar archive.
+	root := make([]byte, 1024)
+	os.WriteFile(filepath.Join(dir, checkpoint.RootFile), root, 0o600)
 	var v any
 	json.Unmarshal(planJSON, &v)
 	pj, _ := json.Marshal(v)
 	m := checkpoint.Manifest{Format: checkpoint.Format, Name: "ckfake" + fmt.Sprint(os.Getpid()), Profile: []byte("{}"), ProfileSHA256: h([]byte("{}")),
-		Plan: pj, PlanSHA256: h(pj), Images: "images", Files: map[string]string{}, Host: checkpoint.HostFacts{Arch: "amd64"}}
+		Plan: pj, PlanSHA256: h(pj), Images: "images", Files: map[string]string{checkpoint.RootFile: h(root)}, Host: checkpoint.HostFacts{Arch: "amd64"}}
 	b, _ := json.Marshal(m)
 	if err := os.WriteFile(filepath.Join(dir, checkpoint.ManifestFile), b, 0o600); err != nil {
 		t.Fatal(err)
@@ -364,7 +370,7 @@ func TestCheckpointRestore(t *testing.T) {
 	_ = sc
 	name2 := name + "-r"
 	rc, out, _, rep := restoreSandbox(t, dir, name2)
-	t.Logf("restore: %d µs in criu, %d µs in all", rep.RestoreMicros, rep.TotalMicros)
+	t.Logf("restore: %d µs reading and checking the checkpoint, %d µs in criu, %d µs in all", rep.ReadMicros, rep.RestoreMicros, rep.TotalMicros)
 	ps := cell(t, "ps")
 	if !strings.Contains(ps.stdout, name2) || !strings.Contains(ps.stdout, "running") {
 		t.Errorf("ps does not show the restored sandbox running: %s", ps)

@@ -72,20 +72,17 @@ func (c *CRIU) Do(call Call) (*rpc.CriuResp, error) {
 	theirs.Close()
 	resp, rerr := c.converse(ours, call)
 	ours.Close()
-	werr := cmd.Wait()
+	// The answer is what counts: after some (a pre-dump's) criu waits
+	// for another request and ends with 255 when the socket closes.
+	_ = cmd.Wait()
 	if rerr != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if log := logErrors(call.Opts); log != "" {
-			msg = log
-		}
-		if msg != "" {
+		// The caller adds the errors of the request's log, which only it
+		// can find (its directory is a descriptor of the caller's).
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			rerr = fmt.Errorf("%w: %s", rerr, msg)
 		}
 		return resp, rerr
 	}
-	// The answer is what counts: after some (a pre-dump's) criu waits
-	// for another request and ends with 255 when the socket closes.
-	_ = werr
 	return resp, nil
 }
 
@@ -159,24 +156,6 @@ func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-}
-
-// logErrors returns the error lines of the request's log, when it wrote
-// one to a directory cell can name (LogFile in ImagesDir or WorkDir).
-func logErrors(o *rpc.CriuOpts) string {
-	if o == nil || o.GetLogFile() == "" {
-		return ""
-	}
-	p := o.GetLogFile()
-	if !filepath.IsAbs(p) {
-		dir := o.GetWorkDirFd()
-		_ = dir
-		if o.GetImagesDir() == "" {
-			return ""
-		}
-		p = filepath.Join(o.GetImagesDir(), p)
-	}
-	return ErrorLines(p)
 }
 
 // ErrorLines returns the "Error" lines of a criu log, without criu's

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -271,6 +270,3 @@ func Read(dir string) (*Manifest, *plan.Plan, error) {
 	}
 	return &m, &p, nil
 }
-
-// errNotEmpty is a checkpoint directory that holds something else.
-var errNotEmpty = errors.New("not empty")
