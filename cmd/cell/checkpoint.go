@@ -45,6 +45,7 @@ func checkpointCommands() []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "name", Usage: "name the restored sandbox (default: the checkpointed one's)"},
 				&cli.StringFlag{Name: "report", Usage: "write how long the restore took, as JSON, to `FILE` once the processes run"},
+				&cli.StringFlag{Name: "stats", Usage: "write statistics as JSON to `FILE` (- for stderr) when the command ends, as cell run --stats"},
 			},
 			Action: restoreAction,
 		},
@@ -374,6 +375,11 @@ func restoreAction(c *cli.Context) error {
 	status, err := sb.Wait()
 	if err != nil {
 		return explain(err)
+	}
+	if f := c.String("stats"); f != "" {
+		if err := writeStats(f, sb.Stats(status)); err != nil {
+			return err
+		}
 	}
 	return exitStatus(status.ExitCode())
 }

@@ -179,10 +179,10 @@ func startSandbox(t *testing.T, name string, args ...string) (*exec.Cmd, *bufio.
 }
 
 // restoreSandbox runs cell restore, waits for its report and returns it.
-func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, restoreReport) {
+func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, testReport) {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
-	cmd := cellCmd(t, "restore", "--name", name, "--report", report, dir)
+	cmd := cellCmd(t, "restore", "--name", name, "--report", report, "--stats", filepath.Join(filepath.Dir(report), "stats.json"), dir)
 	out, _ := cmd.StdoutPipe()
 	in, _ := cmd.StdinPipe()
 	var stderr strings.Builder
@@ -193,9 +193,10 @@ func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, 
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	var rep restoreReport
+	var rep testReport
+	rep.path = report
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(report); err == nil && json.Unmarshal(b, &rep) == nil {
+		if b, err := os.ReadFile(report); err == nil && json.Unmarshal(b, &rep.restoreReport) == nil {
 			break
 		}
 		select {
@@ -215,6 +216,12 @@ func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, 
 	// The goroutine above has the exit: exitOf takes it from there.
 	waitCh[cmd] = exited
 	return cmd, bufio.NewScanner(out), in, rep
+}
+
+// testReport is restore --report's, and where it was.
+type testReport struct {
+	restoreReport
+	path string
 }
 
 // waitCh holds the exit of a cell restore whose Wait a goroutine took.
@@ -405,6 +412,14 @@ func TestCheckpointRestore(t *testing.T) {
 	}
 	if _, err := st.Get(name2); err == nil {
 		t.Error("the restored sandbox's record outlived it")
+	}
+	var stats struct {
+		Name, Source string
+		Exit         int
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(rep.path), "stats.json"))
+	if err != nil || json.Unmarshal(b, &stats) != nil || stats.Name != name2 || stats.Source != "cgroup" || stats.Exit != 0 {
+		t.Errorf("restore --stats: %s %v", b, err)
 	}
 }
 
