@@ -114,6 +114,10 @@ func Init() int {
 	// signal relayed early finds it. A pooled sandbox's command comes
 	// later, with the first request.
 	stamp.Mark("steps")
+	// The decoder's buffered bytes, what cell sent after the plan, are
+	// read first.
+	buffered, _ := io.ReadAll(dec.Buffered())
+	buffered, drained := handOver(fd, buffered)
 	var pid, pooledID int
 	var mainPid atomic.Int64
 	t0 := time.Now()
@@ -131,35 +135,16 @@ func Init() int {
 		}
 	}
 	// From here on the socket carries descriptors too (exec requests), so
-	// it is read with recvmsg; the decoder's buffered bytes come first.
-	buffered, _ := io.ReadAll(dec.Buffered())
+	// it is read with recvmsg; what came before comes first.
 	rd := newMsgReader(fd, buffered)
+	rd.fds = drained
 	var encMu sync.Mutex
 	send := func(m message) {
 		encMu.Lock()
 		defer encMu.Unlock()
 		_ = enc.Encode(m)
 	}
-	// Ready, with a socket made here, in the sandbox's network namespace,
-	// which both ends use from here on (see message.Socket). init writes
-	// to it at once; it reads the old one until cell has closed it, so
-	// that nothing cell sent before it switched is lost, then puts the
-	// new one at the old one's number.
-	out := fd
-	if pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
-		encMu.Lock()
-		if sendWithFDs(fd, message{Ready: true, Socket: true}, pair[1:]) == nil {
-			out = pair[0]
-			enc = json.NewEncoder(os.NewFile(uintptr(out), "cell"))
-		} else {
-			unix.Close(pair[0])
-		}
-		unix.Close(pair[1])
-		encMu.Unlock()
-	}
-	if out == fd {
-		send(message{Ready: true})
-	}
+	send(message{Ready: true})
 	type request struct {
 		exec *ExecRequest
 		fds  []int
@@ -167,16 +152,8 @@ func Init() int {
 	requests := make(chan request)
 	reg := &children{pids: map[int]int{}, ended: map[int]Status{}}
 	go func() {
-		switching := out != fd
 		for {
 			m, fds, err := rd.next()
-			if err != nil && switching {
-				switching = false
-				if unix.Dup3(out, fd, unix.O_CLOEXEC) == nil {
-					rd = newMsgReader(fd, nil)
-					continue
-				}
-			}
 			if err != nil {
 				return
 			}
@@ -218,7 +195,7 @@ func Init() int {
 			} else {
 				c.Name = name
 				encMu.Lock()
-				err = sendWithFDs(out, message{ExecConsole: c}, []int{m})
+				err = sendWithFDs(fd, message{ExecConsole: c}, []int{m})
 				encMu.Unlock()
 				unix.Close(m)
 				defer slave.Close()
@@ -1000,4 +977,34 @@ func guard(f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// handOver replaces init's socket to cell with one made here, in the
+// sandbox's network namespace (cell made the first before the clone, in
+// the host's, where CRIU dumping the sandbox's would not find it: see
+// message.Socket). init sends cell the new socket's other end, reads the
+// old one to its end (cell closes it when it switches), so that nothing
+// cell sent before is lost, and puts the new one at the old one's
+// number. It returns what it read (after buffered) and the descriptors
+// that came with it, for the reader; if the new socket cannot be made,
+// the old one stays.
+func handOver(fd int, buffered []byte) ([]byte, []int) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return buffered, nil
+	}
+	defer unix.Close(pair[1])
+	if err := sendWithFDs(fd, message{Socket: true}, pair[1:]); err != nil {
+		unix.Close(pair[0])
+		return buffered, nil
+	}
+	old := newMsgReader(fd, buffered)
+	old.drain()
+	if err := unix.Dup3(pair[0], fd, unix.O_CLOEXEC); err != nil {
+		// cell has switched: the old socket is of no use.
+		unix.Close(pair[0])
+		return old.buf, old.fds
+	}
+	unix.Close(pair[0])
+	return old.buf, old.fds
 }

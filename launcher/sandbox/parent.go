@@ -413,19 +413,19 @@ func (sb *Sandbox) read() {
 		if m.ExecConsole != nil {
 			sb.execConsole(m.ExecConsole, fds)
 		}
-		if m.Ready {
-			if m.Socket {
-				// init's new socket takes the old one's number: cell's
-				// writers go on unchanged, init reads the old one to
-				// its end (this close), then only the new one.
-				sb.mu.Lock()
-				err := unix.Dup3(fds[0], int(sb.conn.Fd()), unix.O_CLOEXEC)
-				sb.mu.Unlock()
-				unix.Close(fds[0])
-				if err == nil {
-					rd = newMsgReader(int(sb.conn.Fd()), nil)
-				}
+		if m.Socket {
+			// init's new socket takes the old one's number: cell's
+			// writers go on unchanged, init reads the old one to its
+			// end (this closes it), then only the new one.
+			sb.mu.Lock()
+			err := unix.Dup3(fds[0], int(sb.conn.Fd()), unix.O_CLOEXEC)
+			sb.mu.Unlock()
+			unix.Close(fds[0])
+			if err == nil {
+				rd = newMsgReader(int(sb.conn.Fd()), nil)
 			}
+		}
+		if m.Ready {
 			close(sb.ready)
 		}
 		if m.Exit != nil || m.Failure != nil {
