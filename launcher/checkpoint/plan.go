@@ -52,6 +52,7 @@ func RestorePlanOf(m *Manifest, p *plan.Plan, dir string) *RestorePlan {
 	rp.Restore = []string{
 		"images " + strings.Join(images, " <- "),
 		"criu starts in the sandbox's cgroup leaf (CLONE_INTO_CGROUP), with cell's new session keyring; the processes it restores are cell's children (rst_sibling)",
+		"root: a tmpfs as the plan's root step makes it, filled from " + filepath.Join(dir, RootFile) + ", bound by CRIU as the sandbox's root",
 		"mounts: the images' mount tree; binds of host directories bound again from the host (auto external mounts)",
 		"network namespace: new and empty (empty_ns), lo brought up at setup-namespaces",
 		"inherited: " + m.External.InitSocket + " <- a new socket to this cell; " + m.External.Init + " <- cell's init (SHA-256 " + short(m.External.InitSHA256) + ")",
