@@ -180,9 +180,28 @@ func startSandbox(t *testing.T, name string, args ...string) (*exec.Cmd, *bufio.
 
 // restoreSandbox runs cell restore, waits for its report and returns it.
 func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, testReport) {
+	return restoreOn(t, dir, name, nil)
+}
+
+// otherHost runs cell as on another host: in network and mount
+// namespaces of its own, with a state directory of its own (a tmpfs on
+// /run/cell), through unshare(1).
+var otherHost = []string{"unshare", "-m", "-n", "sh", "-c", `mount -t tmpfs -o mode=0700 otherhost /run/cell && exec "$0" "$@"`}
+
+// restoreOn runs cell restore, prefixed with wrap when it is given.
+func restoreOn(t *testing.T, dir, name string, wrap []string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, testReport) {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	cmd := cellCmd(t, "restore", "--name", name, "--report", report, "--stats", filepath.Join(filepath.Dir(report), "stats.json"), dir)
+	if wrap != nil {
+		path, err := exec.LookPath(wrap[0])
+		if err != nil {
+			t.Fatalf("%s: %v", wrap[0], err)
+		}
+		cmd.Path = path
+		// wrap..., then this binary (as "$0") and cell's arguments.
+		cmd.Args = append(append(append([]string(nil), wrap...), mustExecutable(t)), cmd.Args[1:]...)
+	}
 	out, _ := cmd.StdoutPipe()
 	in, _ := cmd.StdinPipe()
 	var stderr strings.Builder
@@ -222,6 +241,14 @@ func restoreSandbox(t *testing.T, dir, name string) (*exec.Cmd, *bufio.Scanner, 
 type testReport struct {
 	restoreReport
 	path string
+}
+
+func mustExecutable(t *testing.T) string {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return self
 }
 
 // waitCh holds the exit of a cell restore whose Wait a goroutine took.
@@ -509,8 +536,9 @@ func parseDump(t *testing.T, stderr string) dumpLine {
 
 // TestCheckpointMigrate moves a sandbox holding 64 MiB it keeps
 // writing: two pre-dumps while it runs, the final dump (frozen), a copy
-// of the checkpoint to another directory (the other host's), and a
-// restore from there under another name. It reports the downtime (the
+// of the checkpoint to another directory, and a restore from there under
+// another name on "another host": a cell in network and mount namespaces
+// of its own, with its own state directory. It reports the downtime (the
 // final dump's wall time, the copy and the restore until the processes
 // run) against the memory each dump wrote.
 func TestCheckpointMigrate(t *testing.T) {
@@ -540,7 +568,9 @@ func TestCheckpointMigrate(t *testing.T) {
 		t.Fatalf("copy: %v %s", err, out)
 	}
 	copyMS := float64(time.Since(c0).Microseconds()) / 1000
-	rc, out, _, rep := restoreSandbox(t, dst, name+"-m")
+	// The other host: its own network and mount namespaces and state
+	// directory; its sandbox is signalled through its cell.
+	rc, out, _, rep := restoreOn(t, dst, name+"-m", otherHost)
 	restoreMS := float64(rep.TotalMicros) / 1000
 	t.Logf("final dump: %d pages (%.1f MiB) written, %d unchanged since the pre-dump, frozen %.1f ms, %.1f ms in all", final.pages, float64(final.pages)/256, final.skipped, final.frozenMS, final.wallMS)
 	t.Logf("migration downtime %.0f ms = final dump %.0f + copy %.0f + restore %.0f (criu %.0f)", final.wallMS+copyMS+restoreMS, final.wallMS, copyMS, restoreMS, float64(rep.RestoreMicros)/1000)
@@ -548,7 +578,12 @@ func TestCheckpointMigrate(t *testing.T) {
 		t.Errorf("the final dump rewrote every page: the pre-dumps' memory tracking did not take")
 	}
 	time.Sleep(200 * time.Millisecond)
-	cell(t, "kill", name+"-m", "TERM")
+	if r := cell(t, "ps"); strings.Contains(r.stdout, name+"-m") {
+		t.Errorf("this host's state directory lists the sandbox restored on the other: %s", r.stdout)
+	}
+	if err := rc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if !out.Scan() || !strings.HasPrefix(out.Text(), "ticks ") {
 		t.Errorf("migrated probe: %q", out.Text())
 	}
