@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/launcher/checkpoint"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -239,6 +240,10 @@ func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 			rec = nil
 		} else {
 			defer o.Store.Delete(rec.Name)
+			// What cell checkpoint reads: the plan this launch runs
+			// and its profile, beside the record. A sandbox without
+			// it runs, but cannot be checkpointed.
+			_ = checkpoint.SaveOrigin(o.Store, rec.Name, pl, p.Profile)
 		}
 	}
 	stamp.Mark("record")

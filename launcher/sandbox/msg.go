@@ -33,6 +33,12 @@ type message struct {
 	// message that carries descriptors sent before that would lose them
 	// to the plan decoder's plain reads.
 	Ready bool `json:"ready,omitempty"`
+	// Socket, from init, says a new socket comes with it: init made it in
+	// its own network namespace, and from here on both ends talk over it
+	// (cell's socket belongs to the host's namespace, where CRIU, dumping
+	// the sandbox's, would not find it). cell puts it at the old one's
+	// number, which closes the old one.
+	Socket bool `json:"socket,omitempty"`
 	// Failure, from init, says a step failed; init then exits.
 	Failure *failure `json:"failure,omitempty"`
 	// Exit, from init, says how the command ended.
@@ -76,7 +82,7 @@ func (m *message) fds() int {
 	switch {
 	case m.Exec != nil:
 		return 3
-	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
+	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "", m.Socket:
 		return 1
 	}
 	return 0

@@ -48,6 +48,9 @@ type Sandbox struct {
 	onTrace        func(Trace)
 	execs          execs
 	console        chan *os.File // the master of a console step's pty
+	// adopted is a restored init (Restoring.Adopt): a child of cell's,
+	// but not one its exec.Cmd started.
+	adopted bool
 }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
@@ -101,6 +104,17 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
+	// When the command gets a session of its own (its setsid step), init
+	// takes one too, before its exec: then every process of the sandbox
+	// is in a session whose leader is inside its pid namespace, which
+	// CRIU needs to checkpoint it. cell relays the terminal's signals to
+	// such a command itself (launcher.Run), so init leaving cell's
+	// process group changes nothing else.
+	for i := range p.Steps {
+		if _, ok := p.Steps[i].Do.(*plan.Setsid); ok {
+			sys.Setsid = true
+		}
+	}
 	cg := groupOf(p)
 	nw := &nets{}
 	lids := &leasedIDs{}
@@ -430,6 +444,18 @@ func (sb *Sandbox) read() {
 		if m.ExecConsole != nil {
 			sb.execConsole(m.ExecConsole, fds)
 		}
+		if m.Socket {
+			// init's new socket takes the old one's number: cell's
+			// writers go on unchanged, init reads the old one to its
+			// end (this closes it), then only the new one.
+			sb.mu.Lock()
+			err := unix.Dup3(fds[0], int(sb.conn.Fd()), unix.O_CLOEXEC)
+			sb.mu.Unlock()
+			unix.Close(fds[0])
+			if err == nil {
+				rd = newMsgReader(int(sb.conn.Fd()), nil)
+			}
+		}
 		if m.Ready {
 			close(sb.ready)
 		}
@@ -515,7 +541,12 @@ func (sb *Sandbox) Wait() (Status, error) {
 }
 
 func (sb *Sandbox) wait() (Status, error) {
-	werr := sb.cmd.Wait()
+	var werr error
+	if sb.adopted {
+		sb.cmd.ProcessState, werr = sb.cmd.Process.Wait()
+	} else {
+		werr = sb.cmd.Wait()
+	}
 	<-sb.done
 	sb.conn.Close()
 	switch m := sb.result; {
