@@ -141,3 +141,43 @@ func TestErrorLines(t *testing.T) {
 		t.Errorf("ErrorLines = %q", got)
 	}
 }
+
+// TestLoad: the restore plan that cell plan --restore prints is the one
+// cell restore runs; its plan is the codec's (decodable, version first),
+// renamed when a name is given, and a bad name is refused.
+func TestLoad(t *testing.T) {
+	d := writeCheckpoint(t, testPlan(t))
+	rp, err := Load(d, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.Name != "other" || rp.Plan.Name != "other" || rp.Plan.Steps[0].Do.(*plan.CgroupMkdir).Dir != "/sys/fs/cgroup/cell/other" {
+		t.Errorf("Load(other): name %q, plan %q, first step %s", rp.Name, rp.Plan.Name, rp.Plan.Steps[0].Call())
+	}
+	if len(rp.Again) != 2 || rp.Again[0] != 0 || rp.Again[1] != 1 {
+		t.Errorf("run again: %v, want the cgroup's mkdir and write [0 1]", rp.Again)
+	}
+	b, err := json.Marshal(rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed struct{ Plan json.RawMessage }
+	if err := json.Unmarshal(b, &printed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Decode(printed.Plan)
+	if err != nil {
+		t.Fatalf("the printed restore plan's plan does not decode: %v", err)
+	}
+	want, _ := rp.Plan.Encode()
+	if again, _ := got.Encode(); string(again) != string(want) {
+		t.Errorf("printed plan differs from the one restore runs:\n%s\n%s", again, want)
+	}
+	same, err := Load(d, "")
+	if err != nil || same.Plan.Name != "box" {
+		t.Errorf("Load without a name: %v, %v", same, err)
+	}
+	if _, err := Load(d, "../x"); err == nil {
+		t.Error("Load accepted the name ../x")
+	}
+}

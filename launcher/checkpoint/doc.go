@@ -28,4 +28,11 @@
 // restore inherits and the pty master CRIU makes travel over the same
 // socket, and the notifications (setup-namespaces, post-restore) let cell
 // act at the right moment of a restore.
+//
+// A restore is a plan too (RestorePlan): the plan's parent steps it runs
+// again (the cgroup and its limits), CRIU's request, and the steps whose
+// effect the images hold. Load makes it, once: `cell plan --restore`
+// prints it and launcher.Restore runs it, so what was reviewed is what
+// runs. The checkpointed plan itself is never edited but for a new name
+// (Rename: the sandbox's cgroup paths), which the printed plan shows.
 package checkpoint
