@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/state"
 )
 
@@ -21,22 +20,23 @@ func OriginFile(st *state.Store, name string) string {
 }
 
 // SaveOrigin keeps the plan and profile of a running sandbox for cell
-// checkpoint: the plan as its codec writes it (the bytes cell plan
-// --json prints, compact), the profile as JSON. Without it a checkpoint
-// of the sandbox is refused, never made from a plan compiled again (the
-// host or the files may have changed since).
-func SaveOrigin(st *state.Store, name string, pl *plan.Plan, profile any) error {
-	pj, err := pl.Encode()
-	if err != nil {
-		return err
+// checkpoint: planJSON is the plan as init received it (the bytes cell
+// plan --json prints, compact: sandbox.Sandbox.SentPlan, not encoded
+// again), the profile is written as JSON. Without it a checkpoint of the
+// sandbox is refused, never made from a plan compiled again (the host or
+// the files may have changed since).
+func SaveOrigin(st *state.Store, name string, planJSON []byte, profile any) error {
+	if len(planJSON) == 0 {
+		return errors.New("no plan to keep")
 	}
 	var prof []byte
 	if profile != nil {
+		var err error
 		if prof, err = json.Marshal(profile); err != nil {
 			return err
 		}
 	}
-	return WriteOrigin(st, name, Origin{Profile: prof, Plan: pj})
+	return WriteOrigin(st, name, Origin{Profile: prof, Plan: planJSON})
 }
 
 // WriteOrigin writes o as name's origin, atomically.

@@ -51,7 +51,15 @@ type Sandbox struct {
 	// adopted is a restored init (Restoring.Adopt): a child of cell's,
 	// but not one its exec.Cmd started.
 	adopted bool
+	// sent is the plan as init received it: nil for an adopted init.
+	sent []byte
 }
+
+// SentPlan returns the plan's JSON exactly as it was sent to init (and
+// as `cell plan --json` prints it, compact); nil for a restored sandbox,
+// whose init received its plan before the checkpoint. The caller must
+// not modify it.
+func (sb *Sandbox) SentPlan() []byte { return sb.sent }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
 // namespace, takes every process of the sandbox with it.
@@ -263,7 +271,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	stamp.Mark("clone")
 	trace(clone, initIndex, started)
 	cg.closeCloneFD()
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1)}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1), sent: planBytes}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
