@@ -117,7 +117,20 @@ clean:
 # which the VM's 6.1 kernel lacks on tmpfs; those that orphan a sandbox,
 # which the VM's init mishandles.)
 VM_CELL_TESTS = ^(TestNamespaces|TestIDMaps|TestReadOnlyBind|TestTmpfsSize|TestExitStatus|TestSignalForwarding|TestMemoryLimit|TestPidsLimit|TestCPULimit|TestUpdateFreezeThaw|TestLimitNotEnforceable|TestPrivileges|TestSeccomp|TestProcHardened|TestHostname|TestNetworkNone)$$
-.PHONY: test-vm
+# Then cell checkpoint and restore (CRIU), which this host's kernel may be
+# too new for: criu and the programs it runs, with their libraries, are
+# copied into the VM, whose Debian kernel Debian's CRIU supports.
+VM_CRIU = VMTEST_BINS="criu tar gzip" VMTEST_MODULES="unix_diag inet_diag tcp_diag netlink_diag" \
+	VMTEST_PASSENV=CELL_TEST_CRIU CELL_TEST_CRIU=1
+.PHONY: test-vm bench-criu
 test-vm:
 	.ci/test-vm
 	VMTEST_PKGS=./cmd/cell VMTEST_ROOTLESS=0 VMTEST_RUN='$(VM_CELL_TESTS)' .ci/test-vm
+	$(VM_CRIU) VMTEST_PKGS=./cmd/cell VMTEST_ROOTLESS=0 VMTEST_RUN='^TestCheckpoint' .ci/test-vm
+
+# Warm starts: restore latency of a checkpointed sandbox against its cold
+# start, in the VM (BenchmarkWarmStart; emulated, so slower than a host).
+bench-criu:
+	CGO_ENABLED=0 $(GO) test -c -o cell-criu.test ./cmd/cell
+	cd cmd/cell && $(VM_CRIU) VMTEST_SHARE=$(CURDIR) $(CURDIR)/.ci/vm/run-in-vm.sh $(CURDIR)/cell-criu.test \
+		-test.run '^$$' -test.bench '^BenchmarkWarmStart$$' -test.benchtime 3x; rc=$$?; rm -f $(CURDIR)/cell-criu.test; exit $$rc

@@ -31,6 +31,10 @@
 #                       memory, pids, cpu, cpuset and io controllers enabled
 #                       down to it; with VMTEST_USER it is delegated to that
 #                       user the way systemd delegates a unit's cgroup
+#   VMTEST_BINS="P..."  host programs (names on PATH, or paths) copied
+#                       into the guest's /bin with the shared libraries
+#                       ldd lists for them (e.g. "criu tar gzip": the
+#                       checkpoint tests; the guest has no libc of its own)
 #   VMTEST_MODULES="M..." kernel modules loaded before the binary starts,
 #                       of those the guest carries (see carry below; the
 #                       others there load on demand)
@@ -154,14 +158,15 @@ pkg=${VMTEST_KERNEL_PKG:-}
 # ------------------------------------------------------ guest's base image
 
 # Modules the guest carries, with everything they depend on: the block,
-# file system, network and netfilter drivers cell and its tests use, and
-# the 9p share. Anything carried loads on demand too (the kernel calls
+# file system, network and netfilter drivers cell and its tests use, the
+# socket diagnostics criu reads sockets with, and the 9p share. Anything carried loads on demand too (the kernel calls
 # /sbin/modprobe, busybox's).
 carry="kernel/drivers/block/loop.ko kernel/fs/overlayfs kernel/fs/fuse kernel/fs/9p
  kernel/fs/netfs kernel/fs/fscache kernel/net/9p kernel/drivers/virtio
  kernel/drivers/net/veth.ko kernel/drivers/net/dummy.ko kernel/drivers/net/tun.ko
  kernel/drivers/net/macvlan.ko kernel/drivers/net/ipvlan kernel/net/bridge
  kernel/net/802 kernel/net/llc kernel/net/netfilter kernel/net/ipv4 kernel/net/ipv6
+ kernel/net/unix kernel/net/netlink kernel/net/packet
  kernel/crypto kernel/arch/x86/crypto"
 # Loaded at boot: what a test should not wait for on first use. (Each
 # run's VMTEST_MODULES are loaded after these, not built into the image:
@@ -180,6 +185,9 @@ if [ "$1" != 2 ]; then
 	mount -t tmpfs -o mode=0755 root /mnt
 	mkdir -p /mnt/lib/modules /mnt/vm /mnt/proc /mnt/sys /mnt/dev /mnt/tmp /mnt/run /mnt/root /mnt/usr /mnt/mnt
 	cp -a /bin /etc /init /mnt/
+	# The dynamic programs of VMTEST_BINS, and their libraries.
+	[ ! -d /lib64 ] || cp -a /lib64 /mnt/
+	[ ! -d /lib/x86_64-linux-gnu ] || cp -a /lib/x86_64-linux-gnu /mnt/lib/
 	ln -s bin /mnt/sbin
 	ln -s ../bin /mnt/usr/bin
 	ln -s ../bin /mnt/usr/sbin
@@ -251,7 +259,9 @@ mkfifo /run/status
 	echo $? >/run/status
 } | cat >/dev/ttyS1 &
 relay=$!
-read -r status </run/status
+# The open of the fifo waits for the writer; a SIGCHLD (an orphan that
+# ended, reparented here) interrupts it, which is no status: open again.
+until read -r status </run/status; do :; done 2>/dev/null
 # What the binary left running would hold the pipe open: kill it (kernel
 # threads have no executable).
 for p in /proc/[0-9]*; do
@@ -370,6 +380,16 @@ gid=$uid
 mkdir -p "$run/root/vm"
 name=$(basename "$bin")
 cp "$bin" "$run/root/vm/$name"
+for p in ${VMTEST_BINS:-}; do
+	path=$(command -v "$p") || fail "VMTEST_BINS: no program $p (install it)"
+	mkdir -p "$run/root/bin"
+	cp -L "$path" "$run/root/bin/$(basename "$path")"
+	# ldd's lines: "name => /path (addr)" and "/lib64/ld-... (addr)".
+	for lib in $(ldd "$path" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+		mkdir -p "$run/root$(dirname "$lib")"
+		cp -L "$lib" "$run/root$lib"
+	done
+done
 {
 	echo "share=$(quote "$share")"
 	echo "cgroup=$(quote "${VMTEST_CGROUP:-}")"

@@ -126,8 +126,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.BoolFlag{Name: "root", Usage: "show the plan for root even when run as an unprivileged user"},
 					&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "show the plan of a run with a terminal of its own"},
 					&cli.BoolFlag{Name: "pool", Usage: "show the plan of a pool's sandbox (cell pool start), with the point where it waits for a request"},
+					&cli.StringFlag{Name: "restore", Usage: "show what cell restore `DIR` would do with that checkpoint"},
 				},
 				Action: func(c *cli.Context) error {
+					if dir := c.String("restore"); dir != "" {
+						return restorePlan(c, dir)
+					}
 					pp, err := load(c)
 					if err != nil {
 						return err
@@ -171,7 +175,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-		}, append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand(), exportCommand())...)),
+		}, append(append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand(), exportCommand()), checkpointCommands()...)...)),
 	}
 	strictArgs(app.Commands)
 	return app

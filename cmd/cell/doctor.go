@@ -27,7 +27,7 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			checks := append(probe.Diagnose(facts), initCheck(), cacheCheck())
+			checks := append(probe.Diagnose(facts), initCheck(), cacheCheck(), checkpointCheck())
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")

@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -129,6 +131,14 @@ func probeInside(name string, args []string) int {
 		for _, e := range entries {
 			// The directory being read was the probe's own descriptor,
 			// closed by now.
+			// A close-on-exec one is the probe's own, made after its
+			// exec (the runtime's poller: a package initialiser opens
+			// a file); what the command was given came through the
+			// exec without the flag.
+			n, _ := strconv.Atoi(e.Name())
+			if flags, err := unix.FcntlInt(uintptr(n), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+				continue
+			}
 			if _, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
 				fds = append(fds, e.Name())
 			}
@@ -195,6 +205,8 @@ func probeInside(name string, args []string) int {
 		}
 		fmt.Println("nft:", err)
 		return 0
+	case "ckpt-mem", "ckpt-tcp", "ckpt-warm":
+		return checkpointProbe(name, args)
 	case "ns":
 		for _, n := range args {
 			l, err := os.Readlink("/proc/self/ns/" + n)

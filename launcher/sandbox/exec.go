@@ -124,6 +124,32 @@ func (r *msgReader) next() (message, []int, error) {
 	}
 }
 
+// drain reads the socket to its end, keeping what it read (and the
+// descriptors) for next.
+func (r *msgReader) drain() {
+	for {
+		b := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(3*4))
+		n, oobn, _, _, err := unix.Recvmsg(r.fd, b, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		if oobn > 0 {
+			if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, scm := range scms {
+					if fds, err := unix.ParseUnixRights(&scm); err == nil {
+						r.fds = append(r.fds, fds...)
+					}
+				}
+			}
+		}
+		r.buf = append(r.buf, b[:n]...)
+	}
+}
+
 // sendWithFDs writes one message and passes fds with it.
 func sendWithFDs(fd int, m message, fds []int) error {
 	b, err := json.Marshal(m)

@@ -116,6 +116,10 @@ func Init() int {
 	// signal relayed early finds it. A pooled sandbox's command comes
 	// later, with the first request.
 	stamp.Mark("steps")
+	// The decoder's buffered bytes, what cell sent after the plan, are
+	// read first.
+	peeked, _ := in.Peek(in.Buffered())
+	buffered, drained := handOver(fd, append([]byte(nil), peeked...))
 	var pid, pooledID int
 	var mainPid atomic.Int64
 	t0 := time.Now()
@@ -133,9 +137,9 @@ func Init() int {
 		}
 	}
 	// From here on the socket carries descriptors too (exec requests), so
-	// it is read with recvmsg; the decoder's buffered bytes come first.
-	buffered, _ := in.Peek(in.Buffered())
-	rd := newMsgReader(fd, append([]byte(nil), buffered...))
+	// it is read with recvmsg; what came before comes first.
+	rd := newMsgReader(fd, buffered)
+	rd.fds = drained
 	var encMu sync.Mutex
 	send := func(m message) {
 		encMu.Lock()
@@ -753,8 +757,15 @@ func namedFDs(p *plan.Plan, socket int) []int {
 
 // closeUnnamed closes each descriptor of fds that named does not hold.
 // cell starts init with none such; this is the check that none came.
+// A close-on-exec descriptor did not come through the exec: init's own
+// runtime opened it (the poller's epoll and eventfd, started when a
+// package initialiser opened a file, as protobuf's does), and closing it
+// would crash the runtime ("netpoll failed"); the command's exec drops it.
 func closeUnnamed(fds, named []int) {
 	for _, fd := range fds {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
 		if !slices.Contains(named, fd) {
 			unix.Close(fd)
 		}
@@ -1024,4 +1035,34 @@ func guard(f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// handOver replaces init's socket to cell with one made here, in the
+// sandbox's network namespace (cell made the first before the clone, in
+// the host's, where CRIU dumping the sandbox's would not find it: see
+// message.Socket). init sends cell the new socket's other end, reads the
+// old one to its end (cell closes it when it switches), so that nothing
+// cell sent before is lost, and puts the new one at the old one's
+// number. It returns what it read (after buffered) and the descriptors
+// that came with it, for the reader; if the new socket cannot be made,
+// the old one stays.
+func handOver(fd int, buffered []byte) ([]byte, []int) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return buffered, nil
+	}
+	defer unix.Close(pair[1])
+	if err := sendWithFDs(fd, message{Socket: true}, pair[1:]); err != nil {
+		unix.Close(pair[0])
+		return buffered, nil
+	}
+	old := newMsgReader(fd, buffered)
+	old.drain()
+	if err := unix.Dup3(pair[0], fd, unix.O_CLOEXEC); err != nil {
+		// cell has switched: the old socket is of no use.
+		unix.Close(pair[0])
+		return old.buf, old.fds
+	}
+	unix.Close(pair[0])
+	return old.buf, old.fds
 }

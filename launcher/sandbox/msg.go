@@ -34,6 +34,12 @@ type message struct {
 	// message that carries descriptors sent before that would lose them
 	// to the plan decoder's plain reads.
 	Ready bool `json:"ready,omitempty"`
+	// Socket, from init, says a new socket comes with it: init made it in
+	// its own network namespace, and from here on both ends talk over it
+	// (cell's socket belongs to the host's namespace, where CRIU, dumping
+	// the sandbox's, would not find it). cell puts it at the old one's
+	// number, which closes the old one.
+	Socket bool `json:"socket,omitempty"`
 	// Failure, from init, says a step failed; init then exits.
 	Failure *failure `json:"failure,omitempty"`
 	// Exit, from init, says how the command ended.
@@ -83,7 +89,7 @@ func (m *message) fds() int {
 		return 3
 	case len(m.Egress) > 0:
 		return len(m.Egress)
-	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "":
+	case m.Console != "", m.ExecConsole != nil && m.ExecConsole.Name != "", m.Socket:
 		return 1
 	}
 	return 0

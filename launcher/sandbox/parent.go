@@ -49,7 +49,18 @@ type Sandbox struct {
 	execs          execs
 	console        chan *os.File // the master of a console step's pty
 	egress         egressState
+	// adopted is a restored init (Restoring.Adopt): a child of cell's,
+	// but not one its exec.Cmd started.
+	adopted bool
+	// sent is the plan as init received it: nil for an adopted init.
+	sent []byte
 }
+
+// SentPlan returns the plan's JSON exactly as it was sent to init (and
+// as `cell plan --json` prints it, compact); nil for a restored sandbox,
+// whose init received its plan before the checkpoint. The caller must
+// not modify it.
+func (sb *Sandbox) SentPlan() []byte { return sb.sent }
 
 // Kill ends the sandbox at once: SIGKILL to init, pid 1 of its pid
 // namespace, takes every process of the sandbox with it.
@@ -102,6 +113,17 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
+	// When the command gets a session of its own (its setsid step), init
+	// takes one too, before its exec: then every process of the sandbox
+	// is in a session whose leader is inside its pid namespace, which
+	// CRIU needs to checkpoint it. cell relays the terminal's signals to
+	// such a command itself (launcher.Run), so init leaving cell's
+	// process group changes nothing else.
+	for i := range p.Steps {
+		if _, ok := p.Steps[i].Do.(*plan.Setsid); ok {
+			sys.Setsid = true
+		}
+	}
 	cg := groupOf(p)
 	nw := &nets{}
 	lids := &leasedIDs{}
@@ -250,7 +272,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	stamp.Mark("clone")
 	trace(clone, initIndex, started)
 	cg.closeCloneFD()
-	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1)}
+	sb := &Sandbox{plan: p, cmd: cmd, conn: conn, enc: json.NewEncoder(conn), done: make(chan struct{}), ready: make(chan struct{}), cg: cg, net: nw, ids: lids, started: started, onTrace: onTrace, console: make(chan *os.File, 1), sent: planBytes}
 	// Parent steps after init's exec (joining v1 cgroups) come before init
 	// is given the plan, so it runs no step outside its limits.
 	for i := initIndex + 1; i < len(p.Steps); i++ {
@@ -434,6 +456,18 @@ func (sb *Sandbox) read() {
 		if len(m.Egress) > 0 {
 			sb.startEgress(m.Egress, fds)
 		}
+		if m.Socket {
+			// init's new socket takes the old one's number: cell's
+			// writers go on unchanged, init reads the old one to its
+			// end (this closes it), then only the new one.
+			sb.mu.Lock()
+			err := unix.Dup3(fds[0], int(sb.conn.Fd()), unix.O_CLOEXEC)
+			sb.mu.Unlock()
+			unix.Close(fds[0])
+			if err == nil {
+				rd = newMsgReader(int(sb.conn.Fd()), nil)
+			}
+		}
 		if m.Ready {
 			close(sb.ready)
 		}
@@ -519,7 +553,12 @@ func (sb *Sandbox) Wait() (Status, error) {
 }
 
 func (sb *Sandbox) wait() (Status, error) {
-	werr := sb.cmd.Wait()
+	var werr error
+	if sb.adopted {
+		sb.cmd.ProcessState, werr = sb.cmd.Process.Wait()
+	} else {
+		werr = sb.cmd.Wait()
+	}
 	<-sb.done
 	sb.conn.Close()
 	switch m := sb.result; {

@@ -310,13 +310,14 @@ func (s *Store) Get(name string) (*Record, error) {
 	return &r, nil
 }
 
-// Delete removes the record of name and its exec socket, which a killed
-// cell leaves; a missing one is not an error.
+// Delete removes the record of name, its exec socket, which a killed
+// cell leaves, and the plan kept beside it for cell checkpoint
+// (NAME.origin.json); a missing one is not an error.
 func (s *Store) Delete(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	for _, p := range []string{s.Socket(name), s.path(name)} {
+	for _, p := range []string{s.Socket(name), filepath.Join(s.dir, name+".origin.json"), s.path(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("state: %w", err)
 		}
