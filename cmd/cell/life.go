@@ -19,6 +19,7 @@ import (
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
+	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
 	"github.com/cellsandbox/cell/launcher/sandbox"
@@ -230,6 +231,9 @@ func ps(c *cli.Context) error {
 		CPUUsec     *uint64 `json:"cpuUsec,omitempty"`
 		CgroupLimit bool    `json:"cgroup"`
 		Address     string  `json:"address,omitempty"`
+		// EgressDenied is how many connections and name questions the
+		// egress proxy denied, when the sandbox has one.
+		EgressDenied *int `json:"egressDenied,omitempty"`
 	}
 	rows := []row{}
 	dead := 0
@@ -247,6 +251,9 @@ func ps(c *cli.Context) error {
 				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
 			}
 		}
+		if n, err := egress.CountDenied(st.EgressLog(r.Name)); err == nil {
+			x.EgressDenied = &n
+		}
 		rows = append(rows, x)
 	}
 	warnDamaged(c.App.ErrWriter, warnForeign(c.App.ErrWriter, listErr))
@@ -260,9 +267,12 @@ func ps(c *cli.Context) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tPROFILE\tUPTIME\tMEMORY PEAK\tCPU\tADDRESS\tDENIED")
 	for _, x := range rows {
-		mem, cpu, addr, up := "-", "-", "-", "-"
+		mem, cpu, addr, up, denied := "-", "-", "-", "-", "-"
+		if x.EgressDenied != nil {
+			denied = fmt.Sprint(*x.EgressDenied)
+		}
 		if x.Address != "" {
 			addr = x.Address
 		}
@@ -275,7 +285,7 @@ func ps(c *cli.Context) error {
 		if x.State != "dead" {
 			up = time.Duration(x.UptimeSec * float64(time.Second)).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.State, x.Pid, x.Profile, up, mem, cpu, addr)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.State, x.Pid, x.Profile, up, mem, cpu, addr, denied)
 	}
 	return tw.Flush()
 }

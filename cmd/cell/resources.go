@@ -250,6 +250,13 @@ func gc(c *cli.Context) error {
 		}
 		fmt.Fprintf(c.App.Writer, "removed %s\n", r.Name)
 	}
+	orphans, err := st.RemoveOrphans()
+	for _, p := range orphans {
+		fmt.Fprintf(c.App.Writer, "removed %s\n", p)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if os.Geteuid() == 0 {
 		// Bridged sandboxes are root's; their leases name what they left
 		// on the host (rules, a veth) when they died before cleanup.

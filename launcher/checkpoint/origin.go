@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -16,7 +15,7 @@ import (
 // OriginFile is where a running sandbox's origin is kept, beside its
 // record (state.Store.Delete removes it with the record).
 func OriginFile(st *state.Store, name string) string {
-	return filepath.Join(filepath.Dir(st.Socket(name)), name+".origin.json")
+	return st.Origin(name)
 }
 
 // SaveOrigin keeps the plan and profile of a running sandbox for cell

@@ -312,12 +312,12 @@ func (s *Store) Get(name string) (*Record, error) {
 
 // Delete removes the record of name, its exec socket, which a killed
 // cell leaves, and the plan kept beside it for cell checkpoint
-// (NAME.origin.json); a missing one is not an error.
+// (Origin); a missing one is not an error.
 func (s *Store) Delete(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	for _, p := range []string{s.Socket(name), filepath.Join(s.dir, name+".origin.json"), s.path(name)} {
+	for _, p := range []string{s.Socket(name), s.Origin(name), s.path(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("state: %w", err)
 		}
@@ -396,6 +396,49 @@ func StartTime(pid int) (uint64, error) {
 }
 
 // EgressLog is the file where the egress proxy of the sandbox name
-// appends its decisions, one JSON object a line. It outlives the
-// sandbox, for review.
-func (s *Store) EgressLog(name string) string { return filepath.Join(s.dir, name+".egress.jsonl") }
+// writes its decisions, one JSON object a line. It outlives the
+// sandbox, for review, until a sandbox of the same name starts or cell
+// gc collects it (RemoveOrphans).
+func (s *Store) EgressLog(name string) string { return filepath.Join(s.dir, name+egressSuffix) }
+
+// Origin is the file where the plan and profile of the running sandbox
+// name are kept for cell checkpoint. Its suffix is not a record's
+// (".json"): a name may hold dots, so "a.origin.json" would be the
+// record of a sandbox "a.origin" to List.
+func (s *Store) Origin(name string) string { return filepath.Join(s.dir, name+originSuffix) }
+
+const (
+	egressSuffix = ".egress.jsonl"
+	originSuffix = ".origin"
+)
+
+// RemoveOrphans removes the egress logs and kept plans of sandboxes that
+// have no record any more (ended, or collected by gc) and returns their
+// paths: a build farm's unnamed runs would otherwise fill the state
+// directory, a tmpfs, with one log each.
+func (s *Store) RemoveOrphans() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		for _, suffix := range []string{egressSuffix, originSuffix} {
+			name, ok := strings.CutSuffix(e.Name(), suffix)
+			if !ok || ValidName(name) != nil || !e.Type().IsRegular() {
+				continue
+			}
+			if _, err := os.Lstat(s.path(name)); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			p := filepath.Join(s.dir, e.Name())
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("state: %w", err))
+				continue
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
