@@ -24,13 +24,17 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	} else if s, ok := c.str(v, "ociVersion"); ok && !strings.HasPrefix(s, "1.") {
 		c.errorf(v, "ociVersion", "must be a 1.x version of the runtime spec, not %q", s)
 	}
-	c.refuse(f, "", map[string]string{
-		"hooks":   "cell does not run OCI hooks",
+	why := map[string]string{
+		"hooks":   "cell does not run OCI hooks (cell-oci, the OCI runtime, does)",
 		"solaris": "is for Solaris; cell runs Linux sandboxes",
 		"windows": "is for Windows; cell runs Linux sandboxes",
 		"vm":      "is for virtual-machine runtimes; cell runs Linux sandboxes",
 		"zos":     "is for z/OS; cell runs Linux sandboxes",
-	})
+	}
+	if c.runtime {
+		delete(why, "hooks")
+	}
+	c.refuse(f, "", why)
 	for _, k := range []string{"hostname", "domainname"} {
 		if v := f[k]; v != nil && !isNull(v) {
 			if s, ok := c.str(v, k); ok && s != "" {
