@@ -410,18 +410,22 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		opts := []string{"mode=" + mode.String()}
+		opts := []string{"source=" + device(m), "mode=" + mode.String()}
 		if m.Size != 0 {
 			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 		}
 		in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: m.Target, Options: opts, Attr: plan.Flags(attr)})
 	case spec.MountProc:
-		in(plan.Step{Op: plan.OpMountFS, FSType: "proc", Path: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		in(plan.Step{Op: plan.OpMountFS, FSType: "proc", Path: m.Target, Options: []string{"source=" + device(m)}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 		if !m.Unmasked {
 			c.hardenProc(at, m.Target)
 		}
 	case spec.MountDev:
 		c.dev(at, m.Target)
+	case spec.MountSysfs:
+		in(plan.Step{Op: plan.OpMountFS, FSType: "sysfs", Path: m.Target, Options: []string{"source=" + device(m)}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+	case spec.MountMqueue:
+		in(plan.Step{Op: plan.OpMountFS, FSType: "mqueue", Path: m.Target, Options: []string{"source=" + device(m)}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 	case spec.MountDir:
 		mode := spec.FileMode(0o755)
 		if m.Mode != nil {
@@ -583,17 +587,17 @@ func (c *compiler) dev(at, target string) {
 		c.add(at, s)
 	}
 	j := func(name string) string { return path.Join(target, name) }
-	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: target, Options: []string{"source=tmpfs", "mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	for _, n := range devNodes {
 		in(plan.Step{Op: plan.OpBind, SourceRoot: oldRoot, Source: "/dev/" + n, Path: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	}
-	in(plan.Step{Op: plan.OpMountFS, FSType: "devpts", Path: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(plan.Step{Op: plan.OpMountFS, FSType: "devpts", Path: j("pts"), Options: []string{"source=devpts", "newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	in(plan.Step{Op: plan.OpSymlink, Source: "pts/ptmx", Path: j("ptmx")})
 	shm := uint64(attrSafe)
 	if c.landlockNoExec(j("shm")) {
 		shm |= unix.MOUNT_ATTR_NOEXEC
 	}
-	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"mode=1777"}, Attr: plan.Flags(shm)})
+	in(plan.Step{Op: plan.OpMountFS, FSType: "tmpfs", Path: j("shm"), Options: []string{"source=shm", "mode=1777"}, Attr: plan.Flags(shm)})
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
 		in(plan.Step{Op: plan.OpSymlink, Source: l[1], Path: j(l[0])})
 	}
@@ -700,4 +704,13 @@ func (c *compiler) env() []string {
 	}
 	sort.Strings(env)
 	return env
+}
+
+// device is the source the mount table shows for the filesystem mount m:
+// its device, or its type's name, as mount(8) and OCI runtimes name them.
+func device(m *spec.Mount) string {
+	if m.Device != "" {
+		return m.Device
+	}
+	return m.Type.String()
 }

@@ -38,9 +38,9 @@ type request struct {
 
 // reply is the monitor's answer: OK or Error, then for exec the exit.
 type reply struct {
-	OK    bool             `json:"ok,omitempty"`
-	Error string           `json:"error,omitempty"`
-	Exit  *sandbox.Status  `json:"exit,omitempty"`
+	OK    bool            `json:"ok,omitempty"`
+	Error string          `json:"error,omitempty"`
+	Exit  *sandbox.Status `json:"exit,omitempty"`
 }
 
 // Monitor is the main of a container's monitor (argv: MonitorArg0 DIR

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cellsandbox/cell/spec"
@@ -372,6 +373,13 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 	optPath := func(i int) string { return index(p+".options", i) }
 	m := object(e)
 	set(m, "target", str(d, dest))
+	// The source of a filesystem mount is only the name the mount table
+	// shows.
+	device := func() {
+		if src != "" && src != typ {
+			set(m, "device", str(f["source"], src))
+		}
+	}
 	bind := typ == "bind" || slices.Contains(opts, "bind") || slices.Contains(opts, "rbind")
 	switch {
 	case bind:
@@ -423,14 +431,38 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		return m
 	case typ == "tmpfs":
 		set(m, "type", str(e, "tmpfs"))
+		device()
 		c.tmpfsOptions(opts, optNodes, optPath, m)
 		return m
 	case typ == "proc":
 		set(m, "type", str(e, "proc"))
+		device()
 		if !masked {
 			set(m, "unmasked", flag(e, true))
 		}
 		c.plainOptions(opts, optNodes, optPath, "proc")
+		return m
+	case typ == "sysfs":
+		set(m, "type", str(e, "sysfs"))
+		device()
+		ro := false
+		for i, o := range opts {
+			switch o {
+			case "ro":
+				ro = true
+			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime":
+			default:
+				c.errorf(optNodes[i], optPath(i), "cell cannot apply sysfs option %q (its sysfs is read-only, nosuid, nodev and noexec)", o)
+			}
+		}
+		if !ro {
+			c.errorf(e, p+".options", "cell mounts sysfs read-only only: add \"ro\"")
+		}
+		return m
+	case typ == "mqueue":
+		set(m, "type", str(e, "mqueue"))
+		device()
+		c.plainOptions(opts, optNodes, optPath, "mqueue")
 		return m
 	case typ == "devpts":
 		if *devAt == "" || dest != *devAt+"/pts" {
@@ -441,7 +473,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		c.errorf(e, p+".type", "is required unless options say bind or rbind")
 		return nil
 	}
-	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, and devpts within its /dev)", typ)
+	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, sysfs, mqueue, and devpts within its /dev)", typ)
 	return nil
 }
 
@@ -534,7 +566,6 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 	c.refuse(f, "linux", map[string]string{
 		"sysctl":       "cell does not set sysctls",
 		"devices":      "cell does not create device nodes beyond its /dev's (null, zero, full, random, urandom, tty)",
-		"seccomp":      "cell's seccomp filter is its default policy plus rules; an OCI filter with its own default action and list cannot be expressed (remove linux.seccomp to run without a filter, or write a cell profile)",
 		"mountLabel":   "cell does not apply SELinux labels",
 		"intelRdt":     "cell does not use Intel RDT",
 		"personality":  "cell does not set the personality",
@@ -546,6 +577,9 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 		if s, ok := c.str(v, "linux.rootfsPropagation"); ok && s != "" && s != "private" && s != "rprivate" {
 			c.errorf(v, "linux.rootfsPropagation", "cell's mounts are private; it cannot make them %s", s)
 		}
+	}
+	if v := f["seccomp"]; given(v) {
+		c.seccomp(out, v)
 	}
 	c.idMap(out, f["uidMappings"], "linux.uidMappings", "ids.uidMap")
 	c.idMap(out, f["gidMappings"], "linux.gidMappings", "ids.gidMap")
@@ -733,4 +767,160 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 			}
 		}
 	}
+}
+
+// seccompActions maps the runtime spec's actions to the profile's.
+var seccompActions = map[string]string{
+	"SCMP_ACT_ALLOW": "allow", "SCMP_ACT_ERRNO": "errno", "SCMP_ACT_KILL": "kill",
+	"SCMP_ACT_KILL_PROCESS": "kill", "SCMP_ACT_KILL_THREAD": "kill", "SCMP_ACT_LOG": "log",
+}
+
+// seccompOps maps the runtime spec's comparisons to the profile's.
+var seccompOps = map[string]string{
+	"SCMP_CMP_EQ": "eq", "SCMP_CMP_NE": "ne", "SCMP_CMP_LT": "lt", "SCMP_CMP_LE": "le",
+	"SCMP_CMP_GT": "gt", "SCMP_CMP_GE": "ge", "SCMP_CMP_MASKED_EQ": "maskedEq",
+}
+
+// seccompAction translates an action and its errnoRet into the fields
+// of a rule (or the filter's default) of mode rules.
+func (c *conv) seccompAction(into *yaml.Node, actKey, errKey string, act, errnoRet *yaml.Node, p, errPath string) bool {
+	s, ok := c.str(act, p)
+	if !ok {
+		return false
+	}
+	a, ok := seccompActions[s]
+	if !ok {
+		c.errorf(act, p, "cell cannot apply seccomp action %s (it applies SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_LOG)", s)
+		return false
+	}
+	set(into, actKey, str(act, a))
+	if errnoRet != nil && !isNull(errnoRet) {
+		if a != "errno" {
+			c.errorf(errnoRet, errPath, "is for SCMP_ACT_ERRNO only")
+			return false
+		}
+		n, ok := c.integer(errnoRet, errPath, 1, 4095)
+		if !ok {
+			return false
+		}
+		name := unix.ErrnoName(unix.Errno(n))
+		if name == "" {
+			c.errorf(errnoRet, errPath, "errno %d has no name cell knows", n)
+			return false
+		}
+		set(into, errKey, str(errnoRet, name))
+	}
+	return true
+}
+
+// seccomp translates linux.seccomp into a filter of mode rules: the
+// bundle's own allowlist, not cell's default.
+func (c *conv) seccomp(out, n *yaml.Node) {
+	const path = "linux.seccomp"
+	f := c.fields(n, path)
+	if f == nil {
+		return
+	}
+	c.refuse(f, path, map[string]string{
+		"flags":            "cell does not set seccomp filter flags",
+		"listenerPath":     "cell has no seccomp notify listener",
+		"listenerMetadata": "cell has no seccomp notify listener",
+	})
+	for i, a := range c.items(f["architectures"], path+".architectures") {
+		// cell's filter allows x86_64 calls only: the i386 and x32
+		// entries of a filter only narrow it further.
+		if s, ok := c.str(a, index(path+".architectures", i)); ok && !slices.Contains([]string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}, s) {
+			c.errorf(a, index(path+".architectures", i), "cell's filter is for x86_64 (with i386 and x32 calls refused), not %s", s)
+		}
+	}
+	sc := object(n)
+	set(sc, "mode", str(n, "rules"))
+	act, ok := f["defaultAction"]
+	if !ok {
+		c.errorf(n, path+".defaultAction", "is required")
+		return
+	}
+	if !c.seccompAction(sc, "defaultAction", "defaultErrno", act, f["defaultErrnoRet"], path+".defaultAction", path+".defaultErrnoRet") {
+		return
+	}
+	rules := array(n)
+	for i, e := range c.items(f["syscalls"], path+".syscalls") {
+		p := index(path+".syscalls", i)
+		sf := c.fields(e, p)
+		if sf == nil {
+			continue
+		}
+		r := object(e)
+		names := array(e)
+		for j, nm := range c.items(sf["names"], p+".names") {
+			if s, ok := c.str(nm, index(p+".names", j)); ok {
+				names.Content = append(names.Content, str(nm, s))
+			}
+		}
+		if len(names.Content) == 0 {
+			c.errorf(e, p+".names", "is required")
+			continue
+		}
+		set(r, "syscalls", names)
+		a, ok := sf["action"]
+		if !ok {
+			c.errorf(e, p+".action", "is required")
+			continue
+		}
+		if !c.seccompAction(r, "action", "errno", a, sf["errnoRet"], p+".action", p+".errnoRet") {
+			continue
+		}
+		args := array(e)
+		for k, an := range c.items(sf["args"], p+".args") {
+			ap := index(p+".args", k)
+			af := c.fields(an, ap)
+			if af == nil {
+				continue
+			}
+			arg := object(an)
+			if v, ok := af["index"]; ok {
+				if x, ok := c.integer(v, ap+".index", 0, 5); ok {
+					set(arg, "index", num(v, x))
+				}
+			}
+			opN, ok := af["op"]
+			if !ok {
+				c.errorf(an, ap+".op", "is required")
+				continue
+			}
+			os, ok := c.str(opN, ap+".op")
+			if !ok {
+				continue
+			}
+			op, ok := seccompOps[os]
+			if !ok {
+				c.errorf(opN, ap+".op", "unknown comparison %q", os)
+				continue
+			}
+			set(arg, "op", str(opN, op))
+			var value, two uint64
+			if v := af["value"]; v != nil {
+				value, _ = c.unsigned(v, ap+".value")
+			}
+			if v := af["valueTwo"]; v != nil {
+				two, _ = c.unsigned(v, ap+".valueTwo")
+			}
+			if op == "maskedEq" {
+				// The runtime spec's value is the mask, valueTwo the
+				// value compared.
+				set(arg, "mask", unum(an, value))
+				set(arg, "value", unum(an, two))
+			} else {
+				set(arg, "value", unum(an, value))
+			}
+			args.Content = append(args.Content, arg)
+		}
+		if len(args.Content) > 0 {
+			set(r, "args", args)
+		}
+		c.paths[index("security.seccomp.rules", len(rules.Content))] = p
+		rules.Content = append(rules.Content, r)
+	}
+	set(sc, "rules", rules)
+	c.put(out, "security.seccomp", sc, path)
 }

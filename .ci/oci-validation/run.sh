@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The opencontainers/runtime-tools validation suite (v0.9.0, pinned by
+# this directory's go.mod) against OCI runtimes, one column each:
+#
+#   .ci/oci-validation/run.sh [-o TABLE] [-m MIN] RUNTIME=PATH...
+#
+# e.g. run.sh cell=./cell-oci crun=/usr/bin/crun runc=/usr/sbin/runc.
+# Builds the 58 TAP programs and a static runtimetest from the Go module
+# proxy, and their rootfs from the host's static busybox (Debian's
+# busybox-static; nothing else is downloaded). Each program runs alone
+# as root; node-tap (Debian's node-tap) reads its TAP. A program passes
+# when node-tap finds no failure and, for the lifecycle tests that plan
+# no test point (1..0) and report a failure only as a YAML "error"
+# block with exit status 0, no such block. -m MIN fails unless the first
+# runtime passes at least MIN tests and every test another runtime
+# passes.
+#
+# crun 1.8 refuses this host's hybrid cgroup layout (a cgroup2 mount at
+# /sys/fs/cgroup/unified beside the v1 hierarchies), so its programs run
+# in a private mount namespace without that mount. The suite's cgroup
+# tests are for cgroup v1: each container's cgroups are made under
+# cgroupsPath in the host's v1 hierarchies, which the tests name and
+# remove (the leftovers of a failed run are removed here too).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=${OCI_WORK:-/tmp/cell-oci-validation}
+table=""
+min=0
+while getopts o:m: opt; do
+	case $opt in
+	o) table=$OPTARG ;;
+	m) min=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+(($#)) || { echo "usage: $0 [-o TABLE] [-m MIN] NAME=RUNTIME..." >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "$0: run as root" >&2; exit 2; }
+command -v tap >/dev/null || { echo "$0: node-tap is missing (apt-get install node-tap)" >&2; exit 2; }
+{ [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } ||
+	{ echo "$0: a static /bin/busybox is missing (apt-get install busybox-static)" >&2; exit 2; }
+
+export PATH=/usr/local/go/bin:$PATH
+mkdir -p "$work/run/validation"
+cd "$here"
+rtdir=$(go list -m -f '{{.Dir}}' github.com/opencontainers/runtime-tools)
+tests=$(cd "$rtdir/validation" && ls | grep -v '^util$')
+if [[ ! -x $work/run/runtimetest ]]; then
+	CGO_ENABLED=0 go build -tags 'netgo osusergo' -o "$work/run/runtimetest" github.com/opencontainers/runtime-tools/cmd/runtimetest
+fi
+for t in $tests; do
+	if [[ ! -x $work/run/validation/$t/$t.t ]]; then
+		mkdir -p "$work/run/validation/$t"
+		go build -o "$work/run/validation/$t/$t.t" "github.com/opencontainers/runtime-tools/validation/$t"
+	fi
+done
+
+# The rootfs the programs unpack into each bundle: busybox with a link
+# for each applet, and the passwd and group files process_user reads.
+if [[ ! -s $work/run/rootfs-amd64.tar.gz ]]; then
+	r=$(mktemp -d)
+	mkdir -p "$r"/{bin,sbin,dev,proc,sys,etc,tmp}
+	cp /bin/busybox "$r/bin/"
+	for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -s busybox "$r/bin/$a"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+	tar -C "$r" --numeric-owner -czf "$work/run/rootfs-amd64.tar.gz" .
+	rm -rf "$r"
+fi
+
+# cleanup removes what failed runs leave: bundles (some still mounted)
+# and the tests' v1 cgroups.
+cleanup() {
+	for b in /tmp/ocitest*; do
+		[[ -d $b ]] || continue
+		grep -q " $b" /proc/self/mountinfo && umount -R "$b" 2>/dev/null || true
+		rm -rf "$b" 2>/dev/null || true
+	done
+	for h in /sys/fs/cgroup/*/; do
+		[[ -d $h/cgrouptest ]] && find "$h/cgrouptest" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+names=()
+declare -A result
+for arg in "$@"; do
+	name=${arg%%=*}
+	rt=$(readlink -f "${arg#*=}")
+	names+=("$name")
+	logs=$work/logs/$name
+	rm -rf "$logs"
+	mkdir -p "$logs"
+	for t in $tests; do
+		cleanup
+		prog="./validation/$t/$t.t"
+		set +e
+		if [[ $name == crun* ]]; then
+			(cd "$work/run" && RUNTIME=$rt timeout -k 5 120 unshare -m sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0"' "$prog") >"$logs/$t.tap" 2>"$logs/$t.err"
+		else
+			(cd "$work/run" && RUNTIME=$rt timeout -k 5 120 "$prog") >"$logs/$t.tap" 2>"$logs/$t.err"
+		fi
+		status=$?
+		tap -R silent --no-coverage - <"$logs/$t.tap" >/dev/null 2>&1
+		tapstatus=$?
+		set -e
+		points=$(grep -cE '^(not )?ok ' "$logs/$t.tap" || true)
+		if ((points == 0)) && grep -q '"error":' "$logs/$t.tap"; then
+			verdict=FAIL # a lifecycle test's YAML error block
+		elif ((points == 0)) && ((status != 0)); then
+			verdict=ERROR # no verdict: the program itself failed
+		elif ((tapstatus != 0)); then
+			verdict=FAIL
+		else
+			verdict=PASS
+		fi
+		result[$name,$t]=$verdict
+	done
+done
+
+out=$(
+	printf '| test |'
+	for n in "${names[@]}"; do printf ' %s |' "$n"; done
+	printf '\n|---|'
+	for n in "${names[@]}"; do printf -- '---|'; done
+	printf '\n'
+	for t in $tests; do
+		printf '| %s |' "$t"
+		for n in "${names[@]}"; do printf ' %s |' "${result[$n,$t]}"; done
+		printf '\n'
+	done
+	printf '| **passed** |'
+	for n in "${names[@]}"; do
+		c=0
+		for t in $tests; do [[ ${result[$n,$t]} == PASS ]] && c=$((c + 1)); done
+		printf ' **%d of %d** |' "$c" "$(wc -w <<<"$tests")"
+	done
+	printf '\n'
+)
+echo "$out"
+[[ -z $table ]] || echo "$out" >"$table"
+
+first=${names[0]}
+passed=0
+missing=()
+for t in $tests; do
+	[[ ${result[$first,$t]} == PASS ]] && passed=$((passed + 1)) && continue
+	for n in "${names[@]:1}"; do
+		if [[ ${result[$n,$t]} == PASS ]]; then missing+=("$t"); break; fi
+	done
+done
+echo "$first: $passed passed; passed by another runtime but not by $first: ${missing[*]:-none}"
+((passed >= min)) && ((${#missing[@]} == 0 || min == 0))
