@@ -107,7 +107,7 @@ var fieldDocs = map[string]fieldDoc{
 	"network.egress.allow.proto": {"tcp or udp; empty means both.", []any{"tcp"}},
 
 	"resources":                  {"cgroup limits; any limit gives the sandbox a cgroup of its own.", []any{map[string]any{"memory": map[string]any{"max": "2Gi"}, "pids": map[string]any{"max": 512}}}},
-	"resources.parent":           {"cgroup, relative to the hierarchy's root, under which the sandbox's is made (default cell; an unprivileged caller's default is its delegated cgroup).", []any{"cell", "user.slice/ci"}},
+	"resources.parent":           {"cgroup, relative to the hierarchy's root, under which the sandbox's is made (default cell; / is the root itself; an unprivileged caller's default is its delegated cgroup).", []any{"cell", "user.slice/ci"}},
 	"resources.memory":           {"The memory controller's limits.", []any{map[string]any{"max": "2Gi", "swap": 0}}},
 	"resources.memory.max":       {"Hard memory limit; above it the OOM killer runs. A quantity or max.", []any{"2Gi", "max"}},
 	"resources.memory.high":      {"Memory above which the sandbox is throttled and reclaimed.", []any{"1536Mi"}},

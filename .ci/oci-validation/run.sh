@@ -77,7 +77,9 @@ cleanup() {
 		rm -rf "$b" 2>/dev/null || true
 	done
 	for h in /sys/fs/cgroup/*/; do
-		[[ -d $h/cgrouptest ]] && find "$h/cgrouptest" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+		for d in "$h"cgrouptest "$h"testdir; do
+			[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+		done
 	done
 }
 trap cleanup EXIT

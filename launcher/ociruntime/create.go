@@ -155,7 +155,14 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 	if cfg.Process.Terminal && o.ConsoleSocket == "" {
 		return errors.New("process.terminal is true: --console-socket is required")
 	}
-	pl, _, err := compilePlan(bundle, sandboxName(id))
+	name := sandboxName(id)
+	if cfg.Linux != nil && cfg.Linux.CgroupsPath != "" {
+		name = oci.CgroupName(cfg.Linux.CgroupsPath)
+		if err := state.ValidName(name); err != nil {
+			return fmt.Errorf("linux.cgroupsPath %q: its last element names the cgroup: %w", cfg.Linux.CgroupsPath, err)
+		}
+	}
+	pl, _, err := compilePlan(bundle, name)
 	if err != nil {
 		return err
 	}
@@ -197,7 +204,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 		return err
 	}
 	st := r.stateOf(rec, StatusCreated)
-	for _, h := range [][]specs.Hook{hooksOf(rec, "prestart"), hooksOf(rec, "createRuntime"), hooksOf(rec, "createContainer")} {
+	for _, h := range [][]specs.Hook{hooksOf(rec, "createRuntime"), hooksOf(rec, "createContainer")} {
 		if err := runHooks(h, st); err != nil {
 			return err
 		}

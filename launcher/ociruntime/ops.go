@@ -42,9 +42,14 @@ func (r *Runtime) Start(id string) error {
 	if s := r.status(rec); s != StatusCreated {
 		return fmt.Errorf("cannot start a container that is %s", s)
 	}
+	// prestart runs here, as the runtime spec (1.0) says: after start is
+	// called, before the process runs.
 	st := r.stateOf(rec, StatusCreated)
-	if err := runHooks(hooksOf(rec, "startContainer"), st); err != nil {
-		return err
+	for _, h := range [][]specs.Hook{hooksOf(rec, "prestart"), hooksOf(rec, "startContainer")} {
+		if err := runHooks(h, st); err != nil {
+			_ = killInit(rec)
+			return err
+		}
 	}
 	c, _, err := call(r.dir(id), request{Op: "start"}, nil)
 	if err != nil {
@@ -55,8 +60,11 @@ func (r *Runtime) Start(id string) error {
 	if err := r.save(rec); err != nil {
 		return err
 	}
-	if err := runHooks(hooksOf(rec, "poststart"), r.stateOf(rec, StatusRunning)); err != nil {
-		fmt.Fprintf(r.Warn, "cell-oci: warning: %v\n", err)
+	// A poststart hook that fails is a warning; the others still run.
+	for _, h := range hooksOf(rec, "poststart") {
+		if err := runHooks([]specs.Hook{h}, r.stateOf(rec, StatusRunning)); err != nil {
+			fmt.Fprintf(r.Warn, "cell-oci: warning: poststart %v\n", err)
+		}
 	}
 	return nil
 }
@@ -155,7 +163,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 	}
 	defer unlock()
 	if s := r.status(rec); s != StatusStopped {
-		if !force && s != StatusCreated {
+		if !force {
 			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
 		}
 		if err := killInit(rec); err != nil {
@@ -175,8 +183,10 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if err := os.RemoveAll(r.dir(id)); err != nil {
 		errs = append(errs, err)
 	}
-	if err := runHooks(hooksOf(rec, "poststop"), r.stateOf(rec, StatusStopped)); err != nil {
-		fmt.Fprintf(r.Warn, "cell-oci: warning: %v\n", err)
+	for _, h := range hooksOf(rec, "poststop") {
+		if err := runHooks([]specs.Hook{h}, r.stateOf(rec, StatusStopped)); err != nil {
+			fmt.Fprintf(r.Warn, "cell-oci: warning: poststop %v\n", err)
+		}
 	}
 	return errors.Join(errs...)
 }

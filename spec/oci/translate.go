@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -583,9 +584,17 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 	}
 	c.idMap(out, f["uidMappings"], "linux.uidMappings", "ids.uidMap")
 	c.idMap(out, f["gidMappings"], "linux.gidMappings", "ids.gidMap")
-	// cgroupsPath names where a runtime puts the cgroup; cell places it
-	// under resources.parent itself, so it is not a limit and is ignored.
 	c.resources(out, f["resources"])
+	// cgroupsPath is where the runtime makes the cgroup: its directory
+	// is the parent (relative to each hierarchy's root, also when the
+	// path is relative), its last element the sandbox's name, which the
+	// runtime gives (CgroupName). Without limits cell makes no cgroup.
+	if v := f["cgroupsPath"]; v != nil && given(v) {
+		if s, ok := c.str(v, "linux.cgroupsPath"); ok {
+			dir := path.Dir(path.Clean("/" + s))
+			c.put(out, "resources.parent", str(v, dir), "linux.cgroupsPath")
+		}
+	}
 }
 
 // idMap translates linux.uidMappings or gidMappings.
@@ -923,4 +932,13 @@ func (c *conv) seccomp(out, n *yaml.Node) {
 	}
 	set(sc, "rules", rules)
 	c.put(out, "security.seccomp", sc, path)
+}
+
+// CgroupName is the name of the sandbox's cgroup that a config.json's
+// linux.cgroupsPath gives (its last element), "" without one.
+func CgroupName(cgroupsPath string) string {
+	if cgroupsPath == "" {
+		return ""
+	}
+	return path.Base(path.Clean("/" + cgroupsPath))
 }
