@@ -41,6 +41,9 @@ command -v tap >/dev/null || { echo "$0: node-tap is missing (apt-get install no
 	{ echo "$0: a static /bin/busybox is missing (apt-get install busybox-static)" >&2; exit 2; }
 
 export PATH=/usr/local/go/bin:$PATH
+# Debian's node-tap finds its modules in /usr/share/nodejs only through
+# NODE_PATH.
+export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
 mkdir -p "$work/run/validation"
 cd "$here"
 rtdir=$(go list -m -f '{{.Dir}}' github.com/opencontainers/runtime-tools)

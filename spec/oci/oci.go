@@ -70,6 +70,15 @@ func Parse(file string, data []byte, dir string) (*spec.Profile, error) {
 
 func parse(file string, data []byte, dir string, runtime bool) (*spec.Profile, error) {
 	c := &conv{file: file, dir: dir, paths: map[string]string{}, runtime: runtime}
+	if runtime {
+		c.lstat = func(p string) (os.FileMode, error) {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return 0, err
+			}
+			return fi.Mode(), nil
+		}
+	}
 	root, line, col, err := readJSON(data)
 	if err != nil {
 		return nil, spec.ErrorList{{Pos: spec.Pos{File: file, Line: line, Col: col}, Msg: "invalid JSON: " + err.Error()}}
@@ -168,8 +177,13 @@ type conv struct {
 	errs      spec.ErrorList
 	// paths maps a profile path to the JSON path it was translated from.
 	paths map[string]string
-	// runtime says an OCI runtime reads the bundle and runs its hooks.
+	// runtime says an OCI runtime reads the bundle and runs its hooks;
+	// lstat, set then, reads the rootfs for linux.maskedPaths and
+	// readonlyPaths outside /proc.
 	runtime bool
+	lstat   func(string) (os.FileMode, error)
+	// rootfs is the host path of root.path.
+	rootfs string
 }
 
 // errorf records an error about the JSON value n at path.

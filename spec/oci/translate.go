@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -48,7 +49,9 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	c.namespaces(out, top, f["linux"], lin)
 	c.root(out, top, f["root"])
 	c.process(out, top, f["process"])
-	c.mounts(out, f["mounts"], c.masked(lin))
+	proc, extra := c.masked(lin)
+	list := c.mounts(out, f["mounts"], proc)
+	c.maskMounts(out, list, extra)
 	if f["linux"] != nil {
 		c.linux(out, f["linux"], lin)
 	}
@@ -134,7 +137,8 @@ func (c *conv) root(out, top, n *yaml.Node) {
 			if !filepath.IsAbs(s) {
 				s = filepath.Join(c.dir, s)
 			}
-			c.put(out, "filesystem.root.path", str(v, filepath.Clean(s)), "root.path")
+			c.rootfs = filepath.Clean(s)
+			c.put(out, "filesystem.root.path", str(v, c.rootfs), "root.path")
 		}
 	}
 	if v, ok := f["readonly"]; ok && !isNull(v) {
@@ -314,9 +318,9 @@ func (c *conv) user(out, n *yaml.Node) {
 }
 
 // mounts translates mounts.
-func (c *conv) mounts(out, n *yaml.Node, masked bool) {
+func (c *conv) mounts(out, n *yaml.Node, masked bool) *yaml.Node {
 	if n == nil {
-		return
+		return nil
 	}
 	list := array(n)
 	devAt := ""
@@ -335,6 +339,7 @@ func (c *conv) mounts(out, n *yaml.Node, masked bool) {
 	if len(list.Content) > 0 {
 		c.put(out, "filesystem.mounts", list, "mounts")
 	}
+	return list
 }
 
 // mount translates one entry of mounts; nil means it adds no mount of its
@@ -533,11 +538,21 @@ var (
 	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
 )
 
+// maskPath is an entry of linux.maskedPaths or readonlyPaths outside
+// /proc.
+type maskPath struct {
+	n        *yaml.Node
+	path     string
+	at       string
+	readOnly bool
+}
+
 // masked reports whether linux.maskedPaths and linux.readonlyPaths ask
-// for hardening of /proc; paths that cell's proc hardening does not cover
-// are errors.
-func (c *conv) masked(lin map[string]*yaml.Node) bool {
+// for hardening of /proc, and returns their other paths. A path of /proc
+// that cell's proc hardening does not cover is an error.
+func (c *conv) masked(lin map[string]*yaml.Node) (bool, []maskPath) {
 	any := false
+	var extra []maskPath
 	for _, k := range []struct {
 		key  string
 		list []string
@@ -549,14 +564,109 @@ func (c *conv) masked(lin map[string]*yaml.Node) bool {
 				continue
 			}
 			rest, under := strings.CutPrefix(s, "/proc/")
-			if !under || !slices.Contains(append(slices.Clone(procMasked), procReadOnly...), rest) {
+			if !under {
+				extra = append(extra, maskPath{e, s, index(p, i), k.key == "readonlyPaths"})
+				continue
+			}
+			if !slices.Contains(append(slices.Clone(procMasked), procReadOnly...), rest) {
 				c.errorf(e, index(p, i), "cell cannot mask %s: its proc mount covers /proc/{%s} and makes /proc/{%s} read-only", s, strings.Join(procMasked, ","), strings.Join(procReadOnly, ","))
 				continue
 			}
 			any = true
 		}
 	}
-	return any
+	return any, extra
+}
+
+// maskMounts adds the mounts that mask or make read-only the paths of
+// the rootfs that linux.maskedPaths and readonlyPaths name outside /proc,
+// after the bundle's mounts: a masked directory gets an empty tmpfs, a
+// masked file /dev/null bound read-only, a read-only path a read-only
+// bind of itself. Which one a path needs is what the rootfs holds there,
+// which only the runtime reads (Lstat); a path that does not exist is
+// left alone, as runc does.
+func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
+	if len(paths) == 0 {
+		return
+	}
+	var targets []string
+	if list != nil {
+		for _, m := range list.Content {
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				if m.Content[i].Value == "target" {
+					targets = append(targets, m.Content[i+1].Value)
+				}
+			}
+		}
+	}
+	if list == nil {
+		list = array(out)
+	}
+	added := false
+	var hidden, readOnly []string
+	for _, mp := range paths {
+		if c.lstat == nil || c.rootfs == "" {
+			c.errorf(mp.n, mp.at, "cell masks paths outside /proc only as an OCI runtime, which reads the rootfs (cell-oci)")
+			continue
+		}
+		if !filepath.IsAbs(mp.path) || filepath.Clean(mp.path) != mp.path || mp.path == "/" {
+			c.errorf(mp.n, mp.at, "must be an absolute, clean path other than /, not %q", mp.path)
+			continue
+		}
+		within := func(ts []string) string {
+			for _, t := range ts {
+				if mp.path == t || strings.HasPrefix(mp.path, t+"/") {
+					return t
+				}
+			}
+			return ""
+		}
+		// Under a masked directory a path is hidden already, under a
+		// read-only one read-only already.
+		if within(hidden) != "" || mp.readOnly && within(readOnly) != "" {
+			continue
+		}
+		if under := within(targets); under != "" {
+			// What is there is not the rootfs's, which is all the
+			// runtime can read.
+			c.errorf(mp.n, mp.at, "%s is under the mount at %s: cell masks and makes read-only paths of the rootfs only", mp.path, under)
+			continue
+		}
+		host := filepath.Join(c.rootfs, mp.path)
+		mode, err := c.lstat(host)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			c.errorf(mp.n, mp.at, "%v", err)
+			continue
+		}
+		m := object(mp.n)
+		set(m, "target", str(mp.n, mp.path))
+		switch {
+		case mode&os.ModeSymlink != 0:
+			c.errorf(mp.n, mp.at, "%s is a symbolic link in the rootfs: cell masks only what is at the path itself", mp.path)
+			continue
+		case mp.readOnly:
+			set(m, "type", str(mp.n, "bind"))
+			set(m, "source", str(mp.n, host))
+			readOnly = append(readOnly, mp.path)
+		case mode.IsDir():
+			hidden = append(hidden, mp.path)
+			set(m, "type", str(mp.n, "tmpfs"))
+			set(m, "size", str(mp.n, "4Ki"))
+			set(m, "mode", str(mp.n, "0500"))
+		default:
+			set(m, "type", str(mp.n, "bind"))
+			set(m, "source", str(mp.n, os.DevNull))
+		}
+		c.paths[index("filesystem.mounts", len(list.Content))] = mp.at
+		list.Content = append(list.Content, m)
+		added = true
+	}
+	if added {
+		c.put(out, "filesystem.mounts", list, "mounts")
+	}
 }
 
 // linux translates the rest of linux: ID maps, resources, refusals.
