@@ -157,10 +157,9 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 	}
 	name := sandboxName(id)
 	if cfg.Linux != nil && cfg.Linux.CgroupsPath != "" {
+		// Its last element names the cgroup (engines' names are
+		// longer than cell's sandbox names may be).
 		name = oci.CgroupName(cfg.Linux.CgroupsPath)
-		if err := state.ValidName(name); err != nil {
-			return fmt.Errorf("linux.cgroupsPath %q: its last element names the cgroup: %w", cfg.Linux.CgroupsPath, err)
-		}
 	}
 	pl, _, err := compilePlan(bundle, name)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -116,15 +117,27 @@ func (m *monitor) serve(c *net.UnixConn) {
 			return
 		}
 		p := m.rec.Process
-		_, err := m.sb.Exec(sandbox.ExecRequest{Args: p.Args, Dir: p.Cwd, TTY: m.tty}, m.stdio)
+		proc, err := m.sb.Exec(sandbox.ExecRequest{Args: p.Args, Dir: p.Cwd, TTY: m.tty}, m.stdio)
 		if err != nil {
 			fail(err)
 			return
 		}
 		m.started = true
-		for _, f := range m.stdio {
-			f.Close()
-		}
+		// A process that could not be executed (init then ends with
+		// status 127 or 126) says why on its own stderr, which is all
+		// its caller reads by then.
+		stderr := m.stdio[2]
+		go func() {
+			defer stderr.Close()
+			if _, err := proc.Wait(); err != nil {
+				var se *sandbox.StartError
+				if errors.As(err, &se) {
+					fmt.Fprintf(stderr, "cell-oci: %s: %v\n", strings.Join(p.Args, " "), err)
+				}
+			}
+		}()
+		m.stdio[0].Close()
+		m.stdio[1].Close()
 		_ = enc.Encode(reply{OK: true})
 	case "signal":
 		if err := m.sb.Signal(syscall.Signal(req.Signal)); err != nil {

@@ -47,7 +47,11 @@ func (r *Runtime) Start(id string) error {
 	st := r.stateOf(rec, StatusCreated)
 	for _, h := range [][]specs.Hook{hooksOf(rec, "prestart"), hooksOf(rec, "startContainer")} {
 		if err := runHooks(h, st); err != nil {
-			_ = killInit(rec)
+			// The container stops and the lifecycle goes on with
+			// delete, as the runtime spec says of a failed prestart.
+			if derr := r.destroy(rec); derr != nil {
+				err = errors.Join(err, derr)
+			}
 			return err
 		}
 	}
@@ -162,10 +166,18 @@ func (r *Runtime) Delete(id string, force bool) error {
 		return err
 	}
 	defer unlock()
-	if s := r.status(rec); s != StatusStopped {
-		if !force {
-			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
-		}
+	if s := r.status(rec); s != StatusStopped && !force {
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
+	}
+	return r.destroy(rec)
+}
+
+// destroy ends the container (SIGKILL to init, which takes the whole
+// sandbox), removes its cgroups and its record, then runs the poststop
+// hooks, whose failures are warnings.
+func (r *Runtime) destroy(rec *record) error {
+	id := rec.ID
+	if rec.alive() {
 		if err := killInit(rec); err != nil {
 			return err
 		}

@@ -456,7 +456,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 			switch o {
 			case "ro":
 				ro = true
-			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime":
+			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
 			default:
 				c.errorf(optNodes[i], optPath(i), "cell cannot apply sysfs option %q (its sysfs is read-only, nosuid, nodev and noexec)", o)
 			}
@@ -512,7 +512,8 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 			if m != nil {
 				set(m, "noexec", flag(nodes[i], true))
 			}
-		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw":
+		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw", "private", "rprivate":
+			// cell's mounts are private anyway.
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply tmpfs option %q (it applies size, mode, noexec; tmpfs is always nosuid and nodev)", o)
 		}
@@ -524,7 +525,7 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 func (c *conv) plainOptions(opts []string, nodes []*yaml.Node, at func(int) string, fs string) {
 	for i, o := range opts {
 		switch o {
-		case "nosuid", "nodev", "noexec", "rw", "relatime", "strictatime", "noatime":
+		case "nosuid", "nodev", "noexec", "rw", "relatime", "strictatime", "noatime", "private", "rprivate":
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply %s option %q (its %s is nosuid, nodev and noexec)", fs, o, fs)
 		}
@@ -589,13 +590,25 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 	if len(paths) == 0 {
 		return
 	}
-	var targets []string
+	// The bundle's mounts; below a sysfs what a path is the host's
+	// /sys says (a sysfs shows the same kernel objects, but for the
+	// network devices of another network namespace).
+	var targets, sysfs []string
 	if list != nil {
 		for _, m := range list.Content {
+			var target, typ string
 			for i := 0; i+1 < len(m.Content); i += 2 {
-				if m.Content[i].Value == "target" {
-					targets = append(targets, m.Content[i+1].Value)
+				switch m.Content[i].Value {
+				case "target":
+					target = m.Content[i+1].Value
+				case "type":
+					typ = m.Content[i+1].Value
 				}
+			}
+			if typ == "sysfs" {
+				sysfs = append(sysfs, target)
+			} else {
+				targets = append(targets, target)
 			}
 		}
 	}
@@ -633,6 +646,12 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 			continue
 		}
 		host := filepath.Join(c.rootfs, mp.path)
+		if t := within(sysfs); t != "" {
+			if mp.readOnly {
+				continue // cell's sysfs is read-only
+			}
+			host = filepath.Join("/sys", strings.TrimPrefix(mp.path, t))
+		}
 		mode, err := c.lstat(host)
 		if err != nil {
 			if os.IsNotExist(err) {
