@@ -79,14 +79,23 @@ func Monitor(args []string) int {
 		<-sb.Done()
 		l.Close()
 	}()
+	// Requests in flight are answered before the monitor ends: a
+	// process that ends at once ends init, and with it the monitor,
+	// before start has its reply.
+	var serving sync.WaitGroup
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			break
 		}
-		go m.serve(c.(*net.UnixConn))
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			m.serve(c.(*net.UnixConn))
+		}()
 	}
 	os.Remove(filepath.Join(dir, monitorSocket))
+	serving.Wait()
 	return 0
 }
 

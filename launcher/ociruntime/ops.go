@@ -60,6 +60,7 @@ func (r *Runtime) Start(id string) error {
 		return err
 	}
 	c.Close()
+	waitExecuted(rec)
 	rec.Started = true
 	if err := r.save(rec); err != nil {
 		return err
@@ -583,4 +584,27 @@ func ContainerProcess(r *Runtime, id string) (*specs.Process, error) {
 	p := *rec.Process
 	p.Env = append([]string(nil), p.Env...)
 	return &p, nil
+}
+
+// waitExecuted waits (up to five seconds) until init's child, the
+// container's process, has executed its program, or init has ended:
+// start returns when the process runs, as the poststart hooks expect.
+// Init forks it, so for a moment the child is still init's program.
+func waitExecuted(rec *record) {
+	self, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", rec.Pid))
+	if err != nil {
+		return
+	}
+	children := fmt.Sprintf("/proc/%d/task/%d/children", rec.Pid, rec.Pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && rec.alive(); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(children)
+		if err != nil {
+			return
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if exe, err := os.Readlink("/proc/" + f + "/exe"); err == nil && exe != self {
+				return
+			}
+		}
+	}
 }
