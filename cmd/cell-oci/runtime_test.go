@@ -107,19 +107,33 @@ func newRT(t *testing.T) *rt {
 // fail says it is expected (then stderr comes back).
 func (r *rt) run(fail bool, args ...string) string {
 	r.t.Helper()
+	// Files, not pipes: create hands its stdout and stderr to the
+	// container, which keeps a pipe open after create has exited.
 	cmd := exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	dir := r.t.TempDir()
+	stdoutF, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer stdoutF.Close()
+	stderrF, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer stderrF.Close()
+	cmd.Stdout, cmd.Stderr = stdoutF, stderrF
+	err = cmd.Run()
+	stdout, _ := os.ReadFile(stdoutF.Name())
+	stderr, _ := os.ReadFile(stderrF.Name())
 	switch {
 	case fail && err == nil:
-		r.t.Fatalf("cell-oci %s succeeded; want an error (stdout %q)", strings.Join(args, " "), stdout.String())
+		r.t.Fatalf("cell-oci %s succeeded; want an error (stdout %q)", strings.Join(args, " "), stdout)
 	case fail:
-		return stderr.String()
+		return string(stderr)
 	case err != nil:
-		r.t.Fatalf("cell-oci %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		r.t.Fatalf("cell-oci %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	return stdout.String()
+	return string(stdout)
 }
 
 func (r *rt) state(id string) map[string]any {
