@@ -293,6 +293,7 @@ func (r *Runtime) Update(id string, data []byte) error {
 				lim.SwapMax = cgroup.Num(uint64(*m.Swap - *m.Limit))
 			}
 		}
+		//lint:ignore SA1019 a kernel limit given is refused, not ignored
 		if m.Reservation != nil || m.Kernel != nil || m.KernelTCP != nil || m.Swappiness != nil || m.DisableOOMKiller != nil {
 			refused = append(refused, "memory.reservation, kernel, kernelTCP, swappiness, disableOOMKiller: cell does not set them")
 		}
@@ -358,7 +359,8 @@ func hooksOf(rec *record, kind string) []specs.Hook {
 	}
 	switch kind {
 	case "prestart":
-		return h.Prestart //nolint:staticcheck // old callers still set it
+		//lint:ignore SA1019 old callers (and runtime-tools) still set prestart hooks
+		return h.Prestart
 	case "createRuntime":
 		return h.CreateRuntime
 	case "createContainer":
