@@ -179,6 +179,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 		sb = nil // Ready waited for it
 		return err
 	}
+	rec.Sent = sb.SentPlan()
 	rec.Pid = sb.Pid()
 	if rec.PidStart, err = state.StartTime(rec.Pid); err != nil {
 		return err

@@ -58,8 +58,8 @@ func Monitor(args []string) int {
 	if err != nil {
 		return 1
 	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	rec, err := decodeRecord(b)
+	if err != nil {
 		return 1
 	}
 	conn := os.NewFile(3, "init")
@@ -74,7 +74,7 @@ func Monitor(args []string) int {
 		return 1
 	}
 	sb := sandbox.Attach(rec.Plan, conn)
-	m := &monitor{sb: sb, rec: &rec, stdio: stdio, tty: tty}
+	m := &monitor{sb: sb, rec: rec, stdio: stdio, tty: tty}
 	go func() {
 		<-sb.Done()
 		l.Close()

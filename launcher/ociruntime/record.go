@@ -38,9 +38,26 @@ type record struct {
 	Hooks       *specs.Hooks      `json:"hooks,omitempty"`
 	// Process is config.json's process, which start runs.
 	Process *specs.Process `json:"process"`
-	// Plan is the sandbox's plan: its cgroups, and what the monitor
-	// needs to talk to init.
-	Plan *plan.Plan `json:"plan"`
+	// Sent is the sandbox's plan exactly as init received it
+	// (sandbox.SentPlan); Plan is it decoded by plan.Decode, which
+	// refuses another cell's plan version: its cgroups, and what the
+	// monitor needs to talk to init.
+	Sent json.RawMessage `json:"plan"`
+	Plan *plan.Plan      `json:"-"`
+}
+
+// decodeRecord parses a state record and its plan.
+func decodeRecord(b []byte) (*record, error) {
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, err
+	}
+	p, err := plan.Decode(rec.Sent)
+	if err != nil {
+		return nil, err
+	}
+	rec.Plan = p
+	return &rec, nil
 }
 
 // idPattern is runc's rule for container IDs; it keeps an ID a single
@@ -75,11 +92,11 @@ func (r *Runtime) load(id string) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	rec, err := decodeRecord(b)
+	if err != nil {
 		return nil, fmt.Errorf("container %q: state record: %w", id, err)
 	}
-	return &rec, nil
+	return rec, nil
 }
 
 // save writes the record atomically.
