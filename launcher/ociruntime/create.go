@@ -18,7 +18,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -106,6 +105,10 @@ func compilePlan(bundle, name string) (*plan.Plan, *spec.Profile, error) {
 	pl.Steps = steps
 	if err := pl.Check(); err != nil {
 		return nil, nil, fmt.Errorf("the plan without its parent-death signal: %w", err)
+	}
+	// delete tears the sandbox down from another process than create.
+	if err := sandbox.CheckDetached(pl); err != nil {
+		return nil, nil, err
 	}
 	return pl, p, nil
 }
@@ -281,13 +284,7 @@ func startMonitor(dir string, conn *os.File, stdio [3]*os.File, tty bool) error 
 }
 
 // removeCgroup kills what is left in the container's cgroups and
-// removes them.
+// removes them: the plan's printed cleanup steps.
 func removeCgroup(rec *record) error {
-	g := rec.Plan.Cgroup
-	if g == nil {
-		return nil
-	}
-	ctx, cancel := contextTimeout(30 * time.Second)
-	defer cancel()
-	return errors.Join(cgroupfs.Kill(ctx, g), cgroupfs.Remove(ctx, g))
+	return sandbox.Teardown(rec.Plan)
 }

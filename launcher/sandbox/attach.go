@@ -3,7 +3,9 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 
 	"github.com/cellsandbox/cell/launcher/plan"
 )
@@ -67,4 +69,32 @@ func (sb *Sandbox) Exit() (Status, bool) {
 		return Status{}, false
 	}
 	return *sb.result.Exit, true
+}
+
+// Teardown runs the cleanup steps of p, in their printed order, for a
+// sandbox that another process started (an OCI container's, which
+// outlives create): the cgroups the plan names are killed and removed.
+// A cleanup step that undoes what only the starting process holds (a
+// leased ID range, a network's lease or helper) is refused before any
+// step runs: CheckDetached says so when the plan is made.
+func Teardown(p *plan.Plan) error {
+	if err := CheckDetached(p); err != nil {
+		return err
+	}
+	cg := groupOf(p)
+	cg.made = slices.Clone(cg.leaves)
+	return teardown(p, cg, &nets{}, &leasedIDs{})
+}
+
+// CheckDetached refuses a plan whose cleanup Teardown could not run from
+// a process other than the one that started the sandbox.
+func CheckDetached(p *plan.Plan) error {
+	for i := range p.Cleanup {
+		switch s := &p.Cleanup[i]; s.Do.(type) {
+		case *plan.CgroupKill, *plan.CgroupRemove:
+		default:
+			return fmt.Errorf("cleanup step %d (%s): only the process that started the sandbox holds what it undoes, and a detached sandbox outlives it", i+1, s.Op())
+		}
+	}
+	return nil
 }
