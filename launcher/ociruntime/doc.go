@@ -2,8 +2,9 @@
 // dialect, as containerd's runc shim, conmon (podman), Slurm and the
 // runtime-tools suite call one. A container goes through cell's own
 // pipeline: config.json is read as a profile (spec/oci, positions inside
-// config.json), compiled into a pooled plan (launcher/compile) and run by
-// the same executor (launcher/sandbox).
+// config.json), compiled into a pooled plan (launcher/compile, after
+// launcher.Probe's probes) and run by the same executor (launcher/sandbox);
+// the record keeps the plan's bytes exactly as init received them.
 //
 // The process model:
 //
@@ -26,8 +27,9 @@
 //     container process has.
 //   - state, kill, delete, ps, update, pause and resume read the record in
 //     the state directory (--root) and init's pid, whose start time tells
-//     it from a reused pid. delete removes the cgroups the plan made and
-//     runs the poststop hooks.
+//     it from a reused pid. delete runs the plan's printed cleanup steps
+//     (sandbox.Teardown: the cgroups' kill and removal; create refuses a
+//     plan with other cleanup) and the poststop hooks.
 //
 // Hooks run in the runtime's namespaces with the state JSON on stdin.
 package ociruntime
