@@ -135,6 +135,10 @@ type Mount struct {
 	Target string `yaml:"target" json:"target" validate:"required,abspath"`
 	// Source is the host path of a bind mount.
 	Source string `yaml:"source" json:"source,omitempty" validate:"omitempty,abspath"`
+	// Device is what the mount table shows as the source of a tmpfs,
+	// proc, sysfs or mqueue mount (mount(8)'s device); default the
+	// type's name.
+	Device string `yaml:"device" json:"device,omitempty" validate:"omitempty,nonul"`
 	// Writable makes a bind mount read-write; binds are read-only unless
 	// it is set. A tmpfs is always writable and takes no such field.
 	Writable bool `yaml:"writable" json:"writable,omitempty"`

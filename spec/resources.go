@@ -203,6 +203,9 @@ func validCPUList(s string) bool {
 // without "..", "." or empty parts, and none of the kernel's interface
 // file prefixes.
 func validCgroupName(s string) bool {
+	if s == "/" {
+		return true // the hierarchies' roots (an OCI cgroupsPath of one element)
+	}
 	for _, part := range strings.Split(strings.TrimPrefix(s, "/"), "/") {
 		if part == "" || part == "." || part == ".." || strings.ContainsAny(part, "\x00\n") {
 			return false

@@ -214,7 +214,7 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 		case "cpulist":
 			cur.Pattern = `^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`
 		case "cgroupname":
-			cur.Pattern = `^/?[^/]+(/[^/]+)*$`
+			cur.Pattern = `^(/|/?[^/]+(/[^/]+)*)$`
 		case "domain":
 			cur.Pattern = domainPattern
 		case "nonul":

@@ -190,6 +190,9 @@ const (
 	SeccompDefault SeccompMode = iota
 	// SeccompUnconfined installs no filter.
 	SeccompUnconfined
+	// SeccompRules is a filter of the rules alone, then DefaultAction:
+	// an OCI bundle's linux.seccomp, whose allowlist is its own.
+	SeccompRules
 )
 
 // String returns the mode's YAML name.
@@ -199,19 +202,23 @@ func (m SeccompMode) String() string {
 		return "default"
 	case SeccompUnconfined:
 		return "unconfined"
+	case SeccompRules:
+		return "rules"
 	}
 	return fmt.Sprintf("SeccompMode(%d)", uint8(m))
 }
 
-// UnmarshalYAML accepts "default" or "unconfined".
+// UnmarshalYAML accepts "default", "unconfined" or "rules".
 func (m *SeccompMode) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Value {
 	case "default":
 		*m = SeccompDefault
 	case "unconfined":
 		*m = SeccompUnconfined
+	case "rules":
+		*m = SeccompRules
 	default:
-		return fmt.Errorf("must be default or unconfined, not %q", n.Value)
+		return fmt.Errorf("must be default, unconfined or rules, not %q", n.Value)
 	}
 	return nil
 }
@@ -227,6 +234,11 @@ type Seccomp struct {
 	AllowNestedNamespaces bool `yaml:"allowNestedNamespaces" json:"allowNestedNamespaces,omitempty"`
 	// Rules are added to the default filter, later rules winning.
 	Rules []SeccompRule `yaml:"rules" json:"rules,omitempty" validate:"dive"`
+	// DefaultAction, in mode rules only, decides the system calls that
+	// no rule matches: allow, errno, kill or log.
+	DefaultAction string `yaml:"defaultAction" json:"defaultAction,omitempty" validate:"omitempty,oneof=allow errno kill log"`
+	// DefaultErrno is the error of DefaultAction errno (default EPERM).
+	DefaultErrno string `yaml:"defaultErrno" json:"defaultErrno,omitempty"`
 }
 
 // SeccompRule decides what happens to some system calls.
@@ -467,7 +479,7 @@ func anyCase(s string) string {
 
 // jsonSchema is the schema of a SeccompMode.
 func (SeccompMode) jsonSchema() *schema {
-	return &schema{Type: "string", Enum: []string{SeccompDefault.String(), SeccompUnconfined.String()}}
+	return &schema{Type: "string", Enum: []string{SeccompDefault.String(), SeccompUnconfined.String(), SeccompRules.String()}}
 }
 
 // jsonSchema is the schema of a LandlockMode.
@@ -504,6 +516,16 @@ func validateSecurity(sl validator.StructLevel) {
 	}
 	if a := s.OOMScoreAdj; a != nil && (*a < -1000 || *a > 1000) {
 		sl.ReportError(*a, "oomScoreAdj", "oomScoreAdj", "between", "-1000 and 1000")
+	}
+	switch sc := s.Seccomp; {
+	case sc.Mode == SeccompRules && sc.DefaultAction == "":
+		sl.ReportError(sc.DefaultAction, "seccomp.defaultAction", "defaultAction", "requiredfor", "mode rules")
+	case sc.Mode != SeccompRules && sc.DefaultAction != "":
+		sl.ReportError(sc.DefaultAction, "seccomp.defaultAction", "defaultAction", "needs", "mode: rules")
+	case sc.DefaultErrno != "" && sc.DefaultAction != "errno":
+		sl.ReportError(sc.DefaultErrno, "seccomp.defaultErrno", "defaultErrno", "errnoonly", "")
+	case sc.DefaultErrno != "" && !errnoName(sc.DefaultErrno):
+		sl.ReportError(sc.DefaultErrno, "seccomp.defaultErrno", "defaultErrno", "errnoname", "")
 	}
 	for i, r := range s.Seccomp.Rules {
 		at := fmt.Sprintf("seccomp.rules[%d].errno", i)

@@ -14,7 +14,7 @@ func TestSecurityErrors(t *testing.T) {
 		{name: "capability", src: secHead + "  capabilities: [CAP_SYS_ADMN]\n",
 			want: []string{`p.yaml:4:17: security.capabilities: unknown capability "CAP_SYS_ADMN" (did you mean CAP_SYS_ADMIN?)`}},
 		{name: "seccomp mode", src: secHead + "  seccomp: {mode: off}\n",
-			want: []string{`p.yaml:4:19: security.seccomp.mode: must be default or unconfined, not "off"`}},
+			want: []string{`p.yaml:4:19: security.seccomp.mode: must be default, unconfined or rules, not "off"`}},
 		{name: "rule action", src: secHead + "  seccomp: {rules: [{syscalls: [ptrace], action: deny}]}\n",
 			want: []string{`p.yaml:4:50: security.seccomp.rules[0].action: must be one of allow, errno, kill, log, not "deny"`}},
 		{name: "rule errno without errno action", src: secHead + "  seccomp: {rules: [{syscalls: [ptrace], action: kill, errno: EPERM}]}\n",

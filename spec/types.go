@@ -66,10 +66,16 @@ const (
 	// writable upper layer on a tmpfs of the sandbox's: writes vanish
 	// with the sandbox (unless cell run --keep-upper keeps them).
 	MountOverlay
+	// MountSysfs is a read-only sysfs: with a network namespace of the
+	// sandbox's own, its class/net shows the sandbox's devices.
+	MountSysfs
+	// MountMqueue is the POSIX message queue filesystem of the sandbox's
+	// IPC namespace.
+	MountMqueue
 )
 
 // MountTypes lists every valid MountType, in documentation order.
-var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink, MountOverlay}
+var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink, MountOverlay, MountSysfs, MountMqueue}
 
 // String returns the type's name as written in a profile, or "" for
 // MountInvalid.
@@ -93,6 +99,10 @@ func (t MountType) String() string {
 		return "symlink"
 	case MountOverlay:
 		return "overlay"
+	case MountSysfs:
+		return "sysfs"
+	case MountMqueue:
+		return "mqueue"
 	}
 	return fmt.Sprintf("MountType(%d)", uint8(t))
 }

@@ -259,6 +259,7 @@ type mountField struct {
 // mountFields lists the type-specific fields of Mount.
 var mountFields = []mountField{
 	{"source", []MountType{MountBind}, true, func(m *Mount) (any, bool) { return m.Source, m.Source != "" }},
+	{"device", []MountType{MountTmpfs, MountProc, MountSysfs, MountMqueue}, false, func(m *Mount) (any, bool) { return m.Device, m.Device != "" }},
 	{"writable", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Writable, m.Writable }},
 	{"recursive", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Recursive, m.Recursive != nil }},
 	{"optional", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.Optional, m.Optional }},
@@ -316,6 +317,10 @@ func validateProfile(sl validator.StructLevel) {
 		}
 		if fp := joinKey(mp, "handBack"); m.HandBack && m.IDMap != nil {
 			sl.ReportError(m.HandBack, fp, "handBack", "needs", "no idmap (a hand-back bind is ID-mapped to the caller by cell)")
+		}
+		if fp := joinKey(mp, "type"); m.Type == MountMqueue && p.Namespaces.IPC != New {
+			// Else it would be the host's queues.
+			sl.ReportError(m.Type, fp, "type", "needs", "namespaces.ipc: new (an mqueue mount shows the IPC namespace's queues)")
 		}
 		if fp := joinKey(mp, "keepSymlinks"); m.KeepSymlinks && !m.HandBack {
 			sl.ReportError(m.KeepSymlinks, fp, "keepSymlinks", "needs", "handBack: true")

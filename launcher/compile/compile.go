@@ -415,14 +415,18 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Size != 0 {
 			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 		}
-		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
+		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: device(m), Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
 	case spec.MountProc:
-		in(&plan.MountFS{Root: newRoot, FSType: "proc", Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.MountFS{Root: newRoot, FSType: "proc", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 		if !m.Unmasked {
 			c.hardenProc(at, m.Target)
 		}
 	case spec.MountDev:
 		c.dev(at, m.Target)
+	case spec.MountSysfs:
+		in(&plan.MountFS{Root: newRoot, FSType: "sysfs", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+	case spec.MountMqueue:
+		in(&plan.MountFS{Root: newRoot, FSType: "mqueue", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 	case spec.MountDir:
 		mode := spec.FileMode(0o755)
 		if m.Mode != nil {
@@ -578,17 +582,17 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 func (c *compiler) dev(at, target string) {
 	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	j := func(name string) string { return path.Join(target, name) }
-	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "tmpfs", Target: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	for _, n := range devNodes {
 		in(&plan.Bind{SourceRoot: oldRoot, Source: "/dev/" + n, Root: newRoot, Target: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	}
-	in(&plan.MountFS{Root: newRoot, FSType: "devpts", Target: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.MountFS{Root: newRoot, FSType: "devpts", Source: "devpts", Target: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	in(&plan.Symlink{Root: newRoot, LinkTo: "pts/ptmx", Target: j("ptmx")})
 	shm := uint64(attrSafe)
 	if c.landlockNoExec(j("shm")) {
 		shm |= unix.MOUNT_ATTR_NOEXEC
 	}
-	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: j("shm"), Options: []string{"mode=1777"}, Attr: plan.AttrFlags(shm)})
+	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "shm", Target: j("shm"), Options: []string{"mode=1777"}, Attr: plan.AttrFlags(shm)})
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
 		in(&plan.Symlink{Root: newRoot, LinkTo: l[1], Target: j(l[0])})
 	}
@@ -703,4 +707,13 @@ func (c *compiler) env() []string {
 	}
 	sort.Strings(env)
 	return env
+}
+
+// device is the source the mount table shows for the filesystem mount m:
+// its device, or its type's name, as mount(8) and OCI runtimes name them.
+func device(m *spec.Mount) string {
+	if m.Device != "" {
+		return m.Device
+	}
+	return m.Type.String()
 }

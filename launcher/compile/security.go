@@ -50,13 +50,36 @@ func (c *compiler) seccompPolicy(ll *landlock.Rules) (*seccomp.Policy, []unix.So
 		return nil, nil, nil
 	}
 	pol := seccomp.Default()
+	var errs []error
+	if sc.Mode == spec.SeccompRules {
+		a, err := ruleAction(sc.DefaultAction, sc.DefaultErrno)
+		if err != nil {
+			return nil, nil, c.errorf("security.seccomp.defaultAction", "%s", err)
+		}
+		pol = &seccomp.Policy{DefaultAction: a}
+	}
 	pol.AllowNestedNamespaces = sc.AllowNestedNamespaces
 	pol.LandlockTCP = ll.RestrictsTCP()
-	var errs []error
 	for i, r := range sc.Rules {
 		at := fmt.Sprintf("security.seccomp.rules[%d]", i)
 		rule := seccomp.Rule{Names: r.Syscalls}
-		for j, name := range r.Syscalls {
+		if sc.Mode == spec.SeccompRules {
+			// An OCI filter lists the names of every architecture; one
+			// that x86_64 lacks cannot be called, so a rule about it
+			// changes nothing, unless it would deny a call the default
+			// allows (cell's table may lack a newer call).
+			var known []string
+			for _, name := range r.Syscalls {
+				if _, ok := seccomp.LookupSyscall(name); ok || r.Action != "allow" && pol.DefaultAction == seccomp.Allow {
+					known = append(known, name)
+				}
+			}
+			if len(known) == 0 {
+				continue
+			}
+			rule.Names = known
+		}
+		for j, name := range rule.Names {
 			if _, ok := seccomp.LookupSyscall(name); !ok {
 				err := error(&seccomp.UnknownSyscallError{Name: name})
 				if aerr := pol.Add(seccomp.Rule{Names: []string{name}, Action: seccomp.Allow}); aerr != nil {
@@ -65,26 +88,16 @@ func (c *compiler) seccompPolicy(ll *landlock.Rules) (*seccomp.Policy, []unix.So
 				errs = append(errs, c.errorf(fmt.Sprintf("%s.syscalls[%d]", at, j), "%s", err))
 			}
 		}
-		switch r.Action {
-		case "errno":
-			name := r.Errno
-			if name == "" {
-				name = "EPERM"
+		a, err := ruleAction(r.Action, r.Errno)
+		if err != nil {
+			at := at + ".action"
+			if r.Action == "errno" {
+				at = fmt.Sprintf("security.seccomp.rules[%d].errno", i)
 			}
-			e, ok := errnoByName(name)
-			if !ok {
-				errs = append(errs, c.errorf(at+".errno", "unknown errno %q", name))
-				continue
-			}
-			rule.Action = seccomp.Errno(e)
-		default:
-			a, err := seccomp.ParseAction(r.Action)
-			if err != nil {
-				errs = append(errs, c.errorf(at+".action", "%s", err))
-				continue
-			}
-			rule.Action = a
+			errs = append(errs, c.errorf(at, "%s", err))
+			continue
 		}
+		rule.Action = a
 		for k, a := range r.Args {
 			op := seccompOps[a.Op]
 			if op == seccomp.OpMaskedEq {
@@ -245,4 +258,19 @@ func seccompStep(pol *seccomp.Policy, filter []unix.SockFilter) *plan.Seccomp {
 		head = append(head, seccomp.LandlockTCPNote)
 	}
 	return &plan.Seccomp{Filter: prog, Summary: strings.Join(head, "; "), Policy: pol.String()}
+}
+
+// ruleAction is the filter's action for a profile's action and errno.
+func ruleAction(action, errno string) (seccomp.Action, error) {
+	if action != "errno" {
+		return seccomp.ParseAction(action)
+	}
+	if errno == "" {
+		errno = "EPERM"
+	}
+	e, ok := errnoByName(errno)
+	if !ok {
+		return 0, fmt.Errorf("unknown errno %q", errno)
+	}
+	return seccomp.Errno(e), nil
 }

@@ -153,12 +153,17 @@ type Umount struct {
 	Flags  UmountFlags `json:"flags,omitempty"`
 }
 
-// MountFS is fsopen(FSType), fsconfig(Options...), fsmount(Attr) and
-// move_mount onto Target under Root, creating it as a directory.
+// MountFS is fsopen(FSType), fsconfig(source=Source, Options...),
+// fsmount(Attr) and move_mount onto Target under Root, creating it as a
+// directory.
 type MountFS struct {
-	Root    string    `json:"root,omitempty"`
-	Target  string    `json:"target"`
-	FSType  string    `json:"fstype"`
+	Root   string `json:"root,omitempty"`
+	Target string `json:"target"`
+	FSType string `json:"fstype"`
+	// Source is the name the mount table shows as the mount's source
+	// (an OCI bundle's mount source, or the type's name); empty leaves
+	// the kernel's default ("none").
+	Source  string    `json:"source,omitempty"`
 	Options []string  `json:"options,omitempty"`
 	Attr    AttrFlags `json:"attr,omitempty"`
 	// NoSymlinks opens each overlay lowerdir with openat2
@@ -602,8 +607,17 @@ func (a *MountFS) call(Side) string {
 		lowers = " (lowerdir each opened with openat2 RESOLVE_NO_SYMLINKS and given as its descriptor)"
 	}
 	return fmt.Sprintf("fsopen(%q) fsconfig(%s)%s fsmount(%s) move_mount(-> %q)%s",
-		a.FSType, strings.Join(a.Options, ", "), lowers, a.Attr, join(a.Root, a.Target), condition(a.Existing, a.Optional))
+		a.FSType, strings.Join(a.Config(), ", "), lowers, a.Attr, join(a.Root, a.Target), condition(a.Existing, a.Optional))
 }
+
+// Config is what fsconfig is given, in order: the source, then Options.
+func (a *MountFS) Config() []string {
+	if a.Source == "" {
+		return a.Options
+	}
+	return append([]string{"source=" + a.Source}, a.Options...)
+}
+
 func (a *Bind) call(Side) string {
 	rec, open := recursive(a.Recursive)
 	return fmt.Sprintf("open_tree(%s, %s) mount_setattr(%s%s) move_mount(-> %q)%s%s",

@@ -100,6 +100,16 @@ func (p *Plan) Check() error {
 		} else if !leased && s.Side == Parent && s.usesLeasedIDs() {
 			return fmt.Errorf("step %d (%s) writes the leased IDs {ids}, and no id-lease step comes before it", i+1, op)
 		}
+		if m, ok := s.Do.(*MountFS); ok {
+			for _, o := range m.Options {
+				if k, _, _ := strings.Cut(o, "="); k == "source" {
+					// Source is the one place a mount's source is
+					// given; a second among the options would make
+					// the printed plan and fsconfig disagree on it.
+					return fmt.Errorf("step %d (%s): option %q: the mount's source is its source field", i+1, op, o)
+				}
+			}
+		}
 		if want, ok := op.side(); ok && s.Side != want {
 			return fmt.Errorf("step %d (%s) runs in %s; it belongs in %s", i+1, op, s.Side, want)
 		}

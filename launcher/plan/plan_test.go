@@ -148,6 +148,9 @@ func TestCheckRules(t *testing.T) {
 		{"deny-setgroups before exec-init", func(p *Plan) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &DenySetgroups{}}}, p.Steps[1:]...)...)
 		}, "after init's first exec"},
+		{"mount source among the options", func(p *Plan) {
+			p.Steps[7].Do = &MountFS{Root: "/newroot", FSType: "sysfs", Source: "sysfs", Target: "/sys", Options: []string{"source=other"}}
+		}, "its source field"},
 		{"lease release as a step", func(p *Plan) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &LeaseRelease{}}}, p.Steps[1:]...)...)
 		}, "invalid op"},
@@ -318,13 +321,13 @@ func TestString(t *testing.T) {
 		{Side: Init, Do: &Bind{Root: "/newroot", SourceRoot: "/oldroot", Source: "/home/u/src", Target: "/src",
 			Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, Recursive: true, Optional: true}},
 		{Side: Init, Do: &Mount{Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE}},
-		{Side: Init, Do: &MountFS{Root: "/newroot", FSType: "tmpfs", Target: "/tmp", Options: []string{"mode=1777", "size=1024"}, Attr: unix.MOUNT_ATTR_NODEV}},
+		{Side: Init, Do: &MountFS{Root: "/newroot", FSType: "tmpfs", Source: "shm", Target: "/tmp", Options: []string{"mode=1777", "size=1024"}, Attr: unix.MOUNT_ATTR_NODEV}},
 		{Side: Command, Do: &Exec{Path: "sh", Args: []string{"sh", "-c", "echo \"hi\""}, Env: []string{"A=1"}}},
 	}}
 	want := `1 parent  clone(CLONE_NEWUSER|CLONE_NEWPID|SIGCHLD) = INIT  # d.yaml:2:3
 2 init    open_tree("/oldroot/home/u/src", OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID, AT_RECURSIVE) move_mount(-> "/newroot/src") if it exists  # -
 3 init    mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)  # -
-4 init    fsopen("tmpfs") fsconfig(mode=1777, size=1024) fsmount(MOUNT_ATTR_NODEV) move_mount(-> "/newroot/tmp")  # -
+4 init    fsopen("tmpfs") fsconfig(source=shm, mode=1777, size=1024) fsmount(MOUNT_ATTR_NODEV) move_mount(-> "/newroot/tmp")  # -
 5 command execvpe("sh", ["sh", "-c", "echo \"hi\""], ["A=1"])  # -
 `
 	if diff := cmp.Diff(want, p.String()); diff != "" {

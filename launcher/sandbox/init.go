@@ -458,7 +458,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		if err != nil {
 			return err
 		}
-		opts := a.Options
+		opts := a.Config()
 		if a.NoSymlinks {
 			// The overlay's lower directories, opened without
 			// following links, reach overlayfs as their descriptors
@@ -468,7 +468,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 				return err
 			}
 			var fds []int
-			if opts, fds, err = old.PinLowers(a.Options, "/oldroot/proc"); err != nil {
+			if opts, fds, err = old.PinLowers(opts, "/oldroot/proc"); err != nil {
 				return err
 			}
 			defer func() {

@@ -159,6 +159,10 @@ func Files(p *spec.Profile) []Path {
 		case spec.MountDev:
 			// The dev tmpfs is noexec; its nodes are bound one by one.
 			mountNoExec = true
+		case spec.MountSysfs:
+			mountRO, mountNoExec = true, true
+		case spec.MountMqueue:
+			mountNoExec = true
 		case spec.MountDir, spec.MountFile, spec.MountSymlink:
 			// Made on the root, which is read-only when it says so.
 			mountRO = p.Filesystem.Root.ReadOnly

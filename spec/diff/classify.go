@@ -100,6 +100,7 @@ var rules = map[string]classifier{
 	"filesystem.mounts[*].type":           mountType,
 	"filesystem.mounts[*].target":         neutral("the mount's target"),
 	"filesystem.mounts[*].source":         changedWidens("a different host path is visible"),
+	"filesystem.mounts[*].device":         neutral("the name the mount table shows as the mount's source"),
 	"filesystem.mounts[*].writable":       flag(Widens, "the command can now change the host's files there", "the mount becomes read-only"),
 	"filesystem.mounts[*].recursive":      flagDefault("true", Widens, "the host's submounts there become visible", "the host's submounts there are left out"),
 	"filesystem.mounts[*].optional":       neutral("whether a missing source is skipped"),
@@ -148,6 +149,8 @@ var rules = map[string]classifier{
 	"security.capabilities":                  changedWidens("the capabilities the command keeps, set by set"),
 	"security.noNewPrivileges":               flagDefault("true", Narrows, "set-user-ID programs cannot raise privileges", "set-user-ID and file-capability programs can raise privileges"),
 	"security.seccomp.mode":                  seccompMode,
+	"security.seccomp.defaultAction":         seccompDefault,
+	"security.seccomp.defaultErrno":          neutral("the error of the filter's default action"),
 	"security.seccomp.allowNestedNamespaces": flag(Widens, "the command can create namespaces (a large kernel surface)", "the command cannot create namespaces"),
 	"security.seccomp.rules[*]":              seccompRule,
 	"security.seccomp.rules[*].*":            neutral("a seccomp rule changes: review it by hand"),
@@ -483,10 +486,28 @@ func field(summary, key string) string {
 }
 
 func seccompMode(c *Change, _, _ *spec.Profile) (Class, string) {
-	if def(c.New, "default") == "unconfined" {
+	switch def(c.New, "default") {
+	case "unconfined":
 		return Widens, "no system call filter: the whole kernel interface is reachable"
+	case "rules":
+		return Widens, "the profile's own rules replace cell's default allowlist, which they may exceed: review them"
+	}
+	if def(c.Old, "default") == "rules" {
+		return Neutral, "cell's default allowlist replaces the profile's own rules: review what they allowed"
 	}
 	return Narrows, "the default system call filter applies"
+}
+
+// seccompDefault classifies the default action of a filter of mode
+// rules: allow lets every call no rule names through.
+func seccompDefault(c *Change, _, _ *spec.Profile) (Class, string) {
+	switch was, is := def(c.Old, ""), def(c.New, ""); {
+	case is == "allow" && was != "allow":
+		return Widens, "a system call no rule names is allowed"
+	case was == "allow" && is != "allow":
+		return Narrows, "a system call no rule names is refused"
+	}
+	return Neutral, "what a system call no rule names gets"
 }
 
 func seccompRule(c *Change, _, _ *spec.Profile) (Class, string) {

@@ -230,6 +230,10 @@ func files(p *spec.Profile, paths []access.Path) []string {
 			special = append(special, m.Target+" shows the sandbox's own processes")
 		case spec.MountDev:
 			special = append(special, m.Target+" holds only null, zero, full, random, urandom, tty and a private pts and shm")
+		case spec.MountSysfs:
+			special = append(special, m.Target+" is a read-only sysfs (the kernel's devices; the network's are the sandbox's own with a network namespace)")
+		case spec.MountMqueue:
+			special = append(special, m.Target+" holds the message queues of the sandbox's IPC namespace")
 		case spec.MountDir, spec.MountFile, spec.MountSymlink:
 			special = append(special, fmt.Sprintf("%s is a %s made for the sandbox", m.Target, m.Type))
 		}

@@ -342,6 +342,10 @@ func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 			if e.p.Filesystem.Root.Path != "" {
 				e.lose(at, "the root is a host directory, which export does not write into: %s is not made", m.Target)
 			}
+		case spec.MountSysfs:
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "nodev", "noexec", "ro"}})
+		case spec.MountMqueue:
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "nodev", "noexec"}})
 		case spec.MountOverlay:
 			e.lose(at, "config.json has no overlay of host directories with a throw-away upper layer: %s is not mounted", m.Target)
 		default:

@@ -38,7 +38,13 @@ func Bundle(path string) (string, bool) {
 // Load reads the bundle at path (a directory holding config.json, or the
 // config.json itself) as a profile. Relative paths in config.json (the
 // rootfs, bind sources) are relative to the file's directory.
-func Load(path string) (*spec.Profile, error) {
+func Load(path string) (*spec.Profile, error) { return load(path, false) }
+
+// LoadRuntime is Load for an OCI runtime: config.json's hooks are
+// accepted (the runtime runs them, not the sandbox's plan).
+func LoadRuntime(path string) (*spec.Profile, error) { return load(path, true) }
+
+func load(path string, runtime bool) (*spec.Profile, error) {
 	file, ok := Bundle(path)
 	if !ok {
 		file = path
@@ -51,7 +57,7 @@ func Load(path string) (*spec.Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle %s: %w", file, err)
 	}
-	return Parse(file, data, dir)
+	return parse(file, data, dir, runtime)
 }
 
 // Parse reads data, the text of config.json, as a profile. file names it
@@ -59,7 +65,20 @@ func Load(path string) (*spec.Profile, error) {
 // relative paths are resolved. On failure the error is a spec.ErrorList
 // of every problem, sorted by position, each placed in config.json.
 func Parse(file string, data []byte, dir string) (*spec.Profile, error) {
-	c := &conv{file: file, dir: dir, paths: map[string]string{}}
+	return parse(file, data, dir, false)
+}
+
+func parse(file string, data []byte, dir string, runtime bool) (*spec.Profile, error) {
+	c := &conv{file: file, dir: dir, paths: map[string]string{}, runtime: runtime}
+	if runtime {
+		c.lstat = func(p string) (os.FileMode, error) {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return 0, err
+			}
+			return fi.Mode(), nil
+		}
+	}
 	root, line, col, err := readJSON(data)
 	if err != nil {
 		return nil, spec.ErrorList{{Pos: spec.Pos{File: file, Line: line, Col: col}, Msg: "invalid JSON: " + err.Error()}}
@@ -158,6 +177,13 @@ type conv struct {
 	errs      spec.ErrorList
 	// paths maps a profile path to the JSON path it was translated from.
 	paths map[string]string
+	// runtime says an OCI runtime reads the bundle and runs its hooks;
+	// lstat, set then, reads the rootfs for linux.maskedPaths and
+	// readonlyPaths outside /proc.
+	runtime bool
+	lstat   func(string) (os.FileMode, error)
+	// rootfs is the host path of root.path.
+	rootfs string
 }
 
 // errorf records an error about the JSON value n at path.

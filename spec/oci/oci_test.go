@@ -158,6 +158,28 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
+		{"seccomp filter of its own", `"linux": {"namespaces": [{"type": "mount"}], "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}, {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 255, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]}, {"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}}`, func(p *spec.Profile) string {
+			sc := p.Security.Seccomp
+			switch {
+			case sc.Mode != spec.SeccompRules || sc.DefaultAction != "errno" || sc.DefaultErrno != "ENOSYS" || len(sc.Rules) != 3:
+				return "got mode " + sc.Mode.String() + " default " + sc.DefaultAction + " " + sc.DefaultErrno
+			case sc.Rules[1].Args[0] != (spec.SeccompArg{Index: 0, Op: "maskedEq", Mask: 255, Value: 8}):
+				return "masked comparison: the runtime spec's value is the mask, valueTwo the value"
+			case sc.Rules[2].Action != "errno" || sc.Rules[2].Errno != "EPERM":
+				return "errnoRet 1 is EPERM"
+			}
+			return ""
+		}},
+		{"sysfs, mqueue, sources, cgroupsPath", `"mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid"]}, {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"}, {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}], "linux": {"namespaces": [{"type": "mount"}, {"type": "ipc"}], "cgroupsPath": "/pods/box", "resources": {"pids": {"limit": 10}}}`, func(p *spec.Profile) string {
+			m := p.Filesystem.Mounts
+			switch {
+			case m[0].Type != spec.MountSysfs || m[1].Type != spec.MountMqueue || m[2].Device != "shm" || m[0].Device != "":
+				return "mounts " + m[0].Type.String() + " " + m[1].Type.String() + " device " + m[2].Device
+			case p.Resources.Parent != "/pods" || CgroupName("/pods/box") != "box":
+				return "cgroupsPath: parent " + p.Resources.Parent
+			}
+			return ""
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Parse("config.json", []byte(strings.Replace(base, "%s", tc.json, 1)), "/bundle")
@@ -190,7 +212,7 @@ func TestParseErrors(t *testing.T) {
 	"linux": {
 		"namespaces": [{"type": "network", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
 		"sysctl": {"a": "1"},
-		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"},
+		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]},
 		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
 		"maskedPaths": ["/sys/firmware"],
 		"resources": {"devices": [{"allow": true, "access": "rwm"}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
@@ -213,8 +235,8 @@ func TestParseErrors(t *testing.T) {
 		"config.json:3:84 process.user.uid",
 		"config.json:4:19 root.path",
 		"config.json:5:11 hooks",
-		"config.json:7:35 mounts[0].type",
-		"config.json:8:33 mounts[1].type",
+		"config.json:7:3 mounts[0].options",
+		"config.json:8:3 mounts[1] (cell filesystem.mounts[1].type)",
 		"config.json:9:33 mounts[2].type",
 		"config.json:10:78 mounts[3].options[1]",
 		"config.json:11:54 mounts[4].options[0]",
@@ -222,7 +244,7 @@ func TestParseErrors(t *testing.T) {
 		"config.json:15:46 linux.namespaces[0].path",
 		"config.json:15:72 linux.namespaces[1].type",
 		"config.json:16:13 linux.sysctl",
-		"config.json:17:14 linux.seccomp",
+		"config.json:17:59 linux.seccomp.flags",
 		"config.json:18:14 linux.devices",
 		"config.json:19:19 linux.maskedPaths[0]",
 		"config.json:20:39 linux.resources.devices[0].allow",

@@ -2,11 +2,14 @@ package oci
 
 import (
 	"fmt"
+	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cellsandbox/cell/spec"
@@ -24,13 +27,17 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	} else if s, ok := c.str(v, "ociVersion"); ok && !strings.HasPrefix(s, "1.") {
 		c.errorf(v, "ociVersion", "must be a 1.x version of the runtime spec, not %q", s)
 	}
-	c.refuse(f, "", map[string]string{
-		"hooks":   "cell does not run OCI hooks",
+	why := map[string]string{
+		"hooks":   "cell does not run OCI hooks (cell-oci, the OCI runtime, does)",
 		"solaris": "is for Solaris; cell runs Linux sandboxes",
 		"windows": "is for Windows; cell runs Linux sandboxes",
 		"vm":      "is for virtual-machine runtimes; cell runs Linux sandboxes",
 		"zos":     "is for z/OS; cell runs Linux sandboxes",
-	})
+	}
+	if c.runtime {
+		delete(why, "hooks")
+	}
+	c.refuse(f, "", why)
 	for _, k := range []string{"hostname", "domainname"} {
 		if v := f[k]; v != nil && !isNull(v) {
 			if s, ok := c.str(v, k); ok && s != "" {
@@ -42,7 +49,9 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	c.namespaces(out, top, f["linux"], lin)
 	c.root(out, top, f["root"])
 	c.process(out, top, f["process"])
-	c.mounts(out, f["mounts"], c.masked(lin))
+	proc, extra := c.masked(lin)
+	list := c.mounts(out, f["mounts"], proc)
+	c.maskMounts(out, list, extra)
 	if f["linux"] != nil {
 		c.linux(out, f["linux"], lin)
 	}
@@ -128,7 +137,8 @@ func (c *conv) root(out, top, n *yaml.Node) {
 			if !filepath.IsAbs(s) {
 				s = filepath.Join(c.dir, s)
 			}
-			c.put(out, "filesystem.root.path", str(v, filepath.Clean(s)), "root.path")
+			c.rootfs = filepath.Clean(s)
+			c.put(out, "filesystem.root.path", str(v, c.rootfs), "root.path")
 		}
 	}
 	if v, ok := f["readonly"]; ok && !isNull(v) {
@@ -308,9 +318,9 @@ func (c *conv) user(out, n *yaml.Node) {
 }
 
 // mounts translates mounts.
-func (c *conv) mounts(out, n *yaml.Node, masked bool) {
+func (c *conv) mounts(out, n *yaml.Node, masked bool) *yaml.Node {
 	if n == nil {
-		return
+		return nil
 	}
 	list := array(n)
 	devAt := ""
@@ -329,6 +339,7 @@ func (c *conv) mounts(out, n *yaml.Node, masked bool) {
 	if len(list.Content) > 0 {
 		c.put(out, "filesystem.mounts", list, "mounts")
 	}
+	return list
 }
 
 // mount translates one entry of mounts; nil means it adds no mount of its
@@ -368,6 +379,13 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 	optPath := func(i int) string { return index(p+".options", i) }
 	m := object(e)
 	set(m, "target", str(d, dest))
+	// The source of a filesystem mount is only the name the mount table
+	// shows.
+	device := func() {
+		if src != "" && src != typ {
+			set(m, "device", str(f["source"], src))
+		}
+	}
 	bind := typ == "bind" || slices.Contains(opts, "bind") || slices.Contains(opts, "rbind")
 	switch {
 	case bind:
@@ -419,14 +437,38 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		return m
 	case typ == "tmpfs":
 		set(m, "type", str(e, "tmpfs"))
+		device()
 		c.tmpfsOptions(opts, optNodes, optPath, m)
 		return m
 	case typ == "proc":
 		set(m, "type", str(e, "proc"))
+		device()
 		if !masked {
 			set(m, "unmasked", flag(e, true))
 		}
 		c.plainOptions(opts, optNodes, optPath, "proc")
+		return m
+	case typ == "sysfs":
+		set(m, "type", str(e, "sysfs"))
+		device()
+		ro := false
+		for i, o := range opts {
+			switch o {
+			case "ro":
+				ro = true
+			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
+			default:
+				c.errorf(optNodes[i], optPath(i), "cell cannot apply sysfs option %q (its sysfs is read-only, nosuid, nodev and noexec)", o)
+			}
+		}
+		if !ro {
+			c.errorf(e, p+".options", "cell mounts sysfs read-only only: add \"ro\"")
+		}
+		return m
+	case typ == "mqueue":
+		set(m, "type", str(e, "mqueue"))
+		device()
+		c.plainOptions(opts, optNodes, optPath, "mqueue")
 		return m
 	case typ == "devpts":
 		if *devAt == "" || dest != *devAt+"/pts" {
@@ -437,7 +479,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		c.errorf(e, p+".type", "is required unless options say bind or rbind")
 		return nil
 	}
-	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, and devpts within its /dev)", typ)
+	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, sysfs, mqueue, and devpts within its /dev)", typ)
 	return nil
 }
 
@@ -470,7 +512,8 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 			if m != nil {
 				set(m, "noexec", flag(nodes[i], true))
 			}
-		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw":
+		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw", "private", "rprivate":
+			// cell's mounts are private anyway.
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply tmpfs option %q (it applies size, mode, noexec; tmpfs is always nosuid and nodev)", o)
 		}
@@ -482,7 +525,7 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 func (c *conv) plainOptions(opts []string, nodes []*yaml.Node, at func(int) string, fs string) {
 	for i, o := range opts {
 		switch o {
-		case "nosuid", "nodev", "noexec", "rw", "relatime", "strictatime", "noatime":
+		case "nosuid", "nodev", "noexec", "rw", "relatime", "strictatime", "noatime", "private", "rprivate":
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply %s option %q (its %s is nosuid, nodev and noexec)", fs, o, fs)
 		}
@@ -496,11 +539,21 @@ var (
 	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
 )
 
+// maskPath is an entry of linux.maskedPaths or readonlyPaths outside
+// /proc.
+type maskPath struct {
+	n        *yaml.Node
+	path     string
+	at       string
+	readOnly bool
+}
+
 // masked reports whether linux.maskedPaths and linux.readonlyPaths ask
-// for hardening of /proc; paths that cell's proc hardening does not cover
-// are errors.
-func (c *conv) masked(lin map[string]*yaml.Node) bool {
+// for hardening of /proc, and returns their other paths. A path of /proc
+// that cell's proc hardening does not cover is an error.
+func (c *conv) masked(lin map[string]*yaml.Node) (bool, []maskPath) {
 	any := false
+	var extra []maskPath
 	for _, k := range []struct {
 		key  string
 		list []string
@@ -512,14 +565,127 @@ func (c *conv) masked(lin map[string]*yaml.Node) bool {
 				continue
 			}
 			rest, under := strings.CutPrefix(s, "/proc/")
-			if !under || !slices.Contains(append(slices.Clone(procMasked), procReadOnly...), rest) {
+			if !under {
+				extra = append(extra, maskPath{e, s, index(p, i), k.key == "readonlyPaths"})
+				continue
+			}
+			if !slices.Contains(append(slices.Clone(procMasked), procReadOnly...), rest) {
 				c.errorf(e, index(p, i), "cell cannot mask %s: its proc mount covers /proc/{%s} and makes /proc/{%s} read-only", s, strings.Join(procMasked, ","), strings.Join(procReadOnly, ","))
 				continue
 			}
 			any = true
 		}
 	}
-	return any
+	return any, extra
+}
+
+// maskMounts adds the mounts that mask or make read-only the paths of
+// the rootfs that linux.maskedPaths and readonlyPaths name outside /proc,
+// after the bundle's mounts: a masked directory gets an empty tmpfs, a
+// masked file /dev/null bound read-only, a read-only path a read-only
+// bind of itself. Which one a path needs is what the rootfs holds there,
+// which only the runtime reads (Lstat); a path that does not exist is
+// left alone, as runc does.
+func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
+	if len(paths) == 0 {
+		return
+	}
+	// The bundle's mounts; below a sysfs what a path is the host's
+	// /sys says (a sysfs shows the same kernel objects, but for the
+	// network devices of another network namespace).
+	var targets, sysfs []string
+	if list != nil {
+		for _, m := range list.Content {
+			var target, typ string
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				switch m.Content[i].Value {
+				case "target":
+					target = m.Content[i+1].Value
+				case "type":
+					typ = m.Content[i+1].Value
+				}
+			}
+			if typ == "sysfs" {
+				sysfs = append(sysfs, target)
+			} else {
+				targets = append(targets, target)
+			}
+		}
+	}
+	if list == nil {
+		list = array(out)
+	}
+	added := false
+	var hidden, readOnly []string
+	for _, mp := range paths {
+		if c.lstat == nil || c.rootfs == "" {
+			c.errorf(mp.n, mp.at, "cell masks paths outside /proc only as an OCI runtime, which reads the rootfs (cell-oci)")
+			continue
+		}
+		if !filepath.IsAbs(mp.path) || filepath.Clean(mp.path) != mp.path || mp.path == "/" {
+			c.errorf(mp.n, mp.at, "must be an absolute, clean path other than /, not %q", mp.path)
+			continue
+		}
+		within := func(ts []string) string {
+			for _, t := range ts {
+				if mp.path == t || strings.HasPrefix(mp.path, t+"/") {
+					return t
+				}
+			}
+			return ""
+		}
+		// Under a masked directory a path is hidden already, under a
+		// read-only one read-only already.
+		if within(hidden) != "" || mp.readOnly && within(readOnly) != "" {
+			continue
+		}
+		if under := within(targets); under != "" {
+			// What is there is not the rootfs's, which is all the
+			// runtime can read.
+			c.errorf(mp.n, mp.at, "%s is under the mount at %s: cell masks and makes read-only paths of the rootfs only", mp.path, under)
+			continue
+		}
+		host := filepath.Join(c.rootfs, mp.path)
+		if t := within(sysfs); t != "" {
+			if mp.readOnly {
+				continue // cell's sysfs is read-only
+			}
+			host = filepath.Join("/sys", strings.TrimPrefix(mp.path, t))
+		}
+		mode, err := c.lstat(host)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			c.errorf(mp.n, mp.at, "%v", err)
+			continue
+		}
+		m := object(mp.n)
+		set(m, "target", str(mp.n, mp.path))
+		switch {
+		case mode&os.ModeSymlink != 0:
+			c.errorf(mp.n, mp.at, "%s is a symbolic link in the rootfs: cell masks only what is at the path itself", mp.path)
+			continue
+		case mp.readOnly:
+			set(m, "type", str(mp.n, "bind"))
+			set(m, "source", str(mp.n, host))
+			readOnly = append(readOnly, mp.path)
+		case mode.IsDir():
+			hidden = append(hidden, mp.path)
+			set(m, "type", str(mp.n, "tmpfs"))
+			set(m, "size", str(mp.n, "4Ki"))
+			set(m, "mode", str(mp.n, "0500"))
+		default:
+			set(m, "type", str(mp.n, "bind"))
+			set(m, "source", str(mp.n, os.DevNull))
+		}
+		c.paths[index("filesystem.mounts", len(list.Content))] = mp.at
+		list.Content = append(list.Content, m)
+		added = true
+	}
+	if added {
+		c.put(out, "filesystem.mounts", list, "mounts")
+	}
 }
 
 // linux translates the rest of linux: ID maps, resources, refusals.
@@ -530,7 +696,6 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 	c.refuse(f, "linux", map[string]string{
 		"sysctl":       "cell does not set sysctls",
 		"devices":      "cell does not create device nodes beyond its /dev's (null, zero, full, random, urandom, tty)",
-		"seccomp":      "cell's seccomp filter is its default policy plus rules; an OCI filter with its own default action and list cannot be expressed (remove linux.seccomp to run without a filter, or write a cell profile)",
 		"mountLabel":   "cell does not apply SELinux labels",
 		"intelRdt":     "cell does not use Intel RDT",
 		"personality":  "cell does not set the personality",
@@ -543,11 +708,22 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 			c.errorf(v, "linux.rootfsPropagation", "cell's mounts are private; it cannot make them %s", s)
 		}
 	}
+	if v := f["seccomp"]; given(v) {
+		c.seccomp(out, v)
+	}
 	c.idMap(out, f["uidMappings"], "linux.uidMappings", "ids.uidMap")
 	c.idMap(out, f["gidMappings"], "linux.gidMappings", "ids.gidMap")
-	// cgroupsPath names where a runtime puts the cgroup; cell places it
-	// under resources.parent itself, so it is not a limit and is ignored.
 	c.resources(out, f["resources"])
+	// cgroupsPath is where the runtime makes the cgroup: its directory
+	// is the parent (relative to each hierarchy's root, also when the
+	// path is relative), its last element the sandbox's name, which the
+	// runtime gives (CgroupName). Without limits cell makes no cgroup.
+	if v := f["cgroupsPath"]; v != nil && given(v) {
+		if s, ok := c.str(v, "linux.cgroupsPath"); ok {
+			dir := path.Dir(path.Clean("/" + s))
+			c.put(out, "resources.parent", str(v, dir), "linux.cgroupsPath")
+		}
+	}
 }
 
 // idMap translates linux.uidMappings or gidMappings.
@@ -729,4 +905,169 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 			}
 		}
 	}
+}
+
+// seccompActions maps the runtime spec's actions to the profile's.
+var seccompActions = map[string]string{
+	"SCMP_ACT_ALLOW": "allow", "SCMP_ACT_ERRNO": "errno", "SCMP_ACT_KILL": "kill",
+	"SCMP_ACT_KILL_PROCESS": "kill", "SCMP_ACT_KILL_THREAD": "kill", "SCMP_ACT_LOG": "log",
+}
+
+// seccompOps maps the runtime spec's comparisons to the profile's.
+var seccompOps = map[string]string{
+	"SCMP_CMP_EQ": "eq", "SCMP_CMP_NE": "ne", "SCMP_CMP_LT": "lt", "SCMP_CMP_LE": "le",
+	"SCMP_CMP_GT": "gt", "SCMP_CMP_GE": "ge", "SCMP_CMP_MASKED_EQ": "maskedEq",
+}
+
+// seccompAction translates an action and its errnoRet into the fields
+// of a rule (or the filter's default) of mode rules.
+func (c *conv) seccompAction(into *yaml.Node, actKey, errKey string, act, errnoRet *yaml.Node, p, errPath string) bool {
+	s, ok := c.str(act, p)
+	if !ok {
+		return false
+	}
+	a, ok := seccompActions[s]
+	if !ok {
+		c.errorf(act, p, "cell cannot apply seccomp action %s (it applies SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_LOG)", s)
+		return false
+	}
+	set(into, actKey, str(act, a))
+	if errnoRet != nil && !isNull(errnoRet) {
+		if a != "errno" {
+			c.errorf(errnoRet, errPath, "is for SCMP_ACT_ERRNO only")
+			return false
+		}
+		n, ok := c.integer(errnoRet, errPath, 1, 4095)
+		if !ok {
+			return false
+		}
+		name := unix.ErrnoName(unix.Errno(n))
+		if name == "" {
+			c.errorf(errnoRet, errPath, "errno %d has no name cell knows", n)
+			return false
+		}
+		set(into, errKey, str(errnoRet, name))
+	}
+	return true
+}
+
+// seccomp translates linux.seccomp into a filter of mode rules: the
+// bundle's own allowlist, not cell's default.
+func (c *conv) seccomp(out, n *yaml.Node) {
+	const path = "linux.seccomp"
+	f := c.fields(n, path)
+	if f == nil {
+		return
+	}
+	c.refuse(f, path, map[string]string{
+		"flags":            "cell does not set seccomp filter flags",
+		"listenerPath":     "cell has no seccomp notify listener",
+		"listenerMetadata": "cell has no seccomp notify listener",
+	})
+	for i, a := range c.items(f["architectures"], path+".architectures") {
+		// cell's filter allows x86_64 calls only: the i386 and x32
+		// entries of a filter only narrow it further.
+		if s, ok := c.str(a, index(path+".architectures", i)); ok && !slices.Contains([]string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}, s) {
+			c.errorf(a, index(path+".architectures", i), "cell's filter is for x86_64 (with i386 and x32 calls refused), not %s", s)
+		}
+	}
+	sc := object(n)
+	set(sc, "mode", str(n, "rules"))
+	act, ok := f["defaultAction"]
+	if !ok {
+		c.errorf(n, path+".defaultAction", "is required")
+		return
+	}
+	if !c.seccompAction(sc, "defaultAction", "defaultErrno", act, f["defaultErrnoRet"], path+".defaultAction", path+".defaultErrnoRet") {
+		return
+	}
+	rules := array(n)
+	for i, e := range c.items(f["syscalls"], path+".syscalls") {
+		p := index(path+".syscalls", i)
+		sf := c.fields(e, p)
+		if sf == nil {
+			continue
+		}
+		r := object(e)
+		names := array(e)
+		for j, nm := range c.items(sf["names"], p+".names") {
+			if s, ok := c.str(nm, index(p+".names", j)); ok {
+				names.Content = append(names.Content, str(nm, s))
+			}
+		}
+		if len(names.Content) == 0 {
+			c.errorf(e, p+".names", "is required")
+			continue
+		}
+		set(r, "syscalls", names)
+		a, ok := sf["action"]
+		if !ok {
+			c.errorf(e, p+".action", "is required")
+			continue
+		}
+		if !c.seccompAction(r, "action", "errno", a, sf["errnoRet"], p+".action", p+".errnoRet") {
+			continue
+		}
+		args := array(e)
+		for k, an := range c.items(sf["args"], p+".args") {
+			ap := index(p+".args", k)
+			af := c.fields(an, ap)
+			if af == nil {
+				continue
+			}
+			arg := object(an)
+			if v, ok := af["index"]; ok {
+				if x, ok := c.integer(v, ap+".index", 0, 5); ok {
+					set(arg, "index", num(v, x))
+				}
+			}
+			opN, ok := af["op"]
+			if !ok {
+				c.errorf(an, ap+".op", "is required")
+				continue
+			}
+			os, ok := c.str(opN, ap+".op")
+			if !ok {
+				continue
+			}
+			op, ok := seccompOps[os]
+			if !ok {
+				c.errorf(opN, ap+".op", "unknown comparison %q", os)
+				continue
+			}
+			set(arg, "op", str(opN, op))
+			var value, two uint64
+			if v := af["value"]; v != nil {
+				value, _ = c.unsigned(v, ap+".value")
+			}
+			if v := af["valueTwo"]; v != nil {
+				two, _ = c.unsigned(v, ap+".valueTwo")
+			}
+			if op == "maskedEq" {
+				// The runtime spec's value is the mask, valueTwo the
+				// value compared.
+				set(arg, "mask", unum(an, value))
+				set(arg, "value", unum(an, two))
+			} else {
+				set(arg, "value", unum(an, value))
+			}
+			args.Content = append(args.Content, arg)
+		}
+		if len(args.Content) > 0 {
+			set(r, "args", args)
+		}
+		c.paths[index("security.seccomp.rules", len(rules.Content))] = p
+		rules.Content = append(rules.Content, r)
+	}
+	set(sc, "rules", rules)
+	c.put(out, "security.seccomp", sc, path)
+}
+
+// CgroupName is the name of the sandbox's cgroup that a config.json's
+// linux.cgroupsPath gives (its last element), "" without one.
+func CgroupName(cgroupsPath string) string {
+	if cgroupsPath == "" {
+		return ""
+	}
+	return path.Base(path.Clean("/" + cgroupsPath))
 }
