@@ -11,6 +11,16 @@ import (
 	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
+func init() {
+	sandbox.SpawnEgress = func(self string, p *network.Proxy, listen []network.Listen, files []*os.File, log, trace io.Writer) (sandbox.EgressProxy, error) {
+		proc, err := egress.Spawn(self, p, listen, files, log, trace, nil)
+		if err != nil {
+			return nil, err
+		}
+		return proc, nil
+	}
+}
+
 // initCalled records that this process's main called Init, so that its
 // executable may be re-executed as a sandbox's init. It is a fact about
 // the process, not an option, and is set once, before any launch.

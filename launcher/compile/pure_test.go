@@ -204,3 +204,34 @@ func unixCalls(t *testing.T, path string) []string {
 	})
 	return calls
 }
+
+// TestInitBinaryLean: init's own binary (cmd/cell-init) starts in every
+// sandbox, so what it links is paid at every launch; the review tools,
+// the egress proxy with its DNS library, the OCI runtime and CRIU's RPC
+// run in cell's parent or in processes of their own, never in init.
+func TestInitBinaryLean(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CELL_TEST_STRICT") == "1" {
+			t.Fatal("the go command, which lists the dependencies:", err)
+		}
+		t.Skip("needs the go command to list the dependencies:", err)
+	}
+	unwanted := []string{
+		"github.com/miekg/dns", module + "/launcher/network/egress",
+		"github.com/checkpoint-restore/go-criu", "google.golang.org/protobuf",
+		"github.com/go-playground/validator", "gopkg.in/yaml.v3", "github.com/urfave/cli",
+		module + "/spec/lint", module + "/spec/oci", module + "/launcher/ociruntime",
+	}
+	pkgs := goList(t, gocmd, module+"/cmd/cell-init")
+	for _, p := range pkgs {
+		for _, u := range unwanted {
+			if strings.HasPrefix(p.ImportPath, u) {
+				t.Errorf("cmd/cell-init links %s", p.ImportPath)
+			}
+		}
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list listed %d packages; the test reads the wrong output", len(pkgs))
+	}
+}

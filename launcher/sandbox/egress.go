@@ -14,7 +14,6 @@ import (
 
 	"github.com/cellsandbox/cell/launcher/mounts"
 	"github.com/cellsandbox/cell/launcher/network"
-	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/state"
 )
@@ -119,12 +118,29 @@ func listenSocket(l network.Listen) (int, error) {
 	return fd, nil
 }
 
+// EgressProxy is a running egress proxy process, as a sandbox counts its
+// denials and ends it.
+type EgressProxy interface {
+	Denied() int64
+	Stop() error
+}
+
+// SpawnEgress starts a sandbox's egress proxy from the program self, to
+// serve the sockets init made (launcher/network/egress's Spawn, which the
+// launcher package installs here). The sandbox package does not link the
+// proxy itself, so that init's own binary (cmd/cell-init), which never
+// runs one, starts without it and its DNS library. Without it a sandbox
+// whose plan has a proxy is ended, not run without one.
+var SpawnEgress func(self string, p *network.Proxy, listen []network.Listen, files []*os.File, log, trace io.Writer) (EgressProxy, error)
+
+type egressHandle struct{ EgressProxy }
+
 // egressState is the parent's part of the egress proxy: the process
 // serving the sockets init sent, its log, or why it could not start.
 type egressState struct {
 	// proc is set by the goroutine that reads init's messages and read
 	// by EgressDenied's callers.
-	proc atomic.Pointer[egress.Process]
+	proc atomic.Pointer[egressHandle]
 	log  *os.File
 	err  error
 }
@@ -165,13 +181,18 @@ func (sb *Sandbox) startEgress(made []network.Listen, fds []int) {
 	if sb.onTrace != nil { // cell run --trace
 		trace = os.Stderr
 	}
-	proc, err := egress.Spawn("/proc/self/exe", p, made, files, log, trace, nil)
+	if SpawnEgress == nil {
+		sb.egress.err = errors.New("this program does not link the egress proxy (launcher/network/egress): launch through the launcher package")
+		_ = sb.Kill()
+		return
+	}
+	proc, err := SpawnEgress("/proc/self/exe", p, made, files, log, trace)
 	if err != nil {
 		sb.egress.err = err
 		_ = sb.Kill()
 		return
 	}
-	sb.egress.proc.Store(proc)
+	sb.egress.proc.Store(&egressHandle{proc})
 }
 
 func openEgressLog(name string) (*os.File, error) {
