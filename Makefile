@@ -89,7 +89,7 @@ soak:
 
 # Regenerate golden files and the JSON Schema after an intended change.
 golden:
-	$(GO) test ./launcher/compile ./spec -run 'Golden|Schema' -update
+	$(GO) test ./internal/compile ./spec -run 'Golden|Schema' -update
 	$(GO) test ./spec/lint -run Golden -update
 	$(GO) test ./launcher/plan -run OpTableInREADME -update
 

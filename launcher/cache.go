@@ -16,10 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
+	"github.com/cellsandbox/cell/internal/host/probe"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/spec"
 )
 
@@ -136,7 +135,7 @@ type planCache struct {
 
 // openCache makes (or checks) dir as the plan cache of the effective
 // user; the key is that of the inputs of one Prepare.
-func openCache(dir string, src Source, overrides []string, inv Invocation, init string, facts *host.Facts) (*planCache, error) {
+func openCache(dir string, src Source, overrides []string, inv Invocation, init string, facts *Facts) (*planCache, error) {
 	euid := os.Geteuid()
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("plan cache: %w", err)
@@ -192,9 +191,9 @@ func exeID() (string, error) {
 
 // factsJSON is the facts' JSON, without the device lookup (a function,
 // recorded per call instead).
-func factsJSON(f *host.Facts) ([]byte, error) {
+func factsJSON(f *Facts) ([]byte, error) {
 	return json.Marshal(struct {
-		*host.Facts
+		*Facts
 		// Device hides the function of the same name (a field
 		// tagged "-" would not).
 		Device *struct{} `json:"Device,omitempty"`
@@ -232,7 +231,7 @@ func (c *planCache) load() (*cacheEntry, error) {
 // same through load, the profile's probes find the same facts, the
 // devices have the same numbers. It returns the plan and the probed
 // facts.
-func (e *cacheEntry) use(load func(name, from string) (string, []byte, error), facts *host.Facts) (*plan.Plan, *host.Facts, error) {
+func (e *cacheEntry) use(load func(name, from string) (string, []byte, error), facts *Facts) (*plan.Plan, *Facts, error) {
 	for _, d := range e.Parents {
 		file, data, err := load(d.Name, d.From)
 		if err != nil {
@@ -322,7 +321,7 @@ func (c *planCache) prune() {
 }
 
 // needsOf are the probes that Probe runs for p.
-func needsOf(p *spec.Profile, facts *host.Facts) needs {
+func needsOf(p *spec.Profile, facts *Facts) needs {
 	return needs{
 		Cgroup:   p.Resources.Any() && facts.Cgroup == nil,
 		Landlock: p.Security.Landlock.Mode != spec.LandlockOff,
@@ -333,7 +332,7 @@ func needsOf(p *spec.Profile, facts *host.Facts) needs {
 }
 
 // runProbes runs the probes of n on facts.
-func runProbes(n needs, facts *host.Facts) error {
+func runProbes(n needs, facts *Facts) error {
 	if n.Cgroup {
 		if err := probe.Cgroup(facts); err != nil {
 			return err
@@ -362,7 +361,7 @@ func runProbes(n needs, facts *host.Facts) error {
 // be kept: a plan that depends on the sandbox's name (cgroups, a bridge,
 // leased IDs) is not kept, since every launch has a name of its own; nor
 // is a plan or profile that would not decode to the same value.
-func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *host.Facts, parents []parentDep, devices []deviceDep) (*cacheEntry, string) {
+func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *Facts, parents []parentDep, devices []deviceDep) (*cacheEntry, string) {
 	pj, err := json.Marshal(pl)
 	if err != nil {
 		return nil, err.Error()

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/spec"
 )
 

@@ -15,7 +15,7 @@
 // same without the supervision, for a caller that supervises itself.
 // Exec runs a command in a pool's sandbox (launcher/pool) or a running
 // sandbox's exec socket with the same supervision. Restore brings a
-// checkpoint back (launcher/checkpoint: the restore plan that
+// checkpoint back (internal/checkpoint: the restore plan that
 // checkpoint.Load makes and `cell plan --restore` prints) and supervises
 // the restored sandbox as Run supervises a launched one. Run keeps each
 // recorded sandbox's plan and profile beside its record, which is what

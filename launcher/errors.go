@@ -7,9 +7,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/compile"
+	"github.com/cellsandbox/cell/internal/compile"
+	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/spec"
 )
 
@@ -38,8 +38,8 @@ func classify(err error) error {
 // made (cell exits 125). Its message gives the paths that init saw under
 // its staging directories (/oldroot is the host's root, /newroot the
 // sandbox's) as the host and the sandbox know them; Unwrap gives the
-// *sandbox.StepError, with the step, its profile position and errno.
-type SetupError struct{ Step *sandbox.StepError }
+// *StepError, with the step, its profile position and errno.
+type SetupError struct{ Step *StepError }
 
 var stagingPrefix = regexp.MustCompile(`(^|[^\w/.-])/(?:oldroot|newroot)(/|[^\w.-]|$)`)
 
@@ -91,7 +91,7 @@ func (e *CommandError) ExitCode() int {
 // a step's failure (perhaps joined with a teardown's) as a SetupError,
 // the command's execve's as a CommandError.
 func startError(err error) error {
-	var se *sandbox.StepError
+	var se *StepError
 	var ee *sandbox.ExecError
 	isExec := errors.As(err, &ee)
 	if isExec {

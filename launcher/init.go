@@ -5,10 +5,10 @@ import (
 	"os"
 	"sync/atomic"
 
-	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/network"
-	"github.com/cellsandbox/cell/launcher/network/egress"
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/compile"
+	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/egress"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 func init() {

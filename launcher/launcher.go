@@ -8,12 +8,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cellsandbox/cell/internal/compile"
+	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/internal/stamp"
-	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/state"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/oci"
@@ -42,7 +41,7 @@ type Source struct {
 	// parse) with the facts it was parsed with. What Vet returns
 	// replaces err: a refusal ends Prepare before anything is compiled;
 	// it may also reword err, or let a profile pass (nil).
-	Vet func(p *spec.Profile, facts *host.Facts, err error) error
+	Vet func(p *spec.Profile, facts *Facts, err error) error
 }
 
 // IsBuiltin reports whether name is a built-in profile's name rather
@@ -107,7 +106,7 @@ func LoadParentWith(name, from string, read func(file string) (string, []byte, e
 
 // Vars is what a profile's ${UID}, ${HOME}, ${PWD}... expand to on the
 // host of facts.
-func Vars(facts *host.Facts) spec.Vars {
+func Vars(facts *Facts) spec.Vars {
 	return spec.Vars{
 		Home: facts.Home, User: facts.User, PWD: facts.Cwd,
 		UID: facts.UID, GID: facts.GID, LookupEnv: facts.LookupEnv,
@@ -118,7 +117,7 @@ func Vars(facts *host.Facts) spec.Vars {
 // (KEY=VALUE) for the caller of facts, then applies src.Vet. It does no
 // other host I/O than Load's. An invalid profile is a *ProfileError
 // around spec.ErrorList.
-func Parse(src Source, overrides []string, facts *host.Facts) (*spec.Profile, error) {
+func Parse(src Source, overrides []string, facts *Facts) (*spec.Profile, error) {
 	p, err := parse(src, overrides, facts)
 	if err != nil {
 		p = nil
@@ -132,7 +131,7 @@ func Parse(src Source, overrides []string, facts *host.Facts) (*spec.Profile, er
 	return p, nil
 }
 
-func parse(src Source, overrides []string, facts *host.Facts) (*spec.Profile, error) {
+func parse(src Source, overrides []string, facts *Facts) (*spec.Profile, error) {
 	if src.Bundle {
 		if len(overrides) > 0 {
 			return nil, &ProfileError{errors.New("--set does not apply to an OCI bundle: edit its config.json")}
@@ -177,7 +176,7 @@ type Invocation struct {
 	Init string
 	// Facts are the host facts to compile for; nil probes this host.
 	// Prepare adds the facts the profile needs that they lack.
-	Facts *host.Facts
+	Facts *Facts
 	// Cache is the directory of the caller's plan cache (CacheDir); ""
 	// compiles every time.
 	Cache string
@@ -189,7 +188,7 @@ type Invocation struct {
 type Prepared struct {
 	Plan    *plan.Plan
 	Profile *spec.Profile
-	Facts   *host.Facts
+	Facts   *Facts
 	// Cache is what the plan cache did (Invocation.Cache); CacheNote
 	// says why a plan was not kept, or why an entry did not fit.
 	Cache     CacheState
@@ -261,7 +260,7 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 }
 
 // hit is the Prepared of a cache entry that fits.
-func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.Plan, facts *host.Facts) (*Prepared, error) {
+func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.Plan, facts *Facts) (*Prepared, error) {
 	if src.Vet != nil {
 		if err := src.Vet(p, facts, nil); err != nil {
 			return nil, classify(err)
@@ -307,7 +306,7 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 // for inv; selfInit reports that init is this executable re-executed.
 // Prepare is Parse and Compile; Compile alone is for a caller that
 // parsed p itself (a pool compiles one plan per sandbox).
-func Compile(p *spec.Profile, facts *host.Facts, inv Invocation) (pl *plan.Plan, selfInit bool, err error) {
+func Compile(p *spec.Profile, facts *Facts, inv Invocation) (pl *plan.Plan, selfInit bool, err error) {
 	init := inv.Init
 	if init == "" {
 		init, _ = FindInit()
@@ -317,7 +316,7 @@ func Compile(p *spec.Profile, facts *host.Facts, inv Invocation) (pl *plan.Plan,
 }
 
 // compileFor probes what p needs and compiles it with init.
-func compileFor(p *spec.Profile, facts *host.Facts, inv Invocation, init string) (*plan.Plan, error) {
+func compileFor(p *spec.Profile, facts *Facts, inv Invocation, init string) (*plan.Plan, error) {
 	if err := Probe(p, facts); err != nil {
 		return nil, err
 	}
@@ -341,7 +340,7 @@ func compileFor(p *spec.Profile, facts *host.Facts, inv Invocation, init string)
 // leases from. Compile probes through it, and so must any caller that
 // compiles a profile itself, so that none compiles against facts
 // another would have known.
-func Probe(p *spec.Profile, facts *host.Facts) error {
+func Probe(p *spec.Profile, facts *Facts) error {
 	if p.Resources.Any() && facts.Cgroup == nil {
 		if err := probe.Cgroup(facts); err != nil {
 			return err

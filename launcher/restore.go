@@ -11,11 +11,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/checkpoint"
+	"github.com/cellsandbox/cell/internal/checkpoint"
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
+	"github.com/cellsandbox/cell/internal/term"
 	"github.com/cellsandbox/cell/launcher/pool"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
-	"github.com/cellsandbox/cell/launcher/term"
 )
 
 // RestoreOptions are how Restore brings a checkpoint back and supervises
@@ -29,10 +29,10 @@ type RestoreOptions struct {
 	Forward bool
 	// Store records the restored sandbox (required: a restored sandbox
 	// always has a record, and its origin for the next checkpoint).
-	Store *state.Store
+	Store *Store
 	// CRIU is the criu to restore with; Init is cell's init executable,
 	// which the checkpointed init ran (its hash is checked).
-	CRIU *checkpoint.CRIU
+	CRIU *CRIU
 	Init string
 	// Restored, when not nil, is called once the processes run, with
 	// the restored init's pid and CRIU's restore time; an error from it
@@ -49,7 +49,7 @@ type RestoreOptions struct {
 // supervised until it ends, as Run supervises a launched one (record,
 // Exec requests, terminal, signals, teardown by the plan's cleanup).
 // When ctx ends first the sandbox is killed.
-func Restore(ctx context.Context, rp *checkpoint.RestorePlan, o RestoreOptions) (Status, error) {
+func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, error) {
 	pl := rp.Plan
 	if o.Store == nil || o.CRIU == nil || o.Init == "" {
 		return Status{}, errors.New("restore: a state store, criu and cell's init are needed")

@@ -14,13 +14,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/checkpoint"
+	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
-	"github.com/cellsandbox/cell/launcher/checkpoint"
+	"github.com/cellsandbox/cell/internal/state"
+	"github.com/cellsandbox/cell/internal/term"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
-	"github.com/cellsandbox/cell/launcher/term"
 )
 
 // Status is how a launched command ended.
@@ -36,7 +36,7 @@ type Status struct {
 	// Stats are the sandbox's resource statistics (what `cell run
 	// --stats` writes); nil when they were not read (a timeout that
 	// ended in an error, an Exec without req.Stats).
-	Stats *sandbox.Stats
+	Stats *Stats
 }
 
 // Exited reports whether the command ended by itself with an exit code
@@ -79,13 +79,13 @@ type Options struct {
 	Timeout, KillAfter time.Duration
 	// Trace, when not nil, traces the launch: it receives each step
 	// as it completes and the phases of this process's and init's lives.
-	Trace func(sandbox.Trace)
+	Trace func(Trace)
 	// Store, when not nil, records the sandbox while it runs (for cell
 	// ps, kill, exec, wait, update, freeze, thaw and gc) and serves
 	// Exec requests on its socket. A sandbox that cannot be recorded
 	// runs unrecorded, unless RequireRecord is set or it has cgroups
 	// (which gc would have to find).
-	Store         *state.Store
+	Store         *Store
 	RequireRecord bool
 	// Log receives the supervisor's notices (a timeout's); nil discards
 	// them.
@@ -125,7 +125,7 @@ type Sandbox struct {
 // is bound to that thread, so the caller's goroutine is free. The
 // sandbox dies with this process. A step that fails is a *SetupError;
 // the command's exec failing is a *CommandError from Wait.
-func Start(p *Prepared, stdio sandbox.Stdio, trace func(sandbox.Trace)) (*Sandbox, error) {
+func Start(p *Prepared, stdio Stdio, trace func(Trace)) (*Sandbox, error) {
 	if p.selfInit && !initCalled.Load() {
 		return nil, errors.New("launch: this program re-executes itself as the sandbox's init, but its main does not call launcher.Init first: call it, or set Invocation.Init to a cell-init executable")
 	}
@@ -193,7 +193,7 @@ func (s *Sandbox) Console() (*os.File, error) { return s.sb.Console() }
 
 // Exec runs one more command in the sandbox, forked by its init with all
 // of the sandbox's defences (see sandbox.Sandbox.Exec).
-func (s *Sandbox) Exec(req sandbox.ExecRequest, stdio [3]*os.File) (*sandbox.Process, error) {
+func (s *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
 	return s.sb.Exec(req, stdio)
 }
 
@@ -224,7 +224,7 @@ func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 	if o.Trace != nil {
 		// Deferred first, so it runs last: teardown ends once the
 		// record is deleted too.
-		defer func() { stamp.Mark("teardown"); o.Trace(sandbox.Trace{Phases: stamp.Take("cell")}) }()
+		defer func() { stamp.Mark("teardown"); o.Trace(Trace{Phases: stamp.Take("cell")}) }()
 	}
 	log := o.Log
 	if log == nil {
@@ -252,16 +252,16 @@ func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 		defer signal.Stop(sigs)
 	}
 	_, ownSession, tty := shape(pl)
-	stdio := sandbox.Stdio{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
+	stdio := Stdio{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 	if tty {
 		// The command's stdio is the console that init makes; init
 		// itself keeps only stderr, for what it cannot tell cell.
-		stdio = sandbox.Stdio{Stderr: o.Stderr}
+		stdio = Stdio{Stderr: o.Stderr}
 	}
 	s, err := Start(p, stdio, o.Trace)
 	if o.Trace != nil {
 		stamp.Mark("started")
-		o.Trace(sandbox.Trace{Phases: stamp.Take("cell")})
+		o.Trace(Trace{Phases: stamp.Take("cell")})
 	}
 	if err != nil {
 		return Status{}, err

@@ -302,7 +302,7 @@ func (p Pos) String() string {
 // IDs of the caller's subordinate range (/etc/subuid, /etc/subgid), written
 // "subuid" in a uidMap and "subgid" in a gidMap; or Pick: IDs of a range
 // that the sandbox alone holds while it runs, written "pick" (see
-// launcher/ids).
+// internal/ids).
 type HostID uint32
 
 // Subordinate is the HostID that takes IDs from the caller's subordinate

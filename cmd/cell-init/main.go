@@ -15,7 +15,7 @@ package main
 import (
 	"os"
 
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 func main() { os.Exit(sandbox.Init()) }

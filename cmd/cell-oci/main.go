@@ -31,8 +31,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/ociruntime"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/ociruntime"
 	"github.com/cellsandbox/cell/spec"
 )
 

@@ -16,12 +16,12 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/host/probe"
+	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/sandbox"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )

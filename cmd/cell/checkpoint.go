@@ -14,11 +14,11 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/checkpoint"
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/checkpoint"
-	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // checkpointCommands are cell checkpoint and cell restore (CRIU).

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/checkpoint"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/internal/testenv"
-	"github.com/cellsandbox/cell/launcher/checkpoint"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // The checkpoint tests that need a working CRIU run in the VM (make

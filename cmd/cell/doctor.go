@@ -8,9 +8,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
 )
 
 // doctorProbe is the argv[0] of the child that `cell doctor` starts in a

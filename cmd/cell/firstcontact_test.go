@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/internal/testenv"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // asUser is cell as the unprivileged user celltest: a copy of the test

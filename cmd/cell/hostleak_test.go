@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellsandbox/cell/launcher/escape"
+	"github.com/cellsandbox/cell/internal/escape"
 	"github.com/cellsandbox/cell/profiles"
 )
 

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellsandbox/cell/launcher/ids"
-	"github.com/cellsandbox/cell/launcher/ids/slots"
-	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/internal/ids"
+	"github.com/cellsandbox/cell/internal/ids/slots"
+	"github.com/cellsandbox/cell/internal/state"
 )
 
 // idRange is a line of /proc/PID/uid_map: inside, outside, count.

@@ -16,14 +16,14 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
+	"github.com/cellsandbox/cell/internal/network/egress"
+	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
-	"github.com/cellsandbox/cell/launcher/network/egress"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // tracer logs the steps init and cell report as they run (--trace),

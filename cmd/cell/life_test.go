@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/launcher/sandbox"
 )
 
 // TestTrace checks that --trace reports every step of the plan, in order,

@@ -19,9 +19,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/compile"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/compile"
 	"github.com/cellsandbox/cell/spec"
 )
 

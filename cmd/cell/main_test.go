@@ -20,8 +20,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/cgroup"
 )
 
 // The test binary doubles as cell (CELL_TEST_MAIN=1), as cell's init

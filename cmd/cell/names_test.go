@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/internal/state"
 )
 
 // TestNamesStayInStateDir gives every command that finds a sandbox by name

@@ -20,11 +20,11 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/network"
-	"github.com/cellsandbox/cell/launcher/network/lease"
-	"github.com/cellsandbox/cell/launcher/network/link"
-	"github.com/cellsandbox/cell/launcher/network/nft"
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/lease"
+	"github.com/cellsandbox/cell/internal/network/link"
+	"github.com/cellsandbox/cell/internal/network/nft"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 // testNet is a network namespace that a test makes to stand for the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cellsandbox/cell/launcher/host/probe"
+	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/oci"

@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cellsandbox/cell/internal/host/probe"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/launcher/pool"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 func poolCommand() *cli.Command {

@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/pool"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // dialPool returns a client of the pool name in this user's state

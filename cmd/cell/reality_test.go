@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/escape"
+	"github.com/cellsandbox/cell/internal/escape"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec/access"
 )

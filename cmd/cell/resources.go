@@ -16,13 +16,13 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/cgroup"
-	"github.com/cellsandbox/cell/launcher/cgroup/cgroupfs"
-	"github.com/cellsandbox/cell/launcher/ids"
-	"github.com/cellsandbox/cell/launcher/ids/slots"
-	"github.com/cellsandbox/cell/launcher/network/lease"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/internal/cgroup"
+	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
+	"github.com/cellsandbox/cell/internal/ids"
+	"github.com/cellsandbox/cell/internal/ids/slots"
+	"github.com/cellsandbox/cell/internal/network/lease"
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/spec"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 // cgroupParent makes a test's own cgroup parent name and registers the

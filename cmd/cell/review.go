@@ -11,10 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cellsandbox/cell/internal/compile"
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/compile"
-	"github.com/cellsandbox/cell/launcher/host"
-	"github.com/cellsandbox/cell/launcher/host/probe"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"

@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/escape"
-	"github.com/cellsandbox/cell/launcher/term"
+	"github.com/cellsandbox/cell/internal/escape"
+	"github.com/cellsandbox/cell/internal/term"
 	"github.com/cellsandbox/cell/profiles"
 )
 

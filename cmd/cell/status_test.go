@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/internal/host"
 )
 
 // statusCase proves one row of the README's exit status table for one

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cellsandbox/cell/internal/host"
 	"github.com/cellsandbox/cell/internal/trust"
-	"github.com/cellsandbox/cell/launcher/host"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
 )

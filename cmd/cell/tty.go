@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/cellsandbox/cell/launcher/term"
+	"github.com/cellsandbox/cell/internal/term"
 )
 
 // wantTTY says whether the command gets a pty of its own: with -t always;

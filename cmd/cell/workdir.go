@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cellsandbox/cell/launcher/host"
+	"github.com/cellsandbox/cell/internal/host"
 	"github.com/cellsandbox/cell/spec"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/network/lease"
-	"github.com/cellsandbox/cell/launcher/network/link"
+	"github.com/cellsandbox/cell/internal/network/lease"
+	"github.com/cellsandbox/cell/internal/network/link"
 )
 
 // variant is a `cell run` row that differs from the default row by one

@@ -482,7 +482,7 @@ type Console struct {
 // EgressProxy makes the sockets of the sandbox's egress proxy
 // (Proxy.Listen) in init's network namespace, socket, bind and listen,
 // and sends them to cell (SCM_RIGHTS), which serves them from outside the
-// sandbox with the proxy process (launcher/network/egress) and Proxy's
+// sandbox with the proxy process (internal/network/egress) and Proxy's
 // rules.
 type EgressProxy struct {
 	Proxy Proxy `json:"proxy"`
@@ -771,7 +771,7 @@ func join(root, p string) string {
 	return root + p
 }
 
-// idSlot is the size of a leased slot of IDs (launcher/ids.SlotSize,
+// idSlot is the size of a leased slot of IDs (internal/ids.SlotSize,
 // which plan cannot import: plan imports no concern package).
 const idSlot = 65536
 

@@ -10,7 +10,7 @@ import (
 // BenchmarkDecode measures what init does with the plan it receives:
 // decode and check the default profile's plan (root), as compact JSON.
 func BenchmarkDecode(b *testing.B) {
-	indented, err := os.ReadFile("../compile/testdata/default.root.json")
+	indented, err := os.ReadFile("../../internal/compile/testdata/default.root.json")
 	if err != nil {
 		b.Fatal(err)
 	}

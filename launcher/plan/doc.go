@@ -7,7 +7,7 @@
 // an Action: one Go type per op (actions.go), holding only the arguments
 // that op takes, named for what they are. The set of types is closed (the
 // interface has an unexported method); each prints itself as the
-// syscalls it makes, and the executors in launcher/sandbox switch on the
+// syscalls it makes, and the executors in internal/sandbox switch on the
 // type, refusing one they do not run.
 //
 // One table (ops.go) says, for each op, its name, the sides that may run

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/bitnames"
+	"github.com/cellsandbox/cell/internal/bitnames"
 	"github.com/cellsandbox/cell/spec/capability"
 )
 

@@ -17,7 +17,7 @@ import (
 
 // Cgroup is the set of cgroup directories that hold one sandbox: its
 // leaf in the unified hierarchy and in each v1 hierarchy it uses
-// (launcher/cgroup calls it Group).
+// (internal/cgroup calls it Group).
 type Cgroup struct {
 	// Unified is the leaf in the unified hierarchy, "" if none.
 	Unified string `json:"unified,omitempty"`
@@ -54,7 +54,7 @@ func (g *Cgroup) Dirs() []string {
 func (g *Cgroup) OnV2(c string) bool { return g.Unified != "" && slices.Contains(g.Controllers, c) }
 
 // Rlimit is a soft and a hard limit on the resource named Resource as a
-// profile names it ("nofile"); launcher/rlimit converts it to its Limit.
+// profile names it ("nofile"); internal/rlimit converts it to its Limit.
 type Rlimit struct {
 	Resource string `json:"resource"`
 	Soft     uint64 `json:"soft"`
@@ -76,7 +76,7 @@ func (l Rlimit) Call() string {
 	return fmt.Sprintf("prlimit(0, RLIMIT_%s, {%s, %s})", strings.ToUpper(l.Resource), v(l.Soft), v(l.Hard))
 }
 
-// LandlockRules is a Landlock policy as launcher/landlock.Rules holds it,
+// LandlockRules is a Landlock policy as internal/landlock.Rules holds it,
 // with its scopes and mode by name.
 type LandlockRules struct {
 	ReadOnly   []string `json:"readOnly,omitempty"`
@@ -148,7 +148,7 @@ func (p *Program) fromBase64(s string) error {
 const Lease = "{lease}"
 
 // NftRule is one nftables object that cell installs: a base chain, when
-// Hook is set, or a rule appended to a chain (launcher/network calls it
+// Hook is set, or a rule appended to a chain (internal/network calls it
 // Rule). Rules carry their Owner as their comment, which is how cell finds
 // its own rules again to delete them. The matches are few on purpose:
 // those the network modes need, each printed and compiled one way.
@@ -265,10 +265,10 @@ func (r NftRule) Resolve(lease string) NftRule {
 }
 
 // EgressProcess is the argv[0] of a sandbox's egress proxy: cell executed
-// again (launcher/network calls it ProxyProcess).
+// again (internal/network calls it ProxyProcess).
 const EgressProcess = "cell-egress"
 
-// ProxyListen is one socket of the egress proxy (launcher/network calls
+// ProxyListen is one socket of the egress proxy (internal/network calls
 // it Listen): Net is tcp or udp, Addr the address in the sandbox's
 // namespace, Serves "proxy" (HTTP and SOCKS5) or "dns".
 type ProxyListen struct {
@@ -282,7 +282,7 @@ func (l ProxyListen) String() string { return l.Serves + " " + l.Net + " " + l.A
 // ProxyRule allows a name, or every name under a wildcard's suffix, or an
 // address range (a profile's address rule, which the proxy honours for
 // SOCKS5 and CONNECT by address), to Ports (all when empty). What a rule
-// matches is decided in launcher/network (Decide), not here.
+// matches is decided in internal/network (Decide), not here.
 type ProxyRule struct {
 	// Domain is lower case: "example.com" or "*.example.com".
 	Domain string `json:"domain,omitempty"`
@@ -316,7 +316,7 @@ func (r ProxyRule) String() string {
 	return what + ":" + strings.Join(ps, ",")
 }
 
-// Proxy is a sandbox's egress proxy (launcher/network calls it Proxy):
+// Proxy is a sandbox's egress proxy (internal/network calls it Proxy):
 // what it listens on in the sandbox, what it allows, and whom it asks for
 // names. It denies what no rule allows.
 type Proxy struct {

@@ -410,7 +410,7 @@ func TestCheckConsole(t *testing.T) {
 // and encodes it again: the bytes must not change, so the decoder reads
 // every field the encoder writes.
 func TestDecodeGoldens(t *testing.T) {
-	files, err := filepath.Glob("../compile/testdata/*.json")
+	files, err := filepath.Glob("../../internal/compile/testdata/*.json")
 	if err != nil || len(files) < 10 {
 		t.Fatalf("golden plans: %v (%d)", err, len(files))
 	}

@@ -16,7 +16,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the op table of README.md")
 
-// executors are the functions of launcher/sandbox that run steps: a step
+// executors are the functions of internal/sandbox that run steps: a step
 // type that one of their type switches names is run there. (Other type
 // switches there only look at steps: which descriptors or hand-back
 // directories they name.)
@@ -29,18 +29,18 @@ const (
 )
 
 // TestOpTableInREADME checks README's table of every op: the files of
-// launcher/compile that produce its steps and the functions of
-// launcher/sandbox that run them, both read from the code, so that the
+// internal/compile that produce its steps and the functions of
+// internal/sandbox that run them, both read from the code, so that the
 // table cannot rot. Every op must have a producer and an executor.
 func TestOpTableInREADME(t *testing.T) {
-	producers := uses(t, "../compile", func(fn *ast.FuncDecl, n ast.Node) (string, bool) {
+	producers := uses(t, "../../internal/compile", func(fn *ast.FuncDecl, n ast.Node) (string, bool) {
 		cl, ok := n.(*ast.CompositeLit)
 		if !ok {
 			return "", false
 		}
 		return planType(cl.Type), true
 	})
-	runners := uses(t, "../sandbox", func(fn *ast.FuncDecl, n ast.Node) (string, bool) {
+	runners := uses(t, "../../internal/sandbox", func(fn *ast.FuncDecl, n ast.Node) (string, bool) {
 		cc, ok := n.(*ast.CaseClause)
 		if !ok || !slices.Contains(executors, funcName(fn)) {
 			return "", false
@@ -54,15 +54,15 @@ func TestOpTableInREADME(t *testing.T) {
 		return strings.Join(types, " "), true
 	})
 	var b strings.Builder
-	b.WriteString(tableStart + "\n\n| op | action (launcher/plan) | produced in launcher/compile | run by launcher/sandbox |\n| --- | --- | --- | --- |\n")
+	b.WriteString(tableStart + "\n\n| op | action (launcher/plan) | produced in internal/compile | run by internal/sandbox |\n| --- | --- | --- | --- |\n")
 	for _, op := range Ops() {
 		name := reflect.TypeOf(New(op)).Elem().Name()
 		p, r := producers[name], runners[name]
 		if len(p) == 0 {
-			t.Errorf("%s (%s): no file of launcher/compile makes it", op, name)
+			t.Errorf("%s (%s): no file of internal/compile makes it", op, name)
 		}
 		if len(r) == 0 {
-			t.Errorf("%s (%s): no executor of launcher/sandbox runs it (%v)", op, name, executors)
+			t.Errorf("%s (%s): no executor of internal/sandbox runs it (%v)", op, name, executors)
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", op, name, code(p), code(r))
 	}

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
 )
 
 // Client sends requests to one pool (or one running sandbox). It holds no
@@ -28,7 +28,7 @@ type Client struct {
 }
 
 // Dial returns a client of the pool named name whose state directory is
-// stateDir (launcher/state.Dir: /run/cell for root). It fails when the
+// stateDir (internal/state.Dir: /run/cell for root). It fails when the
 // pool has no record and socket there, or when they are not the
 // caller's own (state.CheckDir, Store.CheckSocket); each request then
 // checks that the socket leads to the pool's daemon that the record

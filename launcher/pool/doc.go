@@ -19,12 +19,12 @@
 //
 // A pool NAME listens on the unix stream socket pool-NAME.sock in the
 // state directory (/run/cell for root, $XDG_RUNTIME_DIR/cell otherwise;
-// see launcher/state.Dir); a running sandbox NAME on NAME.sock there. The
+// see internal/state.Dir); a running sandbox NAME on NAME.sock there. The
 // sockets are mode 0600, and the server also refuses a peer (SO_PEERCRED)
 // that is neither its own user nor root. The client checks the other way
 // before it sends anything: the state directory, the record and the
 // socket must be the caller's and writable by no one else
-// (launcher/state), and the server (SO_PEERCRED) must run as the caller
+// (internal/state), and the server (SO_PEERCRED) must run as the caller
 // or root and, for Dial and cell exec, be the cell process that the
 // record names, by pid and start time.
 //

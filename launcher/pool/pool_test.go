@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/internal/testenv"
-	"github.com/cellsandbox/cell/launcher/sandbox"
-	"github.com/cellsandbox/cell/launcher/state"
 )
 
 // The test binary doubles as a process of another user (POOL_TEST_AS):

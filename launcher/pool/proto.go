@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 // Version is the protocol version this package speaks, as client and as

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/launcher/sandbox"
+	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
 // requestTimeout bounds the wait for a client's request after it

@@ -5,9 +5,9 @@
 // the sandbox's nftables egress rules. cell explain and cell lint both ask
 // it, so that neither says more, or less, than the kernel will enforce.
 //
-// It mirrors what launcher/compile makes of a profile (binds read-only
+// It mirrors what internal/compile makes of a profile (binds read-only
 // unless writable, noexec only when asked, landlock's rights granted by
-// every rule whose path holds the object); a test in launcher/compile
+// every rule whose path holds the object); a test in internal/compile
 // compares its answers with the compiled plans of the built-in profiles.
 // Like spec, it does no host I/O.
 package access

@@ -260,7 +260,7 @@ func (e *exporter) namespaces(s *specs.Spec, o ExportOptions) {
 }
 
 // procHardening are the masked and read-only paths under /proc of cell's
-// hardened proc mount (see launcher/compile).
+// hardened proc mount (see internal/compile).
 func procHardening(target string) (masked, ro []string) {
 	for _, f := range procMasked {
 		masked = append(masked, path.Join(target, f))

@@ -533,7 +533,7 @@ func (c *conv) plainOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 }
 
 // procMasked are the paths below /proc that cell's proc mount masks or
-// makes read-only unless it is unmasked (launcher/compile's hardenProc).
+// makes read-only unless it is unmasked (internal/compile's hardenProc).
 var (
 	procMasked   = []string{"kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug", "acpi", "asound", "scsi"}
 	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}

@@ -1,0 +1,152 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cellsandbox/cell/internal/cgroup"
+	"github.com/cellsandbox/cell/launcher/plan"
+	"github.com/cellsandbox/cell/spec"
+)
+
+// DefaultCgroupParent is where sandboxes' cgroups go unless the profile
+// says otherwise.
+const DefaultCgroupParent = "cell"
+
+// limitPaths maps the cgroup package's limit names to profile paths, so
+// that a limit the host cannot enforce is reported where it was written.
+var limitPaths = map[string]string{
+	"memoryMax": "resources.memory.max", "memoryHigh": "resources.memory.high",
+	"swapMax": "resources.memory.swap", "oomGroup": "resources.memory.oomGroup",
+	"cpuMax": "resources.cpu.max", "cpuWeight": "resources.cpu.weight",
+	"cpus": "resources.cpu.cpus", "mems": "resources.cpu.mems",
+	"pidsMax": "resources.pids.max", "ioWeight": "resources.io.weight",
+	"ioDevices": "resources.io.devices",
+}
+
+// cgroup plans the sandbox's cgroup, or returns nil when the profile sets
+// no limit. Every limit the host cannot enforce is an error: a sandbox
+// never runs with fewer limits than its profile shows.
+func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
+	r := &c.p.Resources
+	if !r.Any() {
+		return nil, nil
+	}
+	if c.host.Cgroup == nil {
+		return nil, c.errorf("resources", "the host's cgroups were not probed")
+	}
+	lim, err := c.limits(r)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, c.errorf("resources", "a sandbox with limits needs a name (cell gives one)")
+	}
+	parent := r.Parent
+	if parent == "" && !c.host.Rootless() {
+		parent = DefaultCgroupParent
+	}
+	setup, err := cgroup.Plan(c.host.Cgroup, parent, name, lim)
+	if err != nil {
+		return nil, c.limitErrors(err)
+	}
+	for _, d := range setup.Dirs {
+		c.add("resources", plan.Parent, &plan.CgroupMkdir{Dir: d})
+	}
+	for _, w := range setup.Writes {
+		c.add(writeSource(w.File), plan.Parent, &plan.CgroupWrite{File: w.Path(), Value: w.Value})
+	}
+	// Teardown: kill what is left in each of the sandbox's cgroups, then
+	// remove them.
+	g := setup.Group
+	c.group = &g
+	for _, d := range g.Dirs() {
+		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Do: &plan.CgroupKill{Dir: d}, Pos: c.pos("resources")})
+	}
+	for _, d := range g.Dirs() {
+		c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Do: &plan.CgroupRemove{Dir: d}, Pos: c.pos("resources")})
+	}
+	return setup, nil
+}
+
+// writeSource is the part of the profile a cgroup file's value comes
+// from, for the step's position.
+func writeSource(file string) string {
+	for _, p := range []struct{ prefix, path string }{
+		{"memory.", "resources.memory"}, {"cpuset.", "resources.cpu"}, {"cpu.", "resources.cpu"},
+		{"pids.", "resources.pids"}, {"io.", "resources.io"}, {"blkio.", "resources.io"},
+	} {
+		if strings.HasPrefix(file, p.prefix) {
+			return p.path
+		}
+	}
+	return "resources"
+}
+
+// limitErrors turns the cgroup package's errors into positioned ones.
+func (c *compiler) limitErrors(err error) error {
+	var le *cgroup.LimitError
+	var joined interface{ Unwrap() []error }
+	errs := []error{err}
+	if errors.As(err, &joined) {
+		errs = joined.Unwrap()
+	}
+	var out []error
+	for _, e := range errs {
+		if errors.As(e, &le) {
+			at := limitPaths[le.Limit]
+			if at == "" {
+				at = "resources"
+			}
+			out = append(out, c.errorf(at, "cannot be enforced here: %s", le.Why))
+			continue
+		}
+		out = append(out, c.errorf("resources", "%s", e))
+	}
+	return errors.Join(out...)
+}
+
+func limitValue(l *spec.Limit) *cgroup.Value {
+	switch {
+	case l == nil:
+		return nil
+	case l.Max:
+		return cgroup.Max()
+	}
+	return cgroup.Num(l.Value)
+}
+
+// limits converts the profile's resources to the cgroup package's limits.
+func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
+	lim := cgroup.Limits{
+		MemoryMax:  limitValue(r.Memory.Max),
+		MemoryHigh: limitValue(r.Memory.High),
+		SwapMax:    limitValue(r.Memory.Swap),
+		OOMGroup:   r.Memory.OOMGroup,
+		CPUWeight:  r.CPU.Weight,
+		Cpus:       r.CPU.Cpus,
+		Mems:       r.CPU.Mems,
+		PidsMax:    limitValue(r.Pids.Max),
+		IOWeight:   r.IO.Weight,
+	}
+	if m := r.CPU.Max; m != nil {
+		if m.Max {
+			lim.CPUMax = cgroup.CPUs(0)
+		} else {
+			lim.CPUMax = cgroup.CPUs(m.Millis)
+		}
+	}
+	for i, d := range r.IO.Devices {
+		if c.host.Device == nil {
+			return lim, c.errorf(fmt.Sprintf("resources.io.devices[%d].path", i), "cannot look up devices here")
+		}
+		major, minor, err := c.host.Device(d.Path)
+		if err != nil {
+			return lim, c.errorf(fmt.Sprintf("resources.io.devices[%d].path", i), "%s", err)
+		}
+		lim.IODevices = append(lim.IODevices, cgroup.IODevice{Major: major, Minor: minor,
+			RBPS: uint64(d.RBPS), WBPS: uint64(d.WBPS), RIOPS: d.RIOPS, WIOPS: d.WIOPS})
+	}
+	return lim, nil
+}

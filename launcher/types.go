@@ -1,0 +1,51 @@
+package launcher
+
+import (
+	"github.com/cellsandbox/cell/internal/checkpoint"
+	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/state"
+)
+
+// The types of the packages under internal/ that this API hands out or
+// takes, under names a program outside this module can write: the
+// packages themselves are cell's own and may change between versions;
+// these names are the API.
+type (
+	// Facts are the host facts a plan is compiled for.
+	Facts = host.Facts
+	// Stdio are the command's standard descriptors (Start).
+	Stdio = sandbox.Stdio
+	// Trace is what a traced launch reports: each step as it completes
+	// and the phases of both processes.
+	Trace = sandbox.Trace
+	// Stats are a sandbox's resource statistics when it ended.
+	Stats = sandbox.Stats
+	// StepError is a step that failed: its profile position, the step,
+	// the syscall and the errno.
+	StepError = sandbox.StepError
+	// ExecRequest is a command to run in a running sandbox (Sandbox.Exec).
+	ExecRequest = sandbox.ExecRequest
+	// Process is a command that Sandbox.Exec started.
+	Process = sandbox.Process
+	// Store is the state directory where running sandboxes are recorded.
+	Store = state.Store
+	// CRIU is the checkpoint tool that Restore drives.
+	CRIU = checkpoint.CRIU
+	// RestorePlan is the plan of a restore (LoadRestore).
+	RestorePlan = checkpoint.RestorePlan
+)
+
+// OpenStore opens the state directory dir (StateDir for the caller's
+// default), creating it with the modes cell requires and refusing one
+// that others can write.
+func OpenStore(dir string) (*Store, error) { return state.Open(dir) }
+
+// StateDir is the caller's state directory: /run/cell for root, else
+// $XDG_RUNTIME_DIR/cell or its fallback.
+func StateDir(euid int, runtimeDir string) (string, error) { return state.Dir(euid, runtimeDir) }
+
+// LoadRestore reads the checkpoint in dir and makes the plan that restores
+// it, as sandbox name ("" keeps the checkpoint's): the plan that `cell plan
+// --restore` prints and Restore runs.
+func LoadRestore(dir, name string) (*RestorePlan, error) { return checkpoint.Load(dir, name) }
