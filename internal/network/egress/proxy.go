@@ -208,6 +208,26 @@ func hostPort(authority string, def uint16) (string, uint16, error) {
 	return host, uint16(p), nil
 }
 
+// openHTTP decides a CONNECT or plain HTTP request for host:port and
+// connects to it; what is denied or cannot be reached is reported and
+// answered with its HTTP status, and ok is false.
+func (s *Server) openHTTP(c net.Conn, via, host string, port uint16) (up net.Conn, r *network.ProxyRule, d Decision, ok bool) {
+	r, d = s.decide(via, host, port)
+	if r == nil {
+		s.report(d)
+		refuse(c, http.StatusForbidden, s.deniedText(host, port))
+		return nil, nil, d, false
+	}
+	up, err := s.dial(host, port)
+	if err != nil {
+		d.Reason = err.Error()
+		s.report(d)
+		refuse(c, http.StatusBadGateway, "cell egress: "+err.Error())
+		return nil, nil, d, false
+	}
+	return up, r, d, true
+}
+
 func (s *Server) http(c net.Conn, br *bufio.Reader) {
 	req, err := http.ReadRequest(br)
 	if err != nil {
@@ -220,17 +240,8 @@ func (s *Server) http(c net.Conn, br *bufio.Reader) {
 			refuse(c, http.StatusBadRequest, "cell egress: CONNECT needs HOST:PORT")
 			return
 		}
-		r, d := s.decide("connect", host, port)
-		if r == nil {
-			s.report(d)
-			refuse(c, http.StatusForbidden, s.deniedText(host, port))
-			return
-		}
-		up, err := s.dial(host, port)
-		if err != nil {
-			d.Reason = err.Error()
-			s.report(d)
-			refuse(c, http.StatusBadGateway, "cell egress: "+err.Error())
+		up, r, d, ok := s.openHTTP(c, "connect", host, port)
+		if !ok {
 			return
 		}
 		defer up.Close()
@@ -257,17 +268,8 @@ func (s *Server) http(c net.Conn, br *bufio.Reader) {
 		refuse(c, http.StatusBadRequest, "cell egress: the request names no host")
 		return
 	}
-	r, d := s.decide("http", host, port)
-	if r == nil {
-		s.report(d)
-		refuse(c, http.StatusForbidden, s.deniedText(host, port))
-		return
-	}
-	up, err := s.dial(host, port)
-	if err != nil {
-		d.Reason = err.Error()
-		s.report(d)
-		refuse(c, http.StatusBadGateway, "cell egress: "+err.Error())
+	up, _, d, ok := s.openHTTP(c, "http", host, port)
+	if !ok {
 		return
 	}
 	defer up.Close()
