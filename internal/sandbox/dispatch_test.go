@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -145,7 +146,7 @@ func TestReadPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wire bytes.Buffer
-	json.NewEncoder(&wire).Encode(message{Runtime: &Runtime{Trace: true, Lease: "10.88.0.7"}})
+	json.NewEncoder(&wire).Encode(message{Version: proto.InitVersion, Runtime: &Runtime{Trace: true, Lease: "10.88.0.7"}})
 	wire.Write(append(b, '\n'))
 	wire.WriteString(`{"signal":15}` + "\n")
 	in := bufio.NewReader(&wire)
@@ -169,5 +170,29 @@ func TestReadPlan(t *testing.T) {
 	// The plan before the run-time message is refused.
 	if _, _, _, err := readPlan(bufio.NewReader(bytes.NewReader(append(b, '\n')))); err == nil || !strings.Contains(err.Error(), "run-time message") {
 		t.Errorf("plan first: %v", err)
+	}
+}
+
+// TestRefuseVersion: init that gets a first message of another protocol
+// version tells cell so, naming both versions, as a failure of no step
+// (which Wait reports as it is), instead of ending without a report.
+func TestRefuseVersion(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	in := bufio.NewReader(strings.NewReader(`{"protocol":99,"runtime":{}}` + "\n"))
+	_, _, _, err = readPlan(in)
+	if code := refuse(fds[0], err); code != 125 {
+		t.Errorf("exit status %d", code)
+	}
+	m, _, err := newMsgReader(fds[1], nil).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Failure == nil || m.Failure.Step != -1 || !strings.Contains(m.Failure.Err, "cell-init speaks version 1, cell sent version 99") {
+		t.Errorf("refusal %+v", m.Failure)
 	}
 }

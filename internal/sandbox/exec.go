@@ -1,163 +1,24 @@
 package sandbox
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
 
+	"github.com/cellsandbox/cell/internal/proto"
 	"golang.org/x/sys/unix"
 )
 
-// ExecRequest asks a running sandbox for one more command: init forks it
-// from its own thread, the one that forked the sandbox's command, so it
-// shares every defence of it (namespaces, root, cgroup, credentials,
-// capabilities, no_new_privs, landlock, seccomp). Its stdin, stdout and
-// stderr travel with the request as descriptors.
-type ExecRequest struct {
-	ID   int      `json:"id"`
-	Args []string `json:"args"`
-	// TTY makes the command's stdin its controlling terminal.
-	TTY bool `json:"tty,omitempty"`
-	// Console asks init for a new pty in the sandbox's own devpts as the
-	// command's stdin, stdout, stderr and controlling terminal, whose
-	// master comes back (Process.Console). When init cannot make one
-	// the request's descriptors are used, with TTY.
-	Console bool `json:"console,omitempty"`
-	// Env are the caller's variables, KEY=VALUE; init takes only those
-	// that the plan's PassEnv names. Dir, when set, is the working
-	// directory instead of the plan's.
-	Env []string `json:"env,omitempty"`
-	Dir string   `json:"dir,omitempty"`
-}
-
-// ExecExit is how an exec'd command ended.
-type ExecExit struct {
-	ID     int    `json:"id"`
-	Status Status `json:"status"`
-	// Err is set when the command could not be started, with its errno.
-	Err   string `json:"err,omitempty"`
-	Errno int    `json:"errno,omitempty"`
-}
-
-// ExecConsole, from init, answers an exec request's Console: the pty's
-// name, whose master comes with the message, or why there is none.
-type ExecConsole struct {
-	ID   int    `json:"id"`
-	Name string `json:"name,omitempty"`
-	Err  string `json:"err,omitempty"`
-}
-
-// ExecSignal asks init to deliver a signal to an exec'd command.
-type ExecSignal struct {
-	ID     int `json:"id"`
-	Signal int `json:"signal"`
-}
-
-// msgReader reads newline-separated JSON messages from a unix socket and
-// the descriptors that arrive with them (SCM_RIGHTS), which a plain read
-// would drop.
-type msgReader struct {
-	fd  int
-	buf []byte
-	fds []int
-}
-
-// maxFDs is the most descriptors a message carries: the egress proxy's
-// six sockets.
-const maxFDs = 6
-
-func newMsgReader(fd int, buffered []byte) *msgReader {
-	return &msgReader{fd: fd, buf: append([]byte(nil), buffered...)}
-}
-
-// next returns the next message and the descriptors that came with it:
-// three for an exec request, the master for a console.
-func (r *msgReader) next() (message, []int, error) {
-	for {
-		if i := bytes.IndexByte(r.buf, '\n'); i >= 0 {
-			line := r.buf[:i]
-			r.buf = r.buf[i+1:]
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue // the newline after a value a json.Decoder read
-			}
-			var m message
-			if err := json.Unmarshal(line, &m); err != nil {
-				return m, nil, fmt.Errorf("bad message %q: %w", line, err)
-			}
-			n := m.fds()
-			if n == 0 {
-				return m, nil, nil
-			}
-			if len(r.fds) < n {
-				return m, nil, fmt.Errorf("message %q without its %d descriptors", line, n)
-			}
-			fds := r.fds[:n]
-			r.fds = r.fds[n:]
-			return m, fds, nil
-		}
-		b := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(maxFDs*4))
-		n, oobn, _, _, err := unix.Recvmsg(r.fd, b, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return message{}, nil, err
-		}
-		if n == 0 {
-			return message{}, nil, errors.New("EOF")
-		}
-		if oobn > 0 {
-			scms, err := unix.ParseSocketControlMessage(oob[:oobn])
-			if err == nil {
-				for _, scm := range scms {
-					if fds, err := unix.ParseUnixRights(&scm); err == nil {
-						r.fds = append(r.fds, fds...)
-					}
-				}
-			}
-		}
-		r.buf = append(r.buf, b[:n]...)
-	}
-}
-
-// drain reads the socket to its end, keeping what it read (and the
-// descriptors) for next.
-func (r *msgReader) drain() {
-	for {
-		b := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(3*4))
-		n, oobn, _, _, err := unix.Recvmsg(r.fd, b, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return
-		}
-		if oobn > 0 {
-			if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-				for _, scm := range scms {
-					if fds, err := unix.ParseUnixRights(&scm); err == nil {
-						r.fds = append(r.fds, fds...)
-					}
-				}
-			}
-		}
-		r.buf = append(r.buf, b[:n]...)
-	}
+// newMsgReader reads init's or cell's messages from the socket fd, after
+// buffered.
+func newMsgReader(fd int, buffered []byte) *proto.Reader {
+	return proto.NewReader(proto.FDRecv(fd), buffered)
 }
 
 // sendWithFDs writes one message and passes fds with it.
 func sendWithFDs(fd int, m message, fds []int) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	return unix.Sendmsg(fd, b, unix.UnixRights(fds...), nil, 0)
+	return proto.Send(fd, m, fds)
 }
 
 // execs routes the exits init reports to the Processes that wait for

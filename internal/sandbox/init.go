@@ -26,6 +26,7 @@ import (
 	"github.com/cellsandbox/cell/internal/mounts"
 	"github.com/cellsandbox/cell/internal/network/link"
 	"github.com/cellsandbox/cell/internal/network/nft"
+	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/internal/rlimit"
 	"github.com/cellsandbox/cell/internal/rlimit/prlimit"
 	"github.com/cellsandbox/cell/internal/seccomp/filter"
@@ -65,8 +66,7 @@ func Init() int {
 
 	rt, p, sum, err := readPlan(in)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
-		return 125
+		return refuse(fd, err)
 	}
 	closeUnnamed(started, namedFDs(p, fd))
 	stamp.Mark("plan")
@@ -139,7 +139,7 @@ func Init() int {
 	// From here on the socket carries descriptors too (exec requests), so
 	// it is read with recvmsg; what came before comes first.
 	rd := newMsgReader(fd, buffered)
-	rd.fds = drained
+	rd.Keep(drained)
 	var encMu sync.Mutex
 	send := func(m message) {
 		encMu.Lock()
@@ -155,7 +155,7 @@ func Init() int {
 	reg := &children{pids: map[int]int{}, ended: map[int]Status{}}
 	go func() {
 		for {
-			m, fds, err := rd.next()
+			m, fds, err := rd.Next()
 			if err != nil {
 				return
 			}
@@ -376,27 +376,28 @@ type initExec struct {
 // run is traced, the SHA-256 of its bytes as they came.
 func readPlan(in *bufio.Reader) (*Runtime, *plan.Plan, [sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	line, err := in.ReadSlice('\n')
+	rt, b, err := proto.ReadStart(in)
 	if err != nil {
-		return nil, nil, sum, fmt.Errorf("read the run-time message: %w", err)
+		return nil, nil, sum, err
 	}
-	var m message
-	if err := json.Unmarshal(line, &m); err != nil || m.Runtime == nil {
-		return nil, nil, sum, fmt.Errorf("expected the run-time message, got %.80q (%v)", line, err)
-	}
-	b, err := in.ReadBytes('\n')
-	if err != nil {
-		return nil, nil, sum, fmt.Errorf("read plan: %w", err)
-	}
-	b = b[:len(b)-1]
-	if m.Runtime.Trace {
+	if rt.Trace {
 		sum = sha256.Sum256(b)
 	}
 	p, err := plan.Decode(b)
 	if err != nil {
 		return nil, nil, sum, err
 	}
-	return m.Runtime, p, sum, nil
+	return rt, p, sum, nil
+}
+
+// refuse reports to cell that init will run no step, and why (another
+// protocol version, a plan it cannot decode): cell reports that instead
+// of an init that ended without a report.
+func refuse(fd int, err error) int {
+	if serr := sendWithFDs(fd, message{Failure: &failure{Step: -1, Err: err.Error()}}, nil); serr != nil {
+		fmt.Fprintf(os.Stderr, "cell-init: %v\n", err)
+	}
+	return 125
 }
 
 // resolve puts the leased address in place of {lease}.
@@ -995,10 +996,8 @@ func waitAndExec(fd int) int {
 		}
 		line = append(line, b[0])
 	}
-	var m message
-	if err := json.Unmarshal(line, &m); err != nil || !m.Mapped {
-		fmt.Fprintf(os.Stderr, "cell-init: expected the ID maps, got %q\n", line)
-		return 125
+	if err := proto.CheckMapped(line); err != nil {
+		return refuse(fd, err)
 	}
 	err := unix.Exec("/proc/self/exe", []string{os.Args[0], os.Args[1]}, initEnv)
 	fmt.Fprintf(os.Stderr, "cell-init: execve /proc/self/exe: %v\n", err)
@@ -1057,12 +1056,12 @@ func handOver(fd int, buffered []byte) ([]byte, []int) {
 		return buffered, nil
 	}
 	old := newMsgReader(fd, buffered)
-	old.drain()
+	old.Drain()
 	if err := unix.Dup3(pair[0], fd, unix.O_CLOEXEC); err != nil {
 		// cell has switched: the old socket is of no use.
 		unix.Close(pair[0])
-		return old.buf, old.fds
+		return old.Buffered()
 	}
 	unix.Close(pair[0])
-	return old.buf, old.fds
+	return old.Buffered()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/internal/mounts"
+	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
@@ -284,7 +285,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 			case *plan.ExecInit:
 				// init waits unmapped for this word, then executes
 				// itself again as root of its namespace.
-				err = sb.enc.Encode(message{Mapped: true})
+				err = sb.enc.Encode(message{Version: proto.InitVersion, Mapped: true})
 			case *plan.NewIDMap:
 				err = newIDMap(a, cmd.Process.Pid)
 			case *plan.DenySetgroups:
@@ -316,7 +317,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	if nw.lease.IsValid() {
 		rt.Lease = nw.lease.String()
 	}
-	err = sb.enc.Encode(message{Runtime: rt})
+	err = sb.enc.Encode(message{Version: proto.InitVersion, Runtime: rt})
 	if err == nil {
 		_, err = conn.Write(append(planBytes, '\n'))
 	}
@@ -438,7 +439,7 @@ func (sb *Sandbox) read() {
 	defer close(sb.done)
 	rd := newMsgReader(int(sb.conn.Fd()), nil)
 	for {
-		m, fds, err := rd.next()
+		m, fds, err := rd.Next()
 		if err != nil {
 			return
 		}
@@ -566,6 +567,10 @@ func (sb *Sandbox) wait() (Status, error) {
 		return *m.Exit, nil
 	case m.Failure != nil:
 		f := m.Failure
+		if f.Step == -1 {
+			// Before any step: init refused what cell sent.
+			return Status{}, fmt.Errorf("cell-init refused to start: %s", f.Err)
+		}
 		if f.Step < 0 || f.Step >= len(sb.plan.Steps) {
 			return Status{}, fmt.Errorf("init reported step %d of %d: %s", f.Step+1, len(sb.plan.Steps), f.Err)
 		}

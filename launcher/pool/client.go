@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/state"
 )
@@ -161,7 +162,7 @@ func (r Result) ExitCode() int { return r.Status.ExitCode() }
 // Process is a request's command, handed to a sandbox.
 type Process struct {
 	c       *net.UnixConn
-	rd      *reader
+	rd      *proto.Reader
 	socket  string
 	sandbox string
 	mu      sync.Mutex // serialises writes to c
@@ -218,7 +219,7 @@ func (cl *Client) Start(ctx context.Context, req Request) (*Process, error) {
 		p.closeCopies()
 		return nil, fmt.Errorf("pool: %w", err)
 	}
-	p.c, p.rd = c, &reader{c: c}
+	p.c, p.rd = c, newReader(c)
 	m := request{Version: Version, Run: &runReq{Args: req.Args, TTY: req.TTY, Console: req.Console, Stats: req.Stats, Env: req.Env, Dir: req.Dir}}
 	err = send(c, m, int(fds[0].Fd()), int(fds[1].Fd()), int(fds[2].Fd()))
 	for _, f := range childEnds {
@@ -343,9 +344,8 @@ func (p *Process) read(m *serverMsg) error {
 // readFDs reads one message of the server and returns the descriptors
 // that came with it.
 func (p *Process) readFDs(m *serverMsg) ([]int, error) {
-	line, err := p.rd.line()
-	fds := p.rd.fds
-	p.rd.fds = nil
+	line, err := p.rd.Line()
+	fds := p.rd.TakeAll()
 	if err != nil {
 		return fds, fmt.Errorf("pool: %s closed the connection: %w", p.socket, err)
 	}

@@ -56,9 +56,9 @@ func forgedServer(path string) int {
 		if err != nil {
 			return 0
 		}
-		rd := &reader{c: c}
-		if _, err := rd.line(); err == nil {
-			fmt.Fprintf(os.Stderr, "forged server got %d descriptors\n", len(rd.fds))
+		rd := newReader(c)
+		if _, err := rd.Line(); err == nil {
+			fmt.Fprintf(os.Stderr, "forged server got %d descriptors\n", len(rd.TakeAll()))
 			_ = send(c, serverMsg{Version: Version, Sandbox: "forged"})
 			_ = send(c, serverMsg{Exit: &sandbox.Status{}})
 		}

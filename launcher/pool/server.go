@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/internal/sandbox"
 )
 
@@ -23,7 +24,7 @@ const requestTimeout = 10 * time.Second
 // has been read.
 type Conn struct {
 	c  *net.UnixConn
-	rd *reader
+	rd *proto.Reader
 	// Args, TTY, Console, Stats, Env and Dir are the request's (see the
 	// package documentation).
 	Args    []string
@@ -61,36 +62,39 @@ func accept(c *net.UnixConn) (*Conn, error) {
 		return nil, fmt.Errorf("uid %d may not use a server of uid %d", cred.Uid, os.Geteuid())
 	}
 	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
-	rd := &reader{c: c}
-	line, err := rd.line()
+	rd := newReader(c)
+	line, err := rd.Line()
 	if err != nil {
-		rd.closeFDs()
+		rd.CloseFDs()
 		return nil, fmt.Errorf("read the request: %w", err)
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	var req request
 	if err := json.Unmarshal(line, &req); err != nil {
-		rd.closeFDs()
+		rd.CloseFDs()
 		return nil, fmt.Errorf("bad request %q: %w", line, err)
 	}
 	if req.Version != Version {
-		rd.closeFDs()
+		rd.CloseFDs()
 		return nil, fmt.Errorf("protocol version %d is not served here: this server speaks version %d", req.Version, Version)
 	}
-	if len(rd.fds) != 3 {
-		n := len(rd.fds)
-		rd.closeFDs()
-		return nil, fmt.Errorf("the request must carry 3 descriptors (stdin, stdout, stderr), it carried %d", n)
+	fds := rd.TakeAll()
+	if len(fds) != 3 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("the request must carry 3 descriptors (stdin, stdout, stderr), it carried %d", len(fds))
 	}
 	if req.Run == nil || len(req.Run.Args) == 0 {
-		rd.closeFDs()
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 		return nil, errors.New(`the request has no command ("run": {"args": [...]})`)
 	}
 	conn := &Conn{c: c, rd: rd, Args: req.Run.Args, TTY: req.Run.TTY, Console: req.Run.Console, Stats: req.Run.Stats, Env: req.Run.Env, Dir: req.Run.Dir}
-	for i, fd := range rd.fds {
+	for i, fd := range fds {
 		conn.stdio[i] = os.NewFile(uintptr(fd), fmt.Sprintf("client-fd-%d", i))
 	}
-	rd.fds = nil
 	return conn, nil
 }
 
@@ -107,7 +111,7 @@ func (c *Conn) close() {
 			f.Close()
 		}
 	}
-	c.rd.closeFDs()
+	c.rd.CloseFDs()
 	c.c.Close()
 }
 
@@ -192,8 +196,8 @@ func (c *Conn) wait(p *sandbox.Process) (sandbox.Status, error) {
 	ended := make(chan struct{})
 	wg.Go(func() {
 		for {
-			line, err := c.rd.line()
-			c.rd.closeFDs() // none are expected after the request
+			line, err := c.rd.Line()
+			c.rd.CloseFDs() // none are expected after the request
 			if err != nil {
 				select {
 				case <-ended:
