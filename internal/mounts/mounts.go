@@ -19,25 +19,8 @@ import (
 	"github.com/cellsandbox/cell/internal/syserr"
 )
 
-// SyscallError wraps an errno with the syscall that returned it and the
-// object it acted on, so a failure names all three.
-type SyscallError struct {
-	Syscall string
-	Object  string
-	Err     error
-}
-
-func (e *SyscallError) Error() string {
-	if e.Object == "" {
-		return e.Syscall + ": " + syserr.Text(e.Err)
-	}
-	return fmt.Sprintf("%s %s: %s", e.Syscall, e.Object, syserr.Text(e.Err))
-}
-
-func (e *SyscallError) Unwrap() error { return e.Err }
-
 func fail(call, obj string, err error) error {
-	return &SyscallError{Syscall: call, Object: obj, Err: err}
+	return &syserr.Error{Call: call, Object: obj, Err: err}
 }
 
 // Kind is what a mount point is created as.

@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/mounts"
 	"github.com/cellsandbox/cell/internal/network"
 	"github.com/cellsandbox/cell/internal/state"
+	"github.com/cellsandbox/cell/internal/syserr"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -42,7 +42,7 @@ func (e *initExec) egressSockets(a *plan.EgressProxy) error {
 		fds = append(fds, fd)
 	}
 	if err := sendWithFDs(e.conn, message{Egress: made}, fds); err != nil {
-		return &mounts.SyscallError{Syscall: "sendmsg", Object: "the egress proxy's sockets to cell", Err: err}
+		return &syserr.Error{Call: "sendmsg", Object: "the egress proxy's sockets to cell", Err: err}
 	}
 	// The command starts once the proxy answers: a connection made
 	// before would wait in the backlog for as long as the proxy takes
@@ -96,11 +96,11 @@ func listenSocket(l network.Listen) (int, error) {
 	}
 	fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, &mounts.SyscallError{Syscall: "socket", Object: l.String(), Err: err}
+		return -1, &syserr.Error{Call: "socket", Object: l.String(), Err: err}
 	}
 	fail := func(call string, err error) (int, error) {
 		unix.Close(fd)
-		return -1, &mounts.SyscallError{Syscall: call, Object: l.String(), Err: err}
+		return -1, &syserr.Error{Call: call, Object: l.String(), Err: err}
 	}
 	if fam == unix.AF_INET6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {

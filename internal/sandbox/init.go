@@ -31,6 +31,7 @@ import (
 	"github.com/cellsandbox/cell/internal/rlimit/prlimit"
 	"github.com/cellsandbox/cell/internal/seccomp/filter"
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/internal/syserr"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -667,7 +668,7 @@ func (e *initExec) closeRoots() {
 
 func wrap(call string, err error) error {
 	if err != nil {
-		return &mounts.SyscallError{Syscall: call, Err: err}
+		return &syserr.Error{Call: call, Err: err}
 	}
 	return nil
 }
@@ -686,20 +687,20 @@ func dropBoundingSet(keep []uint32) error {
 			break
 		}
 		if err != nil {
-			return &mounts.SyscallError{Syscall: "prctl PR_CAPBSET_DROP", Object: fmt.Sprint(c), Err: err}
+			return &syserr.Error{Call: "prctl PR_CAPBSET_DROP", Object: fmt.Sprint(c), Err: err}
 		}
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return &mounts.SyscallError{Syscall: "prctl PR_CAP_AMBIENT_CLEAR_ALL", Err: err}
+		return &syserr.Error{Call: "prctl PR_CAP_AMBIENT_CLEAR_ALL", Err: err}
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return &mounts.SyscallError{Syscall: "capget", Err: err}
+		return &syserr.Error{Call: "capget", Err: err}
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return &mounts.SyscallError{Syscall: "capset", Err: err}
+		return &syserr.Error{Call: "capset", Err: err}
 	}
 	return nil
 }
@@ -780,13 +781,13 @@ func closeFDs(keep []uint32) error {
 	for _, k := range keep {
 		if uint(k) > first {
 			if err := unix.CloseRange(first, uint(k)-1, unix.CLOSE_RANGE_CLOEXEC); err != nil {
-				return &mounts.SyscallError{Syscall: "close_range", Err: err}
+				return &syserr.Error{Call: "close_range", Err: err}
 			}
 		}
 		first = uint(k) + 1
 	}
 	if err := unix.CloseRange(first, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return &mounts.SyscallError{Syscall: "close_range", Err: err}
+		return &syserr.Error{Call: "close_range", Err: err}
 	}
 	return nil
 }
@@ -803,7 +804,7 @@ func (e *initExec) openConsole(s *plan.Console) error {
 	defer unix.Close(m)
 	if err := sendWithFDs(e.conn, message{Console: name}, []int{m}); err != nil {
 		slave.Close()
-		return &mounts.SyscallError{Syscall: "sendmsg", Object: "the console to cell", Err: err}
+		return &syserr.Error{Call: "sendmsg", Object: "the console to cell", Err: err}
 	}
 	e.console = slave
 	return nil
@@ -815,11 +816,11 @@ func (e *initExec) openConsole(s *plan.Console) error {
 func makePTY(ptmx string, ids []uint32) (int, *os.File, string, error) {
 	m, err := unix.Open(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, nil, "", &mounts.SyscallError{Syscall: "open", Object: ptmx, Err: err}
+		return -1, nil, "", &syserr.Error{Call: "open", Object: ptmx, Err: err}
 	}
 	fail := func(call string, err error) (int, *os.File, string, error) {
 		unix.Close(m)
-		return -1, nil, "", &mounts.SyscallError{Syscall: call, Object: ptmx, Err: err}
+		return -1, nil, "", &syserr.Error{Call: call, Object: ptmx, Err: err}
 	}
 	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
 		return fail("ioctl TIOCSPTLCK", err)
@@ -874,7 +875,7 @@ func (e *initExec) forkExtra(r *ExecRequest, fds []int) (int, error) {
 	attr.Sys = &sys
 	pid, err := syscall.ForkExec(path, r.Args, &attr)
 	if err != nil {
-		return 0, &mounts.SyscallError{Syscall: "execve", Object: path, Err: err}
+		return 0, &syserr.Error{Call: "execve", Object: path, Err: err}
 	}
 	return pid, nil
 }
@@ -930,7 +931,7 @@ func (e *initExec) forkCommand() (int, error) {
 	e.attr.Sys = &e.sys
 	pid, err := syscall.ForkExec(path, s.Args, &e.attr)
 	if err != nil {
-		return 0, &mounts.SyscallError{Syscall: "execve", Object: path, Err: err}
+		return 0, &syserr.Error{Call: "execve", Object: path, Err: err}
 	}
 	return pid, nil
 }
@@ -963,9 +964,9 @@ func lookPath(name string, env []string) (string, error) {
 		return p, nil
 	}
 	if denied {
-		return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.EACCES}
+		return "", &syserr.Error{Call: "execve", Object: name, Err: unix.EACCES}
 	}
-	return "", &mounts.SyscallError{Syscall: "execve", Object: name, Err: unix.ENOENT}
+	return "", &syserr.Error{Call: "execve", Object: name, Err: unix.ENOENT}
 }
 
 // waitForMaps is compile.WaitForMaps: the argument of init's first exec
@@ -1010,14 +1011,14 @@ func setInheritable(caps []uint32) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return &mounts.SyscallError{Syscall: "capget", Err: err}
+		return &syserr.Error{Call: "capget", Err: err}
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	for _, c := range caps {
 		data[c/32].Inheritable |= 1 << (c % 32)
 	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return &mounts.SyscallError{Syscall: "capset", Object: "inheritable", Err: err}
+		return &syserr.Error{Call: "capset", Object: "inheritable", Err: err}
 	}
 	return nil
 }

@@ -7,13 +7,13 @@ package filter
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/seccomp"
+	"github.com/cellsandbox/cell/internal/syserr"
 )
 
 // Install loads prog (from seccomp.Policy.Compile) as a seccomp filter of
@@ -31,7 +31,7 @@ import (
 //
 // The filter's architecture check accepts x86_64 only, so Install refuses
 // to run on another architecture. Errors name the syscall and the errno
-// (an *os.SyscallError).
+// (a *syserr.Error).
 func Install(prog []unix.SockFilter) error {
 	if runtime.GOARCH != "amd64" {
 		return fmt.Errorf("seccomp: the filter is for x86_64, this is %s", runtime.GOARCH)
@@ -45,12 +45,12 @@ func Install(prog []unix.SockFilter) error {
 	if errno == 0 {
 		return nil
 	}
-	err := os.NewSyscallError("seccomp SECCOMP_SET_MODE_FILTER", errno)
+	err := &syserr.Error{Call: "seccomp", Object: "SECCOMP_SET_MODE_FILTER", Err: errno}
 	switch {
 	case errors.Is(errno, unix.EACCES):
-		return fmt.Errorf("%w (set no_new_privs first, or hold CAP_SYS_ADMIN)", err)
+		err.Why = "set no_new_privs first, or hold CAP_SYS_ADMIN"
 	case errors.Is(errno, unix.EINVAL):
-		return fmt.Errorf("%w (the kernel rejected the filter, or has no seccomp filters)", err)
+		err.Why = "the kernel rejected the filter, or has no seccomp filters"
 	}
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/seccomp"
+	"github.com/cellsandbox/cell/internal/syserr"
 )
 
 // childEnv makes the test binary run installChild instead of the tests.
@@ -307,13 +308,13 @@ func TestInstallErrors(t *testing.T) {
 	// nothing is installed in the test process.
 	bad := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 1}}
 	err := Install(bad)
-	var se *os.SyscallError
-	if !errors.As(err, &se) || se.Syscall != "seccomp SECCOMP_SET_MODE_FILTER" {
+	var se *syserr.Error
+	if !errors.As(err, &se) || se.Call != "seccomp" || se.Object != "SECCOMP_SET_MODE_FILTER" {
 		t.Fatalf("Install(invalid program): %v, want an error of seccomp SECCOMP_SET_MODE_FILTER", err)
 	}
 	hints := map[unix.Errno]string{
-		unix.EINVAL: "(the kernel rejected the filter, or has no seccomp filters)",
-		unix.EACCES: "(set no_new_privs first, or hold CAP_SYS_ADMIN)",
+		unix.EINVAL: ": the kernel rejected the filter, or has no seccomp filters",
+		unix.EACCES: ": set no_new_privs first, or hold CAP_SYS_ADMIN",
 	}
 	hint, ok := hints[se.Err.(unix.Errno)]
 	if !ok || !strings.HasSuffix(err.Error(), hint) {
