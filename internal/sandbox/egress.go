@@ -27,16 +27,16 @@ func (e *initExec) egressSockets(a *plan.EgressProxy) error {
 	var fds []int
 	defer func() {
 		for _, fd := range fds {
-			unix.Close(fd)
+			e.k.Close(fd)
 		}
 	}()
 	for _, l := range a.Proxy.Listen {
-		fd, err := listenSocket(l)
+		fd, err := e.k.Listen(l)
 		if errors.Is(err, unix.EADDRNOTAVAIL) && netip.MustParseAddrPort(l.Addr).Addr().Is6() {
 			continue
 		}
 		if err != nil {
-			return err
+			return wrap("socket", l.String(), err)
 		}
 		made = append(made, l)
 		fds = append(fds, fd)
@@ -49,7 +49,7 @@ func (e *initExec) egressSockets(a *plan.EgressProxy) error {
 	// to start, seconds on a loaded host.
 	for _, l := range made {
 		if l.Serves == "proxy" {
-			return proxyReady(l.Addr, egressReadyTimeout)
+			return wrap("connect", l.Addr, e.k.ProxyReady(l.Addr, egressReadyTimeout))
 		}
 	}
 	return nil

@@ -15,7 +15,7 @@ func TestGuard(t *testing.T) {
 		_ = steps[3] // index out of range
 		return nil
 	})
-	if err == nil || !strings.Contains(err.Error(), "cell-init panicked") || !strings.Contains(err.Error(), "index out of range") {
+	if err == nil || !strings.Contains(err.Error(), "panic: ") || !strings.Contains(err.Error(), "index out of range") {
 		t.Errorf("a panicking step: %v", err)
 	}
 	own := errors.New("mount: ENOENT")

@@ -18,18 +18,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/landlock"
-	"github.com/cellsandbox/cell/internal/landlock/lsm"
 	"github.com/cellsandbox/cell/internal/mounts"
-	"github.com/cellsandbox/cell/internal/network/link"
-	"github.com/cellsandbox/cell/internal/network/nft"
 	"github.com/cellsandbox/cell/internal/proto"
 	"github.com/cellsandbox/cell/internal/rlimit"
-	"github.com/cellsandbox/cell/internal/rlimit/prlimit"
-	"github.com/cellsandbox/cell/internal/seccomp/filter"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/internal/syserr"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -74,44 +68,21 @@ func Init() int {
 	if rt.Trace {
 		_ = enc.Encode(message{Trace: &Trace{PlanSHA256: hex.EncodeToString(sum[:])}})
 	}
-	ex := &initExec{passEnv: p.PassEnv, conn: fd, started: started, lease: rt.Lease}
+	ex := &initExec{k: hostKernel{}, passEnv: p.PassEnv, conn: fd, started: started, lease: rt.Lease}
 	report := func(i int, err error) int {
-		f := &failure{Step: i, Err: err.Error()}
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			f.Errno = int(errno)
-		}
-		if werr := enc.Encode(message{Failure: f}); werr != nil {
+		if werr := enc.Encode(message{Failure: failureOf(i, err)}); werr != nil {
 			fmt.Fprintf(os.Stderr, "cell-init: step %d: %v\n", i+1, err)
 		}
 		return 125
-	}
-	start := 0
-	for i := range p.Steps {
-		if p.Steps[i].Op() == plan.OpExecInit {
-			start = i + 1
-		}
 	}
 	trace := func(first, last int, since time.Time) {
 		if rt.Trace {
 			_ = enc.Encode(message{Trace: &Trace{First: first, Last: last, Micros: time.Since(since).Microseconds()}})
 		}
 	}
-	firstCommand := len(p.Steps)
-	for i := start; i < len(p.Steps); i++ {
-		if p.Steps[i].Side == plan.Parent {
-			continue // cgroup joins, which cell made before sending the plan
-		}
-		if p.Steps[i].Side == plan.Command && firstCommand == len(p.Steps) {
-			firstCommand = i
-		}
-		t0 := time.Now()
-		if err := guard(func() error { return ex.step(p.Steps[i].Side, p.Steps[i].Do) }); err != nil {
-			return report(i, err)
-		}
-		if p.Steps[i].Side == plan.Init {
-			trace(i, i, t0)
-		}
+	firstCommand, failed, err := ex.run(p, trace)
+	if err != nil {
+		return report(failed, err)
 	}
 	// The command is forked before the reader below starts, so that a
 	// signal relayed early finds it. A pooled sandbox's command comes
@@ -353,7 +324,9 @@ func reap(pid int, reg *children, done chan<- Status, exited func(ExecExit)) {
 // initExec holds what init's steps build up: the open roots and the
 // command's process attributes.
 type initExec struct {
-	newRoot, oldRoot *mounts.Root
+	// k makes the steps' calls: hostKernel, or a test's fake.
+	k                kernel
+	newRoot, oldRoot root
 	attr             syscall.ProcAttr
 	sys              syscall.SysProcAttr
 	cred             *syscall.Credential
@@ -401,6 +374,49 @@ func refuse(fd int, err error) int {
 	return 125
 }
 
+// run runs init's part of p, the steps after its exec-init, in printed
+// order: init's own, and the command's, which it records for the fork
+// (the parent's, cgroup joins that cell made before it sent the plan,
+// are not init's). A panic in a step is that step's failure. It returns
+// the index of the first command step, or the index of the step that
+// failed and why. trace gets each of init's own steps as it ends.
+func (e *initExec) run(p *plan.Plan, trace func(first, last int, since time.Time)) (firstCommand, failed int, err error) {
+	start := 0
+	for i := range p.Steps {
+		if p.Steps[i].Op() == plan.OpExecInit {
+			start = i + 1
+		}
+	}
+	firstCommand = len(p.Steps)
+	for i := start; i < len(p.Steps); i++ {
+		s := &p.Steps[i]
+		if s.Side == plan.Parent {
+			continue
+		}
+		if s.Side == plan.Command && firstCommand == len(p.Steps) {
+			firstCommand = i
+		}
+		t0 := time.Now()
+		if err := guard(func() error { return e.step(s.Side, s.Do) }); err != nil {
+			return firstCommand, i, err
+		}
+		if s.Side == plan.Init {
+			trace(i, i, t0)
+		}
+	}
+	return firstCommand, -1, nil
+}
+
+// failureOf is init's report of step i's failure.
+func failureOf(i int, err error) *failure {
+	f := &failure{Step: i, Err: err.Error()}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		f.Errno = int(errno)
+	}
+	return f
+}
+
 // resolve puts the leased address in place of {lease}.
 func (e *initExec) resolve(s string) string {
 	if e.lease == "" {
@@ -409,14 +425,14 @@ func (e *initExec) resolve(s string) string {
 	return strings.ReplaceAll(s, plan.Lease, e.lease)
 }
 
-func (e *initExec) root(dir string) (*mounts.Root, error) {
+func (e *initExec) root(dir string) (root, error) {
 	r := &e.newRoot
 	if dir != "/newroot" {
 		r = &e.oldRoot
 	}
 	if *r == nil {
 		var err error
-		if *r, err = mounts.OpenRoot(dir); err != nil {
+		if *r, err = e.k.OpenRoot(dir); err != nil {
 			return nil, err
 		}
 	}
@@ -425,18 +441,19 @@ func (e *initExec) root(dir string) (*mounts.Root, error) {
 
 // step runs one init step, or records a command step for the fork.
 func (e *initExec) step(side plan.Side, a plan.Action) error {
+	k := e.k
 	switch a := a.(type) {
 	case *plan.Mount:
-		return mounts.Mount(a.Source, a.Target, a.FSType, uintptr(a.Flags), a.Data)
+		return wrap("mount", a.Target, k.Mount(a.Source, a.Target, a.FSType, uintptr(a.Flags), a.Data))
 	case *plan.Chdir:
 		if side == plan.Command {
 			e.attr.Dir = a.Dir
 			return nil
 		}
-		return os.Chdir(a.Dir)
+		return wrap("chdir", a.Dir, k.Chdir(a.Dir))
 	case *plan.Mkdir:
 		if a.Root == "" {
-			return mounts.Mkdir(a.Path, a.Mode)
+			return wrap("mkdir", a.Path, k.Mkdir(a.Path, a.Mode))
 		}
 		r, err := e.root(a.Root)
 		if err != nil {
@@ -444,17 +461,17 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		}
 		fd, err := r.Mkdir(a.Path, a.Mode)
 		if err == nil {
-			unix.Close(fd)
+			k.Close(fd)
 		}
-		return err
+		return wrap("mkdirat", a.Path, err)
 	case *plan.PivotRoot:
 		// Descriptors of the roots would pin them; they belong to the
 		// tree being left.
 		e.closeRoots()
-		return mounts.PivotRoot(a.NewRoot, a.PutOld)
+		return wrap("pivot_root", a.NewRoot, k.PivotRoot(a.NewRoot, a.PutOld))
 	case *plan.Umount:
 		e.closeRoots()
-		return mounts.Unmount(a.Target, int(a.Flags))
+		return wrap("umount2", a.Target, k.Unmount(a.Target, int(a.Flags)))
 	case *plan.MountFS:
 		r, err := e.root(a.Root)
 		if err != nil {
@@ -475,7 +492,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 			}
 			defer func() {
 				for _, fd := range fds {
-					unix.Close(fd)
+					k.Close(fd)
 				}
 			}()
 		}
@@ -483,7 +500,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
-		return err
+		return wrap("fsmount", a.Target, err)
 	case *plan.Bind:
 		r, err := e.root(a.Root)
 		if err != nil {
@@ -497,7 +514,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		if errors.Is(err, mounts.ErrSkipped) {
 			return nil
 		}
-		return err
+		return wrap("open_tree", a.Source, err)
 	case *plan.AttachTree:
 		r, err := e.root(a.Root)
 		if err != nil {
@@ -508,57 +525,55 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		}
 		// The tree is attached once; its descriptor must not stay
 		// in pid 1.
-		defer unix.Close(int(a.FD))
-		return r.Attach(int(a.FD), a.Target)
+		defer k.Close(int(a.FD))
+		return wrap("move_mount", a.Target, r.Attach(int(a.FD), a.Target))
 	case *plan.WriteFile:
 		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		return r.WriteFile(a.Target, a.Mode, e.resolve(a.Content))
+		return wrap("write", a.Target, r.WriteFile(a.Target, a.Mode, e.resolve(a.Content)))
 	case *plan.Symlink:
 		r, err := e.root(a.Root)
 		if err != nil {
 			return err
 		}
-		return r.Symlink(a.LinkTo, a.Target)
+		return wrap("symlinkat", a.Target, r.Symlink(a.LinkTo, a.Target))
 	case *plan.Setattr:
-		return mounts.Setattr(a.Target, uint64(a.Attr))
+		return wrap("mount_setattr", a.Target, k.Setattr(a.Target, uint64(a.Attr)))
 	case *plan.Sethostname:
-		return wrap("sethostname", unix.Sethostname([]byte(a.Hostname)))
+		return wrap("sethostname", "", k.Sethostname(a.Hostname))
 	case *plan.Setdomainname:
-		return wrap("setdomainname", unix.Setdomainname([]byte(a.Domainname)))
+		return wrap("setdomainname", "", k.Setdomainname(a.Domainname))
 	case *plan.LinkUp:
-		return link.Up(a.Interface)
+		return wrap("RTM_NEWLINK", a.Interface, k.LinkUp(a.Interface))
 	case *plan.SetDumpable:
-		return wrap("prctl PR_SET_DUMPABLE", unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0))
+		return wrap("prctl PR_SET_DUMPABLE", "", k.Prctl(unix.PR_SET_DUMPABLE, 0))
 	case *plan.SessionKeyring:
-		// NULL: a new anonymous keyring, never one of the same name
-		// that another sandbox joined.
-		_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
-		if errno != 0 && errno != unix.ENOSYS { // ENOSYS: no keyrings to share
-			return wrap("keyctl KEYCTL_JOIN_SESSION_KEYRING", errno)
+		err := k.JoinSessionKeyring()
+		if err == unix.ENOSYS {
+			return nil // no keyrings to share
 		}
-		return nil
+		return wrap("keyctl KEYCTL_JOIN_SESSION_KEYRING", "", err)
 	case *plan.Subreaper:
-		return wrap("prctl PR_SET_CHILD_SUBREAPER", unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+		return wrap("prctl PR_SET_CHILD_SUBREAPER", "", k.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1))
 	case *plan.Umask:
-		unix.Umask(int(a.Mask))
+		k.Umask(int(a.Mask))
 		return nil
 	case *plan.OOMScoreAdj:
-		return prlimit.OOMScoreAdj(a.Score)
+		return wrap("write", "/proc/self/oom_score_adj", k.OOMScoreAdj(a.Score))
 	case *plan.SetRlimit:
 		r, err := rlimit.Parse(a.Limit.Resource)
 		if err != nil {
 			return err
 		}
-		return prlimit.Apply([]rlimit.Limit{{Resource: r, Soft: a.Limit.Soft, Hard: a.Limit.Hard}})
+		return wrap("prlimit", a.Limit.Resource, k.Setrlimit(rlimit.Limit{Resource: r, Soft: a.Limit.Soft, Hard: a.Limit.Hard}))
 	case *plan.Landlock:
 		r, err := landlockRules(&a.Rules)
 		if err != nil {
 			return err
 		}
-		return lsm.Restrict(r)
+		return wrap("landlock_restrict_self", "", k.Landlock(r))
 	case *plan.Seccomp:
 		if len(a.Filter) == 0 {
 			return errors.New("seccomp step without a filter")
@@ -567,16 +582,16 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		for i, in := range a.Filter {
 			prog[i] = unix.SockFilter{Code: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
 		}
-		return filter.Install(prog)
+		return wrap("seccomp", "SECCOMP_SET_MODE_FILTER", k.Seccomp(prog))
 	case *plan.CapBSetDrop:
-		return dropBoundingSet(a.Keep)
+		return wrap("prctl PR_CAPBSET_DROP", "", k.DropBoundingSet(a.Keep))
 	case *plan.CapInheritable:
-		return setInheritable(a.Caps)
+		return wrap("capset", "inheritable", k.SetInheritable(a.Caps))
 	case *plan.NoNewPrivs:
-		return wrap("prctl PR_SET_NO_NEW_PRIVS", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return wrap("prctl PR_SET_NO_NEW_PRIVS", "", k.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1))
 	case *plan.CloseFDs:
 		e.keepFDs = a.Keep
-		return closeFDs(a.Keep)
+		return wrap("close_range", "", k.CloseFDs(a.Keep))
 	case *plan.Setsid:
 		e.sys.Setsid = true
 		return nil
@@ -599,7 +614,7 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		return nil
 	case *plan.Pdeathsig:
 		if side == plan.Init {
-			return wrap("prctl PR_SET_PDEATHSIG", unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(a.Signal), 0, 0, 0))
+			return wrap("prctl PR_SET_PDEATHSIG", "", k.Prctl(unix.PR_SET_PDEATHSIG, uintptr(a.Signal)))
 		}
 		e.sys.Pdeathsig = syscall.Signal(a.Signal)
 		return nil
@@ -615,19 +630,18 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		e.exec = a
 		return nil
 	case *plan.AddrAdd:
-		return link.AddrAdd(a.Interface, e.resolve(a.Address))
+		return wrap("RTM_NEWADDR", a.Interface, k.AddrAdd(a.Interface, e.resolve(a.Address)))
 	case *plan.RouteAdd:
-		return link.DefaultRoute(a.Interface, a.Gateway)
+		return wrap("RTM_NEWROUTE", a.Interface, k.DefaultRoute(a.Interface, a.Gateway))
 	case *plan.Nft:
-		c, err := nftables.New()
-		if err != nil {
-			return fmt.Errorf("nftables: %w", err)
-		}
 		r := a.Rule
 		if e.lease != "" {
 			r = r.Resolve(e.lease)
 		}
-		return nft.Apply(c, &r)
+		if err := k.Nft(&r); err != nil {
+			return wrap("nftables", r.String(), err)
+		}
+		return nil
 	}
 	return fmt.Errorf("%s in %s is not a step init can run", a.Op(), side)
 }
@@ -658,7 +672,7 @@ func (e *initExec) credential() *syscall.Credential {
 }
 
 func (e *initExec) closeRoots() {
-	for _, r := range []**mounts.Root{&e.newRoot, &e.oldRoot} {
+	for _, r := range []*root{&e.newRoot, &e.oldRoot} {
 		if *r != nil {
 			(*r).Close()
 			*r = nil
@@ -666,11 +680,13 @@ func (e *initExec) closeRoots() {
 	}
 }
 
-func wrap(call string, err error) error {
-	if err != nil {
-		return &syserr.Error{Call: call, Err: err}
+// wrap names the call and object of a bare errno; an error that names
+// its call already, or none, passes unchanged.
+func wrap(call, object string, err error) error {
+	if errno, ok := err.(unix.Errno); ok {
+		return &syserr.Error{Call: call, Object: object, Err: errno}
 	}
-	return nil
+	return err
 }
 
 // dropBoundingSet drops every capability the kernel knows but keep from
@@ -797,11 +813,11 @@ func closeFDs(keep []uint32) error {
 // is opened with TIOCGPTPEER, from the master itself, not by a path that
 // the sandbox's file system could redirect.
 func (e *initExec) openConsole(s *plan.Console) error {
-	m, slave, name, err := makePTY(s.Ptmx, []uint32{s.UID, s.GID})
+	m, slave, name, err := e.k.OpenPTY(s.Ptmx, []uint32{s.UID, s.GID})
 	if err != nil {
 		return err
 	}
-	defer unix.Close(m)
+	defer e.k.Close(m)
 	if err := sendWithFDs(e.conn, message{Console: name}, []int{m}); err != nil {
 		slave.Close()
 		return &syserr.Error{Call: "sendmsg", Object: "the console to cell", Err: err}
@@ -1031,7 +1047,7 @@ func setInheritable(caps []uint32) error {
 func guard(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("cell-init panicked (a bug of cell's; please report it): %v", r)
+			err = fmt.Errorf("panic: %v (a bug of cell's; please report it)", r)
 		}
 	}()
 	return f()

@@ -566,22 +566,28 @@ func (sb *Sandbox) wait() (Status, error) {
 	case m.Exit != nil:
 		return *m.Exit, nil
 	case m.Failure != nil:
-		f := m.Failure
-		if f.Step == -1 {
-			// Before any step: init refused what cell sent.
-			return Status{}, fmt.Errorf("cell-init refused to start: %s", f.Err)
-		}
-		if f.Step < 0 || f.Step >= len(sb.plan.Steps) {
-			return Status{}, fmt.Errorf("init reported step %d of %d: %s", f.Step+1, len(sb.plan.Steps), f.Err)
-		}
-		s := sb.plan.Steps[f.Step]
-		se := &StepError{Pos: s.Pos, Index: f.Step + 1, Step: s, Errno: unix.Errno(f.Errno), Err: f.Err}
-		if s.Op() == plan.OpExec {
-			return Status{}, &ExecError{se}
-		}
-		return Status{}, se
+		return Status{}, stepError(sb.plan, m.Failure)
 	}
 	return Status{}, fmt.Errorf("sandbox init ended without a report: %v", werr)
+}
+
+// stepError is init's failure report f as the error that Wait returns: a
+// *StepError (an *ExecError for the command's execve) that names the step
+// and its profile position, or init's refusal of what cell sent.
+func stepError(p *plan.Plan, f *failure) error {
+	if f.Step == -1 {
+		// Before any step: init refused what cell sent.
+		return fmt.Errorf("cell-init refused to start: %s", f.Err)
+	}
+	if f.Step < 0 || f.Step >= len(p.Steps) {
+		return fmt.Errorf("init reported step %d of %d: %s", f.Step+1, len(p.Steps), f.Err)
+	}
+	s := p.Steps[f.Step]
+	se := &StepError{Pos: s.Pos, Index: f.Step + 1, Step: s, Errno: unix.Errno(f.Errno), Err: f.Err}
+	if s.Op() == plan.OpExec {
+		return &ExecError{se}
+	}
+	return se
 }
 
 // handBack returns the host directory that a step hands back to the
