@@ -107,9 +107,13 @@ func FDRecv(fd int) Recv {
 	return func(b, oob []byte) (int, int, error) {
 		for {
 			n, oobn, _, _, err := unix.Recvmsg(fd, b, oob, unix.MSG_CMSG_CLOEXEC)
-			if err != unix.EINTR {
-				return n, oobn, err
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				return 0, 0, err
 			}
+			return n, oobn, nil
 		}
 	}
 }
@@ -180,6 +184,9 @@ func (r *Reader) fill() (int, error) {
 		r.oob = make([]byte, unix.CmsgSpace(MaxFDs*4))
 	}
 	n, oobn, err := r.recv(r.chunk, r.oob)
+	if n < 0 || oobn < 0 {
+		n, oobn = 0, 0
+	}
 	if oobn > 0 {
 		if scms, perr := unix.ParseSocketControlMessage(r.oob[:oobn]); perr == nil {
 			for i := range scms {

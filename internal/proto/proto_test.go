@@ -199,6 +199,19 @@ func TestReaderRefuses(t *testing.T) {
 			t.Errorf("a console without its master: %v", err)
 		}
 	})
+	t.Run("read error", func(t *testing.T) {
+		// A socket closed under the reader (cell closes its end when
+		// init has ended) is an error, not a short or negative read.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		if _, err := NewReader(FDRecv(fds[0]), []byte(`{"ready":`)).Line(); !errors.Is(err, unix.EBADF) {
+			t.Errorf("a closed socket: %v, want EBADF", err)
+		}
+	})
 	t.Run("not JSON", func(t *testing.T) {
 		a, b := socketPair(t)
 		unix.Write(a, []byte("hello\n"))
