@@ -212,7 +212,21 @@ func (c *compiler) compile(inv Invocation) error {
 	c.add("process.inheritFds", plan.Parent, &plan.CloseFDs{Keep: inheritedFDs(p.Process.InheritFDs)})
 	c.add("namespaces", plan.Parent, &plan.Clone{Flags: plan.CloneFlags(clone), Cgroup: cloneInto})
 	if ids != nil && !ids.helpers {
-		if err := c.directMaps(ids); err != nil {
+		c.directMaps(ids)
+	}
+	// From here to init's exec, the clone spec: what Go's fork applies
+	// in init once its maps are written, in the fork's order (see
+	// launcher/plan's fork.go). When the command gets a session of its
+	// own, init takes one too: then every process of the sandbox is in a
+	// session whose leader is inside its pid namespace, which CRIU needs
+	// to checkpoint it. cell relays the terminal's signals to such a
+	// command itself (launcher.Run), so init leaving cell's process group
+	// changes nothing else.
+	if c.newSession() {
+		c.add("process.newSession", plan.Init, &plan.Setsid{})
+	}
+	if ids != nil && !ids.helpers {
+		if err := c.initIDs(ids); err != nil {
 			return err
 		}
 	}
@@ -647,7 +661,7 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		initStep("security.seccomp", seccompStep(sec.seccomp, sec.filter))
 	}
 
-	if p.Process.IsNewSession() || c.tty {
+	if c.newSession() {
 		cmd("process.newSession", &plan.Setsid{})
 	}
 	ids := &p.IDs
@@ -717,3 +731,7 @@ func device(m *spec.Mount) string {
 	}
 	return m.Type.String()
 }
+
+// newSession reports whether the command runs in a session of its own
+// (and init with it).
+func (c *compiler) newSession() bool { return c.p.Process.IsNewSession() || c.tty }

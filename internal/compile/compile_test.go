@@ -354,12 +354,13 @@ func TestRootlessHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, s := range pl.Steps[:8] {
+	for _, s := range pl.Steps[:9] {
 		got = append(got, s.Side.String()+" "+s.Call())
 	}
 	want := []string{
 		"parent close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) in cell; init closes every other descriptor it did not get from the plan",
 		"parent clone3(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP|CLONE_NEWTIME, exit_signal=SIGCHLD) = INIT",
+		"init setsid()",
 		"init prctl(PR_SET_PDEATHSIG, SIGKILL)",
 		`init execve("/proc/self/exe", ["cell-init", "3", "wait-for-maps"])`,
 		`parent execve("/usr/bin/newuidmap", ["/usr/bin/newuidmap", "INIT", "0", "1000", "1", "1", "100000", "65536"])`,
@@ -786,9 +787,14 @@ func TestConsole(t *testing.T) {
 	}
 	at := map[plan.Op]int{}
 	for i, s := range pl.Steps {
-		if _, ok := at[s.Op()]; !ok {
+		if _, ok := at[s.Op()]; !ok && s.Side != plan.Parent && (s.Side == plan.Command || s.Op() != plan.OpSetsid) {
 			at[s.Op()] = i
 		}
+	}
+	// init takes a session of its own with the command, in its clone
+	// spec: after the clone, before its exec.
+	if i := slices.IndexFunc(pl.Steps, func(s plan.Step) bool { return s.Side == plan.Init && s.Op() == plan.OpSetsid }); i < 0 || i > at[plan.OpExecInit] {
+		t.Errorf("init's setsid at %d, exec-init at %d", i, at[plan.OpExecInit])
 	}
 	c, ok := at[plan.OpConsole]
 	if !ok {

@@ -332,8 +332,8 @@ func initID(m []idRange, caller uint32, kind string) (uint32, error) {
 }
 
 // directMaps writes the maps from cell, in the order Go's os/exec writes
-// them (uid_map, setgroups, gid_map), and sets init's IDs.
-func (c *compiler) directMaps(m *idMaps) error {
+// them (uid_map, setgroups, gid_map).
+func (c *compiler) directMaps(m *idMaps) {
 	c.add("ids.uidMap", plan.Parent, &plan.WriteIDMap{File: "uid_map", Data: formatMap(m.uid)})
 	if c.host.Rootless() || c.p.IDs.SetGroups == spec.SetGroupsDeny {
 		// The kernel lets an unprivileged process write a gid_map only
@@ -341,6 +341,11 @@ func (c *compiler) directMaps(m *idMaps) error {
 		c.add("ids", plan.Parent, &plan.WriteIDMap{File: "setgroups", Data: "deny"})
 	}
 	c.add("ids.gidMap", plan.Parent, &plan.WriteIDMap{File: "gid_map", Data: formatMap(m.gid)})
+}
+
+// initIDs sets init's IDs in its namespace, when the maps that cell wrote
+// do not make them what init is outside.
+func (c *compiler) initIDs(m *idMaps) error {
 	uid, uerr := initID(m.uid, c.host.UID, "uid")
 	if uerr != nil {
 		return c.errorf("ids.uidMap", "%s", uerr)

@@ -424,7 +424,7 @@ func TestInitStepErrno(t *testing.T) {
 		}
 	}
 	_, failed, err := fakeExec(t, p, k).run(p, func(int, int, time.Time) {})
-	if got, want := stepError(p, failureOf(failed, err)).Error(), `builtin:dev:17:9: step 14 mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID|MS_NODEV, "mode=0755,size=16777216"): mount /newroot: EPERM (operation not permitted)`; got != want {
+	if got, want := stepError(p, failureOf(failed, err)).Error(), `builtin:dev:17:9: step 15 mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID|MS_NODEV, "mode=0755,size=16777216"): mount /newroot: EPERM (operation not permitted)`; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

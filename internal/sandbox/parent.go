@@ -114,17 +114,6 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{GidMappingsEnableSetgroups: true}
-	// When the command gets a session of its own (its setsid step), init
-	// takes one too, before its exec: then every process of the sandbox
-	// is in a session whose leader is inside its pid namespace, which
-	// CRIU needs to checkpoint it. cell relays the terminal's signals to
-	// such a command itself (launcher.Run), so init leaving cell's
-	// process group changes nothing else.
-	for i := range p.Steps {
-		if _, ok := p.Steps[i].Do.(*plan.Setsid); ok {
-			sys.Setsid = true
-		}
-	}
 	cg := groupOf(p)
 	nw := &nets{}
 	lids := &leasedIDs{}
@@ -375,10 +364,12 @@ func initSocketFD(s *plan.ExecInit) (int, error) {
 	return fd, nil
 }
 
-// parentStep records the effect of a step up to init's exec in the
-// attributes of init's clone. Go's os/exec performs them in the forked
-// child and in the parent in plan order (clone, uid_map, setgroups,
-// gid_map, unshare, pdeathsig, execve).
+// parentStep records the effect of a step up to init's exec, the clone
+// spec, in the attributes of init's clone. Go's os/exec performs them in
+// the parent (the clone, the ID maps) and in the forked child (setsid,
+// credentials, ambient capabilities, pdeathsig, execve) in its own fixed
+// order, which the plan prints and Check enforces (launcher/plan's
+// fork.go).
 func parentStep(side plan.Side, a plan.Action, sys *syscall.SysProcAttr) error {
 	switch a := a.(type) {
 	case *plan.Clone:
@@ -403,6 +394,8 @@ func parentStep(side plan.Side, a plan.Action, sys *syscall.SysProcAttr) error {
 		default:
 			return fmt.Errorf("unknown id map file %q", a.File)
 		}
+	case *plan.Setsid:
+		sys.Setsid = true
 	case *plan.Pdeathsig:
 		sys.Pdeathsig = syscall.Signal(a.Signal)
 	case *plan.InitIDs:

@@ -10,34 +10,27 @@ import (
 // enforces this, so the order of setup is a checked rule and not only a
 // convention of the compiler.
 //
-// The steps that Go's fork applies rather than cell's own code (those
-// between the clone and init's exec, and the command's) are recorded in
-// SysProcAttr and made by syscall.forkAndExecInChild in its fixed order:
-// setsid, credentials (setgroups, setresgid, setresuid), ambient
-// capabilities, chdir, the parent-death signal, the descriptors, the
-// controlling terminal, execve. Their phases follow that order, so what
-// the plan prints is the order in which they happen.
+// The steps that Go's fork applies rather than cell's own code, init's
+// before its exec (the clone spec) and the command's (the exec spec),
+// have one phase per stage of the fork (fork.go): their windows come from
+// forkOrder, so what the plan prints is the order in which they happen.
 const (
-	phaseHost      = iota // the sandbox's cgroup, made before init exists
-	phaseStart            // clone, id maps, the pre-exec part of init
-	phasePrivate          // make "/" private before any mount is made
-	phaseStage            // staging tmpfs and the first pivot_root
-	phaseMounts           // the new root and the profile's mounts
-	phasePivot            // detach the host's root, pivot into the new one
-	phaseReadOnly         // read-only remount of the root
-	phaseUTS              // hostname and domainname
-	phaseNet              // loopback and in-namespace network
-	phaseProcess          // umask, dumpable, subreaper
-	phasePrivilege        // capabilities and no_new_privs
-	phaseFDs              // close inherited descriptors
-	phaseLandlock         // landlock, on the thread that forks the command
-	phaseSeccomp          // seccomp, last in init
-	phaseSession          // setsid in the command
-	phaseCreds            // setgroups, setgid, setuid, ambient capabilities in the command
-	phaseCwd              // chdir in the command
-	phaseRearm            // parent-death signal again after the uid change
-	phaseCtty             // the controlling terminal, once fds 0-2 are in place (Go's fork does it last)
-	phaseExec             // execve
+	phaseHost      = iota                       // the sandbox's cgroup, made before init exists
+	phaseStart                                  // clone, id maps: the parent's part of init's start
+	phaseCloneSpec                              // the first of forkStages phases: init's clone spec, to its exec
+	phasePrivate   = iota + int(forkStages) - 1 // make "/" private before any mount is made
+	phaseStage     = iota + int(forkStages) - 1 // staging tmpfs and the first pivot_root
+	phaseMounts    = iota + int(forkStages) - 1 // the new root and the profile's mounts
+	phasePivot     = iota + int(forkStages) - 1 // detach the host's root, pivot into the new one
+	phaseReadOnly  = iota + int(forkStages) - 1 // read-only remount of the root
+	phaseUTS       = iota + int(forkStages) - 1 // hostname and domainname
+	phaseNet       = iota + int(forkStages) - 1 // loopback and in-namespace network
+	phaseProcess   = iota + int(forkStages) - 1 // umask, dumpable, subreaper
+	phasePrivilege = iota + int(forkStages) - 1 // capabilities and no_new_privs
+	phaseFDs       = iota + int(forkStages) - 1 // close inherited descriptors
+	phaseLandlock  = iota + int(forkStages) - 1 // landlock, on the thread that forks the command
+	phaseSeccomp   = iota + int(forkStages) - 1 // seccomp, last in init
+	phaseExecSpec  = iota + int(forkStages) - 1 // the first of forkStages phases: the command's exec spec
 )
 
 // window returns the first and last phase in which the step may run, -1
@@ -131,7 +124,7 @@ func (p *Plan) Check() error {
 		} else if execInit && s.Side == Parent && op != OpCgroupJoin && op != OpNewIDMap && op != OpDenySetgroups &&
 			op != OpVeth && op != OpUserNet && op != OpUserNetPort {
 			return fmt.Errorf("step %d (%s): parent steps must come before exec-init", i+1, op)
-		} else if !execInit && s.Side != Parent && op != OpPdeathsig && op != OpAmbientCaps && op != OpInitIDs {
+		} else if !execInit && s.Side != Parent && !inCloneSpec(s.Side, op) {
 			return fmt.Errorf("step %d (%s) needs init to have exec'd", i+1, op)
 		}
 		if s.Side < side && s.Side != Parent && op != OpExecInit && op != OpPdeathsig {

@@ -102,10 +102,17 @@ type opInfo struct {
 	cleanup bool
 }
 
-// parent, initOnly and command are the spans of an op that one side runs.
+// aroundInitExec is the span of the parent's steps that may come before
+// or after init's exec (cgroup joins, the ID map helpers, the network
+// that needs init's pid): up to the clone spec's last phase.
+var aroundInitExec = parent(phaseStart, clonePhase(forkExec))
+
+// noSpans is an op that no side runs as a step of its own.
+var noSpans [sideCount]span
+
+// parent and initOnly are the spans of an op that one side runs.
 func parent(first, last int) [sideCount]span   { return [sideCount]span{Parent: in(first, last)} }
 func initOnly(first, last int) [sideCount]span { return [sideCount]span{Init: in(first, last)} }
-func command(first, last int) [sideCount]span  { return [sideCount]span{Command: in(first, last)} }
 
 // ops is the op table: the printer, the codec and Check all read it, and
 // TestOpTable checks that every op has a row whose Action is of that op.
@@ -115,15 +122,15 @@ var ops = [opCount]opInfo{
 	OpCgroupWrite:    {name: "cgroup-write", make: func() Action { return new(CgroupWrite) }, on: parent(phaseHost, phaseHost)},
 	OpIDMapUserns:    {name: "idmapped-tree", make: func() Action { return new(IDMappedTree) }, on: parent(phaseHost, phaseHost)},
 	OpClone:          {name: "clone", make: func() Action { return new(Clone) }, on: parent(phaseStart, phaseStart)},
-	OpCgroupJoin:     {name: "cgroup-join", make: func() Action { return new(CgroupJoin) }, on: parent(phaseStart, phaseStart)},
+	OpCgroupJoin:     {name: "cgroup-join", make: func() Action { return new(CgroupJoin) }, on: aroundInitExec},
 	OpWriteIDMap:     {name: "write-id-map", make: func() Action { return new(WriteIDMap) }, on: parent(phaseStart, phaseStart)},
-	OpNewIDMap:       {name: "new-id-map", make: func() Action { return new(NewIDMap) }, on: parent(phaseStart, phaseStart)},
-	OpPdeathsig:      {name: "pdeathsig", make: func() Action { return new(Pdeathsig) }, on: [sideCount]span{Init: in(phaseStart, phaseStart), Command: in(phaseRearm, phaseRearm)}},
-	OpInitIDs:        {name: "init-ids", make: func() Action { return new(InitIDs) }, on: initOnly(phaseStart, phaseStart)},
-	OpAmbientCaps:    {name: "ambient-caps", make: func() Action { return new(AmbientCaps) }, on: [sideCount]span{Init: in(phaseStart, phaseStart), Command: in(phaseCreds, phaseCreds)}},
-	OpExecInit:       {name: "exec-init", make: func() Action { return new(ExecInit) }, on: initOnly(phaseStart, phaseStart)},
+	OpNewIDMap:       {name: "new-id-map", make: func() Action { return new(NewIDMap) }, on: aroundInitExec},
+	OpPdeathsig:      {name: "pdeathsig", make: func() Action { return new(Pdeathsig) }, on: forkSpans(OpPdeathsig, initOnly(clonePhase(forkPdeathsig), clonePhase(forkExec)))},
+	OpInitIDs:        {name: "init-ids", make: func() Action { return new(InitIDs) }, on: forkSpans(OpInitIDs, noSpans)},
+	OpAmbientCaps:    {name: "ambient-caps", make: func() Action { return new(AmbientCaps) }, on: forkSpans(OpAmbientCaps, noSpans)},
+	OpExecInit:       {name: "exec-init", make: func() Action { return new(ExecInit) }, on: forkSpans(OpExecInit, noSpans)},
 	OpMount:          {name: "mount", make: func() Action { return new(Mount) }, on: initOnly(phasePrivate, phaseStage)},
-	OpChdir:          {name: "chdir", make: func() Action { return new(Chdir) }, on: [sideCount]span{Init: in(phaseStage, phasePivot), Command: in(phaseCwd, phaseCwd)}},
+	OpChdir:          {name: "chdir", make: func() Action { return new(Chdir) }, on: forkSpans(OpChdir, initOnly(phaseStage, phasePivot))},
 	OpMkdir:          {name: "mkdir", make: func() Action { return new(Mkdir) }, on: initOnly(phaseStage, phaseMounts)},
 	OpPivotRoot:      {name: "pivot-root", make: func() Action { return new(PivotRoot) }, on: initOnly(phaseStage, phasePivot)},
 	OpUmount:         {name: "umount", make: func() Action { return new(Umount) }, on: initOnly(phasePivot, phasePivot)},
@@ -150,24 +157,24 @@ var ops = [opCount]opInfo{
 	OpSeccomp:        {name: "seccomp", make: func() Action { return new(Seccomp) }, on: initOnly(phaseSeccomp, phaseSeccomp)},
 	// cell before the clone, init before it forks the command.
 	OpCloseFDs: {name: "close-fds", make: func() Action { return new(CloseFDs) }, on: [sideCount]span{Parent: in(phaseHost, phaseHost), Init: in(phaseFDs, phaseFDs)}},
-	OpSetsid:   {name: "setsid", make: func() Action { return new(Setsid) }, on: command(phaseSession, phaseSession)},
+	OpSetsid:   {name: "setsid", make: func() Action { return new(Setsid) }, on: forkSpans(OpSetsid, noSpans)},
 	// Go's fork sets the controlling terminal after it has put the
 	// command's descriptors in place, just before execve.
-	OpSetctty:      {name: "setctty", make: func() Action { return new(Setctty) }, on: command(phaseCtty, phaseCtty)},
-	OpSetgroups:    {name: "setgroups", make: func() Action { return new(Setgroups) }, on: command(phaseCreds, phaseCreds)},
-	OpSetgid:       {name: "setgid", make: func() Action { return new(Setgid) }, on: command(phaseCreds, phaseCreds)},
-	OpSetuid:       {name: "setuid", make: func() Action { return new(Setuid) }, on: command(phaseCreds, phaseCreds)},
+	OpSetctty:      {name: "setctty", make: func() Action { return new(Setctty) }, on: forkSpans(OpSetctty, noSpans)},
+	OpSetgroups:    {name: "setgroups", make: func() Action { return new(Setgroups) }, on: forkSpans(OpSetgroups, noSpans)},
+	OpSetgid:       {name: "setgid", make: func() Action { return new(Setgid) }, on: forkSpans(OpSetgid, noSpans)},
+	OpSetuid:       {name: "setuid", make: func() Action { return new(Setuid) }, on: forkSpans(OpSetuid, noSpans)},
 	OpCgroupKill:   {name: "cgroup-kill", make: func() Action { return new(CgroupKill) }, cleanup: true},
 	OpCgroupRemove: {name: "cgroup-remove", make: func() Action { return new(CgroupRemove) }, cleanup: true},
-	OpExec:         {name: "exec", make: func() Action { return new(Exec) }, on: command(phaseExec, phaseExec)},
+	OpExec:         {name: "exec", make: func() Action { return new(Exec) }, on: forkSpans(OpExec, noSpans)},
 	OpRequire:      {name: "require", make: func() Action { return new(Require) }, on: parent(phaseHost, phaseHost)},
 	OpNetLease:     {name: "net-lease", make: func() Action { return new(NetLease) }, on: parent(phaseHost, phaseHost)},
 	OpBridge:       {name: "bridge", make: func() Action { return new(Bridge) }, on: parent(phaseHost, phaseHost)},
 	// The parent on the host, init in the sandbox's network namespace.
 	OpNft:          {name: "nft", make: func() Action { return new(Nft) }, on: [sideCount]span{Parent: in(phaseHost, phaseHost), Init: in(phaseNet, phaseNet)}},
-	OpVeth:         {name: "veth", make: func() Action { return new(Veth) }, on: parent(phaseStart, phaseStart)},
-	OpUserNet:      {name: "user-net", make: func() Action { return new(UserNet) }, on: parent(phaseStart, phaseStart)},
-	OpUserNetPort:  {name: "user-net-port", make: func() Action { return new(UserNetPort) }, on: parent(phaseStart, phaseStart)},
+	OpVeth:         {name: "veth", make: func() Action { return new(Veth) }, on: aroundInitExec},
+	OpUserNet:      {name: "user-net", make: func() Action { return new(UserNet) }, on: aroundInitExec},
+	OpUserNetPort:  {name: "user-net-port", make: func() Action { return new(UserNetPort) }, on: aroundInitExec},
 	OpAddrAdd:      {name: "addr-add", make: func() Action { return new(AddrAdd) }, on: initOnly(phaseNet, phaseNet)},
 	OpRouteAdd:     {name: "route-add", make: func() Action { return new(RouteAdd) }, on: initOnly(phaseNet, phaseNet)},
 	OpNftDelete:    {name: "nft-delete", make: func() Action { return new(NftDelete) }, cleanup: true},
@@ -179,7 +186,7 @@ var ops = [opCount]opInfo{
 	// gone, before the capabilities (fchown) go.
 	OpConsole: {name: "console", make: func() Action { return new(Console) }, on: initOnly(phaseProcess, phaseProcess)},
 	// After init's first exec, before the helpers write its maps.
-	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: parent(phaseStart, phaseStart)},
+	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: aroundInitExec},
 	// In the sandbox's network namespace, with its loopback up.
 	OpEgressProxy: {name: "egress-proxy", make: func() Action { return new(EgressProxy) }, on: initOnly(phaseNet, phaseNet)},
 }

@@ -91,6 +91,48 @@ func TestCheckNetwork(t *testing.T) {
 	}
 }
 
+// TestForkSpecs: a plan whose clone and exec specs hold every op they may,
+// in Go's fork order, passes Check; and each op of a spec has the one
+// phase of its stage on the sides of the specs that declare it.
+func TestForkSpecs(t *testing.T) {
+	p := &Plan{Profile: "t", Steps: []Step{
+		{Side: Parent, Do: &Clone{Flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}},
+		{Side: Parent, Do: &WriteIDMap{File: "uid_map", Data: "0 0 1\n"}},
+		{Side: Init, Do: &Setsid{}},
+		{Side: Init, Do: &InitIDs{UID: 0, GID: 0}},
+		{Side: Init, Do: &AmbientCaps{Caps: []uint32{21}}},
+		{Side: Init, Do: &Pdeathsig{Signal: 9}},
+		{Side: Init, Do: &ExecInit{Path: "/proc/self/exe", Args: []string{"cell-init", "3"}}},
+		{Side: Init, Do: &CloseFDs{}},
+		{Side: Command, Do: &Setsid{}},
+		{Side: Command, Do: &Setgroups{}},
+		{Side: Command, Do: &Setgid{GID: 1000}},
+		{Side: Command, Do: &Setuid{UID: 1000}},
+		{Side: Command, Do: &AmbientCaps{Caps: []uint32{21}}},
+		{Side: Command, Do: &Chdir{Dir: "/"}},
+		{Side: Command, Do: &Pdeathsig{Signal: 9}},
+		{Side: Command, Do: &Exec{Path: "sh", Args: []string{"sh"}}},
+	}}
+	if err := p.Check(); err != nil {
+		t.Fatalf("specs in Go's fork order: %v\n%s", err, p)
+	}
+	for o, f := range forkOrder {
+		for side, ok := range map[Side]bool{Init: f.clone, Command: f.exec} {
+			if !ok {
+				continue
+			}
+			want := phaseCloneSpec + int(f.stage)
+			if side == Command {
+				want = phaseExecSpec + int(f.stage)
+			}
+			first, last := (&Step{Side: side, Do: New(o)}).window()
+			if first != want || last != want && !(o == OpPdeathsig && side == Init) {
+				t.Errorf("%s in %s: window %d..%d, want the phase of stage %d, %d", o, side, first, last, f.stage, want)
+			}
+		}
+	}
+}
+
 // TestCheckRules breaks each ordering rule once; every broken plan must be
 // refused with a message naming the problem.
 func TestCheckRules(t *testing.T) {
@@ -151,6 +193,28 @@ func TestCheckRules(t *testing.T) {
 		{"mount source among the options", func(p *Plan) {
 			p.Steps[7].Do = &MountFS{Root: "/newroot", FSType: "sysfs", Source: "sysfs", Target: "/sys", Options: []string{"source=other"}}
 		}, "its source field"},
+		// The clone and exec specs, in Go's fork order (fork.go).
+		{"init's setsid after its pdeathsig", func(p *Plan) {
+			p.Steps = append(p.Steps[:3], append([]Step{{Side: Init, Do: &Setsid{}}}, p.Steps[3:]...)...)
+		}, "too late"},
+		{"init's setsid after its exec", func(p *Plan) {
+			p.Steps = append(p.Steps[:4], append([]Step{{Side: Init, Do: &Setsid{}}}, p.Steps[4:]...)...)
+		}, "too late"},
+		{"id map written after init's setsid", func(p *Plan) {
+			p.Steps = append(p.Steps[:1], append([]Step{{Side: Init, Do: &Setsid{}}}, p.Steps[1:]...)...)
+		}, "too late"},
+		{"init's IDs after its ambient capabilities", func(p *Plan) {
+			p.Steps = append(p.Steps[:2], append([]Step{{Side: Init, Do: &AmbientCaps{Caps: []uint32{21}}}, {Side: Init, Do: &InitIDs{}}}, p.Steps[2:]...)...)
+		}, "too late"},
+		{"ambient capabilities before setuid in the command", func(p *Plan) {
+			p.Steps = append(p.Steps[:15], append([]Step{{Side: Command, Do: &AmbientCaps{Caps: []uint32{21}}}}, p.Steps[15:]...)...)
+		}, "too late"},
+		{"setsid after setuid in the command", func(p *Plan) {
+			p.Steps = append(p.Steps[:16], append([]Step{{Side: Command, Do: &Setsid{}}}, p.Steps[16:]...)...)
+		}, "too late"},
+		{"setgroups in init's clone", func(p *Plan) {
+			p.Steps = append(p.Steps[:2], append([]Step{{Side: Init, Do: &Setgroups{}}}, p.Steps[2:]...)...)
+		}, "belongs in command"},
 		{"lease release as a step", func(p *Plan) {
 			p.Steps = append(p.Steps[:1], append([]Step{{Side: Parent, Do: &LeaseRelease{}}}, p.Steps[1:]...)...)
 		}, "invalid op"},
