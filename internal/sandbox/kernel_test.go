@@ -267,7 +267,7 @@ func printedCalls(p *plan.Plan, lease string) []call {
 // goldenPlans are the compiled plans of the built-in profiles, as
 // internal/compile's golden files pin them (for root and for an
 // unprivileged caller).
-func goldenPlans(t *testing.T) map[string]*plan.Plan {
+func goldenPlans(t testing.TB) map[string]*plan.Plan {
 	t.Helper()
 	files, err := filepath.Glob("../compile/testdata/*.json")
 	if err != nil || len(files) == 0 {
@@ -449,5 +449,69 @@ func TestInitStepPanic(t *testing.T) {
 	}
 	if len(k.calls) != n+1 {
 		t.Errorf("%d calls were made after the panic", len(k.calls)-n-1)
+	}
+}
+
+// nopKernel makes no call: BenchmarkInitSteps measures what the executor
+// itself costs per plan, the part that the kernel interface could add to.
+type nopKernel struct{}
+
+func (nopKernel) Mount(string, string, string, uintptr, string) error { return nil }
+func (nopKernel) Unmount(string, int) error                           { return nil }
+func (nopKernel) PivotRoot(string, string) error                      { return nil }
+func (nopKernel) Mkdir(string, uint32) error                          { return nil }
+func (nopKernel) Setattr(string, uint64) error                        { return nil }
+func (nopKernel) Chdir(string) error                                  { return nil }
+func (nopKernel) OpenRoot(string) (root, error)                       { return nopRoot{}, nil }
+func (nopKernel) Close(int)                                           {}
+func (nopKernel) Sethostname(string) error                            { return nil }
+func (nopKernel) Setdomainname(string) error                          { return nil }
+func (nopKernel) Prctl(int, uintptr) error                            { return nil }
+func (nopKernel) JoinSessionKeyring() error                           { return nil }
+func (nopKernel) Umask(int)                                           {}
+func (nopKernel) OOMScoreAdj(int) error                               { return nil }
+func (nopKernel) Setrlimit(rlimit.Limit) error                        { return nil }
+func (nopKernel) Landlock(*landlock.Rules) error                      { return nil }
+func (nopKernel) Seccomp([]unix.SockFilter) error                     { return nil }
+func (nopKernel) DropBoundingSet([]uint32) error                      { return nil }
+func (nopKernel) SetInheritable([]uint32) error                       { return nil }
+func (nopKernel) CloseFDs([]uint32) error                             { return nil }
+func (nopKernel) OpenPTY(string, []uint32) (int, *os.File, string, error) {
+	return -1, nil, "", unix.ENOSYS
+}
+func (nopKernel) Listen(plan.ProxyListen) (int, error)   { return -1, unix.ENOSYS }
+func (nopKernel) ProxyReady(string, time.Duration) error { return nil }
+func (nopKernel) LinkUp(string) error                    { return nil }
+func (nopKernel) AddrAdd(string, string) error           { return nil }
+func (nopKernel) DefaultRoute(string, string) error      { return nil }
+func (nopKernel) Nft(*plan.NftRule) error                { return nil }
+
+type nopRoot struct{}
+
+func (nopRoot) Mkdir(string, uint32) (int, error) { return -1, nil }
+func (nopRoot) MountFS(string, []string, uint64, string, mounts.Target) error {
+	return nil
+}
+func (nopRoot) Bind(root, string, string, uint64, bool, bool, mounts.Target) error { return nil }
+func (nopRoot) Attach(int, string) error                                           { return nil }
+func (nopRoot) WriteFile(string, uint32, string) error                             { return nil }
+func (nopRoot) Symlink(string, string) error                                       { return nil }
+func (nopRoot) PinLowers(o []string, _ string) ([]string, []int, error)            { return o, nil, nil }
+func (nopRoot) Close() error                                                       { return nil }
+
+// BenchmarkInitSteps runs init's part of dev.root's plan (the built-in
+// dev profile for root) with calls that do nothing: the executor's own
+// cost per launch, dispatch, wrapping and tracing included.
+func BenchmarkInitSteps(b *testing.B) {
+	p := goldenPlans(b)["dev.root"]
+	if p == nil {
+		b.Fatal("no dev.root plan")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ex := &initExec{k: nopKernel{}, passEnv: p.PassEnv, conn: -1}
+		if _, _, err := ex.run(p, func(int, int, time.Time) {}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
