@@ -375,8 +375,8 @@ func (c *compiler) helperMaps(m *idMaps, self string, initArgs []string) {
 }
 
 // WaitForMaps is the argument that makes init wait for its ID maps, then
-// execute itself again.
-const WaitForMaps = "wait-for-maps"
+// execute itself again (plan.WaitForMaps, which init reads).
+const WaitForMaps = plan.WaitForMaps
 
 func helperArgs(m []idRange) []string {
 	var a []string

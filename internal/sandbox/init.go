@@ -47,7 +47,7 @@ func Init() int {
 		fmt.Fprintln(os.Stderr, "cell-init: no socket to cell; cell-init is started by cell run")
 		return 125
 	}
-	if len(os.Args) == 3 && os.Args[2] == waitForMaps {
+	if len(os.Args) == 3 && os.Args[2] == plan.WaitForMaps {
 		return waitAndExec(fd)
 	}
 	// The descriptors init started with, before it opens any: after the
@@ -984,10 +984,6 @@ func lookPath(name string, env []string) (string, error) {
 	}
 	return "", &syserr.Error{Call: "execve", Object: name, Err: unix.ENOENT}
 }
-
-// waitForMaps is compile.WaitForMaps: the argument of init's first exec
-// when the setuid helpers write its ID maps.
-const waitForMaps = "wait-for-maps"
 
 // waitAndExec is init's first life when its ID maps are written by the
 // setuid helpers: it was executed before it had maps, so without

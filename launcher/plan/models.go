@@ -147,6 +147,12 @@ func (p *Program) fromBase64(s string) error {
 // when it runs the step (the plan keeps the placeholder).
 const Lease = "{lease}"
 
+// WaitForMaps is the last argument of an exec-init whose ID maps the
+// setuid helpers write: init then waits, unmapped, for cell's word that
+// they exist (internal/proto's mapped message) and executes itself again
+// without it.
+const WaitForMaps = "wait-for-maps"
+
 // NftRule is one nftables object that cell installs: a base chain, when
 // Hook is set, or a rule appended to a chain (internal/network calls it
 // Rule). Rules carry their Owner as their comment, which is how cell finds
