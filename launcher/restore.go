@@ -63,7 +63,7 @@ func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, er
 	if err != nil {
 		return Status{}, err
 	}
-	if err := checkpoint.WriteOrigin(o.Store, rec.Name, checkpoint.Origin{Profile: rp.Manifest.Profile, Plan: pj}); err != nil {
+	if err := o.Store.WriteOrigin(rec.Name, state.Origin{Profile: rp.Manifest.Profile, Plan: pj}); err != nil {
 		return Status{}, err
 	}
 

@@ -127,7 +127,7 @@ func checkpointAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := checkpoint.ReadOrigin(st, name)
+	o, err := st.ReadOrigin(name)
 	if err != nil {
 		return err
 	}
