@@ -15,7 +15,6 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
-	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // Source is a profile as Prepare and Parse read it: its text, the name
@@ -56,7 +55,7 @@ func IsBuiltin(name string) bool {
 // A profile that cannot be read is a *ProfileError.
 func Open(name string) (Source, error) {
 	builtin := IsBuiltin(name) && slices.Contains(profiles.Names(), name)
-	if c, ok := oci.Bundle(name); ok && !builtin {
+	if c, ok := bundleConfig(name); ok && !builtin {
 		data, err := os.ReadFile(c)
 		if err != nil {
 			return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}
@@ -75,6 +74,23 @@ func Open(name string) (Source, error) {
 		return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}
 	}
 	return Source{File: name, Data: b}, nil
+}
+
+// bundleConfig is the config.json of the OCI bundle that path names (a
+// directory holding one, or the file itself), as spec/oci's Bundle
+// finds it, without linking spec/oci (TestBundleConfig compares them).
+func bundleConfig(path string) (string, bool) {
+	const configName = "config.json"
+	if filepath.Base(path) == configName {
+		return path, true
+	}
+	c := filepath.Join(path, configName)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		if _, err := os.Stat(c); err == nil {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 // LoadParent reads a parent named in extends: a built-in name, or a path
@@ -144,7 +160,7 @@ func parse(src Source, overrides []string, facts *Facts) (*spec.Profile, error) 
 		if err != nil {
 			return nil, err
 		}
-		return oci.Parse(src.File, src.Data, dir)
+		return parseBundle(src.File, src.Data, dir)
 	}
 	load := src.Load
 	if load == nil {

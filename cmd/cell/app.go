@@ -177,6 +177,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		}, append(append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand(), exportCommand()), checkpointCommands()...)...)),
 	}
+	app.Commands = leanCommands(app.Commands)
 	strictArgs(app.Commands)
 	return app
 }

@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	inv, err := normalize(app, args)
 	if err == nil {
-		err = app.Run(inv.args)
+		err = notLinked(app.Run(inv.args))
 	}
 	if err == nil {
 		return 0

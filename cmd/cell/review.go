@@ -1,3 +1,5 @@
+//go:build !cell_lean
+
 package main
 
 import (
@@ -162,14 +164,6 @@ func lintAction(c *cli.Context) error {
 		}
 	}
 	return nil
-}
-
-// plural returns one or many by n.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func schemaCommand() *cli.Command {
