@@ -12,6 +12,10 @@ import (
 	"github.com/cellsandbox/cell/spec"
 )
 
+// bundlesLinked says that this build does not read OCI bundles: Open
+// refuses them with ErrNotLinked before anything else is done.
+const bundlesLinked = false
+
 func parseBundle(file string, _ []byte, _ string) (*spec.Profile, error) {
 	return nil, &ProfileError{fmt.Errorf("%s: OCI bundles are %w", file, ErrNotLinked)}
 }

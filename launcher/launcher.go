@@ -56,6 +56,9 @@ func IsBuiltin(name string) bool {
 func Open(name string) (Source, error) {
 	builtin := IsBuiltin(name) && slices.Contains(profiles.Names(), name)
 	if c, ok := bundleConfig(name); ok && !builtin {
+		if !bundlesLinked {
+			return Source{}, &ProfileError{fmt.Errorf("%s: OCI bundles are %w", c, ErrNotLinked)}
+		}
 		data, err := os.ReadFile(c)
 		if err != nil {
 			return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}

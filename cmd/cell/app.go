@@ -279,6 +279,13 @@ func validate(c *cli.Context) error {
 	if len(names) == 0 {
 		return usageError("validate: name at least one profile (-p FILE or a built-in name)")
 	}
+	for _, n := range names {
+		// A build that leaves bundles to cell-tools hands it the
+		// whole command before printing anything.
+		if _, err := launcher.Open(n); errors.Is(err, launcher.ErrNotLinked) {
+			return err
+		}
+	}
 	facts, err := probe.Host()
 	if err != nil {
 		return err
