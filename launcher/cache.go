@@ -3,11 +3,11 @@ package launcher
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/codec"
 	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -40,7 +41,7 @@ import (
 // that nobody else can write: a cache is never shared between users.
 
 // cacheVersion changes with the entry's format.
-const cacheVersion = 3
+const cacheVersion = 4
 
 // maxEntries bounds the cache: past it, the oldest entries go.
 const maxEntries = 64
@@ -217,8 +218,12 @@ func (c *planCache) load() (*cacheEntry, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != c.euid || st.Mode&0o077 != 0 {
 		return nil, fmt.Errorf("%s is not a private file of uid %d", c.path(), c.euid)
 	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
 	var e cacheEntry
-	if err := gob.NewDecoder(f).Decode(&e); err != nil {
+	if err := codec.Unmarshal(b, &e); err != nil {
 		return nil, err
 	}
 	if e.Version != cacheVersion || e.Profile == nil {
@@ -275,15 +280,15 @@ func errString(err error) string {
 // store keeps e under the key, written whole or not at all, and removes
 // the oldest entries past maxEntries.
 func (c *planCache) store(e *cacheEntry) error {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(e); err != nil {
+	b, err := codec.Marshal(e)
+	if err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(c.dir, ".tmp-")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b.Bytes())
+	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -382,12 +387,12 @@ func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *
 	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, pj) || back.String() != pl.String() {
 		return nil, "the plan does not decode to the same plan"
 	}
-	var pb bytes.Buffer
-	if err := gob.NewEncoder(&pb).Encode(p); err != nil {
+	pb, err := p.MarshalBinary()
+	if err != nil {
 		return nil, "the profile does not encode: " + err.Error()
 	}
 	var pback spec.Profile
-	if err := gob.NewDecoder(&pb).Decode(&pback); err != nil || !reflect.DeepEqual(&pback, p) {
+	if err := pback.UnmarshalBinary(pb); err != nil || !reflect.DeepEqual(&pback, p) {
 		return nil, "the profile does not decode to the same profile"
 	}
 	fj, err := factsJSON(facts)
