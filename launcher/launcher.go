@@ -250,7 +250,7 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 		} else if e, err := pc.load(); err == nil {
 			pl, probed, err := e.use(load, facts)
 			if err == nil {
-				return out.hit(src, inv, e.Profile, pl, probed)
+				return out.hit(src, inv, init, e.Profile, pl, probed)
 			}
 			out.Cache, out.CacheNote = CacheMissed, err.Error()
 		}
@@ -278,20 +278,30 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 	return out, nil
 }
 
-// hit is the Prepared of a cache entry that fits.
-func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.Plan, facts *Facts) (*Prepared, error) {
+// hit is the Prepared of a cache entry that fits; pl is nil for an entry
+// of the profile alone, whose plan is compiled here for this sandbox.
+func (out *Prepared) hit(src Source, inv Invocation, init string, p *spec.Profile, pl *plan.Plan, facts *Facts) (*Prepared, error) {
 	if src.Vet != nil {
 		if err := src.Vet(p, facts, nil); err != nil {
 			return nil, classify(err)
 		}
 	}
-	name, err := state.Name(inv.Name, p.Name)
-	if err != nil {
-		return nil, err
+	note := ""
+	if pl == nil {
+		var err error
+		if pl, err = compileFor(p, facts, inv, init); err != nil {
+			return nil, err
+		}
+		note = profileOnly
+	} else {
+		name, err := state.Name(inv.Name, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		pl.Name = name
 	}
-	pl.Name = name
 	stamp.Mark("cache")
-	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, ""
+	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, note
 	return out, nil
 }
 
@@ -299,13 +309,19 @@ func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.P
 // when it can be kept.
 func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, parents []parentDep, devices []deviceDep) {
 	// The same profile compiled under another name tells whether the
-	// plan depends on the name.
-	other, err := compile.Profile(out.Profile, out.Facts, compile.Invocation{
-		Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
-	})
-	if err != nil {
-		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
-		return
+	// plan depends on the name; a profile with what is named after the
+	// sandbox (cgroups, a bridge, leased IDs) does, and is not compiled
+	// a second time to find out.
+	var other *plan.Plan
+	if !namesItsSandbox(out.Profile) {
+		var err error
+		other, err = compile.Profile(out.Profile, out.Facts, compile.Invocation{
+			Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
+		})
+		if err != nil {
+			out.Cache, out.CacheNote = CacheUncacheable, err.Error()
+			return
+		}
 	}
 	e, why := entryFor(out.Profile, out.Plan, other, n, out.Facts, parents, devices)
 	if e == nil {
@@ -315,6 +331,9 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 	if err := pc.store(e); err != nil {
 		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
 		return
+	}
+	if e.Plan == nil {
+		out.CacheNote = profileOnly
 	}
 	if out.Cache != CacheMissed {
 		out.Cache = CacheStored
