@@ -46,8 +46,11 @@ build:
 # tests again in a VM with only cgroup v2 (test-vm).
 test: lint unit fuzz bench-smoke test-oci test-vm
 
-unit:
-	$(GO) test -count=1 ./...
+# cmd/cell's integration tests and CLI scripts launch through make
+# build's cell (the lean run binary, with cell-tools beside it), not the
+# test binary: CELL_TEST_CELL.
+unit: build
+	CELL_TEST_CELL=$(CURDIR)/cell $(GO) test -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
