@@ -159,7 +159,57 @@ func (e *encoder) value(v reflect.Value) error {
 	return nil
 }
 
-type decoder struct{ b []byte }
+type decoder struct {
+	b     []byte
+	types map[reflect.Type]*typeInfo
+	// strs interns the strings decoded: a profile's positions name the
+	// same few files hundreds of times.
+	strs map[string]string
+}
+
+// typeInfo is what decoding a type needs of reflect, looked up once per
+// type (Type.Field and Implements are slow next to decoding a field).
+type typeInfo struct {
+	binary bool  // written by its BinaryMarshaler
+	fields []int // a struct's exported fields
+}
+
+func (d *decoder) info(p reflect.Value) *typeInfo {
+	t := p.Type()
+	if ti, ok := d.types[t]; ok {
+		return ti
+	}
+	ti := &typeInfo{}
+	et := t.Elem()
+	ti.binary = et.Kind() != reflect.Pointer && t.Implements(unmarshalerType) && t.Implements(marshalerType)
+	if et.Kind() == reflect.Struct {
+		for i := range et.NumField() {
+			if et.Field(i).IsExported() {
+				ti.fields = append(ti.fields, i)
+			}
+		}
+	}
+	if d.types == nil {
+		d.types = map[reflect.Type]*typeInfo{}
+	}
+	d.types[t] = ti
+	return ti
+}
+
+func (d *decoder) string(n int) string {
+	b := d.bytes(n)
+	if s, ok := d.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.strs == nil {
+		d.strs = map[string]string{}
+	}
+	if n <= 256 {
+		d.strs[s] = s
+	}
+	return s
+}
 
 var errShort = errors.New("codec: input cut short")
 
@@ -203,7 +253,8 @@ func (d *decoder) bytes(n int) []byte {
 func (d *decoder) value(p reflect.Value) error {
 	v := p.Elem()
 	t := v.Type()
-	if t.Kind() != reflect.Pointer && p.Type().Implements(unmarshalerType) && p.Type().Implements(marshalerType) {
+	ti := d.info(p)
+	if ti.binary {
 		n, err := d.count()
 		if err != nil {
 			return err
@@ -244,7 +295,7 @@ func (d *decoder) value(p reflect.Value) error {
 		if err != nil {
 			return err
 		}
-		v.SetString(string(d.bytes(n)))
+		v.SetString(d.string(n))
 	case reflect.Slice:
 		n, isNil, err := d.optional()
 		if err != nil || isNil {
@@ -273,8 +324,11 @@ func (d *decoder) value(p reflect.Value) error {
 			return err
 		}
 		m := reflect.MakeMapWithSize(t, n)
+		// SetMapIndex copies the key and value: one of each is reused.
+		k, e := reflect.New(t.Key()), reflect.New(t.Elem())
 		for range n {
-			k, e := reflect.New(t.Key()), reflect.New(t.Elem())
+			k.Elem().SetZero()
+			e.Elem().SetZero()
 			if err := d.value(k); err != nil {
 				return err
 			}
@@ -304,10 +358,7 @@ func (d *decoder) value(p reflect.Value) error {
 		}
 		v.Set(e)
 	case reflect.Struct:
-		for i := range t.NumField() {
-			if !t.Field(i).IsExported() {
-				continue
-			}
+		for _, i := range ti.fields {
 			if err := d.value(v.Field(i).Addr()); err != nil {
 				return err
 			}
