@@ -43,6 +43,16 @@ func reviewCommands(cmds []*cli.Command) []*cli.Command {
 	return append(out, added...)
 }
 
+// resolveProfile parses the profile a command uses (commandSource) for
+// the caller of facts.
+func resolveProfile(c *cli.Context, named string, facts *host.Facts) (*spec.Profile, error) {
+	src, err := commandSource(c, named)
+	if err != nil {
+		return nil, err
+	}
+	return launcher.Parse(src, c.StringSlice("set"), facts)
+}
+
 // formatFlag chooses an output format among choices, the first being the
 // default.
 func formatFlag(choices ...string) *cli.StringFlag {

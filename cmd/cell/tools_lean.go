@@ -173,3 +173,17 @@ func pathCheck() host.Check {
 	return host.Check{Name: "run path", Status: host.OK,
 		Detail: "lean (built with cell_lean): runs sandboxes; the review tools, OCI bundles, checkpoints and the egress proxy run in " + path}
 }
+
+// The commands that the run binary leaves to cell-tools, with the usage
+// that cell --help lists (TestLeanBuild compares them with cell-tools' help).
+var toolUsage = map[string]string{
+	"export":     "write a profile as an OCI bundle (config.json and rootfs) that runc and crun run",
+	"checkpoint": "write a running sandbox's processes, mounts, namespaces, limits and plan to DIR (CRIU)",
+	"restore":    "rebuild a sandbox from a checkpoint's plan and resume its processes (CRIU)",
+	"lint":       "report what in profiles widens the sandbox, with an exposure score",
+	"diff":       "compare two profiles: what widens, narrows or stays neutral, and the change in the plan",
+	"explain":    "describe a profile in plain words for a reviewer",
+	"show":       "print the resolved profile (after extends, variables, --set and defaults) as YAML",
+	"schema":     "print the JSON Schema of profiles",
+	"profiles":   "list the built-in profiles with their descriptions",
+}

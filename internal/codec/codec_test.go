@@ -43,7 +43,7 @@ func TestRoundTrip(t *testing.T) {
 	seven := 7
 	in := outer{
 		I: -5, I8: -128, U: 1 << 63,
-		List:  []inner{{S: "a", B: []byte{0, 1}, P: &seven, A: [3]uint16{1, 2, 65535}, OK: true}, {}},
+		List:  []inner{{skipped: 5, S: "a", B: []byte{0, 1}, P: &seven, A: [3]uint16{1, 2, 65535}, OK: true}, {}},
 		Empty: []string{},
 		M:     map[string]inner{"x": {S: "y"}, "": {}},
 		Ptr:   &inner{S: "p", B: []byte{}},
@@ -57,6 +57,10 @@ func TestRoundTrip(t *testing.T) {
 	if err := Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
+	if out.List[0].skipped != 0 {
+		t.Errorf("an unexported field was decoded: %d", out.List[0].skipped)
+	}
+	in.List[0].skipped = 0
 	if !reflect.DeepEqual(in, out) {
 		t.Errorf("decoded %+v, encoded %+v", out, in)
 	}

@@ -71,12 +71,12 @@ func BuildID(path string) (string, error) {
 func parseNote(b []byte, order binary.ByteOrder) (string, error) {
 	const goBuildIDNote = 4
 	if len(b) < 16 {
-		return "", errors.New("Go build ID note too short")
+		return "", errors.New("the Go build ID note is too short")
 	}
 	namesz, descsz, typ := order.Uint32(b), order.Uint32(b[4:]), order.Uint32(b[8:])
 	name := b[12:]
 	if typ != goBuildIDNote || namesz != 4 || !bytes.Equal(name[:4], []byte("Go\x00\x00")) || uint32(len(b)) < 16+descsz {
-		return "", errors.New("malformed Go build ID note")
+		return "", errors.New("the Go build ID note is malformed")
 	}
 	return string(b[16 : 16+descsz]), nil
 }
