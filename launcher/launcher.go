@@ -288,6 +288,9 @@ func (out *Prepared) hit(src Source, inv Invocation, init string, p *spec.Profil
 	}
 	note := ""
 	if pl == nil {
+		// The trace's cache phase is the entry's read; compiling
+		// is its own.
+		stamp.Mark("cache")
 		var err error
 		if pl, err = compileFor(p, facts, inv, init); err != nil {
 			return nil, err
@@ -299,8 +302,8 @@ func (out *Prepared) hit(src Source, inv Invocation, init string, p *spec.Profil
 			return nil, err
 		}
 		pl.Name = name
+		stamp.Mark("cache")
 	}
-	stamp.Mark("cache")
 	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, note
 	return out, nil
 }
