@@ -46,6 +46,10 @@ const cacheVersion = 4
 // maxEntries bounds the cache: past it, the oldest entries go.
 const maxEntries = 64
 
+// maxEntrySize bounds what load reads of an entry (the default profile's
+// is ~40 KB).
+const maxEntrySize = 16 << 20
+
 // profileOnly is the CacheNote of an entry that keeps the profile but not
 // the plan, which depends on the sandbox's name.
 const profileOnly = "the parsed profile only: its plan depends on the sandbox's name, and is compiled for each"
@@ -227,8 +231,14 @@ func (c *planCache) load() (*cacheEntry, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != c.euid || st.Mode&0o077 != 0 {
 		return nil, fmt.Errorf("%s is not a private file of uid %d", c.path(), c.euid)
 	}
-	b, err := io.ReadAll(f)
-	if err != nil {
+	// Read at its size in one buffer: io.ReadAll's doubling buffers
+	// took 0.5 ms of a hit (fresh heap pages for each) for a 40 KB
+	// entry, 0.1 ms this way.
+	if st.Size > maxEntrySize {
+		return nil, fmt.Errorf("%s: %d bytes, more than an entry's %d", c.path(), st.Size, maxEntrySize)
+	}
+	b := make([]byte, st.Size)
+	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, err
 	}
 	var e cacheEntry
