@@ -3,11 +3,11 @@ package launcher
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cellsandbox/cell/internal/codec"
 	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -40,16 +41,27 @@ import (
 // that nobody else can write: a cache is never shared between users.
 
 // cacheVersion changes with the entry's format.
-const cacheVersion = 3
+const cacheVersion = 4
 
 // maxEntries bounds the cache: past it, the oldest entries go.
 const maxEntries = 64
+
+// maxEntrySize bounds what load reads of an entry (the default profile's
+// is ~40 KB).
+const maxEntrySize = 16 << 20
+
+// profileOnly is the CacheNote of an entry that keeps the profile but not
+// the plan, which depends on the sandbox's name.
+const profileOnly = "the parsed profile only: its plan depends on the sandbox's name, and is compiled for each"
 
 // CacheState says what the plan cache did for one Prepare.
 type CacheState string
 
 // The states of the plan cache. Off: no cache directory was given. Hit:
-// the plan came from the cache. Stored: it was compiled and kept.
+// the plan came from the cache, or, for a plan that depends on the
+// sandbox's name (cgroups, a bridge, leased IDs), the parsed and validated
+// profile did and the plan was compiled from it (CacheNote says so).
+// Stored: it was compiled and kept (or its profile, as for a hit).
 // Uncacheable: it was compiled and not kept (Prepared.CacheNote says
 // why). Missed: an entry was found and did not fit (CacheNote says why),
 // and the new plan replaced it.
@@ -119,7 +131,9 @@ type cacheEntry struct {
 	Facts   [32]byte
 	Profile *spec.Profile
 	// Plan is the plan in plan's own versioned encoding, the bytes init
-	// receives: its decoder is a one-pass one (~0.25 ms), and a plan of an
+	// receives, or nil when the plan depends on the sandbox's name: the
+	// entry keeps the parsed profile, and a hit compiles it. Plan
+	// is in a one-pass decoding (~0.25 ms), and a plan of an
 	// older encoding version is refused by it, which makes the entry
 	// stale. entryFor keeps only a plan that decodes to one that prints
 	// and encodes exactly as the compiled one.
@@ -217,8 +231,18 @@ func (c *planCache) load() (*cacheEntry, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != c.euid || st.Mode&0o077 != 0 {
 		return nil, fmt.Errorf("%s is not a private file of uid %d", c.path(), c.euid)
 	}
+	// Read at its size in one buffer: io.ReadAll's doubling buffers
+	// took 0.5 ms of a hit (fresh heap pages for each) for a 40 KB
+	// entry, 0.1 ms this way.
+	if st.Size > maxEntrySize {
+		return nil, fmt.Errorf("%s: %d bytes, more than an entry's %d", c.path(), st.Size, maxEntrySize)
+	}
+	b := make([]byte, st.Size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, err
+	}
 	var e cacheEntry
-	if err := gob.NewDecoder(f).Decode(&e); err != nil {
+	if err := codec.Unmarshal(b, &e); err != nil {
 		return nil, err
 	}
 	if e.Version != cacheVersion || e.Profile == nil {
@@ -258,6 +282,9 @@ func (e *cacheEntry) use(load func(name, from string) (string, []byte, error), f
 			return nil, nil, fmt.Errorf("device %s changed", d.Path)
 		}
 	}
+	if e.Plan == nil {
+		return nil, &probed, nil
+	}
 	pl, err := plan.Decode(e.Plan)
 	if err != nil {
 		return nil, nil, err
@@ -275,15 +302,15 @@ func errString(err error) string {
 // store keeps e under the key, written whole or not at all, and removes
 // the oldest entries past maxEntries.
 func (c *planCache) store(e *cacheEntry) error {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(e); err != nil {
+	b, err := codec.Marshal(e)
+	if err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(c.dir, ".tmp-")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b.Bytes())
+	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -359,35 +386,42 @@ func runProbes(n needs, facts *Facts) error {
 
 // entryFor is the cache entry of a plan just compiled, or why it cannot
 // be kept: a plan that depends on the sandbox's name (cgroups, a bridge,
-// leased IDs) is not kept, since every launch has a name of its own; nor
-// is a plan or profile that would not decode to the same value.
+// leased IDs: other is nil, or compiled under another name and differs)
+// is not kept, since every launch has a name of its own, but its parsed
+// profile is; a plan or profile that would not decode to the same value
+// is not kept at all.
 func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *Facts, parents []parentDep, devices []deviceDep) (*cacheEntry, string) {
-	pj, err := json.Marshal(pl)
+	var pj []byte
+	if other != nil {
+		var err error
+		if pj, err = json.Marshal(pl); err != nil {
+			return nil, err.Error()
+		}
+		o := *other
+		o.Name = pl.Name
+		oj, err := json.Marshal(&o)
+		if err != nil {
+			return nil, err.Error()
+		}
+		if !bytes.Equal(pj, oj) {
+			pj = nil // the plan depends on the sandbox's name
+		}
+	}
+	if pj != nil {
+		back, err := plan.Decode(pj)
+		if err != nil {
+			return nil, "the plan does not decode: " + err.Error()
+		}
+		if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, pj) || back.String() != pl.String() {
+			return nil, "the plan does not decode to the same plan"
+		}
+	}
+	pb, err := p.MarshalBinary()
 	if err != nil {
-		return nil, err.Error()
-	}
-	o := *other
-	o.Name = pl.Name
-	oj, err := json.Marshal(&o)
-	if err != nil {
-		return nil, err.Error()
-	}
-	if !bytes.Equal(pj, oj) {
-		return nil, "the plan depends on the sandbox's name"
-	}
-	back, err := plan.Decode(pj)
-	if err != nil {
-		return nil, "the plan does not decode: " + err.Error()
-	}
-	if bj, err := json.Marshal(back); err != nil || !bytes.Equal(bj, pj) || back.String() != pl.String() {
-		return nil, "the plan does not decode to the same plan"
-	}
-	var pb bytes.Buffer
-	if err := gob.NewEncoder(&pb).Encode(p); err != nil {
 		return nil, "the profile does not encode: " + err.Error()
 	}
 	var pback spec.Profile
-	if err := gob.NewDecoder(&pb).Decode(&pback); err != nil || !reflect.DeepEqual(&pback, p) {
+	if err := pback.UnmarshalBinary(pb); err != nil || !reflect.DeepEqual(&pback, p) {
 		return nil, "the profile does not decode to the same profile"
 	}
 	fj, err := factsJSON(facts)
@@ -395,6 +429,13 @@ func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *
 		return nil, err.Error()
 	}
 	return &cacheEntry{Version: cacheVersion, Parents: parents, Devices: devices, Needs: n, Facts: sha256.Sum256(fj), Profile: p, Plan: pj}, ""
+}
+
+// namesItsSandbox reports what makes p's plan depend on the sandbox's
+// name: cgroups (named after it), a bridge (its veth and lease) or
+// leased IDs. Another dependence is found by compiling twice (keep).
+func namesItsSandbox(p *spec.Profile) bool {
+	return p.Resources.Any() || p.Network.Mode == spec.NetBridge || p.IDs.Picks()
 }
 
 // recordParents wraps load so that it records each file it returns.

@@ -185,3 +185,36 @@ func TestPlanCacheForeign(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanCacheNamed: a plan that depends on the sandbox's name (a
+// cgroup) is not kept, its parsed profile is: the next Prepare compiles
+// it without parsing, and its plan is the one a fresh compile makes.
+func TestPlanCacheNamed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "plans")
+	facts := cacheFacts(t)
+	prepare := func(cache string) *launcher.Prepared {
+		t.Helper()
+		src, err := launcher.Open("default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := *facts
+		p, err := launcher.Prepare(src, []string{"resources.pids.max=64"}, launcher.Invocation{Args: []string{"true"}, Name: "named-1", Cache: cache, Facts: &f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := prepare(dir)
+	if first.Cache != launcher.CacheStored || !strings.Contains(first.CacheNote, "profile only") {
+		t.Fatalf("first Prepare: cache %s (%s), want the profile stored", first.Cache, first.CacheNote)
+	}
+	second := prepare(dir)
+	if second.Cache != launcher.CacheHit || !strings.Contains(second.CacheNote, "profile only") {
+		t.Fatalf("second Prepare: cache %s (%s), want a hit of the profile", second.Cache, second.CacheNote)
+	}
+	fresh := prepare("")
+	if second.Plan.String() != fresh.Plan.String() || !strings.Contains(second.Plan.String(), "named-1") {
+		t.Errorf("the plan of a profile from the cache differs from a fresh one:\n%s\n%s", second.Plan, fresh.Plan)
+	}
+}

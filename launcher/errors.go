@@ -34,6 +34,13 @@ func classify(err error) error {
 	return &ProfileError{err}
 }
 
+// ErrNotLinked is what a program built with the cell_lean tag (cell's run
+// binary, which leaves out the OCI runtime specification, CRIU and the
+// egress proxy) returns for what needs them, such as an OCI bundle for a
+// profile: cell then runs its full build (cell-tools) with the same
+// arguments.
+var ErrNotLinked = errors.New("not linked into this program (built with the cell_lean tag)")
+
 // SetupError is a step of the plan that failed: the sandbox could not be
 // made (cell exits 125). Its message gives the paths that init saw under
 // its staging directories (/oldroot is the host's root, /newroot the

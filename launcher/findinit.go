@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"github.com/cellsandbox/cell/internal/sibling"
 )
 
 // InitName is the file name of the separately built init that cell uses
@@ -44,25 +44,8 @@ var findInit = sync.OnceValues(func() (string, string) {
 })
 
 func initTrusted(self, path string) string {
-	var selfSt, st, dirSt unix.Stat_t
-	if err := unix.Stat(self, &selfSt); err != nil {
-		return err.Error()
-	}
-	if err := unix.Stat(path, &st); err != nil {
-		return fmt.Sprintf("no %s beside %s", InitName, self)
-	}
-	if err := unix.Stat(filepath.Dir(path), &dirSt); err != nil {
-		return err.Error()
-	}
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0:
-		return path + " is not an executable file"
-	case st.Uid != selfSt.Uid:
-		return fmt.Sprintf("%s is owned by uid %d, cell by uid %d", path, st.Uid, selfSt.Uid)
-	case st.Mode&0o022 != 0:
-		return path + " is writable by its group or others"
-	case dirSt.Uid != 0 && dirSt.Uid != selfSt.Uid, dirSt.Mode&0o022 != 0 && dirSt.Mode&unix.S_ISVTX == 0:
-		return filepath.Dir(path) + " can be written by another user"
+	if why := sibling.Safe(self, path); why != "" {
+		return why
 	}
 	mine, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -7,19 +7,8 @@ import (
 
 	"github.com/cellsandbox/cell/internal/compile"
 	"github.com/cellsandbox/cell/internal/network"
-	"github.com/cellsandbox/cell/internal/network/egress"
 	"github.com/cellsandbox/cell/internal/sandbox"
 )
-
-func init() {
-	sandbox.SpawnEgress = func(self string, p *network.Proxy, listen []network.Listen, files []*os.File, log, trace io.Writer) (sandbox.EgressProxy, error) {
-		proc, err := egress.Spawn(self, p, listen, files, log, trace, nil)
-		if err != nil {
-			return nil, err
-		}
-		return proc, nil
-	}
-}
 
 // initCalled records that this process's main called Init, so that its
 // executable may be re-executed as a sandbox's init. It is a fact about
@@ -49,7 +38,7 @@ func Init() {
 		case compile.InitArg0:
 			os.Exit(sandbox.Init())
 		case network.ProxyProcess:
-			os.Exit(egress.Main())
+			os.Exit(proxyMain())
 		case sandbox.UsernsHolder:
 			_, _ = io.Copy(io.Discard, os.Stdin)
 			os.Exit(0)

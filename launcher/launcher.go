@@ -15,7 +15,6 @@ import (
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/profiles"
 	"github.com/cellsandbox/cell/spec"
-	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // Source is a profile as Prepare and Parse read it: its text, the name
@@ -56,7 +55,10 @@ func IsBuiltin(name string) bool {
 // A profile that cannot be read is a *ProfileError.
 func Open(name string) (Source, error) {
 	builtin := IsBuiltin(name) && slices.Contains(profiles.Names(), name)
-	if c, ok := oci.Bundle(name); ok && !builtin {
+	if c, ok := bundleConfig(name); ok && !builtin {
+		if !bundlesLinked {
+			return Source{}, &ProfileError{fmt.Errorf("%s: OCI bundles are %w", c, ErrNotLinked)}
+		}
 		data, err := os.ReadFile(c)
 		if err != nil {
 			return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}
@@ -75,6 +77,23 @@ func Open(name string) (Source, error) {
 		return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}
 	}
 	return Source{File: name, Data: b}, nil
+}
+
+// bundleConfig is the config.json of the OCI bundle that path names (a
+// directory holding one, or the file itself), as spec/oci's Bundle
+// finds it, without linking spec/oci (TestBundleConfig compares them).
+func bundleConfig(path string) (string, bool) {
+	const configName = "config.json"
+	if filepath.Base(path) == configName {
+		return path, true
+	}
+	c := filepath.Join(path, configName)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		if _, err := os.Stat(c); err == nil {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 // LoadParent reads a parent named in extends: a built-in name, or a path
@@ -144,7 +163,7 @@ func parse(src Source, overrides []string, facts *Facts) (*spec.Profile, error) 
 		if err != nil {
 			return nil, err
 		}
-		return oci.Parse(src.File, src.Data, dir)
+		return parseBundle(src.File, src.Data, dir)
 	}
 	load := src.Load
 	if load == nil {
@@ -231,7 +250,7 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 		} else if e, err := pc.load(); err == nil {
 			pl, probed, err := e.use(load, facts)
 			if err == nil {
-				return out.hit(src, inv, e.Profile, pl, probed)
+				return out.hit(src, inv, init, e.Profile, pl, probed)
 			}
 			out.Cache, out.CacheNote = CacheMissed, err.Error()
 		}
@@ -259,20 +278,33 @@ func Prepare(src Source, overrides []string, inv Invocation) (*Prepared, error) 
 	return out, nil
 }
 
-// hit is the Prepared of a cache entry that fits.
-func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.Plan, facts *Facts) (*Prepared, error) {
+// hit is the Prepared of a cache entry that fits; pl is nil for an entry
+// of the profile alone, whose plan is compiled here for this sandbox.
+func (out *Prepared) hit(src Source, inv Invocation, init string, p *spec.Profile, pl *plan.Plan, facts *Facts) (*Prepared, error) {
 	if src.Vet != nil {
 		if err := src.Vet(p, facts, nil); err != nil {
 			return nil, classify(err)
 		}
 	}
-	name, err := state.Name(inv.Name, p.Name)
-	if err != nil {
-		return nil, err
+	note := ""
+	if pl == nil {
+		// The trace's cache phase is the entry's read; compiling
+		// is its own.
+		stamp.Mark("cache")
+		var err error
+		if pl, err = compileFor(p, facts, inv, init); err != nil {
+			return nil, err
+		}
+		note = profileOnly
+	} else {
+		name, err := state.Name(inv.Name, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		pl.Name = name
+		stamp.Mark("cache")
 	}
-	pl.Name = name
-	stamp.Mark("cache")
-	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, ""
+	out.Plan, out.Profile, out.Facts, out.Cache, out.CacheNote = pl, p, facts, CacheHit, note
 	return out, nil
 }
 
@@ -280,13 +312,19 @@ func (out *Prepared) hit(src Source, inv Invocation, p *spec.Profile, pl *plan.P
 // when it can be kept.
 func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, parents []parentDep, devices []deviceDep) {
 	// The same profile compiled under another name tells whether the
-	// plan depends on the name.
-	other, err := compile.Profile(out.Profile, out.Facts, compile.Invocation{
-		Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
-	})
-	if err != nil {
-		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
-		return
+	// plan depends on the name; a profile with what is named after the
+	// sandbox (cgroups, a bridge, leased IDs) does, and is not compiled
+	// a second time to find out.
+	var other *plan.Plan
+	if !namesItsSandbox(out.Profile) {
+		var err error
+		other, err = compile.Profile(out.Profile, out.Facts, compile.Invocation{
+			Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
+		})
+		if err != nil {
+			out.Cache, out.CacheNote = CacheUncacheable, err.Error()
+			return
+		}
 	}
 	e, why := entryFor(out.Profile, out.Plan, other, n, out.Facts, parents, devices)
 	if e == nil {
@@ -296,6 +334,9 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 	if err := pc.store(e); err != nil {
 		out.Cache, out.CacheNote = CacheUncacheable, err.Error()
 		return
+	}
+	if e.Plan == nil {
+		out.CacheNote = profileOnly
 	}
 	if out.Cache != CacheMissed {
 		out.Cache = CacheStored

@@ -1,3 +1,9 @@
+// Checkpoint and restore drive CRIU through its RPC (go-criu and
+// protobuf): a program built with the cell_lean tag (cell's run binary)
+// leaves them out, and cell runs its full build for them.
+
+//go:build !cell_lean
+
 package launcher
 
 import (
@@ -17,6 +23,20 @@ import (
 	"github.com/cellsandbox/cell/internal/term"
 	"github.com/cellsandbox/cell/launcher/pool"
 )
+
+// The checkpoint's types, under names a program outside this module can
+// write (see types.go).
+type (
+	// CRIU is the checkpoint tool that Restore drives.
+	CRIU = checkpoint.CRIU
+	// RestorePlan is the plan of a restore (LoadRestore).
+	RestorePlan = checkpoint.RestorePlan
+)
+
+// LoadRestore reads the checkpoint in dir and makes the plan that restores
+// it, as sandbox name ("" keeps the checkpoint's): the plan that `cell plan
+// --restore` prints and Restore runs.
+func LoadRestore(dir, name string) (*RestorePlan, error) { return checkpoint.Load(dir, name) }
 
 // RestoreOptions are how Restore brings a checkpoint back and supervises
 // the restored sandbox.
@@ -63,7 +83,7 @@ func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, er
 	if err != nil {
 		return Status{}, err
 	}
-	if err := checkpoint.WriteOrigin(o.Store, rec.Name, checkpoint.Origin{Profile: rp.Manifest.Profile, Plan: pj}); err != nil {
+	if err := o.Store.WriteOrigin(rec.Name, state.Origin{Profile: rp.Manifest.Profile, Plan: pj}); err != nil {
 		return Status{}, err
 	}
 

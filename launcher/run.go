@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/checkpoint"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/internal/state"
@@ -297,7 +296,7 @@ func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 		// received it, not encoded a second time (~2.4 ms for the
 		// default profile's), and its profile. A sandbox without it
 		// runs, but cannot be checkpointed.
-		_ = checkpoint.SaveOrigin(o.Store, rec.Name, s.sb.SentPlan(), p.Profile)
+		_ = o.Store.SaveOrigin(rec.Name, s.sb.SentPlan(), p.Profile)
 		rec.Pid = s.Pid()
 		rec.PidStart, _ = state.StartTime(rec.Pid)
 		rec.Address = s.Address()

@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"github.com/cellsandbox/cell/internal/checkpoint"
 	"github.com/cellsandbox/cell/internal/host"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/state"
@@ -30,10 +29,6 @@ type (
 	Process = sandbox.Process
 	// Store is the state directory where running sandboxes are recorded.
 	Store = state.Store
-	// CRIU is the checkpoint tool that Restore drives.
-	CRIU = checkpoint.CRIU
-	// RestorePlan is the plan of a restore (LoadRestore).
-	RestorePlan = checkpoint.RestorePlan
 )
 
 // OpenStore opens the state directory dir (StateDir for the caller's
@@ -44,8 +39,3 @@ func OpenStore(dir string) (*Store, error) { return state.Open(dir) }
 // StateDir is the caller's state directory: /run/cell for root, else
 // $XDG_RUNTIME_DIR/cell or its fallback.
 func StateDir(euid int, runtimeDir string) (string, error) { return state.Dir(euid, runtimeDir) }
-
-// LoadRestore reads the checkpoint in dir and makes the plan that restores
-// it, as sandbox name ("" keeps the checkpoint's): the plan that `cell plan
-// --restore` prints and Restore runs.
-func LoadRestore(dir, name string) (*RestorePlan, error) { return checkpoint.Load(dir, name) }

@@ -177,6 +177,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		}, append(append(append(append(controlCommands(), lifeCommands()...), docCommands()...), poolCommand(), trustCommand(), versionCommand(), exportCommand()), checkpointCommands()...)...)),
 	}
+	app.Commands = leanCommands(app.Commands)
 	strictArgs(app.Commands)
 	return app
 }
@@ -277,6 +278,13 @@ func validate(c *cli.Context) error {
 	names := profileArgs(c, pos)
 	if len(names) == 0 {
 		return usageError("validate: name at least one profile (-p FILE or a built-in name)")
+	}
+	for _, n := range names {
+		// A build that leaves bundles to cell-tools hands it the
+		// whole command before printing anything.
+		if _, err := launcher.Open(n); errors.Is(err, launcher.ErrNotLinked) {
+			return err
+		}
 	}
 	facts, err := probe.Host()
 	if err != nil {

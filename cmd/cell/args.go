@@ -47,6 +47,9 @@ func normalize(app *cli.App, args []string) (invocation, error) {
 		return inv, usageError(fmt.Sprintf("unknown command %q", args[i]))
 	}
 	inv.command = cmd.Name
+	if cmd.SkipFlagParsing {
+		return inv, nil // the words are another program's (cell-tools) to read
+	}
 	i++
 	if len(cmd.Subcommands) > 0 {
 		if i == len(args) || strings.HasPrefix(args[i], "-") {
@@ -140,7 +143,7 @@ func splitArgs(c *cli.Context) (pos, cmd []string, dashed bool) {
 func strictArgs(cmds []*cli.Command) {
 	for _, c := range cmds {
 		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err.Error()) }
-		if c.ArgsUsage == "" && len(c.Subcommands) == 0 && c.Before == nil {
+		if c.ArgsUsage == "" && len(c.Subcommands) == 0 && c.Before == nil && !c.SkipFlagParsing {
 			c.Before = noArgs
 		}
 		strictArgs(c.Subcommands)

@@ -1,3 +1,5 @@
+//go:build !cell_lean
+
 package main
 
 import (
@@ -127,7 +129,7 @@ func checkpointAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := checkpoint.ReadOrigin(st, name)
+	o, err := st.ReadOrigin(name)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			checks := append(probe.Diagnose(facts), initCheck(), cacheCheck(), checkpointCheck())
+			checks := append(probe.Diagnose(facts), pathCheck(), initCheck(), cacheCheck(), checkpointCheck())
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -84,4 +84,12 @@ func cacheCheck() host.Check {
 		return host.Check{Name: "plan cache", Status: host.Warn, Detail: "not used: " + err.Error(), Fix: "remove " + dir + "; cell makes it again"}
 	}
 	return host.Check{Name: "plan cache", Status: host.OK, Detail: fmt.Sprintf("%s (%d %s)", dir, n, plural(n, "plan", "plans"))}
+}
+
+// plural returns one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
-	"github.com/cellsandbox/cell/internal/network/egress"
+	"github.com/cellsandbox/cell/internal/network/egress/proc"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
 	"github.com/cellsandbox/cell/internal/state"
@@ -251,7 +251,7 @@ func ps(c *cli.Context) error {
 				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
 			}
 		}
-		if n, err := egress.CountDenied(st.EgressLog(r.Name)); err == nil {
+		if n, err := proc.CountDenied(st.EgressLog(r.Name)); err == nil {
 			x.EgressDenied = &n
 		}
 		rows = append(rows, x)

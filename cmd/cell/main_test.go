@@ -232,9 +232,17 @@ func (r cellResult) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// cellCmd prepares cell (this test binary as main) with args.
+// cellCmd prepares cell with args: this test binary as main, or the
+// cell that $CELL_TEST_CELL names (make unit: the lean run binary that
+// make build built, with cell-tools beside it), so that the integration
+// tests launch through the binary users run.
 func cellCmd(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
+	if bin := os.Getenv("CELL_TEST_CELL"); bin != "" {
+		cmd := exec.Command(bin, args...)
+		cmd.Args[0] = "cell"
+		return cmd
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

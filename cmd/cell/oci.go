@@ -1,3 +1,5 @@
+//go:build !cell_lean
+
 package main
 
 import (

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
@@ -53,6 +55,11 @@ func poolStop(c *cli.Context) error {
 // poolStart is cell pool start: the pool daemon of launcher/pool
 // (pool.Serve), serving until SIGTERM (cell pool stop) or SIGINT.
 func poolStart(c *cli.Context) error {
+	// A daemon: the collector's defaults, not a launch's (shortLived).
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
 	size := c.Int("size")
 	if size < 1 || size > 64 {
 		return usageError("pool start: --size is 1 to 64")

@@ -1,3 +1,5 @@
+//go:build !cell_lean
+
 package main
 
 import (
@@ -39,6 +41,16 @@ func reviewCommands(cmds []*cli.Command) []*cli.Command {
 		return slices.ContainsFunc(added, func(a *cli.Command) bool { return a.Name == c.Name })
 	})
 	return append(out, added...)
+}
+
+// resolveProfile parses the profile a command uses (commandSource) for
+// the caller of facts.
+func resolveProfile(c *cli.Context, named string, facts *host.Facts) (*spec.Profile, error) {
+	src, err := commandSource(c, named)
+	if err != nil {
+		return nil, err
+	}
+	return launcher.Parse(src, c.StringSlice("set"), facts)
 }
 
 // formatFlag chooses an output format among choices, the first being the
@@ -162,14 +174,6 @@ func lintAction(c *cli.Context) error {
 		}
 	}
 	return nil
-}
-
-// plural returns one or many by n.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func schemaCommand() *cli.Command {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -17,9 +18,25 @@ import (
 // as root; `chown USER FILE...` gives files to a user (as root);
 // `status N cmd args...` runs a command, as exec does, and fails unless
 // it exits with status N.
+//
+// With $CELL_TEST_CELL set (make unit), `cell` in the scripts is that
+// binary (the lean run binary, with cell-tools beside it), not this test
+// binary.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
+	testscript.Run(t, scriptParams(os.Getenv("CELL_TEST_CELL")))
+}
+
+// scriptParams are TestScripts' parameters; a cell that is not "" comes
+// first on the scripts' PATH.
+func scriptParams(cell string) testscript.Params {
+	return testscript.Params{
 		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			if cell != "" {
+				env.Setenv("PATH", filepath.Dir(cell)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			}
+			return nil
+		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {
 				return os.Geteuid() == 0, nil
@@ -58,5 +75,5 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
-	})
+	}
 }

@@ -16,16 +16,6 @@ import (
 	"github.com/cellsandbox/cell/spec"
 )
 
-// resolveProfile parses the profile a command uses (commandSource) for
-// the caller of facts.
-func resolveProfile(c *cli.Context, named string, facts *host.Facts) (*spec.Profile, error) {
-	src, err := commandSource(c, named)
-	if err != nil {
-		return nil, err
-	}
-	return launcher.Parse(src, c.StringSlice("set"), facts)
-}
-
 // commandSource is the profile a command uses, with cell's policies on it
 // as the Source's Vet: named (from -p or an argument) when given, else
 // the nearest .cell.yaml in the working directory or above, else the

@@ -16,16 +16,12 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
-// Origin is what a running sandbox was built from: cell run keeps it
-// beside the sandbox's record, and a checkpoint copies it into its
-// manifest.
-type Origin struct {
-	Profile json.RawMessage `json:"profile"`
-	Plan    json.RawMessage `json:"plan"`
-}
+// Origin is what a running sandbox was built from (state.Origin).
+type Origin = state.Origin
 
 // Dump says what to checkpoint and how.
 type Dump struct {

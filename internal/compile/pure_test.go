@@ -235,3 +235,38 @@ func TestInitBinaryLean(t *testing.T) {
 		t.Fatalf("go list listed %d packages; the test reads the wrong output", len(pkgs))
 	}
 }
+
+// TestRunBinaryLean keeps cell's run binary (cmd/cell built with the
+// cell_lean tag, as make build builds it) free of what only the review
+// tools, OCI bundles, checkpoints and the egress proxy need: their
+// packages' initialisers and pages cost every launch (cell-tools, the
+// same command without the tag, has them).
+func TestRunBinaryLean(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CELL_TEST_STRICT") == "1" {
+			t.Fatal("the go command, which lists the dependencies:", err)
+		}
+		t.Skip("needs the go command to list the dependencies:", err)
+	}
+	unwanted := []string{
+		"github.com/miekg/dns", module + "/internal/network/egress",
+		"github.com/checkpoint-restore/go-criu", "google.golang.org/protobuf",
+		"github.com/opencontainers/runtime-spec", module + "/internal/checkpoint",
+		module + "/spec/lint", module + "/spec/diff", module + "/spec/explain",
+		module + "/spec/oci", module + "/internal/ociruntime",
+	}
+	pkgs := goList(t, gocmd, "-tags=cell_lean,urfave_cli_no_docs", module+"/cmd/cell")
+	for _, p := range pkgs {
+		for _, u := range unwanted {
+			// internal/network/egress/proc starts the proxy; it is
+			// the proxy's package that must be left out.
+			if p.ImportPath == u || strings.HasPrefix(p.ImportPath, u+"/") && p.ImportPath != module+"/internal/network/egress/proc" {
+				t.Errorf("cmd/cell (cell_lean) links %s", p.ImportPath)
+			}
+		}
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list listed %d packages; the test reads the wrong output", len(pkgs))
+	}
+}

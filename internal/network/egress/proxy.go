@@ -18,42 +18,11 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/egress/proc"
 )
 
-// Decision is one decision of the proxy: a line of its log.
-type Decision struct {
-	Time    time.Time `json:"time"`
-	Sandbox string    `json:"sandbox,omitempty"`
-	// Via is how the client asked: connect, http, socks5 or dns.
-	Via     string `json:"via"`
-	Name    string `json:"name"`
-	Port    uint16 `json:"port,omitempty"`
-	Allowed bool   `json:"allowed"`
-	// Rule is the profile position of the rule that allowed it, or of
-	// the default deny.
-	Rule string `json:"rule"`
-	// Reason says why an allowed name was still refused or failed (a
-	// server name that differs, an address of the host's own).
-	Reason string `json:"reason,omitempty"`
-}
-
-func (d Decision) String() string {
-	verdict := "denied"
-	if d.Allowed && d.Reason == "" {
-		verdict = "allowed"
-	} else if d.Allowed {
-		verdict = "allowed, failed"
-	}
-	s := fmt.Sprintf("%s %s %s", verdict, d.Via, d.Name)
-	if d.Port != 0 {
-		s += ":" + strconv.Itoa(int(d.Port))
-	}
-	s += " by " + d.Rule
-	if d.Reason != "" {
-		s += ": " + d.Reason
-	}
-	return s
-}
+// Decision is one decision of the proxy (proc.Decision).
+type Decision = proc.Decision
 
 // Server serves one sandbox's proxy and name server.
 type Server struct {
