@@ -3,6 +3,7 @@ package launcher
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -78,7 +79,16 @@ func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, er
 		defer signal.Stop(sigs)
 	}
 
-	r, err := sandbox.PrepareRestore(pl)
+	// A bridged sandbox leases the address it had again: its sockets
+	// are bound to it.
+	var addr netip.Addr
+	if n := rp.Manifest.Network; n != nil {
+		if addr, err = n.Addr(); err != nil {
+			return Status{}, err
+		}
+		rec.Address = n.Address
+	}
+	r, err := sandbox.PrepareRestore(pl, addr)
 	if err != nil {
 		return Status{}, startError(err)
 	}
