@@ -103,7 +103,7 @@ func (rp *RestorePlan) String() string {
 		s := &p.Steps[i]
 		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)
 	}
-	b.WriteString("# run again, in the parent:\n")
+	b.WriteString("# run again by this cell (those after the clone at CRIU's setup-namespaces, for the new network namespace):\n")
 	for _, i := range rp.Again {
 		line(i)
 	}
