@@ -242,7 +242,7 @@ func TestCheckpointBridge(t *testing.T) {
 		t.Fatalf("checkpoint: %s", r)
 	}
 	exitOf(t, cmd)
-	if r := n.cell("plan", "--restore", "--name", name+"-r", dir); !strings.Contains(r.stdout, "{lease} = "+addr) {
+	if r := n.cell("plan", "--name", name+"-r", "--restore", dir); !strings.Contains(r.stdout, "{lease} = "+addr) {
 		t.Errorf("restore plan: %s", r)
 	}
 
