@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -87,6 +88,9 @@ func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, er
 			return Status{}, err
 		}
 		rec.Address = n.Address
+		if err := checkpoint.AwaitRelease(&rp.Manifest, 5*time.Second); err != nil {
+			return Status{}, err
+		}
 	}
 	r, err := sandbox.PrepareRestore(pl, addr)
 	if err != nil {

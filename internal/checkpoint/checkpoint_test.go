@@ -2,13 +2,16 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -285,5 +288,52 @@ func TestBridged(t *testing.T) {
 	d = writeCheckpointNet(t, testPlan(t), &nw)
 	if _, _, err := Read(d); err == nil || !strings.Contains(err.Error(), "no bridge") {
 		t.Errorf("Read of a network for a plan without a bridge: %v", err)
+	}
+}
+
+// TestAwaitRelease: a restore waits for the cell whose sandbox the
+// checkpoint ended to release its address, and no longer than it is
+// told for another holder or a sandbox left running.
+func TestAwaitRelease(t *testing.T) {
+	lease.LeaseDir = t.TempDir()
+	t.Cleanup(func() { lease.LeaseDir = "/run/cell/net" })
+	nw := testNetwork
+	m := &Manifest{Name: "box", Network: &nw}
+	hold := func(owner string) {
+		if err := lease.AcquireAddr("cell0", "10.88.0.0/24", owner, netip.MustParseAddr(nw.Address), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("box")
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		lease.Release("cell0", "box")
+	}()
+	start := time.Now()
+	if err := AwaitRelease(m, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 5*time.Second {
+		t.Errorf("AwaitRelease returned after %v, want once box released its address (200 ms)", took)
+	}
+	hs, _ := lease.Leases("cell0")
+	if len(hs) != 0 {
+		t.Errorf("leases after the release: %+v", hs)
+	}
+	// Another sandbox's lease, or the checkpointed one left running:
+	// no wait beyond d.
+	hold("other")
+	start = time.Now()
+	AwaitRelease(m, 100*time.Millisecond)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("AwaitRelease waited %v for another sandbox's lease", took)
+	}
+	lease.Release("cell0", "other")
+	hold("box")
+	m.LeftRunning = true
+	start = time.Now()
+	AwaitRelease(m, 10*time.Second)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("AwaitRelease waited %v for a sandbox left running", took)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/lease"
 	"github.com/cellsandbox/cell/internal/network/link"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
@@ -195,4 +197,34 @@ func vethOf(v *plan.Veth, old, name string) string {
 		return network.VethName(name)
 	}
 	return v.Host
+}
+
+// AwaitRelease waits, up to d, until the sandbox that the checkpoint in m
+// ended gives its address back: `cell checkpoint` returns once CRIU has
+// written the images, and the cell that ran the sandbox releases its
+// lease a moment later, when it sees init gone. A sandbox left running
+// (--leave-running), or another sandbox, keeps the address, and the
+// restore's lease step refuses it.
+func AwaitRelease(m *Manifest, d time.Duration) error {
+	n := m.Network
+	if n == nil || m.LeftRunning {
+		return nil
+	}
+	deadline := time.Now().Add(d)
+	for {
+		hs, err := lease.Leases(n.Bridge)
+		if err != nil {
+			return err
+		}
+		held := false
+		for _, h := range hs {
+			if h.Addr == n.Address && h.Owner == m.Name && h.Alive() {
+				held = true
+			}
+		}
+		if !held || time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
