@@ -9,11 +9,13 @@ package launcher
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -98,7 +100,19 @@ func Restore(ctx context.Context, rp *RestorePlan, o RestoreOptions) (Status, er
 		defer signal.Stop(sigs)
 	}
 
-	r, err := sandbox.PrepareRestore(pl)
+	// A bridged sandbox leases the address it had again: its sockets
+	// are bound to it.
+	var addr netip.Addr
+	if n := rp.Manifest.Network; n != nil {
+		if addr, err = n.Addr(); err != nil {
+			return Status{}, err
+		}
+		rec.Address = n.Address
+		if err := checkpoint.AwaitRelease(&rp.Manifest, 5*time.Second); err != nil {
+			return Status{}, err
+		}
+	}
+	r, err := sandbox.PrepareRestore(pl, addr)
 	if err != nil {
 		return Status{}, startError(err)
 	}

@@ -118,6 +118,31 @@ func checkpointProbe(name string, args []string) int {
 			}
 			pings++
 		}
+	case "ckpt-echo":
+		// A server on the sandbox's bridged address (port args[0]) that
+		// echoes every connection, plain TCP (see ckpt-tcp).
+		lc := net.ListenConfig{KeepAlive: -1}
+		lc.SetMultipathTCP(false)
+		l, err := lc.Listen(context.Background(), "tcp", ":"+args[0])
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		conns := make(chan struct{}, 64)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				conns <- struct{}{}
+				go io.Copy(c, c)
+			}
+		}()
+		fmt.Println("ready")
+		<-term
+		fmt.Printf("connections %d\n", len(conns))
+		return 0
 	case "ckpt-warm":
 		// An expensive start (a table built, as an interpreter loads
 		// its imports), then ready for work.
@@ -192,6 +217,13 @@ var otherHost = []string{"unshare", "-m", "-n", "sh", "-c", `mount -t tmpfs -o m
 // restoreOn runs cell restore, prefixed with wrap when it is given.
 func restoreOn(t *testing.T, dir, name string, wrap []string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, testReport) {
 	t.Helper()
+	return restoreWith(t, dir, name, wrap, (*exec.Cmd).Start)
+}
+
+// restoreWith is restoreOn whose cell is started by start (in a test's
+// network namespace: testNet.do).
+func restoreWith(t *testing.T, dir, name string, wrap []string, start func(*exec.Cmd) error) (*exec.Cmd, *bufio.Scanner, io.WriteCloser, testReport) {
+	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	cmd := cellCmd(t, "restore", "--name", name, "--report", report, "--stats", filepath.Join(filepath.Dir(report), "stats.json"), dir)
 	if wrap != nil {
@@ -207,7 +239,7 @@ func restoreOn(t *testing.T, dir, name string, wrap []string) (*exec.Cmd, *bufio
 	in, _ := cmd.StdinPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
@@ -385,6 +417,35 @@ func TestCheckpointBlocked(t *testing.T) {
 	}
 	cell(t, "kill", name, "TERM")
 	exitOf(t, cmd)
+
+	// A user-mode network stays refused, with its step and reason:
+	// slirp4netns, outside the sandbox, holds its connections. Both
+	// refusals come before CRIU is asked, so CI's host checks them; the
+	// VM, which has no slirp4netns (cell refuses to plan a user-mode
+	// network without it), checks landlock's only.
+	const userWhy = "a user-mode network: slirp4netns, outside the sandbox, holds the connections' state"
+	userProf := profile(t, "network: {mode: user}\n")
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		return
+	}
+	uname := uniqueName("ckusr")
+	ucmd, _, _ := startSandbox(t, uname, "-p", userProf, "--set", "process.env.CELL_PROBE=ckpt-mem", "--", "/probe", "1")
+	r = cell(t, "checkpoint", uname, dir)
+	if r.code != 1 || !strings.Contains(r.stderr, userWhy) || !strings.Contains(r.stderr, "(user-net, ") {
+		t.Errorf("checkpoint of a sandbox with a user-mode network: %s", r)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused checkpoint left %s", dir)
+	}
+	cell(t, "kill", uname, "TERM")
+	exitOf(t, ucmd)
+	pj := cell(t, "plan", "--json", "-p", userProf, "--", "/probe")
+	if pj.code != 0 {
+		t.Fatal(pj)
+	}
+	if r := cell(t, "restore", fakeCheckpoint(t, []byte(pj.stdout))); r.code != 1 || !strings.Contains(r.stderr, userWhy) {
+		t.Errorf("restore of a checkpoint of a plan with a user-mode network: %s", r)
+	}
 }
 
 var _ = state.ValidName

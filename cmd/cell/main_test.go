@@ -205,7 +205,7 @@ func probeInside(name string, args []string) int {
 		}
 		fmt.Println("nft:", err)
 		return 0
-	case "ckpt-mem", "ckpt-tcp", "ckpt-warm":
+	case "ckpt-mem", "ckpt-tcp", "ckpt-warm", "ckpt-echo":
 		return checkpointProbe(name, args)
 	case "ns":
 		for _, n := range args {

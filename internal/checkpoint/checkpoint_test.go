@@ -2,12 +2,16 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cellsandbox/cell/internal/cgroup"
+	"github.com/cellsandbox/cell/internal/network"
+	"github.com/cellsandbox/cell/internal/network/lease"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -35,7 +39,10 @@ func TestBlockers(t *testing.T) {
 	}{
 		{"none", plan.Step{Side: plan.Init, Do: &plan.Sethostname{Hostname: "x"}}, ""},
 		{"landlock", plan.Step{Side: plan.Init, Do: &plan.Landlock{}}, "landlock"},
-		{"bridge", plan.Step{Side: plan.Parent, Do: &plan.Bridge{}}, "bridged network"},
+		{"bridge", plan.Step{Side: plan.Parent, Do: &plan.Bridge{}}, ""},
+		{"lease", plan.Step{Side: plan.Parent, Do: &plan.NetLease{}}, ""},
+		{"veth", plan.Step{Side: plan.Parent, Do: &plan.Veth{}}, ""},
+		{"host rules", plan.Step{Side: plan.Parent, Do: &plan.Nft{}}, ""},
 		{"user net", plan.Step{Side: plan.Parent, Do: &plan.UserNet{}}, "user-mode network"},
 		{"egress", plan.Step{Side: plan.Init, Do: &plan.Nft{}}, "egress rules"},
 		{"v1 cgroup", plan.Step{Side: plan.Parent, Do: &plan.CgroupJoin{}}, "cgroup v1"},
@@ -62,6 +69,12 @@ func TestBlockers(t *testing.T) {
 // hashes match, an images directory with two files, and a root archive.
 func writeCheckpoint(t *testing.T, p *plan.Plan) string {
 	t.Helper()
+	return writeCheckpointNet(t, p, nil)
+}
+
+// writeCheckpointNet is writeCheckpoint with a bridged sandbox's network.
+func writeCheckpointNet(t *testing.T, p *plan.Plan, nw *Network) string {
+	t.Helper()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "images"), 0o700)
 	os.WriteFile(filepath.Join(dir, "images", "core-1.img"), []byte("core"), 0o600)
@@ -74,7 +87,7 @@ func writeCheckpoint(t *testing.T, p *plan.Plan) string {
 		t.Fatal(err)
 	}
 	m := &Manifest{Format: Format, Name: p.Name, Profile: prof, ProfileSHA256: sha(prof), Plan: pj, PlanSHA256: sha(pj),
-		Host: hostFacts(), Images: "images", Files: files}
+		Host: hostFacts(), Images: "images", Files: files, Network: nw}
 	if err := writeManifest(dir, m); err != nil {
 		t.Fatal(err)
 	}
@@ -179,5 +192,148 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(d, "../x"); err == nil {
 		t.Error("Load accepted the name ../x")
+	}
+}
+
+// bridgedPlan is testPlan with a bridged network's steps, as the
+// compiler writes them for the sandbox box.
+func bridgedPlan(t *testing.T) *plan.Plan {
+	p := testPlan(t)
+	lease := []plan.Step{
+		{Side: plan.Parent, Do: &plan.NetLease{Bridge: "cell0", Subnet: "10.88.0.0/24", Sandbox: "box"}},
+		{Side: plan.Parent, Do: &plan.Bridge{Name: "cell0", Address: "10.88.0.1/24"}},
+		{Side: plan.Parent, Do: &plan.Nft{Rule: plan.NftRule{Family: "ip", Table: "cell", Chain: "forward", Established: true, Verdict: "accept", Owner: "bridge:cell0:established"}}},
+		{Side: plan.Parent, Do: &plan.Nft{Rule: plan.NftRule{Family: "ip", Table: "cell", Chain: "forward", IIF: "cell0", Saddr: plan.Lease, Verdict: "accept", Owner: "box"}}},
+	}
+	after := []plan.Step{
+		{Side: plan.Parent, Do: &plan.Veth{Host: network.VethName("box"), Bridge: "cell0", Guest: "eth0"}},
+		{Side: plan.Init, Do: &plan.LinkUp{Interface: "lo"}},
+		{Side: plan.Init, Do: &plan.AddrAdd{Interface: "eth0", Address: plan.Lease + "/24"}},
+		{Side: plan.Init, Do: &plan.RouteAdd{Interface: "eth0", Gateway: "10.88.0.1"}},
+	}
+	var steps []plan.Step
+	for _, s := range p.Steps {
+		if _, ok := s.Do.(*plan.Clone); ok {
+			steps = append(steps, lease...)
+		}
+		steps = append(steps, s)
+		if _, ok := s.Do.(*plan.ExecInit); ok {
+			steps = append(steps, after[0])
+		}
+		if _, ok := s.Do.(*plan.Mount); ok {
+			steps = append(steps, after[1:]...)
+		}
+	}
+	p.Steps = steps
+	p.Cleanup = []plan.Step{
+		{Side: plan.Parent, Do: &plan.NftDelete{Table: "ip cell", Owner: "box"}},
+		{Side: plan.Parent, Do: &plan.LeaseRelease{Bridge: "cell0", Sandbox: "box"}},
+	}
+	return p
+}
+
+var testNetwork = Network{Bridge: "cell0", Subnet: "10.88.0.0/24", Interface: "eth0", Address: "10.88.0.7", MAC: "02:00:00:00:00:07"}
+
+// TestBridged: a bridged plan's checkpoint carries the sandbox's address
+// and MAC, which must fit the plan; its restore plan runs the lease, the
+// bridge, the host's rules, the veth and the links again with {lease}
+// the address it had, renamed with the sandbox, and prints the cleanup.
+func TestBridged(t *testing.T) {
+	if err := bridgedPlan(t).Check(); err != nil {
+		t.Fatalf("the test's bridged plan: %v", err)
+	}
+	nw := testNetwork
+	d := writeCheckpointNet(t, bridgedPlan(t), &nw)
+	rp, err := Load(d, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again []string
+	for _, i := range rp.Again {
+		again = append(again, rp.Plan.Steps[i].Op().String())
+	}
+	want := "cgroup-mkdir cgroup-write net-lease bridge nft nft veth link-up addr-add route-add"
+	if got := strings.Join(again, " "); got != want {
+		t.Errorf("run again: %s\nwant %s", got, want)
+	}
+	out := rp.String()
+	for _, w := range []string{
+		`lease(10.88.0.0/24, "other")`, `comment "other"`, network.VethName("other"), "{lease} = 10.88.0.7", "02:00:00:00:00:07",
+		"when the sandbox has ended", `release("other")`, `with comment "other"`, `"bridge:cell0:established"`,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the restore plan does not show %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, network.VethName("box")) || strings.Contains(out, `"box"`) {
+		t.Errorf("the renamed restore plan still names box:\n%s", out)
+	}
+	for _, tc := range []struct {
+		name string
+		nw   *Network
+		want string
+	}{
+		{"no network", nil, "no address for it"},
+		{"other subnet", &Network{Bridge: "cell0", Subnet: "10.88.0.0/24", Interface: "eth0", Address: "10.99.0.7", MAC: nw.MAC}, "not the plan's"},
+		{"other bridge", &Network{Bridge: "cell1", Subnet: "10.88.0.0/24", Interface: "eth0", Address: "10.88.0.7", MAC: nw.MAC}, "not the plan's"},
+		{"bad mac", &Network{Bridge: "cell0", Subnet: "10.88.0.0/24", Interface: "eth0", Address: "10.88.0.7", MAC: "x"}, "MAC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := writeCheckpointNet(t, bridgedPlan(t), tc.nw)
+			if _, _, err := Read(d); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Read: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	d = writeCheckpointNet(t, testPlan(t), &nw)
+	if _, _, err := Read(d); err == nil || !strings.Contains(err.Error(), "no bridge") {
+		t.Errorf("Read of a network for a plan without a bridge: %v", err)
+	}
+}
+
+// TestAwaitRelease: a restore waits for the cell whose sandbox the
+// checkpoint ended to release its address, and no longer than it is
+// told for another holder or a sandbox left running.
+func TestAwaitRelease(t *testing.T) {
+	lease.LeaseDir = t.TempDir()
+	t.Cleanup(func() { lease.LeaseDir = "/run/cell/net" })
+	nw := testNetwork
+	m := &Manifest{Name: "box", Network: &nw}
+	hold := func(owner string) {
+		if err := lease.AcquireAddr("cell0", "10.88.0.0/24", owner, netip.MustParseAddr(nw.Address), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("box")
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		lease.Release("cell0", "box")
+	}()
+	start := time.Now()
+	if err := AwaitRelease(m, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 5*time.Second {
+		t.Errorf("AwaitRelease returned after %v, want once box released its address (200 ms)", took)
+	}
+	hs, _ := lease.Leases("cell0")
+	if len(hs) != 0 {
+		t.Errorf("leases after the release: %+v", hs)
+	}
+	// Another sandbox's lease, or the checkpointed one left running:
+	// no wait beyond d.
+	hold("other")
+	start = time.Now()
+	AwaitRelease(m, 100*time.Millisecond)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("AwaitRelease waited %v for another sandbox's lease", took)
+	}
+	lease.Release("cell0", "other")
+	hold("box")
+	m.LeftRunning = true
+	start = time.Now()
+	AwaitRelease(m, 10*time.Second)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("AwaitRelease waited %v for a sandbox left running", took)
 	}
 }

@@ -11,14 +11,20 @@
 // from is the reviewed one, byte for byte, and the images are those CRIU
 // wrote.
 //
+// A bridged sandbox's network namespace is left out of the images
+// (empty_ns): its address and MAC go in the manifest (Network), and a
+// restore runs the plan's network steps again, the host's before CRIU
+// (the lease of that same address, the bridge, the rules) and the
+// veth and in-namespace ones at CRIU's setup-namespaces, before CRIU
+// restores the sockets, so that TCP connections to peers outside go on.
+//
 // What cannot be carried is refused before CRIU is asked, each with what
-// blocks it (Blockers): a bridged or user-mode network (the lease, nftables
-// rules and the slirp4netns helper are the host's, and the helper's
-// connection state is not CRIU's to dump), egress rules in the sandbox's
-// namespace, landlock (CRIU cannot read a domain back, so a restored
-// process would run without it), ID-mapped mounts, cgroup v1 hierarchies,
-// leased ID ranges, inherited descriptors, pooled sandboxes and rootless
-// callers. Where CRIU itself does not work (`criu check` fails, as on
+// blocks it (Blockers): a user-mode network (the slirp4netns helper is
+// the host's, and its connection state is not CRIU's to dump), egress
+// rules in the sandbox's namespace, landlock (CRIU cannot read a domain
+// back, so a restored process would run without it), ID-mapped mounts,
+// cgroup v1 hierarchies, leased ID ranges, inherited descriptors, pooled
+// sandboxes and rootless callers. Where CRIU itself does not work (`criu check` fails, as on
 // kernels newer than the CRIU, or criu is missing) every command refuses
 // with CRIU's own reason, which `cell doctor` shows too.
 //
@@ -29,10 +35,11 @@
 // socket, and the notifications (setup-namespaces, post-restore) let cell
 // act at the right moment of a restore.
 //
-// A restore is a plan too (RestorePlan): the plan's parent steps it runs
-// again (the cgroup and its limits), CRIU's request, and the steps whose
-// effect the images hold. Load makes it, once: `cell plan --restore`
+// A restore is a plan too (RestorePlan): the plan's steps it runs again
+// (the cgroup and its limits, the network), CRIU's request, and the
+// steps whose effect the images hold. Load makes it, once: `cell plan --restore`
 // prints it and launcher.Restore runs it, so what was reviewed is what
 // runs. The checkpointed plan itself is never edited but for a new name
-// (Rename: the sandbox's cgroup paths), which the printed plan shows.
+// (Rename: the sandbox's cgroup paths, lease, rules' owner and veth),
+// which the printed plan shows.
 package checkpoint

@@ -137,6 +137,11 @@ func (d *Dump) Run() (m *Manifest, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", d.Name, err)
 	}
+	// Read before the dump, which may end the sandbox and its namespace.
+	nw, err := networkOf(d.InitPid, &p)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", d.Name, err)
+	}
 	img, err := os.Open(imgDir)
 	if err != nil {
 		return nil, err
@@ -149,8 +154,14 @@ func (d *Dump) Run() (m *Manifest, err error) {
 		LogLevel:    proto.Int32(4),
 		// init shares cell's session and process group.
 		ShellJob: proto.Bool(true),
-		// The network namespace has only lo (Blockers refuses the rest):
-		// restored empty, with lo brought up again by cell.
+		// The network namespace has lo and, bridged, the sandbox's end
+		// of a veth whose peer is on the host's bridge (Blockers refuses
+		// the rest): CRIU leaves it out, and a restore's namespace is
+		// new and empty, where cell makes the veth again and runs the
+		// plan's network steps at setup-namespaces, as a launch does
+		// (Network keeps the address and MAC). CRIU's own netns dump
+		// would need iproute2's ip save/restore on both hosts and would
+		// make the veth from inside the sandbox's user namespace.
 		EmptyNs:        proto.Uint32(unix.CLONE_NEWNET),
 		TcpEstablished: proto.Bool(true),
 		// CRIU locks the network with nftables (the cell's own namespace
@@ -220,7 +231,7 @@ func (d *Dump) Run() (m *Manifest, err error) {
 		Profile: d.Origin.Profile, ProfileSHA256: sha(d.Origin.Profile),
 		Plan: d.Origin.Plan, PlanSHA256: sha(d.Origin.Plan),
 		Host: hostFacts(), CRIU: version, Images: images, PreDumps: pres,
-		External: *ext, LeftRunning: d.LeaveRunning, Dump: st,
+		External: *ext, Network: nw, LeftRunning: d.LeaveRunning, Dump: st,
 	}
 	if m.Files, err = hashFiles(d.Dir); err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ type Manifest struct {
 	PreDumps []string `json:"preDumps,omitempty"`
 	// External is what the images take from outside the sandbox.
 	External External `json:"external"`
+	// Network is a bridged sandbox's address and hardware address, nil
+	// without a bridge.
+	Network *Network `json:"network,omitempty"`
 	// LeftRunning says the sandbox went on running after the dump.
 	LeftRunning bool `json:"leftRunning"`
 	// Dump is CRIU's account of the final dump.
@@ -242,6 +245,9 @@ func Read(dir string) (*Manifest, *plan.Plan, error) {
 	}
 	if bl := Blockers(&p); len(bl) > 0 {
 		return nil, nil, fmt.Errorf("checkpoint %s: its plan cannot be restored: %s", dir, strings.Join(bl, "; "))
+	}
+	if err := checkNetwork(&m, &p); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	files, err := hashFiles(dir)
 	if err != nil {

@@ -34,7 +34,17 @@ func RestorePlanOf(m *Manifest, p *plan.Plan, dir string) *RestorePlan {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		switch s.Do.(type) {
-		case *plan.CgroupMkdir, *plan.CgroupWrite:
+		case *plan.CgroupMkdir, *plan.CgroupWrite, *plan.Require, *plan.NetLease, *plan.Bridge, *plan.Veth:
+			rp.Again = append(rp.Again, i)
+		case *plan.Nft:
+			if s.Side != plan.Parent {
+				rp.InImages = append(rp.InImages, i) // refused by Blockers
+				continue
+			}
+			rp.Again = append(rp.Again, i)
+		case *plan.LinkUp, *plan.AddrAdd, *plan.RouteAdd:
+			// In the new network namespace, by cell at CRIU's
+			// setup-namespaces.
 			rp.Again = append(rp.Again, i)
 		case *plan.CloseFDs, *plan.Clone, *plan.WriteIDMap, *plan.DenySetgroups, *plan.Pdeathsig, *plan.InitIDs, *plan.AmbientCaps, *plan.ExecInit:
 			if s.Side == plan.Parent {
@@ -54,7 +64,7 @@ func RestorePlanOf(m *Manifest, p *plan.Plan, dir string) *RestorePlan {
 		"criu starts in the sandbox's cgroup leaf (CLONE_INTO_CGROUP), with cell's new session keyring; the processes it restores are cell's children (rst_sibling)",
 		"root: a tmpfs as the plan's root step makes it, filled from " + filepath.Join(dir, RootFile) + ", bound by CRIU as the sandbox's root",
 		"mounts: the images' mount tree; binds of host directories bound again from the host (auto external mounts)",
-		"network namespace: new and empty (empty_ns), lo brought up at setup-namespaces",
+		"network namespace: new and empty (empty_ns); at setup-namespaces cell runs the network steps above that follow the clone (veth, links, address, route) in it",
 		"inherited: " + m.External.InitSocket + " <- a new socket to this cell; " + m.External.Init + " <- cell's init (SHA-256 " + short(m.External.InitSHA256) + ")",
 	}
 	for fd, k := range m.External.Stdio {
@@ -66,6 +76,9 @@ func RestorePlanOf(m *Manifest, p *plan.Plan, dir string) *RestorePlan {
 			k, what = strings.TrimPrefix(k, "null:"), "/dev/null"
 		}
 		rp.Restore = append(rp.Restore, fmt.Sprintf("inherited: init's descriptor %d %s <- %s", fd, k, what))
+	}
+	if n := m.Network; n != nil {
+		rp.Restore = append(rp.Restore, fmt.Sprintf("network: %s = %s, the address the sandbox had on %s (its connections are bound to it: refused if another sandbox holds it); %s's hardware address %s again", plan.Lease, n.Address, n.Bridge, n.Interface, n.MAC))
 	}
 	if m.External.Console {
 		rp.Restore = append(rp.Restore, "terminal: the command's pty slave restored in the sandbox's devpts, a new master sent to cell (orphan-pts-master)")
@@ -90,7 +103,7 @@ func (rp *RestorePlan) String() string {
 		s := &p.Steps[i]
 		fmt.Fprintf(&b, "%*d %-7s %s  # %s\n", w, i+1, s.Side, s.Call(), s.Pos)
 	}
-	b.WriteString("# run again, in the parent:\n")
+	b.WriteString("# run again by this cell (those after the clone at CRIU's setup-namespaces, for the new network namespace):\n")
 	for _, i := range rp.Again {
 		line(i)
 	}
@@ -101,6 +114,13 @@ func (rp *RestorePlan) String() string {
 	b.WriteString("# restored from the images as these steps left them (not run again):\n")
 	for _, i := range rp.InImages {
 		line(i)
+	}
+	if len(p.Cleanup) > 0 {
+		b.WriteString("# when the sandbox has ended, as for a launched one:\n")
+		for i := range p.Cleanup {
+			s := &p.Cleanup[i]
+			fmt.Fprintf(&b, "%*s %-7s %s  # %s\n", w, "-", s.Side, s.Call(), s.Pos)
+		}
 	}
 	return b.String()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cellsandbox/cell/internal/network/link"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -139,13 +139,16 @@ func (r *Restore) Run() (*Restored, error) {
 		MntnsCompatMode: proto.Bool(true),
 	}
 	out := &Restored{}
+	veth := "" // the host end of a veth made here
 	notify := func(n *rpc.CriuNotify, fds []int) error {
 		switch n.GetScript() {
 		case "setup-namespaces":
-			// The network namespace is new and empty: lo comes up as
-			// the plan's link-up step left it.
+			// The network namespace is new and empty: the veth and the
+			// plan's network steps in it, as the launch made them.
 			closeAll(fds)
-			return loUp(int(n.GetPid()))
+			var err error
+			veth, err = setupNetwork(int(n.GetPid()), r.Plan, m.Network)
+			return err
 		case "orphan-pts-master":
 			if len(fds) != 1 {
 				closeAll(fds)
@@ -175,6 +178,13 @@ func (r *Restore) Run() (*Restored, error) {
 		if out.Console != nil {
 			out.Console.Close()
 		}
+		if veth != "" {
+			// It goes with the namespace CRIU made, whose processes
+			// CRIU killed; the kernel may not have torn it down yet.
+			if derr := link.Delete(veth); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
 		if log := ErrorLines(filepath.Join(work, "restore.log")); log != "" && !strings.Contains(err.Error(), log) {
 			err = fmt.Errorf("%w: %s", err, log)
 		}
@@ -187,42 +197,10 @@ func (r *Restore) Run() (*Restored, error) {
 	return out, nil
 }
 
-// loUp brings lo up in the network namespace of pid.
-func loUp(pid int) error {
-	errc := make(chan error, 1)
-	go func() {
-		// The thread enters another network namespace and is thrown
-		// away after (never unlocked).
-		runtime.LockOSThread()
-		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- os.NewSyscallError("setns", err)
-			return
-		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			errc <- os.NewSyscallError("socket", err)
-			return
-		}
-		defer unix.Close(fd)
-		ifr, err := unix.NewIfreq("lo")
-		if err != nil {
-			errc <- err
-			return
-		}
-		ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
-		errc <- os.NewSyscallError("ioctl SIOCSIFFLAGS lo", unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr))
-	}()
-	return <-errc
-}
-
 // Rename returns p as the plan of a sandbox named name: its cgroup
-// directories (the only place the name is in a plan's steps) follow.
+// directories follow, and a bridged network's lease, host rules (their
+// owner, the comment cleanup deletes them by) and veth, which are the
+// sandbox's by name.
 func Rename(p *plan.Plan, name string) *plan.Plan {
 	q := *p
 	if name == "" || name == p.Name {
@@ -257,6 +235,30 @@ func Rename(p *plan.Plan, name string) *plan.Plan {
 			case *plan.Clone:
 				b := *a
 				b.Cgroup = sub(a.Cgroup)
+				ss[i].Do = &b
+			case *plan.NetLease:
+				b := *a
+				b.Sandbox = name
+				ss[i].Do = &b
+			case *plan.LeaseRelease:
+				b := *a
+				b.Sandbox = name
+				ss[i].Do = &b
+			case *plan.Nft:
+				if a.Rule.Owner == old {
+					b := *a
+					b.Rule.Owner = name
+					ss[i].Do = &b
+				}
+			case *plan.NftDelete:
+				if a.Owner == old {
+					b := *a
+					b.Owner = name
+					ss[i].Do = &b
+				}
+			case *plan.Veth:
+				b := *a
+				b.Host = vethOf(a, old, name)
 				ss[i].Do = &b
 			}
 		}

@@ -28,10 +28,8 @@ func Blockers(p *plan.Plan) []string {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		switch a := s.Do.(type) {
-		case *plan.NetLease, *plan.Bridge, *plan.Veth:
-			add(i, "a bridged network: its address lease and nftables rules are the host's and its veth's peer is outside the sandbox; checkpoint a sandbox with network mode none")
 		case *plan.UserNet, *plan.UserNetPort:
-			add(i, "a user-mode network: slirp4netns, outside the sandbox, holds the connections' state, which CRIU cannot dump; checkpoint a sandbox with network mode none")
+			add(i, "a user-mode network: slirp4netns, outside the sandbox, holds the connections' state, which CRIU cannot dump; checkpoint a sandbox with network mode none or bridge")
 		case *plan.Nft:
 			if s.Side != plan.Parent {
 				add(i, "egress rules in the sandbox's network namespace: cell restores that namespace empty but for lo, and would lose them")

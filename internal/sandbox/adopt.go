@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"time"
@@ -18,21 +19,25 @@ import (
 type Restoring struct {
 	plan *plan.Plan
 	cg   *cgroups
+	net  *nets
 	// CgroupDir is the sandbox's cgroup leaf, open: the restoring process
 	// starts there, so the restored ones do; nil without a cgroup.
 	CgroupDir *os.File
 }
 
 // PrepareRestore runs the parent's steps of p that come before init's
-// clone and that a restore needs: the cgroup's directories and limits.
-// Any other parent step is refused: the network's and the ID leases'
-// would need their own restore (checkpoint.Blockers refuses such plans
-// first).
-func PrepareRestore(p *plan.Plan) (*Restoring, error) {
+// clone and that a restore needs: the cgroup's directories and limits,
+// and a bridged network's host side (the lease of exactly addr, the
+// address the checkpointed sandbox had, the bridge and the host's
+// rules). The veth is the restorer's to make once CRIU has made the
+// sandbox's network namespace. Any other parent step is refused: the
+// user-mode network's and the ID leases' would need their own restore
+// (checkpoint.Blockers refuses such plans first).
+func PrepareRestore(p *plan.Plan, addr netip.Addr) (*Restoring, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	r := &Restoring{plan: p, cg: groupOf(p)}
+	r := &Restoring{plan: p, cg: groupOf(p), net: &nets{want: addr}}
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		if s.Side != plan.Parent {
@@ -42,6 +47,17 @@ func PrepareRestore(p *plan.Plan) (*Restoring, error) {
 		switch a := s.Do.(type) {
 		case *plan.CgroupMkdir, *plan.CgroupWrite:
 			err = r.cg.step(a, 0)
+		case *plan.Require, *plan.Bridge, *plan.Nft:
+			err = r.net.step(a, 0)
+		case *plan.NetLease:
+			if !addr.IsValid() {
+				err = errors.New("a restore leases the address the sandbox had, and none was given")
+				break
+			}
+			err = r.net.step(a, 0)
+		case *plan.Veth:
+			// Made by the restorer at CRIU's setup-namespaces, in the
+			// namespace CRIU made; it goes with that namespace.
 		case *plan.CloseFDs, *plan.WriteIDMap, *plan.DenySetgroups:
 			// Done by CRIU: the restored processes' namespaces, maps and
 			// credentials are in the images.
@@ -65,7 +81,7 @@ func (r *Restoring) Abort() error {
 		r.CgroupDir.Close()
 		r.CgroupDir = nil
 	}
-	return teardown(r.plan, r.cg, &nets{}, &leasedIDs{})
+	return teardown(r.plan, r.cg, r.net, &leasedIDs{})
 }
 
 // Adopt makes the restored init, a child of this process, a Sandbox like
@@ -85,7 +101,7 @@ func (r *Restoring) Adopt(pid int, conn, console *os.File) (*Sandbox, error) {
 	}
 	sb := &Sandbox{
 		plan: r.plan, cmd: &exec.Cmd{Process: proc}, adopted: true, conn: conn, enc: json.NewEncoder(conn),
-		done: make(chan struct{}), ready: make(chan struct{}), cg: r.cg, net: &nets{}, ids: &leasedIDs{},
+		done: make(chan struct{}), ready: make(chan struct{}), cg: r.cg, net: r.net, ids: &leasedIDs{},
 		started: time.Now(), console: make(chan *os.File, 1),
 	}
 	// init told the first cell it was ready long ago, and reads its

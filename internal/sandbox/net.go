@@ -24,6 +24,10 @@ type nets struct {
 	lease netip.Addr
 	user  *slirp.UserNet
 	nft   *nftables.Conn
+
+	// want is the address a restore must lease again (its sockets are
+	// bound to it); invalid for a launch, which takes the lowest free.
+	want netip.Addr
 }
 
 func (n *nets) conn() (*nftables.Conn, error) {
@@ -51,6 +55,13 @@ func (n *nets) step(a plan.Action, initPid int) error {
 		}
 		return nil
 	case *plan.NetLease:
+		if n.want.IsValid() {
+			if err := lease.AcquireAddr(a.Bridge, a.Subnet, a.Sandbox, n.want, func(h lease.Holder) error { return Reclaim(h.Owner) }); err != nil {
+				return err
+			}
+			n.lease = n.want
+			return nil
+		}
 		addr, err := lease.Acquire(a.Bridge, a.Subnet, a.Sandbox, func(h lease.Holder) error { return Reclaim(h.Owner) })
 		if err != nil {
 			return err

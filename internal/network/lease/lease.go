@@ -109,6 +109,53 @@ func Acquire(bridge, subnet, owner string, reclaim func(Holder) error) (netip.Ad
 	return got, err
 }
 
+// HeldError is an address that AcquireAddr could not lease because a
+// live sandbox holds it.
+type HeldError struct {
+	Bridge string
+	Holder Holder
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s on bridge %s is held by sandbox %s (cell pid %d): a restored sandbox needs the address it had (its connections are bound to it), so it cannot take another; end %s, or restore on another host", e.Holder.Addr, e.Bridge, e.Holder.Owner, e.Holder.Pid, e.Holder.Owner)
+}
+
+// AcquireAddr leases exactly addr of subnet on the bridge to owner, held
+// by the calling process: a restored sandbox needs the address its
+// sockets are bound to. A live holder of addr is a *HeldError; dead ones
+// are given to reclaim and taken back first, as by Acquire.
+func AcquireAddr(bridge, subnet, owner string, addr netip.Addr, reclaim func(Holder) error) error {
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() {
+		return fmt.Errorf("subnet %q: want an IPv4 CIDR", subnet)
+	}
+	p = p.Masked()
+	gw := p.Addr().Next()
+	if !p.Contains(addr) || addr == p.Addr() || addr == gw || !p.Contains(addr.Next()) {
+		return fmt.Errorf("address %s: not one a sandbox can hold in %s (bridge %s)", addr, subnet, bridge)
+	}
+	self := os.Getpid()
+	start, err := state.StartTime(self)
+	if err != nil {
+		return err
+	}
+	return locked(bridge, func(hs []Holder) ([]Holder, error) {
+		live, err := sweep(hs, reclaim)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range live {
+			if h.Owner == owner {
+				return nil, fmt.Errorf("sandbox %s already holds %s on %s", owner, h.Addr, bridge)
+			}
+			if h.Addr == addr.String() {
+				return nil, &HeldError{Bridge: bridge, Holder: h}
+			}
+		}
+		return append(live, Holder{Addr: addr.String(), Owner: owner, Pid: self, Start: start}), nil
+	})
+}
+
 // sweep returns the live holders, after giving each dead one to reclaim.
 func sweep(hs []Holder, reclaim func(Holder) error) ([]Holder, error) {
 	var live []Holder

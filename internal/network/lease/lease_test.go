@@ -2,7 +2,9 @@ package lease
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,5 +100,50 @@ func TestLeases(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Clean(damaged)); string(b) != "{" {
 		t.Errorf("damaged lease file rewritten: %q", b)
+	}
+}
+
+// TestAcquireAddr: a restore leases exactly the address it had; one a
+// live sandbox holds is a HeldError naming it, one a dead sandbox held is
+// reclaimed, and the subnet's own, gateway and broadcast are refused.
+func TestAcquireAddr(t *testing.T) {
+	LeaseDir = t.TempDir()
+	t.Cleanup(func() { LeaseDir = "/run/cell/net" })
+	a, err := Acquire("br-a", "10.9.1.0/29", "first", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = AcquireAddr("br-a", "10.9.1.0/29", "second", a, nil)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder.Owner != "first" || !strings.Contains(err.Error(), a.String()) {
+		t.Fatalf("AcquireAddr of a held address: %v, want a HeldError naming first", err)
+	}
+	want := netip.MustParseAddr("10.9.1.5")
+	if err := AcquireAddr("br-a", "10.9.1.0/29", "second", want, nil); err != nil {
+		t.Fatal(err)
+	}
+	hs, _ := Leases("br-a")
+	if len(hs) != 2 || hs[1].Addr != "10.9.1.5" || hs[1].Owner != "second" {
+		t.Errorf("leases after AcquireAddr: %+v", hs)
+	}
+	for _, bad := range []string{"10.9.1.0", "10.9.1.1", "10.9.1.7", "10.9.2.3"} {
+		if err := AcquireAddr("br-a", "10.9.1.0/29", "third", netip.MustParseAddr(bad), nil); err == nil {
+			t.Errorf("AcquireAddr(%s) in 10.9.1.0/29 was granted", bad)
+		}
+	}
+	// A dead holder's address is reclaimed and given.
+	if err := Release("br-a", "first"); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := leaseFile("br-a")
+	b, _ := os.ReadFile(f)
+	var cur []Holder
+	json.Unmarshal(b, &cur)
+	cur = append(cur, Holder{Addr: "10.9.1.3", Owner: "dead", Pid: deadPid(t), Start: 1})
+	b, _ = json.Marshal(cur)
+	os.WriteFile(f, b, 0o600)
+	reclaimed := ""
+	if err := AcquireAddr("br-a", "10.9.1.0/29", "fourth", netip.MustParseAddr("10.9.1.3"), func(h Holder) error { reclaimed = h.Owner; return nil }); err != nil || reclaimed != "dead" {
+		t.Errorf("AcquireAddr of a dead holder's address: %v (reclaimed %q)", err, reclaimed)
 	}
 }

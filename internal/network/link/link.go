@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -60,14 +62,22 @@ func ipNet(p netip.Prefix) *net.IPNet {
 // AddVeth makes a veth pair: host on the bridge, up, and peer in the
 // network namespace of process pid.
 func AddVeth(host, bridge, peer string, pid int) error {
+	return AddVethMAC(host, bridge, peer, pid, nil)
+}
+
+// AddVethMAC is AddVeth with the peer's hardware address set to mac (nil:
+// the kernel picks one). A restored sandbox gets its old address back, so
+// that its neighbours' ARP entries and its connections stay valid.
+func AddVethMAC(host, bridge, peer string, pid int, mac net.HardwareAddr) error {
 	br, err := netlink.LinkByName(bridge)
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", bridge, err)
 	}
 	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index},
-		PeerName:      peer,
-		PeerNamespace: netlink.NsPid(pid),
+		LinkAttrs:        netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index},
+		PeerName:         peer,
+		PeerNamespace:    netlink.NsPid(pid),
+		PeerHardwareAddr: mac,
 	}
 	if err := netlink.LinkAdd(v); err != nil {
 		return fmt.Errorf("add veth %s (peer %s in INIT's namespace): %w", host, peer, err)
@@ -167,4 +177,49 @@ func Up(name string) error {
 		return fmt.Errorf("ioctl SIOCSIFFLAGS %s: %w", name, err)
 	}
 	return nil
+}
+
+// InNetns runs f on a thread in the network namespace of process pid.
+// The thread is not given back to the Go runtime: it ends with f.
+func InNetns(pid int, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- os.NewSyscallError("setns CLONE_NEWNET", err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// Inspect returns the IPv4 addresses (with their prefix lengths) and the
+// hardware address of the link name in the calling thread's network
+// namespace.
+func Inspect(name string) ([]netip.Prefix, net.HardwareAddr, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("link %s: %w", name, err)
+	}
+	as, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, nil, fmt.Errorf("addresses of %s: %w", name, err)
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		if !ok {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip, bits))
+	}
+	return out, l.Attrs().HardwareAddr, nil
 }
