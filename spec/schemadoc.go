@@ -117,6 +117,8 @@ var fieldDocs = map[string]fieldDoc{
 	"resources.memory.oomGroup":  {"An OOM kill ends every process of the sandbox, not one.", []any{true}},
 	"resources.cpu":              {"The cpu and cpuset controllers' limits.", []any{map[string]any{"max": 2}}},
 	"resources.cpu.max":          {"CPU time as a number of CPUs: 1.5 is 150 ms per 100 ms; or max.", []any{2, 0.5, "max"}},
+	"resources.cpu.period":       {"Window in µs over which cpu.max is enforced, 1000 to 1000000 (default 100000): max 0.1 with period 500000 is 50 ms of CPU time every 500 ms. Needs max.", []any{500000}},
+	"resources.cpu.shares":       {"cgroup v1's cpu.shares, 2 to 262144 (1024 is v1's default), written exactly on v1; on v2 converted to cpu.weight as runc does. Not with weight.", []any{2048}},
 	"resources.cpu.weight":       {"Relative CPU share under contention, 1 to 10000 (100 is every cgroup's default).", []any{50}},
 	"resources.cpu.cpus":         {"CPUs the sandbox may run on, as a cpuset list.", []any{"0-3", "0,2"}},
 	"resources.cpu.mems":         {"Memory nodes the sandbox may use, as a cpuset list.", []any{"0"}},

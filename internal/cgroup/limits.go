@@ -33,6 +33,11 @@ type Limits struct {
 	// cpu.shares = weight*1024/100, so the default 100 is v1's default
 	// 1024 (the mapping systemd uses).
 	CPUWeight uint64 `json:"cpuWeight,omitempty"`
+	// CPUShares is v1's cpu.shares, 2 to 262144, written as given on v1
+	// (where CPUWeight's mapping reaches only some values); on v2 it
+	// becomes cpu.weight 1 + (shares-2)*9999/262142, runc's conversion.
+	// It excludes CPUWeight.
+	CPUShares uint64 `json:"cpuShares,omitempty"`
 	// Cpus and Mems are cpuset lists such as "0-3,6" (cpuset.cpus and
 	// cpuset.mems).
 	Cpus string `json:"cpus,omitempty"`
@@ -111,6 +116,9 @@ func (l Limits) String() string {
 	}
 	if l.CPUWeight != 0 {
 		add("cpuWeight", l.CPUWeight)
+	}
+	if l.CPUShares != 0 {
+		add("cpuShares", l.CPUShares)
 	}
 	if l.Cpus != "" {
 		add("cpus", l.Cpus)

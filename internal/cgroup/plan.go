@@ -115,6 +115,7 @@ func need(lim *Limits) map[string]string {
 	set("memory", "oomGroup", lim.OOMGroup)
 	set("cpu", "cpuMax", lim.CPUMax != nil)
 	set("cpu", "cpuWeight", lim.CPUWeight != 0)
+	set("cpu", "cpuShares", lim.CPUShares != 0)
 	set("cpuset", "cpus", lim.Cpus != "")
 	set("cpuset", "mems", lim.Mems != "")
 	set("pids", "pidsMax", lim.PidsMax != nil)
@@ -374,6 +375,18 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 				w(d, "cpu.weight", strconv.FormatUint(wt, 10))
 			}
 		}
+		if sh := lim.CPUShares; sh != 0 {
+			switch {
+			case sh < 2 || sh > 262144:
+				fail("cpuShares", "%d is outside 2..262144", sh)
+			case lim.CPUWeight != 0:
+				fail("cpuShares", "cpu shares and a cpu weight cannot both be set")
+			case isV1:
+				w(d, "cpu.shares", strconv.FormatUint(sh, 10))
+			default:
+				w(d, "cpu.weight", strconv.FormatUint(SharesWeight(sh), 10))
+			}
+		}
 	}
 	if d, isV1 := where("io"); d != "" {
 		if wt := lim.IOWeight; wt != 0 {
@@ -486,6 +499,10 @@ func bfqWeight(w uint64) uint64 {
 	}
 	return 100 + (w-100)*900/9900
 }
+
+// SharesWeight converts v1's cpu.shares (2..262144) to v2's cpu.weight
+// (1..10000) as runc and crun do.
+func SharesWeight(shares uint64) uint64 { return 1 + (shares-2)*9999/262142 }
 
 // plus prints controllers as cgroup.subtree_control takes them: "+cpu +memory".
 func plus(cs []string) string {

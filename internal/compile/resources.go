@@ -19,7 +19,7 @@ const DefaultCgroupParent = "cell"
 var limitPaths = map[string]string{
 	"memoryMax": "resources.memory.max", "memoryHigh": "resources.memory.high",
 	"swapMax": "resources.memory.swap", "oomGroup": "resources.memory.oomGroup",
-	"cpuMax": "resources.cpu.max", "cpuWeight": "resources.cpu.weight",
+	"cpuMax": "resources.cpu.max", "cpuWeight": "resources.cpu.weight", "cpuShares": "resources.cpu.shares",
 	"cpus": "resources.cpu.cpus", "mems": "resources.cpu.mems",
 	"pidsMax": "resources.pids.max", "ioWeight": "resources.io.weight",
 	"ioDevices": "resources.io.devices",
@@ -125,6 +125,7 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 		SwapMax:    limitValue(r.Memory.Swap),
 		OOMGroup:   r.Memory.OOMGroup,
 		CPUWeight:  r.CPU.Weight,
+		CPUShares:  r.CPU.Shares,
 		Cpus:       r.CPU.Cpus,
 		Mems:       r.CPU.Mems,
 		PidsMax:    limitValue(r.Pids.Max),
@@ -135,6 +136,10 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 			lim.CPUMax = cgroup.CPUs(0)
 		} else {
 			lim.CPUMax = cgroup.CPUs(m.Millis)
+			if per := r.CPU.Period; per != 0 {
+				// Quota is exact: µs are thousandths of a ms.
+				lim.CPUMax = &cgroup.CPUMax{Quota: m.Millis * per / 1000, Period: per}
+			}
 		}
 	}
 	for i, d := range r.IO.Devices {

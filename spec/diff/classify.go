@@ -135,6 +135,8 @@ var rules = map[string]classifier{
 	"resources.memory.oomGroup":     neutral("whether an OOM kill ends the whole sandbox"),
 	"resources.cpu.max":             limit("cpu.max"),
 	"resources.cpu.weight":          weight("cpu.weight"),
+	"resources.cpu.shares":          shares("cpu.shares"),
+	"resources.cpu.period":          neutral("the window over which cpu.max is enforced: the same share of CPU time, in longer or shorter bursts"),
 	"resources.cpu.cpus":            cpuset("CPUs"),
 	"resources.cpu.mems":            cpuset("memory nodes"),
 	"resources.pids.max":            limit("pids.max"),
@@ -380,6 +382,13 @@ func size(what string) classifier {
 func weight(what string) classifier {
 	return func(c *Change, _, _ *spec.Profile) (Class, string) {
 		return numeric(c.Old, c.New, "100", what+" is raised: a larger share under contention", what+" is lowered: a smaller share under contention")
+	}
+}
+
+// shares classifies cgroup v1's cpu.shares, whose default is 1024.
+func shares(what string) classifier {
+	return func(c *Change, _, _ *spec.Profile) (Class, string) {
+		return numeric(c.Old, c.New, "1024", what+" is raised: a larger share under contention", what+" is lowered: a smaller share under contention")
 	}
 }
 

@@ -392,18 +392,25 @@ func (e *exporter) resources(s *specs.Spec) {
 	if r.Pids.Max != nil {
 		res.Pids = &specs.LinuxPids{Limit: *limit(r.Pids.Max)}
 	}
-	if c := &r.CPU; c.Max != nil || c.Weight != 0 || c.Cpus != "" || c.Mems != "" {
+	if c := &r.CPU; c.Max != nil || c.Weight != 0 || c.Shares != 0 || c.Cpus != "" || c.Mems != "" {
 		res.CPU = &specs.LinuxCPU{Cpus: c.Cpus, Mems: c.Mems}
 		if c.Max != nil {
 			q, per := int64(-1), uint64(100000)
+			if c.Period != 0 {
+				per = c.Period
+			}
 			if !c.Max.Max {
-				q = int64(c.Max.Millis * 100)
+				q = int64(c.Max.Millis * per / 1000)
 			}
 			res.CPU.Quota, res.CPU.Period = &q, &per
 		}
 		if c.Weight != 0 {
 			// The inverse of runc's shares-to-weight conversion.
 			sh := 2 + (c.Weight-1)*262142/9999
+			res.CPU.Shares = &sh
+		}
+		if c.Shares != 0 {
+			sh := c.Shares
 			res.CPU.Shares = &sh
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -139,15 +140,17 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
-		{"resources", `"linux": {"resources": {"memory": {"limit": 1073741824, "swap": 2147483648}, "pids": {"limit": 100}, "cpu": {"quota": 150000, "period": 100000, "shares": 1024, "cpus": "0-1"}, "blockIO": {"weight": 500}}, "namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+		{"resources", `"linux": {"resources": {"memory": {"limit": 1073741824, "swap": 2147483648}, "pids": {"limit": 100}, "cpu": {"quota": 150000, "period": 500000, "shares": 1000, "cpus": "0-1"}, "blockIO": {"weight": 500}}, "namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
 			r := p.Resources
 			switch {
 			case r.Memory.Max.Value != 1<<30 || r.Memory.Swap.Value != 1<<30:
 				return "memory: max " + r.Memory.Max.String() + " swap " + r.Memory.Swap.String() + ", want 1Gi, 1Gi (swap is memory+swap in the runtime spec)"
-			case r.Pids.Max.Value != 100 || r.CPU.Max.String() != "1.5" || r.CPU.Cpus != "0-1":
-				return "pids " + r.Pids.Max.String() + " cpu " + r.CPU.Max.String()
-			case r.CPU.Weight != 39 || r.IO.Weight != 4950:
-				return "weights, converted as runc does"
+			case r.Pids.Max.Value != 100 || r.CPU.Max.String() != "0.3" || r.CPU.Period != 500000 || r.CPU.Cpus != "0-1":
+				return "pids " + r.Pids.Max.String() + " cpu " + r.CPU.Max.String() + " per " + strconv.FormatUint(r.CPU.Period, 10) + " µs"
+			case r.CPU.Shares != 1000 || r.CPU.Weight != 0:
+				return "cpu shares: exactly as given (v1's), not a weight"
+			case r.IO.Weight != 4950:
+				return "io weight, converted as runc does"
 			}
 			return ""
 		}},

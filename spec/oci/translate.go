@@ -868,8 +868,8 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 	})
 	if v := f["shares"]; v != nil && !isNull(v) {
 		if s, ok := c.integer(v, p+".shares", 2, 262144); ok {
-			// cgroup v1's shares on v2's cpu.weight, as runc converts them.
-			c.put(out, "resources.cpu.weight", num(v, 1+((s-2)*9999)/262142), p+".shares")
+			// Exactly on v1; the cgroup package converts them for v2.
+			c.put(out, "resources.cpu.shares", num(v, s), p+".shares")
 		}
 	}
 	q, qok := f["quota"]
@@ -896,6 +896,9 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 				cpus += "." + strings.TrimRight(fmt.Sprintf("%03d", r), "0")
 			}
 			c.put(out, "resources.cpu.max", str(q, cpus), p+".quota")
+			if period != 100000 {
+				c.put(out, "resources.cpu.period", num(f["period"], period), p+".period")
+			}
 		}
 	}
 	for _, k := range []struct{ oci, cell string }{{"cpus", "cpus"}, {"mems", "mems"}} {
