@@ -33,6 +33,11 @@ type Profile struct {
 	// Security holds capabilities, no_new_privs, seccomp, landlock and
 	// rlimits.
 	Security Security `yaml:"security" json:"security"`
+	// Sysctl sets kernel parameters of the sandbox's own namespaces, by
+	// name (net.ipv4.ip_forward): net.* needs namespaces.net new, the IPC
+	// ones (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
+	// namespaces.ipc new. A parameter of the whole host is refused.
+	Sysctl map[string]string `yaml:"sysctl" json:"sysctl,omitempty" validate:"dive,keys,sysctlname,endkeys,nonul"`
 
 	// File is the name the profile was read from; every Pos refers to it
 	// (or to a --set override, which carries its own pseudo file name).
@@ -123,6 +128,9 @@ type Root struct {
 	// ReadOnly remounts "/" read-only once every mount is made. Mounts
 	// under it keep their own access mode.
 	ReadOnly bool `yaml:"readOnly" json:"readOnly,omitempty"`
+	// Propagation is the propagation type of "/" once it is the root
+	// (default private), among the sandbox's own mounts only.
+	Propagation Propagation `yaml:"propagation" json:"propagation,omitempty"`
 }
 
 // Mount is one entry of filesystem.mounts. Which fields apply depends on
@@ -182,6 +190,30 @@ type Mount struct {
 	// outside ID appear inside as owned by the inside ID, and files made
 	// inside get the outside ID on the host. Needs root.
 	IDMap *IDMap `yaml:"idmap" json:"idmap,omitempty"`
+	// Propagation is the mount's propagation type (default private),
+	// among the sandbox's own mounts only: a bind or tmpfs that is
+	// shared, slave or unbindable.
+	Propagation Propagation `yaml:"propagation" json:"propagation,omitempty"`
+	// Devices are device nodes made in a dev mount, beside its null,
+	// zero, full, random, urandom and tty.
+	Devices []Device `yaml:"devices" json:"devices,omitempty" validate:"dive"`
+}
+
+// Device is a device node (or FIFO) that a dev mount makes.
+type Device struct {
+	// Path is the node's absolute path in the sandbox, under the dev
+	// mount's target.
+	Path string `yaml:"path" json:"path" validate:"required,abspath"`
+	// Type is c (character), b (block) or p (FIFO).
+	Type DeviceType `yaml:"type" json:"type" validate:"required"`
+	// Major and Minor are the device number (not for p).
+	Major uint32 `yaml:"major" json:"major,omitempty"`
+	Minor uint32 `yaml:"minor" json:"minor,omitempty"`
+	// Mode is the node's permission (default 0666).
+	Mode *FileMode `yaml:"mode" json:"mode,omitempty" validate:"omitempty,max=0777"`
+	// UID and GID own the node (default 0), as the sandbox sees them.
+	UID uint32 `yaml:"uid" json:"uid,omitempty"`
+	GID uint32 `yaml:"gid" json:"gid,omitempty"`
 }
 
 // IDMap maps the IDs of an ID-mapped bind mount: Outside is the owner on

@@ -69,3 +69,109 @@ func removeTestCgroups(name string) {
 		exec.Command("find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";").Run()
 	}
 }
+
+// TestSysctl: linux.sysctl sets the parameters of the container's own
+// network and IPC namespaces, read back inside, and the host's stay.
+func TestSysctl(t *testing.T) {
+	r := newRT(t)
+	host, err := os.ReadFile("/proc/sys/kernel/shmmni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundle(t, []string{"cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni"}, func(c map[string]any) {
+		linux(c)["sysctl"] = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}
+	})
+	if got := strings.Fields(r.runInside(b, "sysctl1")); strings.Join(got, " ") != "1 1234" {
+		t.Errorf("ip_forward and shmmni inside: %q, want 1 and 1234", got)
+	}
+	if after, _ := os.ReadFile("/proc/sys/kernel/shmmni"); string(after) != string(host) {
+		t.Errorf("the host's kernel.shmmni changed: %q, was %q", after, host)
+	}
+	// A parameter of the whole host is refused, at its position.
+	b = bundle(t, []string{"true"}, func(c map[string]any) {
+		linux(c)["sysctl"] = map[string]string{"vm.swappiness": "10"}
+	})
+	if msg := r.run(true, "create", "--bundle", b, "sysctl2"); !strings.Contains(msg, "config.json:") || !strings.Contains(msg, "sysctl.vm.swappiness") || !strings.Contains(msg, "whole host") {
+		t.Errorf("create with vm.swappiness: %q, want it refused at its position", msg)
+	}
+}
+
+// TestPropagation: rootfsPropagation and a tmpfs's and a bind's
+// propagation options reach the container's mount table, and shared
+// mounts share only with the container's own: a mount made inside under
+// a shared bind shows at its peer (a bind of it made inside), not on the
+// host.
+func TestPropagation(t *testing.T) {
+	r := newRT(t)
+	src := t.TempDir()
+	if err := os.Mkdir(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `busybox grep -E ' / | /t | /a ' /proc/self/mountinfo | while read -r id parent maj root mnt opts rest; do echo "$mnt ${rest%% - *}"; done
+busybox mkdir -p /t/c && busybox mount --bind /a /t/c && busybox mount -t tmpfs peer /a/sub && busybox grep -c ' /t/c/sub ' /proc/self/mountinfo`
+	b := bundle(t, []string{"sh", "-c", script}, func(c map[string]any) {
+		linux(c)["rootfsPropagation"] = "rshared"
+		c["mounts"] = append(c["mounts"].([]any),
+			map[string]any{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": []string{"unbindable"}},
+			map[string]any{"destination": "/a", "type": "bind", "source": src, "options": []string{"rbind", "ro", "shared"}},
+		)
+		// mount(8) inside needs CAP_SYS_ADMIN.
+		c["process"].(map[string]any)["capabilities"] = map[string]any{
+			"bounding": []string{"CAP_SYS_ADMIN"}, "effective": []string{"CAP_SYS_ADMIN"}, "permitted": []string{"CAP_SYS_ADMIN"},
+		}
+	})
+	out := r.runInside(b, "prop1")
+	for _, want := range []string{"\n/ shared:", "\n/t unbindable", "\n/a shared:", "\n1\n"} {
+		if !strings.Contains("\n"+out, want) {
+			t.Errorf("mount table inside:\n%s\nwant %q", out, want)
+		}
+	}
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), filepath.Join(src, "sub")) {
+		t.Errorf("a mount made inside under the shared bind reached the host")
+	}
+}
+
+// TestDevices: linux.devices makes nodes in the container's /dev with
+// their type, number, mode and owner, and linux.resources.devices gives
+// a v1 device cgroup that denies what it does not allow: the nodes made
+// for the container and cell's /dev/null work, a node of the loop
+// device, which no rule allows, cannot be made (EPERM, though the
+// process holds CAP_MKNOD).
+func TestDevices(t *testing.T) {
+	r := newRT(t)
+	v1Hierarchy(t, "devices")
+	script := `busybox stat -c '%n %F %t:%T %a %u:%g' /dev/allowed /dev/fuse /dev/fifo
+echo a > /dev/allowed && echo allowed-ok
+echo b > /dev/null && echo null-ok
+busybox mknod /dev/denied b 7 0 || echo denied-refused`
+	major, minor := 1, 3
+	b := bundle(t, []string{"sh", "-c", script}, func(c map[string]any) {
+		mode := 0o646
+		linux(c)["devices"] = []any{
+			map[string]any{"path": "/dev/allowed", "type": "c", "major": 1, "minor": 3, "fileMode": mode, "uid": 5, "gid": 6},
+			map[string]any{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+			map[string]any{"path": "/dev/fifo", "type": "p"},
+		}
+		linux(c)["cgroupsPath"] = fmt.Sprintf("/cell-test-%d/devices", os.Getpid())
+		c["process"].(map[string]any)["capabilities"] = map[string]any{
+			"bounding": []string{"CAP_MKNOD"}, "effective": []string{"CAP_MKNOD"}, "permitted": []string{"CAP_MKNOD"},
+		}
+		linux(c)["resources"] = map[string]any{"devices": []any{
+			map[string]any{"allow": false, "access": "rwm"},
+			// cell adds the nodes of its /dev after the rules.
+			map[string]any{"allow": true, "type": "c", "major": major, "minor": minor, "access": "rw"},
+		}}
+	})
+	t.Cleanup(func() { removeTestCgroups(fmt.Sprintf("cell-test-%d", os.Getpid())) })
+	out := r.runInside(b, "dev1")
+	for _, want := range []string{
+		"/dev/allowed character special file 1:3 646 5:6",
+		"/dev/fuse character special file a:e5 666 0:0",
+		"/dev/fifo fifo 0:0 666 0:0",
+		"allowed-ok", "null-ok", "Operation not permitted", "denied-refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside:\n%s\nwant %q", out, want)
+		}
+	}
+}

@@ -55,6 +55,35 @@ type Limits struct {
 	// IODevices throttle single block devices (v2 io.max, v1
 	// blkio.throttle.*_device).
 	IODevices []IODevice `json:"ioDevices,omitempty"`
+	// Devices, when set, give the group a device cgroup that denies
+	// every device but these (v1 devices.deny "a", then devices.allow of
+	// each in order). cgroup v2 has no devices controller (its device
+	// control is a BPF program) and refuses them.
+	Devices []DeviceRule `json:"devices,omitempty"`
+}
+
+// DeviceRule allows access to the devices of Type ('a', 'c' or 'b') and
+// number Major:Minor, -1 being any.
+type DeviceRule struct {
+	Type   byte   `json:"type"`
+	Major  int64  `json:"major"`
+	Minor  int64  `json:"minor"`
+	Access string `json:"access"`
+}
+
+// String prints the rule as devices.allow takes it: "c 10:229 rwm",
+// "c 136:* rwm", "a".
+func (d DeviceRule) String() string {
+	if d.Type == 'a' {
+		return "a"
+	}
+	n := func(x int64) string {
+		if x < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprintf("%c %s:%s %s", d.Type, n(d.Major), n(d.Minor), d.Access)
 }
 
 // IODevice throttles one block device, named by its device number. A zero
@@ -134,6 +163,9 @@ func (l Limits) String() string {
 	}
 	for _, d := range l.IODevices {
 		add("ioDevice", "{"+d.String()+"}")
+	}
+	for _, d := range l.Devices {
+		add("device", "{"+d.String()+"}")
 	}
 	if len(parts) == 0 {
 		return "none"

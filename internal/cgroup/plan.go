@@ -121,6 +121,7 @@ func need(lim *Limits) map[string]string {
 	set("pids", "pidsMax", lim.PidsMax != nil)
 	set("io", "ioWeight", lim.IOWeight != 0)
 	set("io", "ioDevices", len(lim.IODevices) > 0)
+	set("devices", "devices", len(lim.Devices) > 0)
 	return n
 }
 
@@ -199,6 +200,18 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 				c, path.Join(l.Unified, "cgroup.controllers"), strings.Join(l.Controllers, " "))})
 		case needed:
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("no cgroup hierarchy has the %s controller (it is not mounted)", v1Name(c))})
+		}
+	}
+	if limit, ok := needs["devices"]; ok {
+		// Not in v2Order: cgroup v2 controls devices with a BPF
+		// program, not a controller.
+		switch {
+		case l.V1["devices"] == "":
+			errs = append(errs, &LimitError{limit, "device rules need cgroup v1's devices controller, which this host does not mount; cgroup v2 controls devices only with a BPF program (BPF_CGROUP_DEVICE), which cell does not make yet, and cell never runs a sandbox without the rules it was given"})
+		case l.Rootless:
+			errs = append(errs, &LimitError{limit, fmt.Sprintf("the devices controller is on cgroup v1 (%s), which cannot be delegated to an unprivileged user", l.V1["devices"])})
+		default:
+			onV1["devices"] = true
 		}
 	}
 	if l.Unified == "" && !l.Rootless {
@@ -386,6 +399,18 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 			default:
 				w(d, "cpu.weight", strconv.FormatUint(SharesWeight(sh), 10))
 			}
+		}
+	}
+	if d, _ := where("devices"); d != "" && len(lim.Devices) > 0 {
+		// Deny all first: it also empties the exceptions a new v1
+		// cgroup copied from its parent; then each allowed device.
+		w(d, "devices.deny", "a")
+		for _, r := range lim.Devices {
+			if r.Type != 'a' && r.Type != 'c' && r.Type != 'b' {
+				fail("devices", "device type %q is not a, c or b", r.Type)
+				continue
+			}
+			w(d, "devices.allow", r.String())
 		}
 	}
 	if d, isV1 := where("io"); d != "" {

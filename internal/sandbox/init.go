@@ -30,6 +30,7 @@ import (
 	"github.com/cellsandbox/cell/internal/rlimit/prlimit"
 	"github.com/cellsandbox/cell/internal/seccomp/filter"
 	"github.com/cellsandbox/cell/internal/stamp"
+	"github.com/cellsandbox/cell/internal/sysctl/procsys"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -545,6 +546,16 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		return nil
 	case *plan.OOMScoreAdj:
 		return prlimit.OOMScoreAdj(a.Score)
+	case *plan.Sysctl:
+		return procsys.Write(a.Name, a.Value)
+	case *plan.Propagation:
+		return mounts.Propagate(a.Target, uint64(a.Flags))
+	case *plan.Mknod:
+		r, err := e.root(a.Root)
+		if err != nil {
+			return err
+		}
+		return r.Mknod(a.Target, a.Mode, unix.Mkdev(a.Major, a.Minor), a.UID, a.GID)
 	case *plan.SetRlimit:
 		r, err := rlimit.Parse(a.Limit.Resource)
 		if err != nil {

@@ -78,6 +78,9 @@ const (
 	OpConsole           // *Console
 	OpDenySetgroups     // *DenySetgroups
 	OpEgressProxy       // *EgressProxy
+	OpPropagation       // *Propagation
+	OpSysctl            // *Sysctl
+	OpMknod             // *Mknod
 	opCount
 )
 
@@ -182,6 +185,12 @@ var ops = [opCount]opInfo{
 	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: parent(phaseStart, phaseStart)},
 	// In the sandbox's network namespace, with its loopback up.
 	OpEgressProxy: {name: "egress-proxy", make: func() Action { return new(EgressProxy) }, on: initOnly(phaseNet, phaseNet)},
+	// Once "/" is the new root: pivot_root refuses a shared one.
+	OpPropagation: {name: "propagation", make: func() Action { return new(Propagation) }, on: initOnly(phaseReadOnly, phaseReadOnly)},
+	// In the sandbox's namespaces, through the host's /proc while it is
+	// still reachable (the sandbox need not mount one).
+	OpSysctl: {name: "sysctl", make: func() Action { return new(Sysctl) }, on: initOnly(phasePrivate, phaseStage)},
+	OpMknod:  {name: "mknod", make: func() Action { return new(Mknod) }, on: initOnly(phaseMounts, phaseMounts)},
 }
 
 func (o Op) String() string {

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -154,6 +155,31 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
+		{"sysctl and propagation", `"mounts": [{"destination": "/t", "type": "tmpfs", "options": ["rshared", "size=1k"]}, {"destination": "/e", "source": "/etc", "options": ["bind", "unbindable", "mode=755", "size=1k"]}], "linux": {"namespaces": [{"type": "mount"}, {"type": "network"}], "sysctl": {"net.ipv4.ip_forward": "1"}, "rootfsPropagation": "slave"}`, func(p *spec.Profile) string {
+			m := p.Filesystem.Mounts
+			switch {
+			case p.Sysctl["net.ipv4.ip_forward"] != "1":
+				return fmt.Sprintf("sysctl %v", p.Sysctl)
+			case p.Filesystem.Root.Propagation != spec.PropagationSlave:
+				return "root propagation " + p.Filesystem.Root.Propagation.String()
+			case m[0].Propagation != spec.PropagationRShared || m[0].Size != 1024:
+				return "tmpfs " + m[0].Propagation.String()
+			case m[1].Propagation != spec.PropagationUnbindable:
+				return "bind " + m[1].Propagation.String() + " (size and mode, which mount(2) ignores on a bind, dropped)"
+			}
+			return ""
+		}},
+		{"devices", `"mounts": [{"destination": "/dev", "type": "tmpfs"}], "linux": {"namespaces": [{"type": "mount"}], "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}, {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 384, "uid": 1}, {"path": "/dev/p", "type": "p"}], "resources": {"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}, {"allow": true, "type": "b", "major": 8, "access": "r"}]}}`, func(p *spec.Profile) string {
+			d := p.Filesystem.Mounts[0].Devices
+			r := p.Resources.Devices
+			switch {
+			case len(d) != 2 || d[0].Path != "/dev/fuse" || d[0].Type != spec.DeviceChar || d[0].Major != 10 || d[0].Minor != 229 || *d[0].Mode != 0o600 || d[0].UID != 1 || d[1].Type != spec.DeviceFIFO:
+				return fmt.Sprintf("nodes %+v (/dev/null, which cell's /dev has, left out)", d)
+			case len(r) != 2 || r[0].Type != spec.DeviceChar || *r[0].Major != 10 || *r[0].Minor != 229 || r[0].Access != "rw" || r[1].Type != spec.DeviceBlock || r[1].Minor != nil:
+				return fmt.Sprintf("rules %+v (the leading deny of all is cell's default)", r)
+			}
+			return ""
+		}},
 		{"bind options", `"mounts": [{"destination": "/data", "type": "bind", "source": "data", "options": ["bind", "ro", "noexec"]}, {"destination": "/w", "source": "/srv", "options": ["rbind", "rw"]}], "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
 			a, b := p.Filesystem.Mounts[0], p.Filesystem.Mounts[1]
 			if a.Source != "/bundle/data" || a.Writable || !a.NoExec || a.IsRecursive() || !b.Writable || !b.IsRecursive() {
@@ -218,8 +244,8 @@ func TestParseErrors(t *testing.T) {
 		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]},
 		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
 		"maskedPaths": ["/sys/firmware"],
-		"resources": {"devices": [{"allow": true, "access": "rwm"}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
-		"rootfsPropagation": "shared"
+		"resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+		"rootfsPropagation": "sharing"
 	}
 }`
 	_, err := Parse("config.json", []byte(data), "/b")
@@ -246,15 +272,15 @@ func TestParseErrors(t *testing.T) {
 		"config.json:12:19 mounts[5].destination",
 		"config.json:15:46 linux.namespaces[0].path",
 		"config.json:15:72 linux.namespaces[1].type",
-		"config.json:16:13 linux.sysctl",
+		"config.json:16:19 linux.sysctl.a (cell sysctl.a)",
 		"config.json:17:59 linux.seccomp.flags",
-		"config.json:18:14 linux.devices",
+		"config.json:18:15 linux.devices[0]",
 		"config.json:19:19 linux.maskedPaths[0]",
-		"config.json:20:39 linux.resources.devices[0].allow",
-		"config.json:20:90 linux.resources.memory.reservation",
-		"config.json:20:111 linux.resources.cpu.quota",
-		"config.json:20:174 linux.resources.blockIO.throttleReadBpsDevice",
-		"config.json:20:232 linux.resources.hugepageLimits",
+		"config.json:20:73 linux.resources.devices[1].allow",
+		"config.json:20:108 linux.resources.memory.reservation",
+		"config.json:20:129 linux.resources.cpu.quota",
+		"config.json:20:192 linux.resources.blockIO.throttleReadBpsDevice",
+		"config.json:20:250 linux.resources.hugepageLimits",
 		"config.json:21:24 linux.rootfsPropagation",
 	}
 	if d := cmp.Diff(want, got); d != "" {
