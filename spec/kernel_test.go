@@ -24,6 +24,10 @@ func TestKernelFieldErrors(t *testing.T) {
 			want: []string{`p.yaml:3:41: resources.devices[0].access: must be r, w and m, each at most once (such as "rwm" or "r"), not "rww"`}},
 		{name: "rule of all with a number", src: head + "resources: {devices: [{type: a, major: 1, access: r}]}\n",
 			want: []string{"p.yaml:3:30: resources.devices[0].type: needs no major or minor (a is every device)"}},
+		{name: "join and host", src: head + "namespaces: {net: host, join: {net: /run/netns/x}}\nnetwork: {mode: host}\n",
+			want: []string{"p.yaml:3:37: namespaces.join.net: cannot be given with namespaces.net: host"}},
+		{name: "join path", src: head + "namespaces: {join: {ipc: x}}\n",
+			want: []string{`p.yaml:3:26: namespaces.join.ipc: must be an absolute path, not "x"`}},
 		{name: "rule for a fifo", src: head + "resources: {devices: [{type: p, access: r}]}\n",
 			want: []string{`p.yaml:3:30: resources.devices[0].type: must be one of c, b, a, not "p"`}},
 	})

@@ -61,6 +61,34 @@ type Namespaces struct {
 	IPC    Share `yaml:"ipc" json:"ipc"`
 	Cgroup Share `yaml:"cgroup" json:"cgroup"`
 	Time   Share `yaml:"time" json:"time"`
+	// Join names existing namespaces (/proc/PID/ns/net, /run/netns/x)
+	// that the sandbox enters instead of making new ones: init is
+	// started in them. A joined kind must be new (the default), not the
+	// host's; its setup (mounts, hostname, loopback) is done in the
+	// joined namespace. A user namespace cannot be joined.
+	Join JoinPaths `yaml:"join" json:"join"`
+}
+
+// JoinPaths are the paths of the namespaces a sandbox joins, by kind.
+type JoinPaths struct {
+	Mount  string `yaml:"mount" json:"mount,omitempty" validate:"omitempty,abspath"`
+	PID    string `yaml:"pid" json:"pid,omitempty" validate:"omitempty,abspath"`
+	Net    string `yaml:"net" json:"net,omitempty" validate:"omitempty,abspath"`
+	UTS    string `yaml:"uts" json:"uts,omitempty" validate:"omitempty,abspath"`
+	IPC    string `yaml:"ipc" json:"ipc,omitempty" validate:"omitempty,abspath"`
+	Cgroup string `yaml:"cgroup" json:"cgroup,omitempty" validate:"omitempty,abspath"`
+}
+
+// Kinds returns the joined kinds with their paths, in clone-flag order:
+// mount, pid, net, uts, ipc, cgroup.
+func (j JoinPaths) Kinds() [][2]string {
+	var out [][2]string
+	for _, k := range [][2]string{{"mount", j.Mount}, {"pid", j.PID}, {"net", j.Net}, {"uts", j.UTS}, {"ipc", j.IPC}, {"cgroup", j.Cgroup}} {
+		if k[1] != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // IDs describes the user namespace's ID maps and the credentials the

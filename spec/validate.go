@@ -363,6 +363,14 @@ func validateProfile(sl validator.StructLevel) {
 	}
 
 	ns := p.Namespaces
+	for _, j := range []struct {
+		kind, path string
+		share      Share
+	}{{"mount", ns.Join.Mount, ns.Mount}, {"pid", ns.Join.PID, ns.PID}, {"net", ns.Join.Net, ns.Net}, {"uts", ns.Join.UTS, ns.UTS}, {"ipc", ns.Join.IPC, ns.IPC}, {"cgroup", ns.Join.Cgroup, ns.Cgroup}} {
+		if j.path != "" && j.share != New {
+			sl.ReportError(j.path, "namespaces.join."+j.kind, j.kind, "exclusive", "namespaces."+j.kind+": host")
+		}
+	}
 	if ns.User == Host {
 		for _, f := range []struct {
 			path string

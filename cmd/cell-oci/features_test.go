@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cellsandbox/cell/internal/testenv"
 )
@@ -173,5 +176,75 @@ busybox mknod /dev/denied b 7 0 || echo denied-refused`
 		if !strings.Contains(out, want) {
 			t.Errorf("inside:\n%s\nwant %q", out, want)
 		}
+	}
+}
+
+// TestJoinNamespaces: linux.namespaces entries with a path put the
+// container's process in those namespaces (here a network, UTS and pid
+// namespace that the test makes with unshare): inside, its namespaces
+// are the ones given, the hostname is the one set there, and its pids
+// are those of the joined pid namespace, whose first process is the
+// test's; the test's own namespaces (cell-oci's thread came back) stay.
+func TestJoinNamespaces(t *testing.T) {
+	r := newRT(t)
+	holder := exec.Command("unshare", "--net", "--uts", "--pid", "--fork", "sh", "-c", "hostname joined-uts; exec sleep 600")
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL)
+		_ = holder.Wait()
+	})
+	// The namespaces of unshare's child (sleep, pid 1 of the new pid
+	// namespace) once it has set the hostname.
+	var child int
+	for range 100 {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", holder.Process.Pid, holder.Process.Pid))
+		if f := strings.Fields(string(data)); len(f) == 1 {
+			child, _ = strconv.Atoi(f[0])
+			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", child)); strings.HasSuffix(exe, "sleep") {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if child == 0 {
+		t.Fatal("unshare's child did not start")
+	}
+	ns := func(pid any, kind string) string {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%v/ns/%s", pid, kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	mine := ns("self", "net")
+	b := bundle(t, []string{"sh", "-c", "busybox readlink /proc/self/ns/net; busybox readlink /proc/self/ns/uts; hostname; cat /proc/1/cmdline; echo"}, func(c map[string]any) {
+		delete(c, "hostname")
+		linux(c)["namespaces"] = []any{
+			map[string]any{"type": "mount"},
+			map[string]any{"type": "network", "path": fmt.Sprintf("/proc/%d/ns/net", child)},
+			map[string]any{"type": "uts", "path": fmt.Sprintf("/proc/%d/ns/uts", child)},
+			map[string]any{"type": "pid", "path": fmt.Sprintf("/proc/%d/ns/pid", child)},
+		}
+		// /proc of the joined pid namespace.
+		c["mounts"] = c["mounts"].([]any)[1:]
+		c["mounts"] = append([]any{map[string]any{"destination": "/proc", "type": "proc", "source": "proc"}}, c["mounts"].([]any)...)
+	})
+	got := strings.Split(strings.TrimSpace(r.runInside(b, "join1")), "\n")
+	want := []string{ns(child, "net"), ns(child, "uts"), "joined-uts", "sleep\x00600\x00"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("inside: %q, want %q", got, want)
+	}
+	if now := ns("self", "net"); now != mine {
+		t.Errorf("the test's network namespace is %s after the run, was %s", now, mine)
+	}
+	// A user namespace cannot be joined.
+	b = bundle(t, []string{"true"}, func(c map[string]any) {
+		linux(c)["namespaces"] = append(linux(c)["namespaces"].([]any), map[string]any{"type": "user", "path": fmt.Sprintf("/proc/%d/ns/user", child)})
+	})
+	if msg := r.run(true, "create", "--bundle", b, "join2"); !strings.Contains(msg, "linux.namespaces[5].path") {
+		t.Errorf("create joining a user namespace: %q, want it refused at its position", msg)
 	}
 }

@@ -150,6 +150,9 @@ func (c *compiler) compile(inv Invocation) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkJoins(); err != nil {
+		return err
+	}
 	if err := c.checkSysctls(); err != nil {
 		return err
 	}
@@ -174,6 +177,10 @@ func (c *compiler) compile(inv Invocation) error {
 		if n.s == spec.New {
 			clone |= n.flag
 		}
+	}
+	// Joined namespaces are entered, not made.
+	for _, j := range ns.Join.Kinds() {
+		clone &^= joinFlags[j[0]]
 	}
 	setup, err := c.cgroup(inv.Name)
 	if err != nil {
@@ -221,6 +228,9 @@ func (c *compiler) compile(inv Invocation) error {
 	// Only what the plan names reaches init: the caller's descriptors
 	// left open without close-on-exec would live in pid 1 for the
 	// sandbox's life, where /proc/1/fd reopens them.
+	for _, j := range ns.Join.Kinds() {
+		c.add("namespaces.join."+j[0], plan.Parent, &plan.Setns{Kind: j[0], Path: j[1]})
+	}
 	c.add("process.inheritFds", plan.Parent, &plan.CloseFDs{Keep: inheritedFDs(p.Process.InheritFDs)})
 	c.add("namespaces", plan.Parent, &plan.Clone{Flags: plan.CloneFlags(clone), Cgroup: cloneInto})
 	if ids != nil && !ids.helpers {
@@ -429,6 +439,30 @@ func propagationFlags(p spec.Propagation) uint64 {
 		return unix.MS_UNBINDABLE | unix.MS_REC
 	}
 	panic(fmt.Sprintf("compile: unknown propagation %v", p))
+}
+
+// joinFlags are the clone flags of the kinds a sandbox may join.
+var joinFlags = map[string]uint64{
+	"mount": unix.CLONE_NEWNS, "pid": unix.CLONE_NEWPID, "net": unix.CLONE_NEWNET,
+	"uts": unix.CLONE_NEWUTS, "ipc": unix.CLONE_NEWIPC, "cgroup": unix.CLONE_NEWCGROUP,
+}
+
+// checkJoins refuses joining where the kernel would not let the sandbox
+// use what it joined: from a user namespace of its own (a joined
+// namespace belongs to another, where init has no privilege), and for an
+// unprivileged caller (setns needs CAP_SYS_ADMIN over the namespace).
+func (c *compiler) checkJoins() error {
+	var errs []error
+	for _, j := range c.p.Namespaces.Join.Kinds() {
+		at := "namespaces.join." + j[0]
+		switch {
+		case c.p.Namespaces.User == spec.New:
+			errs = append(errs, c.errorf(at, "cannot be joined from a user namespace of the sandbox's own, which would have no privilege over it: set namespaces.user: host"))
+		case c.host.Rootless():
+			errs = append(errs, c.errorf(at, "joining a namespace needs root (setns requires CAP_SYS_ADMIN over it)"))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkSysctls refuses a kernel parameter that is the whole host's, or
@@ -732,7 +766,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		}
 		initStep("process", &plan.Console{Ptmx: "/dev/ptmx", UID: uid, GID: gid})
 	}
-	if p.Namespaces.PID == spec.Host {
+	if p.Namespaces.PID == spec.Host || p.Namespaces.Join.PID != "" {
+		// Init is not the pid namespace's first process: its orphans
+		// would go to that one.
 		initStep("namespaces.pid", &plan.Subreaper{})
 	}
 	umask := spec.FileMode(0o022)

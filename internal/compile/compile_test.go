@@ -179,6 +179,10 @@ func TestErrors(t *testing.T) {
 			"t.yaml:5:67: filesystem.mounts[0].devices[0].type: cell cannot make a device node in a user namespace of the sandbox's own"},
 		{"device rules on cgroup v2", &v2Facts, minimal + "resources: {devices: [{type: c, major: 10, minor: 229, access: rwm}]}\n", []string{"true"},
 			"t.yaml:3:22: resources.devices: cannot be enforced here: device rules need cgroup v1's devices controller"},
+		{"join from a user namespace", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\n", []string{"true"},
+			"t.yaml:3:26: namespaces.join.net: cannot be joined from a user namespace of the sandbox's own"},
+		{"join rootless", &userFacts, minimal + "namespaces: {user: host, join: {uts: /proc/1/ns/uts}}\nids: {uid: 1000, gid: 1000}\n", []string{"true"},
+			"t.yaml:3:38: namespaces.join.uts: joining a namespace needs root"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
 			"t.yaml:5:11: ids.groups: an unprivileged caller that maps only its own IDs cannot set supplementary groups"},
 	}
@@ -324,7 +328,7 @@ filesystem:
 resources:
   cpu: {max: 0.1, period: 500000, shares: 2048}
   devices: [{type: c, major: 10, minor: 229, access: rwm}, {type: b, major: 8, access: r}]
-namespaces: {user: host}
+namespaces: {user: host, join: {net: /run/netns/ci, pid: /proc/7/ns/pid}}
 `
 
 // TestGoldenKernel pins the steps of sysctls, propagation types, device

@@ -264,6 +264,17 @@ type Mknod struct {
 	GID    uint32 `json:"gid"`
 }
 
+// Setns is open(Path) and setns(fd, the CLONE_NEW* flag of Kind) on the
+// parent's thread that clones init, so that init starts in that existing
+// namespace (a pid namespace: as its child's); the thread returns to its
+// own namespaces once init is started. For a mount namespace the thread
+// first unshares its file system attributes (CLONE_FS), which setns
+// requires.
+type Setns struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
 // Sethostname is sethostname(Hostname).
 type Sethostname struct {
 	Hostname string `json:"hostname"`
@@ -554,6 +565,7 @@ func (*OOMScoreAdj) Op() Op    { return OpOOMScoreAdj }
 func (*Propagation) Op() Op    { return OpPropagation }
 func (*Sysctl) Op() Op         { return OpSysctl }
 func (*Mknod) Op() Op          { return OpMknod }
+func (*Setns) Op() Op          { return OpSetns }
 func (*SetRlimit) Op() Op      { return OpRlimit }
 func (*CapBSetDrop) Op() Op    { return OpCapBSetDrop }
 func (*CapInheritable) Op() Op { return OpCapInheritable }
@@ -686,6 +698,33 @@ func (a *SetRlimit) call(Side) string { return a.Limit.Call() }
 func (a *Propagation) call(Side) string {
 	return fmt.Sprintf("mount(NULL, %q, NULL, %s)", a.Target, a.Flags)
 }
+func (a *Setns) call(Side) string {
+	pre := ""
+	if a.Kind == "mount" {
+		pre = "unshare(CLONE_FS) "
+	}
+	return fmt.Sprintf("%sopen(%q) setns(fd, %s) on the thread that clones init", pre, a.Path, nsFlagName(a.Kind))
+}
+
+// nsFlagName is the CLONE_NEW* flag of a namespace kind.
+func nsFlagName(kind string) string {
+	switch kind {
+	case "mount":
+		return "CLONE_NEWNS"
+	case "pid":
+		return "CLONE_NEWPID"
+	case "net":
+		return "CLONE_NEWNET"
+	case "uts":
+		return "CLONE_NEWUTS"
+	case "ipc":
+		return "CLONE_NEWIPC"
+	case "cgroup":
+		return "CLONE_NEWCGROUP"
+	}
+	return "unknown namespace " + strconv.Quote(kind)
+}
+
 func (a *Sysctl) call(Side) string {
 	return fmt.Sprintf("write(%q, %q)", "/proc/sys/"+strings.ReplaceAll(a.Name, ".", "/"), a.Value)
 }

@@ -81,6 +81,7 @@ const (
 	OpPropagation       // *Propagation
 	OpSysctl            // *Sysctl
 	OpMknod             // *Mknod
+	OpSetns             // *Setns
 	opCount
 )
 
@@ -191,6 +192,8 @@ var ops = [opCount]opInfo{
 	// still reachable (the sandbox need not mount one).
 	OpSysctl: {name: "sysctl", make: func() Action { return new(Sysctl) }, on: initOnly(phasePrivate, phaseStage)},
 	OpMknod:  {name: "mknod", make: func() Action { return new(Mknod) }, on: initOnly(phaseMounts, phaseMounts)},
+	// On the thread that then clones init, before the clone.
+	OpSetns: {name: "setns", make: func() Action { return new(Setns) }, on: parent(phaseHost, phaseHost)},
 }
 
 func (o Op) String() string {

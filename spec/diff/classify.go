@@ -181,6 +181,8 @@ var rules = map[string]classifier{
 	"security.landlock.connectTcp[*]":        member("landlock connect port %s", "the command may connect to the port", "the command may no longer connect to the port"),
 	"security.landlock.scope[*]":             element(Narrows, "landlock cuts the command off from more of what processes outside offer (abstract Unix sockets, signals)", "landlock no longer cuts the command off from what processes outside offer there"),
 	"security.rlimits.*":                     rlimit,
+	"namespaces.join":                        changedWidens("the sandbox enters an existing namespace, whose processes and resources it shares"),
+	"namespaces.join.*":                      changedWidens("the sandbox enters an existing namespace, whose processes and resources it shares"),
 	"sysctl.*":                               changedWidens("a kernel parameter of the sandbox's own namespaces changes"),
 	"filesystem.root.propagation":            neutral("the root's propagation type among the sandbox's own mounts (cell's are private to the host)"),
 	"security.oomScoreAdj":                   neutral("how willingly the OOM killer picks the command"),

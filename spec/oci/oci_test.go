@@ -180,6 +180,13 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
+		{"joined namespaces", `"linux": {"namespaces": [{"type": "mount", "path": "/proc/7/ns/mnt"}, {"type": "network", "path": "/run/netns/x"}, {"type": "pid"}]}`, func(p *spec.Profile) string {
+			ns := p.Namespaces
+			if ns.Join.Mount != "/proc/7/ns/mnt" || ns.Join.Net != "/run/netns/x" || ns.Join.PID != "" || ns.Mount != spec.New || ns.Net != spec.New || ns.UTS != spec.Host {
+				return fmt.Sprintf("namespaces %+v", ns)
+			}
+			return ""
+		}},
 		{"bind options", `"mounts": [{"destination": "/data", "type": "bind", "source": "data", "options": ["bind", "ro", "noexec"]}, {"destination": "/w", "source": "/srv", "options": ["rbind", "rw"]}], "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
 			a, b := p.Filesystem.Mounts[0], p.Filesystem.Mounts[1]
 			if a.Source != "/bundle/data" || a.Writable || !a.NoExec || a.IsRecursive() || !b.Writable || !b.IsRecursive() {
@@ -239,7 +246,7 @@ func TestParseErrors(t *testing.T) {
 		{"destination": "/pts", "type": "devpts"}
 	],
 	"linux": {
-		"namespaces": [{"type": "network", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
+		"namespaces": [{"type": "time", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
 		"sysctl": {"a": "1"},
 		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]},
 		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
@@ -270,8 +277,8 @@ func TestParseErrors(t *testing.T) {
 		"config.json:10:78 mounts[3].options[1]",
 		"config.json:11:54 mounts[4].options[0]",
 		"config.json:12:19 mounts[5].destination",
-		"config.json:15:46 linux.namespaces[0].path",
-		"config.json:15:72 linux.namespaces[1].type",
+		"config.json:15:43 linux.namespaces[0].path",
+		"config.json:15:69 linux.namespaces[1].type",
 		"config.json:16:19 linux.sysctl.a (cell sysctl.a)",
 		"config.json:17:59 linux.seccomp.flags",
 		"config.json:18:15 linux.devices[0]",

@@ -99,7 +99,14 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 		}
 		got[kind] = t
 		if v := e["path"]; v != nil && given(v) {
-			c.errorf(v, p+".path", "cell cannot join an existing namespace: it makes a new %s namespace or shares the host's (leave the namespace out to share the host's)", kind)
+			if s, ok := c.str(v, p+".path"); ok && s != "" {
+				if kind == "user" || kind == "time" {
+					c.errorf(v, p+".path", "cell cannot join an existing %s namespace (it joins mount, pid, network, uts, ipc and cgroup ones)", kind)
+				} else {
+					cell := nsKinds[j].cell
+					c.put(out, "namespaces.join."+cell, str(v, s), p+".path")
+				}
+			}
 		}
 	}
 	for _, k := range nsKinds {
