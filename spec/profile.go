@@ -33,6 +33,11 @@ type Profile struct {
 	// Security holds capabilities, no_new_privs, seccomp, landlock and
 	// rlimits.
 	Security Security `yaml:"security" json:"security"`
+	// Sysctl sets kernel parameters of the sandbox's own namespaces, by
+	// name (net.ipv4.ip_forward): net.* needs namespaces.net new, the IPC
+	// ones (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
+	// namespaces.ipc new. A parameter of the whole host is refused.
+	Sysctl map[string]string `yaml:"sysctl" json:"sysctl,omitempty" validate:"dive,keys,sysctlname,endkeys,nonul"`
 
 	// File is the name the profile was read from; every Pos refers to it
 	// (or to a --set override, which carries its own pseudo file name).
@@ -56,6 +61,34 @@ type Namespaces struct {
 	IPC    Share `yaml:"ipc" json:"ipc"`
 	Cgroup Share `yaml:"cgroup" json:"cgroup"`
 	Time   Share `yaml:"time" json:"time"`
+	// Join names existing namespaces (/proc/PID/ns/net, /run/netns/x)
+	// that the sandbox enters instead of making new ones: init is
+	// started in them. A joined kind must be new (the default), not the
+	// host's; its setup (mounts, hostname, loopback) is done in the
+	// joined namespace. A user namespace cannot be joined.
+	Join JoinPaths `yaml:"join" json:"join"`
+}
+
+// JoinPaths are the paths of the namespaces a sandbox joins, by kind.
+type JoinPaths struct {
+	Mount  string `yaml:"mount" json:"mount,omitempty" validate:"omitempty,abspath"`
+	PID    string `yaml:"pid" json:"pid,omitempty" validate:"omitempty,abspath"`
+	Net    string `yaml:"net" json:"net,omitempty" validate:"omitempty,abspath"`
+	UTS    string `yaml:"uts" json:"uts,omitempty" validate:"omitempty,abspath"`
+	IPC    string `yaml:"ipc" json:"ipc,omitempty" validate:"omitempty,abspath"`
+	Cgroup string `yaml:"cgroup" json:"cgroup,omitempty" validate:"omitempty,abspath"`
+}
+
+// Kinds returns the joined kinds with their paths, in clone-flag order:
+// mount, pid, net, uts, ipc, cgroup.
+func (j JoinPaths) Kinds() [][2]string {
+	var out [][2]string
+	for _, k := range [][2]string{{"mount", j.Mount}, {"pid", j.PID}, {"net", j.Net}, {"uts", j.UTS}, {"ipc", j.IPC}, {"cgroup", j.Cgroup}} {
+		if k[1] != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // IDs describes the user namespace's ID maps and the credentials the
@@ -123,6 +156,9 @@ type Root struct {
 	// ReadOnly remounts "/" read-only once every mount is made. Mounts
 	// under it keep their own access mode.
 	ReadOnly bool `yaml:"readOnly" json:"readOnly,omitempty"`
+	// Propagation is the propagation type of "/" once it is the root
+	// (default private), among the sandbox's own mounts only.
+	Propagation Propagation `yaml:"propagation" json:"propagation,omitempty"`
 }
 
 // Mount is one entry of filesystem.mounts. Which fields apply depends on
@@ -182,6 +218,30 @@ type Mount struct {
 	// outside ID appear inside as owned by the inside ID, and files made
 	// inside get the outside ID on the host. Needs root.
 	IDMap *IDMap `yaml:"idmap" json:"idmap,omitempty"`
+	// Propagation is the mount's propagation type (default private),
+	// among the sandbox's own mounts only: a bind or tmpfs that is
+	// shared, slave or unbindable.
+	Propagation Propagation `yaml:"propagation" json:"propagation,omitempty"`
+	// Devices are device nodes made in a dev mount, beside its null,
+	// zero, full, random, urandom and tty.
+	Devices []Device `yaml:"devices" json:"devices,omitempty" validate:"dive"`
+}
+
+// Device is a device node (or FIFO) that a dev mount makes.
+type Device struct {
+	// Path is the node's absolute path in the sandbox, under the dev
+	// mount's target.
+	Path string `yaml:"path" json:"path" validate:"required,abspath"`
+	// Type is c (character), b (block) or p (FIFO).
+	Type DeviceType `yaml:"type" json:"type" validate:"required"`
+	// Major and Minor are the device number (not for p).
+	Major uint32 `yaml:"major" json:"major,omitempty"`
+	Minor uint32 `yaml:"minor" json:"minor,omitempty"`
+	// Mode is the node's permission (default 0666).
+	Mode *FileMode `yaml:"mode" json:"mode,omitempty" validate:"omitempty,max=0777"`
+	// UID and GID own the node (default 0), as the sandbox sees them.
+	UID uint32 `yaml:"uid" json:"uid,omitempty"`
+	GID uint32 `yaml:"gid" json:"gid,omitempty"`
 }
 
 // IDMap maps the IDs of an ID-mapped bind mount: Outside is the owner on

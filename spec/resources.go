@@ -21,6 +21,23 @@ type Resources struct {
 	CPU    CPULimits    `yaml:"cpu" json:"cpu"`
 	Pids   PidsLimits   `yaml:"pids" json:"pids"`
 	IO     IOLimits     `yaml:"io" json:"io"`
+	// Devices are the devices the sandbox may use, through a device
+	// cgroup that denies every other (cgroup v1's devices controller;
+	// cgroup v2 has none, and cell refuses them there). cell adds its
+	// dev mount's nodes after them.
+	Devices []DeviceRule `yaml:"devices" json:"devices,omitempty" validate:"dive"`
+}
+
+// DeviceRule allows the sandbox access to devices of one type and
+// number, or every number where Major or Minor is absent.
+type DeviceRule struct {
+	// Type is c, b, or a (every device; Major and Minor must be absent).
+	Type  DeviceType `yaml:"type" json:"type" validate:"required"`
+	Major *uint32    `yaml:"major" json:"major,omitempty"`
+	Minor *uint32    `yaml:"minor" json:"minor,omitempty"`
+	// Access is what is allowed: r (read), w (write), m (mknod), any of
+	// them once each.
+	Access string `yaml:"access" json:"access" validate:"required,devaccess"`
 }
 
 // MemoryLimits are the memory controller's limits.
@@ -39,9 +56,18 @@ type MemoryLimits struct {
 type CPULimits struct {
 	// Max is a number of CPUs: 1.5 means 150 ms of CPU time per 100 ms.
 	Max *CPUs `yaml:"max" json:"max,omitempty"`
+	// Period is the length in µs of the window over which Max is
+	// enforced, 1000 to 1000000 (default 100000): Max 0.1 with Period
+	// 500000 is 50 ms of CPU time in every 500 ms.
+	Period uint64 `yaml:"period" json:"period,omitempty" validate:"omitempty,min=1000,max=1000000"`
 	// Weight is the relative share under contention, 1 to 10000 (100 is
 	// the default of every cgroup).
 	Weight uint64 `yaml:"weight" json:"weight,omitempty" validate:"omitempty,min=1,max=10000"`
+	// Shares is cgroup v1's cpu.shares, 2 to 262144 (1024 is every v1
+	// cgroup's default): written as given on v1, where weight's mapping
+	// (weight*1024/100) cannot give every value; on v2 it becomes
+	// cpu.weight as runc converts it. It excludes weight.
+	Shares uint64 `yaml:"shares" json:"shares,omitempty" validate:"omitempty,min=2,max=262144"`
 	// Cpus and Mems are cpuset lists such as "0-3,6".
 	Cpus string `yaml:"cpus" json:"cpus,omitempty" validate:"omitempty,cpulist"`
 	Mems string `yaml:"mems" json:"mems,omitempty" validate:"omitempty,cpulist"`
@@ -74,7 +100,7 @@ type IODevice struct {
 func (r *Resources) Any() bool {
 	m, c, io := &r.Memory, &r.CPU, &r.IO
 	return m.Max != nil || m.High != nil || m.Swap != nil || m.OOMGroup ||
-		c.Max != nil || c.Weight != 0 || c.Cpus != "" || c.Mems != "" ||
+		len(r.Devices) > 0 || c.Max != nil || c.Weight != 0 || c.Shares != 0 || c.Cpus != "" || c.Mems != "" ||
 		r.Pids.Max != nil || io.Weight != 0 || len(io.Devices) > 0
 }
 
@@ -199,6 +225,36 @@ func validCPUList(s string) bool {
 	return true
 }
 
+// validSysctlName reports whether s is a kernel parameter's name: parts
+// of lower-case letters, digits, "_" and "-" joined by dots, at least
+// two (no "/", "." or ".." that could leave /proc/sys).
+func validSysctlName(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// validDeviceAccess reports whether s is a device cgroup access: r, w
+// and m, each at most once.
+func validDeviceAccess(s string) bool {
+	if s == "" || len(s) > 3 {
+		return false
+	}
+	for i, c := range s {
+		if !strings.ContainsRune("rwm", c) || strings.ContainsRune(s[i+1:], c) {
+			return false
+		}
+	}
+	return true
+}
+
 // validCgroupName reports whether s is a relative cgroup path: names
 // without "..", "." or empty parts, and none of the kernel's interface
 // file prefixes.
@@ -249,6 +305,20 @@ func validateResources(sl validator.StructLevel) {
 	}
 	if h, m := r.Memory.High, r.Memory.Max; h != nil && m != nil && !h.Max && !m.Max && h.Value > m.Value {
 		sl.ReportError(h, "memory.high", "high", "above", "resources.memory.max ("+m.String()+")")
+	}
+	if c := r.CPU; c.Period != 0 && (c.Max == nil || c.Max.Max) {
+		sl.ReportError(c.Period, "cpu.period", "period", "needs", "resources.cpu.max, a number of CPUs")
+	}
+	if r.CPU.Shares != 0 && r.CPU.Weight != 0 {
+		sl.ReportError(r.CPU.Shares, "cpu.shares", "shares", "exclusive", "resources.cpu.weight")
+	}
+	for i, d := range r.Devices {
+		switch {
+		case d.Type == DeviceFIFO:
+			sl.ReportError(d.Type, fmt.Sprintf("devices[%d].type", i), "type", "oneof", "c b a")
+		case d.Type == DeviceAll && (d.Major != nil || d.Minor != nil):
+			sl.ReportError(d.Type, fmt.Sprintf("devices[%d].type", i), "type", "needs", "no major or minor (a is every device)")
+		}
 	}
 	for i, d := range r.IO.Devices {
 		if d.RBPS == 0 && d.WBPS == 0 && d.RIOPS == 0 && d.WIOPS == 0 {

@@ -215,6 +215,10 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 			cur.Pattern = `^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`
 		case "cgroupname":
 			cur.Pattern = `^(/|/?[^/]+(/[^/]+)*)$`
+		case "devaccess":
+			cur.Pattern = `^(r|w|m|rw|wr|rm|mr|wm|mw|rwm|rmw|wrm|wmr|mrw|mwr)$`
+		case "sysctlname":
+			cur.Pattern = `^[a-z0-9_-]+(\.[a-z0-9_-]+)+$`
 		case "domain":
 			cur.Pattern = domainPattern
 		case "nonul":
@@ -364,4 +368,12 @@ func (HostID) jsonSchema() *schema {
 // jsonSchema is the schema of a SetGroups policy.
 func (SetGroups) jsonSchema() *schema {
 	return &schema{Type: "string", Enum: []string{SetGroupsAllow.String(), SetGroupsDeny.String()}}
+}
+
+func (Propagation) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: propagationNames[1:]}
+}
+
+func (DeviceType) jsonSchema() *schema {
+	return &schema{Type: "string", Enum: []string{"c", "b", "p", "a"}}
 }

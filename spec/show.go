@@ -60,8 +60,13 @@ func (s *shower) origin(path string) string {
 // isEnum reports whether t is a named choice whose zero value is a
 // default worth printing (Share, NetMode, SeccompMode, LandlockMode).
 func isEnum(t reflect.Type) bool {
-	// MountType and SetGroups have no name for their zero value.
-	return t.Kind() == reflect.Uint8 && t.Implements(textMarshalerType) && t != reflect.TypeFor[MountType]() && t != reflect.TypeFor[SetGroups]()
+	// MountType, SetGroups, Propagation and DeviceType have no name for
+	// their zero value.
+	switch t {
+	case reflect.TypeFor[MountType](), reflect.TypeFor[SetGroups](), reflect.TypeFor[Propagation](), reflect.TypeFor[DeviceType]():
+		return false
+	}
+	return t.Kind() == reflect.Uint8 && t.Implements(textMarshalerType)
 }
 
 // node returns the node of v at path, and false when v is left out.

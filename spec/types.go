@@ -401,3 +401,108 @@ func (s *SetGroups) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalText prints the policy.
 func (s SetGroups) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Propagation is a mount's propagation type among the sandbox's own
+// mounts. cell makes every mount it copies from the host private before
+// it builds the root, so no propagation type reaches the host's mounts:
+// shared makes a peer group of the sandbox's own, and slave and private
+// keep a mount from receiving the sandbox's other mount events. The r
+// forms apply to the mount's submounts too.
+type Propagation uint8
+
+// The propagation types; PropagationDefault leaves cell's (private).
+const (
+	PropagationDefault Propagation = iota
+	PropagationPrivate
+	PropagationRPrivate
+	PropagationShared
+	PropagationRShared
+	PropagationSlave
+	PropagationRSlave
+	PropagationUnbindable
+	PropagationRUnbindable
+)
+
+// propagationNames are the YAML names, by value.
+var propagationNames = [...]string{"", "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
+
+// String returns the type's YAML name ("" for the default).
+func (p Propagation) String() string {
+	if int(p) < len(propagationNames) {
+		return propagationNames[p]
+	}
+	return fmt.Sprintf("Propagation(%d)", uint8(p))
+}
+
+// ParsePropagation reads a propagation type's name.
+func ParsePropagation(s string) (Propagation, error) {
+	for i, n := range propagationNames {
+		if n != "" && n == s {
+			return Propagation(i), nil
+		}
+	}
+	return PropagationDefault, fmt.Errorf("must be one of %s, not %q", strings.Join(propagationNames[1:], ", "), s)
+}
+
+// UnmarshalYAML accepts a propagation type's name.
+func (p *Propagation) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParsePropagation(n.Value)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText prints the type's name.
+func (p Propagation) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// DeviceType is the kind of a device node: c, b or p.
+type DeviceType uint8
+
+// The kinds of node.
+const (
+	DeviceInvalid DeviceType = iota
+	DeviceChar
+	DeviceBlock
+	DeviceFIFO
+	// DeviceAll is every device, in a device cgroup rule only.
+	DeviceAll
+)
+
+// String returns the kind's YAML name.
+func (d DeviceType) String() string {
+	switch d {
+	case DeviceInvalid:
+		return ""
+	case DeviceChar:
+		return "c"
+	case DeviceBlock:
+		return "b"
+	case DeviceFIFO:
+		return "p"
+	case DeviceAll:
+		return "a"
+	}
+	return fmt.Sprintf("DeviceType(%d)", uint8(d))
+}
+
+// UnmarshalYAML accepts c, b or p.
+func (d *DeviceType) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "c":
+		*d = DeviceChar
+	case "b":
+		*d = DeviceBlock
+	case "p":
+		*d = DeviceFIFO
+	case "a":
+		*d = DeviceAll
+	default:
+		return fmt.Errorf("must be c (character), b (block), p (FIFO) or a (all, in a device rule), not %q", n.Value)
+	}
+	return nil
+}
+
+// MarshalText prints the kind.
+func (d DeviceType) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

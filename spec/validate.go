@@ -38,6 +38,8 @@ func newValidator() *validator.Validate {
 		"envname":     func(s string) bool { return envNameRE().MatchString(s) },
 		"nonul":       func(s string) bool { return !strings.ContainsRune(s, 0) },
 		"cpulist":     validCPUList,
+		"sysctlname":  validSysctlName,
+		"devaccess":   validDeviceAccess,
 		"cgroupname":  validCgroupName,
 		"domain":      validDomain,
 	} {
@@ -129,6 +131,10 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return fmt.Sprintf("unknown errno %q (use a name such as EPERM or EACCES)", shorten(fmt.Sprint(value)))
 	case "errnoonly":
 		return "only applies to action errno"
+	case "devaccess":
+		return fmt.Sprintf(`must be r, w and m, each at most once (such as "rwm" or "r"), not %q`, shorten(fmt.Sprint(value)))
+	case "sysctlname":
+		return fmt.Sprintf(`must be a kernel parameter's name such as "net.ipv4.ip_forward": lower-case letters, digits, "_" and "-" in parts joined by ".", not %q`, shorten(fmt.Sprint(value)))
 	case "cpulist":
 		return fmt.Sprintf(`must be a list of CPU or memory node numbers and ranges such as "0-3,6", not %q`, shorten(fmt.Sprint(value)))
 	case "cgroupname":
@@ -274,6 +280,8 @@ var mountFields = []mountField{
 	{"followSymlinks", []MountType{MountBind, MountOverlay}, false, func(m *Mount) (any, bool) { return m.FollowSymlinks, m.FollowSymlinks }},
 	{"handBack", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.HandBack, m.HandBack }},
 	{"keepSymlinks", []MountType{MountBind}, false, func(m *Mount) (any, bool) { return m.KeepSymlinks, m.KeepSymlinks }},
+	{"propagation", []MountType{MountBind, MountTmpfs}, false, func(m *Mount) (any, bool) { return m.Propagation, m.Propagation != PropagationDefault }},
+	{"devices", []MountType{MountDev}, false, func(m *Mount) (any, bool) { return m.Devices, len(m.Devices) > 0 }},
 }
 
 // typeList names types in a message: "bind", "bind and tmpfs", "a, b and c".
@@ -325,6 +333,18 @@ func validateProfile(sl validator.StructLevel) {
 		if fp := joinKey(mp, "keepSymlinks"); m.KeepSymlinks && !m.HandBack {
 			sl.ReportError(m.KeepSymlinks, fp, "keepSymlinks", "needs", "handBack: true")
 		}
+		for j, d := range m.Devices {
+			dp := joinIndex(joinKey(mp, "devices"), j)
+			if !strings.HasPrefix(d.Path, m.Target+"/") {
+				sl.ReportError(d.Path, joinKey(dp, "path"), "path", "needs", "to be under the dev mount's target "+m.Target)
+			}
+			if d.Type == DeviceAll {
+				sl.ReportError(d.Type, joinKey(dp, "type"), "type", "oneof", "c b p")
+			}
+			if d.Type == DeviceFIFO && (d.Major != 0 || d.Minor != 0) {
+				sl.ReportError(d.Major, joinKey(dp, "major"), "major", "onlyfor", "c and b devices, not a FIFO")
+			}
+		}
 		if fp := joinKey(mp, "size"); m.Type == MountTmpfs && m.Size == 0 && p.given(fp) {
 			sl.ReportError(m.Size, fp, "size", "gt", "0")
 		}
@@ -343,6 +363,14 @@ func validateProfile(sl validator.StructLevel) {
 	}
 
 	ns := p.Namespaces
+	for _, j := range []struct {
+		kind, path string
+		share      Share
+	}{{"mount", ns.Join.Mount, ns.Mount}, {"pid", ns.Join.PID, ns.PID}, {"net", ns.Join.Net, ns.Net}, {"uts", ns.Join.UTS, ns.UTS}, {"ipc", ns.Join.IPC, ns.IPC}, {"cgroup", ns.Join.Cgroup, ns.Cgroup}} {
+		if j.path != "" && j.share != New {
+			sl.ReportError(j.path, "namespaces.join."+j.kind, j.kind, "exclusive", "namespaces."+j.kind+": host")
+		}
+	}
 	if ns.User == Host {
 		for _, f := range []struct {
 			path string

@@ -52,7 +52,11 @@
 // blkio.bfq.weight (1..100 unchanged, 100..10000 onto 100..1000, as
 // systemd maps it); io.max becomes the blkio.throttle.*_device files.
 // memory.high and memory.oom.group have no v1 counterpart and are errors
-// there.
+// there. The other way, cpu.shares (CPUShares) is written as given on v1
+// and converted to cpu.weight on v2 as runc does, and device rules exist
+// on v1 only (devices.deny "a", then devices.allow of each rule): cgroup
+// v2 controls devices with a BPF program, which this package does not
+// make, so there they are an error.
 //
 // # Tests
 //

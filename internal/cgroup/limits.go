@@ -33,6 +33,11 @@ type Limits struct {
 	// cpu.shares = weight*1024/100, so the default 100 is v1's default
 	// 1024 (the mapping systemd uses).
 	CPUWeight uint64 `json:"cpuWeight,omitempty"`
+	// CPUShares is v1's cpu.shares, 2 to 262144, written as given on v1
+	// (where CPUWeight's mapping reaches only some values); on v2 it
+	// becomes cpu.weight 1 + (shares-2)*9999/262142, runc's conversion.
+	// It excludes CPUWeight.
+	CPUShares uint64 `json:"cpuShares,omitempty"`
 	// Cpus and Mems are cpuset lists such as "0-3,6" (cpuset.cpus and
 	// cpuset.mems).
 	Cpus string `json:"cpus,omitempty"`
@@ -50,6 +55,35 @@ type Limits struct {
 	// IODevices throttle single block devices (v2 io.max, v1
 	// blkio.throttle.*_device).
 	IODevices []IODevice `json:"ioDevices,omitempty"`
+	// Devices, when set, give the group a device cgroup that denies
+	// every device but these (v1 devices.deny "a", then devices.allow of
+	// each in order). cgroup v2 has no devices controller (its device
+	// control is a BPF program) and refuses them.
+	Devices []DeviceRule `json:"devices,omitempty"`
+}
+
+// DeviceRule allows access to the devices of Type ('a', 'c' or 'b') and
+// number Major:Minor, -1 being any.
+type DeviceRule struct {
+	Type   byte   `json:"type"`
+	Major  int64  `json:"major"`
+	Minor  int64  `json:"minor"`
+	Access string `json:"access"`
+}
+
+// String prints the rule as devices.allow takes it: "c 10:229 rwm",
+// "c 136:* rwm", "a".
+func (d DeviceRule) String() string {
+	if d.Type == 'a' {
+		return "a"
+	}
+	n := func(x int64) string {
+		if x < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprintf("%c %s:%s %s", d.Type, n(d.Major), n(d.Minor), d.Access)
 }
 
 // IODevice throttles one block device, named by its device number. A zero
@@ -112,6 +146,9 @@ func (l Limits) String() string {
 	if l.CPUWeight != 0 {
 		add("cpuWeight", l.CPUWeight)
 	}
+	if l.CPUShares != 0 {
+		add("cpuShares", l.CPUShares)
+	}
 	if l.Cpus != "" {
 		add("cpus", l.Cpus)
 	}
@@ -126,6 +163,9 @@ func (l Limits) String() string {
 	}
 	for _, d := range l.IODevices {
 		add("ioDevice", "{"+d.String()+"}")
+	}
+	for _, d := range l.Devices {
+		add("device", "{"+d.String()+"}")
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -115,11 +115,13 @@ func need(lim *Limits) map[string]string {
 	set("memory", "oomGroup", lim.OOMGroup)
 	set("cpu", "cpuMax", lim.CPUMax != nil)
 	set("cpu", "cpuWeight", lim.CPUWeight != 0)
+	set("cpu", "cpuShares", lim.CPUShares != 0)
 	set("cpuset", "cpus", lim.Cpus != "")
 	set("cpuset", "mems", lim.Mems != "")
 	set("pids", "pidsMax", lim.PidsMax != nil)
 	set("io", "ioWeight", lim.IOWeight != 0)
 	set("io", "ioDevices", len(lim.IODevices) > 0)
+	set("devices", "devices", len(lim.Devices) > 0)
 	return n
 }
 
@@ -198,6 +200,18 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 				c, path.Join(l.Unified, "cgroup.controllers"), strings.Join(l.Controllers, " "))})
 		case needed:
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("no cgroup hierarchy has the %s controller (it is not mounted)", v1Name(c))})
+		}
+	}
+	if limit, ok := needs["devices"]; ok {
+		// Not in v2Order: cgroup v2 controls devices with a BPF
+		// program, not a controller.
+		switch {
+		case l.V1["devices"] == "":
+			errs = append(errs, &LimitError{limit, "device rules need cgroup v1's devices controller, which this host does not mount; cgroup v2 controls devices only with a BPF program (BPF_CGROUP_DEVICE), which cell does not make yet, and cell never runs a sandbox without the rules it was given"})
+		case l.Rootless:
+			errs = append(errs, &LimitError{limit, fmt.Sprintf("the devices controller is on cgroup v1 (%s), which cannot be delegated to an unprivileged user", l.V1["devices"])})
+		default:
+			onV1["devices"] = true
 		}
 	}
 	if l.Unified == "" && !l.Rootless {
@@ -374,6 +388,30 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 				w(d, "cpu.weight", strconv.FormatUint(wt, 10))
 			}
 		}
+		if sh := lim.CPUShares; sh != 0 {
+			switch {
+			case sh < 2 || sh > 262144:
+				fail("cpuShares", "%d is outside 2..262144", sh)
+			case lim.CPUWeight != 0:
+				fail("cpuShares", "cpu shares and a cpu weight cannot both be set")
+			case isV1:
+				w(d, "cpu.shares", strconv.FormatUint(sh, 10))
+			default:
+				w(d, "cpu.weight", strconv.FormatUint(SharesWeight(sh), 10))
+			}
+		}
+	}
+	if d, _ := where("devices"); d != "" && len(lim.Devices) > 0 {
+		// Deny all first: it also empties the exceptions a new v1
+		// cgroup copied from its parent; then each allowed device.
+		w(d, "devices.deny", "a")
+		for _, r := range lim.Devices {
+			if r.Type != 'a' && r.Type != 'c' && r.Type != 'b' {
+				fail("devices", "device type %q is not a, c or b", r.Type)
+				continue
+			}
+			w(d, "devices.allow", r.String())
+		}
 	}
 	if d, isV1 := where("io"); d != "" {
 		if wt := lim.IOWeight; wt != 0 {
@@ -486,6 +524,10 @@ func bfqWeight(w uint64) uint64 {
 	}
 	return 100 + (w-100)*900/9900
 }
+
+// SharesWeight converts v1's cpu.shares (2..262144) to v2's cpu.weight
+// (1..10000) as runc and crun do.
+func SharesWeight(shares uint64) uint64 { return 1 + (shares-2)*9999/262142 }
 
 // plus prints controllers as cgroup.subtree_control takes them: "+cpu +memory".
 func plus(cs []string) string {

@@ -110,6 +110,8 @@ func TestPlan(t *testing.T) {
 		{"v1-every-v1", v1Host, "", "sbx", func() Limits { l := everyV1(); l.IOWeight = 0; return l }()},
 		{"v1-none", v1Host, "", "sbx", Limits{}},
 		{"v1-weights", v1Host, "", "sbx", Limits{CPUWeight: 1, IOWeight: 100}},
+		{"v1-shares", v1Host, "", "sbx", Limits{CPUShares: 1000, CPUMax: &CPUMax{Quota: 50000, Period: 500000}}},
+		{"v2-shares", func(t *testing.T) *Layout { return v2Root(t) }, "", "sbx", Limits{CPUShares: 1024, CPUMax: &CPUMax{Quota: 50000, Period: 500000}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := tt.layout(t)
@@ -207,6 +209,12 @@ func TestPlanErrors(t *testing.T) {
 		{"weights out of range", v2Root(t), "", "sbx", Limits{CPUWeight: 10001, IOWeight: 10001}, []string{
 			"cpuWeight: 10001 is outside 1..10000",
 			"ioWeight: 10001 is outside 1..10000",
+		}},
+		{"shares and a weight", v2Root(t), "", "sbx", Limits{CPUWeight: 100, CPUShares: 1024}, []string{
+			"cpuShares: cpu shares and a cpu weight cannot both be set",
+		}},
+		{"shares out of range", v2Root(t), "", "sbx", Limits{CPUShares: 1}, []string{
+			"cpuShares: 1 is outside 2..262144",
 		}},
 		{"v1 cpuset needs the probe", fixture(t, "hybrid"), "", "sbx", Limits{Cpus: "0"}, []string{
 			"cpus: the v1 cpuset root's effective CPUs and memory nodes are unknown (the layout was not probed), and a new v1 cpuset cgroup needs both",

@@ -5,7 +5,9 @@
 package compile
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/host"
+	"github.com/cellsandbox/cell/internal/sysctl"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/spec"
 )
@@ -76,6 +79,9 @@ type compiler struct {
 	// init, in mount order.
 	idmapFDs []int
 	idmapped int
+	// propagations are the mounts' propagation steps, made once "/" is
+	// the new root and has its own.
+	propagations []plan.Step
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
@@ -144,6 +150,15 @@ func (c *compiler) compile(inv Invocation) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkJoins(); err != nil {
+		return err
+	}
+	if err := c.checkSysctls(); err != nil {
+		return err
+	}
+	if err := c.checkDevices(); err != nil {
+		return err
+	}
 
 	var clone uint64
 	for _, n := range []struct {
@@ -162,6 +177,10 @@ func (c *compiler) compile(inv Invocation) error {
 		if n.s == spec.New {
 			clone |= n.flag
 		}
+	}
+	// Joined namespaces are entered, not made.
+	for _, j := range ns.Join.Kinds() {
+		clone &^= joinFlags[j[0]]
 	}
 	setup, err := c.cgroup(inv.Name)
 	if err != nil {
@@ -209,6 +228,9 @@ func (c *compiler) compile(inv Invocation) error {
 	// Only what the plan names reaches init: the caller's descriptors
 	// left open without close-on-exec would live in pid 1 for the
 	// sandbox's life, where /proc/1/fd reopens them.
+	for _, j := range ns.Join.Kinds() {
+		c.add("namespaces.join."+j[0], plan.Parent, &plan.Setns{Kind: j[0], Path: j[1]})
+	}
 	c.add("process.inheritFds", plan.Parent, &plan.CloseFDs{Keep: inheritedFDs(p.Process.InheritFDs)})
 	c.add("namespaces", plan.Parent, &plan.Clone{Flags: plan.CloneFlags(clone), Cgroup: cloneInto})
 	if ids != nil && !ids.helpers {
@@ -265,6 +287,9 @@ func (c *compiler) compile(inv Invocation) error {
 
 	if a := p.Security.OOMScoreAdj; a != nil {
 		c.add("security.oomScoreAdj", plan.Init, &plan.OOMScoreAdj{Score: *a})
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Sysctl)) {
+		c.add("sysctl."+k, plan.Init, &plan.Sysctl{Name: k, Value: p.Sysctl[k]})
 	}
 	if ns.Mount == spec.New {
 		c.filesystem(nets)
@@ -395,6 +420,108 @@ func (c *compiler) filesystem(nets *netSetup) {
 	if fs.Root.ReadOnly {
 		c.add("filesystem.root.readOnly", plan.Init, &plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_RDONLY})
 	}
+	// After pivot_root, which refuses a shared root; the root's type
+	// first, since an r form reaches every mount under it, then each
+	// mount's own.
+	if f := propagationFlags(fs.Root.Propagation); f != 0 {
+		c.add("filesystem.root.propagation", plan.Init, &plan.Propagation{Target: "/", Flags: plan.MountFlags(f)})
+	}
+	c.steps = append(c.steps, c.propagations...)
+}
+
+// propagationFlags are the mount(2) flags of a propagation type, 0 for
+// the default (private, as cell makes every mount).
+func propagationFlags(p spec.Propagation) uint64 {
+	switch p {
+	case spec.PropagationDefault:
+		return 0
+	case spec.PropagationPrivate:
+		return unix.MS_PRIVATE
+	case spec.PropagationRPrivate:
+		return unix.MS_PRIVATE | unix.MS_REC
+	case spec.PropagationShared:
+		return unix.MS_SHARED
+	case spec.PropagationRShared:
+		return unix.MS_SHARED | unix.MS_REC
+	case spec.PropagationSlave:
+		return unix.MS_SLAVE
+	case spec.PropagationRSlave:
+		return unix.MS_SLAVE | unix.MS_REC
+	case spec.PropagationUnbindable:
+		return unix.MS_UNBINDABLE
+	case spec.PropagationRUnbindable:
+		return unix.MS_UNBINDABLE | unix.MS_REC
+	}
+	panic(fmt.Sprintf("compile: unknown propagation %v", p))
+}
+
+// joinFlags are the clone flags of the kinds a sandbox may join.
+var joinFlags = map[string]uint64{
+	"mount": unix.CLONE_NEWNS, "pid": unix.CLONE_NEWPID, "net": unix.CLONE_NEWNET,
+	"uts": unix.CLONE_NEWUTS, "ipc": unix.CLONE_NEWIPC, "cgroup": unix.CLONE_NEWCGROUP,
+}
+
+// checkJoins refuses joining where the kernel would not let the sandbox
+// use what it joined: from a user namespace of its own (a joined
+// namespace belongs to another, where init has no privilege), and for an
+// unprivileged caller (setns needs CAP_SYS_ADMIN over the namespace).
+func (c *compiler) checkJoins() error {
+	var errs []error
+	for _, j := range c.p.Namespaces.Join.Kinds() {
+		at := "namespaces.join." + j[0]
+		switch {
+		case c.p.Namespaces.User == spec.New:
+			errs = append(errs, c.errorf(at, "cannot be joined from a user namespace of the sandbox's own, which would have no privilege over it: set namespaces.user: host"))
+		case c.host.Rootless():
+			errs = append(errs, c.errorf(at, "joining a namespace needs root (setns requires CAP_SYS_ADMIN over it)"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSysctls refuses a kernel parameter that is the whole host's, or
+// one of a namespace the sandbox shares with the host: setting it would
+// change the host.
+func (c *compiler) checkSysctls() error {
+	ns := &c.p.Namespaces
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(c.p.Sysctl)) {
+		at := "sysctl." + k
+		var share spec.Share
+		switch kind := sysctl.Namespace(k); kind {
+		case "":
+			errs = append(errs, c.errorf(at, "is a parameter of the whole host, not of a namespace: cell sets only network, IPC and UTS ones"))
+			continue
+		case "net":
+			share = ns.Net
+		case "ipc":
+			share = ns.IPC
+		case "uts":
+			share = ns.UTS
+		}
+		if share != spec.New {
+			kind := sysctl.Namespace(k)
+			errs = append(errs, c.errorf(at, "is a parameter of the %s namespace, which the sandbox shares with the host (namespaces.%s: host): setting it would change the host's", kind, kind))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDevices refuses device nodes the kernel would not let init make:
+// a character or block device in a user namespace of the sandbox's own
+// (mknod of a device needs CAP_MKNOD in the host's).
+func (c *compiler) checkDevices() error {
+	var errs []error
+	for i := range c.p.Filesystem.Mounts {
+		m := &c.p.Filesystem.Mounts[i]
+		for j, d := range m.Devices {
+			if d.Type != spec.DeviceFIFO && c.p.Namespaces.User == spec.New {
+				errs = append(errs, c.errorf(fmt.Sprintf("filesystem.mounts[%d].devices[%d].type", i, j),
+					"cell cannot make a device node in a user namespace of the sandbox's own (the kernel refuses mknod of devices there); bind the host's node instead"))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (c *compiler) mount(at string, m *spec.Mount) {
@@ -416,6 +543,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		}
 		in(&plan.Bind{SourceRoot: oldRoot, Source: m.Source, Root: newRoot, Target: m.Target, Attr: plan.AttrFlags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
 			NoSymlinks: c.noSymlinks(m), HandBack: m.HandBack, KeepSymlinks: m.KeepSymlinks})
+		c.propagation(at, m)
 	case spec.MountTmpfs:
 		attr := uint64(attrSafe)
 		if c.noExec(m) {
@@ -430,6 +558,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 		}
 		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: device(m), Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
+		c.propagation(at, m)
 	case spec.MountProc:
 		in(&plan.MountFS{Root: newRoot, FSType: "proc", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 		if !m.Unmasked {
@@ -437,6 +566,14 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		}
 	case spec.MountDev:
 		c.dev(at, m.Target)
+		for j, d := range m.Devices {
+			mode := spec.FileMode(0o666)
+			if d.Mode != nil {
+				mode = *d.Mode
+			}
+			kind := map[spec.DeviceType]uint32{spec.DeviceChar: unix.S_IFCHR, spec.DeviceBlock: unix.S_IFBLK, spec.DeviceFIFO: unix.S_IFIFO}[d.Type]
+			c.add(fmt.Sprintf("%s.devices[%d]", at, j), plan.Init, &plan.Mknod{Root: newRoot, Target: d.Path, Mode: kind | uint32(mode), Major: d.Major, Minor: d.Minor, UID: d.UID, GID: d.GID})
+		}
 	case spec.MountSysfs:
 		in(&plan.MountFS{Root: newRoot, FSType: "sysfs", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
 	case spec.MountMqueue:
@@ -480,6 +617,16 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(&plan.MountFS{Root: newRoot, FSType: "overlay", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr), NoSymlinks: noSymlinks})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
+	}
+}
+
+// propagation records the step that sets a mount's propagation type,
+// when the profile gives one. It runs in the new root, where no path
+// leads out of it.
+func (c *compiler) propagation(at string, m *spec.Mount) {
+	if f := propagationFlags(m.Propagation); f != 0 {
+		at += ".propagation"
+		c.propagations = append(c.propagations, plan.Step{Side: plan.Init, Do: &plan.Propagation{Target: m.Target, Flags: plan.MountFlags(f)}, Pos: c.pos(at)})
 	}
 }
 
@@ -633,7 +780,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 		}
 		initStep("process", &plan.Console{Ptmx: "/dev/ptmx", UID: uid, GID: gid})
 	}
-	if p.Namespaces.PID == spec.Host {
+	if p.Namespaces.PID == spec.Host || p.Namespaces.Join.PID != "" {
+		// Init is not the pid namespace's first process: its orphans
+		// would go to that one.
 		initStep("namespaces.pid", &plan.Subreaper{})
 	}
 	umask := spec.FileMode(0o022)

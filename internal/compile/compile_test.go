@@ -150,6 +150,8 @@ func TestErrors(t *testing.T) {
 	noTime.TimeNamespace = false
 	abi5 := rootFacts
 	abi5.LandlockABI = 5
+	v2Facts := rootFacts
+	v2Facts.Cgroup = layout(t, "v2vm", true)
 	tests := []struct {
 		name  string
 		facts *host.Facts
@@ -169,12 +171,24 @@ func TestErrors(t *testing.T) {
 			"t.yaml:7:12: security.landlock.scope: landlock is required, but this kernel's ABI is 5: scope abstract-unix-socket, signal needs ABI 6; have 5; set mode: bestEffort"},
 		{"landlock TCP rules without seccomp", &rootFacts, minimal + "security:\n  seccomp: {mode: unconfined}\n  landlock: {mode: bestEffort, connectTcp: [443]}\n", []string{"true"},
 			"t.yaml:4:19: security.seccomp.mode: unconfined with landlock TCP port rules (security.landlock.connectTcp, bindTcp): landlock mediates only TCP, and without the filter MPTCP and SCTP sockets reach any port"},
+		{"sysctl of the whole host", &rootFacts, minimal + "sysctl: {vm.overcommit_memory: \"1\"}\n", []string{"true"},
+			"t.yaml:3:32: sysctl.vm.overcommit_memory: is a parameter of the whole host, not of a namespace: cell sets only network, IPC and UTS ones"},
+		{"sysctl of the host's network", &rootFacts, minimal + "namespaces: {net: host}\nnetwork: {mode: host}\nsysctl: {net.ipv4.ip_forward: \"1\"}\n", []string{"true"},
+			"t.yaml:5:31: sysctl.net.ipv4.ip_forward: is a parameter of the net namespace, which the sandbox shares with the host (namespaces.net: host): setting it would change the host's"},
+		{"device node in a user namespace", &userFacts, minimal + "filesystem:\n  mounts:\n    - {type: dev, target: /dev, devices: [{path: /dev/fuse, type: c, major: 10, minor: 229}]}\n", []string{"true"},
+			"t.yaml:5:67: filesystem.mounts[0].devices[0].type: cell cannot make a device node in a user namespace of the sandbox's own"},
+		{"device rules on cgroup v2", &v2Facts, minimal + "resources: {devices: [{type: c, major: 10, minor: 229, access: rwm}]}\n", []string{"true"},
+			"t.yaml:3:22: resources.devices: cannot be enforced here: device rules need cgroup v1's devices controller"},
+		{"join from a user namespace", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\n", []string{"true"},
+			"t.yaml:3:26: namespaces.join.net: cannot be joined from a user namespace of the sandbox's own"},
+		{"join rootless", &userFacts, minimal + "namespaces: {user: host, join: {uts: /proc/1/ns/uts}}\nids: {uid: 1000, gid: 1000}\n", []string{"true"},
+			"t.yaml:3:38: namespaces.join.uts: joining a namespace needs root"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},
 			"t.yaml:5:11: ids.groups: an unprivileged caller that maps only its own IDs cannot set supplementary groups"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := compileErr(t, tt.facts, tt.doc, compile.Invocation{Args: tt.args})
+			err := compileErr(t, tt.facts, tt.doc, compile.Invocation{Args: tt.args, Name: "t-1"})
 			var ce *compile.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("got %v, want a *compile.Error", err)
@@ -301,6 +315,34 @@ resources:
   cpu: {max: 1.5}
   pids: {max: 256}
 `
+
+const kernelProfile = `apiVersion: cell/v1
+name: kernel
+sysctl: {net.ipv4.ip_forward: "1", kernel.shmmax: "65536"}
+filesystem:
+  root: {propagation: rshared}
+  mounts:
+    - {type: dev, target: /dev, devices: [{path: /dev/fuse, type: c, major: 10, minor: 229, mode: "0600"}, {path: /dev/fifo, type: p, uid: 5, gid: 6}]}
+    - {type: tmpfs, target: /tmp, propagation: slave}
+    - {type: bind, source: /etc, target: /etc, propagation: runbindable}
+resources:
+  cpu: {max: 0.1, period: 500000, shares: 2048}
+  devices: [{type: c, major: 10, minor: 229, access: rwm}, {type: b, major: 8, access: r}]
+namespaces: {user: host, join: {net: /run/netns/ci, pid: /proc/7/ns/pid}}
+`
+
+// TestGoldenKernel pins the steps of sysctls, propagation types, device
+// nodes, device rules and v1-exact CPU values on a hybrid host.
+func TestGoldenKernel(t *testing.T) {
+	f := rootFacts
+	f.Cgroup = layout(t, "hybrid", false)
+	p := parse(t, "kernel.yaml", []byte(kernelProfile), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"true"}, Name: "kernel-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "kernel.hybrid.plan", []byte(pl.String()))
+}
 
 // TestGoldenLimits pins the cgroup steps of a profile with limits on a
 // pure cgroup v2 host and on a v1/v2 hybrid like the development VMs.

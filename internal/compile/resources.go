@@ -19,10 +19,10 @@ const DefaultCgroupParent = "cell"
 var limitPaths = map[string]string{
 	"memoryMax": "resources.memory.max", "memoryHigh": "resources.memory.high",
 	"swapMax": "resources.memory.swap", "oomGroup": "resources.memory.oomGroup",
-	"cpuMax": "resources.cpu.max", "cpuWeight": "resources.cpu.weight",
+	"cpuMax": "resources.cpu.max", "cpuWeight": "resources.cpu.weight", "cpuShares": "resources.cpu.shares",
 	"cpus": "resources.cpu.cpus", "mems": "resources.cpu.mems",
 	"pidsMax": "resources.pids.max", "ioWeight": "resources.io.weight",
-	"ioDevices": "resources.io.devices",
+	"ioDevices": "resources.io.devices", "devices": "resources.devices",
 }
 
 // cgroup plans the sandbox's cgroup, or returns nil when the profile sets
@@ -76,6 +76,7 @@ func writeSource(file string) string {
 	for _, p := range []struct{ prefix, path string }{
 		{"memory.", "resources.memory"}, {"cpuset.", "resources.cpu"}, {"cpu.", "resources.cpu"},
 		{"pids.", "resources.pids"}, {"io.", "resources.io"}, {"blkio.", "resources.io"},
+		{"devices.", "resources.devices"},
 	} {
 		if strings.HasPrefix(file, p.prefix) {
 			return p.path
@@ -125,6 +126,7 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 		SwapMax:    limitValue(r.Memory.Swap),
 		OOMGroup:   r.Memory.OOMGroup,
 		CPUWeight:  r.CPU.Weight,
+		CPUShares:  r.CPU.Shares,
 		Cpus:       r.CPU.Cpus,
 		Mems:       r.CPU.Mems,
 		PidsMax:    limitValue(r.Pids.Max),
@@ -135,6 +137,39 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 			lim.CPUMax = cgroup.CPUs(0)
 		} else {
 			lim.CPUMax = cgroup.CPUs(m.Millis)
+			if per := r.CPU.Period; per != 0 {
+				// Quota is exact: µs are thousandths of a ms.
+				lim.CPUMax = &cgroup.CPUMax{Quota: m.Millis * per / 1000, Period: per}
+			}
+		}
+	}
+	for _, d := range r.Devices {
+		num := func(x *uint32) int64 {
+			if x == nil {
+				return -1
+			}
+			return int64(*x)
+		}
+		lim.Devices = append(lim.Devices, cgroup.DeviceRule{Type: d.Type.String()[0], Major: num(d.Major), Minor: num(d.Minor), Access: d.Access})
+	}
+	if len(lim.Devices) > 0 {
+		// After the profile's rules, the nodes the sandbox's dev mounts
+		// make: the ones it asks for (which init can make only if its
+		// own device cgroup allows mknod) and cell's standard ones
+		// (and its devpts).
+		for i := range c.p.Filesystem.Mounts {
+			m := &c.p.Filesystem.Mounts[i]
+			if m.Type != spec.MountDev {
+				continue
+			}
+			for _, d := range m.Devices {
+				if d.Type == spec.DeviceChar || d.Type == spec.DeviceBlock {
+					lim.Devices = append(lim.Devices, cgroup.DeviceRule{Type: d.Type.String()[0], Major: int64(d.Major), Minor: int64(d.Minor), Access: "rwm"})
+				}
+			}
+			for _, n := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 2}, {136, -1}} {
+				lim.Devices = append(lim.Devices, cgroup.DeviceRule{Type: 'c', Major: n[0], Minor: n[1], Access: "rwm"})
+			}
 		}
 	}
 	for i, d := range r.IO.Devices {

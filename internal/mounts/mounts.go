@@ -175,6 +175,39 @@ func (r *Root) WriteFile(p string, mode uint32, data string) error {
 	return nil
 }
 
+// Mknod makes the node p (mode holds its S_IF* type and permission; dev
+// its number), which must not exist, owned by uid and gid; the umask
+// does not apply.
+func (r *Root) Mknod(p string, mode uint32, dev uint64, uid, gid uint32) error {
+	parent, err := r.Mkdir(path.Dir(p), 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
+	name := path.Base(p)
+	if err := unix.Mknodat(parent, name, mode, int(dev)); err != nil {
+		return fail("mknodat", r.show(p), err)
+	}
+	if err := unix.Fchownat(parent, name, int(uid), int(gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fail("fchownat", r.show(p), err)
+	}
+	// fchmodat follows links, but what mknodat just made is no link.
+	if err := unix.Fchmodat(parent, name, mode&0o7777, 0); err != nil {
+		return fail("fchmodat", r.show(p), err)
+	}
+	return nil
+}
+
+// Propagate sets the propagation type of the mount at p (flags:
+// MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with MS_REC for its
+// submounts too).
+func Propagate(p string, flags uint64) error {
+	if err := unix.Mount("", p, "", uintptr(flags), ""); err != nil {
+		return fail("mount", p, err)
+	}
+	return nil
+}
+
 // Symlink creates p as a symlink to target.
 func (r *Root) Symlink(target, p string) error {
 	parent, err := r.Mkdir(path.Dir(p), 0o755)

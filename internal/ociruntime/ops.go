@@ -303,7 +303,7 @@ func (r *Runtime) Update(id string, data []byte) error {
 	}
 	if c := res.CPU; c != nil {
 		if c.Shares != nil && *c.Shares != 0 {
-			lim.CPUWeight = 1 + ((*c.Shares-2)*9999)/262142
+			lim.CPUShares = *c.Shares
 		}
 		if c.Quota != nil {
 			period := uint64(100000)

@@ -572,6 +572,16 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		return nil
 	case *plan.OOMScoreAdj:
 		return wrap("write", "/proc/self/oom_score_adj", k.OOMScoreAdj(a.Score))
+	case *plan.Sysctl:
+		return k.Sysctl(a.Name, a.Value)
+	case *plan.Propagation:
+		return wrap("mount", a.Target, k.Propagate(a.Target, uint64(a.Flags)))
+	case *plan.Mknod:
+		r, err := e.root(a.Root)
+		if err != nil {
+			return err
+		}
+		return wrap("mknodat", a.Target, r.Mknod(a.Target, a.Mode, unix.Mkdev(a.Major, a.Minor), a.UID, a.GID))
 	case *plan.SetRlimit:
 		r, err := rlimit.Parse(a.Limit.Resource)
 		if err != nil {

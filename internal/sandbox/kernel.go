@@ -16,6 +16,7 @@ import (
 	"github.com/cellsandbox/cell/internal/rlimit"
 	"github.com/cellsandbox/cell/internal/rlimit/prlimit"
 	"github.com/cellsandbox/cell/internal/seccomp/filter"
+	"github.com/cellsandbox/cell/internal/sysctl/procsys"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -47,6 +48,10 @@ type kernel interface {
 	JoinSessionKeyring() error
 	Umask(mask int)
 	OOMScoreAdj(score int) error
+	// Sysctl writes value to name's file under /proc/sys.
+	Sysctl(name, value string) error
+	// Propagate changes the propagation of the mount at target.
+	Propagate(target string, flags uint64) error
 	Setrlimit(l rlimit.Limit) error
 	Landlock(r *landlock.Rules) error
 	Seccomp(prog []unix.SockFilter) error
@@ -71,6 +76,7 @@ type root interface {
 	Attach(tree int, target string) error
 	WriteFile(target string, mode uint32, data string) error
 	Symlink(linkTo, target string) error
+	Mknod(target string, mode uint32, dev uint64, uid, gid uint32) error
 	PinLowers(opts []string, procDir string) ([]string, []int, error)
 	Close() error
 }
@@ -108,8 +114,12 @@ func (hostKernel) JoinSessionKeyring() error {
 	}
 	return nil
 }
-func (hostKernel) Umask(mask int)                   { unix.Umask(mask) }
-func (hostKernel) OOMScoreAdj(score int) error      { return prlimit.OOMScoreAdj(score) }
+func (hostKernel) Umask(mask int)                  { unix.Umask(mask) }
+func (hostKernel) OOMScoreAdj(score int) error     { return prlimit.OOMScoreAdj(score) }
+func (hostKernel) Sysctl(name, value string) error { return procsys.Write(name, value) }
+func (hostKernel) Propagate(target string, flags uint64) error {
+	return mounts.Propagate(target, flags)
+}
 func (hostKernel) Setrlimit(l rlimit.Limit) error   { return prlimit.Apply([]rlimit.Limit{l}) }
 func (hostKernel) Landlock(r *landlock.Rules) error { return lsm.Restrict(r) }
 func (hostKernel) Seccomp(prog []unix.SockFilter) error {

@@ -94,6 +94,10 @@ func (k *fakeKernel) Umask(mask int)            { k.calls = append(k.calls, fmt.
 func (k *fakeKernel) OOMScoreAdj(score int) error {
 	return k.call("oom_score_adj %d", score)
 }
+func (k *fakeKernel) Sysctl(name, value string) error { return k.call("sysctl %s", name) }
+func (k *fakeKernel) Propagate(target string, flags uint64) error {
+	return k.call("propagate %s", target)
+}
 func (k *fakeKernel) Setrlimit(l rlimit.Limit) error       { return k.call("prlimit %s", l.Resource) }
 func (k *fakeKernel) Landlock(r *landlock.Rules) error     { return k.call("landlock") }
 func (k *fakeKernel) Seccomp(prog []unix.SockFilter) error { return k.call("seccomp %d", len(prog)) }
@@ -149,6 +153,9 @@ func (r *fakeRoot) WriteFile(target string, mode uint32, data string) error {
 }
 func (r *fakeRoot) Symlink(linkTo, target string) error {
 	return r.k.call("symlink %s %s", r.dir, target)
+}
+func (r *fakeRoot) Mknod(target string, mode uint32, dev uint64, uid, gid uint32) error {
+	return r.k.call("mknod %s %s", r.dir, target)
 }
 func (r *fakeRoot) PinLowers(opts []string, procDir string) ([]string, []int, error) {
 	return opts, nil, r.k.call("pin-lowers %s", r.dir)
@@ -470,6 +477,8 @@ func (nopKernel) Prctl(int, uintptr) error                            { return n
 func (nopKernel) JoinSessionKeyring() error                           { return nil }
 func (nopKernel) Umask(int)                                           {}
 func (nopKernel) OOMScoreAdj(int) error                               { return nil }
+func (nopKernel) Sysctl(string, string) error                         { return nil }
+func (nopKernel) Propagate(string, uint64) error                      { return nil }
 func (nopKernel) Setrlimit(rlimit.Limit) error                        { return nil }
 func (nopKernel) Landlock(*landlock.Rules) error                      { return nil }
 func (nopKernel) Seccomp([]unix.SockFilter) error                     { return nil }
@@ -495,6 +504,7 @@ func (nopRoot) MountFS(string, []string, uint64, string, mounts.Target) error {
 func (nopRoot) Bind(root, string, string, uint64, bool, bool, mounts.Target) error { return nil }
 func (nopRoot) Attach(int, string) error                                           { return nil }
 func (nopRoot) WriteFile(string, uint32, string) error                             { return nil }
+func (nopRoot) Mknod(string, uint32, uint64, uint32, uint32) error                 { return nil }
 func (nopRoot) Symlink(string, string) error                                       { return nil }
 func (nopRoot) PinLowers(o []string, _ string) ([]string, []int, error)            { return o, nil, nil }
 func (nopRoot) Close() error                                                       { return nil }

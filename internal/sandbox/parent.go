@@ -136,6 +136,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 	var initStep *plan.ExecInit
 	initIndex := 0
 	var passed []passedFile
+	var joins []*plan.Setns
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		a, err := lids.resolve(s)
@@ -147,6 +148,9 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		switch a := a.(type) {
 		case *plan.IDLease:
 			err = lids.lease(a)
+		case *plan.Setns:
+			// Entered on this thread just before the clone.
+			joins = append(joins, a)
 		case *plan.CgroupMkdir, *plan.CgroupWrite:
 			err = cg.step(a, 0)
 		case *plan.Require, *plan.NetLease, *plan.Bridge:
@@ -255,7 +259,24 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		clone++
 	}
 	stamp.Mark("parent-steps")
-	if err := cmd.Start(); err != nil {
+	var restore func() error
+	if len(joins) > 0 {
+		if restore, err = joinNamespaces(joins); err != nil {
+			conn.Close()
+			return nil, undo(stepErr(clone, err))
+		}
+	}
+	err = cmd.Start()
+	if restore != nil {
+		if rerr := restore(); rerr != nil {
+			if err == nil {
+				_ = cmd.Process.Kill()
+				_, _ = cmd.Process.Wait()
+			}
+			err = errors.Join(err, rerr)
+		}
+	}
+	if err != nil {
 		conn.Close()
 		return nil, undo(stepErr(clone, err))
 	}

@@ -231,6 +231,50 @@ type Setattr struct {
 	Attr   AttrFlags `json:"attr"`
 }
 
+// Propagation is mount(NULL, Target, NULL, Flags): the propagation type
+// (MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with MS_REC for the
+// submounts too) of the mount at Target, once "/" is the sandbox's root,
+// so that no path leads out of it. Every mount of the sandbox is a
+// private copy of the host's or its own, so a shared one shares only
+// with the sandbox's own mounts.
+type Propagation struct {
+	Target string     `json:"target"`
+	Flags  MountFlags `json:"flags"`
+}
+
+// Sysctl writes Value to /proc/sys/ followed by Name with its dots made
+// slashes: a kernel parameter of one of the sandbox's own namespaces
+// (network, IPC or UTS), which the compiler checked.
+type Sysctl struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Mknod is mknod(Target, Mode, makedev(Major, Minor)) under Root, then
+// fchownat to UID and GID: a device node (Mode holds S_IFCHR, S_IFBLK or
+// S_IFIFO) that the sandbox's /dev did not have. An existing node at
+// Target is an error.
+type Mknod struct {
+	Root   string `json:"root,omitempty"`
+	Target string `json:"target"`
+	Mode   uint32 `json:"mode"`
+	Major  uint32 `json:"major,omitempty"`
+	Minor  uint32 `json:"minor,omitempty"`
+	UID    uint32 `json:"uid"`
+	GID    uint32 `json:"gid"`
+}
+
+// Setns is open(Path) and setns(fd, the CLONE_NEW* flag of Kind) on the
+// parent's thread that clones init, so that init starts in that existing
+// namespace (a pid namespace: as its child's); the thread returns to its
+// own namespaces once init is started. For a mount namespace the thread
+// first unshares its file system attributes (CLONE_FS), which setns
+// requires.
+type Setns struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
 // Sethostname is sethostname(Hostname).
 type Sethostname struct {
 	Hostname string `json:"hostname"`
@@ -518,6 +562,10 @@ func (*Subreaper) Op() Op      { return OpSubreaper }
 func (*SessionKeyring) Op() Op { return OpSessionKeyring }
 func (*Umask) Op() Op          { return OpUmask }
 func (*OOMScoreAdj) Op() Op    { return OpOOMScoreAdj }
+func (*Propagation) Op() Op    { return OpPropagation }
+func (*Sysctl) Op() Op         { return OpSysctl }
+func (*Mknod) Op() Op          { return OpMknod }
+func (*Setns) Op() Op          { return OpSetns }
 func (*SetRlimit) Op() Op      { return OpRlimit }
 func (*CapBSetDrop) Op() Op    { return OpCapBSetDrop }
 func (*CapInheritable) Op() Op { return OpCapInheritable }
@@ -647,6 +695,43 @@ func (a *OOMScoreAdj) call(Side) string {
 	return fmt.Sprintf("write(\"/proc/self/oom_score_adj\", %q)", strconv.Itoa(a.Score))
 }
 func (a *SetRlimit) call(Side) string { return a.Limit.Call() }
+func (a *Propagation) call(Side) string {
+	return fmt.Sprintf("mount(NULL, %q, NULL, %s)", a.Target, a.Flags)
+}
+func (a *Setns) call(Side) string {
+	pre := ""
+	if a.Kind == "mount" {
+		pre = "unshare(CLONE_FS) "
+	}
+	return fmt.Sprintf("%sopen(%q) setns(fd, %s) on the thread that clones init", pre, a.Path, nsFlagName(a.Kind))
+}
+
+// nsFlagName is the CLONE_NEW* flag of a namespace kind.
+func nsFlagName(kind string) string {
+	switch kind {
+	case "mount":
+		return "CLONE_NEWNS"
+	case "pid":
+		return "CLONE_NEWPID"
+	case "net":
+		return "CLONE_NEWNET"
+	case "uts":
+		return "CLONE_NEWUTS"
+	case "ipc":
+		return "CLONE_NEWIPC"
+	case "cgroup":
+		return "CLONE_NEWCGROUP"
+	}
+	return "unknown namespace " + strconv.Quote(kind)
+}
+
+func (a *Sysctl) call(Side) string {
+	return fmt.Sprintf("write(%q, %q)", "/proc/sys/"+strings.ReplaceAll(a.Name, ".", "/"), a.Value)
+}
+func (a *Mknod) call(Side) string {
+	kind := map[uint32]string{unix.S_IFCHR: "S_IFCHR", unix.S_IFBLK: "S_IFBLK", unix.S_IFIFO: "S_IFIFO"}[a.Mode&unix.S_IFMT]
+	return fmt.Sprintf("mknod(%q, %s|%04o, makedev(%d, %d)) fchownat(%d, %d)", join(a.Root, a.Target), kind, a.Mode&0o7777, a.Major, a.Minor, a.UID, a.GID)
+}
 func (a *CapBSetDrop) call(Side) string {
 	if len(a.Keep) > 0 {
 		return fmt.Sprintf("prctl(PR_CAPBSET_DROP, every capability but %s) prctl(PR_CAP_AMBIENT_CLEAR_ALL) capset(inheritable=0)", capNames(a.Keep))

@@ -44,6 +44,7 @@ var mountNames = []bitnames.Name{
 	{Bit: unix.MS_PRIVATE, Name: "MS_PRIVATE"},
 	{Bit: unix.MS_SLAVE, Name: "MS_SLAVE"},
 	{Bit: unix.MS_SHARED, Name: "MS_SHARED"},
+	{Bit: unix.MS_UNBINDABLE, Name: "MS_UNBINDABLE"},
 }
 
 var attrNames = []bitnames.Name{

@@ -78,6 +78,10 @@ const (
 	OpConsole           // *Console
 	OpDenySetgroups     // *DenySetgroups
 	OpEgressProxy       // *EgressProxy
+	OpPropagation       // *Propagation
+	OpSysctl            // *Sysctl
+	OpMknod             // *Mknod
+	OpSetns             // *Setns
 	opCount
 )
 
@@ -189,6 +193,14 @@ var ops = [opCount]opInfo{
 	OpDenySetgroups: {name: "deny-setgroups", make: func() Action { return new(DenySetgroups) }, on: aroundInitExec},
 	// In the sandbox's network namespace, with its loopback up.
 	OpEgressProxy: {name: "egress-proxy", make: func() Action { return new(EgressProxy) }, on: initOnly(phaseNet, phaseNet)},
+	// Once "/" is the new root: pivot_root refuses a shared one.
+	OpPropagation: {name: "propagation", make: func() Action { return new(Propagation) }, on: initOnly(phaseReadOnly, phaseReadOnly)},
+	// In the sandbox's namespaces, through the host's /proc while it is
+	// still reachable (the sandbox need not mount one).
+	OpSysctl: {name: "sysctl", make: func() Action { return new(Sysctl) }, on: initOnly(phasePrivate, phaseStage)},
+	OpMknod:  {name: "mknod", make: func() Action { return new(Mknod) }, on: initOnly(phaseMounts, phaseMounts)},
+	// On the thread that then clones init, before the clone.
+	OpSetns: {name: "setns", make: func() Action { return new(Setns) }, on: parent(phaseHost, phaseHost)},
 }
 
 func (o Op) String() string {

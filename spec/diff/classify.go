@@ -96,29 +96,38 @@ var rules = map[string]classifier{
 	"filesystem.root.mode":     mode("the root directory"),
 	"filesystem.root.readOnly": flag(Narrows, "the root becomes read-only", "the root becomes writable"),
 
-	"filesystem.mounts[*]":                mountGroup,
-	"filesystem.mounts[*].type":           mountType,
-	"filesystem.mounts[*].target":         neutral("the mount's target"),
-	"filesystem.mounts[*].source":         changedWidens("a different host path is visible"),
-	"filesystem.mounts[*].device":         neutral("the name the mount table shows as the mount's source"),
-	"filesystem.mounts[*].writable":       flag(Widens, "the command can now change the host's files there", "the mount becomes read-only"),
-	"filesystem.mounts[*].recursive":      flagDefault("true", Widens, "the host's submounts there become visible", "the host's submounts there are left out"),
-	"filesystem.mounts[*].optional":       neutral("whether a missing source is skipped"),
-	"filesystem.mounts[*].noexec":         flag(Narrows, "nothing on the mount can be executed", "files on the mount can be executed"),
-	"filesystem.mounts[*].size":           size("the tmpfs"),
-	"filesystem.mounts[*].mode":           mode("the mount's root"),
-	"filesystem.mounts[*].content":        neutral("the file's content"),
-	"filesystem.mounts[*].linkTo":         neutral("where the symlink points"),
-	"filesystem.mounts[*].followSymlinks": flag(Widens, "the source may resolve through symlinks a sandbox planted, to anywhere on the host", "the source resolves without following symlinks where a sandbox could have planted them"),
-	"filesystem.mounts[*].handBack":       flag(Narrows, "what the command leaves there is checked and becomes the caller's", "what the command leaves there is no longer checked or given to the caller"),
-	"filesystem.mounts[*].keepSymlinks":   flag(Widens, "symlinks the command leaves in the outputs stay", "symlinks the command leaves in the outputs are removed"),
-	"filesystem.mounts[*].idmap":          changedWidens("the owners of the mount's files change as the sandbox sees them"),
-	"filesystem.mounts[*].idmap.uid[*]":   idRange("uid"),
-	"filesystem.mounts[*].idmap.gid[*]":   idRange("gid"),
-	"filesystem.mounts[*].idmap.uid[*].*": idRangeField("uid"),
-	"filesystem.mounts[*].idmap.gid[*].*": idRangeField("gid"),
-	"filesystem.mounts[*].lower[*]":       member("overlay lower %s", "a host directory becomes visible (read-only) through the overlay", "a host directory is no longer visible"),
-	"filesystem.mounts[*].unmasked":       flag(Widens, "the proc mount loses its hardening (kcore, sysrq-trigger, /proc/sys writable)", "the proc mount is hardened"),
+	"filesystem.mounts[*]":                  mountGroup,
+	"filesystem.mounts[*].type":             mountType,
+	"filesystem.mounts[*].target":           neutral("the mount's target"),
+	"filesystem.mounts[*].source":           changedWidens("a different host path is visible"),
+	"filesystem.mounts[*].device":           neutral("the name the mount table shows as the mount's source"),
+	"filesystem.mounts[*].writable":         flag(Widens, "the command can now change the host's files there", "the mount becomes read-only"),
+	"filesystem.mounts[*].recursive":        flagDefault("true", Widens, "the host's submounts there become visible", "the host's submounts there are left out"),
+	"filesystem.mounts[*].optional":         neutral("whether a missing source is skipped"),
+	"filesystem.mounts[*].noexec":           flag(Narrows, "nothing on the mount can be executed", "files on the mount can be executed"),
+	"filesystem.mounts[*].size":             size("the tmpfs"),
+	"filesystem.mounts[*].mode":             mode("the mount's root"),
+	"filesystem.mounts[*].content":          neutral("the file's content"),
+	"filesystem.mounts[*].linkTo":           neutral("where the symlink points"),
+	"filesystem.mounts[*].followSymlinks":   flag(Widens, "the source may resolve through symlinks a sandbox planted, to anywhere on the host", "the source resolves without following symlinks where a sandbox could have planted them"),
+	"filesystem.mounts[*].handBack":         flag(Narrows, "what the command leaves there is checked and becomes the caller's", "what the command leaves there is no longer checked or given to the caller"),
+	"filesystem.mounts[*].keepSymlinks":     flag(Widens, "symlinks the command leaves in the outputs stay", "symlinks the command leaves in the outputs are removed"),
+	"filesystem.mounts[*].propagation":      neutral("the mount's propagation type among the sandbox's own mounts (cell's are private to the host)"),
+	"filesystem.mounts[*].devices[*]":       element(Widens, "a device node is made in the sandbox's /dev", "a device node is no longer made"),
+	"filesystem.mounts[*].devices[*].path":  neutral("where the device node is"),
+	"filesystem.mounts[*].devices[*].type":  changedWidens("the node is another kind of device"),
+	"filesystem.mounts[*].devices[*].major": changedWidens("the node is another device"),
+	"filesystem.mounts[*].devices[*].minor": changedWidens("the node is another device"),
+	"filesystem.mounts[*].devices[*].mode":  mode("the device node"),
+	"filesystem.mounts[*].devices[*].uid":   neutral("the device node's owner"),
+	"filesystem.mounts[*].devices[*].gid":   neutral("the device node's group"),
+	"filesystem.mounts[*].idmap":            changedWidens("the owners of the mount's files change as the sandbox sees them"),
+	"filesystem.mounts[*].idmap.uid[*]":     idRange("uid"),
+	"filesystem.mounts[*].idmap.gid[*]":     idRange("gid"),
+	"filesystem.mounts[*].idmap.uid[*].*":   idRangeField("uid"),
+	"filesystem.mounts[*].idmap.gid[*].*":   idRangeField("gid"),
+	"filesystem.mounts[*].lower[*]":         member("overlay lower %s", "a host directory becomes visible (read-only) through the overlay", "a host directory is no longer visible"),
+	"filesystem.mounts[*].unmasked":         flag(Widens, "the proc mount loses its hardening (kcore, sysrq-trigger, /proc/sys writable)", "the proc mount is hardened"),
 
 	"process.args":          neutral("the command run by default"),
 	"process.env.*":         neutral("a variable set by the profile"),
@@ -135,11 +144,18 @@ var rules = map[string]classifier{
 	"resources.memory.oomGroup":     neutral("whether an OOM kill ends the whole sandbox"),
 	"resources.cpu.max":             limit("cpu.max"),
 	"resources.cpu.weight":          weight("cpu.weight"),
+	"resources.cpu.shares":          shares("cpu.shares"),
+	"resources.cpu.period":          neutral("the window over which cpu.max is enforced: the same share of CPU time, in longer or shorter bursts"),
 	"resources.cpu.cpus":            cpuset("CPUs"),
 	"resources.cpu.mems":            cpuset("memory nodes"),
 	"resources.pids.max":            limit("pids.max"),
 	"resources.io.weight":           weight("io.weight"),
 	"resources.io.devices[*]":       element(Narrows, "a device is throttled", "a device is no longer throttled"),
+	"resources.devices[*]":          element(Widens, "a device rule allows the command a device (the first also denies every other)", "a device is no longer allowed"),
+	"resources.devices[*].type":     changedWidens("a device rule allows another kind of device"),
+	"resources.devices[*].major":    changedWidens("a device rule allows other devices"),
+	"resources.devices[*].minor":    changedWidens("a device rule allows other devices"),
+	"resources.devices[*].access":   changedWidens("a device rule allows other access"),
 	"resources.io.devices[*].path":  neutral("the device throttled"),
 	"resources.io.devices[*].rbps":  limit("read bytes per second"),
 	"resources.io.devices[*].wbps":  limit("write bytes per second"),
@@ -165,6 +181,10 @@ var rules = map[string]classifier{
 	"security.landlock.connectTcp[*]":        member("landlock connect port %s", "the command may connect to the port", "the command may no longer connect to the port"),
 	"security.landlock.scope[*]":             element(Narrows, "landlock cuts the command off from more of what processes outside offer (abstract Unix sockets, signals)", "landlock no longer cuts the command off from what processes outside offer there"),
 	"security.rlimits.*":                     rlimit,
+	"namespaces.join":                        changedWidens("the sandbox enters an existing namespace, whose processes and resources it shares"),
+	"namespaces.join.*":                      changedWidens("the sandbox enters an existing namespace, whose processes and resources it shares"),
+	"sysctl.*":                               changedWidens("a kernel parameter of the sandbox's own namespaces changes"),
+	"filesystem.root.propagation":            neutral("the root's propagation type among the sandbox's own mounts (cell's are private to the host)"),
 	"security.oomScoreAdj":                   neutral("how willingly the OOM killer picks the command"),
 }
 
@@ -380,6 +400,13 @@ func size(what string) classifier {
 func weight(what string) classifier {
 	return func(c *Change, _, _ *spec.Profile) (Class, string) {
 		return numeric(c.Old, c.New, "100", what+" is raised: a larger share under contention", what+" is lowered: a smaller share under contention")
+	}
+}
+
+// shares classifies cgroup v1's cpu.shares, whose default is 1024.
+func shares(what string) classifier {
+	return func(c *Change, _, _ *spec.Profile) (Class, string) {
+		return numeric(c.Old, c.New, "1024", what+" is raised: a larger share under contention", what+" is lowered: a smaller share under contention")
 	}
 }
 

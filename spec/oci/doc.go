@@ -8,10 +8,11 @@
 // the JSON value it came from, and hands it to spec.ParseNode: every
 // error and every finding about the profile is then placed in config.json.
 //
-// The translation fails closed. A value cell cannot apply (a sysfs or
-// mqueue mount, joining an existing namespace, a sysctl, hooks, an OCI
-// seccomp filter, device rules that allow anything) is an error naming its
-// JSON path and position, never dropped. Unknown keys are ignored, as the
+// The translation fails closed. A value cell cannot apply (a mount type
+// it has not, joining an existing namespace, a sysctl of the whole host,
+// a device rule that denies part of what one before it allows, an
+// AppArmor profile) is an error naming its JSON path and position, never
+// dropped. Unknown keys are ignored, as the
 // runtime spec requires of a runtime, and so are annotations. All errors
 // are reported at once, sorted by position.
 //

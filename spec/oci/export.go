@@ -2,6 +2,8 @@ package oci
 
 import (
 	"fmt"
+	"maps"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -116,6 +118,12 @@ func Export(p *spec.Profile, o ExportOptions) (*Exported, error) {
 	e.mounts(s, exists)
 	e.resources(s)
 	e.network()
+	if len(p.Sysctl) > 0 {
+		s.Linux.Sysctl = maps.Clone(p.Sysctl)
+	}
+	if pr := p.Filesystem.Root.Propagation; pr != spec.PropagationDefault {
+		s.Linux.RootfsPropagation = pr.String()
+	}
 	sec := &p.Security
 	if sec.Landlock.Mode != spec.LandlockOff {
 		e.lose("security.landlock", "config.json has no landlock rules: the command is not restricted by them")
@@ -233,9 +241,14 @@ var nsTypes = []struct {
 
 func (e *exporter) namespaces(s *specs.Spec, o ExportOptions) {
 	p := e.p
+	joined := map[specs.LinuxNamespaceType]string{
+		specs.MountNamespace: p.Namespaces.Join.Mount, specs.PIDNamespace: p.Namespaces.Join.PID,
+		specs.NetworkNamespace: p.Namespaces.Join.Net, specs.UTSNamespace: p.Namespaces.Join.UTS,
+		specs.IPCNamespace: p.Namespaces.Join.IPC, specs.CgroupNamespace: p.Namespaces.Join.Cgroup,
+	}
 	for _, n := range nsTypes {
 		if n.get(&p.Namespaces) == spec.New {
-			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ})
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ, Path: joined[n.typ]})
 		}
 	}
 	if p.Namespaces.User != spec.New {
@@ -297,6 +310,9 @@ func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 			if m.NoExec {
 				opts = append(opts, "noexec")
 			}
+			if m.Propagation != spec.PropagationDefault {
+				opts = append(opts, m.Propagation.String())
+			}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
 		case spec.MountTmpfs:
 			opts := []string{"nosuid", "nodev"}
@@ -311,6 +327,9 @@ func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 			if m.Size != 0 {
 				opts = append(opts, fmt.Sprintf("size=%d", uint64(m.Size)))
 			}
+			if m.Propagation != spec.PropagationDefault {
+				opts = append(opts, m.Propagation.String())
+			}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
 		case spec.MountProc:
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}})
@@ -324,6 +343,15 @@ func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 			// elsewhere it would be an empty tmpfs.
 			if m.Target != "/dev" {
 				e.lose(at+".target", "OCI runtimes make their devices in /dev only: %s is an empty tmpfs", m.Target)
+			}
+			for _, d := range m.Devices {
+				mode := os.FileMode(0o666)
+				if d.Mode != nil {
+					mode = os.FileMode(*d.Mode)
+				}
+				uid, gid := d.UID, d.GID
+				s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: d.Path, Type: d.Type.String(),
+					Major: int64(d.Major), Minor: int64(d.Minor), FileMode: &mode, UID: &uid, GID: &gid})
 			}
 			s.Mounts = append(s.Mounts,
 				specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=65536k"}},
@@ -360,6 +388,31 @@ func (e *exporter) resources(s *specs.Spec) {
 		return
 	}
 	res := &specs.LinuxResources{}
+	if len(r.Devices) > 0 {
+		// cell's device cgroup: every device denied, then the rules, then
+		// the nodes the profile makes (the runtime adds its /dev's).
+		res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"})
+		for _, d := range r.Devices {
+			rule := specs.LinuxDeviceCgroup{Allow: true, Type: d.Type.String(), Access: d.Access}
+			if d.Major != nil {
+				x := int64(*d.Major)
+				rule.Major = &x
+			}
+			if d.Minor != nil {
+				x := int64(*d.Minor)
+				rule.Minor = &x
+			}
+			res.Devices = append(res.Devices, rule)
+		}
+		for _, m := range e.p.Filesystem.Mounts {
+			for _, d := range m.Devices {
+				if d.Type == spec.DeviceChar || d.Type == spec.DeviceBlock {
+					major, minor := int64(d.Major), int64(d.Minor)
+					res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type.String(), Major: &major, Minor: &minor, Access: "rwm"})
+				}
+			}
+		}
+	}
 	limit := func(l *spec.Limit) *int64 {
 		v := int64(-1)
 		if !l.Max {
@@ -392,18 +445,25 @@ func (e *exporter) resources(s *specs.Spec) {
 	if r.Pids.Max != nil {
 		res.Pids = &specs.LinuxPids{Limit: *limit(r.Pids.Max)}
 	}
-	if c := &r.CPU; c.Max != nil || c.Weight != 0 || c.Cpus != "" || c.Mems != "" {
+	if c := &r.CPU; c.Max != nil || c.Weight != 0 || c.Shares != 0 || c.Cpus != "" || c.Mems != "" {
 		res.CPU = &specs.LinuxCPU{Cpus: c.Cpus, Mems: c.Mems}
 		if c.Max != nil {
 			q, per := int64(-1), uint64(100000)
+			if c.Period != 0 {
+				per = c.Period
+			}
 			if !c.Max.Max {
-				q = int64(c.Max.Millis * 100)
+				q = int64(c.Max.Millis * per / 1000)
 			}
 			res.CPU.Quota, res.CPU.Period = &q, &per
 		}
 		if c.Weight != 0 {
 			// The inverse of runc's shares-to-weight conversion.
 			sh := 2 + (c.Weight-1)*262142/9999
+			res.CPU.Shares = &sh
+		}
+		if c.Shares != 0 {
+			sh := c.Shares
 			res.CPU.Shares = &sh
 		}
 	}

@@ -2,8 +2,10 @@ package oci
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -139,15 +141,49 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
-		{"resources", `"linux": {"resources": {"memory": {"limit": 1073741824, "swap": 2147483648}, "pids": {"limit": 100}, "cpu": {"quota": 150000, "period": 100000, "shares": 1024, "cpus": "0-1"}, "blockIO": {"weight": 500}}, "namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+		{"resources", `"linux": {"resources": {"memory": {"limit": 1073741824, "swap": 2147483648}, "pids": {"limit": 100}, "cpu": {"quota": 150000, "period": 500000, "shares": 1000, "cpus": "0-1"}, "blockIO": {"weight": 500}}, "namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
 			r := p.Resources
 			switch {
 			case r.Memory.Max.Value != 1<<30 || r.Memory.Swap.Value != 1<<30:
 				return "memory: max " + r.Memory.Max.String() + " swap " + r.Memory.Swap.String() + ", want 1Gi, 1Gi (swap is memory+swap in the runtime spec)"
-			case r.Pids.Max.Value != 100 || r.CPU.Max.String() != "1.5" || r.CPU.Cpus != "0-1":
-				return "pids " + r.Pids.Max.String() + " cpu " + r.CPU.Max.String()
-			case r.CPU.Weight != 39 || r.IO.Weight != 4950:
-				return "weights, converted as runc does"
+			case r.Pids.Max.Value != 100 || r.CPU.Max.String() != "0.3" || r.CPU.Period != 500000 || r.CPU.Cpus != "0-1":
+				return "pids " + r.Pids.Max.String() + " cpu " + r.CPU.Max.String() + " per " + strconv.FormatUint(r.CPU.Period, 10) + " µs"
+			case r.CPU.Shares != 1000 || r.CPU.Weight != 0:
+				return "cpu shares: exactly as given (v1's), not a weight"
+			case r.IO.Weight != 4950:
+				return "io weight, converted as runc does"
+			}
+			return ""
+		}},
+		{"sysctl and propagation", `"mounts": [{"destination": "/t", "type": "tmpfs", "options": ["rshared", "size=1k"]}, {"destination": "/e", "source": "/etc", "options": ["bind", "unbindable", "mode=755", "size=1k"]}], "linux": {"namespaces": [{"type": "mount"}, {"type": "network"}], "sysctl": {"net.ipv4.ip_forward": "1"}, "rootfsPropagation": "slave"}`, func(p *spec.Profile) string {
+			m := p.Filesystem.Mounts
+			switch {
+			case p.Sysctl["net.ipv4.ip_forward"] != "1":
+				return fmt.Sprintf("sysctl %v", p.Sysctl)
+			case p.Filesystem.Root.Propagation != spec.PropagationSlave:
+				return "root propagation " + p.Filesystem.Root.Propagation.String()
+			case m[0].Propagation != spec.PropagationRShared || m[0].Size != 1024:
+				return "tmpfs " + m[0].Propagation.String()
+			case m[1].Propagation != spec.PropagationUnbindable:
+				return "bind " + m[1].Propagation.String() + " (size and mode, which mount(2) ignores on a bind, dropped)"
+			}
+			return ""
+		}},
+		{"devices", `"mounts": [{"destination": "/dev", "type": "tmpfs"}], "linux": {"namespaces": [{"type": "mount"}], "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}, {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 384, "uid": 1}, {"path": "/dev/p", "type": "p"}], "resources": {"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}, {"allow": true, "type": "b", "major": 8, "access": "r"}]}}`, func(p *spec.Profile) string {
+			d := p.Filesystem.Mounts[0].Devices
+			r := p.Resources.Devices
+			switch {
+			case len(d) != 2 || d[0].Path != "/dev/fuse" || d[0].Type != spec.DeviceChar || d[0].Major != 10 || d[0].Minor != 229 || *d[0].Mode != 0o600 || d[0].UID != 1 || d[1].Type != spec.DeviceFIFO:
+				return fmt.Sprintf("nodes %+v (/dev/null, which cell's /dev has, left out)", d)
+			case len(r) != 2 || r[0].Type != spec.DeviceChar || *r[0].Major != 10 || *r[0].Minor != 229 || r[0].Access != "rw" || r[1].Type != spec.DeviceBlock || r[1].Minor != nil:
+				return fmt.Sprintf("rules %+v (the leading deny of all is cell's default)", r)
+			}
+			return ""
+		}},
+		{"joined namespaces", `"linux": {"namespaces": [{"type": "mount", "path": "/proc/7/ns/mnt"}, {"type": "network", "path": "/run/netns/x"}, {"type": "pid"}]}`, func(p *spec.Profile) string {
+			ns := p.Namespaces
+			if ns.Join.Mount != "/proc/7/ns/mnt" || ns.Join.Net != "/run/netns/x" || ns.Join.PID != "" || ns.Mount != spec.New || ns.Net != spec.New || ns.UTS != spec.Host {
+				return fmt.Sprintf("namespaces %+v", ns)
 			}
 			return ""
 		}},
@@ -210,13 +246,13 @@ func TestParseErrors(t *testing.T) {
 		{"destination": "/pts", "type": "devpts"}
 	],
 	"linux": {
-		"namespaces": [{"type": "network", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
+		"namespaces": [{"type": "time", "path": "/run/netns/x"}, {"type": "bogus"}, {"type": "mount"}],
 		"sysctl": {"a": "1"},
 		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]},
 		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
 		"maskedPaths": ["/sys/firmware"],
-		"resources": {"devices": [{"allow": true, "access": "rwm"}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
-		"rootfsPropagation": "shared"
+		"resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+		"rootfsPropagation": "sharing"
 	}
 }`
 	_, err := Parse("config.json", []byte(data), "/b")
@@ -241,17 +277,17 @@ func TestParseErrors(t *testing.T) {
 		"config.json:10:78 mounts[3].options[1]",
 		"config.json:11:54 mounts[4].options[0]",
 		"config.json:12:19 mounts[5].destination",
-		"config.json:15:46 linux.namespaces[0].path",
-		"config.json:15:72 linux.namespaces[1].type",
-		"config.json:16:13 linux.sysctl",
+		"config.json:15:43 linux.namespaces[0].path",
+		"config.json:15:69 linux.namespaces[1].type",
+		"config.json:16:19 linux.sysctl.a (cell sysctl.a)",
 		"config.json:17:59 linux.seccomp.flags",
-		"config.json:18:14 linux.devices",
+		"config.json:18:15 linux.devices[0]",
 		"config.json:19:19 linux.maskedPaths[0]",
-		"config.json:20:39 linux.resources.devices[0].allow",
-		"config.json:20:90 linux.resources.memory.reservation",
-		"config.json:20:111 linux.resources.cpu.quota",
-		"config.json:20:174 linux.resources.blockIO.throttleReadBpsDevice",
-		"config.json:20:232 linux.resources.hugepageLimits",
+		"config.json:20:73 linux.resources.devices[1].allow",
+		"config.json:20:108 linux.resources.memory.reservation",
+		"config.json:20:129 linux.resources.cpu.quota",
+		"config.json:20:192 linux.resources.blockIO.throttleReadBpsDevice",
+		"config.json:20:250 linux.resources.hugepageLimits",
 		"config.json:21:24 linux.rootfsPropagation",
 	}
 	if d := cmp.Diff(want, got); d != "" {

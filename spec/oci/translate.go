@@ -52,6 +52,7 @@ func (c *conv) translate(top *yaml.Node, name string) *yaml.Node {
 	proc, extra := c.masked(lin)
 	list := c.mounts(out, f["mounts"], proc)
 	c.maskMounts(out, list, extra)
+	c.devices(list, lin["devices"])
 	if f["linux"] != nil {
 		c.linux(out, f["linux"], lin)
 	}
@@ -98,7 +99,14 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 		}
 		got[kind] = t
 		if v := e["path"]; v != nil && given(v) {
-			c.errorf(v, p+".path", "cell cannot join an existing namespace: it makes a new %s namespace or shares the host's (leave the namespace out to share the host's)", kind)
+			if s, ok := c.str(v, p+".path"); ok && s != "" {
+				if kind == "user" || kind == "time" {
+					c.errorf(v, p+".path", "cell cannot join an existing %s namespace (it joins mount, pid, network, uts, ipc and cgroup ones)", kind)
+				} else {
+					cell := nsKinds[j].cell
+					c.put(out, "namespaces.join."+cell, str(v, s), p+".path")
+				}
+			}
 		}
 	}
 	for _, k := range nsKinds {
@@ -400,24 +408,29 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		set(m, "source", str(f["source"], filepath.Clean(src)))
 		rec, writable, noexec := false, true, false
 		for i, o := range opts {
-			switch o {
-			case "rbind":
+			k, _, _ := strings.Cut(o, "=")
+			switch {
+			case o == "rbind":
 				rec = true
-			case "bind":
-			case "ro":
+			case o == "bind":
+			case o == "ro":
 				writable = false
-			case "rw":
+			case o == "rw":
 				writable = true
-			case "noexec":
+			case o == "noexec":
 				noexec = true
-			case "exec":
+			case o == "exec":
 				noexec = false
-			case "nosuid", "nodev", "private", "rprivate", "slave", "rslave",
-				"relatime", "norelatime", "noatime", "strictatime", "nodiratime", "diratime":
-				// cell's binds are always nosuid, nodev and private;
-				// access times change no isolation.
+			case c.propagation(m, optNodes[i], o):
+			case slices.Contains([]string{"nosuid", "nodev", "relatime", "norelatime", "noatime", "strictatime", "nodiratime", "diratime"}, o):
+				// cell's binds are always nosuid and nodev; access
+				// times change no isolation.
+			case k == "size" || k == "mode":
+				// A file system's options, which mount(2) ignores
+				// with MS_BIND (runc and crun pass them to it): a
+				// bind has no size or mode to set.
 			default:
-				c.errorf(optNodes[i], optPath(i), "cell cannot apply bind option %q (it applies ro, rw, noexec, exec, bind, rbind; binds are always nosuid, nodev and private)", o)
+				c.errorf(optNodes[i], optPath(i), "cell cannot apply bind option %q (it applies ro, rw, noexec, exec, bind, rbind and the propagation types; binds are always nosuid and nodev)", o)
 			}
 		}
 		set(m, "recursive", flag(e, rec))
@@ -483,6 +496,99 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 	return nil
 }
 
+// propagation sets m's propagation when o is a propagation type, and
+// reports whether it is one.
+func (c *conv) propagation(m, at *yaml.Node, o string) bool {
+	if _, err := spec.ParsePropagation(o); err != nil {
+		return false
+	}
+	set(m, "propagation", str(at, o))
+	return true
+}
+
+// standardDevices are the nodes cell's /dev has already, with their
+// numbers: listing one of them in linux.devices asks for nothing more.
+var standardDevices = map[string][2]uint64{
+	"null": {1, 3}, "zero": {1, 5}, "full": {1, 7}, "random": {1, 8}, "urandom": {1, 9}, "tty": {5, 0},
+}
+
+// devices translates linux.devices into the nodes of the dev mount (the
+// runtime spec's /dev tmpfs) in list.
+func (c *conv) devices(list, n *yaml.Node) {
+	const path = "linux.devices"
+	if !given(n) {
+		return
+	}
+	var dev *yaml.Node
+	devIndex := -1
+	if list != nil {
+		for i, m := range list.Content {
+			for j := 0; j+1 < len(m.Content); j += 2 {
+				if m.Content[j].Value == "type" && m.Content[j+1].Value == "dev" {
+					dev, devIndex = m, i
+				}
+			}
+		}
+	}
+	nodes := array(n)
+	for i, e := range c.items(n, path) {
+		p := index(path, i)
+		f := c.fields(e, p)
+		if f == nil {
+			continue
+		}
+		pn, dpath, ok := c.requiredStr(e, f, p, "path")
+		if !ok {
+			continue
+		}
+		tn, typ, ok := c.requiredStr(e, f, p, "type")
+		if !ok {
+			continue
+		}
+		if typ == "u" {
+			typ = "c" // the runtime spec's unbuffered character device
+		}
+		d := object(e)
+		set(d, "path", str(pn, dpath))
+		set(d, "type", str(tn, typ))
+		var nums [2]uint64
+		for k, key := range []string{"major", "minor"} {
+			if v := f[key]; v != nil && !isNull(v) {
+				if x, ok := c.integer(v, p+"."+key, 0, 1<<32-1); ok {
+					nums[k] = uint64(x)
+					if typ != "p" {
+						set(d, key, num(v, x))
+					}
+				}
+			}
+		}
+		if std, ok := standardDevices[strings.TrimPrefix(dpath, "/dev/")]; ok && strings.HasPrefix(dpath, "/dev/") && typ == "c" && std == nums {
+			continue // cell's /dev has it
+		}
+		if v := f["fileMode"]; v != nil && !isNull(v) {
+			if x, ok := c.integer(v, p+".fileMode", 0, 0o777); ok {
+				set(d, "mode", str(v, fmt.Sprintf("%04o", x)))
+			}
+		}
+		for _, key := range []string{"uid", "gid"} {
+			if v := f[key]; v != nil && !isNull(v) {
+				if x, ok := c.integer(v, p+"."+key, 0, 1<<32-1); ok {
+					set(d, key, num(v, x))
+				}
+			}
+		}
+		if dev == nil {
+			c.errorf(e, p, "cell makes device nodes in its /dev, and the bundle mounts none (a tmpfs at /dev)")
+			continue
+		}
+		c.paths[index(index("filesystem.mounts", devIndex)+".devices", len(nodes.Content))] = p
+		nodes.Content = append(nodes.Content, d)
+	}
+	if dev != nil && len(nodes.Content) > 0 {
+		set(dev, "devices", nodes)
+	}
+}
+
 // tmpfsOptions reads a tmpfs's options into m (nil: check only).
 func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) string, m *yaml.Node) {
 	for i, o := range opts {
@@ -514,6 +620,12 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 			}
 		case "nosuid", "nodev", "exec", "strictatime", "relatime", "noatime", "rw", "private", "rprivate":
 			// cell's mounts are private anyway.
+		case "shared", "rshared", "slave", "rslave", "unbindable", "runbindable":
+			if m == nil {
+				c.errorf(nodes[i], at(i), "cell's /dev is private: it cannot make it %s", o)
+				continue
+			}
+			c.propagation(m, nodes[i], o)
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply tmpfs option %q (it applies size, mode, noexec; tmpfs is always nosuid and nodev)", o)
 		}
@@ -694,8 +806,6 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 		return
 	}
 	c.refuse(f, "linux", map[string]string{
-		"sysctl":       "cell does not set sysctls",
-		"devices":      "cell does not create device nodes beyond its /dev's (null, zero, full, random, urandom, tty)",
 		"mountLabel":   "cell does not apply SELinux labels",
 		"intelRdt":     "cell does not use Intel RDT",
 		"personality":  "cell does not set the personality",
@@ -704,8 +814,27 @@ func (c *conv) linux(out, n *yaml.Node, f map[string]*yaml.Node) {
 		"netDevices":   "cell does not move network devices into the sandbox",
 	})
 	if v := f["rootfsPropagation"]; v != nil && !isNull(v) {
-		if s, ok := c.str(v, "linux.rootfsPropagation"); ok && s != "" && s != "private" && s != "rprivate" {
-			c.errorf(v, "linux.rootfsPropagation", "cell's mounts are private; it cannot make them %s", s)
+		if s, ok := c.str(v, "linux.rootfsPropagation"); ok && s != "" {
+			if _, err := spec.ParsePropagation(s); err != nil {
+				c.errorf(v, "linux.rootfsPropagation", "%s", err)
+			} else {
+				c.put(out, "filesystem.root.propagation", str(v, s), "linux.rootfsPropagation")
+			}
+		}
+	}
+	if v := f["sysctl"]; given(v) {
+		if v.Kind != yaml.MappingNode {
+			c.errorf(v, "linux.sysctl", "must be an object of names and values")
+		} else {
+			sc := object(v)
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, val := v.Content[i], v.Content[i+1]
+				if s, ok := c.str(val, "linux.sysctl."+k.Value); ok {
+					set(sc, k.Value, str(val, s))
+					c.paths["sysctl."+k.Value] = "linux.sysctl." + k.Value
+				}
+			}
+			c.put(out, "sysctl", sc, "linux.sysctl")
 		}
 	}
 	if v := f["seccomp"]; given(v) {
@@ -770,18 +899,7 @@ func (c *conv) resources(out, n *yaml.Node) {
 		"rdma":           "cell does not limit RDMA",
 		"unified":        "cell does not write raw cgroup v2 files",
 	})
-	for i, d := range c.items(f["devices"], path+".devices") {
-		p := index(path+".devices", i)
-		df := c.fields(d, p)
-		if df == nil {
-			continue
-		}
-		if a, ok := df["allow"]; ok {
-			if b, ok := c.boolean(a, p+".allow"); ok && b {
-				c.errorf(a, p+".allow", "cell has no device cgroup: it cannot allow devices (its sandboxes reach only the nodes of its /dev); only deny rules are accepted")
-			}
-		}
-	}
+	c.deviceRules(out, f["devices"], path+".devices")
 	if mem := c.fields(f["memory"], path+".memory"); mem != nil {
 		p := path + ".memory"
 		c.refuse(mem, p, map[string]string{
@@ -850,6 +968,76 @@ func (c *conv) resources(out, n *yaml.Node) {
 	}
 }
 
+// deviceRules translates linux.resources.devices. cell's device cgroup
+// denies every device but those allowed, as the rules the engines write
+// start (a deny of all, then allows): deny rules before the first allow
+// say what it denies anyway, and one after an allow, which would carve
+// an exception out of it, is refused. Without an allow the rules deny
+// what cell's sandbox cannot reach (the nodes of its /dev are its only
+// devices) and make no cgroup.
+func (c *conv) deviceRules(out, n *yaml.Node, path string) {
+	if !given(n) {
+		return
+	}
+	list := array(n)
+	allowed := false
+	for i, d := range c.items(n, path) {
+		p := index(path, i)
+		df := c.fields(d, p)
+		if df == nil {
+			continue
+		}
+		allow := false
+		if a, ok := df["allow"]; !ok {
+			c.errorf(d, p+".allow", "is required")
+			continue
+		} else if allow, ok = c.boolean(a, p+".allow"); !ok {
+			continue
+		}
+		if !allow {
+			if allowed {
+				c.errorf(df["allow"], p+".allow", "cell's device cgroup denies every device but those allowed: it cannot deny part of what a rule before allows")
+			}
+			continue
+		}
+		allowed = true
+		r := object(d)
+		typ, at := "a", d
+		if v := df["type"]; v != nil && !isNull(v) {
+			if s, ok := c.str(v, p+".type"); ok && s != "" {
+				typ, at = s, v
+			}
+		}
+		if typ != "a" && typ != "c" && typ != "b" {
+			c.errorf(at, p+".type", "must be a, c or b, not %q", typ)
+			continue
+		}
+		set(r, "type", str(at, typ))
+		for _, k := range []string{"major", "minor"} {
+			if v := df[k]; v != nil && !isNull(v) {
+				if x, ok := c.integer(v, p+"."+k, -1, 1<<32-1); ok && x >= 0 {
+					if typ == "a" {
+						c.errorf(v, p+"."+k, "does not apply to type a (every device)")
+						continue
+					}
+					set(r, k, num(v, x))
+				}
+			}
+		}
+		if v, ok := df["access"]; !ok || isNull(v) {
+			c.errorf(d, p+".access", "is required for an allow rule")
+			continue
+		} else if s, ok := c.str(v, p+".access"); ok {
+			set(r, "access", str(v, s))
+		}
+		c.paths[index("resources.devices", len(list.Content))] = p
+		list.Content = append(list.Content, r)
+	}
+	if len(list.Content) > 0 {
+		c.put(out, "resources.devices", list, path)
+	}
+}
+
 // limitNode is a memory limit: -1 is no limit.
 func limitNode(at *yaml.Node, v int64) *yaml.Node {
 	if v < 0 {
@@ -868,8 +1056,8 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 	})
 	if v := f["shares"]; v != nil && !isNull(v) {
 		if s, ok := c.integer(v, p+".shares", 2, 262144); ok {
-			// cgroup v1's shares on v2's cpu.weight, as runc converts them.
-			c.put(out, "resources.cpu.weight", num(v, 1+((s-2)*9999)/262142), p+".shares")
+			// Exactly on v1; the cgroup package converts them for v2.
+			c.put(out, "resources.cpu.shares", num(v, s), p+".shares")
 		}
 	}
 	q, qok := f["quota"]
@@ -896,6 +1084,9 @@ func (c *conv) cpu(out *yaml.Node, f map[string]*yaml.Node, p string) {
 				cpus += "." + strings.TrimRight(fmt.Sprintf("%03d", r), "0")
 			}
 			c.put(out, "resources.cpu.max", str(q, cpus), p+".quota")
+			if period != 100000 {
+				c.put(out, "resources.cpu.period", num(f["period"], period), p+".period")
+			}
 		}
 	}
 	for _, k := range []struct{ oci, cell string }{{"cpus", "cpus"}, {"mems", "mems"}} {
