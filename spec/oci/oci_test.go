@@ -322,3 +322,39 @@ func TestParseNotJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceRules checks that rules that allow the runtime spec's default
+// devices (containerd's default spec: deny all, then allow each) are
+// accepted, and that one allowing any other device is refused at its
+// position.
+func TestDeviceRules(t *testing.T) {
+	const head = `{"ociVersion": "1.0.2", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/"},
+  "linux": {"namespaces": [{"type": "mount"}], "resources": {"devices": [
+    {"allow": false, "access": "rwm"},
+`
+	const containerd = `    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"}`
+	if _, err := Parse("config.json", []byte(head+containerd+"]}}}"), "/b"); err != nil {
+		t.Errorf("containerd's default device rules: %v", err)
+	}
+	for _, tc := range []struct{ rule, want string }{
+		{`{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}`, "config.json:4:15 linux.resources.devices[1].allow"},
+		{`{"allow": true, "type": "b", "major": 1, "minor": 3, "access": "r"}`, "config.json:4:15 linux.resources.devices[1].allow"},
+		{`{"allow": true, "type": "c", "major": 1, "access": "rwm"}`, "config.json:4:15 linux.resources.devices[1].allow"},
+		{`{"allow": true, "access": "rwm"}`, "config.json:4:15 linux.resources.devices[1].allow"},
+		{`{"allow": true, "type": "a", "access": "rwm"}`, "config.json:4:15 linux.resources.devices[1].allow"},
+	} {
+		_, err := Parse("config.json", []byte(head+"    "+tc.rule+"]}}}"), "/b")
+		var el spec.ErrorList
+		if !errors.As(err, &el) || len(el) != 1 || el[0].Pos.String()+" "+el[0].Path != tc.want {
+			t.Errorf("%s: err = %v, want one error at %s", tc.rule, err, tc.want)
+		}
+	}
+}

@@ -757,6 +757,41 @@ func (c *conv) idMap(out, n *yaml.Node, path, to string) {
 	}
 }
 
+// defaultDevices are the runtime spec's default devices by major:minor
+// (config-linux.md, "Default Devices"): null, zero, full, random,
+// urandom, tty, console, ptmx, and -1 for every pty of the devpts. They
+// are the nodes cell's /dev has (the console is a pty when there is a
+// terminal), so a rule that allows one of them allows what the sandbox
+// reaches anyway; containerd's default spec allows each of them after a
+// rule that denies all.
+var defaultDevices = map[[2]int64]bool{
+	{1, 3}: true, {1, 5}: true, {1, 7}: true, {1, 8}: true, {1, 9}: true,
+	{5, 0}: true, {5, 1}: true, {5, 2}: true, {136, -1}: true,
+}
+
+// defaultDevice reports whether a device rule names one character device
+// of defaultDevices: type "c" and its major and minor given (a missing
+// minor is a wildcard, which only the ptys' major may have).
+func (c *conv) defaultDevice(df map[string]*yaml.Node, p string) bool {
+	t, ok := df["type"]
+	if !ok {
+		return false
+	}
+	if typ, ok := c.str(t, p+".type"); !ok || typ != "c" {
+		return false
+	}
+	num := func(key string) (int64, bool) {
+		n, ok := df[key]
+		if !ok || isNull(n) {
+			return -1, true
+		}
+		return c.integer(n, p+"."+key, -1, 1<<32)
+	}
+	major, ok1 := num("major")
+	minor, ok2 := num("minor")
+	return ok1 && ok2 && major >= 0 && defaultDevices[[2]int64{major, minor}]
+}
+
 // resources translates linux.resources.
 func (c *conv) resources(out, n *yaml.Node) {
 	const path = "linux.resources"
@@ -777,8 +812,8 @@ func (c *conv) resources(out, n *yaml.Node) {
 			continue
 		}
 		if a, ok := df["allow"]; ok {
-			if b, ok := c.boolean(a, p+".allow"); ok && b {
-				c.errorf(a, p+".allow", "cell has no device cgroup: it cannot allow devices (its sandboxes reach only the nodes of its /dev); only deny rules are accepted")
+			if b, ok := c.boolean(a, p+".allow"); ok && b && !c.defaultDevice(df, p) {
+				c.errorf(a, p+".allow", "cell has no device cgroup: it cannot allow devices beyond the runtime spec's default ones (its sandboxes reach only the nodes of its /dev); only deny rules and rules that allow a default character device are accepted")
 			}
 		}
 	}
