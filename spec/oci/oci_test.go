@@ -2,6 +2,7 @@ package oci
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -356,5 +357,30 @@ func TestDeviceRules(t *testing.T) {
 		if !errors.As(err, &el) || len(el) != 1 || el[0].Pos.String()+" "+el[0].Path != tc.want {
 			t.Errorf("%s: err = %v, want one error at %s", tc.rule, err, tc.want)
 		}
+	}
+}
+
+// TestEscapedSolidus checks that JSON's "\/" (Slurm writes every "/" so)
+// reads as "/", and that the positions after it are still the JSON's.
+func TestEscapedSolidus(t *testing.T) {
+	const data = `{"ociVersion": "1.0.2", "root": {"path": "\/r"}, "linux": {"namespaces": [{"type": "mount"}]}, "process": {"args": ["\/bin\/sh"], "cwd": "\/", "env": ["A=\\\/"], "user": {"uid": -1}}}`
+	_, err := Parse("config.json", []byte(data), "/b")
+	var el spec.ErrorList
+	if !errors.As(err, &el) || len(el) != 1 {
+		t.Fatalf("err = %v, want one error", err)
+	}
+	want := fmt.Sprintf("config.json:1:%d process.user.uid", strings.Index(data, "-1")+1)
+	if got := el[0].Pos.String() + " " + el[0].Path; got != want {
+		t.Errorf("error at %s, want %s", got, want)
+	}
+	p, err := Parse("config.json", []byte(strings.Replace(data, "-1", "0", 1)), "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Process.Args; len(got) != 1 || got[0] != "/bin/sh" {
+		t.Errorf("process.args = %q, want [/bin/sh]", got)
+	}
+	if got := p.Filesystem.Root.Path; got != "/r" {
+		t.Errorf("root.path = %q, want /r", got)
 	}
 }
