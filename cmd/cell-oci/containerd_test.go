@@ -341,6 +341,23 @@ func TestContainerd(t *testing.T) {
 	if ents, err := os.ReadDir(filepath.Join(c.runcRoot, c.ns)); err != nil || len(ents) != 0 {
 		t.Errorf("cell-oci's state left after delete: %v, %v", ents, err)
 	}
+	// No call of the shim's failed with an error of cell-oci's, its
+	// cleanup's delete --force of a deleted container included (as
+	// runc's, it succeeds). containerd 1.6's cleanup says the runtime
+	// exited with 255 whichever runtime it is, runc too: not counted.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b, err := os.ReadFile(c.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := strings.Index(string(b), "cell-oci: error"); i >= 0 {
+			t.Errorf("the shim ran cell-oci and it failed: %s", b[max(0, i-300):min(len(b), i+300)])
+			break
+		}
+		if strings.Count(string(b), "cleaning up dead shim") >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 }
 
 // taskPid returns the pid of a task, as ctr task ls shows it.

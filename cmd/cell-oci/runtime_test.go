@@ -365,6 +365,12 @@ func TestRefusals(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.root, "c4")); !os.IsNotExist(err) {
 		t.Errorf("a refused create left its state: %v", err)
 	}
+	// delete of a container that is gone fails, unless forced (as
+	// runc's: containerd's shim deletes once more when it cleans up).
+	if msg := r.run(true, "delete", "c4"); !strings.Contains(msg, "does not exist") {
+		t.Errorf("delete of no container: %q, want \"does not exist\"", msg)
+	}
+	r.run(false, "delete", "--force", "c4")
 	if msg := r.run(true, "--systemd-cgroup", "state", "c4"); !strings.Contains(msg, "cgroupfs") {
 		t.Errorf("--systemd-cgroup: %q, want it refused", msg)
 	}

@@ -159,6 +159,13 @@ func killInit(rec *record) error {
 // it): its cgroups and its record; then it runs the poststop hooks.
 func (r *Runtime) Delete(id string, force bool) error {
 	rec, err := r.load(id)
+	var ne *NotExist
+	if errors.As(err, &ne) && force {
+		// As runc: forcing the delete of a container that is gone
+		// succeeds (containerd's shim deletes once more when it
+		// cleans up), after removing what an aborted create left.
+		return os.RemoveAll(r.dir(id))
+	}
 	if err != nil {
 		return err
 	}
