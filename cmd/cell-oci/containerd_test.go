@@ -296,12 +296,19 @@ func TestContainerd(t *testing.T) {
 		t.Errorf("ctr run: status %d, output %q (stderr %q); want 3 and hello, then only lo", code, out, errOut)
 	}
 
+	// ctr run -t: the pty cell-oci sends over the shim's console socket
+	// is the command's terminal, of ctr's size (a script drives ctr's).
+	checkTTY(t, "ctr run -t", c.dir, c.ctr(append(append([]string{"run", "-t", "--rm"}, c.runFlags("cell-tty")...), img, "cell-tty", "sh")...))
+
 	// ctr run -d, then ctr task exec.
 	c.must(append(append([]string{"run", "-d"}, c.runFlags("cell-d")...), img, "cell-d", "sleep", "300")...)
 	out, errOut, code = c.run("tasks", "exec", "--fifo-dir", c.fifo, "--exec-id", "e1", "cell-d", "sh", "-c", "echo in-exec; exit 4")
 	if code != 4 || out != "in-exec\n" {
 		t.Errorf("ctr task exec: status %d, output %q (stderr %q); want 4 and in-exec", code, out, errOut)
 	}
+	// ctr task exec -t: a pty for the exec'd shell, through the console
+	// socket of cell-oci exec --detach.
+	checkTTY(t, "ctr task exec -t", c.dir, c.ctr("tasks", "exec", "-t", "--fifo-dir", c.fifo, "--exec-id", "e2", "cell-d", "sh"))
 	// The container is cell-oci's, in its cgroup under the test's parent.
 	st := exec.Command(bin, "--root", filepath.Join(c.runcRoot, c.ns), "state", "cell-d")
 	if b, err := st.Output(); err != nil || !strings.Contains(string(b), `"status": "running"`) {
@@ -310,6 +317,20 @@ func TestContainerd(t *testing.T) {
 	pid := taskPid(t, c, "cell-d")
 	if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err != nil || !strings.Contains(string(cg), "/"+c.ns+"/cell-d\n") {
 		t.Errorf("the task's cgroups: %q, %v; want /%s/cell-d", cg, err, c.ns)
+	}
+
+	// ctr task ps (the shim's runc ps --format json) lists the task's
+	// processes; pause and resume freeze and thaw its cgroup.
+	if ps := c.must("tasks", "ps", "cell-d"); !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s`, pid)).MatchString(ps) {
+		t.Errorf("ctr task ps: %q, want pid %d", ps, pid)
+	}
+	c.must("tasks", "pause", "cell-d")
+	if st := taskStatus(t, c, "cell-d"); st != "PAUSED" {
+		t.Errorf("after ctr task pause: %s, want PAUSED", st)
+	}
+	c.must("tasks", "resume", "cell-d")
+	if st := taskStatus(t, c, "cell-d"); st != "RUNNING" {
+		t.Errorf("after ctr task resume: %s, want RUNNING", st)
 	}
 
 	// ctr task kill (SIGTERM, which init relays to sleep), then delete
@@ -375,6 +396,18 @@ func taskPid(t *testing.T, c *containerd, id string) int {
 	}
 	t.Fatalf("ctr task ls shows no %s", id)
 	return 0
+}
+
+// taskStatus returns a task's status as ctr task ls shows it.
+func taskStatus(t *testing.T, c *containerd, id string) string {
+	t.Helper()
+	for _, line := range strings.Split(c.must("tasks", "ls"), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+			return f[2]
+		}
+	}
+	t.Fatalf("ctr task ls shows no %s", id)
+	return ""
 }
 
 // waitStopped waits until ctr shows the task stopped.

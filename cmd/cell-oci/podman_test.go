@@ -341,24 +341,30 @@ sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status) if prompt else 100)
 `
 
-// podmanTTY checks podman run -it, driven through a real terminal by a
-// script: the pty cell-oci sends over the console socket is the
-// command's controlling terminal, of the caller's size, and the
-// command's status comes back.
+// podmanTTY checks podman run -it (checkTTY).
 func podmanTTY(t *testing.T, p *podman, img string) {
+	t.Helper()
+	checkTTY(t, "podman run -it", p.dir, p.cmd(append(append([]string{"run", "-it", "--rm"}, podmanOpts...), img, "sh")...))
+}
+
+// checkTTY runs an engine's command that starts a shell on a terminal
+// (podman run -it, ctr run -t), driven through a real terminal by a
+// script (ptyDriver, written in dir): the pty cell-oci sends over the
+// console socket is the shell's controlling terminal, of the caller's
+// size, and the shell's status comes back.
+func checkTTY(t *testing.T, what, dir string, c *exec.Cmd) {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		testenv.Skip(t, "no python3, which drives the terminal")
 	}
-	script := filepath.Join(p.dir, "pty-driver.py")
+	script := filepath.Join(dir, "pty-driver.py")
 	if err := os.WriteFile(script, []byte(ptyDriver), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := p.cmd(append(append([]string{"run", "-it", "--rm"}, podmanOpts...), img, "sh")...)
 	c.Args = append([]string{py, script}, c.Args...)
 	c.Path = py
-	out, err := c.CombinedOutput()
+	raw, err := c.CombinedOutput()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -366,15 +372,18 @@ func podmanTTY(t *testing.T, p *podman, img string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\r\n/dev/pts/0\r\n", "\r\n31 97\r\n", "\r\n42\r\n"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("run -it: the terminal shows no %q", want)
+	// The caller's own terminal may add carriage returns (ctr leaves
+	// it cooked).
+	out := strings.ReplaceAll(string(raw), "\r", "")
+	for _, want := range []string{"\n/dev/pts/0\n", "\n31 97\n", "\n42\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s: the terminal shows no %q", what, want)
 		}
 	}
 	if code != 5 {
-		t.Errorf("run -it: status %d, want 5", code)
+		t.Errorf("%s: status %d, want 5", what, code)
 	}
 	if t.Failed() {
-		t.Logf("the terminal showed:\n%q", out)
+		t.Logf("%s: the terminal showed %q", what, raw)
 	}
 }
