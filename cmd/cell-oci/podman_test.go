@@ -24,6 +24,10 @@ type podman struct {
 	env []string
 	// uid and gid are celltest's for a rootless podman, else 0.
 	uid, gid uint32
+	// cgroupParent is where a root podman puts its containers' cgroups
+	// and conmon's: a parent of the test's (podman's default,
+	// libpod_parent, is shared and stays behind).
+	cgroupParent string
 }
 
 // podmanOpts are the options every container here is run with: no
@@ -87,6 +91,7 @@ func newPodman(t *testing.T, runtime string, rootless bool) *podman {
 	} else {
 		p.dir = t.TempDir()
 		p.env = os.Environ()
+		p.cgroupParent = fmt.Sprintf("cell-test-podman-%d", os.Getpid())
 	}
 	dir := p.dir
 	// The ulimits are this host's hard limits or below: podman's own
@@ -127,8 +132,19 @@ cell = [%[2]q]
 		// podman's vfs layers and run root are the test's; unmount
 		// what podman may have left mounted there.
 		_ = exec.Command("umount", "-R", p.path("runroot")).Run()
+		removeCgroupParent(t, p.cgroupParent)
 	})
 	return p
+}
+
+// args returns podman's arguments args followed by podmanOpts (and a
+// root podman's cgroup parent): those of a run of a container here.
+func (p *podman) args(args ...string) []string {
+	args = append(args, podmanOpts...)
+	if p.cgroupParent != "" {
+		args = append(args, "--cgroup-parent", "/"+p.cgroupParent)
+	}
+	return args
 }
 
 // state is the directory of what podman writes: the user's own where
@@ -202,13 +218,13 @@ func TestPodman(t *testing.T) {
 	img := busyboxImage(t, p)
 
 	// run --rm: output and exit status come back; no network but lo.
-	out, code := p.run(append(append([]string{"run", "--rm"}, podmanOpts...), img, "sh", "-c", "echo hello; ls /sys/class/net; exit 3")...)
+	out, code := p.run(append(p.args("run", "--rm"), img, "sh", "-c", "echo hello; ls /sys/class/net; exit 3")...)
 	if code != 3 || !strings.HasPrefix(out, "hello\nlo\n") {
 		t.Errorf("run --rm: status %d, output %q; want 3 and hello, then only lo", code, out)
 	}
 
 	// run -d with limits, then exec, kill and rm -f.
-	id := p.must(append(append([]string{"run", "-d", "--memory", "64m", "--pids-limit", "50"}, podmanOpts...), img, "sleep", "300")...)
+	id := p.must(append(p.args("run", "-d", "--memory", "64m", "--pids-limit", "50"), img, "sleep", "300")...)
 	out, code = p.run("exec", id, "sh", "-c", "echo in-exec; exit 4")
 	if code != 4 || strings.TrimSpace(out) != "in-exec" {
 		t.Errorf("exec: status %d, output %q; want 4 and in-exec", code, out)
@@ -228,6 +244,9 @@ func TestPodman(t *testing.T) {
 		if !ok {
 			continue
 		}
+		if !strings.HasPrefix(f[2], "/"+p.cgroupParent+"/") {
+			t.Errorf("the container's %s cgroup %s is not under the test's parent %s", f[1], f[2], p.cgroupParent)
+		}
 		file, value, _ := strings.Cut(want, "=")
 		got, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", f[1], f[2], file))
 		if err != nil || strings.TrimSpace(string(got)) != value {
@@ -243,12 +262,12 @@ func TestPodman(t *testing.T) {
 		t.Errorf("status after kill: %s, want 137 (SIGKILL)", st)
 	}
 	p.must("rm", "-f", id)
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/libpod_parent", "libpod-"+id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", p.cgroupParent, "libpod-"+id)); !os.IsNotExist(err) {
 		t.Errorf("the container's memory cgroup outlived rm -f: %v", err)
 	}
 
 	// rm -f of a running container.
-	id = p.must(append(append([]string{"run", "-d"}, podmanOpts...), img, "sleep", "300")...)
+	id = p.must(append(p.args("run", "-d"), img, "sleep", "300")...)
 	p.must("rm", "-f", id)
 	if out := p.must("ps", "-a", "-q"); out != "" {
 		t.Errorf("containers left after rm -f: %q", out)
@@ -269,19 +288,19 @@ func TestPodmanRootless(t *testing.T) {
 	img := busyboxImage(t, p)
 
 	// Root inside is the user outside; the rest of its range follows.
-	out, code := p.run(append(append([]string{"run", "--rm"}, podmanOpts...), img, "sh", "-c", "echo hello $(id -u); cat /proc/self/uid_map; exit 3")...)
+	out, code := p.run(append(p.args("run", "--rm"), img, "sh", "-c", "echo hello $(id -u); cat /proc/self/uid_map; exit 3")...)
 	want := fmt.Sprintf("hello 0\n%10d%11d%11d\n", 0, p.uid, 1)
 	if code != 3 || !strings.HasPrefix(out, want) {
 		t.Errorf("run --rm: status %d, output %q; want 3 and %q", code, out, want)
 	}
 
 	// --userns keep-id: the command runs as the user's own IDs.
-	out = p.must(append(append([]string{"run", "--rm", "--userns", "keep-id"}, podmanOpts...), img, "sh", "-c", "echo $(id -u) $(id -g)")...)
+	out = p.must(append(p.args("run", "--rm", "--userns", "keep-id"), img, "sh", "-c", "echo $(id -u) $(id -g)")...)
 	if want := fmt.Sprintf("%d %d", p.uid, p.gid); out != want {
 		t.Errorf("run --userns keep-id: %q, want %q", out, want)
 	}
 
-	id := p.must(append(append([]string{"run", "-d"}, podmanOpts...), img, "sleep", "300")...)
+	id := p.must(append(p.args("run", "-d"), img, "sleep", "300")...)
 	out, code = p.run("exec", id, "sh", "-c", "echo in-exec $(id -u); exit 4")
 	if code != 4 || strings.TrimSpace(out) != "in-exec 0" {
 		t.Errorf("exec: status %d, output %q; want 4 and in-exec 0", code, out)
@@ -296,7 +315,7 @@ func TestPodmanRootless(t *testing.T) {
 // status (143) is the container's, and rm leaves no container.
 func podmanStop(t *testing.T, p *podman, img string) {
 	t.Helper()
-	id := p.must(append(append([]string{"run", "-d"}, podmanOpts...), img, "sleep", "300")...)
+	id := p.must(append(p.args("run", "-d"), img, "sleep", "300")...)
 	p.must("stop", "--time", "20", id)
 	if st := p.must("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id); st != "exited 143" {
 		t.Errorf("after podman stop: %q, want exited 143 (SIGTERM, not the SIGKILL after the timeout)", st)
@@ -344,7 +363,7 @@ sys.exit(os.waitstatus_to_exitcode(status) if prompt else 100)
 // podmanTTY checks podman run -it (checkTTY).
 func podmanTTY(t *testing.T, p *podman, img string) {
 	t.Helper()
-	checkTTY(t, "podman run -it", p.dir, p.cmd(append(append([]string{"run", "-it", "--rm"}, podmanOpts...), img, "sh")...))
+	checkTTY(t, "podman run -it", p.dir, p.cmd(append(p.args("run", "-it", "--rm"), img, "sh")...))
 }
 
 // checkTTY runs an engine's command that starts a shell on a terminal
