@@ -328,7 +328,10 @@ func podmanStop(t *testing.T, p *podman, img string) {
 
 // ptyDriver runs argv[1:] on a new terminal of size 31x97, waits for a
 // shell's prompt, types a line, and prints what the terminal showed; it
-// exits with the command's status.
+// exits with the command's status. The line waits (up to 5 s) for the
+// terminal to have a size: engines set it after the start (ctr run -t
+// calls the shim's resize once the task runs), so the shell may come
+// first.
 const ptyDriver = `import fcntl, os, pty, select, struct, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
@@ -352,7 +355,7 @@ def read(until, timeout):
     return False
 prompt = read(b"# ", 60)
 if prompt:
-    os.write(fd, b"tty; stty size; echo $((6*7)); exit 5\n")
+    os.write(fd, b"tty; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do stty size 2>/dev/null | grep -q '^[1-9]' && break; sleep 0.25; done; stty size; echo $((6*7)); exit 5\n")
     read(None, 60)
 os.kill(pid, 9) if not prompt else None
 _, status = os.waitpid(pid, 0)
