@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -419,6 +420,27 @@ func TestSlurm(t *testing.T) {
 	want := fmt.Sprintf("in-slurm 0 slurm-box\n%10d%11d%11d\n", 0, s.uid, 1)
 	if code != 5 || !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("srun --container: status %d, stdout %q (stderr %q); want 5 and %q", code, stdout.String(), stderr.String(), want)
+	}
+
+	// What cell cannot honour fails the step, and the user reads why,
+	// placed in the config.json Slurm wrote.
+	refused := filepath.Join(s.dir, "refused")
+	if err := os.MkdirAll(refused, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(b, "rootfs"), filepath.Join(refused, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	cfg["linux"].(map[string]any)["sysctl"] = map[string]string{"kernel.domainname": "x"}
+	if data, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(refused, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := s.cmd(true, "srun", "--container="+refused, "true").CombinedOutput()
+	if err == nil || !regexp.MustCompile(`config\.json:\d+:\d+: linux\.sysctl`).Match(msg) {
+		t.Errorf("srun --container of a bundle with linux.sysctl: %v, %q; want it refused at its position", err, msg)
 	}
 
 	// scancel of a running step: srun ends, the container is killed
