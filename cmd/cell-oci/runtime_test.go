@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -364,11 +365,38 @@ func TestRefusals(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.root, "c4")); !os.IsNotExist(err) {
 		t.Errorf("a refused create left its state: %v", err)
 	}
+	// delete of a container that is gone fails, unless forced (as
+	// runc's: containerd's shim deletes once more when it cleans up).
+	if msg := r.run(true, "delete", "c4"); !strings.Contains(msg, "does not exist") {
+		t.Errorf("delete of no container: %q, want \"does not exist\"", msg)
+	}
+	r.run(false, "delete", "--force", "c4")
 	if msg := r.run(true, "--systemd-cgroup", "state", "c4"); !strings.Contains(msg, "cgroupfs") {
 		t.Errorf("--systemd-cgroup: %q, want it refused", msg)
 	}
 	var f map[string]any
 	if err := json.Unmarshal([]byte(r.run(false, "features")), &f); err != nil || f["ociVersionMin"] == nil {
 		t.Errorf("features: %v %v", f, err)
+	}
+}
+
+// TestLongStatePath: a state directory whose monitor socket's path is
+// longer than a sockaddr_un holds (containerd's CRI: /run/containerd/
+// runc/k8s.io/ and a 64-character ID) still works.
+func TestLongStatePath(t *testing.T) {
+	r := newRT(t)
+	r.root = filepath.Join(r.root, strings.Repeat("r", 40))
+	id := strings.Repeat("0123456789abcdef", 4)
+	if n := len(filepath.Join(r.root, id, "monitor.sock")); n <= 108 {
+		t.Fatalf("the socket's path is %d bytes, which fits a sockaddr_un", n)
+	}
+	b := bundle(t, []string{"sh", "-c", "echo long; exit 3"}, nil)
+	out, err := exec.Command(r.bin, "--root", r.root, "run", "--bundle", b, id).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || string(out) != "long\n" {
+		t.Errorf("run: %v, output %q; want exit status 3 and long", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(r.root, id)); !os.IsNotExist(err) {
+		t.Errorf("the container's state outlived run: %v", err)
 	}
 }

@@ -239,8 +239,12 @@ func writePidFile(path string, pid int) error {
 // of its own with /dev/null as stdio, so that it holds none of the
 // caller's pipes but the container's own.
 func startMonitor(dir string, conn *os.File, stdio [3]*os.File, tty bool) error {
-	sock := filepath.Join(dir, monitorSocket)
+	sock, done, err := socketAddr(dir)
+	if err != nil {
+		return fmt.Errorf("monitor socket: %w", err)
+	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	done()
 	if err != nil {
 		return fmt.Errorf("monitor socket: %w", err)
 	}

@@ -26,6 +26,19 @@ const (
 
 const monitorSocket = "monitor.sock"
 
+// socketAddr returns an address of the monitor's socket in dir that fits
+// a sockaddr_un (108 bytes) however long dir is: a path through a
+// descriptor of dir (/proc/self/fd/N/monitor.sock), which the caller
+// closes after bind or connect. containerd's CRI state directories with
+// 64-character container IDs are already longer.
+func socketAddr(dir string) (string, func(), error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, monitorSocket), func() { unix.Close(fd) }, nil
+}
+
 // request is one message to the monitor; exec's carries three
 // descriptors (its stdio).
 type request struct {
@@ -250,7 +263,12 @@ func indexByte(b []byte, c byte) int {
 // call sends one request (with fds) to the monitor of the container in
 // dir and returns the connection, after reading the first reply.
 func call(dir string, req request, fds []int) (*net.UnixConn, *bufio.Reader, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(dir, monitorSocket), Net: "unix"})
+	addr, done, err := socketAddr(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the container's monitor: %w", err)
+	}
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: addr, Net: "unix"})
+	done()
 	if err != nil {
 		return nil, nil, fmt.Errorf("the container's monitor: %w", err)
 	}

@@ -159,6 +159,13 @@ func killInit(rec *record) error {
 // it): its cgroups and its record; then it runs the poststop hooks.
 func (r *Runtime) Delete(id string, force bool) error {
 	rec, err := r.load(id)
+	var ne *NotExist
+	if errors.As(err, &ne) && force {
+		// As runc: forcing the delete of a container that is gone
+		// succeeds (containerd's shim deletes once more when it
+		// cleans up), after removing what an aborted create left.
+		return os.RemoveAll(r.dir(id))
+	}
 	if err != nil {
 		return err
 	}
@@ -547,15 +554,29 @@ func ReadProcess(path string) (*specs.Process, error) {
 	return &p, nil
 }
 
-// DefaultRoot is the state directory without --root.
+// DefaultRoot is the state directory without --root: /run/cell-oci for
+// root, else $XDG_RUNTIME_DIR/cell-oci. Root of a user namespace that a
+// user made (rootless podman calls its runtime so) counts as that user,
+// as it does for runc and crun: /run is not its own.
 func DefaultRoot() string {
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && initialUserNS() {
 		return "/run/cell-oci"
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "cell-oci")
 	}
 	return fmt.Sprintf("/tmp/cell-oci-%d", os.Geteuid())
+}
+
+// initialUserNS reports whether this process is in the initial user
+// namespace, whose map is the whole range onto itself.
+func initialUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }
 
 // List returns the states of every container under the root.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -129,14 +130,73 @@ func readJSON(data []byte) (root *yaml.Node, line, col int, err error) {
 			root, line, col, err = nil, 1, 1, fmt.Errorf("%v", r)
 		}
 	}()
+	text, shifts := escapeSolidus(data)
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := yaml.Unmarshal(text, &doc); err != nil {
 		return nil, 1, 1, err
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, 1, 1, errors.New("must be a JSON object")
 	}
+	if len(shifts) > 0 {
+		unshift(doc.Content[0], shifts)
+	}
 	return doc.Content[0], 0, 0, nil
+}
+
+// escapeSolidus rewrites each "\/" in a JSON string, JSON's escaped
+// solidus (Slurm's serializer writes every "/" so), which YAML 1.1 and
+// yaml.v3 lack, as "\x2F", the same character in YAML. It returns the
+// text and, by line, the columns (in characters, as yaml.v3 counts them)
+// just after each rewrite, where the text's columns run two ahead of
+// data's.
+func escapeSolidus(data []byte) ([]byte, map[int][]int) {
+	if !bytes.Contains(data, []byte(`\/`)) {
+		return data, nil
+	}
+	out := make([]byte, 0, len(data)+64)
+	shifts := map[int][]int{}
+	line, col := 1, 1
+	inString := false
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == '\n':
+			line, col = line+1, 0
+		case r == '"':
+			inString = !inString
+		case r == '\\' && inString && i+1 < len(data):
+			if data[i+1] == '/' {
+				out = append(out, `\x2F`...)
+				col += 4
+				shifts[line] = append(shifts[line], col)
+				i += 2
+				continue
+			}
+			// Any other escape is two characters the same in YAML.
+			out = append(out, data[i], data[i+1])
+			col += 2
+			i += 2
+			continue
+		}
+		out = append(out, data[i:i+n]...)
+		col++
+		i += n
+	}
+	return out, shifts
+}
+
+// unshift moves the nodes' columns back to data's (escapeSolidus).
+func unshift(n *yaml.Node, shifts map[int][]int) {
+	for _, at := range shifts[n.Line] {
+		if n.Column < at {
+			break
+		}
+		n.Column -= 2
+	}
+	for _, c := range n.Content {
+		unshift(c, shifts)
+	}
 }
 
 // lineCol returns the 1-based line and column of byte off of data

@@ -358,3 +358,73 @@ func TestParseNotJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceRules checks that containerd's default device rules (deny
+// all, then allow each default device) and other allow rules are
+// accepted (they become the sandbox's device cgroup), and that what a
+// device cgroup cannot say is refused at its position.
+func TestDeviceRules(t *testing.T) {
+	const head = `{"ociVersion": "1.0.2", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/"},
+  "linux": {"namespaces": [{"type": "mount"}], "resources": {"devices": [
+    {"allow": false, "access": "rwm"},
+`
+	const containerd = `    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"}`
+	if _, err := Parse("config.json", []byte(head+containerd+"]}}}"), "/b"); err != nil {
+		t.Errorf("containerd's default device rules: %v", err)
+	}
+	// Every allow rule becomes a rule of the sandbox's device cgroup;
+	// what a device cgroup cannot say is refused where it is written.
+	for _, tc := range []struct{ rule, want string }{
+		{`{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "w"}`, "config.json:4:86 linux.resources.devices[2].allow"},
+		{`{"allow": true, "type": "x", "access": "rwm"}`, "config.json:4:29 linux.resources.devices[1].type"},
+		{`{"allow": true, "type": "a", "major": 1, "access": "rwm"}`, "config.json:4:43 linux.resources.devices[1].major"},
+		{`{"allow": true, "type": "c", "major": 1}`, "config.json:4:5 linux.resources.devices[1].access"},
+	} {
+		_, err := Parse("config.json", []byte(head+"    "+tc.rule+"]}}}"), "/b")
+		var el spec.ErrorList
+		if !errors.As(err, &el) || len(el) != 1 || el[0].Pos.String()+" "+el[0].Path != tc.want {
+			t.Errorf("%s: err = %v, want one error at %s", tc.rule, err, tc.want)
+		}
+	}
+	for _, rule := range []string{
+		`{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}`,
+		`{"allow": true, "type": "b", "major": 8, "access": "r"}`,
+	} {
+		if _, err := Parse("config.json", []byte(head+"    "+rule+"]}}}"), "/b"); err != nil {
+			t.Errorf("%s: %v", rule, err)
+		}
+	}
+}
+
+// TestEscapedSolidus checks that JSON's "\/" (Slurm writes every "/" so)
+// reads as "/", and that the positions after it are still the JSON's.
+func TestEscapedSolidus(t *testing.T) {
+	const data = `{"ociVersion": "1.0.2", "root": {"path": "\/r"}, "linux": {"namespaces": [{"type": "mount"}]}, "process": {"args": ["\/bin\/sh"], "cwd": "\/", "env": ["A=\\\/"], "user": {"uid": -1}}}`
+	_, err := Parse("config.json", []byte(data), "/b")
+	var el spec.ErrorList
+	if !errors.As(err, &el) || len(el) != 1 {
+		t.Fatalf("err = %v, want one error", err)
+	}
+	want := fmt.Sprintf("config.json:1:%d process.user.uid", strings.Index(data, "-1")+1)
+	if got := el[0].Pos.String() + " " + el[0].Path; got != want {
+		t.Errorf("error at %s, want %s", got, want)
+	}
+	p, err := Parse("config.json", []byte(strings.Replace(data, "-1", "0", 1)), "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Process.Args; len(got) != 1 || got[0] != "/bin/sh" {
+		t.Errorf("process.args = %q, want [/bin/sh]", got)
+	}
+	if got := p.Filesystem.Root.Path; got != "/r" {
+		t.Errorf("root.path = %q, want /r", got)
+	}
+}
