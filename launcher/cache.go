@@ -325,7 +325,10 @@ func (c *planCache) store(e *cacheEntry) error {
 	return nil
 }
 
-// prune removes the oldest entries past maxEntries.
+// prune removes the oldest entries past maxEntries. Other launches
+// store and prune the same directory at the same time: an entry may be
+// gone between the listing and its stat, and another writer's temporary
+// file is not an entry (removing it would fail that writer's rename).
 func (c *planCache) prune() {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil || len(ents) <= maxEntries {
@@ -337,9 +340,15 @@ func (c *planCache) prune() {
 	}
 	var all []aged
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			continue
+		}
 		if fi, err := e.Info(); err == nil {
 			all = append(all, aged{e.Name(), fi.ModTime().UnixNano()})
 		}
+	}
+	if len(all) <= maxEntries {
+		return
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].mod < all[j].mod })
 	for _, a := range all[:len(all)-maxEntries] {
