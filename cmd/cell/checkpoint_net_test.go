@@ -114,7 +114,15 @@ func noNetLeft(t *testing.T, n *testNet, name string) {
 			t.Errorf("lease of %s left: %+v", name, h)
 		}
 	}
-	if links := n.links(); slices.Contains(links, network.VethName(name)) {
+	// The host end of the veth goes with the sandbox's network
+	// namespace, which the kernel destroys after the last process has
+	// left it, asynchronously: wait for it as settledLinks does.
+	links := n.links()
+	for deadline := time.Now().Add(10 * time.Second); slices.Contains(links, network.VethName(name)) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		links = n.links()
+	}
+	if slices.Contains(links, network.VethName(name)) {
 		t.Errorf("veth %s of %s left: %v", network.VethName(name), name, links)
 	}
 	st, _ := openStore()
