@@ -150,13 +150,8 @@ func (c *compiler) compile(inv Invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkJoins(); err != nil {
-		return err
-	}
-	if err := c.checkSysctls(); err != nil {
-		return err
-	}
-	if err := c.checkDevices(); err != nil {
+	// Independent of each other: a reviewer gets all of their errors at once.
+	if err := errors.Join(c.checkJoins(), c.checkSysctls(), c.checkDevices()); err != nil {
 		return err
 	}
 

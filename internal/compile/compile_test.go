@@ -181,6 +181,9 @@ func TestErrors(t *testing.T) {
 			"t.yaml:3:22: resources.devices: cannot be enforced here: device rules need cgroup v1's devices controller"},
 		{"join from a user namespace", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\n", []string{"true"},
 			"t.yaml:3:26: namespaces.join.net: cannot be joined from a user namespace of the sandbox's own"},
+		{"join, sysctl and device errors at once", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\nsysctl: {vm.overcommit_memory: \"1\"}\n", []string{"true"},
+			"t.yaml:3:26: namespaces.join.net: cannot be joined from a user namespace of the sandbox's own, which would have no privilege over it: set namespaces.user: host\n" +
+				"t.yaml:4:32: sysctl.vm.overcommit_memory: is a parameter of the whole host"},
 		{"join rootless", &userFacts, minimal + "namespaces: {user: host, join: {uts: /proc/1/ns/uts}}\nids: {uid: 1000, gid: 1000}\n", []string{"true"},
 			"t.yaml:3:38: namespaces.join.uts: joining a namespace needs root"},
 		{"rootless groups", &userFacts, minimal + "ids:\n  gidMap: [{inside: 0, outside: 1000, count: 1}]\n  groups: [0]\n", []string{"true"},

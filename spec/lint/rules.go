@@ -42,7 +42,8 @@ func Rules() []Rule {
 
 // The ID ranges: 001-009 namespaces and network, 010-029 the file system
 // and IDs, 030-039 the process's environment, descriptors and session,
-// 040-049 capabilities, no_new_privs and seccomp, 050-059 resource limits.
+// 040-049 capabilities, no_new_privs and seccomp, 050-059 resource limits,
+// 060-069 namespaces again (001-009 are taken).
 var rules = []*Rule{
 	{
 		ID: "CELL001", Name: "host-network", Severity: High,
@@ -272,6 +273,12 @@ var rules = []*Rule{
 		Help:    "Without resources.cpu.max the command can keep every CPU of the host busy. Set resources.cpu.max to a number of CPUs, or a cpu.weight below 100.",
 		check:   noCPULimit,
 	},
+	{
+		ID: "CELL060", Name: "joined-namespace", Severity: High,
+		Summary: "The sandbox enters an existing namespace instead of making its own.",
+		Help:    "namespaces.join puts the command into a namespace that another process made: it shares that namespace's mounts, processes, network, host name, IPC objects or cgroup view with whatever else runs there, and a path under /proc/1/ns is the host's own. Join only the namespaces of a sandbox made for this purpose (an engine's pod), never the host's.",
+		check:   joinedNamespace,
+	},
 }
 
 // mountPath is the field path of mount i.
@@ -395,6 +402,31 @@ func sharedNamespace(id string) func(*pass) {
 			ps.report("namespaces."+ns.name, "set namespaces."+ns.name+": new (the default)",
 				"namespaces.%s is host: %s", ns.name, ns.gives)
 		}
+	}
+}
+
+// joinedNamespace reports each namespace the profile joins, graver for
+// the kinds whose sharing the host-namespace rules rate graver, and
+// critical for the host's own (a path under /proc/1/ns, pid 1 of the
+// caller's PID namespace).
+func joinedNamespace(ps *pass) {
+	sev := map[string]Severity{"mount": Critical, "pid": High, "net": High, "ipc": Medium, "uts": Low, "cgroup": Low}
+	gives := map[string]string{
+		"mount":  "the command's mounts are made in it and it sees that namespace's file system",
+		"pid":    "the command sees and can signal that namespace's processes",
+		"net":    "the command uses that namespace's interfaces, addresses and listening sockets",
+		"ipc":    "the command can use that namespace's shared memory and message queues",
+		"uts":    "the command shares that namespace's host name",
+		"cgroup": "the command sees cgroup paths from that namespace's root",
+	}
+	for _, k := range ps.p.Namespaces.Join.Kinds() {
+		kind, p := k[0], k[1]
+		s, whose := sev[kind], ""
+		if strings.HasPrefix(path.Clean(p), "/proc/1/ns/") {
+			s, whose = Critical, " (the host's own: pid 1's)"
+		}
+		ps.reportAs(s, "namespaces.join."+kind, "join only a namespace made for the sandbox, or remove namespaces.join."+kind,
+			"namespaces.join.%s enters %s%s: %s", kind, p, whose, gives[kind])
 	}
 }
 
