@@ -240,6 +240,34 @@ func TestJoinNamespaces(t *testing.T) {
 	if now := ns("self", "net"); now != mine {
 		t.Errorf("the test's network namespace is %s after the run, was %s", now, mine)
 	}
+	// The host's own namespaces are refused by the step that would
+	// enter them, before anything is made there: cell's own mount
+	// namespace (pivot_root would move the host's processes) and its
+	// network namespace (the host's: a sysctl or a firewall rule of the
+	// sandbox's would be the host's).
+	for i, own := range []map[string]any{
+		{"type": "mount", "path": "/proc/self/ns/mnt"},
+		{"type": "network", "path": "/proc/self/ns/net"},
+	} {
+		b = bundle(t, []string{"true"}, func(c map[string]any) {
+			nss := []any{}
+			for _, n := range linux(c)["namespaces"].([]any) {
+				if n.(map[string]any)["type"] != own["type"] {
+					nss = append(nss, n)
+				}
+			}
+			linux(c)["namespaces"] = append(nss, own)
+		})
+		id := fmt.Sprintf("joinown%d", i)
+		msg := r.run(true, "create", "--bundle", b, id)
+		if !strings.Contains(msg, "is the host's own") || !strings.Contains(msg, "EPERM") && !strings.Contains(msg, "operation not permitted") {
+			t.Errorf("create joining %v: %q, want it refused as the host's own", own, msg)
+		}
+		r.run(false, "delete", "--force", id)
+	}
+	if now := ns("self", "net"); now != mine {
+		t.Errorf("the test's network namespace is %s after the refused joins, was %s", now, mine)
+	}
 	// A user namespace cannot be joined.
 	b = bundle(t, []string{"true"}, func(c map[string]any) {
 		linux(c)["namespaces"] = append(linux(c)["namespaces"].([]any), map[string]any{"type": "user", "path": fmt.Sprintf("/proc/%d/ns/user", child)})

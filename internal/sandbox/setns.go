@@ -95,6 +95,9 @@ func join(s *plan.Setns) error {
 		return &os.PathError{Op: "open", Path: s.Path, Err: err}
 	}
 	defer unix.Close(fd)
+	if err := notOwn(fd, s, k.self); err != nil {
+		return err
+	}
 	if s.Kind == "mount" {
 		// setns refuses a mount namespace to a thread that shares its
 		// root and working directory with others, as Go's threads do.
@@ -104,6 +107,30 @@ func join(s *plan.Setns) error {
 	}
 	if err := unix.Setns(fd, k.flag); err != nil {
 		return os.NewSyscallError(fmt.Sprintf("setns %s (%s namespace)", s.Path, s.Kind), err)
+	}
+	return nil
+}
+
+// notOwn refuses a namespace that is cell's own or pid 1's: the
+// sandbox's setup would be made there, in the host's namespace (a
+// pivot_root that moves every process of the host's mount namespace, a
+// host name, kernel parameters or firewall rules of the host's). A
+// profile that shares a namespace with the host says so with
+// namespaces.KIND: host, which compile checks against such setup.
+func notOwn(fd int, s *plan.Setns, self string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return os.NewSyscallError("fstat "+s.Path, err)
+	}
+	for _, own := range []string{"/proc/thread-self/ns/" + self, "/proc/1/ns/" + self} {
+		var o unix.Stat_t
+		if err := unix.Stat(own, &o); err != nil {
+			continue // pid 1's may be out of view; cell's own is not
+		}
+		if o.Dev == st.Dev && o.Ino == st.Ino {
+			return fmt.Errorf("%s is the host's own %s namespace (%s): cell would make the sandbox's setup in it; to share the host's, set namespaces.%s: host: %w",
+				s.Path, s.Kind, own, s.Kind, unix.EPERM)
+		}
 	}
 	return nil
 }
