@@ -231,7 +231,9 @@ func (r Reach) String() string {
 
 // hostNet reports whether the sandbox shares the host's network.
 func hostNet(p *spec.Profile) bool {
-	return p.Network.Mode == spec.NetHost || p.Namespaces.Net == spec.Host
+	// A joined network namespace is another process's, whose reach the
+	// profile does not say: claimed as the host's, the widest it can be.
+	return p.Network.Mode == spec.NetHost || p.Namespaces.Net == spec.Host || p.Namespaces.Join.Net != ""
 }
 
 // scoped reports whether landlock (require or best effort) scopes what.

@@ -169,6 +169,9 @@ func files(p *spec.Profile, paths []access.Path) []string {
 		return []string{"There is no mount namespace: the command sees the host's whole file system as the caller does, and can write wherever the caller can."}
 	}
 	var out []string
+	if j := p.Namespaces.Join.Mount; j != "" {
+		out = append(out, fmt.Sprintf("Its root and mounts are made in the existing mount namespace %s, which other processes share: they see what is made there, and what they mount there later, the command sees.", j))
+	}
 	r := p.Filesystem.Root
 	root := "The root is a fresh, empty tmpfs"
 	if r.Size != 0 {
@@ -305,8 +308,14 @@ func network(p *spec.Profile) []string {
 	n := &p.Network
 	l := &p.Security.Landlock
 	var out []string
-	if n.Mode == spec.NetHost || p.Namespaces.Net == spec.Host {
+	if j := p.Namespaces.Join.Net; j != "" && n.Mode != spec.NetHost {
+		out = append(out, fmt.Sprintf("It enters the existing network namespace %s instead of one of its own: it has that namespace's interfaces and reaches what they reach, which the profile does not say; read the rest as if it were the host's.", j))
+	}
+	if n.Mode == spec.NetHost || p.Namespaces.Net == spec.Host || p.Namespaces.Join.Net != "" {
 		line := "It uses the host's network namespace: "
+		if p.Namespaces.Join.Net != "" {
+			line = "At worst (the host's): "
+		}
 		if v := access.Connect(p, "tcp", 0); !v.Allowed {
 			line += fmt.Sprintf("landlock lets it connect only to TCP ports %s (UDP, MPTCP and every other protocol are not restricted by landlock), ", portList(l.ConnectTCP))
 		} else {

@@ -142,6 +142,9 @@ func TestSentences(t *testing.T) {
 			"Egress rules let it connect only to any IPv4 address (tcp, port 443), and loopback"},
 		{"egress defence", "network: {mode: user, egress: {default: deny}}\n", "On: egress rules (nftables in its own network namespace)"},
 		{"shared pid", "namespaces: {pid: host}\n", "Off: it shares the host's pid namespaces."},
+		{"joined network", "namespaces: {user: host, join: {net: /run/netns/pod1}}\n", "It enters the existing network namespace /run/netns/pod1 instead of one of its own"},
+		{"joined network, at worst", "namespaces: {user: host, join: {net: /run/netns/pod1}}\n", "At worst (the host's): it reaches everything the host reaches"},
+		{"joined mount namespace", "namespaces: {user: host, join: {mount: /proc/42/ns/mnt}}\n", "Its root and mounts are made in the existing mount namespace /proc/42/ns/mnt, which other processes share"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
