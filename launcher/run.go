@@ -111,6 +111,8 @@ type Sandbox struct {
 	waited chan struct{}
 	st     sandbox.Status
 	err    error
+	// detached is set once Detach handed init's socket over.
+	detached atomic.Bool
 }
 
 // Start executes the parent's side of p's plan and returns once init
@@ -122,7 +124,8 @@ type Sandbox struct {
 // Start runs the sandbox from a goroutine of its own, locked to its
 // thread until the sandbox has ended: the sandbox's parent-death signal
 // is bound to that thread, so the caller's goroutine is free. The
-// sandbox dies with this process. A step that fails is a *SetupError;
+// sandbox dies with this process, unless its plan is detached
+// (Invocation.Detached; see Sandbox.Detach). A step that fails is a *SetupError;
 // the command's exec failing is a *CommandError from Wait.
 func Start(p *Prepared, stdio Stdio, trace func(Trace)) (*Sandbox, error) {
 	if p.selfInit && !initCalled.Load() {
@@ -181,18 +184,31 @@ func (s *Sandbox) Pid() int { return s.sb.Pid() }
 func (s *Sandbox) Address() string { return s.sb.Address() }
 
 // Signal delivers sig to the command (init relays it).
-func (s *Sandbox) Signal(sig syscall.Signal) error { return s.sb.Signal(sig) }
+func (s *Sandbox) Signal(sig syscall.Signal) error {
+	if s.detached.Load() {
+		return errDetached
+	}
+	return s.sb.Signal(sig)
+}
 
 // Kill ends the whole sandbox at once (SIGKILL to its init).
 func (s *Sandbox) Kill() error { return s.sb.Kill() }
 
 // Console returns the master of the command's terminal (Invocation.TTY)
 // once init has made it; it fails when the sandbox ended first.
-func (s *Sandbox) Console() (*os.File, error) { return s.sb.Console() }
+func (s *Sandbox) Console() (*os.File, error) {
+	if s.detached.Load() {
+		return nil, errDetached
+	}
+	return s.sb.Console()
+}
 
 // Exec runs one more command in the sandbox, forked by its init with all
 // of the sandbox's defences (see sandbox.Sandbox.Exec).
 func (s *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
+	if s.detached.Load() {
+		return nil, errDetached
+	}
 	return s.sb.Exec(req, stdio)
 }
 
