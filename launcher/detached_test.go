@@ -4,6 +4,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/testenv"
 	"github.com/cellsandbox/cell/launcher"
@@ -89,8 +92,9 @@ func TestDetachedPlan(t *testing.T) {
 }
 
 // TestDetach starts a sandbox of each kind: one that is not detached
-// cannot hand init's socket over; a detached one, once ready, can, and
-// then sends init nothing more itself.
+// cannot hand init's socket over; a detached one, once ready, can, then
+// sends init nothing more itself and leaves init to be reaped by whoever
+// the caller is.
 func TestDetach(t *testing.T) {
 	testenv.Root(t)
 	src, err := launcher.Open("default")
@@ -129,6 +133,23 @@ func TestDetach(t *testing.T) {
 			}
 			if _, err := s.Exec(launcher.ExecRequest{Args: []string{"true"}}, [3]*os.File{os.Stdin, os.Stdout, os.Stderr}); err == nil {
 				t.Error("Exec after Detach: want a refusal")
+			}
+			// Init is left to this process to reap, as cell-oci run
+			// reaps it: the launcher does not wait for it.
+			if err := unix.Kill(s.Pid(), unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// Time for a waiter of the launcher's to win, were there one.
+			time.Sleep(200 * time.Millisecond)
+			var ws unix.WaitStatus
+			for {
+				_, err = unix.Wait4(s.Pid(), &ws, 0, nil)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil || !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+				t.Errorf("wait4 of the detached init: %v, status %v", err, ws)
 			}
 		}()
 	}
