@@ -2,6 +2,7 @@ package launcher_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +153,35 @@ func TestDetach(t *testing.T) {
 				t.Errorf("wait4 of the detached init: %v, status %v", err, ws)
 			}
 		}()
+	}
+}
+
+// TestDetachedCached: the plan cache keeps a detached plan apart from
+// the same profile's plan for a sandbox that dies with its starter, so
+// that neither is served for the other.
+func TestDetachedCached(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "plans")
+	facts := cacheFacts(t)
+	src, err := launcher.Open("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepare := func(detached bool) *launcher.Prepared {
+		t.Helper()
+		f := *facts
+		p, err := launcher.Prepare(src, nil, launcher.Invocation{Args: []string{"true"}, Cache: dir, Facts: &f, Detached: detached})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, detached := range []bool{false, true, false, true} {
+		p := prepare(detached)
+		if has[*plan.Pdeathsig](p.Plan) == detached || p.Plan.Pooled != detached {
+			t.Errorf("detached %v, cache %s: the plan has a parent-death signal %v, pooled %v", detached, p.Cache, has[*plan.Pdeathsig](p.Plan), p.Plan.Pooled)
+		}
+	}
+	if p := prepare(true); p.Cache != launcher.CacheHit {
+		t.Errorf("a detached plan prepared again: cache %s (%s), want a hit", p.Cache, p.CacheNote)
 	}
 }
