@@ -186,8 +186,9 @@ type Invocation struct {
 	// hex digits, longer than a sandbox name may be). It is held to the
 	// rule of a cgroup's name (one path component, cgroup.CheckName)
 	// instead of a sandbox name's, so it is the engine's to record: a
-	// Store refuses a record of it, and Run then runs the sandbox
-	// unrecorded or, with cgroups or RequireRecord, not at all.
+	// Store holds sandbox names and refuses one that is not, and Run
+	// then runs the sandbox unrecorded or, with cgroups or
+	// RequireRecord, not at all.
 	EngineName string
 	// TTY gives the command a terminal of its own, made in the sandbox's
 	// devpts, in a session of its own; Run relays it to Options.Stdin
