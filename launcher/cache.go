@@ -183,6 +183,11 @@ func openCache(dir string, src Source, overrides []string, inv Invocation, init 
 		}
 	}
 	field([]byte(fmt.Sprint(inv.TTY, inv.Pooled)))
+	if inv.Detached {
+		// Written only when set, so that the keys of the plans cached
+		// before Detached existed stay as they were.
+		field([]byte("detached"))
+	}
 	field([]byte(inv.KeepUpper))
 	field([]byte(init))
 	field(fj)

@@ -13,6 +13,13 @@
 // statistics, and the teardown of cgroups, network and leases. Start,
 // Sandbox.Signal, Sandbox.Console, Sandbox.Exec and Sandbox.Wait are the
 // same without the supervision, for a caller that supervises itself.
+// A detached sandbox (Invocation.Detached) outlives the process that
+// starts it, as an OCI runtime's container outlives `create`: Start,
+// Sandbox.Ready and Sandbox.Detach make it and hand init's socket over,
+// Attach serves it from another process (its first Exec is its command:
+// `start`), and Teardown removes it by its plan alone (`delete`).
+// Invocation.EngineName names a sandbox as its engine does (an OCI
+// container's cgroup) where a sandbox name could not.
 // Exec runs a command in a pool's sandbox (launcher/pool) or a running
 // sandbox's exec socket with the same supervision. Restore brings a
 // checkpoint back (internal/checkpoint: the restore plan that

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/compile"
 	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/internal/stamp"
@@ -179,6 +180,16 @@ type Invocation struct {
 	// Name names the sandbox (its cgroup, its state record); "" is the
 	// profile's name and a random suffix.
 	Name string
+	// EngineName, instead of Name, names the sandbox as an engine that
+	// starts it does, such as an OCI container's cgroup (the last
+	// element of linux.cgroupsPath: containerd's and podman's hold 64
+	// hex digits, longer than a sandbox name may be). It is held to the
+	// rule of a cgroup's name (one path component, cgroup.CheckName)
+	// instead of a sandbox name's, so it is the engine's to record: a
+	// Store holds sandbox names and refuses one that is not, and Run
+	// then runs the sandbox unrecorded or, with cgroups or
+	// RequireRecord, not at all.
+	EngineName string
 	// TTY gives the command a terminal of its own, made in the sandbox's
 	// devpts, in a session of its own; Run relays it to Options.Stdin
 	// and Options.Stdout.
@@ -188,6 +199,15 @@ type Invocation struct {
 	KeepUpper string
 	// Pooled compiles the plan of a pool's sandbox (see launcher/pool).
 	Pooled bool
+	// Detached compiles the plan of a sandbox that outlives the process
+	// that starts it, as an OCI runtime's create leaves one for its
+	// start: the plan is pooled (init runs every step, then waits for
+	// its first command, which Sandbox.Exec or Attached.Exec sends), has
+	// no parent-death signal, and only cleanup steps that another
+	// process can run by the plan alone (Teardown); a profile that needs
+	// other cleanup (a network's or an ID lease's) is refused. See
+	// Sandbox.Detach.
+	Detached bool
 	// Init is the executable that the sandbox's init runs from. "" takes
 	// FindInit's: cell-init beside this executable when it is from the
 	// same build, else this executable, whose main must then call Init
@@ -297,7 +317,7 @@ func (out *Prepared) hit(src Source, inv Invocation, init string, p *spec.Profil
 		}
 		note = profileOnly
 	} else {
-		name, err := state.Name(inv.Name, p.Name)
+		name, err := nameOf(inv, p.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -318,9 +338,7 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 	var other *plan.Plan
 	if !namesItsSandbox(out.Profile) {
 		var err error
-		other, err = compile.Profile(out.Profile, out.Facts, compile.Invocation{
-			Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
-		})
+		other, err = compileNamed(out.Profile, out.Facts, inv, "x"+out.Plan.Name, init)
 		if err != nil {
 			out.Cache, out.CacheNote = CacheUncacheable, err.Error()
 			return
@@ -361,17 +379,48 @@ func compileFor(p *spec.Profile, facts *Facts, inv Invocation, init string) (*pl
 	if err := Probe(p, facts); err != nil {
 		return nil, err
 	}
-	name, err := state.Name(inv.Name, p.Name)
+	name, err := nameOf(inv, p.Name)
 	if err != nil {
 		return nil, err
 	}
+	pl, err := compileNamed(p, facts, inv, name, init)
+	if err != nil {
+		return nil, err
+	}
+	stamp.Mark("compile")
+	return pl, nil
+}
+
+// nameOf is the name of the sandbox that inv launches from the profile
+// named profile: inv.Name, or inv.EngineName held to a cgroup name's
+// rule, or a new one.
+func nameOf(inv Invocation, profile string) (string, error) {
+	if inv.EngineName == "" {
+		return state.Name(inv.Name, profile)
+	}
+	if inv.Name != "" {
+		return "", errors.New("launch: Invocation.Name and EngineName are both set: a sandbox has one name")
+	}
+	if err := cgroup.CheckName(inv.EngineName); err != nil {
+		return "", fmt.Errorf("engine name: %w", err)
+	}
+	return inv.EngineName, nil
+}
+
+// compileNamed compiles p as the sandbox name with init, and makes the
+// plan of a detached sandbox from it when inv asks for one.
+func compileNamed(p *spec.Profile, facts *Facts, inv Invocation, name, init string) (*plan.Plan, error) {
 	pl, err := compile.Profile(p, facts, compile.Invocation{
-		Args: inv.Args, Name: name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
+		Args: inv.Args, Name: name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled || inv.Detached, Self: init,
 	})
 	if err != nil {
 		return nil, classify(err)
 	}
-	stamp.Mark("compile")
+	if inv.Detached {
+		if err := detach(pl); err != nil {
+			return nil, err
+		}
+	}
 	return pl, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -111,6 +112,13 @@ type Sandbox struct {
 	waited chan struct{}
 	st     sandbox.Status
 	err    error
+	// detached is set once Detach handed init's socket over.
+	detached atomic.Bool
+	// waitOnce runs wait: at once from Start's goroutine, whose thread
+	// the parent-death signal is bound to, or, for a detached sandbox
+	// (lazyWait), from the first Wait.
+	waitOnce sync.Once
+	lazyWait bool
 }
 
 // Start executes the parent's side of p's plan and returns once init
@@ -122,7 +130,8 @@ type Sandbox struct {
 // Start runs the sandbox from a goroutine of its own, locked to its
 // thread until the sandbox has ended: the sandbox's parent-death signal
 // is bound to that thread, so the caller's goroutine is free. The
-// sandbox dies with this process. A step that fails is a *SetupError;
+// sandbox dies with this process, unless its plan is detached
+// (Invocation.Detached; see Sandbox.Detach). A step that fails is a *SetupError;
 // the command's exec failing is a *CommandError from Wait.
 func Start(p *Prepared, stdio Stdio, trace func(Trace)) (*Sandbox, error) {
 	if p.selfInit && !initCalled.Load() {
@@ -130,6 +139,9 @@ func Start(p *Prepared, stdio Stdio, trace func(Trace)) (*Sandbox, error) {
 	}
 	inherit, _, _ := shape(p.Plan)
 	s := &Sandbox{p: p, waited: make(chan struct{})}
+	// A detached sandbox's init is not waited for until Wait: once it
+	// is handed over (Detach), it is a subreaper's to reap.
+	s.lazyWait = checkDetached(p.Plan) == nil
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -143,13 +155,20 @@ func Start(p *Prepared, stdio Stdio, trace func(Trace)) (*Sandbox, error) {
 		}
 		s.sb = sb
 		started <- nil
-		s.st, s.err = sb.Wait()
-		close(s.waited)
+		if !s.lazyWait {
+			s.waitOnce.Do(s.wait)
+		}
 	}()
 	if err := <-started; err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// wait waits for the sandbox's end and its teardown, once.
+func (s *Sandbox) wait() {
+	s.st, s.err = s.sb.Wait()
+	close(s.waited)
 }
 
 // shape is what the supervisor needs to know of a plan: the descriptors
@@ -181,28 +200,48 @@ func (s *Sandbox) Pid() int { return s.sb.Pid() }
 func (s *Sandbox) Address() string { return s.sb.Address() }
 
 // Signal delivers sig to the command (init relays it).
-func (s *Sandbox) Signal(sig syscall.Signal) error { return s.sb.Signal(sig) }
+func (s *Sandbox) Signal(sig syscall.Signal) error {
+	if s.detached.Load() {
+		return errDetached
+	}
+	return s.sb.Signal(sig)
+}
 
 // Kill ends the whole sandbox at once (SIGKILL to its init).
 func (s *Sandbox) Kill() error { return s.sb.Kill() }
 
 // Console returns the master of the command's terminal (Invocation.TTY)
 // once init has made it; it fails when the sandbox ended first.
-func (s *Sandbox) Console() (*os.File, error) { return s.sb.Console() }
+func (s *Sandbox) Console() (*os.File, error) {
+	if s.detached.Load() {
+		return nil, errDetached
+	}
+	return s.sb.Console()
+}
 
 // Exec runs one more command in the sandbox, forked by its init with all
 // of the sandbox's defences (see sandbox.Sandbox.Exec).
 func (s *Sandbox) Exec(req ExecRequest, stdio [3]*os.File) (*Process, error) {
+	if s.detached.Load() {
+		return nil, errDetached
+	}
 	return s.sb.Exec(req, stdio)
 }
 
-// Done is closed when the sandbox has ended and been torn down.
+// Done is closed when the sandbox has ended and been torn down (for a
+// detached sandbox, once Wait was called).
 func (s *Sandbox) Done() <-chan struct{} { return s.waited }
 
 // Wait waits until the sandbox has ended and its cgroups, network and
 // leases are torn down, and returns how the command ended, with the
-// sandbox's statistics. It may be called more than once.
+// sandbox's statistics. It may be called more than once. A detached
+// sandbox (Invocation.Detached) is waited for only from the first Wait
+// on, which reaps its init: once it is handed over (Detach), call it
+// only to end a sandbox that the other process did not take.
 func (s *Sandbox) Wait() (Status, error) {
+	if s.lazyWait {
+		go s.waitOnce.Do(s.wait)
+	}
 	<-s.waited
 	if s.err != nil {
 		return Status{}, startError(s.err)
@@ -220,6 +259,10 @@ func (s *Sandbox) Wait() (Status, error) {
 // *CommandError.
 func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 	pl := p.Plan
+	if checkDetached(pl) == nil {
+		// Its init would wait for a command that no one sends.
+		return Status{}, errors.New("launch: the plan is detached (Invocation.Detached): start it with Start, and its command with Exec")
+	}
 	if o.Trace != nil {
 		// Deferred first, so it runs last: teardown ends once the
 		// record is deleted too.

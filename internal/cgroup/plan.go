@@ -155,7 +155,7 @@ func need(lim *Limits) map[string]string {
 // the hierarchy has anyway (memoryHigh on v1, swapMax without swap
 // accounting) is not an error and writes nothing.
 func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	comps, err := parentPath(l, parent)
@@ -534,8 +534,10 @@ func plus(cs []string) string {
 	return "+" + strings.Join(cs, " +")
 }
 
-// checkName checks that name is one cgroup directory name.
-func checkName(name string) error {
+// CheckName checks that name is one cgroup directory name: the rule a
+// sandbox's cgroup is held to, which an engine's name for it (an OCI
+// container's linux.cgroupsPath) meets where a sandbox name's would not.
+func CheckName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\n\x00") {
 		return fmt.Errorf("cgroup name %q: must be one path component", name)
 	}
@@ -555,7 +557,7 @@ func parentPath(l *Layout, parent string) ([]string, error) {
 		if c == "" {
 			continue
 		}
-		if err := checkName(c); err != nil {
+		if err := CheckName(c); err != nil {
 			return nil, fmt.Errorf("cgroup parent %q: %q is not a cgroup name", parent, c)
 		}
 		comps = append(comps, c)

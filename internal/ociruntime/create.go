@@ -17,13 +17,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/cellsandbox/cell/internal/compile"
 	"github.com/cellsandbox/cell/internal/host/probe"
-	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher"
-	"github.com/cellsandbox/cell/launcher/plan"
-	"github.com/cellsandbox/cell/spec"
 	"github.com/cellsandbox/cell/spec/oci"
 )
 
@@ -72,45 +68,27 @@ func readConfig(bundle string) (*specs.Spec, error) {
 	return &s, nil
 }
 
-// compilePlan reads the bundle as a profile and compiles it, after the
-// launcher's probes, into a pooled plan without a parent-death signal:
-// the sandbox outlives create. Init is this executable re-executed (its
-// main calls launcher.Init): the monitor that holds the sandbox is this
-// executable too, so both are of one build.
-func compilePlan(bundle, name string) (*plan.Plan, *spec.Profile, error) {
+// compilePlan reads the bundle as a profile and compiles it through the
+// launcher into the plan of a detached sandbox (Invocation.Detached): it
+// outlives create, init waits for start's command, and delete tears it
+// down from its record. name is the engine's (its cgroup's). Init is
+// this executable re-executed (its main calls launcher.Init): the
+// monitor that holds the sandbox is this executable too, so both are of
+// one build.
+func compilePlan(bundle, name string) (*launcher.Prepared, error) {
 	p, err := oci.LoadRuntime(bundle)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	facts, err := probe.Host()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// The launcher's probes, but compile.Profile itself: the name is the
-	// cgroup's from linux.cgroupsPath, which engines make longer than a
-	// sandbox name that launcher.Compile accepts.
-	if err := launcher.Probe(p, facts); err != nil {
-		return nil, nil, err
-	}
-	pl, err := compile.Profile(p, facts, compile.Invocation{Name: name, Pooled: true, Self: "/proc/self/exe"})
+	pl, _, err := launcher.Compile(p, facts, launcher.Invocation{EngineName: name, Detached: true, Init: "/proc/self/exe"})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	steps := pl.Steps[:0]
-	for _, s := range pl.Steps {
-		if _, ok := s.Do.(*plan.Pdeathsig); !ok {
-			steps = append(steps, s)
-		}
-	}
-	pl.Steps = steps
-	if err := pl.Check(); err != nil {
-		return nil, nil, fmt.Errorf("the plan without its parent-death signal: %w", err)
-	}
-	// delete tears the sandbox down from another process than create.
-	if err := sandbox.CheckDetached(pl); err != nil {
-		return nil, nil, err
-	}
-	return pl, p, nil
+	return &launcher.Prepared{Plan: pl, Profile: p, Facts: facts}, nil
 }
 
 // Create makes container id from the bundle: everything but the
@@ -134,7 +112,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 		return fmt.Errorf("state directory: %w", err)
 	}
 	var rec *record
-	var sb *sandbox.Sandbox
+	var sb *launcher.Sandbox
 	defer func() {
 		if err == nil {
 			return
@@ -161,12 +139,12 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 		// longer than cell's sandbox names may be).
 		name = oci.CgroupName(cfg.Linux.CgroupsPath)
 	}
-	pl, _, err := compilePlan(bundle, name)
+	prep, err := compilePlan(bundle, name)
 	if err != nil {
 		return err
 	}
 	rec = &record{ID: id, Bundle: bundle, Created: time.Now().UTC(), Annotations: cfg.Annotations,
-		OCIVersion: cfg.Version, Hooks: cfg.Hooks, Process: cfg.Process, Plan: pl}
+		OCIVersion: cfg.Version, Hooks: cfg.Hooks, Process: cfg.Process, Plan: prep.Plan}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -174,7 +152,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 	defer devnull.Close()
 	// Init keeps no copy of the container's stdio: the monitor holds it
 	// until start.
-	sb, err = sandbox.Start(pl, sandbox.Stdio{Stdin: devnull, Stdout: devnull, Stderr: devnull}, nil, nil)
+	sb, err = launcher.Start(prep, launcher.Stdio{Stdin: devnull, Stdout: devnull, Stderr: devnull}, nil)
 	if err != nil {
 		return err
 	}
@@ -200,7 +178,11 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 	if err := r.save(rec); err != nil {
 		return err
 	}
-	if err := startMonitor(dir, sb.Socket(), stdio, tty); err != nil {
+	conn, err := sb.Detach()
+	if err != nil {
+		return err
+	}
+	if err := startMonitor(dir, conn, stdio, tty); err != nil {
 		return err
 	}
 	st := r.stateOf(rec, StatusCreated)
@@ -290,5 +272,5 @@ func startMonitor(dir string, conn *os.File, stdio [3]*os.File, tty bool) error 
 // removeCgroup kills what is left in the container's cgroups and
 // removes them: the plan's printed cleanup steps.
 func removeCgroup(rec *record) error {
-	return sandbox.Teardown(rec.Plan)
+	return launcher.Teardown(rec.Plan)
 }

@@ -1,17 +1,21 @@
 // Package ociruntime makes cell an OCI runtime with runc's command-line
 // dialect, as containerd's runc shim, conmon (podman), Slurm and the
 // runtime-tools suite call one. A container goes through cell's own
-// pipeline: config.json is read as a profile (spec/oci, positions inside
-// config.json), compiled into a pooled plan (internal/compile, after
-// launcher.Probe's probes) and run by the same executor (internal/sandbox);
-// the record keeps the plan's bytes exactly as init received them.
+// pipeline, through package launcher's Go API as any program outside
+// cell could use it: config.json is read as a profile (spec/oci,
+// positions inside config.json), compiled by launcher.Compile into the
+// plan of a detached sandbox (Invocation.Detached, named by
+// Invocation.EngineName after its cgroup) and run by the same executor
+// (launcher.Start); the record keeps the plan's bytes exactly as init
+// received them (Sandbox.SentPlan).
 //
 // The process model:
 //
 //   - create starts the sandbox with a pooled plan, so init runs every
 //     step and then waits for its command. It leaves behind a monitor (the
 //     same binary, argv[0] MonitorArg0, in a session of its own) that holds
-//     init's socket and the container's stdio, writes init's pid to the
+//     init's socket (Sandbox.Detach, then launcher.Attach in the monitor)
+//     and the container's stdio, writes init's pid to the
 //     pid file, and exits. Init, its child, becomes the caller's (the caller
 //     is a subreaper), and init's exit status is the container process's.
 //     The plan carries no parent-death signal: nothing of the sandbox dies
@@ -28,8 +32,8 @@
 //   - state, kill, delete, ps, update, pause and resume read the record in
 //     the state directory (--root) and init's pid, whose start time tells
 //     it from a reused pid. delete runs the plan's printed cleanup steps
-//     (sandbox.Teardown: the cgroups' kill and removal; create refuses a
-//     plan with other cleanup) and the poststop hooks.
+//     (launcher.Teardown: the cgroups' kill and removal; a detached plan
+//     has no other cleanup) and the poststop hooks.
 //
 // Hooks run in the runtime's namespaces with the state JSON on stdin.
 package ociruntime

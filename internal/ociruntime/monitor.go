@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/launcher"
 )
 
 // MonitorArg0 is the argv[0] of a container's monitor; ProxyArg0 that of
@@ -52,9 +52,9 @@ type request struct {
 
 // reply is the monitor's answer: OK or Error, then for exec the exit.
 type reply struct {
-	OK    bool            `json:"ok,omitempty"`
-	Error string          `json:"error,omitempty"`
-	Exit  *sandbox.Status `json:"exit,omitempty"`
+	OK    bool                 `json:"ok,omitempty"`
+	Error string               `json:"error,omitempty"`
+	Exit  *launcher.ExitStatus `json:"exit,omitempty"`
 }
 
 // Monitor is the main of a container's monitor (argv: MonitorArg0 DIR
@@ -86,7 +86,10 @@ func Monitor(args []string) int {
 	if err != nil {
 		return 1
 	}
-	sb := sandbox.Attach(rec.Plan, conn)
+	sb, err := launcher.Attach(rec.Plan, conn)
+	if err != nil {
+		return 1
+	}
 	m := &monitor{sb: sb, rec: rec, stdio: stdio, tty: tty}
 	go func() {
 		<-sb.Done()
@@ -113,7 +116,7 @@ func Monitor(args []string) int {
 }
 
 type monitor struct {
-	sb      *sandbox.Sandbox
+	sb      *launcher.Attached
 	rec     *record
 	mu      sync.Mutex
 	stdio   [3]*os.File
@@ -139,7 +142,7 @@ func (m *monitor) serve(c *net.UnixConn) {
 			return
 		}
 		p := m.rec.Process
-		proc, err := m.sb.Exec(sandbox.ExecRequest{Args: p.Args, Dir: p.Cwd, TTY: m.tty}, m.stdio)
+		proc, err := m.sb.Exec(launcher.ExecRequest{Args: p.Args, Dir: p.Cwd, TTY: m.tty}, m.stdio)
 		if err != nil {
 			fail(err)
 			return
@@ -152,7 +155,7 @@ func (m *monitor) serve(c *net.UnixConn) {
 		go func() {
 			defer stderr.Close()
 			if _, err := proc.Wait(); err != nil {
-				var se *sandbox.StartError
+				var se *launcher.ExecStartError
 				if errors.As(err, &se) {
 					fmt.Fprintf(stderr, "cell-oci: %s: %v\n", strings.Join(p.Args, " "), err)
 				}
@@ -173,7 +176,7 @@ func (m *monitor) serve(c *net.UnixConn) {
 			return
 		}
 		files := [3]*os.File{os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "stdout"), os.NewFile(uintptr(fds[2]), "stderr")}
-		p, err := m.sb.Exec(sandbox.ExecRequest{Args: req.Args, Env: req.Env, Dir: req.Cwd, TTY: req.TTY}, files)
+		p, err := m.sb.Exec(launcher.ExecRequest{Args: req.Args, Env: req.Env, Dir: req.Cwd, TTY: req.TTY}, files)
 		for _, f := range files {
 			f.Close()
 		}

@@ -39,7 +39,7 @@ type record struct {
 	// Process is config.json's process, which start runs.
 	Process *specs.Process `json:"process"`
 	// Sent is the sandbox's plan exactly as init received it
-	// (sandbox.SentPlan); Plan is it decoded by plan.Decode, which
+	// (launcher.Sandbox.SentPlan); Plan is it decoded by plan.Decode, which
 	// refuses another cell's plan version: its cgroups, and what the
 	// monitor needs to talk to init.
 	Sent json.RawMessage `json:"plan"`

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -17,23 +16,21 @@ import (
 
 // Ready waits until init has run every step it runs before the command
 // (for a pooled plan: every step, after which init waits for its first
-// request). It fails with Wait's error when the sandbox ended first.
-func (sb *Sandbox) Ready() error {
+// request) and reports true, or false when init ended first: Wait then
+// says why. It does not wait for init itself, so that the caller's one
+// Wait stays the only one.
+func (sb *Sandbox) Ready() bool {
 	select {
 	case <-sb.ready:
-		return nil
+		return true
 	case <-sb.done:
 	}
 	select {
 	case <-sb.ready:
-		return nil
+		return true
 	default:
+		return false
 	}
-	_, err := sb.Wait()
-	if err == nil {
-		err = errors.New("the sandbox ended before it was ready")
-	}
-	return err
 }
 
 // Socket returns init's socket, for a process that Attach-es to the
