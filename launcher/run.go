@@ -334,12 +334,19 @@ func Run(ctx context.Context, p *Prepared, o Options) (Status, error) {
 		defer pty.Close()
 	}
 	if rec != nil {
-		// What cell checkpoint reads, kept before the record names a
-		// pid (checkpoint wants a running record): the plan as init
-		// received it, not encoded a second time (~2.4 ms for the
-		// default profile's), and its profile. A sandbox without it
-		// runs, but cannot be checkpointed.
-		_ = o.Store.SaveOrigin(rec.Name, s.sb.SentPlan(), p.Profile)
+		// What cell checkpoint reads: the plan as init received it, not
+		// encoded a second time, and its profile. A sandbox without it
+		// runs, but cannot be checkpointed. Encoding the profile (the
+		// first JSON of its types in this process) and writing took 2-5
+		// ms of the launch; it is done while the command runs, and done
+		// before the record goes (the defer runs before Delete's).
+		// cell checkpoint waits a moment for an origin not written yet.
+		origin := make(chan struct{})
+		go func() {
+			defer close(origin)
+			_ = o.Store.SaveOrigin(rec.Name, s.sb.SentPlan(), p.Profile)
+		}()
+		defer func() { <-origin }()
 		rec.Pid = s.Pid()
 		rec.PidStart, _ = state.StartTime(rec.Pid)
 		rec.Address = s.Address()

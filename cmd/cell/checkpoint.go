@@ -129,7 +129,14 @@ func checkpointAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// A sandbox's cell keeps its origin while the command already
+	// runs (off the launch's path): one started a moment ago may not
+	// have it yet.
 	o, err := st.ReadOrigin(name)
+	for deadline := time.Now().Add(2 * time.Second); errors.Is(err, os.ErrNotExist) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		o, err = st.ReadOrigin(name)
+	}
 	if err != nil {
 		return err
 	}

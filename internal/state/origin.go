@@ -40,12 +40,20 @@ func (s *Store) SaveOrigin(name string, planJSON []byte, profile any) error {
 	return s.WriteOrigin(name, Origin{Profile: prof, Plan: planJSON})
 }
 
-// WriteOrigin writes o as name's origin, atomically.
+// WriteOrigin writes o as name's origin, atomically. Its two fields are
+// JSON already: they are joined as they are, not marshalled again (which
+// would compact and check a plan of some 40 KB once more on the launch).
 func (s *Store) WriteOrigin(name string, o Origin) error {
-	b, err := json.Marshal(o)
-	if err != nil {
-		return err
+	if len(o.Plan) == 0 || !json.Valid(o.Profile) && len(o.Profile) > 0 {
+		return errors.New("origin: no plan, or a profile that is not JSON")
 	}
+	prof := []byte(o.Profile)
+	if len(prof) == 0 {
+		prof = []byte("null")
+	}
+	b := make([]byte, 0, len(prof)+len(o.Plan)+24)
+	b = append(append(append(b, `{"profile":`...), prof...), `,"plan":`...)
+	b = append(append(b, o.Plan...), '}')
 	path := s.Origin(name)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -61,7 +69,7 @@ func (s *Store) ReadOrigin(name string) (*Origin, error) {
 	path := s.Origin(name)
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("sandbox %s has no plan kept beside its record (%s): it was started by a cell without checkpoints", name, path)
+		return nil, fmt.Errorf("sandbox %s has no plan kept beside its record (%s): it was started by a cell without checkpoints: %w", name, path, os.ErrNotExist)
 	}
 	if err != nil {
 		return nil, err
