@@ -382,7 +382,7 @@ func compileFor(p *spec.Profile, facts *Facts, inv Invocation, init string) (*pl
 // compiles a profile itself, so that none compiles against facts
 // another would have known.
 func Probe(p *spec.Profile, facts *Facts) error {
-	if p.Resources.Any() && facts.Cgroup == nil {
+	if p.NeedsCgroup() && facts.Cgroup == nil {
 		if err := probe.Cgroup(facts); err != nil {
 			return err
 		}

@@ -3,10 +3,8 @@ package compile
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/launcher/plan"
@@ -201,17 +199,9 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 	return lim, nil
 }
 
-// mknodGuard says whether the command can make device nodes: CAP_MKNOD
-// is in its bounding set and it has no user namespace of its own (in
-// one, the kernel refuses mknod of a device). Such a sandbox gets a
-// device cgroup even when the profile has no device rules, one that
-// allows only the nodes its dev mounts make: otherwise the command could
-// make a node of the host's disk on any writable mount (its /dev tmpfs)
-// and open it, or open one that a bundle's root file system carries.
-func (c *compiler) mknodGuard() bool {
-	return c.p.Namespaces.User != spec.New &&
-		slices.Contains(capNumbers(c.p.Security.Capabilities.Bounding), uint32(unix.CAP_MKNOD))
-}
+// mknodGuard says whether the sandbox gets a device cgroup although its
+// profile may have no device rules (spec.Profile.MknodGuard).
+func (c *compiler) mknodGuard() bool { return c.p.MknodGuard() }
 
 // devicesSource is the part of the profile the device cgroup comes from:
 // its device rules, or, without any, the capability it guards against.
