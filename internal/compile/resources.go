@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/launcher/plan"
 	"github.com/cellsandbox/cell/spec"
