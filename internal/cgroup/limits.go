@@ -150,6 +150,9 @@ func (l Limits) String() string {
 	for _, d := range l.IODevices {
 		add("ioDevice", "{"+d.String()+"}")
 	}
+	if l.DevicesOnly {
+		add("devicesOnly", true)
+	}
 	for _, d := range l.Devices {
 		add("device", "{"+d.String()+"}")
 	}

@@ -74,3 +74,37 @@ true`
 		t.Errorf("%d EPERMs, want 3 (write /dev/null, read /dev/zero, mknod):\n%s", n, stderr.String())
 	}
 }
+
+// TestAttachUnprivileged attaches as an unprivileged user (no
+// CAP_BPF, CAP_SYS_ADMIN or CAP_NET_ADMIN, as a rootless cell is): the
+// load fails with the call and EPERM, which is what stops the sandbox.
+func TestAttachUnprivileged(t *testing.T) {
+	testenv.Root(t)
+	// nobody's IDs, which need no entry in /etc/passwd (the test VM
+	// has none for the test user).
+	const uid, gid = 65534, 65534
+	// A copy the test user can run (go test's build directory is root's).
+	bin := filepath.Join(t.TempDir(), "devfilter.test")
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), attachEnv+"="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); !strings.HasPrefix(got, "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE) of the device program for ") || !strings.Contains(got, "EPERM") {
+		t.Errorf("attach as uid %d: %q, want the load's EPERM", uid, got)
+	}
+}
