@@ -316,7 +316,7 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 	// sandbox (cgroups, a bridge, leased IDs) does, and is not compiled
 	// a second time to find out.
 	var other *plan.Plan
-	if !namesItsSandbox(out.Profile) {
+	if !namesItsSandbox(out.Profile, out.Facts) {
 		var err error
 		other, err = compile.Profile(out.Profile, out.Facts, compile.Invocation{
 			Args: inv.Args, Name: "x" + out.Plan.Name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled, Self: init,
@@ -382,7 +382,7 @@ func compileFor(p *spec.Profile, facts *Facts, inv Invocation, init string) (*pl
 // compiles a profile itself, so that none compiles against facts
 // another would have known.
 func Probe(p *spec.Profile, facts *Facts) error {
-	if p.NeedsCgroup() && facts.Cgroup == nil {
+	if p.NeedsCgroup(facts.NestedUserNS) && facts.Cgroup == nil {
 		if err := probe.Cgroup(facts); err != nil {
 			return err
 		}

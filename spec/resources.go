@@ -341,7 +341,10 @@ func (p *Profile) MknodGuard() bool {
 }
 
 // NeedsCgroup says whether the sandbox gets cgroups: for its limits, or
-// for a device cgroup.
-func (p *Profile) NeedsCgroup() bool {
-	return p.Resources.Any() || p.MknodGuard()
+// for the device cgroup of MknodGuard, which a cell that runs in a user
+// namespace other than the initial one (nestedUserNS: rootless podman
+// runs its runtime so) does not need, the kernel refusing mknod of a
+// device to anything but the initial one's CAP_MKNOD.
+func (p *Profile) NeedsCgroup(nestedUserNS bool) bool {
+	return p.Resources.Any() || !nestedUserNS && p.MknodGuard()
 }

@@ -378,7 +378,8 @@ security: {capabilities: [CAP_MKNOD]}
 // CAP_MKNOD without a user namespace gets although its profile has no
 // device rules: it allows only the nodes of its /dev, on a hybrid host
 // (v1 devices controller) and on cgroup v2 (a device program). With a
-// user namespace, or without CAP_MKNOD, there is no cgroup.
+// user namespace, without CAP_MKNOD, or with cell itself in a nested user
+// namespace, there is no cgroup.
 func TestGoldenMknod(t *testing.T) {
 	for _, tc := range []struct{ name, layout string }{{"hybrid", "hybrid"}, {"v2", "v2vm"}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,6 +403,17 @@ func TestGoldenMknod(t *testing.T) {
 				if pl.Cgroup != nil {
 					t.Errorf("%s: a cgroup %+v, want none", doc, pl.Cgroup)
 				}
+			}
+			// Nor when cell runs in a user namespace of its own (rootless
+			// podman's), where no device node can be made.
+			nested := f
+			nested.NestedUserNS = true
+			pl, err = compile.Profile(p, &nested, compile.Invocation{Args: []string{"true"}, Name: "mknod-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pl.Cgroup != nil {
+				t.Errorf("in a nested user namespace: a cgroup %+v, want none", pl.Cgroup)
 			}
 		})
 	}

@@ -199,8 +199,10 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 }
 
 // mknodGuard says whether the sandbox gets a device cgroup although its
-// profile may have no device rules (spec.Profile.MknodGuard).
-func (c *compiler) mknodGuard() bool { return c.p.MknodGuard() }
+// profile may have no device rules (spec.Profile.MknodGuard): not when
+// cell itself runs in a user namespace other than the initial one, where
+// the kernel refuses mknod of a device whatever the capabilities.
+func (c *compiler) mknodGuard() bool { return c.p.MknodGuard() && !c.host.NestedUserNS }
 
 // devicesSource is the part of the profile the device cgroup comes from:
 // its device rules, or, without any, the capability it guards against.
