@@ -364,7 +364,7 @@ func (c *planCache) prune() {
 // needsOf are the probes that Probe runs for p.
 func needsOf(p *spec.Profile, facts *Facts) needs {
 	return needs{
-		Cgroup:   p.Resources.Any() && facts.Cgroup == nil,
+		Cgroup:   p.NeedsCgroup(facts.NestedUserNS) && facts.Cgroup == nil,
 		Landlock: p.Security.Landlock.Mode != spec.LandlockOff,
 		Network:  p.Network.Mode == spec.NetBridge || p.Network.Mode == spec.NetUser,
 		SubIDs:   facts.Rootless() && (len(p.IDs.UIDMap) > 0 || len(p.IDs.GIDMap) > 0) && facts.SubIDs == nil,
@@ -448,8 +448,8 @@ func entryFor(p *spec.Profile, pl *plan.Plan, other *plan.Plan, n needs, facts *
 // namesItsSandbox reports what makes p's plan depend on the sandbox's
 // name: cgroups (named after it), a bridge (its veth and lease) or
 // leased IDs. Another dependence is found by compiling twice (keep).
-func namesItsSandbox(p *spec.Profile) bool {
-	return p.Resources.Any() || p.Network.Mode == spec.NetBridge || p.IDs.Picks()
+func namesItsSandbox(p *spec.Profile, facts *Facts) bool {
+	return p.NeedsCgroup(facts.NestedUserNS) || p.Network.Mode == spec.NetBridge || p.IDs.Picks()
 }
 
 // recordParents wraps load so that it records each file it returns.

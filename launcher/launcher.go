@@ -336,7 +336,7 @@ func (out *Prepared) keep(pc *planCache, inv Invocation, init string, n needs, p
 	// sandbox (cgroups, a bridge, leased IDs) does, and is not compiled
 	// a second time to find out.
 	var other *plan.Plan
-	if !namesItsSandbox(out.Profile) {
+	if !namesItsSandbox(out.Profile, out.Facts) {
 		var err error
 		other, err = compileNamed(out.Profile, out.Facts, inv, "x"+out.Plan.Name, init)
 		if err != nil {
@@ -431,7 +431,7 @@ func compileNamed(p *spec.Profile, facts *Facts, inv Invocation, name, init stri
 // compiles a profile itself, so that none compiles against facts
 // another would have known.
 func Probe(p *spec.Profile, facts *Facts) error {
-	if p.Resources.Any() && facts.Cgroup == nil {
+	if p.NeedsCgroup(facts.NestedUserNS) && facts.Cgroup == nil {
 		if err := probe.Cgroup(facts); err != nil {
 			return err
 		}

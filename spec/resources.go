@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,9 +23,9 @@ type Resources struct {
 	Pids   PidsLimits   `yaml:"pids" json:"pids"`
 	IO     IOLimits     `yaml:"io" json:"io"`
 	// Devices are the devices the sandbox may use, through a device
-	// cgroup that denies every other (cgroup v1's devices controller;
-	// cgroup v2 has none, and cell refuses them there). cell adds its
-	// dev mount's nodes after them.
+	// cgroup that denies every other (cgroup v1's devices controller, or
+	// on cgroup v2 a BPF_CGROUP_DEVICE program). cell adds its dev
+	// mount's nodes after them.
 	Devices []DeviceRule `yaml:"devices" json:"devices,omitempty" validate:"dive"`
 }
 
@@ -325,4 +326,25 @@ func validateResources(sl validator.StructLevel) {
 			sl.ReportError(d, fmt.Sprintf("io.devices[%d]", i), "devices", "nonzero", "set rbps, wbps, riops or wiops")
 		}
 	}
+}
+
+// MknodGuard says whether the command can make device nodes that the
+// host honours: CAP_MKNOD is in its bounding set and it has no user
+// namespace of its own (in one, the kernel refuses mknod of a device).
+// Such a sandbox gets a device cgroup even when its profile has no
+// device rules, one that allows only the nodes of its dev mounts:
+// otherwise the command could make a node of the host's disk on any
+// writable mount (its /dev tmpfs) and open it, or open one that a
+// bundle's root file system carries.
+func (p *Profile) MknodGuard() bool {
+	return p.Namespaces.User != New && slices.Contains(p.Security.Capabilities.Bounding, "CAP_MKNOD")
+}
+
+// NeedsCgroup says whether the sandbox gets cgroups: for its limits, or
+// for the device cgroup of MknodGuard, which a cell that runs in a user
+// namespace other than the initial one (nestedUserNS: rootless podman
+// runs its runtime so) does not need, the kernel refusing mknod of a
+// device to anything but the initial one's CAP_MKNOD.
+func (p *Profile) NeedsCgroup(nestedUserNS bool) bool {
+	return p.Resources.Any() || !nestedUserNS && p.MknodGuard()
 }

@@ -124,7 +124,7 @@ var fieldDocs = map[string]fieldDoc{
 	"resources.memory.oomGroup":       {"An OOM kill ends every process of the sandbox, not one.", []any{true}},
 	"resources.cpu":                   {"The cpu and cpuset controllers' limits.", []any{map[string]any{"max": 2}}},
 	"resources.cpu.max":               {"CPU time as a number of CPUs: 1.5 is 150 ms per 100 ms; or max.", []any{2, 0.5, "max"}},
-	"resources.devices":               {"Devices the sandbox may use: a device cgroup denies every other (cgroup v1's devices controller; refused on cgroup v2, which needs a BPF program cell does not make yet). cell allows its dev mount's nodes after them.", []any{[]any{map[string]any{"type": "c", "major": 10, "minor": 229, "access": "rwm"}}}},
+	"resources.devices":               {"Devices the sandbox may use: a device cgroup denies every other (cgroup v1's devices controller, or on cgroup v2 a BPF_CGROUP_DEVICE program attached to the sandbox's cgroup). cell allows its dev mount's nodes after them. A command that keeps CAP_MKNOD without a user namespace gets a device cgroup allowing only those nodes even without rules.", []any{[]any{map[string]any{"type": "c", "major": 10, "minor": 229, "access": "rwm"}}}},
 	"resources.devices.type":          {"c (character), b (block) or a (every device).", []any{"c"}},
 	"resources.devices.major":         {"Major device number; absent: any.", []any{10}},
 	"resources.devices.minor":         {"Minor device number; absent: any.", []any{229}},

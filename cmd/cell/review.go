@@ -419,7 +419,7 @@ func hostEnforcement(p *spec.Profile, facts *host.Facts) string {
 	if err := launcher.Probe(p, facts); err != nil {
 		return "cell cannot compile it here: " + err.Error()
 	}
-	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
+	if p.NeedsCgroup(facts.NestedUserNS) || p.Network.Mode == spec.NetBridge {
 		inv.Name = p.Name + "-1"
 	}
 	pl, err := compile.Profile(p, facts, inv)
@@ -446,7 +446,7 @@ func planLines(p *spec.Profile, facts *host.Facts) ([]string, error) {
 	if err := launcher.Probe(p, facts); err != nil {
 		return nil, err
 	}
-	if p.Resources.Any() || p.Network.Mode == spec.NetBridge {
+	if p.NeedsCgroup(facts.NestedUserNS) || p.Network.Mode == spec.NetBridge {
 		inv.Name = p.Name + "-1"
 	}
 	pl, err := compile.Profile(p, facts, inv)

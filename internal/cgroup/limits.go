@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cellsandbox/cell/launcher/plan"
 )
 
 // Limits are a sandbox's resource limits, already validated by the
@@ -57,34 +59,18 @@ type Limits struct {
 	IODevices []IODevice `json:"ioDevices,omitempty"`
 	// Devices, when set, give the group a device cgroup that denies
 	// every device but these (v1 devices.deny "a", then devices.allow of
-	// each in order). cgroup v2 has no devices controller (its device
-	// control is a BPF program) and refuses them.
+	// each in order). cgroup v2 has no devices controller: there Plan
+	// attaches a BPF program made of them (Setup.Devices).
 	Devices []DeviceRule `json:"devices,omitempty"`
+	// DevicesOnly denies every device but Devices even when Devices is
+	// empty (then every device is denied).
+	DevicesOnly bool `json:"devicesOnly,omitempty"`
 }
 
 // DeviceRule allows access to the devices of Type ('a', 'c' or 'b') and
-// number Major:Minor, -1 being any.
-type DeviceRule struct {
-	Type   byte   `json:"type"`
-	Major  int64  `json:"major"`
-	Minor  int64  `json:"minor"`
-	Access string `json:"access"`
-}
-
-// String prints the rule as devices.allow takes it: "c 10:229 rwm",
-// "c 136:* rwm", "a".
-func (d DeviceRule) String() string {
-	if d.Type == 'a' {
-		return "a"
-	}
-	n := func(x int64) string {
-		if x < 0 {
-			return "*"
-		}
-		return strconv.FormatInt(x, 10)
-	}
-	return fmt.Sprintf("%c %s:%s %s", d.Type, n(d.Major), n(d.Minor), d.Access)
-}
+// number Major:Minor, -1 being any. It is the plan's type, which the
+// cgroup-devices step carries.
+type DeviceRule = plan.DeviceRule
 
 // IODevice throttles one block device, named by its device number. A zero
 // rate is "not set" (no limit).
@@ -163,6 +149,9 @@ func (l Limits) String() string {
 	}
 	for _, d := range l.IODevices {
 		add("ioDevice", "{"+d.String()+"}")
+	}
+	if l.DevicesOnly {
+		add("devicesOnly", true)
 	}
 	for _, d := range l.Devices {
 		add("device", "{"+d.String()+"}")

@@ -52,6 +52,10 @@ type Setup struct {
 	Writes []Write  `json:"writes,omitempty"`
 	Clone  string   `json:"clone,omitempty"`
 	Join   []string `json:"join,omitempty"`
+	// Devices, when set, is the device program to attach to the unified
+	// leaf after the writes, before the clone: the device rules on a
+	// host without cgroup v1's devices controller.
+	Devices *plan.CgroupDevices `json:"devices,omitempty"`
 	// Group is the sandbox's cgroups once made, for Kill, Stats, Remove.
 	Group Group `json:"group"`
 }
@@ -65,6 +69,13 @@ func (s *Setup) String() string {
 	}
 	for _, w := range s.Writes {
 		fmt.Fprintf(&b, "%s\n", w)
+	}
+	if d := s.Devices; d != nil {
+		rules := make([]string, len(d.Allow))
+		for i, r := range d.Allow {
+			rules[i] = r.String()
+		}
+		fmt.Fprintf(&b, "attach device program allowing [%s] to %s\n", strings.Join(rules, ", "), d.Dir)
 	}
 	if s.Clone != "" {
 		fmt.Fprintf(&b, "clone into %s\n", s.Clone)
@@ -121,7 +132,7 @@ func need(lim *Limits) map[string]string {
 	set("pids", "pidsMax", lim.PidsMax != nil)
 	set("io", "ioWeight", lim.IOWeight != 0)
 	set("io", "ioDevices", len(lim.IODevices) > 0)
-	set("devices", "devices", len(lim.Devices) > 0)
+	set("devices", "devices", len(lim.Devices) > 0 || lim.DevicesOnly)
 	return n
 }
 
@@ -202,16 +213,25 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("no cgroup hierarchy has the %s controller (it is not mounted)", v1Name(c))})
 		}
 	}
+	devicesV2 := false
 	if limit, ok := needs["devices"]; ok {
-		// Not in v2Order: cgroup v2 controls devices with a BPF
-		// program, not a controller.
+		// Not in v2Order: cgroup v2 controls devices with a BPF program
+		// attached to the cgroup, not a controller. Where v1's devices
+		// controller is mounted it is used (its rules apply to every
+		// process of the hierarchy's cgroup, whatever the unified one).
 		switch {
-		case l.V1["devices"] == "":
-			errs = append(errs, &LimitError{limit, "device rules need cgroup v1's devices controller, which this host does not mount; cgroup v2 controls devices only with a BPF program (BPF_CGROUP_DEVICE), which cell does not make yet, and cell never runs a sandbox without the rules it was given"})
-		case l.Rootless:
+		case l.V1["devices"] != "" && l.Rootless:
 			errs = append(errs, &LimitError{limit, fmt.Sprintf("the devices controller is on cgroup v1 (%s), which cannot be delegated to an unprivileged user", l.V1["devices"])})
-		default:
+		case l.V1["devices"] != "":
 			onV1["devices"] = true
+		case l.Unified != "":
+			// Loading and attaching the program takes CAP_BPF (or
+			// CAP_SYS_ADMIN) and CAP_NET_ADMIN in the host's user
+			// namespace: the step fails, and the sandbox with it, where
+			// they are missing (rootless).
+			devicesV2 = true
+		default:
+			errs = append(errs, &LimitError{limit, "device rules need cgroup v1's devices controller or cgroup v2 (a BPF_CGROUP_DEVICE program), and this host mounts neither, and cell never runs a sandbox without the rules it was given"})
 		}
 	}
 	if l.Unified == "" && !l.Rootless {
@@ -301,6 +321,9 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 		return nil, err
 	}
 	s.Writes = append(s.Writes, ws...)
+	if devicesV2 {
+		s.Devices = &plan.CgroupDevices{Dir: g.Unified, Allow: slices.Clone(lim.Devices)}
+	}
 	return s, nil
 }
 
@@ -332,6 +355,13 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 		return "", false
 	}
 	for c, limit := range need(lim) {
+		if c == "devices" && g.V1["devices"] == "" {
+			if !create || g.Unified == "" {
+				// A running sandbox's device program is not replaced.
+				fail(limit, "the sandbox's device rules are a BPF program attached to its cgroup v2 when it was made, which cell does not replace")
+			}
+			continue
+		}
 		if d, _ := where(c); d == "" {
 			fail(limit, "the sandbox's cgroup has no %s controller (it gets its controllers when it is made)", c)
 		}
@@ -401,13 +431,24 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 			}
 		}
 	}
-	if d, _ := where("devices"); d != "" && len(lim.Devices) > 0 {
+	if d, _ := where("devices"); d != "" && (len(lim.Devices) > 0 || lim.DevicesOnly) {
 		// Deny all first: it also empties the exceptions a new v1
 		// cgroup copied from its parent; then each allowed device.
 		w(d, "devices.deny", "a")
 		for _, r := range lim.Devices {
 			if r.Type != 'a' && r.Type != 'c' && r.Type != 'b' {
 				fail("devices", "device type %q is not a, c or b", r.Type)
+				continue
+			}
+			if r.Type == 'a' {
+				// v1 reads "a" as allow all, whatever follows it: an
+				// access narrower than rwm is one rule a type.
+				if !(strings.Contains(r.Access, "r") && strings.Contains(r.Access, "w") && strings.Contains(r.Access, "m")) {
+					w(d, "devices.allow", DeviceRule{Type: 'c', Major: -1, Minor: -1, Access: r.Access}.String())
+					w(d, "devices.allow", DeviceRule{Type: 'b', Major: -1, Minor: -1, Access: r.Access}.String())
+					continue
+				}
+				w(d, "devices.allow", "a")
 				continue
 			}
 			w(d, "devices.allow", r.String())

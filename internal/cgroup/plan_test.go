@@ -75,6 +75,16 @@ func everyV1() Limits {
 	return l
 }
 
+// devices are device rules: a type-a rule narrower than rwm (which v1
+// takes as two rules), a wildcard minor, an exact node.
+func devices() Limits {
+	return Limits{DevicesOnly: true, Devices: []DeviceRule{
+		{Type: 'a', Major: -1, Minor: -1, Access: "r"},
+		{Type: 'c', Major: 136, Minor: -1, Access: "rw"},
+		{Type: 'c', Major: 1, Minor: 3, Access: "rwm"},
+	}}
+}
+
 func TestPlan(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
@@ -112,6 +122,10 @@ func TestPlan(t *testing.T) {
 		{"v1-weights", v1Host, "", "sbx", Limits{CPUWeight: 1, IOWeight: 100}},
 		{"v1-shares", v1Host, "", "sbx", Limits{CPUShares: 1000, CPUMax: &CPUMax{Quota: 50000, Period: 500000}}},
 		{"v2-shares", func(t *testing.T) *Layout { return v2Root(t) }, "", "sbx", Limits{CPUShares: 1024, CPUMax: &CPUMax{Quota: 50000, Period: 500000}}},
+		{"v2-devices", v2Root, "", "sbx", devices()},
+		{"v2-devices-only", v2Root, "", "sbx", Limits{DevicesOnly: true}},
+		{"hybrid-devices", hybridHost, "", "sbx", devices()},
+		{"hybrid-devices-only", hybridHost, "", "sbx", Limits{DevicesOnly: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := tt.layout(t)
@@ -289,6 +303,16 @@ func TestLimit(t *testing.T) {
 	_, err = Limit(l, &s.Group, Limits{CPUWeight: 10, Cpus: "1"})
 	if got, want := err.Error(), "cpuWeight: the sandbox's cgroup has no cpu controller (it gets its controllers when it is made)\ncpus: the sandbox's cgroup has no cpuset controller (it gets its controllers when it is made)"; got != want {
 		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+	// A device program on v2 is attached once, when the cgroup is made:
+	// changing the rules later is refused, not ignored.
+	v2 := v2Root(t)
+	s, err = Plan(v2, "", "sbx", devices())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = Limit(v2, &s.Group, devices()); err == nil || !strings.Contains(err.Error(), "devices: the sandbox's device rules are a BPF program") {
+		t.Errorf("changing v2 device rules: %v, want a refusal", err)
 	}
 	// A v1 cpuset leaf keeps its CPUs when only mems change.
 	s, err = Plan(l, "", "sbx", Limits{Cpus: "1"})

@@ -34,7 +34,7 @@ func RestorePlanOf(m *Manifest, p *plan.Plan, dir string) *RestorePlan {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		switch s.Do.(type) {
-		case *plan.CgroupMkdir, *plan.CgroupWrite, *plan.Require, *plan.NetLease, *plan.Bridge, *plan.Veth:
+		case *plan.CgroupMkdir, *plan.CgroupWrite, *plan.CgroupDevices, *plan.Require, *plan.NetLease, *plan.Bridge, *plan.Veth:
 			rp.Again = append(rp.Again, i)
 		case *plan.Nft:
 			if s.Side != plan.Parent {

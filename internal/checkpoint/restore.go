@@ -224,6 +224,10 @@ func Rename(p *plan.Plan, name string) *plan.Plan {
 				b := *a
 				b.File = sub(a.File)
 				ss[i].Do = &b
+			case *plan.CgroupDevices:
+				b := *a
+				b.Dir = sub(a.Dir)
+				ss[i].Do = &b
 			case *plan.CgroupJoin:
 				b := *a
 				b.Dir = sub(a.Dir)

@@ -152,6 +152,8 @@ func TestErrors(t *testing.T) {
 	abi5.LandlockABI = 5
 	v2Facts := rootFacts
 	v2Facts.Cgroup = layout(t, "v2vm", true)
+	noCgroupFacts := rootFacts
+	noCgroupFacts.Cgroup = &cgroup.Layout{}
 	tests := []struct {
 		name  string
 		facts *host.Facts
@@ -177,8 +179,10 @@ func TestErrors(t *testing.T) {
 			"t.yaml:5:31: sysctl.net.ipv4.ip_forward: is a parameter of the net namespace, which the sandbox shares with the host (namespaces.net: host): setting it would change the host's"},
 		{"device node in a user namespace", &userFacts, minimal + "filesystem:\n  mounts:\n    - {type: dev, target: /dev, devices: [{path: /dev/fuse, type: c, major: 10, minor: 229}]}\n", []string{"true"},
 			"t.yaml:5:67: filesystem.mounts[0].devices[0].type: cell cannot make a device node in a user namespace of the sandbox's own"},
-		{"device rules on cgroup v2", &v2Facts, minimal + "resources: {devices: [{type: c, major: 10, minor: 229, access: rwm}]}\n", []string{"true"},
-			"t.yaml:3:22: resources.devices: cannot be enforced here: device rules need cgroup v1's devices controller"},
+		{"device rules without cgroups", &noCgroupFacts, minimal + "resources: {devices: [{type: c, major: 10, minor: 229, access: rwm}]}\n", []string{"true"},
+			"t.yaml:3:22: resources.devices: cannot be enforced here: device rules need cgroup v1's devices controller or cgroup v2"},
+		{"mknod without cgroups", &noCgroupFacts, minimal + "namespaces: {user: host}\nsecurity: {capabilities: [CAP_MKNOD]}\n", []string{"true"},
+			"t.yaml:4:26: security.capabilities: CAP_MKNOD without a user namespace of the sandbox's own lets the command make a node of any device"},
 		{"join from a user namespace", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\n", []string{"true"},
 			"t.yaml:3:26: namespaces.join.net: cannot be joined from a user namespace of the sandbox's own"},
 		{"join, sysctl and device errors at once", &rootFacts, minimal + "namespaces: {join: {net: /run/netns/x}}\nsysctl: {vm.overcommit_memory: \"1\"}\n", []string{"true"},
@@ -345,6 +349,74 @@ func TestGoldenKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "kernel.hybrid.plan", []byte(pl.String()))
+}
+
+// TestGoldenKernelV2 pins the same profile's device rules on a cgroup v2
+// host: a device program attached to the sandbox's cgroup instead of the
+// v1 devices controller's files.
+func TestGoldenKernelV2(t *testing.T) {
+	f := rootFacts
+	f.Cgroup = layout(t, "v2vm", true)
+	p := parse(t, "kernel.yaml", []byte(kernelProfile), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"true"}, Name: "kernel-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "kernel.v2.plan", []byte(pl.String()))
+}
+
+const mknodProfile = `apiVersion: cell/v1
+name: mknod
+filesystem:
+  mounts:
+    - {type: dev, target: /dev}
+namespaces: {user: host}
+security: {capabilities: [CAP_MKNOD]}
+`
+
+// TestGoldenMknod pins the device cgroup that a sandbox keeping
+// CAP_MKNOD without a user namespace gets although its profile has no
+// device rules: it allows only the nodes of its /dev, on a hybrid host
+// (v1 devices controller) and on cgroup v2 (a device program). With a
+// user namespace, without CAP_MKNOD, or with cell itself in a nested user
+// namespace, there is no cgroup.
+func TestGoldenMknod(t *testing.T) {
+	for _, tc := range []struct{ name, layout string }{{"hybrid", "hybrid"}, {"v2", "v2vm"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := rootFacts
+			f.Cgroup = layout(t, tc.layout, tc.layout == "v2vm")
+			p := parse(t, "mknod.yaml", []byte(mknodProfile), &f)
+			pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"true"}, Name: "mknod-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "mknod."+tc.name+".plan", []byte(pl.String()))
+			for _, doc := range []string{
+				strings.Replace(mknodProfile, "namespaces: {user: host}\n", "", 1),
+				strings.Replace(mknodProfile, "[CAP_MKNOD]", "[CAP_CHOWN]", 1),
+			} {
+				p := parse(t, "mknod.yaml", []byte(doc), &f)
+				pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"true"}, Name: "mknod-1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pl.Cgroup != nil {
+					t.Errorf("%s: a cgroup %+v, want none", doc, pl.Cgroup)
+				}
+			}
+			// Nor when cell runs in a user namespace of its own (rootless
+			// podman's), where no device node can be made.
+			nested := f
+			nested.NestedUserNS = true
+			pl, err = compile.Profile(p, &nested, compile.Invocation{Args: []string{"true"}, Name: "mknod-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pl.Cgroup != nil {
+				t.Errorf("in a nested user namespace: a cgroup %+v, want none", pl.Cgroup)
+			}
+		})
+	}
 }
 
 // TestGoldenLimits pins the cgroup steps of a profile with limits on a

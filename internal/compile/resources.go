@@ -30,7 +30,7 @@ var limitPaths = map[string]string{
 // never runs with fewer limits than its profile shows.
 func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 	r := &c.p.Resources
-	if !r.Any() {
+	if !r.Any() && !c.mknodGuard() {
 		return nil, nil
 	}
 	if c.host.Cgroup == nil {
@@ -55,7 +55,14 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 		c.add("resources", plan.Parent, &plan.CgroupMkdir{Dir: d})
 	}
 	for _, w := range setup.Writes {
-		c.add(writeSource(w.File), plan.Parent, &plan.CgroupWrite{File: w.Path(), Value: w.Value})
+		at := writeSource(w.File)
+		if at == "resources.devices" {
+			at = c.devicesSource()
+		}
+		c.add(at, plan.Parent, &plan.CgroupWrite{File: w.Path(), Value: w.Value})
+	}
+	if d := setup.Devices; d != nil {
+		c.add(c.devicesSource(), plan.Parent, &plan.CgroupDevices{Dir: d.Dir, Allow: d.Allow})
 	}
 	// Teardown: kill what is left in each of the sandbox's cgroups, then
 	// remove them.
@@ -97,6 +104,10 @@ func (c *compiler) limitErrors(err error) error {
 	for _, e := range errs {
 		if errors.As(e, &le) {
 			at := limitPaths[le.Limit]
+			if le.Limit == "devices" && len(c.p.Resources.Devices) == 0 {
+				out = append(out, c.errorf(c.devicesSource(), "CAP_MKNOD without a user namespace of the sandbox's own lets the command make a node of any device (such as the host's disk) and open it, so cell confines it with a device cgroup that allows only the nodes of its /dev, and that cannot be had here: %s; drop CAP_MKNOD, or run in a user namespace", le.Why))
+				continue
+			}
 			if at == "" {
 				at = "resources"
 			}
@@ -152,7 +163,8 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 		}
 		lim.Devices = append(lim.Devices, cgroup.DeviceRule{Type: d.Type.String()[0], Major: num(d.Major), Minor: num(d.Minor), Access: d.Access})
 	}
-	if len(lim.Devices) > 0 {
+	if len(lim.Devices) > 0 || c.mknodGuard() {
+		lim.DevicesOnly = true
 		// After the profile's rules, the nodes the sandbox's dev mounts
 		// make: the ones it asks for (which init can make only if its
 		// own device cgroup allows mknod) and cell's standard ones
@@ -184,4 +196,19 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 			RBPS: uint64(d.RBPS), WBPS: uint64(d.WBPS), RIOPS: d.RIOPS, WIOPS: d.WIOPS})
 	}
 	return lim, nil
+}
+
+// mknodGuard says whether the sandbox gets a device cgroup although its
+// profile may have no device rules (spec.Profile.MknodGuard): not when
+// cell itself runs in a user namespace other than the initial one, where
+// the kernel refuses mknod of a device whatever the capabilities.
+func (c *compiler) mknodGuard() bool { return c.p.MknodGuard() && !c.host.NestedUserNS }
+
+// devicesSource is the part of the profile the device cgroup comes from:
+// its device rules, or, without any, the capability it guards against.
+func (c *compiler) devicesSource() string {
+	if len(c.p.Resources.Devices) == 0 {
+		return "security.capabilities"
+	}
+	return "resources.devices"
 }

@@ -23,6 +23,11 @@ type Facts struct {
 	Cwd string
 	// TimeNamespace reports whether the kernel has time namespaces.
 	TimeNamespace bool
+	// NestedUserNS reports that cell runs in a user namespace other than
+	// the initial one (its uid_map is not the identity of every ID), as
+	// rootless podman runs its runtime: no process there can make a
+	// device node, which takes CAP_MKNOD in the initial one.
+	NestedUserNS bool
 	// Env is the caller's environment, for passEnv and ${env:NAME}.
 	Env []string
 	// Cgroup is the host's cgroup layout; nil when it was not probed

@@ -45,7 +45,7 @@ func PrepareRestore(p *plan.Plan, addr netip.Addr) (*Restoring, error) {
 		}
 		var err error
 		switch a := s.Do.(type) {
-		case *plan.CgroupMkdir, *plan.CgroupWrite:
+		case *plan.CgroupMkdir, *plan.CgroupWrite, *plan.CgroupDevices:
 			err = r.cg.step(a, 0)
 		case *plan.Require, *plan.Bridge, *plan.Nft:
 			err = r.net.step(a, 0)

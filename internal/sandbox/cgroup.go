@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
+	"github.com/cellsandbox/cell/internal/cgroup/devfilter"
 	"github.com/cellsandbox/cell/launcher/plan"
 )
 
@@ -49,6 +50,8 @@ func (cg *cgroups) step(a plan.Action, initPid int) error {
 		return nil
 	case *plan.CgroupWrite:
 		return cgroupfs.Update([]cgroup.Write{{Dir: path.Dir(a.File), File: path.Base(a.File), Value: a.Value}})
+	case *plan.CgroupDevices:
+		return devfilter.Attach(a.Dir, a.Allow)
 	case *plan.CgroupJoin:
 		return cgroupfs.Join(a.Dir, initPid)
 	}

@@ -151,7 +151,7 @@ func Start(p *plan.Plan, stdio Stdio, inherited []int, onTrace func(Trace)) (*Sa
 		case *plan.Setns:
 			// Entered on this thread just before the clone.
 			joins = append(joins, a)
-		case *plan.CgroupMkdir, *plan.CgroupWrite:
+		case *plan.CgroupMkdir, *plan.CgroupWrite, *plan.CgroupDevices:
 			err = cg.step(a, 0)
 		case *plan.Require, *plan.NetLease, *plan.Bridge:
 			err = nw.step(a, 0)

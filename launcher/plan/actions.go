@@ -32,6 +32,42 @@ type CgroupWrite struct {
 	Value string `json:"value"`
 }
 
+// CgroupDevices allows the processes of the cgroup v2 directory Dir only
+// the devices Allow lists (cgroup v2 has no devices controller): it loads
+// a BPF_PROG_TYPE_CGROUP_DEVICE program made from the rules
+// (bpf(BPF_PROG_LOAD)) and attaches it to Dir (bpf(BPF_PROG_ATTACH,
+// BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)). With BPF_F_ALLOW_MULTI the
+// programs attached to Dir's ancestors still run too and a device must
+// pass every one, so the program only narrows what the host allows. The
+// attachment lasts as long as the cgroup: nothing in the sandbox can
+// detach it without CAP_SYS_ADMIN in the host's user namespace.
+type CgroupDevices struct {
+	Dir   string       `json:"dir"`
+	Allow []DeviceRule `json:"allow"`
+}
+
+// DeviceRule allows access to the devices of Type ('a', 'c' or 'b') and
+// number Major:Minor, -1 being any. Access is what it allows: r (open
+// for reading), w (open for writing), m (mknod), each at most once.
+type DeviceRule struct {
+	Type   byte   `json:"type"`
+	Major  int64  `json:"major"`
+	Minor  int64  `json:"minor"`
+	Access string `json:"access"`
+}
+
+// String prints the rule as cgroup v1's devices.allow takes it:
+// "c 10:229 rwm", "c 136:* rwm", "a *:* rw".
+func (d DeviceRule) String() string {
+	n := func(x int64) string {
+		if x < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprintf("%c %s:%s %s", d.Type, n(d.Major), n(d.Minor), d.Access)
+}
+
 // IDMappedTree makes an ID-mapped copy of the tree at Source in the
 // parent, which alone has the privilege over the host's file system that
 // ID-mapping takes: a user namespace whose maps are UIDMap and GIDMap,
@@ -534,6 +570,7 @@ type EgressProxy struct {
 
 func (*CgroupMkdir) Op() Op    { return OpCgroupMkdir }
 func (*CgroupWrite) Op() Op    { return OpCgroupWrite }
+func (*CgroupDevices) Op() Op  { return OpCgroupDevices }
 func (*IDMappedTree) Op() Op   { return OpIDMapUserns }
 func (*Clone) Op() Op          { return OpClone }
 func (*CgroupJoin) Op() Op     { return OpCgroupJoin }
@@ -601,6 +638,14 @@ func (*EgressProxy) Op() Op    { return OpEgressProxy }
 
 func (a *CgroupMkdir) call(Side) string { return fmt.Sprintf("mkdir(%q, 0755)", a.Dir) }
 func (a *CgroupWrite) call(Side) string { return fmt.Sprintf("write(%q, %q)", a.File, a.Value) }
+
+func (a *CgroupDevices) call(Side) string {
+	rules := make([]string, len(a.Allow))
+	for i, r := range a.Allow {
+		rules[i] = r.String()
+	}
+	return fmt.Sprintf("bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE, allow only [%s]) bpf(BPF_PROG_ATTACH, %q, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)", strings.Join(rules, ", "), a.Dir)
+}
 
 func (a *IDMappedTree) call(Side) string {
 	rec, open := recursive(a.Recursive)

@@ -82,6 +82,7 @@ const (
 	OpSysctl            // *Sysctl
 	OpMknod             // *Mknod
 	OpSetns             // *Setns
+	OpCgroupDevices     // *CgroupDevices
 	opCount
 )
 
@@ -201,6 +202,9 @@ var ops = [opCount]opInfo{
 	OpMknod:  {name: "mknod", make: func() Action { return new(Mknod) }, on: initOnly(phaseMounts, phaseMounts)},
 	// On the thread that then clones init, before the clone.
 	OpSetns: {name: "setns", make: func() Action { return new(Setns) }, on: parent(phaseHost, phaseHost)},
+	// With the other cgroup steps, before init is cloned into the cgroup:
+	// init's own mknod of the dev mount's nodes is already under it.
+	OpCgroupDevices: {name: "cgroup-devices", make: func() Action { return new(CgroupDevices) }, on: parent(phaseHost, phaseHost)},
 }
 
 func (o Op) String() string {

@@ -248,7 +248,7 @@ func fill(v reflect.Value) {
 		v.SetString("x" + v.Type().Name())
 	case reflect.Bool:
 		v.SetBool(true)
-	case reflect.Int, reflect.Int32:
+	case reflect.Int, reflect.Int32, reflect.Int64:
 		v.SetInt(-3)
 	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		v.SetUint(7)

@@ -973,8 +973,11 @@ func (c *conv) resources(out, n *yaml.Node) {
 // start (a deny of all, then allows): deny rules before the first allow
 // say what it denies anyway, and one after an allow, which would carve
 // an exception out of it, is refused. Without an allow the rules deny
-// what cell's sandbox cannot reach (the nodes of its /dev are its only
-// devices) and make no cgroup.
+// what cell's sandbox cannot reach (its binds are nodev: the nodes of its
+// /dev are its only devices) and make no cgroup of their own; a command
+// that keeps CAP_MKNOD without a user namespace, which could make other
+// nodes there, gets a device cgroup of those nodes anyway (compile, as for
+// a profile).
 func (c *conv) deviceRules(out, n *yaml.Node, path string) {
 	if !given(n) {
 		return

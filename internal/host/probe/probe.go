@@ -60,6 +60,11 @@ func Host() (*host.Facts, error) {
 	if f.Home == "" {
 		f.Home = "/"
 	}
+	if m, err := os.ReadFile("/proc/self/uid_map"); err == nil {
+		f.NestedUserNS = strings.Join(strings.Fields(string(m)), " ") != "0 0 4294967295"
+	} else {
+		return nil, fmt.Errorf("probe host: %w", err)
+	}
 	if _, err := os.Stat("/proc/self/ns/time"); err == nil {
 		f.TimeNamespace = true
 	} else if !errors.Is(err, os.ErrNotExist) {
