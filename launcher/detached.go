@@ -29,27 +29,9 @@ type ExitStatus = sandbox.Status
 // Process.Wait), such as one not found (Errno ENOENT).
 type ExecStartError = sandbox.StartError
 
-// detach makes pl the plan of a detached sandbox: it drops the
-// parent-death signal that ties init to the starting thread, checks the
-// plan again without it, and refuses cleanup that only the starting
-// process could run.
-func detach(pl *plan.Plan) error {
-	steps := pl.Steps[:0]
-	for _, s := range pl.Steps {
-		if _, ok := s.Do.(*plan.Pdeathsig); !ok {
-			steps = append(steps, s)
-		}
-	}
-	pl.Steps = steps
-	if err := pl.Check(); err != nil {
-		return fmt.Errorf("the plan without its parent-death signal: %w", err)
-	}
-	return sandbox.CheckDetached(pl)
-}
-
-// checkDetached refuses a plan that Invocation.Detached did not make: a
-// pooled plan without a parent-death signal and with only cleanup that
-// Teardown runs.
+// checkDetached refuses a plan that Invocation.Detached did not make (a
+// pooled plan without a parent-death signal) or whose cleanup Teardown
+// cannot run from another process.
 func checkDetached(pl *plan.Plan) error {
 	if !pl.Pooled {
 		return errors.New("the plan is not detached (Invocation.Detached): init would run its command at once")

@@ -411,13 +411,14 @@ func nameOf(inv Invocation, profile string) (string, error) {
 // plan of a detached sandbox from it when inv asks for one.
 func compileNamed(p *spec.Profile, facts *Facts, inv Invocation, name, init string) (*plan.Plan, error) {
 	pl, err := compile.Profile(p, facts, compile.Invocation{
-		Args: inv.Args, Name: name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled || inv.Detached, Self: init,
+		Args: inv.Args, Name: name, TTY: inv.TTY, KeepUpper: inv.KeepUpper, Pooled: inv.Pooled || inv.Detached,
+		Detached: inv.Detached, Self: init,
 	})
 	if err != nil {
 		return nil, classify(err)
 	}
 	if inv.Detached {
-		if err := detach(pl); err != nil {
+		if err := checkDetached(pl); err != nil {
 			return nil, err
 		}
 	}

@@ -41,6 +41,11 @@ type Invocation struct {
 	// Pooled compiles the plan of a pool's sandbox: the command's
 	// passEnv values come with each request, not from the caller.
 	Pooled bool
+	// Detached compiles the plan of a sandbox that outlives the process
+	// that starts it (an OCI runtime's container, launcher's
+	// Invocation.Detached): init gets no parent-death signal, nor does
+	// the command (init, its parent, is pid 1 of the sandbox).
+	Detached bool
 }
 
 // The places where init builds the new root. After the first pivot_root
@@ -71,6 +76,7 @@ type compiler struct {
 	tty       bool
 	keepUpper string
 	pooled    bool
+	detached  bool
 	// overlays are the upper and work directories of the overlay mounts,
 	// in mount order.
 	overlays [][2]string
@@ -86,7 +92,7 @@ type compiler struct {
 
 // Profile compiles p for the host described by h and the invocation inv.
 func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
-	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper, pooled: inv.Pooled}
+	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper, pooled: inv.Pooled, detached: inv.Detached}
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
@@ -258,7 +264,9 @@ func (c *compiler) compile(inv Invocation) error {
 		c.add("namespaces.user", plan.Init, &plan.AmbientCaps{Caps: caps})
 	}
 	// Init dies with cell, and with it (as pid 1) the whole sandbox.
-	c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	if !inv.Detached {
+		c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	}
 	self := inv.Self
 	if self == "" {
 		self = "/proc/self/exe"
@@ -268,7 +276,7 @@ func (c *compiler) compile(inv Invocation) error {
 		c.helperMaps(ids, self, initArgs)
 	}
 	c.add("namespaces", plan.Init, &plan.ExecInit{Path: self, Args: initArgs})
-	if ids != nil && ids.helpers {
+	if ids != nil && ids.helpers && !inv.Detached {
 		// The uid change of the exec above cleared the parent-death
 		// signal; arm it again.
 		c.add("namespaces", plan.Init, &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
@@ -831,7 +839,9 @@ func (c *compiler) process(args []string, sec *securitySteps) {
 	}
 	cmd("process.cwd", &plan.Chdir{Dir: cwd})
 	// A uid change clears the parent-death signal; arm it again.
-	cmd("process", &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	if !c.detached {
+		cmd("process", &plan.Pdeathsig{Signal: uint32(unix.SIGKILL)})
+	}
 	if c.tty {
 		// The console is the command's stdin: its own terminal, not the
 		// caller's, so the session of its own costs job control nothing.
