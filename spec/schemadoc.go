@@ -189,5 +189,6 @@ var fieldDocs = map[string]fieldDoc{
 	"security.rlimits":                       {"Resource limits of the command by name (nofile, nproc, core, as, cpu, fsize, ...): a value for both soft and hard, or {soft, hard}.", []any{map[string]any{"nofile": 1024, "core": 0}}},
 	"security.rlimits.soft":                  {"Soft limit: a number, or unlimited.", []any{1024, "unlimited"}},
 	"security.rlimits.hard":                  {"Hard limit, the most the soft limit can be raised to: a number, or unlimited.", []any{4096, "unlimited"}},
+	"security.setIDGuard":                    {"Keep the command from leaving set-user-ID, set-group-ID or file-capability programs on the host through a writable bind (the default, where the command's files are a host ID other than an unprivileged caller's own): a seccomp guard on mode bits, and refusing CAP_SETFCAP and an unconfined filter. false runs without it, as an OCI runtime does.", []any{true}},
 	"security.oomScoreAdj":                   {"The command's oom_score_adj, -1000 to 1000.", []any{500}},
 }

@@ -33,10 +33,19 @@ type Security struct {
 	Rlimits map[string]Rlimit `yaml:"rlimits" json:"rlimits,omitempty"`
 	// OOMScoreAdj is the command's oom_score_adj, -1000 to 1000.
 	OOMScoreAdj *int `yaml:"oomScoreAdj" json:"oomScoreAdj,omitempty"`
+	// SetIDGuard keeps the command from leaving set-user-ID, set-group-ID
+	// or file-capability programs on the host through a writable bind
+	// (a seccomp guard, and refusing what would get around it). Absent
+	// means on; false, only explicitly, runs the profile without it, as
+	// an OCI runtime runs a bundle.
+	SetIDGuard *bool `yaml:"setIDGuard" json:"setIDGuard,omitempty"`
 }
 
 // NoNewPrivs reports whether no_new_privs is set (the default).
 func (s *Security) NoNewPrivs() bool { return s.NoNewPrivileges == nil || *s.NoNewPrivileges }
+
+// GuardsSetID reports whether the set-ID guard is on (the default).
+func (s *Security) GuardsSetID() bool { return s.SetIDGuard == nil || *s.SetIDGuard }
 
 // Capabilities are the capabilities the command keeps. Written as a list
 // they are kept in every set; written as a mapping, set by set:

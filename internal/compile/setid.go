@@ -32,7 +32,14 @@ var setIDModeArgs = []struct {
 //
 // nosuid on the sandbox's mounts stops only execution inside the sandbox:
 // the file stays on the host, where the host's own mount honours the bits.
+//
+// A profile that turns the guard off (security.setIDGuard: false, which
+// an OCI bundle's translation says, since the runtime spec has no such
+// guard) has no exposure cell acts on; cell lint reports it instead.
 func (c *compiler) setIDExposure() string {
+	if !c.p.Security.GuardsSetID() {
+		return ""
+	}
 	where := ""
 	for i := range c.p.Filesystem.Mounts {
 		m := &c.p.Filesystem.Mounts[i]

@@ -43,6 +43,8 @@ func TestSetIDGuard(t *testing.T) {
 		{"root, kept upper", true, overlay, "/var/tmp/keep", true},
 		{"unprivileged, its own IDs", false, bind, "", false},
 		{"unprivileged, a subordinate range", false, bind + sub, "", true},
+		{"root, writable bind, guard off", true, bind + "security: {setIDGuard: false}\n", "", false},
+		{"root, kept upper, guard off", true, overlay + "security: {setIDGuard: false}\n", "/var/tmp/keep", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &userFacts
@@ -65,6 +67,11 @@ func TestSetIDGuard(t *testing.T) {
 	}
 	if err := compileErr(t, &userFacts, bind+"security: {capabilities: [CAP_SETFCAP]}\n", compile.Invocation{Args: []string{"true"}}); err != nil {
 		t.Errorf("CAP_SETFCAP for an unprivileged caller's own files: %v", err)
+	}
+	// Turned off, as an OCI bundle's translation says, nothing of it is
+	// refused: the profile runs as written, and cell lint reports it.
+	if err := compileErr(t, &rootFacts, bind+"security: {setIDGuard: false, capabilities: [CAP_SETFCAP], seccomp: {mode: unconfined}}\n", compile.Invocation{Args: []string{"true"}}); err != nil {
+		t.Errorf("guard off: CAP_SETFCAP, unconfined, root, writable bind: %v", err)
 	}
 	err = compileErr(t, &rootFacts, bind+"security: {seccomp: {mode: unconfined}}\n", compile.Invocation{Args: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "security.seccomp.mode: unconfined leaves no filter to refuse set-user-ID and set-group-ID bits, and what the command makes in the writable bind of /srv/p belongs on the host to uid 0") {

@@ -185,6 +185,7 @@ var rules = map[string]classifier{
 	"namespaces.join.*":                      changedWidens("the sandbox enters an existing namespace, whose processes and resources it shares"),
 	"sysctl.*":                               changedWidens("a kernel parameter of the sandbox's own namespaces changes"),
 	"filesystem.root.propagation":            neutral("the root's propagation type among the sandbox's own mounts (cell's are private to the host)"),
+	"security.setIDGuard":                    flagDefault("true", Narrows, "the command cannot leave set-ID or file-capability programs on the host", "the command can leave set-ID or file-capability programs on the host through a writable bind"),
 	"security.oomScoreAdj":                   neutral("how willingly the OOM killer picks the command"),
 }
 

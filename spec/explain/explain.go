@@ -532,6 +532,9 @@ func defences(p *spec.Profile) []string {
 	}
 	onOff(sec.Capabilities.Empty(), "no capabilities", "capabilities are kept (see Who the command is)")
 	onOff(sec.NoNewPrivs(), "no_new_privs", "no_new_privs")
+	if !sec.GuardsSetID() && slices.ContainsFunc(p.Filesystem.Mounts, func(m spec.Mount) bool { return m.Type == spec.MountBind && m.Writable }) {
+		out = append(out, "Off: the set-ID guard: the command can leave set-user-ID and file-capability programs in its writable binds, which run with their rights on the host.")
+	}
 	switch {
 	case sec.Seccomp.Mode == spec.SeccompUnconfined:
 		out = append(out, "Off: no system call filter.")

@@ -117,6 +117,8 @@ func TestSentences(t *testing.T) {
 		{"host root", "ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n", "this includes the host's root"},
 		{"host file system", "namespaces: {mount: host}\n", "the host's whole file system"},
 		{"writable bind", "filesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n", "It can read and write the host's: /srv at /data."},
+		{"set-ID guard off", "security: {setIDGuard: false}\nfilesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n",
+			"Off: the set-ID guard: the command can leave set-user-ID and file-capability programs in its writable binds"},
 		{"noexec", "filesystem:\n  mounts: [{type: tmpfs, target: /t, noexec: true}]\n", "It can execute nothing from the mounts."},
 		{"unbounded tmpfs", "filesystem:\n  mounts: [{type: tmpfs, target: /t}]\n", "/t (tmpfs, no size limit)"},
 		{"passEnv", "process: {passEnv: [TERM, LANG]}\n", "only these are passed in, when set: TERM, LANG."},

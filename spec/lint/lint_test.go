@@ -91,6 +91,10 @@ func TestRules(t *testing.T) {
 			"ids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n" + mounts("{type: bind, source: /etc, target: /etc, writable: true}")},
 		{"CELL024", "ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n" + mounts("{type: bind, source: /etc/passwd, target: /etc/passwd, writable: true}"), lint.Critical, "t.yaml:7:72",
 			"ids:\n  uidMap: [{inside: 0, outside: 0, count: 1}]\n" + mounts("{type: bind, source: /etc/passwd, target: /etc/passwd}")},
+		{"CELL026", "security: {setIDGuard: false}\n" + mounts("{type: bind, source: /srv/data, target: /d, writable: true}"), lint.Critical, "t.yaml:6:61",
+			mounts("{type: bind, source: /srv/data, target: /d, writable: true}")},
+		{"CELL026", "security: {setIDGuard: false}\nids:\n  uidMap: [{inside: 0, outside: 100000, count: 65536}]\n" + mounts("{type: bind, source: /srv/data, target: /d, writable: true}"), lint.High, "t.yaml:8:61",
+			"security: {setIDGuard: false}\n" + mounts("{type: bind, source: /srv/data, target: /d}")},
 		{"CELL025", mounts("{type: bind, source: /home/dev/project, target: /src, writable: true}"), lint.High, "t.yaml:5:71",
 			"filesystem:\n  mounts:\n" +
 				"    - {type: bind, source: /home/dev/project, target: /src, writable: true}\n" +

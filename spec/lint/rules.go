@@ -196,6 +196,12 @@ var rules = []*Rule{
 		check:   writableGitHooks,
 	},
 	{
+		ID: "CELL026", Name: "set-id-guard-off", Severity: High,
+		Summary: "The set-ID guard is off beside a writable bind.",
+		Help:    "What the command makes in a writable bind stays on the host, owned by the host ID the sandbox's IDs map to; nosuid on the sandbox's mount stops only execution inside. Without cell's set-ID guard the command can leave there a set-user-ID program, or give one file capabilities (CAP_SETFCAP), that another user later runs on the host with those rights: the host's root, for a sandbox whose root is the host's. An OCI bundle always reads as security.setIDGuard: false (the runtime spec has no such guard). Keep the guard (remove setIDGuard: false), make the bind read-only, or map the sandbox to a subordinate range and drop CAP_SETFCAP.",
+		check:   setIDGuardOff,
+	},
+	{
 		ID: "CELL029", Name: "writable-bind-follows-symlinks", Severity: High,
 		Summary: "A writable bind's source is resolved through symlinks.",
 		Help:    "cell resolves a writable bind's source without following symlinks, because a sandbox that could write there may have replaced a component by a link to anywhere on the host (out -> /etc), which the next sandbox would then get writable. followSymlinks: true turns that off. Bind the path the link points to instead.",
@@ -1023,6 +1029,24 @@ func writableEtcAsRoot(ps *pass) {
 					"writable bind of %s lets the command change %s, and %s: it can make itself root on the host", m.Source, f, why)
 				return
 			}
+		}
+	})
+}
+
+// setIDGuardOff reports each writable bind of a profile without the
+// set-ID guard: critically when the sandbox's root is the host's.
+func setIDGuardOff(ps *pass) {
+	if ps.p.Security.GuardsSetID() {
+		return
+	}
+	sev, who := High, "the host IDs the sandbox's map to"
+	if why, ok := rootIsHostRoot(ps.p); ok {
+		sev, who = Critical, "the host's root ("+why+")"
+	}
+	binds(ps.p, func(at string, m *spec.Mount) {
+		if m.Writable {
+			ps.reportAs(sev, at+".writable", "remove security.setIDGuard: false, or bind it read-only",
+				"without the set-ID guard the command can leave set-user-ID or file-capability programs in %s that run on the host as %s", m.Source, who)
 		}
 	})
 }

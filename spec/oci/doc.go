@@ -18,8 +18,8 @@
 //
 // Where the runtime spec's default differs from cell's, the profile says
 // the runtime spec's: a namespace absent from linux.namespaces is the
-// host's, no seccomp object means no filter, and noNewPrivileges is off
-// unless set.
+// host's, no seccomp object means no filter, noNewPrivileges is off
+// unless set, and cell's set-ID guard is off (security.setIDGuard).
 //
 // The package does no host I/O besides Load reading the file it is given.
 package oci

@@ -131,6 +131,9 @@ func Export(p *spec.Profile, o ExportOptions) (*Exported, error) {
 	if sec.Seccomp.Mode == spec.SeccompDefault {
 		e.lose("security.seccomp", "cell's default seccomp filter (and its rules) is not exported: the bundle runs without a filter")
 	}
+	if sec.GuardsSetID() && slices.ContainsFunc(p.Filesystem.Mounts, func(m spec.Mount) bool { return m.Writable && m.Type == spec.MountBind }) {
+		e.lose("security.setIDGuard", "config.json has no set-ID guard: where cell would keep the command from leaving set-ID or file-capability programs in its writable binds, the bundle does not")
+	}
 	return e.out, nil
 }
 

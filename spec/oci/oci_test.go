@@ -129,8 +129,8 @@ func TestParseMapping(t *testing.T) {
 		check      func(p *spec.Profile) string
 	}{
 		{"defaults differ from cell's", `"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
-			if p.Security.NoNewPrivs() || p.Namespaces.PID != spec.Host || p.Namespaces.User != spec.Host || p.Network.Mode != spec.NetHost {
-				return "want no_new_privs off, every namespace but mount the host's, network host"
+			if p.Security.NoNewPrivs() || p.Security.GuardsSetID() || p.Namespaces.PID != spec.Host || p.Namespaces.User != spec.Host || p.Network.Mode != spec.NetHost {
+				return "want no_new_privs and the set-ID guard off, every namespace but mount the host's, network host"
 			}
 			return ""
 		}},

@@ -286,6 +286,11 @@ func (c *conv) process(out, top, n *yaml.Node) {
 		}
 	}
 	c.put(out, "security.noNewPrivileges", flag(at, nnp), "process.noNewPrivileges")
+	// The runtime spec gives the process exactly the filter and the
+	// capabilities the config lists: no set-ID guard on top, which
+	// would also refuse an engine's default capabilities (CAP_SETFCAP)
+	// beside any writable volume. Said at the process, which keeps them.
+	c.put(out, "security.setIDGuard", flag(n, false), "process")
 	if v := f["oomScoreAdj"]; v != nil && !isNull(v) {
 		if i, ok := c.integer(v, "process.oomScoreAdj", -1000, 1000); ok {
 			c.put(out, "security.oomScoreAdj", num(v, i), "process.oomScoreAdj")
