@@ -367,7 +367,7 @@ network:
 		`p.yaml:5:8: ids.uid: must be an integer from 0 to 4294967295, not -1`,
 		`p.yaml:7:38: ids.uidMap[0].count: must not be 0`,
 		`p.yaml:10:43: filesystem.mounts[0].source: only applies to bind mounts, not tmpfs`,
-		`p.yaml:11:14: filesystem.mounts[1].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, not "bogus"`,
+		`p.yaml:11:14: filesystem.mounts[1].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, cgroup, not "bogus"`,
 		`p.yaml:11:29: filesystem.mounts[1].target: must be an absolute path, not "usr"`,
 		// The bad name is not reported: validation skips a value that
 		// failed to decode.

@@ -61,7 +61,7 @@ var fieldDocs = map[string]fieldDoc{
 		map[string]any{"type": "bind", "source": "/usr", "target": "/usr"},
 		map[string]any{"type": "tmpfs", "target": "/tmp", "size": "256Mi", "mode": "1777"},
 	}}},
-	"filesystem.mounts.type":              {"bind: a host path; tmpfs: memory-backed scratch space; proc: the sandbox's /proc; dev: a minimal /dev; dir, file, symlink: made in the root.", []any{"bind", "tmpfs"}},
+	"filesystem.mounts.type":              {"bind: a host path; tmpfs: memory-backed scratch space; proc: the sandbox's /proc; dev: a minimal /dev; dir, file, symlink: made in the root; overlay: host directories under a throw-away upper layer; sysfs: read-only; mqueue: the sandbox's message queues; cgroup: the sandbox's own cgroups, read-only.", []any{"bind", "tmpfs"}},
 	"filesystem.mounts.target":            {"Absolute path in the sandbox; unique, not /, listed after its parents.", []any{"/usr", "/src"}},
 	"filesystem.mounts.source":            {"Host path of a bind mount.", []any{"/usr", "${PWD}"}},
 	"filesystem.mounts.device":            {"What the mount table shows as the source of a tmpfs, proc, sysfs or mqueue mount (default: the type's name).", []any{"shm"}},

@@ -278,7 +278,7 @@ func TestSetErrors(t *testing.T) {
 			name: "enum error inside a flow value",
 			src:  setBase,
 			sets: []string{"filesystem.mounts[+]={type: nfs, target: /n}"},
-			want: []string{`--set:1:29: filesystem.mounts[2].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, not "nfs"`},
+			want: []string{`--set:1:29: filesystem.mounts[2].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, cgroup, not "nfs"`},
 		},
 		{
 			name: "validation error of a set value",

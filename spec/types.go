@@ -72,10 +72,18 @@ const (
 	// MountMqueue is the POSIX message queue filesystem of the sandbox's
 	// IPC namespace.
 	MountMqueue
+	// MountCgroup shows the sandbox's own cgroups, read-only: its leaf of
+	// the unified hierarchy bound at the target on a cgroup v2 host; on
+	// a host with v1 hierarchies, a read-only tmpfs with its leaf of each
+	// hierarchy (and of the unified one) bound at TARGET/NAME, NAME the
+	// hierarchy's mount point's, as runtimes lay out /sys/fs/cgroup. A
+	// sandbox without limits has no cgroup of its own: an empty
+	// read-only tmpfs.
+	MountCgroup
 )
 
 // MountTypes lists every valid MountType, in documentation order.
-var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink, MountOverlay, MountSysfs, MountMqueue}
+var MountTypes = []MountType{MountBind, MountTmpfs, MountProc, MountDev, MountDir, MountFile, MountSymlink, MountOverlay, MountSysfs, MountMqueue, MountCgroup}
 
 // String returns the type's name as written in a profile, or "" for
 // MountInvalid.
@@ -103,6 +111,8 @@ func (t MountType) String() string {
 		return "sysfs"
 	case MountMqueue:
 		return "mqueue"
+	case MountCgroup:
+		return "cgroup"
 	}
 	return fmt.Sprintf("MountType(%d)", uint8(t))
 }

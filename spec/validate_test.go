@@ -470,7 +470,7 @@ func TestValidationErrors(t *testing.T) {
 			name: "no validation under a value that failed to decode",
 			src:  mounts("{type: bogus, target: rel}", "[]"),
 			want: []string{
-				`p.yaml:5:14: filesystem.mounts[0].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, not "bogus"`,
+				`p.yaml:5:14: filesystem.mounts[0].type: must be one of bind, tmpfs, proc, dev, dir, file, symlink, overlay, sysfs, mqueue, cgroup, not "bogus"`,
 				`p.yaml:5:29: filesystem.mounts[0].target: must be an absolute path, not "rel"`,
 				`p.yaml:6:7: filesystem.mounts[1]: must be a mapping`,
 			},

@@ -31,12 +31,12 @@ type podman struct {
 }
 
 // podmanOpts are the options every container here is run with: no
-// network (the host's would need netavark and its firewall rules), and
-// a tmpfs over /sys/fs/cgroup, where podman's defaults ask for a cgroup
-// mount that cell has not. podman's default capabilities stay, with its
-// writable binds of /etc/hosts and /etc/resolv.conf beside CAP_SETFCAP:
-// a bundle runs without cell's set-ID guard, as the runtime spec says.
-var podmanOpts = []string{"--network", "none", "--mount", "type=tmpfs,destination=/sys/fs/cgroup,notmpcopyup"}
+// network (the host's would need netavark and its firewall rules).
+// Everything else is podman's default: its cgroup mount at
+// /sys/fs/cgroup, and its default capabilities (CAP_SETFCAP among them)
+// beside its writable binds of /etc/hosts and /etc/resolv.conf, since a
+// bundle runs without cell's set-ID guard, as the runtime spec says.
+var podmanOpts = []string{"--network", "none"}
 
 // newPodman makes a podman of the test's with runtime as cell-oci; with
 // rootless, one that runs as celltest, whose home, XDG runtime directory

@@ -281,3 +281,30 @@ func sandboxCgroups(parent, name string) []string {
 	}
 	return dirs
 }
+
+// TestCgroupMount checks from inside that a cgroup mount shows the
+// sandbox's own cgroups, with its limit, read-only: its pids leaf at
+// /sys/fs/cgroup/pids on a host with v1 hierarchies, at /sys/fs/cgroup
+// itself on cgroup v2 (make test-vm runs it there).
+func TestCgroupMount(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	parent := cgroupParent(t)
+	r := sandboxRun(t, profile(t, ""), []string{"resources.parent=" + parent, "resources.pids.max=23",
+		"filesystem.mounts[+]={type: cgroup, target: /sys/fs/cgroup}"}, "sh", "-c", `
+f=/sys/fs/cgroup/pids.max; [ -e /sys/fs/cgroup/pids ] && f=/sys/fs/cgroup/pids/pids.max
+echo "max $(cat $f)"
+if echo 100 2>/dev/null > $f; then echo "written"; else echo "write refused"; fi
+echo "max $(cat $f)"
+grep -c . $(dirname $f)/cgroup.procs | sed 's/^/procs /'
+grep ' /sys/fs/cgroup' /proc/self/mountinfo | grep -vc ' ro,' | sed 's/^/writable mounts /'`)
+	out := mustSucceed(t, r)
+	for _, want := range []string{"max 23\nwrite refused\nmax 23\n", "writable mounts 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "procs ") || strings.Contains(out, "procs 0") {
+		t.Errorf("the sandbox's own cgroup should hold its processes:\n%s", out)
+	}
+}

@@ -88,6 +88,9 @@ type compiler struct {
 	// propagations are the mounts' propagation steps, made once "/" is
 	// the new root and has its own.
 	propagations []plan.Step
+	// readOnlyAfterPivot are the Setattr steps of mounts that are made
+	// writable, filled, and made read-only once "/" is in place.
+	readOnlyAfterPivot []plan.Step
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
@@ -423,6 +426,7 @@ func (c *compiler) filesystem(nets *netSetup) {
 	if fs.Root.ReadOnly {
 		c.add("filesystem.root.readOnly", plan.Init, &plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_RDONLY})
 	}
+	c.steps = append(c.steps, c.readOnlyAfterPivot...)
 	// After pivot_root, which refuses a shared root; the root's type
 	// first, since an r form reaches every mount under it, then each
 	// mount's own.
@@ -581,6 +585,8 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		in(&plan.MountFS{Root: newRoot, FSType: "sysfs", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
 	case spec.MountMqueue:
 		in(&plan.MountFS{Root: newRoot, FSType: "mqueue", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+	case spec.MountCgroup:
+		c.cgroupMount(at, m.Target)
 	case spec.MountDir:
 		mode := spec.FileMode(0o755)
 		if m.Mode != nil {

@@ -46,7 +46,7 @@ func writable(m *spec.Mount) bool {
 		return m.Writable
 	case spec.MountTmpfs, spec.MountOverlay:
 		return true
-	case spec.MountInvalid, spec.MountProc, spec.MountDev, spec.MountDir, spec.MountFile, spec.MountSymlink, spec.MountSysfs, spec.MountMqueue:
+	case spec.MountInvalid, spec.MountProc, spec.MountDev, spec.MountDir, spec.MountFile, spec.MountSymlink, spec.MountSysfs, spec.MountMqueue, spec.MountCgroup:
 	}
 	return false
 }

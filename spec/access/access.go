@@ -159,7 +159,7 @@ func Files(p *spec.Profile) []Path {
 		case spec.MountDev:
 			// The dev tmpfs is noexec; its nodes are bound one by one.
 			mountNoExec = true
-		case spec.MountSysfs:
+		case spec.MountSysfs, spec.MountCgroup:
 			mountRO, mountNoExec = true, true
 		case spec.MountMqueue:
 			mountNoExec = true

@@ -237,6 +237,12 @@ func files(p *spec.Profile, paths []access.Path) []string {
 			special = append(special, m.Target+" is a read-only sysfs (the kernel's devices; the network's are the sandbox's own with a network namespace)")
 		case spec.MountMqueue:
 			special = append(special, m.Target+" holds the message queues of the sandbox's IPC namespace")
+		case spec.MountCgroup:
+			if p.Resources.Any() {
+				special = append(special, m.Target+" shows the sandbox's own cgroups, read-only")
+			} else {
+				special = append(special, m.Target+" is empty: the sandbox has no cgroup of its own without a limit")
+			}
 		case spec.MountDir, spec.MountFile, spec.MountSymlink:
 			special = append(special, fmt.Sprintf("%s is a %s made for the sandbox", m.Target, m.Type))
 		}

@@ -119,6 +119,8 @@ func TestSentences(t *testing.T) {
 		{"writable bind", "filesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n", "It can read and write the host's: /srv at /data."},
 		{"set-ID guard off", "security: {setIDGuard: false}\nfilesystem:\n  mounts: [{type: bind, source: /srv, target: /data, writable: true}]\n",
 			"Off: the set-ID guard: the command can leave set-user-ID and file-capability programs in its writable binds"},
+		{"cgroup mount", "resources: {pids: {max: 9}}\nfilesystem:\n  mounts: [{type: cgroup, target: /sys/fs/cgroup}]\n", "/sys/fs/cgroup shows the sandbox's own cgroups, read-only"},
+		{"empty cgroup mount", "filesystem:\n  mounts: [{type: cgroup, target: /sys/fs/cgroup}]\n", "/sys/fs/cgroup is empty: the sandbox has no cgroup of its own without a limit"},
 		{"noexec", "filesystem:\n  mounts: [{type: tmpfs, target: /t, noexec: true}]\n", "It can execute nothing from the mounts."},
 		{"unbounded tmpfs", "filesystem:\n  mounts: [{type: tmpfs, target: /t}]\n", "/t (tmpfs, no size limit)"},
 		{"passEnv", "process: {passEnv: [TERM, LANG]}\n", "only these are passed in, when set: TERM, LANG."},

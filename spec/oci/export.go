@@ -377,6 +377,8 @@ func (e *exporter) mounts(s *specs.Spec, exists func(string) bool) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "nodev", "noexec", "ro"}})
 		case spec.MountMqueue:
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "nodev", "noexec"}})
+		case spec.MountCgroup:
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "nodev", "noexec", "ro"}})
 		case spec.MountOverlay:
 			e.lose(at, "config.json has no overlay of host directories with a throw-away upper layer: %s is not mounted", m.Target)
 		default:

@@ -169,6 +169,12 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
+		{"cgroup mount", `"mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}], "linux": {"namespaces": [{"type": "mount"}]}`, func(p *spec.Profile) string {
+			if m := p.Filesystem.Mounts; len(m) != 1 || m[0].Type != spec.MountCgroup || m[0].Target != "/sys/fs/cgroup" {
+				return fmt.Sprintf("mounts %+v, want one cgroup mount at /sys/fs/cgroup", m)
+			}
+			return ""
+		}},
 		{"devices", `"mounts": [{"destination": "/dev", "type": "tmpfs"}], "linux": {"namespaces": [{"type": "mount"}], "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}, {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 384, "uid": 1}, {"path": "/dev/p", "type": "p"}], "resources": {"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}, {"allow": true, "type": "b", "major": 8, "access": "r"}]}}`, func(p *spec.Profile) string {
 			d := p.Filesystem.Mounts[0].Devices
 			r := p.Resources.Devices
@@ -273,7 +279,7 @@ func TestParseErrors(t *testing.T) {
 		"config.json:5:11 hooks",
 		"config.json:7:3 mounts[0].options",
 		"config.json:8:3 mounts[1] (cell filesystem.mounts[1].type)",
-		"config.json:9:33 mounts[2].type",
+		"config.json:9:3 mounts[2].options",
 		"config.json:10:78 mounts[3].options[1]",
 		"config.json:11:54 mounts[4].options[0]",
 		"config.json:12:19 mounts[5].destination",

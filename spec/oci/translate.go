@@ -483,6 +483,24 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 			c.errorf(e, p+".options", "cell mounts sysfs read-only only: add \"ro\"")
 		}
 		return m
+	case typ == "cgroup" || typ == "cgroup2":
+		// The container's own cgroups, as runtimes show them; cell
+		// binds its leaves (see the profile's cgroup mount).
+		set(m, "type", str(e, "cgroup"))
+		ro := false
+		for i, o := range opts {
+			switch o {
+			case "ro":
+				ro = true
+			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
+			default:
+				c.errorf(optNodes[i], optPath(i), "cell cannot apply cgroup option %q (its cgroup mount is read-only, nosuid, nodev and noexec)", o)
+			}
+		}
+		if !ro {
+			c.errorf(e, p+".options", "cell mounts cgroups read-only only (a container that could write its own cgroup could raise its limits): add \"ro\"")
+		}
+		return m
 	case typ == "mqueue":
 		set(m, "type", str(e, "mqueue"))
 		device()
@@ -497,7 +515,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 		c.errorf(e, p+".type", "is required unless options say bind or rbind")
 		return nil
 	}
-	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, sysfs, mqueue, and devpts within its /dev)", typ)
+	c.errorf(f["type"], p+".type", "cell cannot mount %s (it mounts bind, tmpfs, proc, sysfs, mqueue, cgroup, and devpts within its /dev)", typ)
 	return nil
 }
 
