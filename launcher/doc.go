@@ -19,7 +19,11 @@
 // Attach serves it from another process (its first Exec is its command:
 // `start`), and Teardown removes it by its plan alone (`delete`).
 // Invocation.EngineName names a sandbox as its engine does (an OCI
-// container's cgroup) where a sandbox name could not.
+// container's cgroup) where a sandbox name could not. CgroupOf operates
+// on a running sandbox's cgroups from any process that has its plan:
+// it lists, freezes, thaws and kills its processes, changes its Limits
+// and reads its counters, as `cell update` and an OCI runtime's pause,
+// update and kill --all do.
 // Exec runs a command in a pool's sandbox (launcher/pool) or a running
 // sandbox's exec socket with the same supervision. Restore brings a
 // checkpoint back (internal/checkpoint: the restore plan that

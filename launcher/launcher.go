@@ -425,6 +425,12 @@ func compileNamed(p *spec.Profile, facts *Facts, inv Invocation, name, init stri
 	return pl, nil
 }
 
+// HostFacts probes the facts of this host that every profile is
+// compiled against (the caller's ids, home and working directory, the
+// kernel's features): what Prepare probes when Invocation.Facts is nil.
+// Compile adds, through Probe, what a profile needs beyond them.
+func HostFacts() (*Facts, error) { return probe.Host() }
+
 // Probe fills the facts that compiling p needs and that are not probed
 // for every profile (probe.Host): cgroups, Landlock, the network's
 // helpers, the caller's subordinate IDs and the pool that outside: pick

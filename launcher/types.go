@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/host"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/state"
@@ -29,6 +30,26 @@ type (
 	Process = sandbox.Process
 	// Store is the state directory where running sandboxes are recorded.
 	Store = state.Store
+	// Limits are resource limits that Cgroup.Update sets on a running
+	// sandbox; a nil or zero field is left as it is.
+	Limits = cgroup.Limits
+	// LimitValue is a limit in bytes or tasks, or no limit (Num, Max).
+	LimitValue = cgroup.Value
+	// CPULimit is a CPU bandwidth limit: a quota of CPU time in every
+	// period, both in µs (CPUs).
+	CPULimit = cgroup.CPUMax
+	// CgroupWrite is one value written to one cgroup file, as
+	// Cgroup.Update reports what it wrote (it prints as
+	// `write "7" to /sys/fs/cgroup/cell/x/pids.max`).
+	CgroupWrite = cgroup.Write
+	// CgroupStats are what a sandbox's cgroups counted (Cgroup.Stats).
+	CgroupStats = cgroup.Stats
+	// CgroupError is a cgroup file operation that the kernel refused:
+	// the operation, the path, the value written and the errno.
+	CgroupError = cgroup.Error
+	// LimitError is a limit that cannot be had on this host or on this
+	// sandbox's cgroups, naming the Limits field and why.
+	LimitError = cgroup.LimitError
 )
 
 // OpenStore opens the state directory dir (StateDir for the caller's

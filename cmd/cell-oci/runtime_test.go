@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -399,4 +401,82 @@ func TestLongStatePath(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.root, id)); !os.IsNotExist(err) {
 		t.Errorf("the container's state outlived run: %v", err)
 	}
+}
+
+// TestCgroupControl: ps, pause, resume, update and kill --all act on
+// the container's cgroup (through launcher's Cgroup), with the answers
+// that callers read: ps's JSON array of host pids, the paused status,
+// update's refusals, and kill --all ending every process.
+func TestCgroupControl(t *testing.T) {
+	r := newRT(t)
+	subreaper(t)
+	parent := fmt.Sprintf("cell-test-%d", os.Getpid())
+	t.Cleanup(func() { removeTestCgroups(parent) })
+	b := bundle(t, []string{"sh", "-c", "sleep 60 & sleep 60"}, func(c map[string]any) {
+		linux(c)["cgroupsPath"] = "/" + parent + "/ctl"
+		linux(c)["resources"] = map[string]any{"pids": map[string]any{"limit": 64}}
+	})
+	r.run(false, "create", "--bundle", b, "c5")
+	t.Cleanup(func() { exec.Command(r.bin, "--root", r.root, "delete", "--force", "c5").Run() })
+	r.run(false, "start", "c5")
+	init := int(r.state("c5")["pid"].(float64))
+
+	var pids []int
+	for deadline := time.Now().Add(10 * time.Second); len(pids) < 3; time.Sleep(10 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(r.run(false, "ps", "--format", "json", "c5")), &pids); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ps: %v, want init, sh and its two sleeps", pids)
+		}
+	}
+	if !slices.Contains(pids, init) {
+		t.Errorf("ps: %v does not hold init (%d)", pids, init)
+	}
+
+	r.run(false, "pause", "c5")
+	if st := r.state("c5")["status"]; st != "paused" {
+		t.Errorf("status after pause: %v", st)
+	}
+	if msg := r.run(true, "pause", "c5"); !strings.Contains(msg, "container c5 is paused") {
+		t.Errorf("pause of a paused container: %q", msg)
+	}
+	r.run(false, "resume", "c5")
+	if st := r.state("c5")["status"]; st != "running" {
+		t.Errorf("status after resume: %v", st)
+	}
+
+	pidsMax := filepath.Join("/sys/fs/cgroup/pids", parent, "ctl", "pids.max")
+	if _, err := os.Stat(pidsMax); err != nil {
+		pidsMax = filepath.Join("/sys/fs/cgroup", parent, "ctl", "pids.max")
+	}
+	update := func(fail bool, res string) string {
+		f := filepath.Join(t.TempDir(), "resources.json")
+		if err := os.WriteFile(f, []byte(res), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return r.run(fail, "update", "--resources", f, "c5")
+	}
+	update(false, `{"pids": {"limit": 7}}`)
+	if b, err := os.ReadFile(pidsMax); err != nil || strings.TrimSpace(string(b)) != "7" {
+		t.Errorf("pids.max after update: %q %v, want 7", b, err)
+	}
+	if msg := update(true, `{"pids": {"limit": 9}, "memory": {"swap": 1048576}}`); !strings.Contains(msg, "memory.swap (memory plus swap) needs memory.limit") {
+		t.Errorf("update with swap and no memory limit: %q, want it refused", msg)
+	}
+	if b, _ := os.ReadFile(pidsMax); strings.TrimSpace(string(b)) != "7" {
+		t.Errorf("pids.max after a refused update: %q, want 7 still", b)
+	}
+
+	r.run(false, "kill", "--all", "c5", "KILL")
+	waitPid(t, init)
+	for _, p := range pids {
+		if err := unix.Kill(p, 0); err == nil {
+			t.Errorf("pid %d of the container lives after kill --all", p)
+		}
+	}
+	if got := strings.TrimSpace(r.run(false, "ps", "--format", "json", "c5")); got != "[]" {
+		t.Errorf("ps of a stopped container: %s, want []", got)
+	}
+	r.run(false, "delete", "c5")
 }

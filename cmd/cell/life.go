@@ -16,7 +16,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/internal/network/egress/proc"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/stamp"
@@ -244,10 +243,11 @@ func ps(c *cli.Context) error {
 			x.State, x.UptimeSec = "dead", 0
 			dead++
 		case r.Cgroup != nil:
-			if frozen, err := cgroupfs.Frozen(r.Cgroup); err == nil && frozen {
+			cg := launcher.CgroupOf(r.Cgroup, nil)
+			if frozen, err := cg.Frozen(); err == nil && frozen {
 				x.State = "frozen"
 			}
-			if s, err := cgroupfs.ReadStats(r.Cgroup); err == nil {
+			if s, err := cg.Stats(); err == nil {
 				x.MemoryPeak, x.CPUUsec = s.MemoryPeak, s.CPUUsec
 			}
 		}
@@ -341,7 +341,7 @@ func execIn(c *cli.Context) error {
 	if r.Cgroup != nil {
 		// A frozen init cannot fork the command: the request would wait
 		// until the sandbox is thawed.
-		if frozen, err := cgroupfs.Frozen(r.Cgroup); err == nil && frozen {
+		if frozen, err := launcher.CgroupOf(r.Cgroup, nil).Frozen(); err == nil && frozen {
 			return fmt.Errorf("exec: %s is frozen; cell thaw %s first", r.Name, r.Name)
 		}
 	}

@@ -16,13 +16,13 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/cgroup"
 	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
 	"github.com/cellsandbox/cell/internal/ids"
 	"github.com/cellsandbox/cell/internal/ids/slots"
 	"github.com/cellsandbox/cell/internal/network/lease"
 	"github.com/cellsandbox/cell/internal/sandbox"
 	"github.com/cellsandbox/cell/internal/state"
+	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/spec"
 )
 
@@ -137,15 +137,15 @@ func oneName(c *cli.Context) (string, error) {
 }
 
 // parseLimit reads a --flag value in the profile's syntax.
-func parseLimit(flag, v string) (*cgroup.Value, error) {
+func parseLimit(flag, v string) (*launcher.LimitValue, error) {
 	if v == "max" {
-		return cgroup.Max(), nil
+		return launcher.Max(), nil
 	}
 	n, err := spec.ParseSize(v)
 	if err != nil {
 		return nil, usageError(fmt.Sprintf("--%s: %v", flag, err))
 	}
-	return cgroup.Num(uint64(n)), nil
+	return launcher.Num(uint64(n)), nil
 }
 
 func update(c *cli.Context) error {
@@ -153,10 +153,10 @@ func update(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var lim cgroup.Limits
+	var lim launcher.Limits
 	for _, f := range []struct {
 		flag string
-		dst  **cgroup.Value
+		dst  **launcher.LimitValue
 	}{{"memory-max", &lim.MemoryMax}, {"memory-high", &lim.MemoryHigh}, {"swap-max", &lim.SwapMax}, {"pids-max", &lim.PidsMax}} {
 		if c.IsSet(f.flag) {
 			if *f.dst, err = parseLimit(f.flag, c.String(f.flag)); err != nil {
@@ -169,26 +169,19 @@ func update(c *cli.Context) error {
 		if err != nil {
 			return usageError(fmt.Sprintf("--cpu-max: %v", err))
 		}
-		lim.CPUMax = cgroup.CPUs(cpus.Millis)
+		lim.CPUMax = launcher.CPUs(cpus.Millis)
 	}
 	lim.CPUWeight = c.Uint64("cpu-weight")
 	r, err := lookupRunning(name)
 	if err != nil {
 		return err
 	}
-	layout, err := cgroupfs.Probe()
+	writes, err := launcher.CgroupOf(r.Cgroup, nil).Update(lim)
 	if err != nil {
-		return err
-	}
-	writes, err := cgroup.Limit(layout, r.Cgroup, lim)
-	if err != nil {
-		return err
+		return explainUpdate(err)
 	}
 	if len(writes) == 0 {
 		return usageError("update: give at least one limit to change")
-	}
-	if err := cgroupfs.Update(writes); err != nil {
-		return explainUpdate(err)
 	}
 	for _, w := range writes {
 		fmt.Fprintln(c.App.Writer, w)
@@ -208,9 +201,9 @@ func freeze(c *cli.Context, on bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if on {
-		return cgroupfs.Freeze(ctx, r.Cgroup)
+		return launcher.CgroupOf(r.Cgroup, nil).Freeze(ctx)
 	}
-	return cgroupfs.Thaw(ctx, r.Cgroup)
+	return launcher.CgroupOf(r.Cgroup, nil).Thaw(ctx)
 }
 
 // gc removes what a cell that could not clean up (SIGKILL, a crash, a
@@ -294,7 +287,7 @@ var usageFiles = map[string]string{
 // swap, locked pages) the write fails rather than kill anything. (v2
 // takes the limit and reclaims, then OOM-kills.)
 func explainUpdate(err error) error {
-	var ce *cgroup.Error
+	var ce *launcher.CgroupError
 	if !errors.As(err, &ce) || ce.Op != "write" || !errors.Is(ce.Err, unix.EBUSY) {
 		return err
 	}

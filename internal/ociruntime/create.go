@@ -17,7 +17,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/cellsandbox/cell/internal/host/probe"
 	"github.com/cellsandbox/cell/internal/state"
 	"github.com/cellsandbox/cell/launcher"
 	"github.com/cellsandbox/cell/spec/oci"
@@ -80,7 +79,7 @@ func compilePlan(bundle, name string) (*launcher.Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts, err := probe.Host()
+	facts, err := launcher.HostFacts()
 	if err != nil {
 		return nil, err
 	}

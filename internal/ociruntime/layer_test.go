@@ -14,11 +14,16 @@ import (
 // file of it or of cmd/cell-oci compiles a profile or executes a plan
 // through cell's own packages, which would let it launch what the
 // launcher's checks never saw (a detached plan's cleanup, an engine's
-// name).
+// name). Nor does it operate on a running sandbox's cgroups or probe the
+// host itself: launcher's Cgroup (from CgroupOf) lists, freezes, kills
+// and updates them, and HostFacts probes, as for any other caller, so
+// that there is one implementation of each.
 func TestOnlyLauncherAPI(t *testing.T) {
 	forbidden := []string{
 		"github.com/cellsandbox/cell/internal/compile",
 		"github.com/cellsandbox/cell/internal/sandbox",
+		"github.com/cellsandbox/cell/internal/cgroup",
+		"github.com/cellsandbox/cell/internal/host/probe",
 	}
 	fset := token.NewFileSet()
 	n := 0

@@ -19,9 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/cellsandbox/cell/internal/cgroup"
-	"github.com/cellsandbox/cell/internal/cgroup/cgroupfs"
-	"github.com/cellsandbox/cell/internal/host/probe"
+	"github.com/cellsandbox/cell/launcher"
 )
 
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -134,7 +132,7 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		if all && rec.Plan.Cgroup != nil {
 			ctx, cancel := contextTimeout(10 * time.Second)
 			defer cancel()
-			_ = cgroupfs.Kill(ctx, rec.Plan.Cgroup)
+			_ = launcher.CgroupOf(rec.Plan.Cgroup, nil).Kill(ctx)
 		}
 		return killInit(rec)
 	}
@@ -222,7 +220,7 @@ func (r *Runtime) Pids(id string) ([]int, error) {
 		return []int{}, nil
 	}
 	if rec.Plan.Cgroup != nil {
-		return cgroupfs.Procs(rec.Plan.Cgroup)
+		return launcher.CgroupOf(rec.Plan.Cgroup, nil).Procs()
 	}
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", rec.Pid))
 	if err != nil {
@@ -264,13 +262,13 @@ func (r *Runtime) freeze(id string, on bool) error {
 	ctx, cancel := contextTimeout(10 * time.Second)
 	defer cancel()
 	if on {
-		return cgroupfs.Freeze(ctx, rec.Plan.Cgroup)
+		return launcher.CgroupOf(rec.Plan.Cgroup, nil).Freeze(ctx)
 	}
-	return cgroupfs.Thaw(ctx, rec.Plan.Cgroup)
+	return launcher.CgroupOf(rec.Plan.Cgroup, nil).Thaw(ctx)
 }
 
 func frozen(rec *record) bool {
-	f, err := cgroupfs.Frozen(rec.Plan.Cgroup)
+	f, err := launcher.CgroupOf(rec.Plan.Cgroup, nil).Frozen()
 	return err == nil && f
 }
 
@@ -285,7 +283,7 @@ func (r *Runtime) Update(id string, data []byte) error {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return fmt.Errorf("resources: %w", err)
 	}
-	var lim cgroup.Limits
+	var lim launcher.Limits
 	var refused []string
 	if m := res.Memory; m != nil {
 		if m.Limit != nil {
@@ -295,9 +293,9 @@ func (r *Runtime) Update(id string, data []byte) error {
 			if m.Limit == nil || *m.Swap >= 0 && *m.Swap < *m.Limit {
 				refused = append(refused, "memory.swap (memory plus swap) needs memory.limit, and at least as much")
 			} else if *m.Swap < 0 {
-				lim.SwapMax = cgroup.Max()
+				lim.SwapMax = launcher.Max()
 			} else {
-				lim.SwapMax = cgroup.Num(uint64(*m.Swap - *m.Limit))
+				lim.SwapMax = launcher.Num(uint64(*m.Swap - *m.Limit))
 			}
 		}
 		//lint:ignore SA1019 a kernel limit given is refused, not ignored
@@ -320,7 +318,7 @@ func (r *Runtime) Update(id string, data []byte) error {
 			if *c.Quota <= 0 {
 				refused = append(refused, "cpu.quota: lifting the CPU limit is not supported")
 			} else {
-				lim.CPUMax = cgroup.CPUs(uint64(*c.Quota) * 1000 / period)
+				lim.CPUMax = launcher.CPUs(uint64(*c.Quota) * 1000 / period)
 			}
 		}
 		lim.Cpus, lim.Mems = c.Cpus, c.Mems
@@ -337,25 +335,15 @@ func (r *Runtime) Update(id string, data []byte) error {
 	if rec.Plan.Cgroup == nil {
 		return fmt.Errorf("container %s has no cgroup (its config.json sets no linux.resources)", id)
 	}
-	facts, err := probe.Host()
-	if err != nil {
-		return err
-	}
-	if err := probe.Cgroup(facts); err != nil {
-		return err
-	}
-	ws, err := cgroup.Limit(facts.Cgroup, rec.Plan.Cgroup, lim)
-	if err != nil {
-		return err
-	}
-	return cgroupfs.Update(ws)
+	_, err = launcher.CgroupOf(rec.Plan.Cgroup, nil).Update(lim)
+	return err
 }
 
-func limitValue(v int64) *cgroup.Value {
+func limitValue(v int64) *launcher.LimitValue {
 	if v <= 0 {
-		return cgroup.Max()
+		return launcher.Max()
 	}
-	return cgroup.Num(uint64(v))
+	return launcher.Num(uint64(v))
 }
 
 // hooksOf returns the hooks of one kind.

@@ -702,3 +702,47 @@ func TestKillRemoveOfMissingGroup(t *testing.T) {
 		t.Errorf("Remove: %v", err)
 	}
 }
+
+// TestKillWhileRemoved: Kill of a group that its owner removes as soon
+// as it is empty (a sandbox's supervisor tears its cgroups down when its
+// init ends, while an OCI runtime's kill --all or launcher's Cgroup.Kill
+// waits in another process) succeeds: a removed cgroup holds nothing,
+// even when it goes while Kill waits for the kernel to say it is empty.
+// The removal races with Kill's wait, so the test repeats it.
+func TestKillWhileRemoved(t *testing.T) {
+	each(t, func(t *testing.T, l *cgroup.Layout, parent string) {
+		for i := range 10 {
+			s := sandbox(t, l, parent, cgroup.Limits{})
+			g := &s.Group
+			p := start(t, s, "spin")
+			p.line(t, time.Minute)
+			removed := make(chan error, 1)
+			go func() {
+				// rmdir fails with EBUSY until the group is empty:
+				// the owner's teardown, without its backoff.
+				left := g.Dirs()
+				for deadline := time.Now().Add(time.Minute); len(left) > 0; {
+					err := unix.Rmdir(left[0])
+					switch {
+					case err == nil || errors.Is(err, unix.ENOENT):
+						left = left[1:]
+					case !errors.Is(err, unix.EBUSY) || time.Now().After(deadline):
+						removed <- fmt.Errorf("rmdir %s: %w", left[0], err)
+						return
+					}
+				}
+				removed <- nil
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := Kill(ctx, g)
+			cancel()
+			if err != nil {
+				t.Fatalf("round %d: Kill of a group removed meanwhile: %v", i, err)
+			}
+			if err := <-removed; err != nil {
+				t.Fatal(err)
+			}
+			p.wait(t, time.Minute)
+		}
+	})
+}

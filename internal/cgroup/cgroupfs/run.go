@@ -161,17 +161,19 @@ func procs(dir string) ([]int, error) {
 // pid in cgroup.procs, thaws it (frozen tasks die only once thawed) and
 // repeats until cgroup.procs is empty. A process that has exited counts
 // no more, even as a zombie. A directory of the group that does not exist
-// holds nothing: Kill of a group made in part, or removed, succeeds.
+// holds nothing: Kill of a group made in part, or removed, succeeds, also
+// when its owner removes it while Kill waits (a sandbox's supervisor
+// tears it down as soon as it is empty).
 func Kill(ctx context.Context, g *cgroup.Group) error {
-	freezeG := func(ctx context.Context) error { return Freeze(ctx, g) }
-	thawG := func(ctx context.Context) error { return Thaw(ctx, g) }
+	freezeG := func(ctx context.Context) error { return unlessRemoved(Freeze(ctx, g)) }
+	thawG := func(ctx context.Context) error { return unlessRemoved(Thaw(ctx, g)) }
 	if g.Unified != "" && exists(g.Unified) {
 		err := write(g.Unified, "cgroup.kill", "1")
 		if errors.Is(err, unix.ENOENT) {
 			// Before 5.14: signal loop, under cgroup.freeze (5.2).
 			err = killLoop(ctx, []string{g.Unified}, freezeG, thawG)
 		} else if err == nil {
-			err = waitEvent(ctx, g.Unified, "populated", "0")
+			err = unlessRemoved(waitEvent(ctx, g.Unified, "populated", "0"))
 		}
 		if err != nil {
 			return err
@@ -193,6 +195,23 @@ func Kill(ctx context.Context, g *cgroup.Group) error {
 	return killLoop(ctx, v1, freeze, thaw)
 }
 
+// unlessRemoved is err, or nil when err is an operation on a cgroup file
+// that failed because its directory was removed meanwhile: a removed
+// cgroup holds nothing. The kernel answers ENODEV for a file of a cgroup
+// being removed (its directory may still be seen for a moment), ENOENT
+// once it is gone (which a file the kernel lacks also answers: then the
+// directory is still there).
+func unlessRemoved(err error) error {
+	var ce *cgroup.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) && !exists(path.Dir(ce.Path)) {
+		return nil
+	}
+	return err
+}
+
 // killLoop sends SIGKILL to the processes in dirs, between freeze and
 // thaw, until dirs hold none.
 func killLoop(ctx context.Context, dirs []string, freeze, thaw func(context.Context) error) error {
@@ -200,7 +219,7 @@ func killLoop(ctx context.Context, dirs []string, freeze, thaw func(context.Cont
 		var all []int
 		for _, d := range dirs {
 			ps, err := procs(d)
-			if errors.Is(err, unix.ENOENT) {
+			if errors.Is(err, unix.ENOENT) || err != nil && unlessRemoved(err) == nil {
 				continue // never made, or removed: nothing in it
 			}
 			if err != nil {
