@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -274,5 +275,68 @@ func TestJoinNamespaces(t *testing.T) {
 	})
 	if msg := r.run(true, "create", "--bundle", b, "join2"); !strings.Contains(msg, "linux.namespaces[5].path") {
 		t.Errorf("create joining a user namespace: %q, want it refused at its position", msg)
+	}
+}
+
+// TestSpecDefaults runs the configs that `runc spec` and `crun spec`
+// write, as they are but the terminal and the command: their ambient
+// capabilities outside the inheritable set cannot be raised (a warning
+// with the position, as the runtime spec asks, and none raised), and
+// their cgroup mount at /sys/fs/cgroup is read-only.
+func TestSpecDefaults(t *testing.T) {
+	for _, name := range []string{"runc", "crun"} {
+		t.Run(name, func(t *testing.T) {
+			gen, err := exec.LookPath(name)
+			if err != nil {
+				testenv.Skip(t, name+" is not installed")
+			}
+			r := newRT(t)
+			b := bundle(t, []string{"true"}, nil)
+			if err := os.Remove(filepath.Join(b, "config.json")); err != nil {
+				t.Fatal(err)
+			}
+			spec := exec.Command(gen, "spec")
+			spec.Dir = b
+			if out, err := spec.CombinedOutput(); err != nil {
+				t.Fatalf("%s spec: %v\n%s", name, err, out)
+			}
+			cfgPath := filepath.Join(b, "config.json")
+			data, err := os.ReadFile(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg map[string]any
+			if err := json.Unmarshal(data, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			proc := cfg["process"].(map[string]any)
+			proc["terminal"] = false
+			proc["args"] = []string{"sh", "-c", `grep CapAmb /proc/self/status
+grep ' /sys/fs/cgroup ' /proc/self/mountinfo | grep -c ' ro,' | sed 's/^/ro cgroup mounts /'
+exit 7`}
+			if data, err = json.MarshalIndent(cfg, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			id := fmt.Sprintf("spec-%s-%d", name, os.Getpid())
+			t.Cleanup(func() { exec.Command(r.bin, "--root", r.root, "delete", "--force", id).Run() })
+			cmd := exec.Command(r.bin, "--root", r.root, "run", "--bundle", b, id)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err = cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+				t.Fatalf("cell-oci run of %s spec's config: %v, want exit status 7\n%s%s", name, err, stdout.String(), stderr.String())
+			}
+			for _, want := range []string{"CapAmb:\t0000000000000000\n", "ro cgroup mounts 1\n"} {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("missing %q in:\n%s", want, stdout.String())
+				}
+			}
+			if !strings.Contains(stderr.String(), "cell-oci: warning: "+cfgPath+":") || !strings.Contains(stderr.String(), "process.capabilities.ambient[0]: CAP_AUDIT_WRITE is not in the inheritable and permitted sets") {
+				t.Errorf("want a positioned warning for each ambient capability, got:\n%s", stderr.String())
+			}
+		})
 	}
 }

@@ -74,10 +74,13 @@ func readConfig(bundle string) (*specs.Spec, error) {
 // this executable re-executed (its main calls launcher.Init): the
 // monitor that holds the sandbox is this executable too, so both are of
 // one build.
-func compilePlan(bundle, name string) (*launcher.Prepared, error) {
-	p, err := oci.LoadRuntime(bundle)
+func compilePlan(bundle, name string, warn io.Writer) (*launcher.Prepared, error) {
+	p, warnings, err := oci.LoadRuntime(bundle)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(warn, "cell-oci: warning: %s\n", w)
 	}
 	facts, err := launcher.HostFacts()
 	if err != nil {
@@ -138,7 +141,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (err error) {
 		// longer than cell's sandbox names may be).
 		name = oci.CgroupName(cfg.Linux.CgroupsPath)
 	}
-	prep, err := compilePlan(bundle, name)
+	prep, err := compilePlan(bundle, name, r.Warn)
 	if err != nil {
 		return err
 	}

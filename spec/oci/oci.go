@@ -42,10 +42,29 @@ func Bundle(path string) (string, bool) {
 func Load(path string) (*spec.Profile, error) { return load(path, false) }
 
 // LoadRuntime is Load for an OCI runtime: config.json's hooks are
-// accepted (the runtime runs them, not the sandbox's plan).
-func LoadRuntime(path string) (*spec.Profile, error) { return load(path, true) }
+// accepted (the runtime runs them, not the sandbox's plan). It also
+// returns the warnings the runtime spec asks a runtime to log, each
+// placed in config.json: what was left out because it cannot be granted
+// (an ambient capability outside the inheritable or permitted set).
+func LoadRuntime(path string) (*spec.Profile, []string, error) {
+	c, err := read(path, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := c.parse()
+	return p, c.warnings, err
+}
 
 func load(path string, runtime bool) (*spec.Profile, error) {
+	c, err := read(path, runtime)
+	if err != nil {
+		return nil, err
+	}
+	return c.parse()
+}
+
+// read reads the bundle's config.json into a translation not yet made.
+func read(path string, runtime bool) (*conv, error) {
 	file, ok := Bundle(path)
 	if !ok {
 		file = path
@@ -58,7 +77,7 @@ func load(path string, runtime bool) (*spec.Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle %s: %w", file, err)
 	}
-	return parse(file, data, dir, runtime)
+	return newConv(file, data, dir, runtime), nil
 }
 
 // Parse reads data, the text of config.json, as a profile. file names it
@@ -70,7 +89,11 @@ func Parse(file string, data []byte, dir string) (*spec.Profile, error) {
 }
 
 func parse(file string, data []byte, dir string, runtime bool) (*spec.Profile, error) {
-	c := &conv{file: file, dir: dir, paths: map[string]string{}, runtime: runtime}
+	return newConv(file, data, dir, runtime).parse()
+}
+
+func newConv(file string, data []byte, dir string, runtime bool) *conv {
+	c := &conv{file: file, data: data, dir: dir, paths: map[string]string{}, runtime: runtime}
 	if runtime {
 		c.lstat = func(p string) (os.FileMode, error) {
 			fi, err := os.Lstat(p)
@@ -80,11 +103,17 @@ func parse(file string, data []byte, dir string, runtime bool) (*spec.Profile, e
 			return fi.Mode(), nil
 		}
 	}
-	root, line, col, err := readJSON(data)
+	return c
+}
+
+// parse translates the config and parses the profile it makes.
+func (c *conv) parse() (*spec.Profile, error) {
+	file := c.file
+	root, line, col, err := readJSON(c.data)
 	if err != nil {
 		return nil, spec.ErrorList{{Pos: spec.Pos{File: file, Line: line, Col: col}, Msg: "invalid JSON: " + err.Error()}}
 	}
-	out := c.translate(root, profileName(dir))
+	out := c.translate(root, profileName(c.dir))
 	p, perr := spec.ParseNode(file, out)
 	errs := c.errs
 	var pl spec.ErrorList
@@ -234,7 +263,11 @@ func profileName(dir string) string {
 // conv holds one translation's state.
 type conv struct {
 	file, dir string
+	data      []byte
 	errs      spec.ErrorList
+	// warnings are what was left out because it cannot be granted,
+	// which the runtime spec asks a runtime to log, not fail on.
+	warnings []string
 	// paths maps a profile path to the JSON path it was translated from.
 	paths map[string]string
 	// runtime says an OCI runtime reads the bundle and runs its hooks;

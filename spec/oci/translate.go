@@ -221,6 +221,7 @@ func (c *conv) process(out, top, n *yaml.Node) {
 	if v := f["capabilities"]; v != nil && !isNull(v) {
 		caps := object(v)
 		cf := c.fields(v, "process.capabilities")
+		named := map[string][]string{}
 		for _, set1 := range []string{"bounding", "effective", "inheritable", "permitted", "ambient"} {
 			l := cf[set1]
 			p := "process.capabilities." + set1
@@ -229,9 +230,23 @@ func (c *conv) process(out, top, n *yaml.Node) {
 				list = array(l)
 			}
 			for i, e := range c.items(l, p) {
-				if s, ok := c.str(e, index(p, i)); ok {
-					list.Content = append(list.Content, str(e, s))
+				s, ok := c.str(e, index(p, i))
+				if !ok {
+					continue
 				}
+				if set1 == "ambient" && (!slices.Contains(named["inheritable"], s) || !slices.Contains(named["permitted"], s)) {
+					// The kernel raises an ambient capability only
+					// within the inheritable and permitted sets; the
+					// runtime spec asks a runtime to warn, not fail, on
+					// one it cannot grant (runc spec's and crun spec's
+					// configs list ambient ones without inheritable).
+					// Leaving it out grants less, never more.
+					c.warnings = append(c.warnings, fmt.Sprintf("%s:%d:%d: %s: %s is not in the inheritable and permitted sets, so the kernel cannot raise it: left out",
+						c.file, e.Line, e.Column, index(p, i), s))
+					continue
+				}
+				named[set1] = append(named[set1], s)
+				list.Content = append(list.Content, str(e, s))
 			}
 			set(caps, set1, list)
 		}
