@@ -434,3 +434,52 @@ func TestEscapedSolidus(t *testing.T) {
 		t.Errorf("root.path = %q, want /r", got)
 	}
 }
+
+// TestMasksUnderBinds: a runtime masks paths below a bind by what its
+// source holds on the host (runc spec --rootless binds the host's /sys
+// and masks /sys/firmware), skips read-only paths below a read-only
+// bind, and refuses paths below a mount whose content it cannot read.
+func TestMasksUnderBinds(t *testing.T) {
+	host := t.TempDir()
+	for _, d := range []string{"d", "d2"} {
+		if err := os.Mkdir(filepath.Join(host, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(host, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := t.TempDir()
+	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(masked, readOnly string) {
+		cfg := fmt.Sprintf(`{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+"mounts": [{"destination": "/h", "type": "bind", "source": %q, "options": ["rbind", "rw"]},
+  {"destination": "/r", "type": "bind", "source": %q, "options": ["rbind", "ro"]},
+  {"destination": "/t", "type": "tmpfs", "source": "tmpfs"}],
+"linux": {"namespaces": [{"type": "mount"}], "maskedPaths": [%s], "readonlyPaths": [%s]}}`, host, host, masked, readOnly)
+		if err := os.WriteFile(filepath.Join(bundle, ConfigName), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"/h/d", "/h/f", "/t/x"`, `"/h/d2", "/r/d2"`)
+	_, _, err := LoadRuntime(bundle)
+	if err == nil || !strings.Contains(err.Error(), "linux.maskedPaths[2]: /t/x is under the tmpfs mount at /t") || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("want only /t/x refused, got %v", err)
+	}
+	write(`"/h/d", "/h/f"`, `"/h/d2", "/r/d2"`)
+	p, _, err := LoadRuntime(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range p.Filesystem.Mounts {
+		got[m.Target] = m.Type.String() + " " + m.Source
+	}
+	want := map[string]string{"/h": "bind " + host, "/r": "bind " + host, "/t": "tmpfs ",
+		"/h/d": "tmpfs ", "/h/f": "bind /dev/null", "/h/d2": "bind " + filepath.Join(host, "d2")}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("mounts (-want +got):\n%s", d)
+	}
+}

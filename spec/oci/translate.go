@@ -742,25 +742,43 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 	}
 	// The bundle's mounts; below a sysfs what a path is the host's
 	// /sys says (a sysfs shows the same kernel objects, but for the
-	// network devices of another network namespace).
-	var targets, sysfs []string
+	// network devices of another network namespace), below a bind its
+	// source (runc spec --rootless binds the host's /sys).
+	type mounted struct {
+		target, typ, source string
+		writable            bool
+	}
+	var mounts []mounted
 	if list != nil {
 		for _, m := range list.Content {
-			var target, typ string
+			var target, typ, source string
+			writable := false
 			for i := 0; i+1 < len(m.Content); i += 2 {
 				switch m.Content[i].Value {
 				case "target":
 					target = m.Content[i+1].Value
 				case "type":
 					typ = m.Content[i+1].Value
+				case "source":
+					source = m.Content[i+1].Value
+				case "writable":
+					writable = m.Content[i+1].Value == "true"
 				}
 			}
-			if typ == "sysfs" {
-				sysfs = append(sysfs, target)
-			} else {
-				targets = append(targets, target)
+			mounts = append(mounts, mounted{target, typ, source, writable})
+		}
+	}
+	// covering is the mount that shows what is at p: the deepest
+	// target above it, the later of two at one place.
+	covering := func(p string) *mounted {
+		var m *mounted
+		for i := range mounts {
+			t := mounts[i].target
+			if (p == t || strings.HasPrefix(p, t+"/")) && (m == nil || len(t) >= len(m.target)) {
+				m = &mounts[i]
 			}
 		}
+		return m
 	}
 	if list == nil {
 		list = array(out)
@@ -789,18 +807,26 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 		if within(hidden) != "" || mp.readOnly && within(readOnly) != "" {
 			continue
 		}
-		if under := within(targets); under != "" {
-			// What is there is not the rootfs's, which is all the
-			// runtime can read.
-			c.errorf(mp.n, mp.at, "%s is under the mount at %s: cell masks and makes read-only paths of the rootfs only", mp.path, under)
-			continue
-		}
 		host := filepath.Join(c.rootfs, mp.path)
-		if t := within(sysfs); t != "" {
-			if mp.readOnly {
-				continue // cell's sysfs is read-only
+		if under := covering(mp.path); under != nil {
+			rest := strings.TrimPrefix(mp.path, under.target)
+			switch under.typ {
+			case "sysfs":
+				if mp.readOnly {
+					continue // cell's sysfs is read-only
+				}
+				host = filepath.Join("/sys", rest)
+			case "bind":
+				if mp.readOnly && !under.writable {
+					continue // a read-only bind is read-only below too
+				}
+				host = filepath.Join(under.source, rest)
+			default:
+				// What is there is not the rootfs's, nor a host
+				// path's, which is all the runtime can read.
+				c.errorf(mp.n, mp.at, "%s is under the %s mount at %s: cell masks and makes read-only paths of the rootfs, a bind's source and a sysfs only", mp.path, under.typ, under.target)
+				continue
 			}
-			host = filepath.Join("/sys", strings.TrimPrefix(mp.path, t))
 		}
 		mode, err := c.lstat(host)
 		if err != nil {
