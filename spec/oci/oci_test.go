@@ -483,3 +483,37 @@ func TestMasksUnderBinds(t *testing.T) {
 		t.Errorf("mounts (-want +got):\n%s", d)
 	}
 }
+
+// TestRuntimeRootfs: a runtime refuses a root.path that is a symbolic
+// link (init would follow it from its staging root, runc on the host:
+// neither is the directory the config names), missing, or a file.
+func TestRuntimeRootfs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(string) error
+		want string
+	}{
+		{"symlink", func(p string) error { return os.Symlink("/", p) }, "rootfs is a symbolic link: name the directory itself"},
+		{"missing", func(string) error { return nil }, "no such file or directory"},
+		{"file", func(p string) error { return os.WriteFile(p, nil, 0o644) }, "rootfs is not a directory"},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o755) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := t.TempDir()
+			if err := tc.make(filepath.Join(b, "rootfs")); err != nil {
+				t.Fatal(err)
+			}
+			cfg := `{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}`
+			if err := os.WriteFile(filepath.Join(b, ConfigName), []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := LoadRuntime(b)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "config.json:1:42: root.path: ") || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want %q at root.path", err, tc.want)
+			}
+		})
+	}
+}

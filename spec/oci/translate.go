@@ -147,6 +147,19 @@ func (c *conv) root(out, top, n *yaml.Node) {
 			}
 			c.rootfs = filepath.Clean(s)
 			c.put(out, "filesystem.root.path", str(v, c.rootfs), "root.path")
+			// A runtime reads what is there: a symlink would be
+			// followed from init's staging root (an absolute one to
+			// an empty directory), and runc follows it on the host;
+			// either way not the directory the config names.
+			if c.lstat != nil {
+				if mode, err := c.lstat(c.rootfs); err != nil {
+					c.errorf(v, "root.path", "%v", err)
+				} else if mode&os.ModeSymlink != 0 {
+					c.errorf(v, "root.path", "%s is a symbolic link: name the directory itself", c.rootfs)
+				} else if !mode.IsDir() {
+					c.errorf(v, "root.path", "%s is not a directory", c.rootfs)
+				}
+			}
 		}
 	}
 	if v, ok := f["readonly"]; ok && !isNull(v) {
