@@ -480,3 +480,50 @@ func TestCgroupControl(t *testing.T) {
 	}
 	r.run(false, "delete", "c5")
 }
+
+// TestKillAll: kill --all with a signal other than SIGKILL reaches every
+// process of the container's cgroup, as runc's does, not only its
+// process (which here ignores it: only its child ending lets it exit);
+// without a cgroup of its own it is refused, not sent to one process.
+func TestKillAll(t *testing.T) {
+	r := newRT(t)
+	subreaper(t)
+	parent := fmt.Sprintf("cell-test-%d", os.Getpid())
+	t.Cleanup(func() { removeTestCgroups(parent) })
+	b := bundle(t, []string{"sh", "-c", `trap "" TERM; (trap - TERM; exec sleep 60) & wait $!; exit $?`}, func(c map[string]any) {
+		linux(c)["cgroupsPath"] = "/" + parent + "/all"
+		linux(c)["resources"] = map[string]any{"pids": map[string]any{"limit": 64}}
+	})
+	r.run(false, "create", "--bundle", b, "k1")
+	t.Cleanup(func() { exec.Command(r.bin, "--root", r.root, "delete", "--force", "k1").Run() })
+	r.run(false, "start", "k1")
+	init := int(r.state("k1")["pid"].(float64))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var pids []int
+		if err := json.Unmarshal([]byte(r.run(false, "ps", "--format", "json", "k1")), &pids); err != nil {
+			t.Fatal(err)
+		}
+		if len(pids) >= 3 { // init, sh, sleep
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ps: %v, want init, sh and sleep", pids)
+		}
+	}
+	r.run(false, "kill", "--all", "k1", "TERM")
+	if ws := waitPid(t, init); !ws.Exited() || ws.ExitStatus() != 128+int(unix.SIGTERM) {
+		t.Errorf("init's status %#x, want exit 143 (sleep ended by SIGTERM, its status passed on)", ws)
+	}
+	r.run(false, "delete", "k1")
+
+	b = bundle(t, []string{"sleep", "60"}, nil)
+	r.run(false, "create", "--bundle", b, "k2")
+	t.Cleanup(func() { exec.Command(r.bin, "--root", r.root, "delete", "--force", "k2").Run() })
+	r.run(false, "start", "k2")
+	init = int(r.state("k2")["pid"].(float64))
+	if msg := r.run(true, "kill", "--all", "k2", "TERM"); !strings.Contains(msg, "the container has no cgroup of its own") {
+		t.Errorf("kill --all without a cgroup: %q, want refused", msg)
+	}
+	r.run(false, "kill", "--all", "k2", "KILL")
+	waitPid(t, init)
+}

@@ -136,11 +136,37 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		}
 		return killInit(rec)
 	}
+	if all {
+		return signalAll(rec, sig)
+	}
 	c, _, err := call(r.dir(id), request{Op: "signal", Signal: int(sig)}, nil)
 	if err != nil {
 		return err
 	}
 	return c.Close()
+}
+
+// signalAll sends sig to every process of the container's cgroup but
+// its init, cell's, which is not the container's (runc's kill --all).
+// Without a cgroup of its own the container's processes cannot be told
+// from others: refused rather than sent to the process alone.
+func signalAll(rec *record, sig unix.Signal) error {
+	if rec.Plan.Cgroup == nil {
+		return fmt.Errorf("kill --all with %v: the container has no cgroup of its own (it sets no limit), so cell-oci cannot tell its processes apart; only SIGKILL, which ends its init and with it every process, reaches them all", sig)
+	}
+	pids, err := launcher.CgroupOf(rec.Plan.Cgroup, nil).Procs()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if pid == rec.Pid {
+			continue
+		}
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return &os.SyscallError{Syscall: "kill", Err: err}
+		}
+	}
+	return nil
 }
 
 func killInit(rec *record) error {
