@@ -444,6 +444,15 @@ func (p Propagation) String() string {
 	return fmt.Sprintf("Propagation(%d)", uint8(p))
 }
 
+// Propagations lists the propagation types but the default, in order.
+func Propagations() []Propagation {
+	out := make([]Propagation, 0, len(propagationNames)-1)
+	for i := 1; i < len(propagationNames); i++ {
+		out = append(out, Propagation(i))
+	}
+	return out
+}
+
 // ParsePropagation reads a propagation type's name.
 func ParsePropagation(s string) (Propagation, error) {
 	for i, n := range propagationNames {

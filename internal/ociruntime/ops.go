@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/launcher"
+	"github.com/cellsandbox/cell/spec/capability"
+	"github.com/cellsandbox/cell/spec/oci"
 )
 
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -435,14 +437,17 @@ func Features() map[string]any {
 		"ociVersionMin": "1.0.0",
 		"ociVersionMax": specs.Version,
 		"hooks":         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		"mountOptions":  []string{"bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "exec", "relatime", "noatime", "strictatime", "private", "rprivate", "slave", "rslave", "size", "mode"},
+		"mountOptions":  oci.BindOptions(),
 		"linux": map[string]any{
 			"namespaces":   []string{"user", "mount", "pid", "network", "uts", "ipc", "cgroup", "time"},
-			"capabilities": nil,
+			"capabilities": capability.Names(),
 			"cgroup":       map[string]any{"v1": true, "v2": true, "systemd": false, "systemdUser": false},
-			"seccomp":      map[string]any{"enabled": false},
-			"apparmor":     map[string]any{"enabled": false},
-			"selinux":      map[string]any{"enabled": false},
+			// The bundle's filter, as cell compiles it (x86_64 only;
+			// no flags, no notify listener).
+			"seccomp": map[string]any{"enabled": true, "actions": oci.SeccompActions(), "operators": oci.SeccompOperators(),
+				"archs": []string{"SCMP_ARCH_X86_64"}, "knownFlags": []string{}, "supportedFlags": []string{}},
+			"apparmor": map[string]any{"enabled": false},
+			"selinux":  map[string]any{"enabled": false},
 		},
 		"annotations": map[string]string{"org.opencontainers.runtime": "cell"},
 	}

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -455,7 +456,7 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 			case o == "exec":
 				noexec = false
 			case c.propagation(m, optNodes[i], o):
-			case slices.Contains([]string{"nosuid", "nodev", "relatime", "norelatime", "noatime", "strictatime", "nodiratime", "diratime"}, o):
+			case slices.Contains(bindFlagOptions, o):
 				// cell's binds are always nosuid and nodev; access
 				// times change no isolation.
 			case k == "size" || k == "mode":
@@ -1189,6 +1190,29 @@ var seccompOps = map[string]string{
 	"SCMP_CMP_EQ": "eq", "SCMP_CMP_NE": "ne", "SCMP_CMP_LT": "lt", "SCMP_CMP_LE": "le",
 	"SCMP_CMP_GT": "gt", "SCMP_CMP_GE": "ge", "SCMP_CMP_MASKED_EQ": "maskedEq",
 }
+
+// SeccompActions are the runtime spec's seccomp actions cell applies,
+// sorted (an OCI runtime's features).
+func SeccompActions() []string { return slices.Sorted(maps.Keys(seccompActions)) }
+
+// SeccompOperators are the runtime spec's seccomp comparisons cell
+// applies, sorted.
+func SeccompOperators() []string { return slices.Sorted(maps.Keys(seccompOps)) }
+
+// BindOptions are the mount options cell applies to a bind (besides
+// size and mode, which mount(2) ignores there), and the propagation
+// types, for an OCI runtime's features.
+func BindOptions() []string {
+	opts := append([]string{"bind", "rbind", "ro", "rw", "noexec", "exec", "size", "mode"}, bindFlagOptions...)
+	for _, p := range spec.Propagations() {
+		opts = append(opts, p.String())
+	}
+	return opts
+}
+
+// bindFlagOptions are the bind options that change no isolation: cell's
+// binds are always nosuid and nodev, and access times are the host's.
+var bindFlagOptions = []string{"nosuid", "nodev", "relatime", "norelatime", "noatime", "strictatime", "nodiratime", "diratime"}
 
 // seccompAction translates an action and its errnoRet into the fields
 // of a rule (or the filter's default) of mode rules.
