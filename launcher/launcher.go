@@ -1,6 +1,8 @@
 package launcher
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -45,9 +47,26 @@ type Source struct {
 }
 
 // IsBuiltin reports whether name is a built-in profile's name rather
-// than a file's: it has no slash and does not end in .yaml or .yml.
+// than a file's: it has no slash and does not end in .yaml, .yml or
+// .json.
 func IsBuiltin(name string) bool {
-	return !strings.Contains(name, "/") && !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")
+	return !strings.Contains(name, "/") && !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") && !strings.HasSuffix(name, ".json")
+}
+
+// IsOCIConfig reports whether data, read from file, is an OCI bundle's
+// config.json: a file of that name, or a JSON object with an ociVersion
+// (a config kept under another name, such as old.json and new.json in
+// a review). A cell profile written as JSON has apiVersion instead.
+func IsOCIConfig(file string, data []byte) bool {
+	if filepath.Base(file) == "config.json" {
+		return true
+	}
+	var top map[string]json.RawMessage
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) || json.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, ok := top["ociVersion"]
+	return ok
 }
 
 // Open reads the profile that name names: a built-in profile, an OCI
@@ -76,6 +95,12 @@ func Open(name string) (Source, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return Source{}, &ProfileError{fmt.Errorf("read profile: %w", err)}
+	}
+	if IsOCIConfig(name, b) {
+		if !bundlesLinked {
+			return Source{}, &ProfileError{fmt.Errorf("%s: OCI bundles are %w", name, ErrNotLinked)}
+		}
+		return Source{File: name, Data: b, Bundle: true}, nil
 	}
 	return Source{File: name, Data: b}, nil
 }

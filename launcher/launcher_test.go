@@ -162,3 +162,25 @@ func TestOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestIsOCIConfig: a bundle's config is known by its name or, under
+// another name, by its ociVersion; a profile written as JSON is not one.
+func TestIsOCIConfig(t *testing.T) {
+	for _, tc := range []struct {
+		file, data string
+		want       bool
+	}{
+		{"b/config.json", "not even JSON", true},
+		{"old.json", `{"ociVersion": "1.0.2", "process": {"args": ["sh"]}}`, true},
+		{"p.json", `{"apiVersion": "cell/v1", "name": "p"}`, false},
+		{"p.yaml", "apiVersion: cell/v1\nname: p\nociVersion: 1\n", false},
+		{"x.json", `["ociVersion"]`, false},
+	} {
+		if got := launcher.IsOCIConfig(tc.file, []byte(tc.data)); got != tc.want {
+			t.Errorf("IsOCIConfig(%s) = %v, want %v", tc.file, got, tc.want)
+		}
+	}
+	if launcher.IsBuiltin("old.json") {
+		t.Error("old.json is taken for a built-in's name")
+	}
+}

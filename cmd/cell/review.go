@@ -23,7 +23,6 @@ import (
 	"github.com/cellsandbox/cell/spec/diff"
 	prose "github.com/cellsandbox/cell/spec/explain"
 	"github.com/cellsandbox/cell/spec/lint"
-	"github.com/cellsandbox/cell/spec/oci"
 )
 
 // reviewCommands returns cmds with the commands for reviewing profiles
@@ -368,7 +367,7 @@ func gitShow(rev, file string) (profileSource, error) {
 // parents of a profile read from git are read from the same revision.
 func parseSource(src profileSource, sets []string, facts *host.Facts) (*spec.Profile, error) {
 	return launcher.Parse(launcher.Source{
-		File: src.file, Data: src.data, Bundle: filepath.Base(src.file) == oci.ConfigName,
+		File: src.file, Data: src.data, Bundle: launcher.IsOCIConfig(src.file, src.data),
 		Load: func(name, from string) (string, []byte, error) {
 			if src.rev == "" || isBuiltin(name) {
 				return launcher.LoadParent(name, from)

@@ -21,5 +21,8 @@
 // host's, no seccomp object means no filter, noNewPrivileges is off
 // unless set, and cell's set-ID guard is off (security.setIDGuard).
 //
-// The package does no host I/O besides Load reading the file it is given.
+// The package reads the host only for the bundle: Load reads the file it
+// is given, and masked and read-only paths outside /proc are looked up in
+// the bundle's rootfs (or the host's /sys, a bind's source) to know what
+// they are.
 package oci

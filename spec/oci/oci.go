@@ -94,7 +94,7 @@ func parse(file string, data []byte, dir string, runtime bool) (*spec.Profile, e
 
 func newConv(file string, data []byte, dir string, runtime bool) *conv {
 	c := &conv{file: file, data: data, dir: dir, paths: map[string]string{}, runtime: runtime}
-	if runtime {
+	if runtime || dir != "" {
 		c.lstat = func(p string) (os.FileMode, error) {
 			fi, err := os.Lstat(p)
 			if err != nil {
@@ -270,9 +270,10 @@ type conv struct {
 	warnings []string
 	// paths maps a profile path to the JSON path it was translated from.
 	paths map[string]string
-	// runtime says an OCI runtime reads the bundle and runs its hooks;
-	// lstat, set then, reads the rootfs for linux.maskedPaths and
-	// readonlyPaths outside /proc.
+	// runtime says an OCI runtime reads the bundle and runs its hooks.
+	// lstat, set then and for a review of a bundle in a directory,
+	// reads the rootfs (and the host's /sys, a bind's source) for
+	// linux.maskedPaths and readonlyPaths outside /proc.
 	runtime bool
 	lstat   func(string) (os.FileMode, error)
 	// rootfs is the host path of root.path.

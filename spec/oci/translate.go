@@ -152,7 +152,7 @@ func (c *conv) root(out, top, n *yaml.Node) {
 			// followed from init's staging root (an absolute one to
 			// an empty directory), and runc follows it on the host;
 			// either way not the directory the config names.
-			if c.lstat != nil {
+			if c.runtime {
 				if mode, err := c.lstat(c.rootfs); err != nil {
 					c.errorf(v, "root.path", "%v", err)
 				} else if mode&os.ModeSymlink != 0 {
@@ -801,7 +801,7 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 	var hidden, readOnly []string
 	for _, mp := range paths {
 		if c.lstat == nil || c.rootfs == "" {
-			c.errorf(mp.n, mp.at, "cell masks paths outside /proc only as an OCI runtime, which reads the rootfs (cell-oci)")
+			c.errorf(mp.n, mp.at, "cell masks paths outside /proc only where it reads the bundle (its rootfs, the host's /sys), which a config.json given as text is not")
 			continue
 		}
 		if !filepath.IsAbs(mp.path) || filepath.Clean(mp.path) != mp.path || mp.path == "/" {
@@ -844,6 +844,15 @@ func (c *conv) maskMounts(out, list *yaml.Node, paths []maskPath) {
 		}
 		mode, err := c.lstat(host)
 		if err != nil {
+			if os.IsNotExist(err) && strings.HasPrefix(host, c.rootfs+"/") {
+				if _, rerr := c.lstat(c.rootfs); rerr != nil {
+					// A review of config.json without its rootfs:
+					// what a path is cannot be known, and the
+					// runtime checks root.path itself.
+					c.errorf(mp.n, mp.at, "cell reads the bundle's rootfs to mask %s, and %s is not there", mp.path, c.rootfs)
+					continue
+				}
+			}
 			if os.IsNotExist(err) {
 				continue
 			}
