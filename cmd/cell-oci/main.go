@@ -375,6 +375,12 @@ func dispatch(rt *ociruntime.Runtime, cmd string, flags map[string][]string, pos
 			fmt.Println(string(b))
 			return nil
 		}
+		if isSet(flags, "quiet", "q") {
+			for _, s := range states {
+				fmt.Println(s.ID)
+			}
+			return nil
+		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 8, 1, ' ', 0)
 		fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED")
 		for _, s := range states {

@@ -217,6 +217,9 @@ func TestLifecycle(t *testing.T) {
 	if msg := r.run(true, "delete", "c1"); !strings.Contains(msg, "not stopped") {
 		t.Errorf("delete of a created container: %q, want it refused", msg)
 	}
+	if got := r.run(false, "list", "-q"); got != "c1\n" {
+		t.Errorf("list -q: %q, want the ID alone", got)
+	}
 	r.run(false, "start", "c1")
 	ws := waitPid(t, pid)
 	if !ws.Exited() || ws.ExitStatus() != 7 {
