@@ -282,10 +282,16 @@ func TestJoinNamespaces(t *testing.T) {
 // write, as they are but the terminal and the command: their ambient
 // capabilities outside the inheritable set cannot be raised (a warning
 // with the position, as the runtime spec asks, and none raised), and
-// their cgroup mount at /sys/fs/cgroup is read-only.
+// their cgroup mount at /sys/fs/cgroup is read-only; and runc spec
+// --rootless's, run by celltest (the host's /sys bound, /sys/firmware
+// masked below it).
 func TestSpecDefaults(t *testing.T) {
-	for _, name := range []string{"runc", "crun"} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, gen string
+		rootless  bool
+	}{{"runc", "runc", false}, {"crun", "crun", false}, {"runc rootless", "runc", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := tc.gen
 			gen, err := exec.LookPath(name)
 			if err != nil {
 				testenv.Skip(t, name+" is not installed")
@@ -295,7 +301,37 @@ func TestSpecDefaults(t *testing.T) {
 			if err := os.Remove(filepath.Join(b, "config.json")); err != nil {
 				t.Fatal(err)
 			}
+			var cred *syscall.Credential
+			var env []string
+			if tc.rootless {
+				// runc spec --rootless, run by celltest: the host's /sys
+				// bound (a user namespace mounts no sysfs) with
+				// /sys/firmware masked below it. Everything it reads or
+				// writes is in a directory of its own.
+				uid, gid := testenv.Other(t)
+				dir, err := os.MkdirTemp("/tmp", "cell-oci-rootless-")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(dir) })
+				if err := exec.Command("cp", "-a", r.bin, b, dir).Run(); err != nil {
+					t.Fatal(err)
+				}
+				r.bin, r.root, b = filepath.Join(dir, "cell-oci"), filepath.Join(dir, "state"), filepath.Join(dir, filepath.Base(b))
+				if err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), dir).Run(); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				cred = &syscall.Credential{Uid: uid, Gid: gid}
+				env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "XDG_RUNTIME_DIR=" + filepath.Join(dir, "xdg")}
+			}
 			spec := exec.Command(gen, "spec")
+			if tc.rootless {
+				spec = exec.Command(gen, "spec", "--rootless")
+				spec.SysProcAttr, spec.Env = &syscall.SysProcAttr{Credential: cred}, env
+			}
 			spec.Dir = b
 			if out, err := spec.CombinedOutput(); err != nil {
 				t.Fatalf("%s spec: %v\n%s", name, err, out)
@@ -312,7 +348,8 @@ func TestSpecDefaults(t *testing.T) {
 			proc := cfg["process"].(map[string]any)
 			proc["terminal"] = false
 			proc["args"] = []string{"sh", "-c", `grep CapAmb /proc/self/status
-grep ' /sys/fs/cgroup ' /proc/self/mountinfo | grep -c ' ro,' | sed 's/^/ro cgroup mounts /'
+grep ' /sys/fs/cgroup ' /proc/self/mountinfo | grep -vc ' ro,' | sed 's/^/writable cgroup mounts /'
+grep -q ' /sys/fs/cgroup ' /proc/self/mountinfo && echo "cgroup mounted"
 exit 7`}
 			if data, err = json.MarshalIndent(cfg, "", "  "); err != nil {
 				t.Fatal(err)
@@ -323,13 +360,16 @@ exit 7`}
 			id := fmt.Sprintf("spec-%s-%d", name, os.Getpid())
 			t.Cleanup(func() { exec.Command(r.bin, "--root", r.root, "delete", "--force", id).Run() })
 			cmd := exec.Command(r.bin, "--root", r.root, "run", "--bundle", b, id)
+			if tc.rootless {
+				cmd.SysProcAttr, cmd.Env = &syscall.SysProcAttr{Credential: cred}, env
+			}
 			var stdout, stderr strings.Builder
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err = cmd.Run()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 				t.Fatalf("cell-oci run of %s spec's config: %v, want exit status 7\n%s%s", name, err, stdout.String(), stderr.String())
 			}
-			for _, want := range []string{"CapAmb:\t0000000000000000\n", "ro cgroup mounts 1\n"} {
+			for _, want := range []string{"CapAmb:\t0000000000000000\n", "writable cgroup mounts 0\n", "cgroup mounted\n"} {
 				if !strings.Contains(stdout.String(), want) {
 					t.Errorf("missing %q in:\n%s", want, stdout.String())
 				}
