@@ -1,8 +1,10 @@
 package oci
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -473,6 +475,30 @@ func (e *exporter) resources(s *specs.Spec) {
 	}
 	if len(r.IO.Devices) > 0 {
 		e.lose("resources.io.devices", "config.json names throttled devices by major:minor, not path: not exported")
+	}
+	// Page sizes smallest first, interfaces by name: the same profile
+	// exports the same config.json.
+	for _, size := range slices.SortedFunc(maps.Keys(r.HugeTLB), func(a, b string) int {
+		ka, _ := spec.PageSizeKB(a)
+		kb, _ := spec.PageSizeKB(b)
+		return cmp.Compare(ka, kb)
+	}) {
+		l := r.HugeTLB[size]
+		v := l.Value
+		if l.Max {
+			v = math.MaxUint64 // beyond the kernel's counter: no limit
+		}
+		res.HugepageLimits = append(res.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: v})
+	}
+	if n := &r.Net; n.ClassID != 0 || len(n.Priorities) > 0 {
+		res.Network = &specs.LinuxNetwork{}
+		if n.ClassID != 0 {
+			id := n.ClassID
+			res.Network.ClassID = &id
+		}
+		for _, name := range slices.Sorted(maps.Keys(n.Priorities)) {
+			res.Network.Priorities = append(res.Network.Priorities, specs.LinuxInterfacePriority{Name: name, Priority: n.Priorities[name]})
+		}
 	}
 	s.Linux.Resources = res
 }
