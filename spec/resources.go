@@ -378,6 +378,13 @@ func validateResources(sl validator.StructLevel) {
 			sl.ReportError(d.Type, fmt.Sprintf("devices[%d].type", i), "type", "needs", "no major or minor (a is every device)")
 		}
 	}
+	for size, l := range r.HugeTLB {
+		// The kernel counts huge pages, not bytes: it would round the
+		// limit down to whole pages, which the profile would not show.
+		if kb, err := PageSizeKB(size); err == nil && !l.Max && l.Value%(kb<<10) != 0 {
+			sl.ReportError(l, "hugetlb["+size+"]", size, "pagemultiple", Size(l.Value/(kb<<10)*(kb<<10)).String())
+		}
+	}
 	for i, d := range r.IO.Devices {
 		if d.RBPS == 0 && d.WBPS == 0 && d.RIOPS == 0 && d.WIOPS == 0 {
 			sl.ReportError(d, fmt.Sprintf("io.devices[%d]", i), "devices", "nonzero", "set rbps, wbps, riops or wiops")

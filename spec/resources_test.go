@@ -50,6 +50,8 @@ func TestResourcesErrors(t *testing.T) {
 			want: []string{`p.yaml:4:13: resources.hugetlb.3MB: must be a huge page size as the kernel names it, such as "2MB", "1GB" or "64KB", not "3MB"`}},
 		{name: "huge page limit", src: resHead + "  hugetlb: {2MB: lots}\n",
 			want: []string{`p.yaml:4:18: resources.hugetlb.2MB: must be "max" or a quantity such as 512Mi or 100, not "lots"`}},
+		{name: "whole pages", src: resHead + "  hugetlb: {2MB: 3Mi}\n",
+			want: []string{`p.yaml:4:18: resources.hugetlb.2MB: must be a whole number of pages of its size (the kernel would round it down to 2Mi)`}},
 		{name: "class id range", src: resHead + "  net: {classID: 0x100000000}\n",
 			want: []string{`p.yaml:4:18: resources.net.classID: must be an integer from 0 to 4294967295, not 0x100000000`}},
 		{name: "interface name", src: resHead + "  net: {priorities: {a/b: 1}}\n",

@@ -167,6 +167,8 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return "duplicates " + param
 	case "needs":
 		return "needs " + param
+	case "pagemultiple":
+		return "must be a whole number of pages of its size (the kernel would round it down to " + param + ")"
 	case "pagesize":
 		_, err := PageSizeKB(fmt.Sprint(value))
 		if err == nil {
