@@ -148,7 +148,7 @@ clean:
 # (Left out: rootless ones, which need the test user; ID-mapped mounts,
 # which the VM's 6.1 kernel lacks on tmpfs; those that orphan a sandbox,
 # which the VM's init mishandles.)
-VM_CELL_TESTS = ^(TestNamespaces|TestIDMaps|TestReadOnlyBind|TestTmpfsSize|TestExitStatus|TestSignalForwarding|TestMemoryLimit|TestPidsLimit|TestCPULimit|TestUpdateFreezeThaw|TestLimitNotEnforceable|TestPrivileges|TestSeccomp|TestProcHardened|TestHostname|TestNetworkNone|TestDeviceRules|TestMknodGuard)$$
+VM_CELL_TESTS = ^(TestNamespaces|TestIDMaps|TestReadOnlyBind|TestTmpfsSize|TestExitStatus|TestSignalForwarding|TestMemoryLimit|TestPidsLimit|TestCPULimit|TestUpdateFreezeThaw|TestLimitNotEnforceable|TestPrivileges|TestSeccomp|TestProcHardened|TestHostname|TestNetworkNone|TestDeviceRules|TestMknodGuard|TestHugetlbLimitV2)$$
 # Then cell checkpoint and restore (CRIU), which this host's kernel may be
 # too new for: criu and the programs it runs, with their libraries, are
 # copied into the VM, whose Debian kernel Debian's CRIU supports.

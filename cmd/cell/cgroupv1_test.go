@@ -301,7 +301,7 @@ func TestHugetlbPageSizeRefused(t *testing.T) {
 	ns := newPrivateNS(t)
 	parent := v1TestName("p")
 	mountV1(t, ns, "hugetlb", parent)
-	args := []string{"run", "-p", profile(t, ""), "--set", "resources.parent=" + parent, "--set", "resources.hugetlb={" + missing + ": 1Gi}", "--", "sh", "-c", "echo ran"}
+	args := []string{"run", "-p", profile(t, ""), "--set", "resources.parent=" + parent, "--set", "resources.hugetlb={" + missing + ": max}", "--", "sh", "-c", "echo ran"}
 	r := runCellCmd(t, ns.cellCmd(t, args...))
 	if r.code == 0 || strings.Contains(r.stdout, "ran") {
 		t.Fatalf("ran without its huge page limit: %s", r)
