@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -320,6 +322,18 @@ func validCgroupName(s string) bool {
 		}
 	}
 	return true
+}
+
+// HugePageSizes returns the page sizes of r's huge page limits, smallest
+// first: the order in which they are applied, printed and exported.
+func (r *Resources) HugePageSizes() []string {
+	sizes := slices.Collect(maps.Keys(r.HugeTLB))
+	slices.SortFunc(sizes, func(a, b string) int {
+		ka, _ := PageSizeKB(a)
+		kb, _ := PageSizeKB(b)
+		return cmp.Compare(ka, kb)
+	})
+	return sizes
 }
 
 // validPageSize reports whether s is a huge page size's kernel name.

@@ -65,7 +65,7 @@ type Limits struct {
 	// DevicesOnly denies every device but Devices even when Devices is
 	// empty (then every device is denied).
 	DevicesOnly bool `json:"devicesOnly,omitempty"`
-	// HugeTLB limit the huge pages of each size the group may hold (v2
+	// HugeTLB limits the huge pages of each size the group may hold (v2
 	// hugetlb.<size>.max, v1 hugetlb.<size>.limit_in_bytes), one entry a
 	// page size.
 	HugeTLB []HugeTLB `json:"hugetlb,omitempty"`

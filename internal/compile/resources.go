@@ -1,7 +1,6 @@
 package compile
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -204,11 +203,7 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 	}
 	// Page sizes smallest first and interfaces by name, so that the plan
 	// does not depend on map order.
-	for _, size := range slices.SortedFunc(maps.Keys(r.HugeTLB), func(a, b string) int {
-		ka, _ := spec.PageSizeKB(a)
-		kb, _ := spec.PageSizeKB(b)
-		return cmp.Compare(ka, kb)
-	}) {
+	for _, size := range r.HugePageSizes() {
 		l := r.HugeTLB[size]
 		lim.HugeTLB = append(lim.HugeTLB, cgroup.HugeTLB{PageSize: size, Max: limitValue(&l)})
 	}

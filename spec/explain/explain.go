@@ -10,7 +10,6 @@
 package explain
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -492,11 +491,7 @@ func limits(p *spec.Profile) []string {
 		out = append(out, "It runs only on CPUs "+r.CPU.Cpus+".")
 	}
 	// Huge pages smallest first; an unlimited size says so.
-	for _, size := range slices.SortedFunc(maps.Keys(r.HugeTLB), func(a, b string) int {
-		ka, _ := spec.PageSizeKB(a)
-		kb, _ := spec.PageSizeKB(b)
-		return cmp.Compare(ka, kb)
-	}) {
+	for _, size := range r.HugePageSizes() {
 		if l := r.HugeTLB[size]; l.Max {
 			out = append(out, fmt.Sprintf("Huge pages of %s: no limit.", size))
 		} else {

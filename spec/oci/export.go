@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -478,11 +477,7 @@ func (e *exporter) resources(s *specs.Spec) {
 	}
 	// Page sizes smallest first, interfaces by name: the same profile
 	// exports the same config.json.
-	for _, size := range slices.SortedFunc(maps.Keys(r.HugeTLB), func(a, b string) int {
-		ka, _ := spec.PageSizeKB(a)
-		kb, _ := spec.PageSizeKB(b)
-		return cmp.Compare(ka, kb)
-	}) {
+	for _, size := range r.HugePageSizes() {
 		l := r.HugeTLB[size]
 		v := l.Value
 		if l.Max {
