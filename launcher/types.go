@@ -38,6 +38,12 @@ type (
 	// CPULimit is a CPU bandwidth limit: a quota of CPU time in every
 	// period, both in µs (CPUs).
 	CPULimit = cgroup.CPUMax
+	// HugeTLBLimit is a limit on the huge pages of one page size
+	// ("2MB"), in bytes.
+	HugeTLBLimit = cgroup.HugeTLB
+	// NetPriority is a network priority for the traffic the sandbox
+	// sends through one interface of the host's network namespace.
+	NetPriority = cgroup.NetPriority
 	// CgroupWrite is one value written to one cgroup file, as
 	// Cgroup.Update reports what it wrote (it prints as
 	// `write "7" to /sys/fs/cgroup/cell/x/pids.max`).

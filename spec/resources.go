@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -27,6 +29,26 @@ type Resources struct {
 	// on cgroup v2 a BPF_CGROUP_DEVICE program). cell adds its dev
 	// mount's nodes after them.
 	Devices []DeviceRule `yaml:"devices" json:"devices,omitempty" validate:"dive"`
+	// HugeTLB limits the bytes of huge pages the sandbox may hold, per
+	// page size named as the kernel names it ("2MB", "1GB", "64KB"):
+	// the hugetlb controller (v2 hugetlb.<size>.max, v1
+	// hugetlb.<size>.limit_in_bytes).
+	HugeTLB map[string]Limit `yaml:"hugetlb" json:"hugetlb,omitempty" validate:"dive,keys,pagesize,endkeys"`
+	// Net tags the sandbox's network packets: cgroup v1's net_cls and
+	// net_prio controllers, which cgroup v2 does not have.
+	Net NetLimits `yaml:"net" json:"net"`
+}
+
+// NetLimits are the net_cls and net_prio controllers' settings (cgroup
+// v1 only).
+type NetLimits struct {
+	// ClassID is the traffic class of the sandbox's packets
+	// (net_cls.classid: 0xAAAABBBB is tc class AAAA:BBBB); 0 sets none.
+	ClassID uint32 `yaml:"classID" json:"classID,omitempty"`
+	// Priorities are the priorities of the sandbox's packets per network
+	// interface (net_prio.ifpriomap). The kernel looks the names up in
+	// the host's initial network namespace.
+	Priorities map[string]uint32 `yaml:"priorities" json:"priorities,omitempty" validate:"dive,keys,ifname,endkeys"`
 }
 
 // DeviceRule allows the sandbox access to devices of one type and
@@ -102,7 +124,38 @@ func (r *Resources) Any() bool {
 	m, c, io := &r.Memory, &r.CPU, &r.IO
 	return m.Max != nil || m.High != nil || m.Swap != nil || m.OOMGroup ||
 		len(r.Devices) > 0 || c.Max != nil || c.Weight != 0 || c.Shares != 0 || c.Cpus != "" || c.Mems != "" ||
-		r.Pids.Max != nil || io.Weight != 0 || len(io.Devices) > 0
+		r.Pids.Max != nil || io.Weight != 0 || len(io.Devices) > 0 ||
+		len(r.HugeTLB) > 0 || r.Net.ClassID != 0 || len(r.Net.Priorities) > 0
+}
+
+// PageSizeKB returns the size in KiB of a huge page size named as the
+// kernel's hugetlb controller names it ("2MB" is 2048), or why the name
+// is not one: a power of two with the largest unit it reaches (the
+// kernel writes 2048KB as 2MB).
+func PageSizeKB(name string) (uint64, error) {
+	bad := fmt.Errorf(`must be a huge page size as the kernel names it, such as "2MB", "1GB" or "64KB", not %q`, shorten(name))
+	var shift uint
+	num, ok := "", false
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"KB", 0}, {"MB", 10}, {"GB", 20}} {
+		if n, found := strings.CutSuffix(name, u.suffix); found {
+			num, shift, ok = n, u.shift, true
+		}
+	}
+	if !ok || num == "" || num[0] < '1' || num[0] > '9' {
+		return 0, bad
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n&(n-1) != 0 {
+		return 0, bad
+	}
+	if shift < 20 && n >= 1024 {
+		next := map[uint]string{0: "MB", 10: "GB"}[shift]
+		return 0, fmt.Errorf(`must be a huge page size as the kernel names it: %s is %d%s`, name, n/1024, next)
+	}
+	return n << shift, nil
 }
 
 // Limit is a quantity or "max" (no limit). Memory limits take the Size
@@ -271,6 +324,24 @@ func validCgroupName(s string) bool {
 	return true
 }
 
+// HugePageSizes returns the page sizes of r's huge page limits, smallest
+// first: the order in which they are applied, printed and exported.
+func (r *Resources) HugePageSizes() []string {
+	sizes := slices.Collect(maps.Keys(r.HugeTLB))
+	slices.SortFunc(sizes, func(a, b string) int {
+		ka, _ := PageSizeKB(a)
+		kb, _ := PageSizeKB(b)
+		return cmp.Compare(ka, kb)
+	})
+	return sizes
+}
+
+// validPageSize reports whether s is a huge page size's kernel name.
+func validPageSize(s string) bool {
+	_, err := PageSizeKB(s)
+	return err == nil
+}
+
 // jsonSchema is the schema of a Limit.
 func (Limit) jsonSchema() *schema {
 	s := Size(0).jsonSchema()
@@ -319,6 +390,13 @@ func validateResources(sl validator.StructLevel) {
 			sl.ReportError(d.Type, fmt.Sprintf("devices[%d].type", i), "type", "oneof", "c b a")
 		case d.Type == DeviceAll && (d.Major != nil || d.Minor != nil):
 			sl.ReportError(d.Type, fmt.Sprintf("devices[%d].type", i), "type", "needs", "no major or minor (a is every device)")
+		}
+	}
+	for size, l := range r.HugeTLB {
+		// The kernel counts huge pages, not bytes: it would round the
+		// limit down to whole pages, which the profile would not show.
+		if kb, err := PageSizeKB(size); err == nil && !l.Max && l.Value%(kb<<10) != 0 {
+			sl.ReportError(l, "hugetlb["+size+"]", size, "pagemultiple", Size(l.Value/(kb<<10)*(kb<<10)).String())
 		}
 	}
 	for i, d := range r.IO.Devices {

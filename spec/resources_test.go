@@ -41,6 +41,21 @@ func TestResourcesErrors(t *testing.T) {
 			want: []string{"p.yaml:4:18: resources.io.devices[0]: must be more than 0 (set rbps, wbps, riops or wiops)"}},
 		{name: "device path", src: resHead + "  io: {devices: [{path: vda, rbps: 1Mi}]}\n",
 			want: []string{`p.yaml:4:25: resources.io.devices[0].path: must be an absolute path, not "vda"`}},
+		{name: "huge pages and net", src: resHead + "  hugetlb: {2MB: 64Mi, 1GB: max, 64KB: 0}\n  net: {classID: 0x100001, priorities: {eth0: 5, lo: 0}}\n"},
+		{name: "page size unit", src: resHead + "  hugetlb: {2M: 64Mi}\n",
+			want: []string{`p.yaml:4:13: resources.hugetlb.2M: must be a huge page size as the kernel names it, such as "2MB", "1GB" or "64KB", not "2M"`}},
+		{name: "page size as the kernel names it", src: resHead + "  hugetlb: {2048KB: 64Mi}\n",
+			want: []string{`p.yaml:4:13: resources.hugetlb.2048KB: must be a huge page size as the kernel names it: 2048KB is 2MB`}},
+		{name: "page size power of two", src: resHead + "  hugetlb: {3MB: 64Mi}\n",
+			want: []string{`p.yaml:4:13: resources.hugetlb.3MB: must be a huge page size as the kernel names it, such as "2MB", "1GB" or "64KB", not "3MB"`}},
+		{name: "huge page limit", src: resHead + "  hugetlb: {2MB: lots}\n",
+			want: []string{`p.yaml:4:18: resources.hugetlb.2MB: must be "max" or a quantity such as 512Mi or 100, not "lots"`}},
+		{name: "whole pages", src: resHead + "  hugetlb: {2MB: 3Mi}\n",
+			want: []string{`p.yaml:4:18: resources.hugetlb.2MB: must be a whole number of pages of its size (the kernel would round it down to 2Mi)`}},
+		{name: "class id range", src: resHead + "  net: {classID: 0x100000000}\n",
+			want: []string{`p.yaml:4:18: resources.net.classID: must be an integer from 0 to 4294967295, not 0x100000000`}},
+		{name: "interface name", src: resHead + "  net: {priorities: {a/b: 1}}\n",
+			want: []string{`p.yaml:4:22: resources.net.priorities.a/b: must be an interface name: 1 to 15 characters without "/", ":" or spaces, not "a/b"`}},
 		{name: "parent", src: resHead + "  parent: ../x\n",
 			want: []string{`p.yaml:4:11: resources.parent: must be a relative cgroup path such as "cell" or "ci/workers", not "../x"`}},
 	})
@@ -56,6 +71,11 @@ func TestResourcesValues(t *testing.T) {
 	want := []any{Limit{Value: 512 << 20}, Limit{Max: true}, CPUs{Millis: 1250}, Limit{Value: 100}, true, true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, r := range []Resources{{HugeTLB: map[string]Limit{"2MB": {}}}, {Net: NetLimits{ClassID: 1}}, {Net: NetLimits{Priorities: map[string]uint32{"lo": 1}}}} {
+		if !r.Any() {
+			t.Errorf("%+v: Any() is false", r)
+		}
 	}
 	if (&Resources{}).Any() {
 		t.Error("empty resources need a cgroup")

@@ -221,6 +221,10 @@ func applyTags(s *schema, tag string) (required bool, err error) {
 			cur.Pattern = `^[a-z0-9_-]+(\.[a-z0-9_-]+)+$`
 		case "domain":
 			cur.Pattern = domainPattern
+		case "pagesize":
+			cur.Pattern = `^[1-9][0-9]{0,9}[KMG]B$`
+		case "ifname":
+			cur.Pattern = `^[^/: \t\n]{1,15}$`
 		case "nonul":
 			// Not expressible in a form editors handle well; Parse checks it.
 		default:

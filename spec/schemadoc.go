@@ -155,6 +155,10 @@ var fieldDocs = map[string]fieldDoc{
 	"resources.io.devices.wbps":       {"Write bytes per second.", []any{"50M"}},
 	"resources.io.devices.riops":      {"Read operations per second.", []any{1000}},
 	"resources.io.devices.wiops":      {"Write operations per second.", []any{500}},
+	"resources.hugetlb":               {"Huge page limits per page size, named as the kernel names it (2MB, 1GB, 64KB): the hugetlb controller (v2 hugetlb.<size>.max, v1 hugetlb.<size>.limit_in_bytes), in whole pages, or max. A size the kernel does not offer is refused.", []any{map[string]any{"2MB": "64Mi"}, map[string]any{"1GB": "max"}}},
+	"resources.net":                   {"Tags the sandbox's packets: cgroup v1's net_cls and net_prio controllers, which cgroup v2 does not have; where they are not mounted as v1 hierarchies the sandbox is refused.", []any{map[string]any{"classID": 1048577}}},
+	"resources.net.classID":           {"Traffic class of the sandbox's packets (net_cls.classid; 0x10001 is tc class 1:1); 0 sets none.", []any{1048577}},
+	"resources.net.priorities":        {"Priority of the sandbox's packets per network interface (net_prio.ifpriomap); the kernel looks the names up in the host's initial network namespace.", []any{map[string]any{"eth0": 5}}},
 
 	"security":                               {"Capabilities, no_new_privs, seccomp, landlock and rlimits; the zero value is the strict default.", []any{map[string]any{"rlimits": map[string]any{"nofile": 1024}}}},
 	"security.capabilities":                  {"Capabilities the command keeps (in its user namespace): a list for every set, or set by set; every other one is dropped.", []any{[]any{}, []any{"CAP_NET_BIND_SERVICE"}}},

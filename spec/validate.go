@@ -42,6 +42,8 @@ func newValidator() *validator.Validate {
 		"devaccess":   validDeviceAccess,
 		"cgroupname":  validCgroupName,
 		"domain":      validDomain,
+		"pagesize":    validPageSize,
+		"ifname":      validIfName,
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return f(fl.Field().String()) }); err != nil {
 			panic(err) // only a bad tag name can fail
@@ -73,7 +75,7 @@ func validate(p *Profile) ErrorList {
 	for _, fe := range ves {
 		path, isKey := fieldPath(fe.Namespace())
 		pos := p.At(path)
-		if kp, ok := p.keys[path]; ok && isKey && fe.Tag() == "envname" {
+		if kp, ok := p.keys[path]; ok && isKey && (fe.Tag() == "envname" || fe.Tag() == "pagesize" || fe.Tag() == "ifname") {
 			pos = kp // the key is wrong, not the value
 		}
 		msg := message(fe.Tag(), fe.Param(), fe.Kind(), fe.Value(), p.given(path))
@@ -165,6 +167,14 @@ func message(tag, param string, kind reflect.Kind, value any, given bool) string
 		return "duplicates " + param
 	case "needs":
 		return "needs " + param
+	case "pagemultiple":
+		return "must be a whole number of pages of its size (the kernel would round it down to " + param + ")"
+	case "pagesize":
+		_, err := PageSizeKB(fmt.Sprint(value))
+		if err == nil {
+			return "must be a huge page size"
+		}
+		return err.Error()
 	case "ifname":
 		return fmt.Sprintf(`must be an interface name: 1 to 15 characters without "/", ":" or spaces, not %q`, shorten(fmt.Sprint(value)))
 	case "subnet":

@@ -26,7 +26,14 @@
 # in a private mount namespace without that mount. The suite's cgroup
 # tests are for cgroup v1: each container's cgroups are made under
 # cgroupsPath in the host's v1 hierarchies, which the tests name and
-# remove (the leftovers of a failed run are removed here too).
+# remove (the leftovers of a failed run are removed here too). They look
+# for a controller's hierarchy at /sys/fs/cgroup/<controller>. Where the
+# host leaves hugetlb, or net_cls and net_prio, free (hierarchy 0 in
+# /proc/cgroups, enabled in no cgroup2 subtree_control), each cgroup
+# program runs in a mount namespace of its own where cgroupns.sh mounts a
+# v1 hierarchy of them there; the host's mount table and /sys/fs/cgroup
+# stay as they were, and at the end every such hierarchy is checked to be
+# gone (unbound again).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${OCI_WORK:-/tmp/cell-oci-validation}
@@ -89,6 +96,55 @@ mkdir -p "$TMPDIR"
 exec 9>/tmp/cell-oci-validation.lock
 flock 9
 
+# free reports whether every controller of the comma-separated list is
+# unattached: enabled, on no v1 hierarchy (0 in /proc/cgroups) and in no
+# cgroup2 subtree_control (where the kernel would refuse to move it).
+free() {
+	local c
+	for c in ${1//,/ }; do
+		awk -v c="$c" '$1 == c && $2 == 0 && $4 == 1 { ok = 1 } END { exit !ok }' /proc/cgroups || return 1
+		while read -r line; do
+			fstype=${line#* - }
+			[[ ${fstype%% *} == cgroup2 ]] || continue
+			read -r _ _ _ _ point _ <<<"$line"
+			if find "$point" -name cgroup.subtree_control -exec grep -qw "$c" {} \; -print 2>/dev/null | grep -q .; then
+				return 1
+			fi
+		done </proc/self/mountinfo
+	done
+}
+lent=()
+for h in hugetlb net_cls,net_prio; do
+	if free "$h"; then
+		lent+=("$h")
+	fi
+done
+echo "v1 hierarchies mounted for the cgroup tests: ${lent[*]:-none (not free on this host)}"
+
+# release ends the hierarchies lent to the tests. A v1 hierarchy dies
+# with its last mount only if it had no cgroup then, not even a dying one
+# (a removed cgroup whose resources are still being freed); such a one
+# stays, unmounted, until it is mounted again and unmounted with no
+# cgroup left, which release does until /proc/cgroups shows it unbound.
+release() {
+	local h first try d
+	for h in "${lent[@]}"; do
+		first=${h%%,*}
+		for try in $(seq 50); do
+			awk -v c="$first" '$1 == c && $2 == 0 { ok = 1 } END { exit !ok }' /proc/cgroups && continue 2
+			sleep 0.1
+			if ((try % 5 == 0)); then
+				d=$(mktemp -d /tmp/cell-oci-release.XXXXXX)
+				unshare --mount --propagation private sh -c 'mount -t cgroup -o "$1" cgroup "$2" &&
+					for t in "$2"/cgrouptest "$2"/testdir; do [ -d "$t" ] && find "$t" -depth -type d -exec rmdir {} \; ; done;
+					umount "$2"' sh "$h" "$d" || true
+				rmdir "$d"
+			fi
+		done
+		echo "$0: the v1 $h hierarchy lent to the tests is still bound (see /proc/cgroups)" >&2
+	done
+}
+
 # cleanup removes what failed runs leave: bundles (some still mounted)
 # and the tests' v1 cgroups.
 cleanup() {
@@ -103,7 +159,7 @@ cleanup() {
 		done
 	done
 }
-trap cleanup EXIT
+trap 'cleanup; release' EXIT
 
 names=()
 declare -A result
@@ -118,7 +174,11 @@ for arg in "$@"; do
 		cleanup
 		prog="./validation/$t/$t.t"
 		set +e
-		if [[ $name == crun* ]]; then
+		if [[ $t == linux_cgroups_* && ${#lent[@]} -gt 0 ]]; then
+			nounified=()
+			[[ $name == crun* ]] && nounified=(--no-unified)
+			(cd "$work/run" && RUNTIME=$rt timeout -k 5 120 unshare --mount --propagation private "$here/cgroupns.sh" "${nounified[@]}" "${lent[@]}" -- "$prog") >"$logs/$t.tap" 2>"$logs/$t.err"
+		elif [[ $name == crun* ]]; then
 			(cd "$work/run" && RUNTIME=$rt timeout -k 5 120 unshare -m sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0"' "$prog") >"$logs/$t.tap" 2>"$logs/$t.err"
 		else
 			(cd "$work/run" && RUNTIME=$rt timeout -k 5 120 "$prog") >"$logs/$t.tap" 2>"$logs/$t.err"

@@ -530,3 +530,45 @@ func TestKillAll(t *testing.T) {
 	r.run(false, "kill", "--all", "k2", "KILL")
 	waitPid(t, init)
 }
+
+// TestUpdateHugetlbNetwork: update changes limits a container's cgroups
+// can take, and refuses, naming them, huge page limits and a traffic
+// class its cgroups were not made with (a v1 hierarchy cannot be added
+// to a running container), and a class of 0 (cell does not clear one).
+func TestUpdateHugetlbNetwork(t *testing.T) {
+	r := newRT(t)
+	parent := fmt.Sprintf("cell-test-%d-upd", os.Getpid())
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("remove the test's cgroup parent: %v", err)
+			}
+		}
+	})
+	b := bundle(t, []string{"sleep", "60"}, func(c map[string]any) {
+		l := c["linux"].(map[string]any)
+		l["cgroupsPath"] = "/" + parent + "/c6"
+		l["resources"] = map[string]any{"pids": map[string]any{"limit": 64}}
+	})
+	r.run(false, "create", "--bundle", b, "c6")
+	t.Cleanup(func() { r.run(false, "delete", "--force", "c6") })
+	res := func(s string) string {
+		f := filepath.Join(t.TempDir(), "resources.json")
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	r.run(false, "update", "--resources", res(`{"pids": {"limit": 32}}`), "c6")
+	for _, tc := range []struct{ json, want string }{
+		{`{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}`, "hugetlb.2MB: the sandbox's cgroup has no hugetlb controller"},
+		{`{"network": {"classID": 7}}`, "netClassID: the sandbox's cgroup has no net_cls controller"},
+		{`{"network": {"classID": 0}}`, "network.classID: cell does not clear a container's traffic class"},
+		{`{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}, {"pageSize": "2MB", "limit": 2}]}`, "hugepageLimits[1].pageSize: a second limit of page size 2MB"},
+	} {
+		if msg := r.run(true, "update", "--resources", res(tc.json), "c6"); !strings.Contains(msg, tc.want) {
+			t.Errorf("update %s: %q, want %q", tc.json, msg, tc.want)
+		}
+	}
+}

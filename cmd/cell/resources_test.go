@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellsandbox/cell/internal/sandbox"
+	"github.com/cellsandbox/cell/internal/testenv"
 )
 
 // cgroupParent makes a test's own cgroup parent name and registers the
@@ -306,5 +307,34 @@ grep ' /sys/fs/cgroup' /proc/self/mountinfo | grep -vc ' ro,' | sed 's/^/writabl
 	}
 	if !strings.Contains(out, "procs ") || strings.Contains(out, "procs 0") {
 		t.Errorf("the sandbox's own cgroup should hold its processes:\n%s", out)
+	}
+}
+
+// TestHugetlbLimitV2 runs a sandbox with a huge page limit where cgroup
+// v2 is the only hierarchy (make test-vm) and reads hugetlb.2MB.max back.
+// On a host with v1 hierarchies the unified path would enable hugetlb in
+// the host's own cgroup2 root, which no test may change: there
+// TestHugetlbLimitV1 runs instead, on a v1 hierarchy of its own.
+func TestHugetlbLimitV2(t *testing.T) {
+	requirePrivilege(t)
+	noLeaks(t)
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), " - cgroup ") {
+		t.Skip("cgroup v1 hierarchies are mounted: the v2 path would change the host's cgroup2 root (TestHugetlbLimitV1 covers this host)")
+	}
+	if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); !strings.Contains(" "+string(b)+" ", " hugetlb ") {
+		testenv.Skip(t, "no hugetlb controller in /sys/fs/cgroup/cgroup.controllers")
+	}
+	if !dirExists("/sys/kernel/mm/hugepages/hugepages-2048kB") {
+		testenv.Skip(t, "the kernel has no 2 MiB huge pages")
+	}
+	parent := cgroupParent(t)
+	name := fmt.Sprintf("t-%d", time.Now().UnixNano()%1e9)
+	startNamed(t, name, "resources.parent="+parent, "resources.hugetlb={2MB: 4Mi}")
+	if got := readTrim(t, "/sys/fs/cgroup/"+parent+"/"+name+"/hugetlb.2MB.max"); got != strconv.Itoa(4<<20) {
+		t.Errorf("hugetlb.2MB.max = %s, want %d", got, 4<<20)
 	}
 }

@@ -58,6 +58,14 @@
 // v2 controls devices with a BPF program, which this package does not
 // make, so there they are an error.
 //
+// Huge page limits are per page size, named as the kernel names it
+// ("2MB"): hugetlb.<size>.max on v2, hugetlb.<size>.limit_in_bytes on v1,
+// and a size the kernel does not offer (Layout.HugePageSizes) is an
+// error. The traffic class (net_cls.classid) and the priorities per
+// interface (net_prio.ifpriomap) exist only on v1: where their hierarchy
+// is not mounted (pure v2, or a hybrid host that leaves them unbound) they
+// are an error, never dropped.
+//
 // # Tests
 //
 // The privileged tests make real cgroups under cell-test-<random>

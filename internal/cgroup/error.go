@@ -41,6 +41,8 @@ func (e *Error) hint() string {
 		return `: the cgroup holds processes, and cgroup v2 gives controllers only to cgroups without processes of their own ("no internal processes")`
 	case e.Op == "write" && errors.Is(e.Err, unix.ENOENT):
 		return ": the kernel has no such file here (its controller is not enabled for this cgroup, or the kernel lacks the feature)"
+	case e.Op == "write" && file == "net_prio.ifpriomap" && errors.Is(e.Err, unix.ENODEV):
+		return ": the kernel looks the interface up in the host's initial network namespace (not the sandbox's), and no interface there has that name"
 	case e.Op == "mkdir" && errors.Is(e.Err, unix.EEXIST):
 		return ": a sandbox of that name exists already (or an earlier one was not removed)"
 	case e.Op == "rmdir" && errors.Is(e.Err, unix.EBUSY):

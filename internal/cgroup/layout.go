@@ -60,6 +60,10 @@ type Layout struct {
 	// it makes.
 	CpusetCpus string `json:"cpusetCpus,omitempty"`
 	CpusetMems string `json:"cpusetMems,omitempty"`
+	// HugePageSizes are the huge page sizes the kernel offers, named as
+	// the hugetlb controller's files name them ("2MB"), smallest first:
+	// a hugetlb limit of any other size is refused.
+	HugePageSizes []string `json:"hugePageSizes,omitempty"`
 }
 
 // The v1 controllers ParseLayout recognises in mount options.
@@ -251,6 +255,9 @@ func (l *Layout) String() string {
 	fmt.Fprintf(&b, "features [%s]", strings.Join(feats, " "))
 	if l.CpusetCpus != "" || l.CpusetMems != "" {
 		fmt.Fprintf(&b, " cpuset cpus=%s mems=%s", l.CpusetCpus, l.CpusetMems)
+	}
+	if len(l.HugePageSizes) > 0 {
+		fmt.Fprintf(&b, " hugepages [%s]", strings.Join(l.HugePageSizes, " "))
 	}
 	return b.String()
 }

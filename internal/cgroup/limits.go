@@ -65,6 +65,53 @@ type Limits struct {
 	// DevicesOnly denies every device but Devices even when Devices is
 	// empty (then every device is denied).
 	DevicesOnly bool `json:"devicesOnly,omitempty"`
+	// HugeTLB limits the huge pages of each size the group may hold (v2
+	// hugetlb.<size>.max, v1 hugetlb.<size>.limit_in_bytes), one entry a
+	// page size.
+	HugeTLB []HugeTLB `json:"hugetlb,omitempty"`
+	// NetClassID tags the group's network packets with a traffic class
+	// (v1 net_cls.classid; cgroup v2 has no net_cls, so there it is an
+	// error). 0 is "not set", as it is the kernel's "no class".
+	NetClassID uint32 `json:"netClassID,omitempty"`
+	// NetPriorities set the priority of the group's packets per network
+	// interface (v1 net_prio.ifpriomap; none on v2). The kernel looks the
+	// names up in the initial network namespace.
+	NetPriorities []NetPriority `json:"netPriorities,omitempty"`
+}
+
+// HugeTLB limits the huge pages of one size, named as the kernel names
+// it in the hugetlb controller's files ("2MB", "1GB", "64KB"), to Max
+// bytes.
+type HugeTLB struct {
+	PageSize string `json:"pageSize"`
+	Max      *Value `json:"max"`
+}
+
+// String prints "2MB=67108864".
+func (h HugeTLB) String() string { return h.PageSize + "=" + h.Max.String() }
+
+// NetPriority is the priority of the group's packets on one interface.
+type NetPriority struct {
+	Interface string `json:"interface"`
+	Priority  uint32 `json:"priority"`
+}
+
+// String prints the entry as net_prio.ifpriomap takes it: "eth0 5".
+func (p NetPriority) String() string {
+	return p.Interface + " " + strconv.FormatUint(uint64(p.Priority), 10)
+}
+
+// PageSizeName names a huge page size of kb KiB as the kernel does in the
+// hugetlb controller's file names: in GB from 1 GiB, in MB from 1 MiB,
+// else in KB ("2MB" for 2048).
+func PageSizeName(kb uint64) string {
+	switch {
+	case kb >= 1<<20:
+		return strconv.FormatUint(kb>>20, 10) + "GB"
+	case kb >= 1<<10:
+		return strconv.FormatUint(kb>>10, 10) + "MB"
+	}
+	return strconv.FormatUint(kb, 10) + "KB"
 }
 
 // DeviceRule allows access to the devices of Type ('a', 'c' or 'b') and
@@ -155,6 +202,15 @@ func (l Limits) String() string {
 	}
 	for _, d := range l.Devices {
 		add("device", "{"+d.String()+"}")
+	}
+	for _, h := range l.HugeTLB {
+		add("hugetlb", "{"+h.String()+"}")
+	}
+	if l.NetClassID != 0 {
+		add("netClassID", l.NetClassID)
+	}
+	for _, p := range l.NetPriorities {
+		add("netPriority", "{"+p.String()+"}")
 	}
 	if len(parts) == 0 {
 		return "none"

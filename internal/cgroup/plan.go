@@ -98,7 +98,7 @@ func (e *LimitError) Error() string { return e.Limit + ": " + e.Why }
 
 // The unified controllers cell uses, in the kernel's order (the order
 // cgroup.controllers lists them in).
-var v2Order = []string{"cpuset", "cpu", "io", "memory", "pids"}
+var v2Order = []string{"cpuset", "cpu", "io", "memory", "hugetlb", "pids"}
 
 // The v1 controllers cell uses, in the order Plan makes their directories.
 var v1Order = plan.V1Order()
@@ -133,6 +133,11 @@ func need(lim *Limits) map[string]string {
 	set("io", "ioWeight", lim.IOWeight != 0)
 	set("io", "ioDevices", len(lim.IODevices) > 0)
 	set("devices", "devices", len(lim.Devices) > 0 || lim.DevicesOnly)
+	for _, h := range lim.HugeTLB {
+		set("hugetlb", "hugetlb."+h.PageSize, true)
+	}
+	set("net_cls", "netClassID", lim.NetClassID != 0)
+	set("net_prio", "netPriorities", len(lim.NetPriorities) > 0)
 	return n
 }
 
@@ -232,6 +237,23 @@ func Plan(l *Layout, parent, name string, lim Limits) (*Setup, error) {
 			devicesV2 = true
 		default:
 			errs = append(errs, &LimitError{limit, "device rules need cgroup v1's devices controller or cgroup v2 (a BPF_CGROUP_DEVICE program), and this host mounts neither, and cell never runs a sandbox without the rules it was given"})
+		}
+	}
+	for _, c := range []string{"net_cls", "net_prio"} {
+		// Not in v2Order either: cgroup v2 has no such controllers (it
+		// leaves classifying traffic to the socket's cgroup path, which
+		// nftables and BPF match).
+		limit, ok := needs[c]
+		switch {
+		case !ok:
+		case l.V1[c] != "" && l.Rootless:
+			errs = append(errs, &LimitError{limit, fmt.Sprintf("the %s controller is on cgroup v1 (%s), which cannot be delegated to an unprivileged user", c, l.V1[c])})
+		case l.V1[c] != "":
+			onV1[c] = true
+		case len(l.V1) == 0 && l.Unified != "":
+			errs = append(errs, &LimitError{limit, fmt.Sprintf("the %s controller exists only in cgroup v1, and this host has only cgroup v2, and cell never runs a sandbox without a limit it was given", c)})
+		default:
+			errs = append(errs, &LimitError{limit, fmt.Sprintf("the %s controller is not mounted as a cgroup v1 hierarchy (no cgroup mount with the %s option in /proc/self/mountinfo); where /proc/cgroups shows it on hierarchy 0 it is free: mount it, such as mkdir /sys/fs/cgroup/net_cls,net_prio && mount -t cgroup -o net_cls,net_prio cgroup /sys/fs/cgroup/net_cls,net_prio", c, c)})
 		}
 	}
 	if l.Unified == "" && !l.Rootless {
@@ -542,6 +564,37 @@ func limitWrites(l *Layout, g *Group, lim *Limits, create bool) ([]Write, error)
 	}
 	if d, _ := where("pids"); d != "" && lim.PidsMax != nil {
 		w(d, "pids.max", lim.PidsMax.String())
+	}
+	if d, isV1 := where("hugetlb"); d != "" {
+		for _, h := range lim.HugeTLB {
+			limit := "hugetlb." + h.PageSize
+			switch {
+			case h.Max == nil:
+				fail(limit, "no limit given")
+			case !slices.Contains(l.HugePageSizes, h.PageSize):
+				offers := "none (no /sys/kernel/mm/hugepages/hugepages-*kB)"
+				if len(l.HugePageSizes) > 0 {
+					offers = strings.Join(l.HugePageSizes, ", ")
+				}
+				fail(limit, "the kernel has no %s huge pages; it offers %s", h.PageSize, offers)
+			case isV1:
+				w(d, "hugetlb."+h.PageSize+".limit_in_bytes", h.Max.v1())
+			default:
+				w(d, "hugetlb."+h.PageSize+".max", h.Max.String())
+			}
+		}
+	}
+	if d, _ := where("net_cls"); d != "" && lim.NetClassID != 0 {
+		w(d, "net_cls.classid", strconv.FormatUint(uint64(lim.NetClassID), 10))
+	}
+	if d, _ := where("net_prio"); d != "" {
+		for _, p := range lim.NetPriorities {
+			if p.Interface == "" || len(p.Interface) > 15 || strings.ContainsAny(p.Interface, " \t\n/:\x00") {
+				fail("netPriorities", "%q is not an interface name", p.Interface)
+				continue
+			}
+			w(d, "net_prio.ifpriomap", p.String())
+		}
 	}
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)

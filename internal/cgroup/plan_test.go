@@ -59,6 +59,34 @@ func v1Host(t *testing.T) *Layout {
 	return l
 }
 
+// withHugePages gives a layout the kernel's huge page sizes.
+func withHugePages(f func(*testing.T) *Layout, sizes ...string) func(*testing.T) *Layout {
+	return func(t *testing.T) *Layout {
+		l := f(t)
+		l.HugePageSizes = sizes
+		return l
+	}
+}
+
+// hybridFree is the hybrid host with the controllers it leaves free
+// mounted as v1 hierarchies outside /sys/fs/cgroup, as the tests and the
+// OCI suite's harness mount them: hugetlb alone, net_cls and net_prio
+// together.
+func hybridFree(t *testing.T) *Layout {
+	l := hybridHost(t)
+	l.Controllers = nil
+	l.V1["hugetlb"] = "/run/cell-test/hugetlb"
+	l.V1["net_cls"] = "/run/cell-test/net"
+	l.V1["net_prio"] = "/run/cell-test/net"
+	l.HugePageSizes = []string{"2MB"}
+	return l
+}
+
+// network sets a class and two priorities.
+func network() Limits {
+	return Limits{NetClassID: 0x100001, NetPriorities: []NetPriority{{"eth0", 5}, {"lo", 2}}}
+}
+
 // every sets every limit.
 func every() Limits {
 	return Limits{
@@ -126,6 +154,19 @@ func TestPlan(t *testing.T) {
 		{"v2-devices-only", v2Root, "", "sbx", Limits{DevicesOnly: true}},
 		{"hybrid-devices", hybridHost, "", "sbx", devices()},
 		{"hybrid-devices-only", hybridHost, "", "sbx", Limits{DevicesOnly: true}},
+		{"v2-hugetlb", withHugePages(v2Root, "2MB", "1GB"), "", "sbx", Limits{PidsMax: Num(9), HugeTLB: []HugeTLB{{"2MB", Num(64 << 20)}, {"1GB", Max()}}}},
+		{"hybrid-hugetlb-v2", withHugePages(hybridHost, "2MB"), "", "sbx", Limits{HugeTLB: []HugeTLB{{"2MB", Num(4 << 20)}}}},
+		{"hybrid-free-v1", hybridFree, "", "sbx", func() Limits {
+			l := network()
+			l.HugeTLB = []HugeTLB{{"2MB", Max()}}
+			return l
+		}()},
+		{"hybrid-net-class-only", hybridFree, "", "sbx", Limits{NetClassID: 7}},
+		{"v1-net-hugetlb", withHugePages(v1Host, "2MB", "1GB"), "", "sbx", func() Limits {
+			l := network()
+			l.HugeTLB = []HugeTLB{{"1GB", Num(1 << 30)}}
+			return l
+		}()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := tt.layout(t)
@@ -255,6 +296,41 @@ func TestPlanErrors(t *testing.T) {
 		{"rootless parent is the supervisor", v2Rootless(t, true), "cell-supervisor/x", "sbx", Limits{}, []string{
 			`cgroup parent "cell-supervisor/x": cell-supervisor is where cell itself runs`,
 		}},
+		{"net_cls and net_prio on v2", v2Root(t), "", "sbx", network(), []string{
+			"netClassID: the net_cls controller exists only in cgroup v1, and this host has only cgroup v2, and cell never runs a sandbox without a limit it was given",
+			"netPriorities: the net_prio controller exists only in cgroup v1, and this host has only cgroup v2, and cell never runs a sandbox without a limit it was given",
+		}},
+		{"net_cls not mounted on hybrid", hybridHost(t), "", "sbx", Limits{NetClassID: 1}, []string{
+			"netClassID: the net_cls controller is not mounted as a cgroup v1 hierarchy (no cgroup mount with the net_cls option in /proc/self/mountinfo); where /proc/cgroups shows it on hierarchy 0 it is free: mount it, such as mkdir /sys/fs/cgroup/net_cls,net_prio && mount -t cgroup -o net_cls,net_prio cgroup /sys/fs/cgroup/net_cls,net_prio",
+		}},
+		{"net_prio rootless", func() *Layout {
+			l := v1Host(t)
+			l.Rootless = true
+			l.Unified = "/sys/fs/cgroup/unified"
+			l.Delegated = "/u"
+			return l
+		}(), "", "sbx",
+			Limits{NetPriorities: []NetPriority{{"lo", 1}}}, []string{
+				"netPriorities: the net_prio controller is on cgroup v1 (/sys/fs/cgroup/net_cls,net_prio), which cannot be delegated to an unprivileged user",
+			}},
+		{"bad interface name", hybridFree(t), "", "sbx", Limits{NetPriorities: []NetPriority{{"a b", 1}}}, []string{
+			`netPriorities: "a b" is not an interface name`,
+		}},
+		{"hugetlb nowhere", func() *Layout {
+			l := v2Root(t)
+			l.Controllers = []string{"memory"}
+			l.HugePageSizes = []string{"2MB"}
+			return l
+		}(), "", "sbx",
+			Limits{HugeTLB: []HugeTLB{{"2MB", Num(1)}}}, []string{
+				"hugetlb.2MB: no cgroup hierarchy has the hugetlb controller: it is not mounted as cgroup v1 and not in /sys/fs/cgroup/cgroup.controllers [memory]",
+			}},
+		{"page size the kernel lacks", withHugePages(v2Root, "2MB")(t), "", "sbx", Limits{HugeTLB: []HugeTLB{{"2MB", Num(1)}, {"1GB", Num(1 << 30)}}}, []string{
+			"hugetlb.1GB: the kernel has no 1GB huge pages; it offers 2MB",
+		}},
+		{"no huge pages at all", hybridHost(t), "", "sbx", Limits{HugeTLB: []HugeTLB{{"2MB", Num(1)}}}, []string{
+			"hugetlb.2MB: the kernel has no 2MB huge pages; it offers none (no /sys/kernel/mm/hugepages/hugepages-*kB)",
+		}},
 		{"no hierarchy", &Layout{}, "", "sbx", Limits{}, []string{"no cgroup hierarchy is mounted"}},
 		{"bad name", v2Root(t), "", "a/b", Limits{}, []string{`cgroup name "a/b": must be one path component`}},
 		{"dot name", v2Root(t), "", "..", Limits{}, []string{`cgroup name "..": must be one path component`}},
@@ -313,6 +389,23 @@ func TestLimit(t *testing.T) {
 	}
 	if _, err = Limit(v2, &s.Group, devices()); err == nil || !strings.Contains(err.Error(), "devices: the sandbox's device rules are a BPF program") {
 		t.Errorf("changing v2 device rules: %v, want a refusal", err)
+	}
+	// Huge page limits and priorities change in place; a class needs
+	// the net_cls hierarchy the sandbox was made in.
+	free := hybridFree(t)
+	s, err = Plan(free, "", "sbx", Limits{HugeTLB: []HugeTLB{{"2MB", Num(2 << 20)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err = Limit(free, &s.Group, Limits{HugeTLB: []HugeTLB{{"2MB", Max()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]Write{{"/run/cell-test/hugetlb/cell/sbx", "hugetlb.2MB.limit_in_bytes", "-1"}}, ws); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	if _, err = Limit(free, &s.Group, Limits{NetClassID: 3}); err == nil || err.Error() != "netClassID: the sandbox's cgroup has no net_cls controller (it gets its controllers when it is made)" {
+		t.Errorf("class on a sandbox made without net_cls: %v", err)
 	}
 	// A v1 cpuset leaf keeps its CPUs when only mems change.
 	s, err = Plan(l, "", "sbx", Limits{Cpus: "1"})
@@ -384,6 +477,13 @@ func TestStrings(t *testing.T) {
 		{Limits{}.String(), "none"},
 		{Limits{MemoryMax: Num(1), CPUMax: CPUs(500), IODevices: []IODevice{{Major: 1, RBPS: 2}}}.String(), "memoryMax=1 cpuMax=50000 100000 ioDevice={1:0 rbps=2}"},
 		{Write{"/a", "b", "c"}.String(), `write "c" to /a/b`},
+		{PageSizeName(64), "64KB"},
+		{PageSizeName(2048), "2MB"},
+		{PageSizeName(32768), "32MB"},
+		{PageSizeName(1 << 20), "1GB"},
+		{PageSizeName(16 << 20), "16GB"},
+		{Limits{HugeTLB: []HugeTLB{{"2MB", Num(4)}}, NetClassID: 9, NetPriorities: []NetPriority{{"lo", 1}}}.String(), "hugetlb={2MB=4} netClassID=9 netPriority={lo 1}"},
+		{(&Error{Op: "write", Path: "/x/net_prio.ifpriomap", Value: "eth9 1", Err: unix.ENODEV}).Error(), `write "eth9 1" to /x/net_prio.ifpriomap: ENODEV (no such device): the kernel looks the interface up in the host's initial network namespace (not the sandbox's), and no interface there has that name`},
 		{(&Stats{CPUUsec: new(uint64(7))}).String(), "memoryPeak=? oomKills=? pidsPeak=? pidsMaxHits=? cpuUsec=7 cpuUserUsec=? cpuSystemUsec=?"},
 		{(&Error{Op: "write", Path: "/sys/fs/cgroup/x/memory.max", Value: "64M", Err: unix.EINVAL}).Error(), `write "64M" to /sys/fs/cgroup/x/memory.max: EINVAL (invalid argument)`},
 		{(&Error{Op: "rmdir", Path: "/sys/fs/cgroup/x", Err: unix.EBUSY}).Error(), `rmdir /sys/fs/cgroup/x: EBUSY (device or resource busy): processes are still in it (Kill first)`},

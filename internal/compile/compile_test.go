@@ -454,6 +454,55 @@ func TestGoldenLimits(t *testing.T) {
 	})
 }
 
+const hugetlbNetProfile = `apiVersion: cell/v1
+name: hugenet
+resources:
+  pids: {max: 64}
+  hugetlb: {1GB: max, 2MB: 64Mi}
+  net: {classID: 0x100001, priorities: {lo: 5, eth0: 1}}
+`
+
+// TestGoldenHugetlbNet pins the steps of huge page limits, a traffic
+// class and priorities on a hybrid host whose free controllers are
+// mounted as v1 hierarchies outside /sys/fs/cgroup (as the tests and the
+// runtime-tools harness mount them), each write placed at its key, and
+// checks that a pure v2 host refuses the class and priorities, and a
+// page size the kernel lacks, at their keys.
+func TestGoldenHugetlbNet(t *testing.T) {
+	f := rootFacts
+	f.Cgroup = layout(t, "hybrid", false)
+	f.Cgroup.V1["hugetlb"] = "/run/cell-test/hugetlb"
+	f.Cgroup.V1["net_cls"] = "/run/cell-test/net"
+	f.Cgroup.V1["net_prio"] = "/run/cell-test/net"
+	f.Cgroup.HugePageSizes = []string{"2MB", "1GB"}
+	p := parse(t, "hugenet.yaml", []byte(hugetlbNetProfile), &f)
+	pl, err := compile.Profile(p, &f, compile.Invocation{Args: []string{"make"}, Name: "hugenet-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "hugetlb-net.hybrid.plan", []byte(pl.String()))
+
+	v2 := rootFacts
+	v2.Cgroup = layout(t, "v2vm", true)
+	v2.Cgroup.Controllers = append(v2.Cgroup.Controllers, "hugetlb")
+	v2.Cgroup.HugePageSizes = []string{"2MB"}
+	p = parse(t, "hugenet.yaml", []byte(hugetlbNetProfile), &v2)
+	_, err = compile.Profile(p, &v2, compile.Invocation{Args: []string{"make"}, Name: "hugenet-1"})
+	for _, want := range []string{
+		"hugenet.yaml:6:18: resources.net.classID: cannot be enforced here: the net_cls controller exists only in cgroup v1",
+		"hugenet.yaml:6:40: resources.net.priorities: cannot be enforced here: the net_prio controller exists only in cgroup v1",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("on v2: %v\nwant %q", err, want)
+		}
+	}
+	p = parse(t, "hugenet.yaml", []byte("apiVersion: cell/v1\nname: h\nresources:\n  hugetlb: {2MB: 4Mi, 1GB: max}\n"), &v2)
+	_, err = compile.Profile(p, &v2, compile.Invocation{Args: []string{"make"}, Name: "h-1"})
+	if want := "hugenet.yaml:4:28: resources.hugetlb.1GB: cannot be enforced here: the kernel has no 1GB huge pages; it offers 2MB"; err == nil || err.Error() != want {
+		t.Errorf("a page size the kernel lacks: %v\nwant %s", err, want)
+	}
+}
+
 // TestRootlessHelpers checks the plan of an unprivileged caller that maps
 // a subordinate range: init waits unmapped, the setuid helpers map it,
 // init executes itself again and re-arms its parent-death signal.

@@ -3,6 +3,8 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cellsandbox/cell/internal/cgroup"
@@ -23,6 +25,7 @@ var limitPaths = map[string]string{
 	"cpus": "resources.cpu.cpus", "mems": "resources.cpu.mems",
 	"pidsMax": "resources.pids.max", "ioWeight": "resources.io.weight",
 	"ioDevices": "resources.io.devices", "devices": "resources.devices",
+	"netClassID": "resources.net.classID", "netPriorities": "resources.net.priorities",
 }
 
 // cgroup plans the sandbox's cgroup, or returns nil when the profile sets
@@ -55,7 +58,7 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 		c.add("resources", plan.Parent, &plan.CgroupMkdir{Dir: d})
 	}
 	for _, w := range setup.Writes {
-		at := writeSource(w.File)
+		at := writeSource(w.File, w.Value)
 		if at == "resources.devices" {
 			at = c.devicesSource()
 		}
@@ -79,7 +82,18 @@ func (c *compiler) cgroup(name string) (*cgroup.Setup, error) {
 
 // writeSource is the part of the profile a cgroup file's value comes
 // from, for the step's position.
-func writeSource(file string) string {
+func writeSource(file, value string) string {
+	if size, ok := strings.CutPrefix(file, "hugetlb."); ok {
+		size, _, _ = strings.Cut(size, ".")
+		return "resources.hugetlb." + size
+	}
+	switch file {
+	case "net_cls.classid":
+		return "resources.net.classID"
+	case "net_prio.ifpriomap":
+		name, _, _ := strings.Cut(value, " ")
+		return "resources.net.priorities." + name
+	}
 	for _, p := range []struct{ prefix, path string }{
 		{"memory.", "resources.memory"}, {"cpuset.", "resources.cpu"}, {"cpu.", "resources.cpu"},
 		{"pids.", "resources.pids"}, {"io.", "resources.io"}, {"blkio.", "resources.io"},
@@ -104,6 +118,9 @@ func (c *compiler) limitErrors(err error) error {
 	for _, e := range errs {
 		if errors.As(e, &le) {
 			at := limitPaths[le.Limit]
+			if size, ok := strings.CutPrefix(le.Limit, "hugetlb."); ok {
+				at = "resources.hugetlb." + size
+			}
 			if le.Limit == "devices" && len(c.p.Resources.Devices) == 0 {
 				out = append(out, c.errorf(c.devicesSource(), "CAP_MKNOD without a user namespace of the sandbox's own lets the command make a node of any device (such as the host's disk) and open it, so cell confines it with a device cgroup that allows only the nodes of its /dev, and that cannot be had here: %s; drop CAP_MKNOD, or run in a user namespace", le.Why))
 				continue
@@ -183,6 +200,16 @@ func (c *compiler) limits(r *spec.Resources) (cgroup.Limits, error) {
 				lim.Devices = append(lim.Devices, cgroup.DeviceRule{Type: 'c', Major: n[0], Minor: n[1], Access: "rwm"})
 			}
 		}
+	}
+	// Page sizes smallest first and interfaces by name, so that the plan
+	// does not depend on map order.
+	for _, size := range r.HugePageSizes() {
+		l := r.HugeTLB[size]
+		lim.HugeTLB = append(lim.HugeTLB, cgroup.HugeTLB{PageSize: size, Max: limitValue(&l)})
+	}
+	lim.NetClassID = r.Net.ClassID
+	for _, name := range slices.Sorted(maps.Keys(r.Net.Priorities)) {
+		lim.NetPriorities = append(lim.NetPriorities, cgroup.NetPriority{Interface: name, Priority: r.Net.Priorities[name]})
 	}
 	for i, d := range r.IO.Devices {
 		if c.host.Device == nil {

@@ -354,8 +354,37 @@ func (r *Runtime) Update(id string, data []byte) error {
 			refused = append(refused, "cpu.realtimePeriod, realtimeRuntime: cell does not set them")
 		}
 	}
-	if res.BlockIO != nil || len(res.HugepageLimits) > 0 || res.Network != nil || len(res.Rdma) > 0 || len(res.Unified) > 0 || len(res.Devices) > 0 {
-		refused = append(refused, "blockIO, hugepageLimits, network, rdma, unified, devices: cell does not update them")
+	seen := map[string]bool{}
+	for i, h := range res.HugepageLimits {
+		// A page size the kernel does not offer (or names otherwise) is
+		// refused by cgroup.Limit, with the sizes it offers.
+		if seen[h.Pagesize] {
+			refused = append(refused, fmt.Sprintf("hugepageLimits[%d].pageSize: a second limit of page size %s", i, h.Pagesize))
+			continue
+		}
+		seen[h.Pagesize] = true
+		v := launcher.Num(h.Limit)
+		if h.Limit > 1<<62 {
+			v = launcher.Max()
+		}
+		lim.HugeTLB = append(lim.HugeTLB, launcher.HugeTLBLimit{PageSize: h.Pagesize, Max: v})
+	}
+	if n := res.Network; n != nil {
+		// Only on cgroup v1, and only where the container was made with
+		// the net_cls and net_prio hierarchies: cgroup.Limit refuses them
+		// otherwise.
+		if n.ClassID != nil {
+			if *n.ClassID == 0 {
+				refused = append(refused, "network.classID: cell does not clear a container's traffic class")
+			}
+			lim.NetClassID = *n.ClassID
+		}
+		for _, p := range n.Priorities {
+			lim.NetPriorities = append(lim.NetPriorities, launcher.NetPriority{Interface: p.Name, Priority: p.Priority})
+		}
+	}
+	if res.BlockIO != nil || len(res.Rdma) > 0 || len(res.Unified) > 0 || len(res.Devices) > 0 {
+		refused = append(refused, "blockIO, rdma, unified, devices: cell does not update them")
 	}
 	if len(refused) > 0 {
 		return fmt.Errorf("update: %s", strings.Join(refused, "; "))

@@ -32,7 +32,7 @@ type Cgroup struct {
 // V1Order returns the v1 controllers in the order in which Dirs lists
 // their leaves.
 func V1Order() []string {
-	return []string{"cpuset", "cpu", "cpuacct", "blkio", "memory", "pids", "devices", "freezer"}
+	return []string{"cpuset", "cpu", "cpuacct", "blkio", "memory", "pids", "devices", "freezer", "hugetlb", "net_cls", "net_prio"}
 }
 
 // Dirs returns the group's directories: the unified leaf, then the v1

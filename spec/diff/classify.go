@@ -161,6 +161,9 @@ var rules = map[string]classifier{
 	"resources.io.devices[*].wbps":  limit("write bytes per second"),
 	"resources.io.devices[*].riops": limit("read operations per second"),
 	"resources.io.devices[*].wiops": limit("write operations per second"),
+	"resources.hugetlb.*":           limit("a huge page limit"),
+	"resources.net.classID":         neutral("the traffic class of the sandbox's packets (net_cls.classid): how the host's traffic control treats them"),
+	"resources.net.priorities.*":    neutral("the priority of the sandbox's packets on a host interface (net_prio.ifpriomap)"),
 
 	"security.capabilities":                  changedWidens("the capabilities the command keeps, set by set"),
 	"security.noNewPrivileges":               flagDefault("true", Narrows, "set-user-ID programs cannot raise privileges", "set-user-ID and file-capability programs can raise privileges"),

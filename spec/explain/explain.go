@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -494,6 +495,24 @@ func limits(p *spec.Profile) []string {
 	}
 	if r.CPU.Cpus != "" {
 		out = append(out, "It runs only on CPUs "+r.CPU.Cpus+".")
+	}
+	// Huge pages smallest first; an unlimited size says so.
+	for _, size := range r.HugePageSizes() {
+		if l := r.HugeTLB[size]; l.Max {
+			out = append(out, fmt.Sprintf("Huge pages of %s: no limit.", size))
+		} else {
+			out = append(out, fmt.Sprintf("Huge pages of %s: at most %s.", size, l))
+		}
+	}
+	if id := r.Net.ClassID; id != 0 {
+		out = append(out, fmt.Sprintf("Its packets carry traffic class %x:%x (net_cls, for the host's traffic control; needs cgroup v1).", id>>16, id&0xffff))
+	}
+	if len(r.Net.Priorities) > 0 {
+		var ps []string
+		for _, name := range slices.Sorted(maps.Keys(r.Net.Priorities)) {
+			ps = append(ps, fmt.Sprintf("%s %d", name, r.Net.Priorities[name]))
+		}
+		out = append(out, "Its packets get priorities on the host's interfaces "+strings.Join(ps, ", ")+" (net_prio; needs cgroup v1).")
 	}
 	return out
 }

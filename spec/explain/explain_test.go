@@ -125,6 +125,8 @@ func TestSentences(t *testing.T) {
 		{"unbounded tmpfs", "filesystem:\n  mounts: [{type: tmpfs, target: /t}]\n", "/t (tmpfs, no size limit)"},
 		{"passEnv", "process: {passEnv: [TERM, LANG]}\n", "only these are passed in, when set: TERM, LANG."},
 		{"memory", "resources: {memory: {max: 1Gi}}\n", "Memory: at most 1Gi."},
+		{"huge pages", "resources: {hugetlb: {1GB: max, 2MB: 64Mi}}\n", "Huge pages of 2MB: at most 64Mi.\n  - Huge pages of 1GB: no limit."},
+		{"traffic class", "resources: {net: {classID: 0x100001, priorities: {lo: 5}}}\n", "Its packets carry traffic class 10:1 (net_cls, for the host's traffic control; needs cgroup v1).\n  - Its packets get priorities on the host's interfaces lo 5 (net_prio; needs cgroup v1)."},
 		{"no limits", "", "Off: no cgroup limits."},
 		{"score", "", "Exposure 3.7/10 (medium)."},
 		{"capabilities", "security: {capabilities: [CAP_NET_RAW]}\n", "It keeps the capabilities CAP_NET_RAW (in its own user namespace) and no other; no_new_privs is set"},

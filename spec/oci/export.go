@@ -3,6 +3,7 @@ package oci
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -478,6 +479,26 @@ func (e *exporter) resources(s *specs.Spec) {
 	}
 	if len(r.IO.Devices) > 0 {
 		e.lose("resources.io.devices", "config.json names throttled devices by major:minor, not path: not exported")
+	}
+	// Page sizes smallest first, interfaces by name: the same profile
+	// exports the same config.json.
+	for _, size := range r.HugePageSizes() {
+		l := r.HugeTLB[size]
+		v := l.Value
+		if l.Max {
+			v = math.MaxUint64 // beyond the kernel's counter: no limit
+		}
+		res.HugepageLimits = append(res.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: v})
+	}
+	if n := &r.Net; n.ClassID != 0 || len(n.Priorities) > 0 {
+		res.Network = &specs.LinuxNetwork{}
+		if n.ClassID != 0 {
+			id := n.ClassID
+			res.Network.ClassID = &id
+		}
+		for _, name := range slices.Sorted(maps.Keys(n.Priorities)) {
+			res.Network.Priorities = append(res.Network.Priorities, specs.LinuxInterfacePriority{Name: name, Priority: n.Priorities[name]})
+		}
 	}
 	s.Linux.Resources = res
 }

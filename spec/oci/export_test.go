@@ -10,7 +10,8 @@ import (
 )
 
 // TestExportKernelFields: sysctls, propagation types, joined namespaces,
-// device nodes, device rules and v1 CPU values leave in config.json and
+// device nodes, device rules, v1 CPU values, huge page limits, the
+// traffic class and priorities leave in config.json and
 // come back the same when it is read.
 func TestExportKernelFields(t *testing.T) {
 	const profile = `apiVersion: cell/v1
@@ -26,6 +27,8 @@ filesystem:
 resources:
   cpu: {max: 0.1, period: 500000, shares: 2048}
   devices: [{type: b, major: 8, access: r}]
+  hugetlb: {1GB: max, 2MB: 64Mi}
+  net: {classID: 0x100001, priorities: {lo: 5, eth0: 1}}
 process: {args: ["true"]}
 `
 	p, err := spec.Parse("k.yaml", []byte(profile), spec.Options{})
@@ -52,9 +55,11 @@ process: {args: ["true"]}
 		Devices     []spec.Device
 		Rules       []spec.DeviceRule
 		CPU         spec.CPULimits
+		HugeTLB     map[string]spec.Limit
+		Net         spec.NetLimits
 	}
 	see := func(p *spec.Profile) view {
-		v := view{Sysctl: p.Sysctl, Join: p.Namespaces.Join, Root: p.Filesystem.Root.Propagation.String(), Rules: p.Resources.Devices, CPU: p.Resources.CPU}
+		v := view{Sysctl: p.Sysctl, Join: p.Namespaces.Join, Root: p.Filesystem.Root.Propagation.String(), Rules: p.Resources.Devices, CPU: p.Resources.CPU, HugeTLB: p.Resources.HugeTLB, Net: p.Resources.Net}
 		for _, m := range p.Filesystem.Mounts {
 			if m.Propagation != spec.PropagationDefault {
 				v.Propagation = append(v.Propagation, m.Target+" "+m.Propagation.String())
@@ -64,6 +69,9 @@ process: {args: ["true"]}
 		return v
 	}
 	want, got := see(p), see(back)
+	if r := ex.Spec.Linux.Resources; len(r.HugepageLimits) != 2 || r.HugepageLimits[0].Pagesize != "2MB" || r.Network == nil || r.Network.Priorities[0].Name != "eth0" {
+		t.Errorf("huge page limits %+v and priorities %+v: want page sizes smallest first, interfaces by name", r.HugepageLimits, r.Network)
+	}
 	// The bundle's rules also allow the node it makes, as cell does.
 	major, minor := uint32(10), uint32(229)
 	want.Rules = append(want.Rules, spec.DeviceRule{Type: spec.DeviceChar, Major: &major, Minor: &minor, Access: "rwm"})

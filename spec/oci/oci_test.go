@@ -155,6 +155,16 @@ func TestParseMapping(t *testing.T) {
 			}
 			return ""
 		}},
+		{"huge pages and network", `"linux": {"namespaces": [{"type": "mount"}], "resources": {"hugepageLimits": [{"pageSize": "2MB", "limit": 209715200}, {"pageSize": "1GB", "limit": 18446744073709551615}], "network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 10}, {"name": "eth0", "priority": 30}]}}}`, func(p *spec.Profile) string {
+			r := p.Resources
+			switch {
+			case len(r.HugeTLB) != 2 || r.HugeTLB["2MB"] != (spec.Limit{Value: 200 << 20}) || !r.HugeTLB["1GB"].Max:
+				return fmt.Sprintf("hugetlb %v, want 2MB 200Mi and 1GB max (a limit beyond the kernel's counter)", r.HugeTLB)
+			case r.Net.ClassID != 1048577 || len(r.Net.Priorities) != 2 || r.Net.Priorities["lo"] != 10 || r.Net.Priorities["eth0"] != 30:
+				return fmt.Sprintf("net %+v", r.Net)
+			}
+			return ""
+		}},
 		{"sysctl and propagation", `"mounts": [{"destination": "/t", "type": "tmpfs", "options": ["rshared", "size=1k"]}, {"destination": "/e", "source": "/etc", "options": ["bind", "unbindable", "mode=755", "size=1k"]}], "linux": {"namespaces": [{"type": "mount"}, {"type": "network"}], "sysctl": {"net.ipv4.ip_forward": "1"}, "rootfsPropagation": "slave"}`, func(p *spec.Profile) string {
 			m := p.Filesystem.Mounts
 			switch {
@@ -257,7 +267,7 @@ func TestParseErrors(t *testing.T) {
 		"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"]},
 		"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
 		"maskedPaths": ["/sys/firmware"],
-		"resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+		"resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false}], "memory": {"reservation": 1}, "cpu": {"quota": 33333, "period": 100000}, "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}, "hugepageLimits": [{"pageSize": "3MB", "limit": 1}], "network": {"priorities": [{"name": "lo", "priority": 1}, {"name": "lo", "priority": 2}]}},
 		"rootfsPropagation": "sharing"
 	}
 }`
@@ -293,7 +303,8 @@ func TestParseErrors(t *testing.T) {
 		"config.json:20:108 linux.resources.memory.reservation",
 		"config.json:20:129 linux.resources.cpu.quota",
 		"config.json:20:192 linux.resources.blockIO.throttleReadBpsDevice",
-		"config.json:20:250 linux.resources.hugepageLimits",
+		"config.json:20:264 linux.resources.hugepageLimits[0].pageSize",
+		"config.json:20:352 linux.resources.network.priorities[1].name",
 		"config.json:21:24 linux.rootfsPropagation",
 	}
 	if d := cmp.Diff(want, got); d != "" {

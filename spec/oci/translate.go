@@ -981,12 +981,14 @@ func (c *conv) resources(out, n *yaml.Node) {
 		return
 	}
 	c.refuse(f, path, map[string]string{
-		"hugepageLimits": "cell does not limit huge pages",
-		"network":        "cell does not set network classes or priorities",
-		"rdma":           "cell does not limit RDMA",
-		"unified":        "cell does not write raw cgroup v2 files",
+		"rdma":    "cell does not limit RDMA",
+		"unified": "cell does not write raw cgroup v2 files",
 	})
 	c.deviceRules(out, f["devices"], path+".devices")
+	c.hugepageLimits(out, f["hugepageLimits"], path+".hugepageLimits")
+	if net := c.fields(f["network"], path+".network"); net != nil {
+		c.network(out, net, path+".network")
+	}
 	if mem := c.fields(f["memory"], path+".memory"); mem != nil {
 		p := path + ".memory"
 		c.refuse(mem, p, map[string]string{
@@ -1052,6 +1054,100 @@ func (c *conv) resources(out, n *yaml.Node) {
 				c.put(out, "resources.io.weight", num(v, 1+(w-10)*9999/990), p+".weight")
 			}
 		}
+	}
+}
+
+// hugepageLimits translates linux.resources.hugepageLimits into
+// resources.hugetlb, a limit per page size. The runtime spec writes the
+// page size as the kernel's hugetlb files name it ("2MB"), as cell does;
+// a limit too large for the kernel's counter is no limit.
+func (c *conv) hugepageLimits(out, n *yaml.Node, path string) {
+	if !given(n) {
+		return
+	}
+	m := object(n)
+	for i, e := range c.items(n, path) {
+		p := index(path, i)
+		ef := c.fields(e, p)
+		if ef == nil {
+			continue
+		}
+		at, size, ok := c.requiredStr(e, ef, p, "pageSize")
+		if !ok {
+			continue
+		}
+		if _, err := spec.PageSizeKB(size); err != nil {
+			c.errorf(at, p+".pageSize", "%s", err)
+			continue
+		}
+		if _, dup := c.paths["resources.hugetlb."+size]; dup {
+			c.errorf(at, p+".pageSize", "a second limit of page size %s (first at %s)", size, c.paths["resources.hugetlb."+size])
+			continue
+		}
+		v, ok := ef["limit"]
+		if !ok {
+			c.errorf(e, p+".limit", "is required")
+			continue
+		}
+		limit, ok := c.unsigned(v, p+".limit")
+		if !ok {
+			continue
+		}
+		if limit > 1<<62 {
+			set(m, size, str(v, "max"))
+		} else {
+			set(m, size, unum(v, limit))
+		}
+		c.paths["resources.hugetlb."+size] = p + ".limit"
+	}
+	if len(m.Content) > 0 {
+		c.put(out, "resources.hugetlb", m, path)
+	}
+}
+
+// network translates linux.resources.network: the class (net_cls) and
+// the priorities per interface (net_prio).
+func (c *conv) network(out *yaml.Node, f map[string]*yaml.Node, path string) {
+	if v := f["classID"]; v != nil && !isNull(v) {
+		if id, ok := c.integer(v, path+".classID", 0, 1<<32-1); ok && id != 0 {
+			c.put(out, "resources.net.classID", num(v, id), path+".classID")
+		}
+	}
+	n := f["priorities"]
+	if !given(n) {
+		return
+	}
+	p := path + ".priorities"
+	m := object(n)
+	for i, e := range c.items(n, p) {
+		ep := index(p, i)
+		ef := c.fields(e, ep)
+		if ef == nil {
+			continue
+		}
+		at, name, ok := c.requiredStr(e, ef, ep, "name")
+		if !ok {
+			continue
+		}
+		key := "resources.net.priorities." + name
+		if first, dup := c.paths[key]; dup {
+			c.errorf(at, ep+".name", "a second priority of interface %q (first at %s)", name, first)
+			continue
+		}
+		v, ok := ef["priority"]
+		if !ok {
+			c.errorf(e, ep+".priority", "is required")
+			continue
+		}
+		prio, ok := c.integer(v, ep+".priority", 0, 1<<32-1)
+		if !ok {
+			continue
+		}
+		set(m, name, num(v, prio))
+		c.paths[key] = ep
+	}
+	if len(m.Content) > 0 {
+		c.put(out, "resources.net.priorities", m, p)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -745,4 +746,58 @@ func TestKillWhileRemoved(t *testing.T) {
 			p.wait(t, time.Minute)
 		}
 	})
+}
+
+// TestHugetlbV2 sets a huge page limit on cgroup v2 (make test-vm),
+// reads it back, and changes it. On a hybrid host the unified path would
+// enable hugetlb in the host's own cgroup2 root, which no test may
+// change: there cmd/cell's TestHugetlbLimitV1 covers hugetlb on a v1
+// hierarchy of its own. A rootless caller (systemd delegates no hugetlb)
+// gets a refusal that names the controller.
+func TestHugetlbV2(t *testing.T) {
+	l, err := Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Version() != "v2" {
+		t.Skipf("a %s host: the v2 path would change its cgroup2 root; see cmd/cell's TestHugetlbLimitV1", l.Version())
+	}
+	if len(l.HugePageSizes) == 0 {
+		skip(t, "the kernel offers no huge pages")
+	}
+	size := l.HugePageSizes[0]
+	lim := cgroup.Limits{HugeTLB: []cgroup.HugeTLB{{PageSize: size, Max: cgroup.Num(4 << 20)}}}
+	if !slices.Contains(l.Controllers, "hugetlb") {
+		if !l.Rootless {
+			skip(t, "no hugetlb controller in the cgroup2 root")
+		}
+		_, err := cgroup.Plan(l, testParent(t, l), "sbx", lim)
+		var le *cgroup.LimitError
+		if !errors.As(err, &le) || le.Limit != "hugetlb."+size || !strings.Contains(le.Why, "hugetlb controller is not delegated") {
+			t.Fatalf("plan without a delegated hugetlb controller: %v, want a refusal naming it", err)
+		}
+		return
+	}
+	s := sandbox(t, l, testParent(t, l), lim)
+	file := path.Join(s.Group.Unified, "hugetlb."+size+".max")
+	read := func() string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := read(); got != strconv.Itoa(4<<20) {
+		t.Errorf("%s = %s, want %d", file, got, 4<<20)
+	}
+	ws, err := cgroup.Limit(l, &s.Group, cgroup.Limits{HugeTLB: []cgroup.HugeTLB{{PageSize: size, Max: cgroup.Max()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Update(ws); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "max" {
+		t.Errorf("%s = %s after lifting the limit, want max", file, got)
+	}
 }

@@ -3,9 +3,12 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +23,8 @@ import (
 // written:
 // the controllers of the top unified cgroup and its subtree_control, the
 // delegation of a rootless caller, swap accounting, the IO weight and
-// throttle files, and the v1 cpuset root's CPUs and nodes.
+// throttle files, the v1 cpuset root's CPUs and nodes, and the huge page
+// sizes.
 func Probe() (*cgroup.Layout, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -88,7 +92,38 @@ func Probe() (*cgroup.Layout, error) {
 		}
 		l.CpusetCpus, l.CpusetMems = strings.TrimSpace(string(cpus)), strings.TrimSpace(string(mems))
 	}
+	if l.HugePageSizes, err = hugePageSizes("/sys/kernel/mm/hugepages"); err != nil {
+		return nil, fmt.Errorf("probe cgroups: %w", err)
+	}
 	return l, nil
+}
+
+// hugePageSizes names the huge page sizes of the kernel's
+// hugepages-<n>kB directories in dir as the hugetlb controller does,
+// smallest first; none when dir is absent (a kernel without hugetlbfs).
+func hugePageSizes(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var kbs []uint64
+	for _, e := range ents {
+		n, ok := strings.CutPrefix(e.Name(), "hugepages-")
+		if n, ok2 := strings.CutSuffix(n, "kB"); ok && ok2 {
+			if kb, err := strconv.ParseUint(n, 10, 64); err == nil {
+				kbs = append(kbs, kb)
+			}
+		}
+	}
+	slices.Sort(kbs)
+	names := make([]string, len(kbs))
+	for i, kb := range kbs {
+		names[i] = cgroup.PageSizeName(kb)
+	}
+	return names, nil
 }
 
 // delegation returns the unified cgroup delegated to the rootless caller

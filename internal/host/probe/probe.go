@@ -392,6 +392,14 @@ func cgroupCheck(f *host.Facts) host.Check {
 		if len(l.V1) > 0 {
 			c.Detail += fmt.Sprintf(" (v1 controllers: %d)", len(l.V1))
 		}
+		if len(l.HugePageSizes) > 0 {
+			c.Detail += "; huge page sizes " + strings.Join(l.HugePageSizes, ", ")
+		}
+		// net_cls and net_prio exist only as v1 hierarchies, which many
+		// hosts leave unmounted: say so before a profile is refused.
+		if l.V1["net_cls"] == "" || l.V1["net_prio"] == "" {
+			c.Detail += "; no v1 net_cls and net_prio hierarchies: profiles with resources.net are refused"
+		}
 	}
 	return c
 }
