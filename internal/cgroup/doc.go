@@ -53,10 +53,11 @@
 // systemd maps it); io.max becomes the blkio.throttle.*_device files.
 // memory.high and memory.oom.group have no v1 counterpart and are errors
 // there. The other way, cpu.shares (CPUShares) is written as given on v1
-// and converted to cpu.weight on v2 as runc does, and device rules exist
-// on v1 only (devices.deny "a", then devices.allow of each rule): cgroup
-// v2 controls devices with a BPF program, which this package does not
-// make, so there they are an error.
+// and converted to cpu.weight on v2 as runc does. Device rules are
+// files on v1 (devices.deny "a", then devices.allow of each rule); cgroup
+// v2 controls devices with a BPF_CGROUP_DEVICE program, which Plan leaves
+// to a step of its own (Setup.Devices; package devfilter builds and
+// attaches it).
 //
 // Huge page limits are per page size, named as the kernel names it
 // ("2MB"): hugetlb.<size>.max on v2, hugetlb.<size>.limit_in_bytes on v1,
