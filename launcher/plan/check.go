@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,7 +78,15 @@ func (p *Plan) Check() error {
 	for i := range p.Cleanup {
 		s := &p.Cleanup[i]
 		if s.Side != Parent || !s.Op().Cleanup() {
-			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network and lease teardown", i+1, s.Op(), s.Side)
+			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network, lease and host-mount teardown", i+1, s.Op(), s.Side)
+		}
+		// Cleanup unmounts only under a root directory that the plan
+		// itself binds: never elsewhere on the host.
+		if u, ok := s.Do.(*UmountRootfs); ok && !slices.ContainsFunc(p.Steps, func(st Step) bool {
+			b, ok := st.Do.(*BindRootfs)
+			return ok && b.Path == u.Root
+		}) {
+			return fmt.Errorf("cleanup step %d (%s) unmounts under %s, which no bind-rootfs step of the plan binds", i+1, s.Op(), u.Root)
 		}
 	}
 	if p.Steps[n-1].Op() != OpExec {
