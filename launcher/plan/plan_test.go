@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -541,5 +542,21 @@ func TestDecodeStrings(t *testing.T) {
 		if err := json.Unmarshal([]byte(bad), &s); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
+	}
+}
+
+// TestCheckUmountRootfs: cleanup unmounts only under a root directory
+// that a bind-rootfs step of the plan binds.
+func TestCheckUmountRootfs(t *testing.T) {
+	p := valid()
+	p.Cleanup = []Step{{Side: Parent, Do: &UmountRootfs{Root: "/srv/rootfs", Target: "/proc"}}}
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "no bind-rootfs step") {
+		t.Errorf("umount-rootfs without bind-rootfs: %v, want it refused", err)
+	}
+	p.Steps = append(p.Steps[:4], append([]Step{{Side: Init, Do: &BindRootfs{Path: "/srv/rootfs"}}}, p.Steps[4:]...)...)
+	// Where the new root would be staged: the bind comes with it.
+	p.Steps = slices.DeleteFunc(p.Steps, func(s Step) bool { _, ok := s.Do.(*Mount); return ok })
+	if err := p.Check(); err != nil {
+		t.Errorf("umount-rootfs after bind-rootfs: %v\n%s", err, p)
 	}
 }
