@@ -998,3 +998,35 @@ func TestHostRoot(t *testing.T) {
 		t.Errorf("rootless: %v, want the root directory refused", err)
 	}
 }
+
+// hostRootProfile is an OCI bundle's container without namespaces, as a
+// profile: a read-only root directory on the host with a hardened /proc,
+// a /dev and a bind.
+const hostRootProfile = `apiVersion: cell/v1
+name: hostroot
+namespaces: {mount: host, user: host, pid: host, net: host, uts: host, ipc: host, cgroup: host, time: host}
+network: {mode: host}
+filesystem:
+  root: {path: /srv/bundle/rootfs, readOnly: true}
+  mounts:
+    - {type: proc, target: /proc}
+    - {type: dev, target: /dev}
+    - {type: mqueue, target: /dev/mqueue}
+    - {type: bind, source: /srv/data, target: /data}
+`
+
+// TestGoldenHostRoot pins the plan of hostRootProfile (internal/sandbox
+// runs its JSON against its recording kernel, as the built-in profiles').
+func TestGoldenHostRoot(t *testing.T) {
+	p := parse(t, "hostroot.yaml", []byte(hostRootProfile), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "hostroot.root.plan", []byte(pl.String()))
+	js, err := json.MarshalIndent(pl, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "hostroot.root.json", append(js, '\n'))
+}

@@ -201,6 +201,10 @@ func printedCalls(p *plan.Plan, lease string) []call {
 			}
 		case *plan.PivotRoot:
 			add("pivot_root %s %s", a.NewRoot, a.PutOld)
+		case *plan.BindRootfs:
+			add("bind-rootfs %s", a.Path)
+		case *plan.Chroot:
+			add("chroot %s", a.Dir)
 		case *plan.Umount:
 			add("umount %s", a.Target)
 		case *plan.MountFS:
