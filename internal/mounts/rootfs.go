@@ -71,15 +71,20 @@ func Chroot(dir string) error {
 // never made, or was unmounted already), target does not exist, or what
 // is there is not a mount.
 func UmountRootfs(root, target string) error {
-	ours, err := OwnRootfs(root)
-	if err != nil || !ours {
-		return err
-	}
 	r, err := OpenRoot(root)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	// The mount checked is the one the target is resolved in: the
+	// same descriptor.
+	ours, err := ownMount(r.fd, root)
+	if err != nil || !ours {
+		return err
+	}
 	fd, err := r.open(target, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -105,11 +110,22 @@ func UmountRootfs(root, target string) error {
 // there before (a snapshotter's overlay, say) is of another file system
 // than the mount it is on, or shared.
 func OwnRootfs(dir string) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fail("open", dir, err)
+	}
+	defer unix.Close(fd)
+	return ownMount(fd, dir)
+}
+
+// ownMount is OwnRootfs of the directory open at fd (dir names it in
+// errors).
+func ownMount(fd int, dir string) (bool, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &stx); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &stx); err != nil {
 		return false, fail("statx", dir, err)
 	}
 	mounts, err := mountInfo()

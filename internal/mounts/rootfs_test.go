@@ -90,11 +90,15 @@ func TestRootfsBindAndUndo(t *testing.T) {
 	if got := pointsUnder(t, root); len(got) > 0 {
 		t.Fatalf("after umount-rootfs /: %q mounted", got)
 	}
-	// Once more, as a second teardown would: nothing to do.
+	// Once more, as a second teardown would: nothing to do; nor for a
+	// root directory that is gone (its bundle removed).
 	for _, target := range []string{"/proc", "/", "/missing"} {
 		if err := UmountRootfs(root, target); err != nil {
 			t.Errorf("second umount-rootfs %s: %v", target, err)
 		}
+	}
+	if err := UmountRootfs(filepath.Join(base, "gone"), "/"); err != nil {
+		t.Errorf("umount-rootfs of a directory that does not exist: %v", err)
 	}
 }
 
