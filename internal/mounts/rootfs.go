@@ -42,6 +42,14 @@ func BindRootfs(dir string) error {
 	if st.Dev == root.Dev && st.Ino == root.Ino {
 		return fmt.Errorf("root directory %s is the host's \"/\": cell would make its mounts over the host's", dir)
 	}
+	// Another sandbox's (or one whose teardown never ran): a second bind
+	// over it would hold copies of its mounts, and each teardown would
+	// find the other's bind on top.
+	if ours, err := ownMount(fd, dir); err != nil {
+		return err
+	} else if ours {
+		return fmt.Errorf("root directory %s is already cell's bind of it: another sandbox without a mount namespace uses it, or one whose cleanup did not run left it (umount -l %s)", dir, dir)
+	}
 	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
 	if err != nil {
 		return fail("open_tree", dir, err)

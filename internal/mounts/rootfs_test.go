@@ -77,6 +77,10 @@ func TestRootfsBindAndUndo(t *testing.T) {
 	if ours, err := OwnRootfs(root); err != nil || !ours {
 		t.Fatalf("OwnRootfs after the bind: %v, %v; want true", ours, err)
 	}
+	// A second sandbox on the same directory is refused.
+	if err := BindRootfs(root); err == nil || !strings.Contains(err.Error(), "already cell's bind") {
+		t.Errorf("a second BindRootfs: %v, want it refused", err)
+	}
 	mountTmpfs(t, filepath.Join(root, "proc"))
 	if err := UmountRootfs(root, "/proc"); err != nil {
 		t.Fatal(err)

@@ -571,7 +571,8 @@ type EgressProxy struct {
 // BindRootfs makes the sandbox's root directory, Path, a mount of cell's
 // own in the host's mount namespace (a sandbox that shares it, whose
 // command is then chrooted into Path): open(Path, O_PATH|O_DIRECTORY),
-// refused when it is the host's "/", open_tree(OPEN_TREE_CLONE|
+// refused when it is the host's "/" or cell's bind already (another
+// sandbox's: a root directory serves one at a time), open_tree(OPEN_TREE_CLONE|
 // AT_RECURSIVE), mount_setattr(propagation MS_PRIVATE, AT_RECURSIVE) and
 // move_mount onto Path itself. Being private, the mounts cell then makes
 // under Path do not propagate to the host's other mounts; being a mount
