@@ -609,7 +609,7 @@ func (*Chroot) Op() Op       { return OpChroot }
 func (*UmountRootfs) Op() Op { return OpUmountRootfs }
 
 func (a *BindRootfs) call(Side) string {
-	return fmt.Sprintf("open_tree(%q, OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(propagation=MS_PRIVATE, AT_RECURSIVE) move_mount(-> %q) unless it is \"/\"", a.Path, a.Path)
+	return fmt.Sprintf("open_tree(%q, OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(propagation=MS_PRIVATE, AT_RECURSIVE) move_mount(-> %q) unless it is \"/\" or cell's bind already", a.Path, a.Path)
 }
 func (a *Chroot) call(Side) string { return fmt.Sprintf("chroot(%q)", a.Dir) }
 func (a *UmountRootfs) call(Side) string {
