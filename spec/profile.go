@@ -148,6 +148,10 @@ type Root struct {
 	// Path is a host directory bound (with its submounts) as "/" instead
 	// of a tmpfs, as an OCI bundle's rootfs is: writes reach the host
 	// directory unless ReadOnly is set. Size and Mode do not apply to it.
+	// With namespaces.mount: host (an OCI bundle without a mount
+	// namespace) the command is chrooted into it instead, and Mounts are
+	// made under it in the host's mount namespace, then unmounted when
+	// the sandbox ends; a chroot is no boundary against CAP_SYS_CHROOT.
 	Path string `yaml:"path" json:"path,omitempty" validate:"omitempty,abspath"`
 	// Size caps the root tmpfs; zero means the kernel default.
 	Size Size `yaml:"size" json:"size,omitempty"`

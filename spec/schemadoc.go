@@ -53,7 +53,7 @@ var fieldDocs = map[string]fieldDoc{
 
 	"filesystem":               {"The root tmpfs and the mounts made in it, in order.", []any{map[string]any{"root": map[string]any{"size": "16Mi", "readOnly": true}}}},
 	"filesystem.root":          {"The tmpfs that becomes the sandbox's /.", []any{map[string]any{"size": "16Mi", "mode": "0755", "readOnly": true}}},
-	"filesystem.root.path":     {"A host directory bound as / instead of a tmpfs, as an OCI bundle's rootfs; size and mode then do not apply.", []any{"/srv/bundle/rootfs"}},
+	"filesystem.root.path":     {"A host directory bound as / instead of a tmpfs, as an OCI bundle's rootfs; size and mode then do not apply. With namespaces.mount: host the command is chrooted into it and the mounts are made under it on the host, unmounted when the sandbox ends.", []any{"/srv/bundle/rootfs"}},
 	"filesystem.root.size":     {"Size limit of the root tmpfs: bytes, or digits with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024).", []any{"16Mi"}},
 	"filesystem.root.mode":     {"Permissions of / in octal (default 0755).", []any{"0755"}},
 	"filesystem.root.readOnly": {"Remount / read-only once every mount is made; mounts keep their own mode.", []any{true}},

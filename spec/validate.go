@@ -336,8 +336,13 @@ func validateProfile(sl validator.StructLevel) {
 		if fp := joinKey(mp, "handBack"); m.HandBack && m.IDMap != nil {
 			sl.ReportError(m.HandBack, fp, "handBack", "needs", "no idmap (a hand-back bind is ID-mapped to the caller by cell)")
 		}
-		if fp := joinKey(mp, "type"); m.Type == MountMqueue && p.Namespaces.IPC != New {
-			// Else it would be the host's queues.
+		if fp := joinKey(mp, "type"); m.Type == MountMqueue && p.Namespaces.IPC != New && p.Namespaces.Mount != Host {
+			// Else it would be the host's queues. A sandbox that
+			// shares the host's mount namespace as well as its IPC
+			// namespace (the OCI runtime spec's container without
+			// namespaces) opens those queues by name anyway, and its
+			// root could mount them itself: the mount shows it their
+			// names, which lint's shared-namespace findings cover.
 			sl.ReportError(m.Type, fp, "type", "needs", "namespaces.ipc: new (an mqueue mount shows the IPC namespace's queues)")
 		}
 		if fp := joinKey(mp, "keepSymlinks"); m.KeepSymlinks && !m.HandBack {
@@ -409,21 +414,55 @@ func validateProfile(sl validator.StructLevel) {
 		sl.ReportError(mode, "network.mode", "mode", "netneeds", "namespaces.net: new")
 	}
 	if ns.Mount == Host {
-		r := p.Filesystem.Root
-		for _, f := range []struct {
-			path    string
-			v       any
-			nonZero bool
-		}{
-			{"filesystem.root.path", r.Path, r.Path != ""},
-			{"filesystem.root.size", r.Size, r.Size != 0},
-			{"filesystem.root.mode", r.Mode, r.Mode != nil},
-			{"filesystem.root.readOnly", r.ReadOnly, r.ReadOnly},
-			{"filesystem.mounts", p.Filesystem.Mounts, len(p.Filesystem.Mounts) > 0},
-		} {
-			if f.nonZero {
-				sl.ReportError(f.v, f.path, f.path, "needs", "namespaces.mount: new")
-			}
+		validateHostMounts(sl, p)
+	}
+}
+
+// validateHostMounts checks a filesystem made in the host's mount
+// namespace: a root directory (filesystem.root.path) that the command is
+// chrooted into, with mounts under it that cell makes on the host and
+// unmounts after the sandbox. What needs a root of the sandbox's own (the
+// root tmpfs's size and mode, a propagation type of "/") or a staging
+// area the host must not see (overlay layers, ID-mapped trees) is
+// refused, and so are mounts without a root directory: they would be
+// made on the host's own "/".
+func validateHostMounts(sl validator.StructLevel, p *Profile) {
+	r := p.Filesystem.Root
+	for _, f := range []struct {
+		path    string
+		v       any
+		nonZero bool
+		why     string
+	}{
+		{"filesystem.root.size", r.Size, r.Size != 0, "namespaces.mount: new (with namespaces.mount: host the root is filesystem.root.path, a directory, not a tmpfs)"},
+		{"filesystem.root.mode", r.Mode, r.Mode != nil, "namespaces.mount: new (with namespaces.mount: host the root is filesystem.root.path, a directory, not a tmpfs)"},
+		{"filesystem.root.propagation", r.Propagation, r.Propagation != PropagationDefault, "namespaces.mount: new (with namespaces.mount: host, cell makes its bind of filesystem.root.path private, so that its mounts do not reach the host's other mounts)"},
+		{"filesystem.root.readOnly", r.ReadOnly, r.ReadOnly && r.Path == "", "filesystem.root.path or namespaces.mount: new (it would remount the host's root read-only)"},
+		{"filesystem.mounts", p.Filesystem.Mounts, len(p.Filesystem.Mounts) > 0 && r.Path == "", "filesystem.root.path or namespaces.mount: new (they would be made on the host's root)"},
+	} {
+		if f.nonZero {
+			sl.ReportError(f.v, f.path, f.path, "needs", f.why)
+		}
+	}
+	if r.Path == "" {
+		return
+	}
+	if r.Path == "/" {
+		sl.ReportError(r.Path, "filesystem.root.path", "path", "needs", `a directory other than "/" with namespaces.mount: host (the command would be chrooted into the host's root, and cell's mounts made over the host's)`)
+	}
+	if p.Namespaces.User == New {
+		sl.ReportError(p.Namespaces.User, "namespaces.user", "user", "needs", "host with namespaces.mount: host and filesystem.root.path (init's mounts are made in the host's mount namespace, over which a user namespace of the sandbox's own has no privilege)")
+	}
+	for i := range p.Filesystem.Mounts {
+		m := &p.Filesystem.Mounts[i]
+		mp := joinIndex("filesystem.mounts", i)
+		switch {
+		case m.Type == MountOverlay:
+			sl.ReportError(m.Type, joinKey(mp, "type"), "type", "needs", "namespaces.mount: new (an overlay's upper and work layers are made where the host would not see them)")
+		case m.IDMap != nil:
+			sl.ReportError(m.IDMap, joinKey(mp, "idmap"), "idmap", "needs", "namespaces.mount: new")
+		case m.HandBack:
+			sl.ReportError(m.HandBack, joinKey(mp, "handBack"), "handBack", "needs", "namespaces.mount: new")
 		}
 	}
 }

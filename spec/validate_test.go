@@ -417,10 +417,29 @@ func TestValidationErrors(t *testing.T) {
 			src: hdr + "namespaces: {mount: host}\nfilesystem:\n  root: {readOnly: true, size: 1M, mode: 0700}\n" +
 				"  mounts:\n    - {type: proc, target: /proc}\n",
 			want: []string{
-				`p.yaml:5:20: filesystem.root.readOnly: needs namespaces.mount: new`,
-				`p.yaml:5:32: filesystem.root.size: needs namespaces.mount: new`,
-				`p.yaml:5:42: filesystem.root.mode: needs namespaces.mount: new`,
-				`p.yaml:7:5: filesystem.mounts: needs namespaces.mount: new`,
+				`p.yaml:5:20: filesystem.root.readOnly: needs filesystem.root.path or namespaces.mount: new (it would remount the host's root read-only)`,
+				`p.yaml:5:32: filesystem.root.size: needs namespaces.mount: new (with namespaces.mount: host the root is filesystem.root.path, a directory, not a tmpfs)`,
+				`p.yaml:5:42: filesystem.root.mode: needs namespaces.mount: new (with namespaces.mount: host the root is filesystem.root.path, a directory, not a tmpfs)`,
+				`p.yaml:7:5: filesystem.mounts: needs filesystem.root.path or namespaces.mount: new (they would be made on the host's root)`,
+			},
+		},
+		{
+			// cell chroots the command into the directory and makes
+			// the mounts under it on the host, and unmounts them after.
+			name: "root directory without a new mount namespace",
+			src: hdr + "namespaces: {mount: host, user: host}\nfilesystem:\n  root: {path: /srv/rootfs, readOnly: true}\n" +
+				"  mounts:\n    - {type: proc, target: /proc}\n    - {type: dev, target: /dev}\n",
+		},
+		{
+			name: "what a root directory on the host cannot have",
+			src: hdr + "namespaces: {mount: host, user: new}\nfilesystem:\n  root: {path: /, propagation: shared}\n" +
+				"  mounts:\n    - {type: overlay, target: /o, lower: [/usr]}\n    - {type: bind, source: /a, target: /a, writable: true, handBack: true}\n",
+			want: []string{
+				`p.yaml:3:33: namespaces.user: needs host with namespaces.mount: host and filesystem.root.path (init's mounts are made in the host's mount namespace, over which a user namespace of the sandbox's own has no privilege)`,
+				`p.yaml:5:16: filesystem.root.path: needs a directory other than "/" with namespaces.mount: host (the command would be chrooted into the host's root, and cell's mounts made over the host's)`,
+				`p.yaml:5:32: filesystem.root.propagation: needs namespaces.mount: new (with namespaces.mount: host, cell makes its bind of filesystem.root.path private, so that its mounts do not reach the host's other mounts)`,
+				`p.yaml:7:14: filesystem.mounts[0].type: needs namespaces.mount: new (an overlay's upper and work layers are made where the host would not see them)`,
+				`p.yaml:8:70: filesystem.mounts[1].handBack: needs namespaces.mount: new`,
 			},
 		},
 

@@ -58,17 +58,17 @@ func (c *compiler) cgroupMount(at, target string) {
 	const attr = attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY
 	leaves := c.cgroupLeaves()
 	if len(leaves) == 0 {
-		c.add(at, plan.Init, &plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "cgroup", Target: target, Options: []string{"mode=0755", "size=4k"}, Attr: attr})
+		c.add(at, plan.Init, &plan.MountFS{Root: c.root, FSType: "tmpfs", Source: "cgroup", Target: target, Options: []string{"mode=0755", "size=4k"}, Attr: attr})
 		return
 	}
 	if len(c.host.Cgroup.V1) == 0 && len(leaves) == 1 {
-		c.add(at, plan.Init, &plan.Bind{SourceRoot: oldRoot, Source: leaves[0].dir, Root: newRoot, Target: target, Attr: attr, NoSymlinks: true})
+		c.add(at, plan.Init, &plan.Bind{SourceRoot: c.src, Source: leaves[0].dir, Root: c.root, Target: target, Attr: attr, NoSymlinks: true})
 		return
 	}
-	c.add(at, plan.Init, &plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "cgroup", Target: target, Options: []string{"mode=0755", "size=64k"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+	c.add(at, plan.Init, &plan.MountFS{Root: c.root, FSType: "tmpfs", Source: "cgroup", Target: target, Options: []string{"mode=0755", "size=64k"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 	slices.SortStableFunc(leaves, func(a, b cgroupLeaf) int { return strings.Compare(a.name, b.name) })
 	for _, l := range leaves {
-		c.add(at, plan.Init, &plan.Bind{SourceRoot: oldRoot, Source: l.dir, Root: newRoot, Target: path.Join(target, l.name), Attr: attr, NoSymlinks: true})
+		c.add(at, plan.Init, &plan.Bind{SourceRoot: c.src, Source: l.dir, Root: c.root, Target: path.Join(target, l.name), Attr: attr, NoSymlinks: true})
 	}
 	// The tmpfs itself goes read-only once "/" is the new root (its mount
 	// points are made by then), with the root's own attributes.

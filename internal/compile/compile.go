@@ -91,11 +91,15 @@ type compiler struct {
 	// readOnlyAfterPivot are the Setattr steps of mounts that are made
 	// writable, filled, and made read-only once "/" is in place.
 	readOnlyAfterPivot []plan.Step
+	// root is where the mounts are made (newRoot, or the root directory
+	// on the host without a mount namespace), src where their sources
+	// are found (oldRoot, or the host's "/").
+	root, src string
 }
 
 // Profile compiles p for the host described by h and the invocation inv.
 func Profile(p *spec.Profile, h *host.Facts, inv Invocation) (*plan.Plan, error) {
-	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper, pooled: inv.Pooled, detached: inv.Detached}
+	c := &compiler{p: p, host: h, tty: inv.TTY, keepUpper: inv.KeepUpper, pooled: inv.Pooled, detached: inv.Detached, root: newRoot, src: oldRoot}
 	if err := c.compile(inv); err != nil {
 		return nil, err
 	}
@@ -129,6 +133,9 @@ func (c *compiler) errorf(path, format string, args ...any) error {
 func (c *compiler) compile(inv Invocation) error {
 	p := c.p
 	ns := &p.Namespaces
+	if ns.Mount == spec.Host && p.Filesystem.Root.Path != "" && c.host.Rootless() {
+		return c.errorf("filesystem.root.path", "with namespaces.mount: host, cell makes the mounts under the root directory in the host's mount namespace and chroots into it, which needs root")
+	}
 	if ns.Time == spec.New && !c.host.TimeNamespace {
 		return c.errorf("namespaces.time", "this kernel has no time namespaces (Linux 5.6 or later has them); set namespaces.time: host")
 	}
@@ -299,6 +306,8 @@ func (c *compiler) compile(inv Invocation) error {
 	}
 	if ns.Mount == spec.New {
 		c.filesystem(nets)
+	} else if p.Filesystem.Root.Path != "" {
+		c.hostFilesystem()
 	}
 	if ns.UTS == spec.New {
 		if p.Hostname != "" {
@@ -436,6 +445,63 @@ func (c *compiler) filesystem(nets *netSetup) {
 	c.steps = append(c.steps, c.propagations...)
 }
 
+// hostFilesystem is filesystem for a sandbox that shares the host's mount
+// namespace and has a root directory (filesystem.root.path): the OCI
+// runtime spec's way, where the process is chrooted into the rootfs and
+// the config's mounts are made in the runtime's mount namespace, under
+// the rootfs. Nothing here may change the host beyond that directory: no
+// "/" made private, no staging root. The directory is first bound onto
+// itself, private (bind-rootfs), so that the mounts under it reach no
+// other mount of the host's and cleanup can tell it is cell's; mounts
+// are made in profile order with their targets resolved inside it, as in
+// a new root; then init chroots into it. The cleanup unmounts each mount
+// cell made there, in reverse order, and the directory's bind last:
+// nothing that cell mounted stays on the host after the sandbox.
+func (c *compiler) hostFilesystem() {
+	fs := &c.p.Filesystem
+	dir := fs.Root.Path
+	c.root, c.src = dir, "/"
+	defer func() { c.root, c.src = newRoot, oldRoot }()
+	init := func(a plan.Action) { c.add("filesystem.root.path", plan.Init, a) }
+	init(&plan.BindRootfs{Path: dir})
+	first := len(c.steps)
+	for i := range fs.Mounts {
+		c.mount(fmt.Sprintf("filesystem.mounts[%d]", i), &fs.Mounts[i])
+	}
+	var undo []plan.Step
+	for _, s := range c.steps[first:] {
+		var target string
+		switch a := s.Do.(type) {
+		case *plan.Bind:
+			target = a.Target
+		case *plan.MountFS:
+			target = a.Target
+		case *plan.Mkdir, *plan.WriteFile, *plan.Symlink, *plan.Mknod:
+			continue // in the root directory, or in a mount of cell's
+		default:
+			panic(fmt.Sprintf("compile: %s step among the mounts of a root directory on the host has no cleanup", s.Op()))
+		}
+		undo = append(undo, plan.Step{Side: plan.Parent, Pos: s.Pos, Do: &plan.UmountRootfs{Root: dir, Target: target}})
+	}
+	slices.Reverse(undo)
+	c.cleanup = append(c.cleanup, undo...)
+	c.cleanup = append(c.cleanup, plan.Step{Side: plan.Parent, Pos: c.pos("filesystem.root.path"), Do: &plan.UmountRootfs{Root: dir, Target: "/"}})
+
+	init(&plan.Chdir{Dir: dir})
+	init(&plan.Chroot{Dir: "."})
+	init(&plan.Chdir{Dir: "/"})
+	// The bind is cell's own mount: its flags are set on it alone, not
+	// on the host's mount of the directory.
+	init(&plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV})
+	if fs.Root.ReadOnly {
+		c.add("filesystem.root.readOnly", plan.Init, &plan.Setattr{Target: "/", Attr: unix.MOUNT_ATTR_RDONLY})
+	}
+	c.steps = append(c.steps, c.readOnlyAfterPivot...)
+	c.readOnlyAfterPivot = nil
+	c.steps = append(c.steps, c.propagations...)
+	c.propagations = nil
+}
+
 // propagationFlags are the mount(2) flags of a propagation type, 0 for
 // the default (private, as cell makes every mount).
 func propagationFlags(p spec.Propagation) uint64 {
@@ -544,11 +610,11 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		}
 		if m.IDMap != nil || m.HandBack && c.handBackMapped(m) {
 			// The parent made the ID-mapped tree; init attaches it.
-			in(&plan.AttachTree{Root: newRoot, Target: m.Target, FD: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
+			in(&plan.AttachTree{Root: c.root, Target: m.Target, FD: uint32(c.idmapFDs[c.idmapped]), Optional: m.HandBack && m.Optional})
 			c.idmapped++
 			return
 		}
-		in(&plan.Bind{SourceRoot: oldRoot, Source: m.Source, Root: newRoot, Target: m.Target, Attr: plan.AttrFlags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
+		in(&plan.Bind{SourceRoot: c.src, Source: m.Source, Root: c.root, Target: m.Target, Attr: plan.AttrFlags(attr), Recursive: m.IsRecursive(), Optional: m.Optional,
 			NoSymlinks: c.noSymlinks(m), HandBack: m.HandBack, KeepSymlinks: m.KeepSymlinks})
 		c.propagation(at, m)
 	case spec.MountTmpfs:
@@ -564,10 +630,10 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Size != 0 {
 			opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 		}
-		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: device(m), Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
+		in(&plan.MountFS{Root: c.root, FSType: "tmpfs", Source: device(m), Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr)})
 		c.propagation(at, m)
 	case spec.MountProc:
-		in(&plan.MountFS{Root: newRoot, FSType: "proc", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.MountFS{Root: c.root, FSType: "proc", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 		if !m.Unmasked {
 			c.hardenProc(at, m.Target)
 		}
@@ -579,12 +645,12 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 				mode = *d.Mode
 			}
 			kind := map[spec.DeviceType]uint32{spec.DeviceChar: unix.S_IFCHR, spec.DeviceBlock: unix.S_IFBLK, spec.DeviceFIFO: unix.S_IFIFO}[d.Type]
-			c.add(fmt.Sprintf("%s.devices[%d]", at, j), plan.Init, &plan.Mknod{Root: newRoot, Target: d.Path, Mode: kind | uint32(mode), Major: d.Major, Minor: d.Minor, UID: d.UID, GID: d.GID})
+			c.add(fmt.Sprintf("%s.devices[%d]", at, j), plan.Init, &plan.Mknod{Root: c.root, Target: d.Path, Mode: kind | uint32(mode), Major: d.Major, Minor: d.Minor, UID: d.UID, GID: d.GID})
 		}
 	case spec.MountSysfs:
-		in(&plan.MountFS{Root: newRoot, FSType: "sysfs", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
+		in(&plan.MountFS{Root: c.root, FSType: "sysfs", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY})
 	case spec.MountMqueue:
-		in(&plan.MountFS{Root: newRoot, FSType: "mqueue", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.MountFS{Root: c.root, FSType: "mqueue", Source: device(m), Target: m.Target, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC})
 	case spec.MountCgroup:
 		c.cgroupMount(at, m.Target)
 	case spec.MountDir:
@@ -592,19 +658,19 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		in(&plan.Mkdir{Root: newRoot, Path: m.Target, Mode: uint32(mode)})
+		in(&plan.Mkdir{Root: c.root, Path: m.Target, Mode: uint32(mode)})
 	case spec.MountFile:
 		mode := spec.FileMode(0o644)
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		in(&plan.WriteFile{Root: newRoot, Target: m.Target, Mode: uint32(mode), Content: m.Content})
+		in(&plan.WriteFile{Root: c.root, Target: m.Target, Mode: uint32(mode), Content: m.Content})
 	case spec.MountSymlink:
-		in(&plan.Symlink{Root: newRoot, LinkTo: m.LinkTo, Target: m.Target})
+		in(&plan.Symlink{Root: c.root, LinkTo: m.LinkTo, Target: m.Target})
 	case spec.MountOverlay:
 		lowers := make([]string, len(m.Lower))
 		for i, l := range m.Lower {
-			lowers[i] = oldRoot + l
+			lowers[i] = c.src + l
 		}
 		layers := c.overlays[c.overlaid]
 		c.overlaid++
@@ -623,7 +689,7 @@ func (c *compiler) mount(at string, m *spec.Mount) {
 		for _, l := range m.Lower {
 			noSymlinks = noSymlinks || !m.FollowSymlinks && c.underCwd(l)
 		}
-		in(&plan.MountFS{Root: newRoot, FSType: "overlay", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr), NoSymlinks: noSymlinks})
+		in(&plan.MountFS{Root: c.root, FSType: "overlay", Target: m.Target, Options: opts, Attr: plan.AttrFlags(attr), NoSymlinks: noSymlinks})
 	case spec.MountInvalid:
 		panic("compile: mount without a type passed validation")
 	}
@@ -696,14 +762,14 @@ var (
 func (c *compiler) hardenProc(at, target string) {
 	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	for _, f := range procMaskedFiles {
-		in(&plan.Bind{SourceRoot: oldRoot, Source: "/dev/null", Root: newRoot, Target: path.Join(target, f), Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, Existing: true, Optional: true})
+		in(&plan.Bind{SourceRoot: c.src, Source: "/dev/null", Root: c.root, Target: path.Join(target, f), Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, Existing: true, Optional: true})
 	}
 	for _, d := range procMaskedDirs {
-		in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Target: path.Join(target, d), Options: []string{"size=0", "mode=0555"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
+		in(&plan.MountFS{Root: c.root, FSType: "tmpfs", Target: path.Join(target, d), Options: []string{"size=0", "mode=0555"}, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
 	}
 	for _, p := range procReadOnly {
 		t := path.Join(target, p)
-		in(&plan.Bind{SourceRoot: newRoot, Source: t, Root: newRoot, Target: t, Recursive: true, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
+		in(&plan.Bind{SourceRoot: c.root, Source: t, Root: c.root, Target: t, Recursive: true, Attr: attrSafe | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RDONLY, Existing: true, Optional: true})
 	}
 }
 
@@ -752,19 +818,19 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 func (c *compiler) dev(at, target string) {
 	in := func(a plan.Action) { c.add(at, plan.Init, a) }
 	j := func(name string) string { return path.Join(target, name) }
-	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "tmpfs", Target: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.MountFS{Root: c.root, FSType: "tmpfs", Source: "tmpfs", Target: target, Options: []string{"mode=0755", "size=65536"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	for _, n := range devNodes {
-		in(&plan.Bind{SourceRoot: oldRoot, Source: "/dev/" + n, Root: newRoot, Target: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+		in(&plan.Bind{SourceRoot: c.src, Source: "/dev/" + n, Root: c.root, Target: j(n), Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	}
-	in(&plan.MountFS{Root: newRoot, FSType: "devpts", Source: "devpts", Target: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
-	in(&plan.Symlink{Root: newRoot, LinkTo: "pts/ptmx", Target: j("ptmx")})
+	in(&plan.MountFS{Root: c.root, FSType: "devpts", Source: "devpts", Target: j("pts"), Options: []string{"newinstance", "ptmxmode=0666", "mode=0620"}, Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	in(&plan.Symlink{Root: c.root, LinkTo: "pts/ptmx", Target: j("ptmx")})
 	shm := uint64(attrSafe)
 	if c.landlockNoExec(j("shm")) {
 		shm |= unix.MOUNT_ATTR_NOEXEC
 	}
-	in(&plan.MountFS{Root: newRoot, FSType: "tmpfs", Source: "shm", Target: j("shm"), Options: []string{"mode=1777"}, Attr: plan.AttrFlags(shm)})
+	in(&plan.MountFS{Root: c.root, FSType: "tmpfs", Source: "shm", Target: j("shm"), Options: []string{"mode=1777"}, Attr: plan.AttrFlags(shm)})
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
-		in(&plan.Symlink{Root: newRoot, LinkTo: l[1], Target: j(l[0])})
+		in(&plan.Symlink{Root: c.root, LinkTo: l[1], Target: j(l[0])})
 	}
 }
 

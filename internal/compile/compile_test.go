@@ -1004,3 +1004,78 @@ func find[T plan.Action](pl *plan.Plan) []T {
 	}
 	return out
 }
+
+// TestHostRoot: without a mount namespace, a root directory is bound
+// onto itself (private), its mounts are made under it with targets
+// resolved inside it, init chroots into it; nothing makes the host's "/"
+// private or pivots; cleanup unmounts each mount in reverse and the bind
+// last. An unprivileged caller is refused: the mounts are the host's.
+func TestHostRoot(t *testing.T) {
+	doc := minimal + "namespaces: {mount: host, user: host}\nfilesystem:\n  root: {path: /srv/rootfs, readOnly: true}\n" +
+		"  mounts:\n    - {type: proc, target: /proc, unmasked: true}\n    - {type: tmpfs, target: /tmp}\n    - {type: bind, source: /srv/data, target: /data}\n"
+	pl := compileFor(t, doc, "true")
+	text := pl.String()
+	for _, want := range []string{
+		`init    open_tree("/srv/rootfs", OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(propagation=MS_PRIVATE, AT_RECURSIVE) move_mount(-> "/srv/rootfs")`,
+		`move_mount(-> "/srv/rootfs/proc")`,
+		`open_tree("/srv/data", OPEN_TREE_CLONE|AT_RECURSIVE)`,
+		`init    chdir("/srv/rootfs")`,
+		`init    chroot(".")`,
+		`init    mount_setattr("/", MOUNT_ATTR_RDONLY)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if n := len(steps[*plan.PivotRoot](pl)) + len(steps[*plan.Mount](pl)); n > 0 {
+		t.Errorf("%d pivot_root or mount(2) steps (\"/\" made private?) in a plan without a mount namespace:\n%s", n, text)
+	}
+	var got []string
+	for _, s := range pl.Cleanup {
+		if u, ok := s.Do.(*plan.UmountRootfs); ok {
+			if u.Root != "/srv/rootfs" {
+				t.Errorf("cleanup under %s", u.Root)
+			}
+			got = append(got, u.Target)
+		}
+	}
+	if want := []string{"/data", "/tmp", "/proc", "/"}; !slices.Equal(got, want) {
+		t.Errorf("cleanup unmounts %q, want %q", got, want)
+	}
+	err := compileErr(t, &userFacts, doc, compile.Invocation{Args: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "filesystem.root.path: with namespaces.mount: host") || !strings.Contains(err.Error(), "needs root") {
+		t.Errorf("rootless: %v, want the root directory refused", err)
+	}
+}
+
+// hostRootProfile is an OCI bundle's container without namespaces, as a
+// profile: a read-only root directory on the host with a hardened /proc,
+// a /dev and a bind.
+const hostRootProfile = `apiVersion: cell/v1
+name: hostroot
+namespaces: {mount: host, user: host, pid: host, net: host, uts: host, ipc: host, cgroup: host, time: host}
+network: {mode: host}
+filesystem:
+  root: {path: /srv/bundle/rootfs, readOnly: true}
+  mounts:
+    - {type: proc, target: /proc}
+    - {type: dev, target: /dev}
+    - {type: mqueue, target: /dev/mqueue}
+    - {type: bind, source: /srv/data, target: /data}
+`
+
+// TestGoldenHostRoot pins the plan of hostRootProfile (internal/sandbox
+// runs its JSON against its recording kernel, as the built-in profiles').
+func TestGoldenHostRoot(t *testing.T) {
+	p := parse(t, "hostroot.yaml", []byte(hostRootProfile), &rootFacts)
+	pl, err := compile.Profile(p, &rootFacts, compile.Invocation{Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "hostroot.root.plan", []byte(pl.String()))
+	js, err := json.MarshalIndent(pl, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "hostroot.root.json", append(js, '\n'))
+}

@@ -4,7 +4,11 @@
 // directory cannot redirect a mount onto the host; mounts are made with
 // the new mount API on descriptors, never on re-resolved paths.
 //
-// The functions must run in the sandbox's mount namespace, in init.
+// The functions must run in the sandbox's mount namespace, in init; those
+// of rootfs.go, for a sandbox that shares the host's mount namespace, in
+// the host's (init's bind of the root directory, and the unmounting of
+// what cell mounted under it by the process that tears the sandbox
+// down).
 package mounts
 
 import (

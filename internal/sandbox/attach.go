@@ -88,7 +88,7 @@ func Teardown(p *plan.Plan) error {
 func CheckDetached(p *plan.Plan) error {
 	for i := range p.Cleanup {
 		switch s := &p.Cleanup[i]; s.Do.(type) {
-		case *plan.CgroupKill, *plan.CgroupRemove:
+		case *plan.CgroupKill, *plan.CgroupRemove, *plan.UmountRootfs:
 		default:
 			return fmt.Errorf("cleanup step %d (%s): only the process that started the sandbox holds what it undoes, and a detached sandbox outlives it", i+1, s.Op())
 		}

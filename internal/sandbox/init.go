@@ -335,13 +335,14 @@ func reap(pid int, reg *children, done chan<- Status, exited func(ExecExit)) {
 // command's process attributes.
 type initExec struct {
 	// k makes the steps' calls: hostKernel, or a test's fake.
-	k                kernel
-	newRoot, oldRoot root
-	attr             syscall.ProcAttr
-	sys              syscall.SysProcAttr
-	cred             *syscall.Credential
-	keepFDs          []uint32
-	exec             *plan.Exec
+	k kernel
+	// roots are the directories opened to resolve paths in, by path.
+	roots   map[string]root
+	attr    syscall.ProcAttr
+	sys     syscall.SysProcAttr
+	cred    *syscall.Credential
+	keepFDs []uint32
+	exec    *plan.Exec
 	// passEnv names the variables an exec request may bring.
 	passEnv []string
 	// conn is the socket to cell; console is the slave of the pty that
@@ -436,17 +437,18 @@ func (e *initExec) resolve(s string) string {
 }
 
 func (e *initExec) root(dir string) (root, error) {
-	r := &e.newRoot
-	if dir != "/newroot" {
-		r = &e.oldRoot
+	if r, ok := e.roots[dir]; ok {
+		return r, nil
 	}
-	if *r == nil {
-		var err error
-		if *r, err = e.k.OpenRoot(dir); err != nil {
-			return nil, err
-		}
+	r, err := e.k.OpenRoot(dir)
+	if err != nil {
+		return nil, err
 	}
-	return *r, nil
+	if e.roots == nil {
+		e.roots = map[string]root{}
+	}
+	e.roots[dir] = r
+	return r, nil
 }
 
 // step runs one init step, or records a command step for the fork.
@@ -479,6 +481,13 @@ func (e *initExec) step(side plan.Side, a plan.Action) error {
 		// tree being left.
 		e.closeRoots()
 		return wrap("pivot_root", a.NewRoot, k.PivotRoot(a.NewRoot, a.PutOld))
+	case *plan.BindRootfs:
+		// A root opened before the bind would resolve beneath it.
+		e.closeRoots()
+		return wrap("open_tree", a.Path, k.BindRootfs(a.Path))
+	case *plan.Chroot:
+		e.closeRoots()
+		return wrap("chroot", a.Dir, k.Chroot(a.Dir))
 	case *plan.Umount:
 		e.closeRoots()
 		return wrap("umount2", a.Target, k.Unmount(a.Target, int(a.Flags)))
@@ -692,11 +701,9 @@ func (e *initExec) credential() *syscall.Credential {
 }
 
 func (e *initExec) closeRoots() {
-	for _, r := range []*root{&e.newRoot, &e.oldRoot} {
-		if *r != nil {
-			(*r).Close()
-			*r = nil
-		}
+	for dir, r := range e.roots {
+		r.Close()
+		delete(e.roots, dir)
 	}
 }
 

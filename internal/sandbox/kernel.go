@@ -35,6 +35,10 @@ type kernel interface {
 	Mount(source, target, fstype string, flags uintptr, data string) error
 	Unmount(target string, flags int) error
 	PivotRoot(newRoot, putOld string) error
+	// BindRootfs binds a sandbox's root directory onto itself, private,
+	// in the host's mount namespace (mounts.BindRootfs).
+	BindRootfs(dir string) error
+	Chroot(dir string) error
 	Mkdir(path string, mode uint32) error
 	Setattr(target string, attr uint64) error
 	Chdir(dir string) error
@@ -91,6 +95,8 @@ func (hostKernel) Mount(source, target, fstype string, flags uintptr, data strin
 }
 func (hostKernel) Unmount(target string, flags int) error   { return mounts.Unmount(target, flags) }
 func (hostKernel) PivotRoot(newRoot, putOld string) error   { return mounts.PivotRoot(newRoot, putOld) }
+func (hostKernel) BindRootfs(dir string) error              { return mounts.BindRootfs(dir) }
+func (hostKernel) Chroot(dir string) error                  { return mounts.Chroot(dir) }
 func (hostKernel) Mkdir(path string, mode uint32) error     { return mounts.Mkdir(path, mode) }
 func (hostKernel) Setattr(target string, attr uint64) error { return mounts.Setattr(target, attr) }
 func (hostKernel) Chdir(dir string) error                   { return os.Chdir(dir) }

@@ -71,6 +71,8 @@ func (k *fakeKernel) Unmount(target string, flags int) error { return k.call("um
 func (k *fakeKernel) PivotRoot(newRoot, putOld string) error {
 	return k.call("pivot_root %s %s", newRoot, putOld)
 }
+func (k *fakeKernel) BindRootfs(dir string) error              { return k.call("bind-rootfs %s", dir) }
+func (k *fakeKernel) Chroot(dir string) error                  { return k.call("chroot %s", dir) }
 func (k *fakeKernel) Mkdir(path string, mode uint32) error     { return k.call("mkdir %s", path) }
 func (k *fakeKernel) Setattr(target string, attr uint64) error { return k.call("setattr %s", target) }
 func (k *fakeKernel) Chdir(dir string) error                   { return k.call("chdir %s", dir) }
@@ -199,6 +201,10 @@ func printedCalls(p *plan.Plan, lease string) []call {
 			}
 		case *plan.PivotRoot:
 			add("pivot_root %s %s", a.NewRoot, a.PutOld)
+		case *plan.BindRootfs:
+			add("bind-rootfs %s", a.Path)
+		case *plan.Chroot:
+			add("chroot %s", a.Dir)
 		case *plan.Umount:
 			add("umount %s", a.Target)
 		case *plan.MountFS:
@@ -466,6 +472,8 @@ type nopKernel struct{}
 func (nopKernel) Mount(string, string, string, uintptr, string) error { return nil }
 func (nopKernel) Unmount(string, int) error                           { return nil }
 func (nopKernel) PivotRoot(string, string) error                      { return nil }
+func (nopKernel) BindRootfs(string) error                             { return nil }
+func (nopKernel) Chroot(string) error                                 { return nil }
 func (nopKernel) Mkdir(string, uint32) error                          { return nil }
 func (nopKernel) Setattr(string, uint64) error                        { return nil }
 func (nopKernel) Chdir(string) error                                  { return nil }

@@ -362,6 +362,8 @@ func teardown(p *plan.Plan, cg *cgroups, nw *nets, ids *leasedIDs) error {
 			err = ids.release()
 		case *plan.NftDelete, *plan.LeaseRelease, *plan.UserNetStop:
 			err = nw.cleanup(a)
+		case *plan.UmountRootfs:
+			err = mounts.UmountRootfs(a.Root, a.Target)
 		default:
 			err = fmt.Errorf("%s is not a step of cleanup", a.Op())
 		}

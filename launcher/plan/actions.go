@@ -568,6 +568,54 @@ type EgressProxy struct {
 	Proxy Proxy `json:"proxy"`
 }
 
+// BindRootfs makes the sandbox's root directory, Path, a mount of cell's
+// own in the host's mount namespace (a sandbox that shares it, whose
+// command is then chrooted into Path): open(Path, O_PATH|O_DIRECTORY),
+// refused when it is the host's "/" or cell's bind already (another
+// sandbox's: a root directory serves one at a time), open_tree(OPEN_TREE_CLONE|
+// AT_RECURSIVE), mount_setattr(propagation MS_PRIVATE, AT_RECURSIVE) and
+// move_mount onto Path itself. Being private, the mounts cell then makes
+// under Path do not propagate to the host's other mounts; being a mount
+// that cell made, it is what UmountRootfs finds before it unmounts
+// anything.
+type BindRootfs struct {
+	Path string `json:"path"`
+}
+
+// Chroot is chroot(Dir): the root directory of init, and of the command
+// it forks, for a sandbox without a mount namespace of its own, where
+// pivot_root would change the host's root. It is not a boundary for a
+// process with CAP_SYS_CHROOT, which can chroot out of it.
+type Chroot struct {
+	Dir string `json:"dir"`
+}
+
+// UmountRootfs is, in the cleanup of a sandbox that shares the host's
+// mount namespace, umount2(MNT_DETACH) of the mount at Target resolved
+// inside Root (openat2 RESOLVE_IN_ROOT, so that no symlink leads out of
+// Root), through its descriptor: one step for each mount cell made under
+// the root directory, in the reverse of their order, and last the root
+// directory's own bind (Target "/"). Nothing is unmounted unless Root is
+// still the bind that BindRootfs made (a private bind of the directory
+// onto itself); a target that is not a mount (a mount that was never
+// made, or was undone) is skipped.
+type UmountRootfs struct {
+	Root   string `json:"root"`
+	Target string `json:"target"`
+}
+
+func (*BindRootfs) Op() Op   { return OpBindRootfs }
+func (*Chroot) Op() Op       { return OpChroot }
+func (*UmountRootfs) Op() Op { return OpUmountRootfs }
+
+func (a *BindRootfs) call(Side) string {
+	return fmt.Sprintf("open_tree(%q, OPEN_TREE_CLONE|AT_RECURSIVE) mount_setattr(propagation=MS_PRIVATE, AT_RECURSIVE) move_mount(-> %q) unless it is \"/\" or cell's bind already", a.Path, a.Path)
+}
+func (a *Chroot) call(Side) string { return fmt.Sprintf("chroot(%q)", a.Dir) }
+func (a *UmountRootfs) call(Side) string {
+	return fmt.Sprintf("umount2(%q, MNT_DETACH) (resolved in %q, if it is a mount and %q is still cell's bind)", join(a.Root, a.Target), a.Root, a.Root)
+}
+
 func (*CgroupMkdir) Op() Op    { return OpCgroupMkdir }
 func (*CgroupWrite) Op() Op    { return OpCgroupWrite }
 func (*CgroupDevices) Op() Op  { return OpCgroupDevices }

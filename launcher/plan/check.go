@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,7 +78,15 @@ func (p *Plan) Check() error {
 	for i := range p.Cleanup {
 		s := &p.Cleanup[i]
 		if s.Side != Parent || !s.Op().Cleanup() {
-			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network and lease teardown", i+1, s.Op(), s.Side)
+			return fmt.Errorf("cleanup step %d is %s in %s; cleanup is the parent's cgroup, network, lease and host-mount teardown", i+1, s.Op(), s.Side)
+		}
+		// Cleanup unmounts only under a root directory that the plan
+		// itself binds: never elsewhere on the host.
+		if u, ok := s.Do.(*UmountRootfs); ok && !slices.ContainsFunc(p.Steps, func(st Step) bool {
+			b, ok := st.Do.(*BindRootfs)
+			return ok && b.Path == u.Root
+		}) {
+			return fmt.Errorf("cleanup step %d (%s) unmounts under %s, which no bind-rootfs step of the plan binds", i+1, s.Op(), u.Root)
 		}
 	}
 	if p.Steps[n-1].Op() != OpExec {
@@ -141,7 +150,46 @@ func (p *Plan) Check() error {
 	if !execInit {
 		return fmt.Errorf("plan has no exec-init step")
 	}
+	if err := p.checkHostRoot(); err != nil {
+		return err
+	}
 	return p.checkConsole()
+}
+
+// checkHostRoot verifies the shape of a root directory on the host (a
+// sandbox without a mount namespace of its own): its bind is undone by
+// cleanup, and init chroots into it, never pivots (which would change
+// the host's root); a chroot comes only with such a bind.
+func (p *Plan) checkHostRoot() error {
+	bind, chroot, pivot := 0, 0, 0
+	for i := range p.Steps {
+		switch a := p.Steps[i].Do.(type) {
+		case *BindRootfs:
+			if bind > 0 {
+				return fmt.Errorf("step %d: a plan has one bind-rootfs", i+1)
+			}
+			bind = i + 1
+			if !slices.ContainsFunc(p.Cleanup, func(s Step) bool {
+				u, ok := s.Do.(*UmountRootfs)
+				return ok && u.Root == a.Path && u.Target == "/"
+			}) {
+				return fmt.Errorf("step %d (bind-rootfs %s) has no umount-rootfs of %s in cleanup: it would stay mounted on the host", i+1, a.Path, a.Path)
+			}
+		case *Chroot:
+			chroot = i + 1
+		case *PivotRoot:
+			pivot = i + 1
+		}
+	}
+	switch {
+	case bind > 0 && pivot > 0:
+		return fmt.Errorf("step %d (pivot-root) in a plan whose root is a directory on the host (step %d): it would change the host's root", pivot, bind)
+	case bind > 0 && chroot == 0:
+		return fmt.Errorf("step %d (bind-rootfs) needs a chroot step into it", bind)
+	case chroot > 0 && bind == 0:
+		return fmt.Errorf("step %d (chroot) needs a bind-rootfs step: cell chroots only into a root directory it bound and undoes", chroot)
+	}
+	return nil
 }
 
 // checkConsole verifies that a controlling terminal is the pty that a

@@ -83,6 +83,9 @@ const (
 	OpMknod             // *Mknod
 	OpSetns             // *Setns
 	OpCgroupDevices     // *CgroupDevices
+	OpBindRootfs        // *BindRootfs
+	OpChroot            // *Chroot
+	OpUmountRootfs      // *UmountRootfs
 	opCount
 )
 
@@ -205,6 +208,12 @@ var ops = [opCount]opInfo{
 	// With the other cgroup steps, before init is cloned into the cgroup:
 	// init's own mknod of the dev mount's nodes is already under it.
 	OpCgroupDevices: {name: "cgroup-devices", make: func() Action { return new(CgroupDevices) }, on: parent(phaseHost, phaseHost)},
+	// Without a mount namespace of the sandbox's: the root directory's
+	// bind before the mounts under it, the chroot where a new root would
+	// be pivoted into, their undoing after the sandbox.
+	OpBindRootfs:   {name: "bind-rootfs", make: func() Action { return new(BindRootfs) }, on: initOnly(phaseStage, phaseStage)},
+	OpChroot:       {name: "chroot", make: func() Action { return new(Chroot) }, on: initOnly(phasePivot, phasePivot)},
+	OpUmountRootfs: {name: "umount-rootfs", make: func() Action { return new(UmountRootfs) }, cleanup: true},
 }
 
 func (o Op) String() string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -540,6 +541,59 @@ func TestDecodeStrings(t *testing.T) {
 	} {
 		if err := json.Unmarshal([]byte(bad), &s); err == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// TestCheckUmountRootfs: cleanup unmounts only under a root directory
+// that a bind-rootfs step of the plan binds; that bind is undone in
+// cleanup, init chroots into it and never pivots; a chroot comes only
+// with such a bind.
+func TestCheckUmountRootfs(t *testing.T) {
+	p := valid()
+	p.Cleanup = []Step{{Side: Parent, Do: &UmountRootfs{Root: "/srv/rootfs", Target: "/proc"}}}
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "no bind-rootfs step") {
+		t.Errorf("umount-rootfs without bind-rootfs: %v, want it refused", err)
+	}
+	// A root directory on the host instead of a staged new root: bind,
+	// chroot, and the bind undone in cleanup.
+	p.Steps = slices.DeleteFunc(p.Steps, func(s Step) bool {
+		switch s.Do.(type) {
+		case *Mount, *PivotRoot, *Umount, *Bind:
+			return true
+		}
+		return false
+	})
+	p.Steps = slices.Insert(p.Steps, 4, Step{Side: Init, Do: &BindRootfs{Path: "/srv/rootfs"}},
+		Step{Side: Init, Do: &Chdir{Dir: "/srv/rootfs"}}, Step{Side: Init, Do: &Chroot{Dir: "."}})
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "no umount-rootfs of /srv/rootfs") {
+		t.Errorf("bind-rootfs not undone: %v, want it refused", err)
+	}
+	p.Cleanup = append(p.Cleanup, Step{Side: Parent, Do: &UmountRootfs{Root: "/srv/rootfs", Target: "/"}})
+	if err := p.Check(); err != nil {
+		t.Errorf("bind-rootfs, chroot, umount-rootfs: %v\n%s", err, p)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Plan)
+		want string
+	}{
+		{"pivot", func(p *Plan) {
+			p.Steps = slices.Insert(p.Steps, 7, Step{Side: Init, Do: &PivotRoot{NewRoot: ".", PutOld: "."}})
+		}, "would change the host's root"},
+		{"no chroot", func(p *Plan) {
+			p.Steps = slices.DeleteFunc(p.Steps, func(s Step) bool { _, ok := s.Do.(*Chroot); return ok })
+		}, "needs a chroot step"},
+		{"chroot alone", func(p *Plan) {
+			p.Steps = slices.DeleteFunc(p.Steps, func(s Step) bool { _, ok := s.Do.(*BindRootfs); return ok })
+			p.Cleanup = nil
+		}, "needs a bind-rootfs step"},
+	} {
+		q := *p
+		q.Steps, q.Cleanup = slices.Clone(p.Steps), slices.Clone(p.Cleanup)
+		tc.edit(&q)
+		if err := q.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -165,9 +165,35 @@ func upper(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// hostFiles describes the file system of a sandbox without a mount
+// namespace: the host's, or a root directory it is chrooted into, with
+// mounts cell makes under it on the host.
+func hostFiles(p *spec.Profile) []string {
+	r := p.Filesystem.Root
+	if r.Path == "" {
+		return []string{"There is no mount namespace: the command sees the host's whole file system as the caller does, and can write wherever the caller can."}
+	}
+	access := "writable: the command can change its files on the host"
+	if r.ReadOnly {
+		access = "read-only once the mounts are made (a read-only bind of it that cell makes on the host)"
+	}
+	out := []string{
+		"There is no mount namespace: the command is chrooted into the host's directory " + r.Path + ", " + access + ".",
+		"A chroot is no boundary: a process with CAP_SYS_CHROOT can leave it for the host's whole file system, where it can write wherever the caller can.",
+	}
+	if len(p.Filesystem.Mounts) > 0 {
+		var targets []string
+		for _, m := range p.Filesystem.Mounts {
+			targets = append(targets, m.Target+" ("+m.Type.String()+")")
+		}
+		out = append(out, "cell makes its mounts under "+r.Path+" in the host's mount table, where the host's processes see them, and unmounts them when the sandbox ends: "+strings.Join(targets, ", ")+".")
+	}
+	return out
+}
+
 func files(p *spec.Profile, paths []access.Path) []string {
 	if p.Namespaces.Mount == spec.Host {
-		return []string{"There is no mount namespace: the command sees the host's whole file system as the caller does, and can write wherever the caller can."}
+		return hostFiles(p)
 	}
 	var out []string
 	if j := p.Namespaces.Join.Mount; j != "" {
@@ -539,6 +565,9 @@ func defences(p *spec.Profile) []string {
 	}
 	if len(shared) > 0 {
 		out = append(out, "Off: it shares the host's "+strings.Join(shared, ", ")+" namespaces.")
+	}
+	if p.Namespaces.Mount == spec.Host && p.Filesystem.Root.Path != "" {
+		out = append(out, "Off: a root of its own: the root is a chroot, which CAP_SYS_CHROOT leaves.")
 	}
 	if p.Namespaces.Mount == spec.New {
 		if p.Filesystem.Root.ReadOnly {

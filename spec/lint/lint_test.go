@@ -419,3 +419,27 @@ func TestLibrary(t *testing.T) {
 	}
 	golden(t, "profiles.golden.txt", b.Bytes())
 }
+
+// TestHostMountRoot: with namespaces.mount: host and a root directory,
+// CELL005 says what the sandbox then is (a chroot, no boundary against
+// CAP_SYS_CHROOT, mounts in the host's table) rather than that the
+// command sees the host's whole file system, and stays critical.
+func TestHostMountRoot(t *testing.T) {
+	src := head + "namespaces: {mount: host, user: host}\nfilesystem:\n  root: {path: /srv/rootfs}\n  mounts:\n    - {type: proc, target: /proc}\n"
+	r := lint.Profile(parse(t, "t.yaml", src), lint.Options{})
+	for _, f := range r.Findings {
+		if f.Rule != "CELL005" {
+			continue
+		}
+		for _, want := range []string{"chrooted into /srv/rootfs", "CAP_SYS_CHROOT", "host's mount table"} {
+			if !strings.Contains(f.Message, want) {
+				t.Errorf("CELL005 says %q, want it to mention %q", f.Message, want)
+			}
+		}
+		if f.Severity != lint.Critical {
+			t.Errorf("CELL005 is %s, want critical", f.Severity)
+		}
+		return
+	}
+	t.Fatalf("CELL005 not reported: %v", r.Findings)
+}

@@ -404,10 +404,17 @@ var namespaceOf = map[string]struct {
 func sharedNamespace(id string) func(*pass) {
 	return func(ps *pass) {
 		ns := namespaceOf[id]
-		if ns.get(&ps.p.Namespaces) == spec.Host {
-			ps.report("namespaces."+ns.name, "set namespaces."+ns.name+": new (the default)",
-				"namespaces.%s is host: %s", ns.name, ns.gives)
+		if ns.get(&ps.p.Namespaces) != spec.Host {
+			return
 		}
+		gives := ns.gives
+		if id == "CELL005" && ps.p.Filesystem.Root.Path != "" {
+			// Critical still: the root directory is no boundary.
+			gives = "the command is chrooted into " + ps.p.Filesystem.Root.Path +
+				", which is no boundary for a process with CAP_SYS_CHROOT (it can chroot out of it to the host's whole file system), and cell makes the sandbox's mounts under that directory in the host's mount table (unmounted after the sandbox)"
+		}
+		ps.report("namespaces."+ns.name, "set namespaces."+ns.name+": new (the default)",
+			"namespaces.%s is host: %s", ns.name, gives)
 	}
 }
 

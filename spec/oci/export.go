@@ -83,7 +83,10 @@ func (e *exporter) lose(p, format string, args ...any) {
 // bundle cannot hold is listed in Losses instead.
 func Export(p *spec.Profile, o ExportOptions) (*Exported, error) {
 	if p.Namespaces.Mount == spec.Host {
-		return nil, fmt.Errorf("export %s: namespaces.mount is host, and an OCI container always has a mount namespace of its own", p.Name)
+		// A bundle without a mount namespace has its rootfs and mounts
+		// made on the host by whatever runtime runs it, which cell's
+		// export does not hand to another runtime.
+		return nil, fmt.Errorf("export %s: namespaces.mount is host: cell exports only a sandbox with a mount namespace of its own (a bundle without one has its mounts made on the host by the runtime that runs it)", p.Name)
 	}
 	if p.IDs.Picks() {
 		return nil, fmt.Errorf("export %s: ids: outside: pick leases IDs when cell runs; config.json needs them written", p.Name)

@@ -315,7 +315,7 @@ func TestParseErrors(t *testing.T) {
 // TestParseCellValidation checks that errors cell's own validation finds
 // are placed in the JSON too.
 func TestParseCellValidation(t *testing.T) {
-	const data = `{"ociVersion": "1.0.2", "root": {"path": "r"},
+	const data = `{"ociVersion": "1.0.2", "root": {"path": "/"},
   "hostname": "h",
   "process": {"capabilities": {"bounding": ["CAP_NOPE"]}}}`
 	_, err := Parse("config.json", []byte(data), "/b")
@@ -328,7 +328,7 @@ func TestParseCellValidation(t *testing.T) {
 		got = append(got, e.Error())
 	}
 	want := []string{
-		"config.json:1:42: root.path (cell filesystem.root.path): needs namespaces.mount: new",
+		`config.json:1:42: root.path (cell filesystem.root.path): needs a directory other than "/" with namespaces.mount: host (the command would be chrooted into the host's root, and cell's mounts made over the host's)`,
 		"config.json:2:15: hostname: needs namespaces.uts: new",
 		`config.json:3:31: process.capabilities (cell security.capabilities): bounding: unknown capability "CAP_NOPE"`,
 	}
