@@ -63,8 +63,8 @@ func criConfig(t *testing.T, dir, addr, bin string) (config, handler string) {
 		t.Fatalf("README's RuntimeClass has handler %q, its containerd example names the runtime %q", h, m[1])
 	}
 	example = regexp.MustCompile(`(?m)^(\s*BinaryName = )"[^"]+"$`).ReplaceAllString(example, fmt.Sprintf("${1}%q", bin))
-	// CNI's directories are the test's, empty: a host-network pod needs
-	// no CNI, and the host's configuration is never read. The streaming
+	// CNI's configuration directory is the test's (the host's is never
+	// read), its plugins Debian's. The streaming
 	// server (which ExecSync does not use) listens on the loopback of
 	// the daemon's own network namespace.
 	return fmt.Sprintf(`version = 2
@@ -91,7 +91,7 @@ state = %q
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), addr, addr+".ttrpc", filepath.Join(dir, "opt"),
-		criPause, !hasCapSysResource(t), filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf")) + example, m[1]
+		criPause, !hasCapSysResource(t), criCNIBin, filepath.Join(dir, "cni", "conf")) + example, m[1]
 }
 
 // runtimeClassHandler returns the handler of README's RuntimeClass.
@@ -137,20 +137,29 @@ func newCRINode(t *testing.T, bin string) *criNode {
 			testenv.Skip(t, p+" is not installed (apt-get install containerd util-linux iproute2)")
 		}
 	}
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(criCNIBin, p)); err != nil {
+			testenv.Skip(t, "no CNI plugin "+p+" (apt-get install containernetworking-plugins)")
+		}
+	}
 	// Unix socket paths are short: the directory is under /tmp.
 	dir, err := os.MkdirTemp("", "cell-cri-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := &criNode{t: t, dir: dir, addr: filepath.Join(dir, "containerd.sock")}
-	// The tmpfs is mounted on /run/containerd in the daemon's mount
-	// namespace only; the directory is made (and removed) if the host
-	// has none.
-	_, statErr := os.Stat("/run/containerd")
-	madeRun := errors.Is(statErr, os.ErrNotExist)
-	if madeRun {
-		if err := os.MkdirAll("/run/containerd", 0o711); err != nil {
-			t.Fatal(err)
+	// containerd's (and CNI's) fixed places on the host get a tmpfs of
+	// the daemon's own, in its mount namespace only: the shims'
+	// sockets and the runtime's root, the pods' network namespaces
+	// (bind-mounted files), CNI's cache. A directory the host lacks is
+	// made for it (and removed).
+	var made []string
+	for _, d := range criPrivateDirs {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, d)
 		}
 	}
 	var conn *grpc.ClientConn
@@ -178,8 +187,10 @@ func newCRINode(t *testing.T, bin string) *criNode {
 			}
 		}
 		removeCgroupParent(t, criCgroupParent())
-		if madeRun {
-			_ = os.Remove("/run/containerd")
+		for _, d := range made {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("remove %s: %v", d, err)
+			}
 		}
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, "containerd.log")); err == nil {
@@ -201,7 +212,7 @@ func newCRINode(t *testing.T, bin string) *criNode {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"), filepath.Join(dir, "logs")} {
+	for _, d := range []string{filepath.Join(dir, "cni", "conf"), filepath.Join(dir, "logs", "true"), filepath.Join(dir, "logs", "false")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -211,8 +222,17 @@ func newCRINode(t *testing.T, bin string) *criNode {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	n.daemon = exec.Command("unshare", "--mount", "--net", "--propagation", "private", "sh", "-ec",
-		`mount -t tmpfs -o mode=0711 cell-cri /run/containerd; ip link set lo up; exec containerd --config "$1"`, "sh", cfg)
+	cniConf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "cell-cri", "type": "bridge", "bridge": "cellcri0", "isGateway": false, "ipMasq": false,
+  "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s0/24"}]], "dataDir": %q}}`, criSubnetPrefix, filepath.Join(dir, "cni", "ipam"))
+	if err := os.WriteFile(filepath.Join(dir, "cni", "conf", "10-cell-cri.conf"), []byte(cniConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "set -e\n"
+	for _, d := range criPrivateDirs {
+		script += fmt.Sprintf("mount -t tmpfs -o mode=0755 cell-cri %s\n", d)
+	}
+	n.daemon = exec.Command("unshare", "--mount", "--net", "--propagation", "private", "sh", "-c",
+		script+`ip link set lo up; exec containerd --config "$1"`, "sh", cfg)
 	n.daemon.Stdout, n.daemon.Stderr = logf, logf
 	if err := n.daemon.Start(); err != nil {
 		t.Fatal(err)
@@ -240,6 +260,17 @@ func newCRINode(t *testing.T, bin string) *criNode {
 	}
 	return n
 }
+
+// criPrivateDirs are where containerd 1.6 and CNI keep state at fixed
+// places: the daemon has its own tmpfs on each.
+var criPrivateDirs = []string{"/run/containerd", "/run/netns", "/var/lib/cni"}
+
+// criCNIBin is where Debian's containernetworking-plugins are.
+const criCNIBin = "/usr/lib/cni"
+
+// criSubnetPrefix is the pod network's /24, on a bridge in the node's
+// (the daemon's) network namespace.
+const criSubnetPrefix = "10.88.77."
 
 // criCgroupParent is the cgroup parent of the test's pods, named after
 // the test's pid.
@@ -357,8 +388,9 @@ func procTreeHasCellInit(pid int) (string, bool) {
 
 // TestCRI drives containerd's CRI plugin the way a kubelet does, over its
 // gRPC socket (k8s.io/cri-api's runtime v1), with README's containerd
-// example: a host-network pod whose RuntimeHandler is the example's
-// runtime, whose sandbox (pause) container and containers are cell-oci's.
+// example: pods whose RuntimeHandler is the example's runtime, whose
+// sandbox (pause) container and containers are cell-oci's, one on the
+// node's network and one on a pod network of the node's bridge (CNI).
 func TestCRI(t *testing.T) {
 	testenv.Root(t)
 	bin := buildRuntime(t)
@@ -367,17 +399,46 @@ func TestCRI(t *testing.T) {
 	nodeMounts := mountPoints(t, fmt.Sprintf("/proc/%d/mountinfo", n.daemon.Process.Pid))
 	n.importImage(criPause, []string{"sleep", "2147483647"})
 	n.importImage(criImage, []string{"sh"})
+	for _, hostNet := range []bool{true, false} {
+		name := map[bool]string{true: "host network", false: "pod network"}[hostNet]
+		t.Run(name, func(t *testing.T) {
+			criPod(t, n, bin, hostNet)
+			// The pod's removal leaves the node's mounts and the
+			// host's as they were.
+			if got := mountPoints(t, fmt.Sprintf("/proc/%d/mountinfo", n.daemon.Process.Pid)); !sameStrings(got, nodeMounts) {
+				t.Errorf("the node's mounts after RemovePodSandbox differ:\nbefore %v\nafter  %v", nodeMounts, got)
+			}
+			if got := mountPoints(t, "/proc/self/mountinfo"); !sameStrings(got, hostMounts) {
+				t.Errorf("the host's mounts changed:\nbefore %v\nafter  %v", hostMounts, got)
+			}
+		})
+	}
+	for _, line := range strings.Split(readLog(t, n), "\n") {
+		if strings.Contains(line, "cell-oci: error") {
+			t.Errorf("the shim ran cell-oci and it failed: %s", line)
+		}
+	}
+}
 
+// criPod runs a pod on the node: its sandbox, a long-running container
+// that ExecSync runs commands in, and one that exits 7; then stops and
+// removes it and checks that nothing of it is left.
+func criPod(t *testing.T, n *criNode, bin string, hostNet bool) {
 	parent := "/" + criCgroupParent()
+	ns := &cri.NamespaceOption{Network: cri.NamespaceMode_POD, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD}
+	hostname := "cell-pod"
+	if hostNet {
+		// A kubelet gives a host-network pod no hostname.
+		ns.Network, hostname = cri.NamespaceMode_NODE, ""
+	}
 	podCfg := &cri.PodSandboxConfig{
-		Metadata:     &cri.PodSandboxMetadata{Name: "cell-pod", Uid: fmt.Sprintf("cell-pod-%d", os.Getpid()), Namespace: "default"},
-		LogDirectory: filepath.Join(n.dir, "logs"),
+		Metadata:     &cri.PodSandboxMetadata{Name: "cell-pod", Uid: fmt.Sprintf("cell-pod-%d-%t", os.Getpid(), hostNet), Namespace: "default"},
+		Hostname:     hostname,
+		LogDirectory: filepath.Join(n.dir, "logs", fmt.Sprint(hostNet)),
 		Labels:       map[string]string{"app": "cell"},
 		Linux: &cri.LinuxPodSandboxConfig{
-			CgroupParent: parent,
-			SecurityContext: &cri.LinuxSandboxSecurityContext{
-				NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE, Pid: cri.NamespaceMode_CONTAINER, Ipc: cri.NamespaceMode_POD},
-			},
+			CgroupParent:    parent,
+			SecurityContext: &cri.LinuxSandboxSecurityContext{NamespaceOptions: ns},
 		},
 	}
 	pod, err := n.rt.RunPodSandbox(n.ctx(), &cri.RunPodSandboxRequest{Config: podCfg, RuntimeHandler: n.handler})
@@ -396,6 +457,10 @@ func TestCRI(t *testing.T) {
 	}
 	if pst.Status.State != cri.PodSandboxState_SANDBOX_READY || pst.Status.RuntimeHandler != n.handler {
 		t.Errorf("PodSandboxStatus: %v, handler %q; want ready, %q", pst.Status.State, pst.Status.RuntimeHandler, n.handler)
+	}
+	podIP := pst.Status.GetNetwork().GetIp()
+	if !hostNet && !strings.HasPrefix(podIP, criSubnetPrefix) {
+		t.Errorf("PodSandboxStatus: pod IP %q, want one of %s0/24", podIP, criSubnetPrefix)
 	}
 	var podInfo struct {
 		Pid int `json:"pid"`
@@ -440,11 +505,17 @@ func TestCRI(t *testing.T) {
 	if ex.ExitCode != 5 || string(ex.Stdout) != "out main\n" || string(ex.Stderr) != "err\n" {
 		t.Errorf("ExecSync: status %d, stdout %q, stderr %q; want 5, \"out main\\n\", \"err\\n\"", ex.ExitCode, ex.Stdout, ex.Stderr)
 	}
-	// The pod's IPC namespace and /dev/shm are shared with its sandbox;
-	// the network is the node's (here the daemon's namespace).
-	ex, err = n.rt.ExecSync(n.ctx(), &cri.ExecSyncRequest{ContainerId: mainID, Cmd: []string{"sh", "-c", "ls /sys/class/net; cat /proc/self/oom_score_adj"}, Timeout: 30})
-	if err != nil || ex.ExitCode != 0 || string(ex.Stdout) != "lo\n500\n" {
-		t.Errorf("ExecSync (network, oom_score_adj): %v, status %d, %q, %q; want lo and 500", err, ex.GetExitCode(), ex.GetStdout(), ex.GetStderr())
+	// The network is the node's (the daemon's namespace: only lo), or
+	// the pod's: lo and the bridge's eth0 with the pod's IP; the
+	// hostname the pod's.
+	want := "lo\n500\n"
+	if !hostNet {
+		want = fmt.Sprintf("eth0\nlo\n500\ninet %s/24\n%s\n", podIP, hostname)
+	}
+	ex, err = n.rt.ExecSync(n.ctx(), &cri.ExecSyncRequest{ContainerId: mainID, Timeout: 30,
+		Cmd: []string{"sh", "-c", "ls /sys/class/net; cat /proc/self/oom_score_adj; [ -e /sys/class/net/eth0 ] || exit 0; ip -4 -o addr show eth0 | grep -o 'inet [0-9./]*'; hostname"}})
+	if err != nil || ex.ExitCode != 0 || string(ex.Stdout) != want {
+		t.Errorf("ExecSync (network, oom_score_adj): %v, status %d, %q, %q; want %q", err, ex.GetExitCode(), ex.GetStdout(), ex.GetStderr(), want)
 	}
 
 	// /dev/shm is the pod's: containerd's shm directory of the sandbox,
@@ -465,8 +536,13 @@ func TestCRI(t *testing.T) {
 	self, ctr, sbx, node := nsOf(t, os.Getpid()), nsOf(t, pid), nsOf(t, podInfo.Pid), nsOf(t, n.daemon.Process.Pid)
 	// A host-network pod has the node's hostname too: containerd leaves
 	// the uts namespace out of the sandbox's config and gives the
-	// containers the sandbox's, the node's.
-	for _, k := range []string{"mnt", "pid", "ipc"} {
+	// containers the sandbox's, the node's. Another pod's network and
+	// uts namespaces are its own, which the containers join.
+	kinds := []string{"mnt", "pid", "ipc"}
+	if !hostNet {
+		kinds = append(kinds, "net", "uts")
+	}
+	for _, k := range kinds {
 		if ctr[k] == self[k] || ctr[k] == node[k] {
 			t.Errorf("the container's %s namespace is the host's or the node's (%s)", k, ctr[k])
 		}
@@ -474,14 +550,16 @@ func TestCRI(t *testing.T) {
 			t.Errorf("the sandbox's %s namespace is the host's or the node's (%s)", k, sbx[k])
 		}
 	}
-	if ctr["ipc"] != sbx["ipc"] {
-		t.Errorf("the container's IPC namespace %s is not its pod's %s", ctr["ipc"], sbx["ipc"])
+	for _, k := range kinds[2:] {
+		if ctr[k] != sbx[k] {
+			t.Errorf("the container's %s namespace %s is not its pod's %s", k, ctr[k], sbx[k])
+		}
 	}
 	if ctr["pid"] == sbx["pid"] || ctr["mnt"] == sbx["mnt"] {
 		t.Errorf("the container shares its sandbox's pid or mount namespace: %v %v", ctr, sbx)
 	}
 	for _, k := range []string{"net", "uts"} {
-		if ctr[k] != node[k] || sbx[k] != node[k] {
+		if hostNet && (ctr[k] != node[k] || sbx[k] != node[k]) {
 			t.Errorf("host network: the container's %s namespace %s, the sandbox's %s; want the node's %s", k, ctr[k], sbx[k], node[k])
 		}
 	}
@@ -528,7 +606,7 @@ func TestCRI(t *testing.T) {
 			t.Fatalf("exiter did not exit in 30 s: %v", st.Status)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(n.dir, "logs", "exiter.log")); err != nil || !strings.Contains(string(b), " stdout F bye\n") {
+	if b, err := os.ReadFile(filepath.Join(podCfg.LogDirectory, "exiter.log")); err != nil || !strings.Contains(string(b), " stdout F bye\n") {
 		t.Errorf("exiter's log: %q, %v; want its output", b, err)
 	}
 
@@ -546,17 +624,6 @@ func TestCRI(t *testing.T) {
 	left := dirsOnly(append(globAll(filepath.Join("/sys/fs/cgroup", "*", criCgroupParent(), "*")), globAll(filepath.Join("/sys/fs/cgroup", criCgroupParent(), "*"))...))
 	if len(left) > 0 {
 		t.Errorf("cgroups left under the pods' parent after RemovePodSandbox: %v", left)
-	}
-	if got := mountPoints(t, fmt.Sprintf("/proc/%d/mountinfo", n.daemon.Process.Pid)); !sameStrings(got, nodeMounts) {
-		t.Errorf("the node's mounts after RemovePodSandbox differ:\nbefore %v\nafter  %v", nodeMounts, got)
-	}
-	if got := mountPoints(t, "/proc/self/mountinfo"); !sameStrings(got, hostMounts) {
-		t.Errorf("the host's mounts changed:\nbefore %v\nafter  %v", hostMounts, got)
-	}
-	for _, line := range strings.Split(readLog(t, n), "\n") {
-		if strings.Contains(line, "cell-oci: error") {
-			t.Errorf("the shim ran cell-oci and it failed: %s", line)
-		}
 	}
 }
 
