@@ -575,14 +575,15 @@ func TestCoveredMounts(t *testing.T) {
 // TestJoinOwnNamespace: a runtime's config that joins the namespace the
 // runtime is in (containerd's CRI plugin gives a host-network pod's
 // containers the path of the node's network and uts namespaces) shares
-// the host's; another namespace's path is still joined.
+// the host's; another namespace's path is still joined, and so is the
+// runtime's own mount namespace (which cell's setns step refuses).
 func TestJoinOwnNamespace(t *testing.T) {
 	b := t.TempDir()
 	if err := os.Mkdir(filepath.Join(b, "rootfs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
-"linux": {"namespaces": [{"type": "mount"}, {"type": "network", "path": "/proc/%d/ns/net"}, {"type": "uts", "path": "/proc/self/ns/uts"}, {"type": "ipc", "path": "/run/netns/elsewhere"}]}}`, os.Getpid())
+"linux": {"namespaces": [{"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "network", "path": "/proc/%d/ns/net"}, {"type": "uts", "path": "/proc/self/ns/uts"}, {"type": "ipc", "path": "/run/netns/elsewhere"}]}}`, os.Getpid())
 	if err := os.WriteFile(filepath.Join(b, ConfigName), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +592,7 @@ func TestJoinOwnNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprintf("net %s, uts %s, ipc %s, network.mode %s, join %+v", p.Namespaces.Net, p.Namespaces.UTS, p.Namespaces.IPC, p.Network.Mode, p.Namespaces.Join)
-	want := "net host, uts host, ipc new, network.mode host, join {Mount: PID: Net: UTS: IPC:/run/netns/elsewhere Cgroup:}"
+	want := "net host, uts host, ipc new, network.mode host, join {Mount:/proc/self/ns/mnt PID: Net: UTS: IPC:/run/netns/elsewhere Cgroup:}"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -101,13 +101,18 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 		got[kind] = t
 		if v := e["path"]; v != nil && given(v) {
 			if s, ok := c.str(v, p+".path"); ok && s != "" {
-				if c.runtime && ownNamespace(s, kind) {
+				if c.runtime && kind != "mount" && kind != "user" && kind != "time" && ownNamespace(s, kind) {
 					// Joining the runtime's own namespace is sharing
 					// the host's: containerd's CRI plugin gives a
 					// host-network pod's containers the path of its
 					// sandbox's network and uts namespaces, which are
-					// the node's. cell shares the host's as such
-					// (it makes no setup of its own in it).
+					// the node's. cell shares the host's as such: it
+					// makes no setup of its own in it, and what would
+					// (a net sysctl, say) is refused as for any
+					// config that shares it. Its own mount namespace
+					// stays a join, which cell refuses (pivot_root
+					// would move the host's processes), and so do
+					// user and time ones, which cell never joins.
 					delete(got, kind)
 					continue
 				}
