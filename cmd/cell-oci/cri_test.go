@@ -610,6 +610,17 @@ func criPod(t *testing.T, n *criNode, bin string, hostNet bool) {
 		t.Errorf("exiter's log: %q, %v; want its output", b, err)
 	}
 
+	// StopContainer, as a kubelet stops a container: SIGTERM, which
+	// cell's init relays to the command (sleep, not its sandbox's pid 1,
+	// so the signal is not ignored), then SIGKILL after the grace period.
+	// 143, not 137: SIGTERM ended it, not the grace period's SIGKILL.
+	if _, err := n.rt.StopContainer(n.ctx(), &cri.StopContainerRequest{ContainerId: mainID, Timeout: 20}); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if st, err := n.rt.ContainerStatus(n.ctx(), &cri.ContainerStatusRequest{ContainerId: mainID}); err != nil || st.Status.State != cri.ContainerState_CONTAINER_EXITED || st.Status.ExitCode != 143 {
+		t.Errorf("ContainerStatus after StopContainer: %v, %v; want exited with 143 (SIGTERM)", st.GetStatus(), err)
+	}
+
 	// Stop and remove the pod: cell-oci's state, the containers' cgroups
 	// and the node's mounts go with it.
 	if _, err := n.rt.StopPodSandbox(n.ctx(), &cri.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
