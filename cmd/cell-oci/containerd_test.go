@@ -44,11 +44,17 @@ func readContainerdExample(t *testing.T) (example, runtimeType, binary string) {
 }
 
 // TestContainerdExampleInREADME checks, without root, that README shows
-// the containerd configuration TestContainerd runs.
+// the containerd configuration TestContainerd and TestCRI run, and a
+// RuntimeClass whose handler is its runtime.
 func TestContainerdExampleInREADME(t *testing.T) {
 	_, typ, bin := readContainerdExample(t)
 	if typ != "io.containerd.runc.v2" || filepath.Base(bin) != "cell-oci" {
 		t.Errorf("example: runtime_type %q, BinaryName %q; want the runc shim running cell-oci", typ, bin)
+	}
+	// TestCRI runs a pod with the RuntimeClass's handler.
+	_, handler := criConfig(t, t.TempDir(), "/nonexistent.sock", bin)
+	if handler != "cell" {
+		t.Errorf("README's RuntimeClass and containerd example name the runtime %q, want cell", handler)
 	}
 }
 

@@ -241,31 +241,47 @@ func TestJoinNamespaces(t *testing.T) {
 	if now := ns("self", "net"); now != mine {
 		t.Errorf("the test's network namespace is %s after the run, was %s", now, mine)
 	}
-	// The host's own namespaces are refused by the step that would
-	// enter them, before anything is made there: cell's own mount
-	// namespace (pivot_root would move the host's processes) and its
-	// network namespace (the host's: a sysctl or a firewall rule of the
-	// sandbox's would be the host's).
-	for i, own := range []map[string]any{
-		{"type": "mount", "path": "/proc/self/ns/mnt"},
-		{"type": "network", "path": "/proc/self/ns/net"},
-	} {
-		b = bundle(t, []string{"true"}, func(c map[string]any) {
-			nss := []any{}
+	// cell's own mount namespace is refused by the step that would
+	// enter it, before anything is made there (pivot_root would move
+	// the host's processes).
+	b = bundle(t, []string{"true"}, func(c map[string]any) {
+		nss := []any{}
+		for _, n := range linux(c)["namespaces"].([]any) {
+			if n.(map[string]any)["type"] != "mount" {
+				nss = append(nss, n)
+			}
+		}
+		linux(c)["namespaces"] = append(nss, map[string]any{"type": "mount", "path": "/proc/self/ns/mnt"})
+	})
+	msg := r.run(true, "create", "--bundle", b, "joinown0")
+	if !strings.Contains(msg, "is the host's own") || !strings.Contains(msg, "EPERM") && !strings.Contains(msg, "operation not permitted") {
+		t.Errorf("create joining its own mount namespace: %q, want it refused as the host's own", msg)
+	}
+	r.run(false, "delete", "--force", "joinown0")
+	// Joining the runtime's own network namespace (containerd's CRI
+	// plugin's config for a host-network pod's containers) is sharing
+	// the host's: the command runs in it, and what cell would set up in
+	// it is refused as for any config that shares it.
+	ownNet := func(sysctl map[string]string, args ...string) string {
+		return bundle(t, args, func(c map[string]any) {
 			for _, n := range linux(c)["namespaces"].([]any) {
-				if n.(map[string]any)["type"] != own["type"] {
-					nss = append(nss, n)
+				if m := n.(map[string]any); m["type"] == "network" {
+					m["path"] = "/proc/self/ns/net"
 				}
 			}
-			linux(c)["namespaces"] = append(nss, own)
+			if sysctl != nil {
+				linux(c)["sysctl"] = sysctl
+			}
 		})
-		id := fmt.Sprintf("joinown%d", i)
-		msg := r.run(true, "create", "--bundle", b, id)
-		if !strings.Contains(msg, "is the host's own") || !strings.Contains(msg, "EPERM") && !strings.Contains(msg, "operation not permitted") {
-			t.Errorf("create joining %v: %q, want it refused as the host's own", own, msg)
-		}
-		r.run(false, "delete", "--force", id)
 	}
+	if got := strings.TrimSpace(r.runInside(ownNet(nil, "busybox", "readlink", "/proc/self/ns/net"), "joinown1")); got != mine {
+		t.Errorf("joining the runtime's own network namespace: inside %q, want the test's %s", got, mine)
+	}
+	msg = r.run(true, "create", "--bundle", ownNet(map[string]string{"net.ipv4.ip_forward": "1"}, "true"), "joinown2")
+	if !strings.Contains(msg, "config.json:") || !strings.Contains(msg, "sysctl") {
+		t.Errorf("create joining its own network namespace with a net sysctl: %q, want it refused at its position", msg)
+	}
+	r.run(false, "delete", "--force", "joinown2")
 	if now := ns("self", "net"); now != mine {
 		t.Errorf("the test's network namespace is %s after the refused joins, was %s", now, mine)
 	}

@@ -65,8 +65,15 @@ func digest(b []byte) string {
 
 // ociArchive returns an OCI image layout as a tar (what `ctr images
 // import` reads) of one image named name (its io.containerd.image.name
-// annotation), for linux/amd64, whose one uncompressed layer is layer.
+// annotation), for linux/amd64, whose one uncompressed layer is layer and
+// whose command is sh.
 func ociArchive(t *testing.T, name string, layer []byte) []byte {
+	t.Helper()
+	return ociArchiveCmd(t, name, layer, []string{"sh"})
+}
+
+// ociArchiveCmd is ociArchive of an image whose command is cmd.
+func ociArchiveCmd(t *testing.T, name string, layer []byte, cmd []string) []byte {
 	t.Helper()
 	mustJSON := func(v any) []byte {
 		b, err := json.Marshal(v)
@@ -77,7 +84,7 @@ func ociArchive(t *testing.T, name string, layer []byte) []byte {
 	}
 	cfg := mustJSON(map[string]any{
 		"architecture": "amd64", "os": "linux",
-		"config": map[string]any{"Env": []string{"PATH=/bin"}, "Cmd": []string{"sh"}},
+		"config": map[string]any{"Env": []string{"PATH=/bin"}, "Cmd": cmd},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest(layer)}},
 	})
 	manifest := mustJSON(map[string]any{

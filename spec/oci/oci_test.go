@@ -528,3 +528,83 @@ func TestRuntimeRootfs(t *testing.T) {
 		})
 	}
 }
+
+// TestCoveredMounts: a mount that a later one on the same destination
+// hides whole is left out with a positioned warning (containerd's CRI
+// plugin binds the pod's /dev/shm over the default spec's tmpfs); one
+// that a mount between the two reaches under is still refused.
+func TestCoveredMounts(t *testing.T) {
+	shm := t.TempDir()
+	for _, tc := range []struct {
+		name, mounts string
+		want         map[string]string
+		warn, err    string
+	}{
+		{"covered", fmt.Sprintf(`{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "size=65536k"]},
+  {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+  {"destination": "/dev/shm", "type": "bind", "source": %q, "options": ["rbind", "ro"]}`, shm),
+			map[string]string{"/dev/shm": "bind " + shm, "/sys": "sysfs "}, "config.json:2:3: mounts[0]: mounts[2] mounts on the same destination after it, so it is hidden: not mounted", ""},
+		{"reached under", fmt.Sprintf(`{"destination": "/a", "type": "tmpfs", "source": "tmpfs"},
+  {"destination": "/a/b", "type": "tmpfs", "source": "tmpfs"},
+  {"destination": "/a", "type": "bind", "source": %q, "options": ["rbind"]}`, shm), nil, "", "has the same target as mounts[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := t.TempDir()
+			if err := os.Mkdir(filepath.Join(b, "rootfs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfg := `{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "mounts": [
+  ` + tc.mounts + `],
+"linux": {"namespaces": [{"type": "mount"}]}}`
+			if err := os.WriteFile(filepath.Join(b, ConfigName), []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, warnings, err := LoadRuntime(b)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, m := range p.Filesystem.Mounts {
+				got[m.Target] = m.Type.String() + " " + m.Source
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("mounts (-want +got):\n%s", d)
+			}
+			if len(warnings) != 1 || !strings.HasSuffix(warnings[0], tc.warn) {
+				t.Errorf("warnings %q, want one ending %q", warnings, tc.warn)
+			}
+		})
+	}
+}
+
+// TestJoinOwnNamespace: a runtime's config that joins the namespace the
+// runtime is in (containerd's CRI plugin gives a host-network pod's
+// containers the path of the node's network and uts namespaces) shares
+// the host's; another namespace's path is still joined, and so is the
+// runtime's own mount namespace (which cell's setns step refuses).
+func TestJoinOwnNamespace(t *testing.T) {
+	b := t.TempDir()
+	if err := os.Mkdir(filepath.Join(b, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+"linux": {"namespaces": [{"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "network", "path": "/proc/%d/ns/net"}, {"type": "uts", "path": "/proc/self/ns/uts"}, {"type": "ipc", "path": "/run/netns/elsewhere"}]}}`, os.Getpid())
+	if err := os.WriteFile(filepath.Join(b, ConfigName), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := LoadRuntime(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("net %s, uts %s, ipc %s, network.mode %s, join %+v", p.Namespaces.Net, p.Namespaces.UTS, p.Namespaces.IPC, p.Network.Mode, p.Namespaces.Join)
+	want := "net host, uts host, ipc new, network.mode host, join {Mount:/proc/self/ns/mnt PID: Net: UTS: IPC:/run/netns/elsewhere Cgroup:}"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

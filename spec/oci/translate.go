@@ -101,6 +101,21 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 		got[kind] = t
 		if v := e["path"]; v != nil && given(v) {
 			if s, ok := c.str(v, p+".path"); ok && s != "" {
+				if c.runtime && kind != "mount" && kind != "user" && kind != "time" && ownNamespace(s, kind) {
+					// Joining the runtime's own namespace is sharing
+					// the host's: containerd's CRI plugin gives a
+					// host-network pod's containers the path of its
+					// sandbox's network and uts namespaces, which are
+					// the node's. cell shares the host's as such: it
+					// makes no setup of its own in it, and what would
+					// (a net sysctl, say) is refused as for any
+					// config that shares it. Its own mount namespace
+					// stays a join, which cell refuses (pivot_root
+					// would move the host's processes), and so do
+					// user and time ones, which cell never joins.
+					delete(got, kind)
+					continue
+				}
 				if kind == "user" || kind == "time" {
 					c.errorf(v, p+".path", "cell cannot join an existing %s namespace (it joins mount, pid, network, uts, ipc and cgroup ones)", kind)
 				} else {
@@ -122,6 +137,20 @@ func (c *conv) namespaces(out, top, linNode *yaml.Node, lin map[string]*yaml.Nod
 	} else {
 		c.put(out, "network.mode", str(at, "host"), "linux.namespaces")
 	}
+}
+
+// ownNamespace reports whether path is the namespace of the runtime
+// spec's kind that the calling thread is in (the same nsfs inode).
+func ownNamespace(path, kind string) bool {
+	name := map[string]string{"mount": "mnt", "network": "net"}[kind]
+	if name == "" {
+		name = kind
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(path, &a) != nil || unix.Stat("/proc/thread-self/ns/"+name, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // root translates root: a rootfs path relative to the bundle.
@@ -366,8 +395,20 @@ func (c *conv) mounts(out, n *yaml.Node, masked bool) *yaml.Node {
 	}
 	list := array(n)
 	devAt := ""
-	for i, e := range c.items(n, "mounts") {
+	items := c.items(n, "mounts")
+	covered := coveredMounts(items)
+	for i, e := range items {
 		p := index("mounts", i)
+		if j, ok := covered[i]; ok {
+			// A runtime mounts in order, so a later mount on the same
+			// destination hides this one whole (containerd's CRI
+			// plugin binds the pod's /dev/shm over the default
+			// spec's tmpfs): what nothing in the container can
+			// reach is not made.
+			c.warnings = append(c.warnings, fmt.Sprintf("%s:%d:%d: %s: %s mounts on the same destination after it, so it is hidden: not mounted",
+				c.file, e.Line, e.Column, p, index("mounts", j)))
+			continue
+		}
 		f := c.fields(e, p)
 		if f == nil {
 			continue
@@ -382,6 +423,42 @@ func (c *conv) mounts(out, n *yaml.Node, masked bool) *yaml.Node {
 		c.put(out, "filesystem.mounts", list, "mounts")
 	}
 	return list
+}
+
+// coveredMounts returns, for each entry of mounts that a later entry on
+// the same destination hides whole, the index of the first such entry.
+// An entry is hidden only if no entry between the two mounts below the
+// destination (the later one would hide that too, and the earlier one
+// would be seen by it, as a source of a bind, say): such lists stay as
+// they are, and cell refuses the repeated target.
+func coveredMounts(items []*yaml.Node) map[int]int {
+	dests := make([]string, len(items))
+	for i, e := range items {
+		if e.Kind != yaml.MappingNode {
+			continue
+		}
+		for k := 0; k+1 < len(e.Content); k += 2 {
+			if e.Content[k].Value == "destination" && e.Content[k+1].Kind == yaml.ScalarNode && e.Content[k+1].ShortTag() == "!!str" && path.IsAbs(e.Content[k+1].Value) {
+				dests[i] = path.Clean(e.Content[k+1].Value)
+			}
+		}
+	}
+	covered := map[int]int{}
+	for i, d := range dests {
+		if d == "" || d == "/" {
+			continue
+		}
+		for j := i + 1; j < len(dests); j++ {
+			if dests[j] == d {
+				covered[i] = j
+				break
+			}
+			if dests[j] != "" && strings.HasPrefix(dests[j], d+"/") {
+				break
+			}
+		}
+	}
+	return covered
 }
 
 // mount translates one entry of mounts; nil means it adds no mount of its
