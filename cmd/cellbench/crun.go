@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,7 +183,11 @@ func (c *crunSetup) launcher(name string, ns nsFlags, workdir string, argv ...st
 // ("cgroups in hybrid mode not supported, drop all controllers from
 // cgroupv2"). Handing controllers back to v1 would change the host's
 // cgroups, which cellbench must not; it hides the mount instead (see
-// viewThread).
+// viewThread). It does so whether or not the hierarchy has controllers
+// at this moment: a free controller goes back to cgroup2 as soon as a
+// v1 hierarchy that held it is unmounted (the suite's and cell's tests
+// lend hugetlb and net_cls that way), which would make the same launch
+// refused a moment later.
 func cgroupsRefused(root string) (string, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(root, &st); err != nil {
@@ -200,13 +203,6 @@ func cgroupsRefused(root string) (string, error) {
 		return "", &os.PathError{Op: "statfs", Path: unified, Err: err}
 	}
 	if st.Type != unix.CGROUP2_SUPER_MAGIC {
-		return "", nil
-	}
-	controllers, err := os.ReadFile(filepath.Join(unified, "cgroup.controllers"))
-	if err != nil {
-		return "", err
-	}
-	if len(bytes.TrimSpace(controllers)) == 0 {
 		return "", nil
 	}
 	return unified, nil

@@ -127,7 +127,7 @@ func (e environment) crunNote(b *bytes.Buffer) {
 		"its state (--root) in the scratch directory, a bundle there whose config.json cellbench wrote (bwrap's namespaces and mounts, plus a time namespace), "+
 		"and a container ID with -N, a count, appended per launch.")
 	if e.CrunHides != "" {
-		fmt.Fprintf(b, " crun refuses a hybrid cgroup layout whose cgroup2 hierarchy has controllers (%s/cgroup.controllers is not empty here), "+
+		fmt.Fprintf(b, " crun refuses a hybrid cgroup layout whose cgroup2 hierarchy has controllers (%s/cgroup.controllers, which a free controller joins whenever a v1 hierarchy that held it goes), "+
 			"even with its cgroup manager disabled; cellbench changes no cgroup, but starts crun from a thread with a mount namespace of its own, "+
 			"where %s is covered by an empty read-only tmpfs, so that crun sees cgroup v1 only. That namespace receives the host's mounts and sends none back.",
 			e.CrunHides, e.CrunHides)
