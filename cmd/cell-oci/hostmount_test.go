@@ -1,37 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// mountsUnder returns the mount points at or below dir in the test's
-// mount namespace, in the order of /proc/self/mountinfo.
-func mountsUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 4 && (fs[4] == dir || strings.HasPrefix(fs[4], dir+"/")) {
-			out = append(out, fs[4])
-		}
-	}
-	return out
-}
+	"github.com/cellsandbox/cell/internal/testenv"
+)
 
 // hostRootfs makes a bundle without any namespace (the runtime-tools
 // test linux_ns_itype's), whose process runs args, and registers, before
@@ -52,12 +32,7 @@ func hostRootfs(t *testing.T, args []string, edit func(map[string]any)) (bundleD
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		left := mountsUnder(t, rootfs)
-		for _, m := range slices.Backward(left) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
+	testenv.UnmountUnderAtEnd(t, rootfs)
 	if err := os.WriteFile(filepath.Join(rootfs, "marker"), []byte("rootfs\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +59,7 @@ func TestNoMountNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(string(pidData))
-	made := mountsUnder(t, rootfs)
+	made := testenv.MountsUnder(t, rootfs)
 	if len(made) < 3 || made[0] != rootfs {
 		t.Fatalf("mounts under the rootfs after create: %q, want its bind first, then /proc and /dev among others", made)
 	}
@@ -112,11 +87,11 @@ func TestNoMountNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPid(t, pid)
-	if left := mountsUnder(t, rootfs); len(left) == 0 {
+	if left := testenv.MountsUnder(t, rootfs); len(left) == 0 {
 		t.Fatal("the mounts went with the process; delete has nothing to undo, which this test means to check")
 	}
 	r.run(false, "delete", "h1")
-	if left := mountsUnder(t, rootfs); len(left) > 0 {
+	if left := testenv.MountsUnder(t, rootfs); len(left) > 0 {
 		t.Errorf("after delete, still mounted under the rootfs: %q", left)
 	}
 
@@ -128,7 +103,7 @@ func TestNoMountNamespace(t *testing.T) {
 	if msg := r.run(true, "create", "--bundle", b2, "h2"); !strings.Contains(msg, "nonexistent") {
 		t.Errorf("create with a missing bind source: %q, want it to fail on that bind", msg)
 	}
-	if left := mountsUnder(t, rootfs2); len(left) > 0 {
+	if left := testenv.MountsUnder(t, rootfs2); len(left) > 0 {
 		t.Errorf("after a failed create, still mounted under the rootfs: %q", left)
 	}
 }

@@ -1,38 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cellsandbox/cell/internal/testenv"
 )
-
-// mountPointsUnder returns the mount points at or below dir in the
-// test's mount namespace, in the order of /proc/self/mountinfo.
-func mountPointsUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 4 && (fs[4] == dir || strings.HasPrefix(fs[4], dir+"/")) {
-			out = append(out, fs[4])
-		}
-	}
-	return out
-}
 
 // TestHostMountRoot runs a profile that shares the host's mount
 // namespace with a read-only root directory: inside, "/" is that
@@ -54,11 +29,7 @@ func TestHostMountRoot(t *testing.T) {
 	}
 	// Before anything is mounted: whatever a failure leaves under the
 	// directory goes, so that the test never leaves a mount on the host.
-	t.Cleanup(func() {
-		for _, m := range slices.Backward(mountPointsUnder(t, rootfs)) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
+	testenv.UnmountUnderAtEnd(t, rootfs)
 	for _, d := range []string{"bin", "proc", "dev", "tmp"} {
 		if err := os.Mkdir(filepath.Join(rootfs, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -94,14 +65,14 @@ func TestHostMountRoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(rootfs, "x")); err == nil {
 		t.Error("the command wrote to the read-only root directory")
 	}
-	if left := mountPointsUnder(t, rootfs); len(left) > 0 {
+	if left := testenv.MountsUnder(t, rootfs); len(left) > 0 {
 		t.Errorf("after cell run, still mounted under the root directory: %q", left)
 	}
 	r := cell(t, "run", "-p", prof, "--", "sh", "-c", "busybox kill -9 $$")
 	if r.code == 0 {
 		t.Errorf("a command that SIGKILLed itself: %s", r)
 	}
-	if left := mountPointsUnder(t, rootfs); len(left) > 0 {
+	if left := testenv.MountsUnder(t, rootfs); len(left) > 0 {
 		t.Errorf("after a SIGKILLed command, still mounted under the root directory: %q", left)
 	}
 }

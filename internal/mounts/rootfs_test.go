@@ -1,7 +1,6 @@
 package mounts
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,26 +12,6 @@ import (
 	"github.com/cellsandbox/cell/internal/testenv"
 )
 
-// pointsUnder returns the mount points at or below dir, in the order of
-// /proc/self/mountinfo.
-func pointsUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 4 && (fs[4] == dir || strings.HasPrefix(fs[4], dir+"/")) {
-			out = append(out, fs[4])
-		}
-	}
-	return out
-}
-
 // hostTemp returns a temporary directory whose mounts are removed when
 // the test ends, whatever it left: the test mounts in the host's mount
 // namespace, as a sandbox without one of its own does.
@@ -43,11 +22,7 @@ func hostTemp(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		for _, m := range slices.Backward(pointsUnder(t, dir)) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
+	testenv.UnmountUnderAtEnd(t, dir)
 	return dir
 }
 
@@ -85,13 +60,13 @@ func TestRootfsBindAndUndo(t *testing.T) {
 	if err := UmountRootfs(root, "/proc"); err != nil {
 		t.Fatal(err)
 	}
-	if got := pointsUnder(t, root); !slices.Equal(got, []string{root}) {
+	if got := testenv.MountsUnder(t, root); !slices.Equal(got, []string{root}) {
 		t.Fatalf("after umount-rootfs /proc: %q mounted, want the bind alone", got)
 	}
 	if err := UmountRootfs(root, "/"); err != nil {
 		t.Fatal(err)
 	}
-	if got := pointsUnder(t, root); len(got) > 0 {
+	if got := testenv.MountsUnder(t, root); len(got) > 0 {
 		t.Fatalf("after umount-rootfs /: %q mounted", got)
 	}
 	// Once more, as a second teardown would: nothing to do; nor for a
@@ -129,7 +104,7 @@ func TestRootfsNotOurs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := pointsUnder(t, root); len(got) != 2 {
+	if got := testenv.MountsUnder(t, root); len(got) != 2 {
 		t.Fatalf("a rootfs that is not cell's bind: %q mounted after umount-rootfs, want both of its mounts kept", got)
 	}
 	// cell's bind over it; a link in it to a mount outside.
@@ -143,7 +118,7 @@ func TestRootfsNotOurs(t *testing.T) {
 	if err := UmountRootfs(root, "/evil"); err != nil {
 		t.Fatal(err)
 	}
-	if got := pointsUnder(t, outside); len(got) != 1 {
+	if got := testenv.MountsUnder(t, outside); len(got) != 1 {
 		t.Errorf("umount-rootfs of a link to %s unmounted it: %q left", outside, got)
 	}
 }
@@ -169,7 +144,7 @@ func TestBindRootfsRefuses(t *testing.T) {
 			t.Errorf("BindRootfs(%s): %v, want ENOTDIR", dir, err)
 		}
 	}
-	if got := pointsUnder(t, base); len(got) > 0 {
+	if got := testenv.MountsUnder(t, base); len(got) > 0 {
 		t.Errorf("a refused BindRootfs mounted %q", got)
 	}
 }

@@ -575,37 +575,14 @@ func (c *conv) mount(e *yaml.Node, p string, f map[string]*yaml.Node, masked boo
 	case typ == "sysfs":
 		set(m, "type", str(e, "sysfs"))
 		device()
-		ro := false
-		for i, o := range opts {
-			switch o {
-			case "ro":
-				ro = true
-			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
-			default:
-				c.errorf(optNodes[i], optPath(i), "cell cannot apply sysfs option %q (its sysfs is read-only, nosuid, nodev and noexec)", o)
-			}
-		}
-		if !ro {
-			c.errorf(e, p+".options", "cell mounts sysfs read-only only: add \"ro\"")
-		}
+		c.readOnlyOptions(e, p, opts, optNodes, optPath, "sysfs", "its sysfs", "cell mounts sysfs read-only only")
 		return m
 	case typ == "cgroup" || typ == "cgroup2":
 		// The container's own cgroups, as runtimes show them; cell
 		// binds its leaves (see the profile's cgroup mount).
 		set(m, "type", str(e, "cgroup"))
-		ro := false
-		for i, o := range opts {
-			switch o {
-			case "ro":
-				ro = true
-			case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
-			default:
-				c.errorf(optNodes[i], optPath(i), "cell cannot apply cgroup option %q (its cgroup mount is read-only, nosuid, nodev and noexec)", o)
-			}
-		}
-		if !ro {
-			c.errorf(e, p+".options", "cell mounts cgroups read-only only (a container that could write its own cgroup could raise its limits): add \"ro\"")
-		}
+		c.readOnlyOptions(e, p, opts, optNodes, optPath, "cgroup", "its cgroup mount",
+			"cell mounts cgroups read-only only (a container that could write its own cgroup could raise its limits)")
 		return m
 	case typ == "mqueue":
 		set(m, "type", str(e, "mqueue"))
@@ -758,6 +735,26 @@ func (c *conv) tmpfsOptions(opts []string, nodes []*yaml.Node, at func(int) stri
 		default:
 			c.errorf(nodes[i], at(i), "cell cannot apply tmpfs option %q (it applies size, mode, noexec; tmpfs is always nosuid and nodev)", o)
 		}
+	}
+}
+
+// readOnlyOptions checks the options of a mount that cell makes only
+// read-only (sysfs, cgroup): "ro" must be among them, and the others be
+// what cell applies anyway. kind and what name the mount in errors,
+// notRO says why it must be read-only.
+func (c *conv) readOnlyOptions(e *yaml.Node, p string, opts []string, nodes []*yaml.Node, at func(int) string, kind, what, notRO string) {
+	ro := false
+	for i, o := range opts {
+		switch o {
+		case "ro":
+			ro = true
+		case "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime", "private", "rprivate":
+		default:
+			c.errorf(nodes[i], at(i), "cell cannot apply %s option %q (%s is read-only, nosuid, nodev and noexec)", kind, o, what)
+		}
+	}
+	if !ro {
+		c.errorf(e, p+".options", "%s: add \"ro\"", notRO)
 	}
 }
 
