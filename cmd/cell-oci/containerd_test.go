@@ -182,21 +182,7 @@ func newContainerd(t *testing.T, bin string) *containerd {
 			_ = os.Remove("/run/containerd/s")
 			_ = os.Remove("/run/containerd")
 		}
-		if t.Failed() {
-			if b, err := os.ReadFile(c.log); err == nil {
-				t.Logf("containerd's log:\n%s", b)
-			}
-		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			// The mount namespace, and the mounts in dir, go with
-			// the last of the daemon's processes.
-			if err := os.RemoveAll(dir); err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Errorf("remove %s: %v", dir, err)
-				}
-				break
-			}
-		}
+		removeDaemonDir(t, dir, c.log)
 	})
 	base := fmt.Sprintf(`version = 2
 root = %q
@@ -253,6 +239,26 @@ state = %q
 		}
 	}
 	return c
+}
+
+// removeDaemonDir ends a test's containerd: its log when the test failed,
+// then its directory, retried for a while, since the daemon's mount
+// namespace, and the mounts in dir, go with the last of its processes.
+func removeDaemonDir(t *testing.T, dir, log string) {
+	t.Helper()
+	if t.Failed() {
+		if b, err := os.ReadFile(log); err == nil {
+			t.Logf("containerd's log:\n%s", b)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := os.RemoveAll(dir); err == nil || time.Now().After(deadline) {
+			if err != nil {
+				t.Errorf("remove %s: %v", dir, err)
+			}
+			return
+		}
+	}
 }
 
 // removeCgroupParent removes the cgroup parent /name of every hierarchy

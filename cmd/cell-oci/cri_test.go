@@ -192,19 +192,7 @@ func newCRINode(t *testing.T, bin string) *criNode {
 				t.Errorf("remove %s: %v", d, err)
 			}
 		}
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(dir, "containerd.log")); err == nil {
-				t.Logf("containerd's log:\n%s", b)
-			}
-		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if err := os.RemoveAll(dir); err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Errorf("remove %s: %v", dir, err)
-				}
-				break
-			}
-		}
+		removeDaemonDir(t, dir, filepath.Join(dir, "containerd.log"))
 	})
 	config, handler := criConfig(t, dir, n.addr, bin)
 	n.handler = handler
