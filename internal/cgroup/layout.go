@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cellsandbox/cell/internal/mountinfo"
 )
 
 // Layout is the cgroup hierarchies of a host as seen by one process. Paths
@@ -79,14 +81,14 @@ var v1Controllers = map[string]bool{
 // /sys/fs/cgroup wins, then the first one. A cgroup the process is in but
 // that lies outside the mounted subtree (a bind mount of a subtree) is
 // left out.
-func ParseLayout(mountinfo, procSelfCgroup []byte) (*Layout, error) {
+func ParseLayout(info, procSelfCgroup []byte) (*Layout, error) {
 	type mount struct{ point, root string }
 	var unified *mount
 	v1 := map[string]*mount{}
 	better := func(old *mount, point string) bool {
 		return old == nil || !underSysFsCgroup(old.point) && underSysFsCgroup(point)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	sc := bufio.NewScanner(bytes.NewReader(info))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
@@ -99,7 +101,7 @@ func ParseLayout(mountinfo, procSelfCgroup []byte) (*Layout, error) {
 		if !ok || len(f) < 6 || len(g) < 3 {
 			return nil, fmt.Errorf("mountinfo line %d: malformed: %q", n, line)
 		}
-		root, point := unescape(f[3]), unescape(f[4])
+		root, point := mountinfo.Unescape(f[3]), mountinfo.Unescape(f[4])
 		switch g[0] {
 		case "cgroup2":
 			if better(unified, point) {
@@ -184,24 +186,6 @@ func underSysFsCgroup(p string) bool {
 	return p == "/sys/fs/cgroup" || strings.HasPrefix(p, "/sys/fs/cgroup/")
 }
 
-// unescape undoes mountinfo's octal escapes ("\040" is a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
 
 // Version names the cgroup layout: "v2" (only cgroup2), "v1" (only v1
 // hierarchies), "hybrid" (both) or "none".

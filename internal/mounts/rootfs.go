@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cellsandbox/cell/internal/mountinfo"
 )
 
 // A sandbox that shares the host's mount namespace has no root of its
@@ -185,7 +187,7 @@ func mountInfo() (map[uint64]mountEntry, error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		e := mountEntry{id: id, parent: parent, dev: fs[2], root: unescape(fs[3]), point: unescape(fs[4])}
+		e := mountEntry{id: id, parent: parent, dev: fs[2], root: mountinfo.Unescape(fs[3]), point: mountinfo.Unescape(fs[4])}
 		for _, opt := range fs[6:] {
 			if opt == "-" {
 				break
@@ -200,21 +202,3 @@ func mountInfo() (map[uint64]mountEntry, error) {
 	return out, nil
 }
 
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
