@@ -186,7 +186,6 @@ func underSysFsCgroup(p string) bool {
 	return p == "/sys/fs/cgroup" || strings.HasPrefix(p, "/sys/fs/cgroup/")
 }
 
-
 // Version names the cgroup layout: "v2" (only cgroup2), "v1" (only v1
 // hierarchies), "hybrid" (both) or "none".
 func (l *Layout) Version() string {

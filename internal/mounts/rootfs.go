@@ -201,4 +201,3 @@ func mountInfo() (map[uint64]mountEntry, error) {
 	}
 	return out, nil
 }
-
